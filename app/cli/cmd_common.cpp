@@ -1,0 +1,62 @@
+// Parsing of the sampling and engine options shared by generate and chat.
+#include "cli/cmd_common.h"
+
+#include <cstdio>
+
+#include "cli/commands.h"
+
+namespace lumen::cli {
+
+const std::set<std::string> kSamplingOptions = {"--temperature",    "--top-k",           "--top-p", "--min-p",
+                                                "--repeat-penalty", "--presence-penalty", "--frequency-penalty",
+                                                "--seed",           "--repeat-last-n"};
+
+Result<SamplingParams> parse_sampling(const Args& a) {
+    SamplingParams p;
+    auto temp = a.get_double("--temperature", p.temperature, 0, 100);
+    if (!temp) return temp.status();
+    auto top_k = a.get_int("--top-k", p.top_k, 0, 1 << 30);
+    if (!top_k) return top_k.status();
+    auto top_p = a.get_double("--top-p", p.top_p, 0, 1);
+    if (!top_p) return top_p.status();
+    auto min_p = a.get_double("--min-p", p.min_p, 0, 1);
+    if (!min_p) return min_p.status();
+    auto rep = a.get_double("--repeat-penalty", p.repeat_penalty, 0.01, 100);
+    if (!rep) return rep.status();
+    auto pres = a.get_double("--presence-penalty", p.presence_penalty, -100, 100);
+    if (!pres) return pres.status();
+    auto freq = a.get_double("--frequency-penalty", p.frequency_penalty, -100, 100);
+    if (!freq) return freq.status();
+    auto last_n = a.get_int("--repeat-last-n", p.penalty_last_n, -1, 1 << 30);
+    if (!last_n) return last_n.status();
+    auto seed = a.get_int("--seed", (long long)(p.seed & 0x7FFFFFFFFFFFFFFFull), 0, (1ll << 62));
+    if (!seed) return seed.status();
+    p.temperature = float(temp.value());
+    p.top_k = int32_t(top_k.value());
+    p.top_p = float(top_p.value());
+    p.min_p = float(min_p.value());
+    p.repeat_penalty = float(rep.value());
+    p.presence_penalty = float(pres.value());
+    p.frequency_penalty = float(freq.value());
+    p.penalty_last_n = int32_t(last_n.value());
+    p.seed = uint64_t(seed.value());
+    return p;
+}
+
+Result<EngineOptions> parse_engine_options(const Args& a) {
+    EngineOptions o;
+    auto threads = a.get_int("--threads", 0, 0, 1024);
+    if (!threads) return threads.status();
+    auto ctx = a.get_int("--ctx", 0, 0, 1 << 24);
+    if (!ctx) return ctx.status();
+    o.backend.n_threads = int(threads.value());
+    o.kv_tokens = int32_t(ctx.value());
+    return o;
+}
+
+int fail(const std::string& message) {
+    std::fprintf(stderr, "lumen-cli: %s\n", message.c_str());
+    return 1;
+}
+
+}  // namespace lumen::cli

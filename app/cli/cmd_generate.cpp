@@ -1,0 +1,77 @@
+// lumen-cli generate: raw completion of a prompt, streamed or as one JSON object.
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "chat/chat_template.h"
+#include "cli/cmd_common.h"
+#include "cli/commands.h"
+
+namespace lumen::cli {
+
+int cmd_generate(const std::vector<std::string>& argv) {
+    std::set<std::string> valued = {"--model", "--tokenizer", "--prompt", "--max-tokens", "--threads", "--ctx", "--stop"};
+    valued.insert(kSamplingOptions.begin(), kSamplingOptions.end());
+    auto args = Args::parse(argv, valued, {"--json", "--chat", "--no-special"});
+    if (!args) return fail(args.status().message());
+    auto model_path = args->required("--model");
+    if (!model_path) return fail(model_path.status().message());
+    auto prompt = args->required("--prompt");
+    if (!prompt) return fail(prompt.status().message());
+    auto max_tokens = args->get_int("--max-tokens", 128, 0, 1 << 24);
+    if (!max_tokens) return fail(max_tokens.status().message());
+    auto sampling = parse_sampling(*args);
+    if (!sampling) return fail(sampling.status().message());
+    auto options = parse_engine_options(*args);
+    if (!options) return fail(options.status().message());
+    const bool json = args->has("--json");
+
+    LoadOptions load;
+    load.tokenizer_path = args->get("--tokenizer");
+    auto engine = Engine::load(model_path.value(), load, options.value());
+    if (!engine) return fail(engine.status().message());
+
+    GenerationRequest req;
+    // Like llama.cpp, special-token text in the prompt (e.g. "<|im_start|>") becomes
+    // the special token unless --no-special is given. --chat wraps the prompt as one
+    // user turn in the model's chat template.
+    req.parse_special = !args->has("--no-special");
+    req.prompt = prompt.value();
+    if (args->has("--chat")) {
+        auto kind = detect_chat_template(engine.value()->tokenizer().vocab().chat_template);
+        if (!kind) return fail("--chat: the model has no recognized chat template (tokenizer.chat_template)");
+        req.prompt = apply_chat_template(*kind, {{"user", prompt.value()}}, true);
+        req.parse_special = true;
+    }
+    req.max_tokens = int32_t(max_tokens.value());
+    req.sampling = sampling.value();
+    if (args->has("--stop")) req.stop_strings.push_back(args->get("--stop"));
+    TokenCallback stream;
+    if (!json) {
+        std::fputs(req.prompt.c_str(), stdout);
+        stream = [](const TokenEvent& ev) {
+            std::fputs(ev.text.c_str(), stdout);
+            std::fflush(stdout);
+        };
+    }
+    auto result = engine.value()->generate(req, stream);
+    if (!result) return fail(result.status().message());
+    const auto& r = result.value();
+    if (json) {
+        nlohmann::json j;
+        j["prompt_ids"] = r.prompt_ids;
+        j["ids"] = r.ids;
+        j["text"] = r.text;
+        j["stop_reason"] = r.stop_reason;
+        j["stats"] = {{"load_ms", engine.value()->load_ms()}, {"ttft_ms", r.stats.ttft_ms},
+                      {"prefill_tps", r.stats.prefill_tps},   {"decode_tps", r.stats.decode_tps},
+                      {"n_prompt", r.stats.n_prompt},         {"n_gen", r.stats.n_gen}};
+        std::puts(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    } else {
+        std::fprintf(stderr, "\n\n[%d prompt tokens, %d generated; TTFT %.1f ms, prefill %.1f tok/s, decode %.1f tok/s; %s]\n",
+                     r.stats.n_prompt, r.stats.n_gen, r.stats.ttft_ms, r.stats.prefill_tps, r.stats.decode_tps,
+                     r.stop_reason.c_str());
+    }
+    return 0;
+}
+
+}  // namespace lumen::cli

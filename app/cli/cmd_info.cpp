@@ -1,0 +1,91 @@
+// lumen-cli info: metadata, tensors, parameter count and the memory estimate
+// (weights + KV at a context and batch: 2 · layers · kv_heads · head_dim · bytes per token).
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "gguf/gguf_file.h"
+#include "model/model.h"
+
+namespace lumen::cli {
+
+int cmd_info(const std::vector<std::string>& argv) {
+    auto args = Args::parse(argv, {"--model", "--tokenizer", "--ctx", "--batch", "--kv-type"}, {"--json"});
+    if (!args) return fail(args.status().message());
+    auto model_path = args->required("--model");
+    if (!model_path) return fail(model_path.status().message());
+    LoadOptions load;
+    load.tokenizer_path = args->get("--tokenizer");
+    auto loaded = load_model(model_path.value(), load);
+    if (!loaded) return fail(loaded.status().message());
+    const Model& m = *loaded.value();
+    const ModelConfig& c = m.config;
+    auto ctx = args->get_int("--ctx", c.context_length, 1, 1 << 24);
+    if (!ctx) return fail(ctx.status().message());
+    auto batch = args->get_int("--batch", 1, 1, 1 << 16);
+    if (!batch) return fail(batch.status().message());
+    const std::string kv_name = args->get("--kv-type", "f32");
+    auto kv_type = dtype_from_name(kv_name);
+    if (!kv_type || (*kv_type != DType::F32 && *kv_type != DType::F16 && *kv_type != DType::BF16 && *kv_type != DType::Q8_0))
+        return fail("option --kv-type is '" + kv_name + "', expected f32, f16, bf16 or q8_0");
+    const double kv_elem_bytes = bits_per_weight(*kv_type) / 8.0;
+    const int64_t kv_per_token = c.kv_bytes_per_token(kv_elem_bytes);
+    const int64_t kv_total = kv_per_token * ctx.value() * batch.value();
+    const int64_t weights = m.weight_bytes();
+
+    nlohmann::json j;
+    j["path"] = m.path;
+    j["format"] = m.format;
+    j["architecture"] = c.architecture;
+    j["name"] = c.name;
+    j["parameters"] = m.n_parameters();
+    j["config"] = {{"dim", c.dim},           {"n_layers", c.n_layers},         {"n_heads", c.n_heads},
+                   {"n_kv_heads", c.n_kv_heads}, {"head_dim", c.head_dim},     {"ffn_dim", c.ffn_dim},
+                   {"vocab_size", c.vocab_size}, {"context_length", c.context_length}, {"rms_eps", c.rms_eps},
+                   {"rope_theta", c.rope_theta}, {"rope_scale", c.rope_scale}, {"tied_output", c.tied_output}};
+    j["tensor_types"] = m.tensor_type_counts();
+    j["tokenizer"] = {{"kind", m.tokenizer->vocab().kind == VocabKind::spm ? "spm" : "bpe"},
+                      {"pre", m.tokenizer->vocab().pre},
+                      {"tokens", m.tokenizer->vocab().size()},
+                      {"bos", m.tokenizer->vocab().bos_id},
+                      {"eos", m.tokenizer->vocab().eos_id},
+                      {"eot", m.tokenizer->vocab().eot_id},
+                      {"has_chat_template", !m.tokenizer->vocab().chat_template.empty()}};
+    j["memory"] = {{"weights_bytes", weights},   {"kv_type", kv_name},        {"kv_bytes_per_token", kv_per_token},
+                   {"context", ctx.value()},     {"batch", batch.value()},    {"kv_bytes", kv_total},
+                   {"total_bytes", weights + kv_total}};
+    nlohmann::json tensors = nlohmann::json::array();
+    nlohmann::json metadata = nlohmann::json::object();
+    if (m.gguf) {
+        for (const auto& t : m.gguf->tensors())
+            tensors.push_back({{"name", t.name}, {"type", dtype_name(t.type)}, {"shape", t.dims}, {"bytes", t.n_bytes}});
+        for (const auto& key : m.gguf->metadata_order()) metadata[key] = m.gguf->find(key)->to_display_string();
+    }
+    j["metadata"] = metadata;
+    j["tensors"] = tensors;
+    if (args->has("--json")) {
+        std::puts(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+        return 0;
+    }
+    std::printf("%s (%s, %s)\n", m.path.c_str(), m.format.c_str(), c.architecture.c_str());
+    std::printf("  parameters   %.2f M\n", double(m.n_parameters()) / 1e6);
+    std::printf("  dim %d, layers %d, heads %d, kv heads %d, head dim %d, ffn %d, vocab %d, context %d\n", c.dim,
+                c.n_layers, c.n_heads, c.n_kv_heads, c.head_dim, c.ffn_dim, c.vocab_size, c.context_length);
+    std::printf("  tensor types");
+    for (const auto& [name, count] : m.tensor_type_counts()) std::printf(" %s:%d", name.c_str(), count);
+    std::printf("\n  memory       weights %.1f MiB + KV %.1f MiB (%s, %lld tokens x %lld sequences, %lld bytes/token) = %.1f MiB\n",
+                weights / 1048576.0, kv_total / 1048576.0, kv_name.c_str(), (long long)ctx.value(),
+                (long long)batch.value(), (long long)kv_per_token, (weights + kv_total) / 1048576.0);
+    if (m.gguf) {
+        std::printf("metadata:\n");
+        for (const auto& key : m.gguf->metadata_order())
+            std::printf("  %-40s %s\n", key.c_str(), m.gguf->find(key)->to_display_string(4).c_str());
+        std::printf("tensors (%zu):\n", m.gguf->tensors().size());
+        for (const auto& t : m.gguf->tensors())
+            std::printf("  %-32s %-6s %s\n", t.name.c_str(), dtype_name(t.type), t.shape_string().c_str());
+    }
+    return 0;
+}
+
+}  // namespace lumen::cli

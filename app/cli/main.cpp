@@ -1,0 +1,47 @@
+// lumen-cli: the engine from the command line, for scripts and benchmarks.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+
+namespace {
+
+void print_usage() {
+    std::puts(
+        "usage: lumen-cli <command> [options]\n"
+        "\n"
+        "commands:\n"
+        "  generate  --model PATH [--tokenizer PATH] --prompt TEXT [--max-tokens N] [--temperature T]\n"
+        "            [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--presence-penalty X]\n"
+        "            [--frequency-penalty X] [--seed S] [--threads N] [--ctx N] [--stop TEXT] [--json]\n"
+        "  chat      --model PATH [--system TEXT] [--template NAME] [--max-tokens N] [sampling options]\n"
+        "  tokenize  --model PATH [--tokenizer PATH] --text TEXT [--no-bos] [--json]\n"
+        "  info      --model PATH [--tokenizer PATH] [--ctx N] [--batch N] [--kv-type f32|f16|bf16|q8_0] [--json]\n"
+        "  convert   --model PATH [--tokenizer PATH] --output OUT.gguf\n"
+        "\n"
+        "Exit code 0 on success; otherwise one line on stderr says what was wrong.");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+        print_usage();
+        return argc < 2 ? 1 : 0;
+    }
+    const std::string command = argv[1];
+    const std::vector<std::string> args(argv + 2, argv + argc);
+    try {
+        if (command == "generate") return lumen::cli::cmd_generate(args);
+        if (command == "chat") return lumen::cli::cmd_chat(args);
+        if (command == "tokenize") return lumen::cli::cmd_tokenize(args);
+        if (command == "info") return lumen::cli::cmd_info(args);
+        if (command == "convert") return lumen::cli::cmd_convert(args);
+    } catch (const std::exception& e) {
+        return lumen::cli::fail(std::string("internal error: ") + e.what());
+    }
+    return lumen::cli::fail("unknown command '" + command + "'; expected generate, chat, tokenize, info or convert");
+}

@@ -1,0 +1,75 @@
+// The backend interface every compute device implements: the CPU backend
+// (the readable reference) and, later, CUDA. One forward call executes a whole
+// step's ops for a ragged batch over the paged KV cache.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/status.h"
+#include "kv/block_pool.h"
+
+namespace lumen {
+
+struct Model;
+
+enum class Op {
+    embedding,   // token id -> row of the embedding matrix
+    rms_norm,    // x * w / sqrt(mean(x^2) + eps)
+    rope,        // rotary position embedding (normal or NeoX)
+    attention,   // causal GQA/MQA attention over paged K/V
+    swiglu,      // silu(gate) * up
+    matmul,      // y = W x for a weight type
+};
+
+// One step of work: tokens from several sequences, each with its position.
+// A token at position p of sequence s attends to positions 0..p of s.
+struct StepBatch {
+    struct Sequence {
+        int32_t seq_id = 0;
+        const std::vector<int32_t>* block_table = nullptr;  // KV blocks, in position order
+    };
+    std::vector<int32_t> tokens;
+    std::vector<int32_t> positions;
+    std::vector<int32_t> sequence_index;  // per token: index into `sequences`
+    std::vector<uint8_t> want_logits;     // per token: 1 to return its logits row
+    std::vector<Sequence> sequences;
+
+    int32_t n_tokens() const { return int32_t(tokens.size()); }
+    int32_t n_logit_rows() const;
+    void clear();
+};
+
+struct MemoryInfo {
+    int64_t weight_bytes = 0;   // weights resident for this backend (mapped or uploaded)
+    int64_t kv_bytes = 0;       // KV pool reserved
+    int64_t scratch_bytes = 0;  // activations and work buffers
+};
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+    virtual std::string name() const = 0;
+    virtual bool supports(Op op, DType weight_type) const = 0;
+    // Make the model's weights usable on the device (CPU: keep the mapped views).
+    virtual Status upload(const Model& model) = 0;
+    // Reserve the KV pool described by `layout`.
+    virtual Status allocate_kv(const KVCacheLayout& layout) = 0;
+    // Run the whole model over `batch`; writes vocab-sized rows to *logits for
+    // tokens with want_logits, in batch order. K/V of every token are stored.
+    virtual Status forward(const StepBatch& batch, std::vector<float>* logits) = 0;
+    virtual void synchronize() = 0;
+    virtual MemoryInfo memory_info() const = 0;
+};
+
+struct BackendOptions {
+    std::string device = "cpu";  // "cpu" (CUDA arrives with its own backend)
+    int n_threads = 0;           // 0: all hardware threads
+};
+
+Result<std::unique_ptr<Backend>> create_backend(const BackendOptions& options);
+
+}  // namespace lumen

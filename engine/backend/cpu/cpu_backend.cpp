@@ -1,0 +1,216 @@
+// One step of the llama-family forward pass on the CPU, over a ragged batch:
+//   x = embed(tokens)
+//   per layer: x += Wo · attn(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x));  x += Wdown · (silu(Wgate·n(x)) * Wup·n(x))
+//   logits = Wout · norm(x) for the rows asked for.
+// K/V of every token are written into its sequence's blocks before attention,
+// so tokens of one sequence in the same step see each other causally.
+#include "backend/cpu/cpu_backend.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <thread>
+
+#ifdef LUMEN_HAVE_CUDA
+#include "device_probe.cuh"
+#endif
+
+#include "backend/cpu/cpu_ops.h"
+#include "model/model.h"
+
+namespace lumen {
+
+int32_t StepBatch::n_logit_rows() const {
+    int32_t n = 0;
+    for (uint8_t w : want_logits) n += w;
+    return n;
+}
+
+void StepBatch::clear() {
+    tokens.clear();
+    positions.clear();
+    sequence_index.clear();
+    want_logits.clear();
+    sequences.clear();
+}
+
+CpuBackend::CpuBackend(int n_threads) : pool_(n_threads) {}
+
+bool CpuBackend::supports(Op op, DType weight_type) const {
+    return true;  // the reference dequantizes every type Lumen reads
+}
+
+Status CpuBackend::upload(const Model& model) {
+    model_ = &model;
+    return Status::ok();
+}
+
+Status CpuBackend::allocate_kv(const KVCacheLayout& layout) {
+    if (layout.type != DType::F32)
+        return Status::error(std::string("CPU backend: KV cache type ") + dtype_name(layout.type) + " is not supported, expected f32");
+    const int64_t n = int64_t(layout.n_layers) * layout.n_blocks * layout.block_size * layout.kv_dim();
+    try {
+        // Uninitialized: pages are committed by the OS only when first written.
+        k_cache_.reset(new float[size_t(n)]);
+        v_cache_.reset(new float[size_t(n)]);
+    } catch (const std::bad_alloc&) {
+        return Status::error("CPU backend: cannot allocate " + std::to_string(2 * n * 4 / (1 << 20)) +
+                             " MiB for the KV cache; use a smaller context");
+    }
+    kv_layout_ = layout;
+    return Status::ok();
+}
+
+MemoryInfo CpuBackend::memory_info() const {
+    MemoryInfo m;
+    if (model_) m.weight_bytes = model_->weight_bytes();
+    m.kv_bytes = kv_layout_.total_bytes();
+    const auto f = [](const std::vector<float>& v) { return int64_t(v.capacity() * sizeof(float)); };
+    m.scratch_bytes = f(act_.x) + f(act_.xb) + f(act_.q) + f(act_.k) + f(act_.v) + f(act_.att) + f(act_.proj) +
+                      f(act_.gate) + f(act_.up) + f(act_.scores) + f(act_.final_x);
+    return m;
+}
+
+void CpuBackend::ensure_activations(int64_t n_tokens, int64_t max_context) {
+    const ModelConfig& c = model_->config;
+    if (n_tokens > act_.capacity_tokens) {
+        act_.x.resize(size_t(n_tokens * c.dim));
+        act_.xb.resize(size_t(n_tokens * c.dim));
+        act_.q.resize(size_t(n_tokens * c.q_dim()));
+        act_.k.resize(size_t(n_tokens * c.kv_dim()));
+        act_.v.resize(size_t(n_tokens * c.kv_dim()));
+        act_.att.resize(size_t(n_tokens * c.q_dim()));
+        act_.proj.resize(size_t(n_tokens * c.dim));
+        act_.gate.resize(size_t(n_tokens * c.ffn_dim));
+        act_.up.resize(size_t(n_tokens * c.ffn_dim));
+        act_.final_x.resize(size_t(n_tokens * c.dim));
+        act_.capacity_tokens = n_tokens;
+    }
+    const size_t scores_needed = size_t(pool_.size()) * size_t(max_context);
+    if (act_.scores.size() < scores_needed) act_.scores.resize(scores_needed);
+}
+
+void CpuBackend::store_kv(int32_t layer, const StepBatch& batch) {
+    const int64_t kv_dim = kv_layout_.kv_dim();
+    const int64_t layer_offset = int64_t(layer) * kv_layout_.n_blocks * kv_layout_.block_size * kv_dim;
+    for (int32_t t = 0; t < batch.n_tokens(); ++t) {
+        const auto& seq = batch.sequences[size_t(batch.sequence_index[size_t(t)])];
+        const int32_t pos = batch.positions[size_t(t)];
+        const int32_t block = (*seq.block_table)[size_t(pos / kv_layout_.block_size)];
+        const int64_t off = layer_offset + (int64_t(block) * kv_layout_.block_size + pos % kv_layout_.block_size) * kv_dim;
+        std::copy_n(act_.k.data() + t * kv_dim, kv_dim, k_cache_.get() + off);
+        std::copy_n(act_.v.data() + t * kv_dim, kv_dim, v_cache_.get() + off);
+    }
+}
+
+void CpuBackend::attention(int32_t layer, const StepBatch& batch) {
+    const ModelConfig& c = model_->config;
+    const int64_t kv_dim = kv_layout_.kv_dim();
+    const int64_t layer_offset = int64_t(layer) * kv_layout_.n_blocks * kv_layout_.block_size * kv_dim;
+    const int32_t group = c.n_heads / c.n_kv_heads;
+    const int64_t max_ctx = int64_t(act_.scores.size()) / pool_.size();
+    pool_.parallel_for(int64_t(batch.n_tokens()) * c.n_heads, [&](int64_t begin, int64_t end, int thread) {
+        float* scores = act_.scores.data() + thread * max_ctx;
+        for (int64_t i = begin; i < end; ++i) {
+            const int32_t t = int32_t(i / c.n_heads), h = int32_t(i % c.n_heads);
+            const auto& seq = batch.sequences[size_t(batch.sequence_index[size_t(t)])];
+            cpu::PagedKV kv{k_cache_.get() + layer_offset, v_cache_.get() + layer_offset, kv_layout_.block_size, kv_dim,
+                            seq.block_table->data()};
+            const float* q = act_.q.data() + int64_t(t) * c.q_dim() + int64_t(h) * c.head_dim;
+            float* out = act_.att.data() + int64_t(t) * c.q_dim() + int64_t(h) * c.head_dim;
+            cpu::attention_head(q, kv, h / group, c.head_dim, batch.positions[size_t(t)] + 1, scores, out);
+        }
+    });
+}
+
+Status CpuBackend::forward(const StepBatch& batch, std::vector<float>* logits) {
+    if (!model_) return Status::error("CPU backend: no model uploaded");
+    if (!k_cache_) return Status::error("CPU backend: KV cache not allocated");
+    const ModelConfig& c = model_->config;
+    const ModelWeights& w = model_->weights;
+    const int64_t T = batch.n_tokens();
+    if (T == 0) return Status::ok();
+    int32_t max_pos = 0;
+    for (int32_t t = 0; t < T; ++t) {
+        const int32_t tok = batch.tokens[size_t(t)], pos = batch.positions[size_t(t)];
+        if (tok < 0 || tok >= c.vocab_size)
+            return Status::error("token id " + std::to_string(tok) + " is outside the vocabulary (0.." +
+                                 std::to_string(c.vocab_size - 1) + ")");
+        const auto& seq = batch.sequences[size_t(batch.sequence_index[size_t(t)])];
+        if (pos < 0 || size_t(pos / kv_layout_.block_size) >= seq.block_table->size())
+            return Status::error("position " + std::to_string(pos) + " of sequence " + std::to_string(seq.seq_id) +
+                                 " has no KV block reserved");
+        max_pos = std::max(max_pos, pos);
+    }
+    ensure_activations(T, max_pos + 1);
+    const int64_t dim = c.dim, qd = c.q_dim(), kvd = c.kv_dim(), ffn = c.ffn_dim;
+
+    for (int64_t t = 0; t < T; ++t)
+        dequantize_row(w.token_embedding.type, w.token_embedding.row(batch.tokens[size_t(t)]), act_.x.data() + t * dim, dim);
+
+    cpu::RopeParams rope{c.head_dim, c.rope_dim, c.rope_theta, c.rope_scale, c.rope_style,
+                         w.rope_freq_factors.present() ? static_cast<const float*>(w.rope_freq_factors.data) : nullptr};
+    auto f32 = [](const TensorView& v) { return static_cast<const float*>(v.data); };
+
+    for (int32_t l = 0; l < c.n_layers; ++l) {
+        const LayerWeights& lw = w.layers[size_t(l)];
+        for (int64_t t = 0; t < T; ++t)
+            cpu::rms_norm(act_.x.data() + t * dim, f32(lw.attn_norm), act_.xb.data() + t * dim, dim, c.rms_eps);
+        cpu::matmul(lw.wq, act_.xb.data(), T, act_.q.data(), pool_);
+        cpu::matmul(lw.wk, act_.xb.data(), T, act_.k.data(), pool_);
+        cpu::matmul(lw.wv, act_.xb.data(), T, act_.v.data(), pool_);
+        for (int64_t t = 0; t < T; ++t) {
+            if (lw.bq.present()) cpu::add_inplace(act_.q.data() + t * qd, f32(lw.bq), qd);
+            if (lw.bk.present()) cpu::add_inplace(act_.k.data() + t * kvd, f32(lw.bk), kvd);
+            if (lw.bv.present()) cpu::add_inplace(act_.v.data() + t * kvd, f32(lw.bv), kvd);
+            cpu::rope(act_.q.data() + t * qd, c.n_heads, batch.positions[size_t(t)], rope);
+            cpu::rope(act_.k.data() + t * kvd, c.n_kv_heads, batch.positions[size_t(t)], rope);
+        }
+        store_kv(l, batch);
+        attention(l, batch);
+        cpu::matmul(lw.wo, act_.att.data(), T, act_.proj.data(), pool_);
+        cpu::add_inplace(act_.x.data(), act_.proj.data(), T * dim);
+
+        for (int64_t t = 0; t < T; ++t)
+            cpu::rms_norm(act_.x.data() + t * dim, f32(lw.ffn_norm), act_.xb.data() + t * dim, dim, c.rms_eps);
+        cpu::matmul(lw.w_gate, act_.xb.data(), T, act_.gate.data(), pool_);
+        cpu::matmul(lw.w_up, act_.xb.data(), T, act_.up.data(), pool_);
+        cpu::silu_mul(act_.gate.data(), act_.up.data(), act_.gate.data(), T * ffn);
+        cpu::matmul(lw.w_down, act_.gate.data(), T, act_.proj.data(), pool_);
+        cpu::add_inplace(act_.x.data(), act_.proj.data(), T * dim);
+    }
+
+    // Only the rows asked for go through the final norm and the (large) output matrix.
+    int64_t n_rows = 0;
+    for (int64_t t = 0; t < T; ++t) {
+        if (!batch.want_logits[size_t(t)]) continue;
+        cpu::rms_norm(act_.x.data() + t * dim, f32(w.output_norm), act_.final_x.data() + n_rows * dim, dim, c.rms_eps);
+        ++n_rows;
+    }
+    logits->resize(size_t(n_rows * c.vocab_size));
+    if (n_rows > 0) cpu::matmul(w.output, act_.final_x.data(), n_rows, logits->data(), pool_);
+    return Status::ok();
+}
+
+Result<std::unique_ptr<Backend>> create_backend(const BackendOptions& options) {
+    int threads = options.n_threads;
+    if (threads <= 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));
+    if (options.device != "cpu" && options.device != "auto" && options.device != "cuda")
+        return Status::error("device '" + options.device + "' is unknown, expected cpu, cuda or auto");
+    if (options.device != "cpu") {
+        // The backend is chosen once, here. Until the CUDA backend lands, a GPU is
+        // only detected and reported; the CPU backend runs the model.
+#ifdef LUMEN_HAVE_CUDA
+        const cuda::DeviceProbe probe = cuda::probe_devices();
+        if (probe.usable)
+            std::fprintf(stderr, "lumen: CUDA device %s found, but this build has no CUDA backend yet; using the CPU backend\n",
+                         probe.name.c_str());
+        else
+            std::fprintf(stderr, "lumen: no usable CUDA GPU (%s); using the CPU backend\n", probe.error.c_str());
+#else
+        std::fprintf(stderr, "lumen: built without CUDA; using the CPU backend\n");
+#endif
+    }
+    return std::unique_ptr<Backend>(std::make_unique<CpuBackend>(threads));
+}
+
+}  // namespace lumen

@@ -1,0 +1,55 @@
+// The CPU backend: the reference implementation of the Backend interface.
+// Multithreaded over matmul rows and attention heads; weights stay in the
+// memory-mapped file and are dequantized a row at a time.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/thread_pool.h"
+
+namespace lumen {
+
+class CpuBackend final : public Backend {
+public:
+    explicit CpuBackend(int n_threads);
+
+    std::string name() const override { return "cpu"; }
+    bool supports(Op op, DType weight_type) const override;
+    Status upload(const Model& model) override;
+    Status allocate_kv(const KVCacheLayout& layout) override;
+    Status forward(const StepBatch& batch, std::vector<float>* logits) override;
+    void synchronize() override {}
+    MemoryInfo memory_info() const override;
+
+    int n_threads() const { return pool_.size(); }
+
+private:
+    // Activations of one step, sized for the largest batch seen so far.
+    struct Activations {
+        std::vector<float> x;        // [T, dim] residual stream
+        std::vector<float> xb;       // [T, dim] normalized input
+        std::vector<float> q;        // [T, q_dim]
+        std::vector<float> k;        // [T, kv_dim]
+        std::vector<float> v;        // [T, kv_dim]
+        std::vector<float> att;      // [T, q_dim] attention output
+        std::vector<float> proj;     // [T, dim] projection back to the residual
+        std::vector<float> gate;     // [T, ffn]
+        std::vector<float> up;       // [T, ffn]
+        std::vector<float> scores;   // [threads, max context] attention scratch
+        std::vector<float> final_x;  // [rows with logits, dim]
+        int64_t capacity_tokens = 0;
+    };
+    void ensure_activations(int64_t n_tokens, int64_t max_context);
+    void store_kv(int32_t layer, const StepBatch& batch);
+    void attention(int32_t layer, const StepBatch& batch);
+
+    ThreadPool pool_;
+    const Model* model_ = nullptr;
+    KVCacheLayout kv_layout_;
+    std::unique_ptr<float[]> k_cache_, v_cache_;  // [layer][block][slot][kv_dim]
+    Activations act_;
+};
+
+}  // namespace lumen

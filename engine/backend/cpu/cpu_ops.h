@@ -1,0 +1,60 @@
+// The CPU backend's kernels: plain, readable fp32 loops that define what each
+// op computes. Other backends (and faster CPU kernels) are tested against them.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "model/config.h"
+#include "model/weights.h"
+
+namespace lumen {
+
+class ThreadPool;
+
+namespace cpu {
+
+float dot(const float* a, const float* b, int64_t n);
+void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps);
+void softmax(float* x, int64_t n);
+void silu_mul(const float* gate, const float* up, float* out, int64_t n);
+void add_inplace(float* x, const float* y, int64_t n);
+
+// Rotates the first rope_dim dims of each of n_heads heads (head_dim apart) in place.
+struct RopeParams {
+    int32_t head_dim = 0;
+    int32_t rope_dim = 0;
+    float theta = 10000.f;
+    float scale = 1.f;                      // linear scaling: position / scale
+    RopeStyle style = RopeStyle::normal;
+    const float* freq_factors = nullptr;    // optional [rope_dim/2]: frequencies divided by these
+};
+void rope(float* x, int32_t n_heads, int32_t position, const RopeParams& p);
+
+// Y[t][r] = sum_c W[r][c] * X[t][c] for t < n_tokens, all rows r of W.
+// Rows are dequantized one at a time into thread-local scratch; W is never expanded whole.
+void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+
+// Paged K/V for one layer: element (block, slot, kv_dim index) at
+// base + (block * block_size + slot) * kv_dim + index.
+struct PagedKV {
+    const float* k = nullptr;
+    const float* v = nullptr;
+    int32_t block_size = 0;
+    int64_t kv_dim = 0;
+    const int32_t* block_table = nullptr;
+
+    const float* key(int32_t pos) const { return k + offset(pos); }
+    const float* value(int32_t pos) const { return v + offset(pos); }
+    int64_t offset(int32_t pos) const {
+        return (int64_t(block_table[pos / block_size]) * block_size + pos % block_size) * kv_dim;
+    }
+};
+
+// Causal attention of one query head over positions 0..n_ctx-1, reading the
+// head's K/V (kv_head) straight from the paged blocks. scores is scratch of n_ctx.
+void attention_head(const float* q, const PagedKV& kv, int32_t kv_head, int32_t head_dim, int32_t n_ctx,
+                    float* scores, float* out);
+
+}  // namespace cpu
+}  // namespace lumen

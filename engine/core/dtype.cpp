@@ -1,0 +1,288 @@
+// Reference dequantizers for every block type Lumen reads. They are the
+// readable definition of each format; fast kernels are tested against them.
+#include "core/dtype.h"
+
+#include <array>
+#include <bit>
+#include <cstring>
+
+namespace lumen {
+
+namespace {
+
+constexpr int QK = 32;     // elements per block of the legacy formats
+constexpr int QK_K = 256;  // elements per super-block of the k-quants
+
+constexpr std::array<DTypeTraits, 11> kTraits = {{
+    {DType::F32, "f32", 1, 4},
+    {DType::F16, "f16", 1, 2},
+    {DType::Q4_0, "q4_0", QK, 2 + QK / 2},
+    {DType::Q4_1, "q4_1", QK, 4 + QK / 2},
+    {DType::Q5_0, "q5_0", QK, 2 + 4 + QK / 2},
+    {DType::Q5_1, "q5_1", QK, 4 + 4 + QK / 2},
+    {DType::Q8_0, "q8_0", QK, 2 + QK},
+    {DType::Q4_K, "q4_k", QK_K, 2 + 2 + 12 + QK_K / 2},
+    {DType::Q5_K, "q5_k", QK_K, 2 + 2 + 12 + QK_K / 8 + QK_K / 2},
+    {DType::Q6_K, "q6_k", QK_K, QK_K / 2 + QK_K / 4 + QK_K / 16 + 2},
+    {DType::BF16, "bf16", 1, 2},
+}};
+
+uint16_t load_u16(const uint8_t* p) {
+    uint16_t v;
+    std::memcpy(&v, p, 2);
+    return v;
+}
+uint32_t load_u32(const uint8_t* p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+float load_half(const uint8_t* p) { return fp16_to_fp32(load_u16(p)); }
+
+// ------------------------------------------------------------------ legacy 32-element blocks
+
+void dequant_q4_0(const uint8_t* b, float* y) {
+    const float d = load_half(b);
+    const uint8_t* qs = b + 2;
+    for (int j = 0; j < QK / 2; ++j) {
+        y[j] = float((qs[j] & 0x0F) - 8) * d;
+        y[j + QK / 2] = float((qs[j] >> 4) - 8) * d;
+    }
+}
+
+void dequant_q4_1(const uint8_t* b, float* y) {
+    const float d = load_half(b), m = load_half(b + 2);
+    const uint8_t* qs = b + 4;
+    for (int j = 0; j < QK / 2; ++j) {
+        y[j] = float(qs[j] & 0x0F) * d + m;
+        y[j + QK / 2] = float(qs[j] >> 4) * d + m;
+    }
+}
+
+// Q5: the fifth bit of element j lives in bit j of the 32-bit qh word.
+void dequant_q5_0(const uint8_t* b, float* y) {
+    const float d = load_half(b);
+    const uint32_t qh = load_u32(b + 2);
+    const uint8_t* qs = b + 6;
+    for (int j = 0; j < QK / 2; ++j) {
+        const int hi0 = int((qh >> j) << 4) & 0x10;
+        const int hi1 = int(qh >> (j + 12)) & 0x10;
+        y[j] = float(((qs[j] & 0x0F) | hi0) - 16) * d;
+        y[j + QK / 2] = float(((qs[j] >> 4) | hi1) - 16) * d;
+    }
+}
+
+void dequant_q5_1(const uint8_t* b, float* y) {
+    const float d = load_half(b), m = load_half(b + 2);
+    const uint32_t qh = load_u32(b + 4);
+    const uint8_t* qs = b + 8;
+    for (int j = 0; j < QK / 2; ++j) {
+        const int hi0 = int((qh >> j) << 4) & 0x10;
+        const int hi1 = int(qh >> (j + 12)) & 0x10;
+        y[j] = float((qs[j] & 0x0F) | hi0) * d + m;
+        y[j + QK / 2] = float((qs[j] >> 4) | hi1) * d + m;
+    }
+}
+
+void dequant_q8_0(const uint8_t* b, float* y) {
+    const float d = load_half(b);
+    const int8_t* qs = reinterpret_cast<const int8_t*>(b + 2);
+    for (int j = 0; j < QK; ++j) y[j] = float(qs[j]) * d;
+}
+
+// ------------------------------------------------------------------ k-quants (256-element super-blocks)
+
+// Q4_K/Q5_K pack eight 6-bit scales and eight 6-bit mins into 12 bytes.
+void scale_min_k4(int j, const uint8_t* q, uint8_t* scale, uint8_t* min) {
+    if (j < 4) {
+        *scale = q[j] & 63;
+        *min = q[j + 4] & 63;
+    } else {
+        *scale = uint8_t((q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4));
+        *min = uint8_t((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+void dequant_q4_k(const uint8_t* b, float* y) {
+    const float d = load_half(b), dmin = load_half(b + 2);
+    const uint8_t* scales = b + 4;
+    const uint8_t* q = b + 16;
+    for (int j = 0, is = 0; j < QK_K; j += 64, is += 2) {
+        uint8_t sc, m;
+        scale_min_k4(is, scales, &sc, &m);
+        const float d1 = d * sc, m1 = dmin * m;
+        scale_min_k4(is + 1, scales, &sc, &m);
+        const float d2 = d * sc, m2 = dmin * m;
+        for (int l = 0; l < 32; ++l) *y++ = d1 * float(q[l] & 0x0F) - m1;
+        for (int l = 0; l < 32; ++l) *y++ = d2 * float(q[l] >> 4) - m2;
+        q += 32;
+    }
+}
+
+void dequant_q5_k(const uint8_t* b, float* y) {
+    const float d = load_half(b), dmin = load_half(b + 2);
+    const uint8_t* scales = b + 4;
+    const uint8_t* qh = b + 16;
+    const uint8_t* ql = b + 16 + QK_K / 8;
+    uint8_t u1 = 1, u2 = 2;
+    for (int j = 0, is = 0; j < QK_K; j += 64, is += 2) {
+        uint8_t sc, m;
+        scale_min_k4(is, scales, &sc, &m);
+        const float d1 = d * sc, m1 = dmin * m;
+        scale_min_k4(is + 1, scales, &sc, &m);
+        const float d2 = d * sc, m2 = dmin * m;
+        for (int l = 0; l < 32; ++l) *y++ = d1 * float((ql[l] & 0x0F) + ((qh[l] & u1) ? 16 : 0)) - m1;
+        for (int l = 0; l < 32; ++l) *y++ = d2 * float((ql[l] >> 4) + ((qh[l] & u2) ? 16 : 0)) - m2;
+        ql += 32;
+        u1 = uint8_t(u1 << 2);
+        u2 = uint8_t(u2 << 2);
+    }
+}
+
+void dequant_q6_k(const uint8_t* b, float* y) {
+    const uint8_t* ql = b;
+    const uint8_t* qh = b + QK_K / 2;
+    const int8_t* sc = reinterpret_cast<const int8_t*>(b + QK_K / 2 + QK_K / 4);
+    const float d = load_half(b + QK_K / 2 + QK_K / 4 + QK_K / 16);
+    for (int n = 0; n < QK_K; n += 128) {
+        for (int l = 0; l < 32; ++l) {
+            const int is = l / 16;
+            const int q1 = int((ql[l] & 0x0F) | (((qh[l] >> 0) & 3) << 4)) - 32;
+            const int q2 = int((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4)) - 32;
+            const int q3 = int((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+            const int q4 = int((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+            y[l] = d * float(sc[is + 0]) * float(q1);
+            y[l + 32] = d * float(sc[is + 2]) * float(q2);
+            y[l + 64] = d * float(sc[is + 4]) * float(q3);
+            y[l + 96] = d * float(sc[is + 6]) * float(q4);
+        }
+        y += 128;
+        ql += 64;
+        qh += 32;
+        sc += 8;
+    }
+}
+
+}  // namespace
+
+std::optional<DTypeTraits> dtype_traits(uint32_t ggml_type) {
+    for (const auto& t : kTraits)
+        if (uint32_t(t.type) == ggml_type) return t;
+    return std::nullopt;
+}
+
+const DTypeTraits& traits(DType type) {
+    for (const auto& t : kTraits)
+        if (t.type == type) return t;
+    return kTraits[0];  // unreachable for valid enum values
+}
+
+const char* dtype_name(DType type) { return traits(type).name; }
+
+std::optional<DType> dtype_from_name(std::string_view name) {
+    for (const auto& t : kTraits)
+        if (name == t.name) return t.type;
+    return std::nullopt;
+}
+
+size_t row_bytes(DType type, int64_t n) {
+    const auto& t = traits(type);
+    return size_t(n / t.block_elements) * size_t(t.block_bytes);
+}
+
+double bits_per_weight(DType type) {
+    const auto& t = traits(type);
+    return 8.0 * t.block_bytes / t.block_elements;
+}
+
+void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
+    const auto* p = static_cast<const uint8_t*>(src);
+    const auto& t = traits(type);
+    switch (type) {
+        case DType::F32: std::memcpy(dst, src, size_t(n) * 4); return;
+        case DType::F16:
+            for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_fp32(load_u16(p + 2 * i));
+            return;
+        case DType::BF16:
+            for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_fp32(load_u16(p + 2 * i));
+            return;
+        default: break;
+    }
+    void (*block_fn)(const uint8_t*, float*) = nullptr;
+    switch (type) {
+        case DType::Q4_0: block_fn = dequant_q4_0; break;
+        case DType::Q4_1: block_fn = dequant_q4_1; break;
+        case DType::Q5_0: block_fn = dequant_q5_0; break;
+        case DType::Q5_1: block_fn = dequant_q5_1; break;
+        case DType::Q8_0: block_fn = dequant_q8_0; break;
+        case DType::Q4_K: block_fn = dequant_q4_k; break;
+        case DType::Q5_K: block_fn = dequant_q5_k; break;
+        case DType::Q6_K: block_fn = dequant_q6_k; break;
+        default: return;
+    }
+    for (int64_t i = 0; i < n / t.block_elements; ++i)
+        block_fn(p + i * t.block_bytes, dst + i * t.block_elements);
+}
+
+// ------------------------------------------------------------------ half and bfloat16
+
+float fp16_to_fp32(uint16_t h) {
+    const uint32_t sign = uint32_t(h & 0x8000) << 16;
+    const uint32_t exp = (h >> 10) & 0x1F;
+    uint32_t mant = h & 0x3FF;
+    uint32_t bits;
+    if (exp == 0) {
+        if (mant == 0) {
+            bits = sign;
+        } else {  // subnormal: renormalize
+            int e = -1;
+            do {
+                ++e;
+                mant <<= 1;
+            } while ((mant & 0x400) == 0);
+            bits = sign | uint32_t(127 - 15 - e) << 23 | (mant & 0x3FF) << 13;
+        }
+    } else if (exp == 0x1F) {
+        bits = sign | 0x7F800000u | mant << 13;
+    } else {
+        bits = sign | (exp + 127 - 15) << 23 | mant << 13;
+    }
+    return std::bit_cast<float>(bits);
+}
+
+uint16_t fp32_to_fp16(float f) {
+    const uint32_t x = std::bit_cast<uint32_t>(f);
+    const uint32_t sign = (x >> 16) & 0x8000;
+    const uint32_t abs = x & 0x7FFFFFFF;
+    if (abs >= 0x7F800000) return uint16_t(sign | 0x7C00 | (abs > 0x7F800000 ? 0x200 : 0));
+    if (abs >= 0x477FF000) return uint16_t(sign | 0x7C00);  // overflow to inf
+    if (abs < 0x38800000) {                                 // subnormal or zero in half
+        if (abs < 0x33000000) return uint16_t(sign);
+        const uint32_t e = abs >> 23;
+        const uint32_t m = (abs & 0x7FFFFF) | 0x800000;
+        const int shift = int(126 - e);  // 113 + 13 - e
+        const uint32_t half_m = m >> (shift + 1) >> 0;
+        // round to nearest even on the dropped bits
+        const uint32_t dropped_shift = uint32_t(shift + 1);
+        const uint32_t rem = m & ((1u << dropped_shift) - 1);
+        const uint32_t halfway = 1u << (dropped_shift - 1);
+        uint32_t r = half_m;
+        if (rem > halfway || (rem == halfway && (r & 1))) ++r;
+        return uint16_t(sign | r);
+    }
+    uint32_t r = ((abs >> 13) - ((127 - 15) << 10));
+    const uint32_t rem = abs & 0x1FFF;
+    if (rem > 0x1000 || (rem == 0x1000 && (r & 1))) ++r;
+    return uint16_t(sign | r);
+}
+
+float bf16_to_fp32(uint16_t h) { return std::bit_cast<float>(uint32_t(h) << 16); }
+
+uint16_t fp32_to_bf16(float f) {
+    uint32_t x = std::bit_cast<uint32_t>(f);
+    if ((x & 0x7FFFFFFF) > 0x7F800000) return uint16_t((x >> 16) | 0x40);  // quiet NaN
+    x += 0x7FFF + ((x >> 16) & 1);
+    return uint16_t(x >> 16);
+}
+
+}  // namespace lumen

@@ -1,0 +1,141 @@
+// Block pool and KV cache manager: allocation on demand, reference counts,
+// roll-back on a full pool, and the read-only snapshot for the memory map.
+#include "kv/block_pool.h"
+
+#include <algorithm>
+
+#include "core/check.h"
+
+namespace lumen {
+
+BlockPool::BlockPool(int32_t n_blocks) : refcount_(size_t(n_blocks), 0) {
+    for (int32_t i = 0; i < n_blocks; ++i) free_list_.push_back(i);
+}
+
+std::optional<int32_t> BlockPool::allocate() {
+    if (free_list_.empty()) return std::nullopt;
+    const int32_t b = free_list_.front();
+    free_list_.pop_front();
+    refcount_[size_t(b)] = 1;
+    return b;
+}
+
+void BlockPool::retain(int32_t block) {
+    LUMEN_CHECK(refcount_[size_t(block)] > 0);
+    ++refcount_[size_t(block)];
+}
+
+void BlockPool::release(int32_t block) {
+    LUMEN_CHECK(refcount_[size_t(block)] > 0);
+    if (--refcount_[size_t(block)] == 0) free_list_.push_back(block);
+}
+
+int32_t KVSnapshot::used_blocks() const {
+    int32_t n = 0;
+    for (const auto& b : blocks) n += b.refcount > 0;
+    return n;
+}
+
+KVCacheManager::KVCacheManager(const KVCacheLayout& layout) : layout_(layout), pool_(layout.n_blocks) {}
+
+Result<int32_t> KVCacheManager::create_sequence() {
+    const int32_t id = next_seq_id_++;
+    sequences_[id] = Sequence{};
+    return id;
+}
+
+Status KVCacheManager::reserve(int32_t seq, int32_t n_tokens) {
+    auto it = sequences_.find(seq);
+    if (it == sequences_.end()) return Status::error("KV cache: sequence " + std::to_string(seq) + " does not exist");
+    Sequence& s = it->second;
+    const size_t needed = size_t((n_tokens + layout_.block_size - 1) / layout_.block_size);
+    if (needed <= s.blocks.size()) return Status::ok();
+    const size_t missing = needed - s.blocks.size();
+    if (missing > size_t(pool_.free_count()))
+        return Status::recoverable("KV pool full: sequence " + std::to_string(seq) + " needs " + std::to_string(missing) +
+                                   " more blocks of " + std::to_string(layout_.block_size) + " tokens, " +
+                                   std::to_string(pool_.free_count()) + " of " + std::to_string(pool_.n_blocks()) +
+                                   " are free");
+    while (s.blocks.size() < needed) s.blocks.push_back(*pool_.allocate());
+    return Status::ok();
+}
+
+void KVCacheManager::set_length(int32_t seq, int32_t n_tokens) {
+    Sequence& s = sequences_.at(seq);
+    LUMEN_CHECK(size_t(n_tokens) <= s.blocks.size() * size_t(layout_.block_size));
+    s.n_tokens = n_tokens;
+}
+
+Status KVCacheManager::truncate(int32_t seq, int32_t n_tokens) {
+    auto it = sequences_.find(seq);
+    if (it == sequences_.end()) return Status::error("KV cache: sequence " + std::to_string(seq) + " does not exist");
+    Sequence& s = it->second;
+    if (n_tokens < 0 || n_tokens > s.n_tokens)
+        return Status::error("KV cache: cannot truncate sequence " + std::to_string(seq) + " of " +
+                             std::to_string(s.n_tokens) + " tokens to " + std::to_string(n_tokens));
+    const size_t keep = size_t((n_tokens + layout_.block_size - 1) / layout_.block_size);
+    while (s.blocks.size() > keep) {
+        pool_.release(s.blocks.back());
+        s.blocks.pop_back();
+    }
+    s.n_tokens = n_tokens;
+    return Status::ok();
+}
+
+void KVCacheManager::free_sequence(int32_t seq) {
+    auto it = sequences_.find(seq);
+    if (it == sequences_.end()) return;
+    for (int32_t b : it->second.blocks) pool_.release(b);
+    sequences_.erase(it);
+}
+
+int32_t KVCacheManager::length(int32_t seq) const {
+    auto it = sequences_.find(seq);
+    return it == sequences_.end() ? 0 : it->second.n_tokens;
+}
+
+const std::vector<int32_t>& KVCacheManager::block_table(int32_t seq) const { return sequences_.at(seq).blocks; }
+
+KVSnapshot KVCacheManager::snapshot() const {
+    KVSnapshot snap;
+    snap.block_size = layout_.block_size;
+    snap.bytes_per_block = layout_.bytes_per_block();
+    snap.blocks.resize(size_t(pool_.n_blocks()));
+    for (int32_t b = 0; b < pool_.n_blocks(); ++b) snap.blocks[size_t(b)].refcount = pool_.refcount(b);
+    for (const auto& [id, s] : sequences_) {
+        for (size_t i = 0; i < s.blocks.size(); ++i) {
+            BlockInfo& info = snap.blocks[size_t(s.blocks[i])];
+            info.owners.push_back(id);
+            const int32_t held = s.n_tokens - int32_t(i) * layout_.block_size;
+            info.tokens = std::max(info.tokens, std::clamp(held, 0, layout_.block_size));
+        }
+    }
+    return snap;
+}
+
+Status KVCacheManager::check_invariants() const {
+    std::vector<int32_t> owners(size_t(pool_.n_blocks()), 0);
+    for (const auto& [id, s] : sequences_) {
+        for (int32_t b : s.blocks) {
+            if (b < 0 || b >= pool_.n_blocks())
+                return Status::error("sequence " + std::to_string(id) + " references block " + std::to_string(b) +
+                                     " outside the pool");
+            ++owners[size_t(b)];
+        }
+        if (size_t(s.n_tokens) > s.blocks.size() * size_t(layout_.block_size))
+            return Status::error("sequence " + std::to_string(id) + " holds more tokens than its blocks");
+    }
+    int32_t free_expected = 0;
+    for (int32_t b = 0; b < pool_.n_blocks(); ++b) {
+        if (owners[size_t(b)] != pool_.refcount(b))
+            return Status::error("block " + std::to_string(b) + " has refcount " + std::to_string(pool_.refcount(b)) +
+                                 " but " + std::to_string(owners[size_t(b)]) + " owners");
+        free_expected += owners[size_t(b)] == 0;
+    }
+    if (free_expected != pool_.free_count())
+        return Status::error("free list holds " + std::to_string(pool_.free_count()) + " blocks, expected " +
+                             std::to_string(free_expected));
+    return Status::ok();
+}
+
+}  // namespace lumen

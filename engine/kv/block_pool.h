@@ -1,0 +1,99 @@
+// The paged KV cache's bookkeeping (PagedAttention-style). The BlockPool owns
+// every block id with a reference count and a free list; the KVCacheManager
+// maps sequences to block tables and is the only view of memory the rest of
+// the engine has. The K/V bytes themselves live in the backend, addressed by
+// block id, so the same tables drive the CPU and CUDA backends.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/status.h"
+
+namespace lumen {
+
+struct KVCacheLayout {
+    int32_t n_layers = 0;
+    int32_t n_kv_heads = 0;
+    int32_t head_dim = 0;
+    int32_t block_size = 16;  // tokens per block
+    int32_t n_blocks = 0;
+    DType type = DType::F32;  // element type of stored K and V
+
+    int64_t kv_dim() const { return int64_t(n_kv_heads) * head_dim; }
+    // 2 (K and V) · layers · kv_heads · head_dim · bytes, per token.
+    int64_t bytes_per_token() const { return 2 * int64_t(n_layers) * kv_dim() * int64_t(row_bytes(type, 1)); }
+    int64_t bytes_per_block() const { return bytes_per_token() * block_size; }
+    int64_t total_bytes() const { return bytes_per_block() * n_blocks; }
+};
+
+class BlockPool {
+public:
+    explicit BlockPool(int32_t n_blocks);
+    std::optional<int32_t> allocate();  // refcount becomes 1
+    void retain(int32_t block);          // one more owner
+    void release(int32_t block);         // one fewer; back to the free list at zero
+    int32_t n_blocks() const { return int32_t(refcount_.size()); }
+    int32_t free_count() const { return int32_t(free_list_.size()); }
+    int32_t refcount(int32_t block) const { return refcount_[size_t(block)]; }
+
+private:
+    std::vector<int32_t> refcount_;
+    std::deque<int32_t> free_list_;  // least recently freed first
+};
+
+// One block's state, for the KV memory map and invariant checks.
+struct BlockInfo {
+    int32_t refcount = 0;
+    int32_t tokens = 0;               // tokens held (0..block_size)
+    std::vector<int32_t> owners;      // sequence ids whose tables reference it
+};
+
+struct KVSnapshot {
+    int32_t block_size = 0;
+    int64_t bytes_per_block = 0;
+    std::vector<BlockInfo> blocks;
+    int32_t used_blocks() const;
+};
+
+class KVCacheManager {
+public:
+    explicit KVCacheManager(const KVCacheLayout& layout);
+
+    const KVCacheLayout& layout() const { return layout_; }
+    Result<int32_t> create_sequence();
+    bool has_sequence(int32_t seq) const { return sequences_.count(seq) != 0; }
+    // Grow `seq` so it can hold `n_tokens` tokens, allocating blocks on demand.
+    // On a full pool nothing changes and the status is recoverable.
+    Status reserve(int32_t seq, int32_t n_tokens);
+    // Record that `seq` now holds n_tokens (after the forward pass wrote them).
+    void set_length(int32_t seq, int32_t n_tokens);
+    // Drop tokens from position n_tokens on, returning blocks no longer needed.
+    Status truncate(int32_t seq, int32_t n_tokens);
+    void free_sequence(int32_t seq);
+
+    int32_t length(int32_t seq) const;
+    const std::vector<int32_t>& block_table(int32_t seq) const;
+    int32_t free_blocks() const { return pool_.free_count(); }
+    int32_t n_blocks() const { return pool_.n_blocks(); }
+    int32_t n_sequences() const { return int32_t(sequences_.size()); }
+    KVSnapshot snapshot() const;
+    // Checks refcounts against the block tables; returns an error describing the first mismatch.
+    Status check_invariants() const;
+
+private:
+    struct Sequence {
+        std::vector<int32_t> blocks;
+        int32_t n_tokens = 0;
+    };
+    KVCacheLayout layout_;
+    BlockPool pool_;
+    std::map<int32_t, Sequence> sequences_;
+    int32_t next_seq_id_ = 0;
+};
+
+}  // namespace lumen

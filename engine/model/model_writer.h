@@ -1,0 +1,15 @@
+// Writes a loaded Model as a GGUF file (architecture metadata, vocabulary and
+// tensors in their current types). `lumen-cli convert` uses it to turn
+// llama2.c checkpoints into GGUF.
+#pragma once
+
+#include <string>
+
+#include "core/status.h"
+#include "model/model.h"
+
+namespace lumen {
+
+Status write_model_gguf(const Model& model, const std::string& path);
+
+}  // namespace lumen

@@ -1,0 +1,205 @@
+// Engine: model + backend + KV cache manager, the step runner, and the
+// single-request generation loop (prefill in chunks, then one token per step).
+#include "runtime/engine.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace lumen {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+// Length of the longest suffix of `text` that is a proper prefix of some stop string.
+size_t held_back_suffix(const std::string& text, const std::vector<std::string>& stops) {
+    size_t hold = 0;
+    for (const auto& s : stops)
+        for (size_t len = std::min(s.size() - 1, text.size()); len > hold; --len)
+            if (text.compare(text.size() - len, len, s, 0, len) == 0) {
+                hold = len;
+                break;
+            }
+    return hold;
+}
+
+}  // namespace
+
+Engine::~Engine() = default;
+
+Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const LoadOptions& load_options,
+                                             const EngineOptions& options) {
+    const auto t0 = Clock::now();
+    auto engine = std::unique_ptr<Engine>(new Engine());
+    engine->options_ = options;
+    auto model = load_model(path, load_options);
+    if (!model) return model.status();
+    engine->model_ = std::move(model.value());
+    const ModelConfig& c = engine->model_->config;
+
+    auto backend = create_backend(options.backend);
+    if (!backend) return backend.status();
+    engine->backend_ = std::move(backend.value());
+    LUMEN_TRY(engine->backend_->upload(*engine->model_));
+
+    if (options.block_size < 1 || options.block_size > 1024)
+        return Status::error("block size " + std::to_string(options.block_size) + " is invalid, expected 1..1024");
+    if (options.max_batch_tokens < 1)
+        return Status::error("max batch tokens must be at least 1");
+    const int32_t kv_tokens = options.kv_tokens > 0 ? options.kv_tokens : std::min(c.context_length, 4096);
+    KVCacheLayout layout;
+    layout.n_layers = c.n_layers;
+    layout.n_kv_heads = c.n_kv_heads;
+    layout.head_dim = c.head_dim;
+    layout.block_size = options.block_size;
+    layout.n_blocks = (kv_tokens + options.block_size - 1) / options.block_size;
+    layout.type = DType::F32;
+    LUMEN_TRY(engine->backend_->allocate_kv(layout));
+    engine->kv_ = std::make_unique<KVCacheManager>(layout);
+    engine->load_ms_ = ms_since(t0);
+    return engine;
+}
+
+Result<int32_t> Engine::create_sequence() { return kv_->create_sequence(); }
+
+void Engine::free_sequence(int32_t seq_id) { kv_->free_sequence(seq_id); }
+
+Status Engine::step(const std::vector<SequenceInput>& inputs, std::vector<float>* logits) {
+    batch_.clear();
+    std::vector<std::pair<int32_t, int32_t>> reserved;  // (seq, length before) for roll-back
+    auto roll_back = [&] {
+        for (auto [seq, len] : reserved) (void)kv_->truncate(seq, len);
+    };
+    for (const auto& in : inputs) {
+        if (!kv_->has_sequence(in.seq_id)) {
+            roll_back();
+            return Status::error("sequence " + std::to_string(in.seq_id) + " does not exist");
+        }
+        if (in.tokens.empty()) continue;
+        const int32_t start = kv_->length(in.seq_id);
+        Status s = kv_->reserve(in.seq_id, start + int32_t(in.tokens.size()));
+        if (!s.is_ok()) {
+            roll_back();
+            return s;
+        }
+        reserved.emplace_back(in.seq_id, start);
+        const int32_t index = int32_t(batch_.sequences.size());
+        batch_.sequences.push_back({in.seq_id, &kv_->block_table(in.seq_id)});
+        for (size_t i = 0; i < in.tokens.size(); ++i) {
+            batch_.tokens.push_back(in.tokens[i]);
+            batch_.positions.push_back(start + int32_t(i));
+            batch_.sequence_index.push_back(index);
+            batch_.want_logits.push_back(in.all_logits || i + 1 == in.tokens.size());
+        }
+    }
+    Status s = backend_->forward(batch_, logits);
+    if (!s.is_ok()) {
+        roll_back();
+        return s;
+    }
+    for (const auto& in : inputs)
+        if (!in.tokens.empty()) kv_->set_length(in.seq_id, kv_->length(in.seq_id) + int32_t(in.tokens.size()));
+    return Status::ok();
+}
+
+Result<GenerationResult> Engine::generate(const GenerationRequest& request, const TokenCallback& on_token,
+                                          const std::atomic<bool>* cancel) {
+    const auto t0 = Clock::now();
+    const Tokenizer& tok = tokenizer();
+    GenerationResult result;
+    if (!request.prompt_ids.empty()) {
+        result.prompt_ids = request.prompt_ids;
+    } else {
+        const bool add_bos = request.add_bos < 0 ? tok.vocab().add_bos : request.add_bos != 0;
+        result.prompt_ids = tok.encode(request.prompt, add_bos, request.parse_special);
+    }
+    if (result.prompt_ids.empty()) return Status::error("the prompt is empty after tokenization; expected at least one token");
+    const int32_t capacity = kv_->n_blocks() * kv_->layout().block_size;
+    if (int32_t(result.prompt_ids.size()) >= capacity)
+        return Status::error("the prompt has " + std::to_string(result.prompt_ids.size()) +
+                             " tokens but the KV cache holds " + std::to_string(capacity) + "; use a larger context");
+    if (request.max_tokens < 0) return Status::error("max tokens must be >= 0");
+
+    auto seq = create_sequence();
+    if (!seq) return seq.status();
+    struct SequenceGuard {
+        Engine* e;
+        int32_t id;
+        ~SequenceGuard() { e->free_sequence(id); }
+    } guard{this, seq.value()};
+
+    // Prefill in chunks of max_batch_tokens; logits only for the last prompt token.
+    std::vector<float> logits;
+    const auto& ids = result.prompt_ids;
+    for (size_t i = 0; i < ids.size(); i += size_t(options_.max_batch_tokens)) {
+        const size_t end = std::min(ids.size(), i + size_t(options_.max_batch_tokens));
+        LUMEN_TRY(step({{seq.value(), std::vector<int32_t>(ids.begin() + long(i), ids.begin() + long(end)), false}}, &logits));
+        if (cancel && cancel->load()) {
+            result.stop_reason = "cancelled";
+            return result;
+        }
+    }
+    const double prefill_ms = ms_since(t0);
+    result.stats.n_prompt = int32_t(ids.size());
+    result.stats.prefill_tps = prefill_ms > 0 ? 1000.0 * double(ids.size()) / prefill_ms : 0;
+
+    Sampler sampler(request.sampling);
+    std::vector<int32_t> history = ids;
+    size_t emitted = 0;
+    Clock::time_point first_token_time;
+    const int32_t n_vocab = model_->config.vocab_size;
+    result.stop_reason = "max_tokens";
+    for (int32_t n = 0; n < request.max_tokens; ++n) {
+        const int32_t next = sampler.sample(logits.data(), n_vocab, history);
+        if (n == 0) {
+            first_token_time = Clock::now();
+            result.stats.ttft_ms = ms_since(t0);
+        }
+        result.ids.push_back(next);
+        history.push_back(next);
+        const bool end_of_generation = request.stop_at_eos && tok.is_end_of_generation(next);
+        if (!end_of_generation) result.text += tok.decode_token(next);
+
+        bool stop_string_hit = false;
+        for (const auto& s : request.stop_strings) {
+            if (s.empty()) continue;
+            const size_t from = result.text.size() > s.size() + 64 ? result.text.size() - s.size() - 64 : 0;
+            const size_t at = result.text.find(s, std::min(from, emitted));
+            if (at != std::string::npos) {
+                result.text.resize(at);
+                stop_string_hit = true;
+                break;
+            }
+        }
+        const bool done = end_of_generation || stop_string_hit;
+        const size_t safe = done ? result.text.size()
+                                 : result.text.size() - held_back_suffix(result.text, request.stop_strings);
+        if (on_token) {
+            TokenEvent ev;
+            ev.id = next;
+            ev.index = n;
+            ev.elapsed_ms = ms_since(t0);
+            if (safe > emitted) ev.text = result.text.substr(emitted, safe - emitted);
+            on_token(ev);
+        }
+        emitted = std::max(emitted, safe);
+        if (end_of_generation) { result.stop_reason = "eos"; break; }
+        if (stop_string_hit) { result.stop_reason = "stop_string"; break; }
+        if (n + 1 == request.max_tokens) break;
+        if (cancel && cancel->load()) { result.stop_reason = "cancelled"; break; }
+        Status s = step({{seq.value(), {next}, false}}, &logits);
+        if (s.code() == StatusCode::recoverable) { result.stop_reason = "context_full"; break; }
+        if (!s.is_ok()) return s;
+    }
+    result.stats.n_gen = int32_t(result.ids.size());
+    if (result.ids.size() > 1) {
+        const double decode_ms = std::chrono::duration<double, std::milli>(Clock::now() - first_token_time).count();
+        result.stats.decode_tps = decode_ms > 0 ? 1000.0 * double(result.ids.size() - 1) / decode_ms : 0;
+    }
+    return result;
+}
+
+}  // namespace lumen

@@ -1,0 +1,102 @@
+// The engine API: load a model onto a backend with a paged KV pool, run ragged
+// batch steps, and generate text with the sampling chain. Everything returns a
+// Status; nothing here aborts on bad input.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "kv/block_pool.h"
+#include "model/model.h"
+#include "sampling/sampler.h"
+
+namespace lumen {
+
+struct EngineOptions {
+    BackendOptions backend;
+    int32_t kv_tokens = 0;          // KV pool capacity in tokens; 0 = min(model context, 4096)
+    int32_t block_size = 16;        // tokens per KV block
+    int32_t max_batch_tokens = 512; // prompt tokens per forward step (prefill chunk)
+};
+
+// Tokens to append to one sequence in a step.
+struct SequenceInput {
+    int32_t seq_id = 0;
+    std::vector<int32_t> tokens;
+    bool all_logits = false;  // logits for every token, else only for the last one
+};
+
+struct GenerationRequest {
+    std::string prompt;                 // used when prompt_ids is empty
+    std::vector<int32_t> prompt_ids;    // pre-tokenized prompt (takes precedence)
+    int add_bos = -1;                   // -1: as the vocab says; 0/1 to force
+    bool parse_special = false;         // match special-token text in the prompt (chat templates)
+    int32_t max_tokens = 128;
+    SamplingParams sampling;
+    std::vector<std::string> stop_strings;
+    bool stop_at_eos = true;
+};
+
+struct GenerationStats {
+    double ttft_ms = 0;      // request start to first generated token
+    double prefill_tps = 0;  // prompt tokens per second
+    double decode_tps = 0;   // generated tokens per second after the first
+    int32_t n_prompt = 0;
+    int32_t n_gen = 0;
+};
+
+struct TokenEvent {
+    int32_t id = 0;
+    std::string text;        // text now safe to show (held back while it may start a stop string)
+    int32_t index = 0;       // 0-based index among generated tokens
+    double elapsed_ms = 0;   // since the request started
+};
+
+struct GenerationResult {
+    std::vector<int32_t> prompt_ids;
+    std::vector<int32_t> ids;   // generated ids (a final EOS is included)
+    std::string text;           // generated text only, stop string removed
+    std::string stop_reason;    // "eos", "max_tokens", "stop_string", "context_full", "cancelled"
+    GenerationStats stats;
+};
+
+using TokenCallback = std::function<void(const TokenEvent&)>;
+
+class Engine {
+public:
+    static Result<std::unique_ptr<Engine>> load(const std::string& path, const LoadOptions& load_options = {},
+                                                const EngineOptions& options = {});
+    ~Engine();
+
+    const Model& model() const { return *model_; }
+    const Tokenizer& tokenizer() const { return *model_->tokenizer; }
+    Backend& backend() { return *backend_; }
+    const KVCacheManager& kv() const { return *kv_; }
+    const EngineOptions& options() const { return options_; }
+    double load_ms() const { return load_ms_; }
+
+    Result<int32_t> create_sequence();
+    void free_sequence(int32_t seq_id);
+    // Appends each input's tokens to its sequence in one forward step. Logit rows
+    // come back in input order. On failure no sequence changes (blocks rolled back).
+    Status step(const std::vector<SequenceInput>& inputs, std::vector<float>* logits);
+
+    // Generates for one request on a fresh sequence, freed at the end.
+    Result<GenerationResult> generate(const GenerationRequest& request, const TokenCallback& on_token = {},
+                                      const std::atomic<bool>* cancel = nullptr);
+
+private:
+    Engine() = default;
+    std::unique_ptr<Model> model_;
+    std::unique_ptr<Backend> backend_;
+    std::unique_ptr<KVCacheManager> kv_;
+    EngineOptions options_;
+    StepBatch batch_;
+    double load_ms_ = 0;
+};
+
+}  // namespace lumen

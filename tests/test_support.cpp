@@ -1,0 +1,69 @@
+// Test helpers: data locations, skip handling, small file and process utilities.
+#include "test_support.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+namespace lumen::test {
+
+std::string shared_dir() {
+    if (const char* env = std::getenv("LUMEN_SHARED_DIR")) return env;
+    return LUMEN_SHARED_DIR;
+}
+
+std::string data_dir() { return LUMEN_TEST_DATA_DIR; }
+
+std::string default_model_path() {
+    std::string dir;
+    if (const char* env = std::getenv("LUMEN_MODEL_DIR")) dir = env;
+    else if (const char* xdg = std::getenv("XDG_CACHE_HOME")) dir = std::string(xdg) + "/lumen/models";
+    else if (const char* home = std::getenv("HOME")) dir = std::string(home) + "/.cache/lumen/models";
+    else dir = LUMEN_DEFAULT_MODEL_CACHE;
+    return dir + "/SmolLM2-135M-Instruct.Q4_1.gguf";
+}
+
+std::string cli_path() { return LUMEN_CLI_PATH; }
+
+bool file_exists(const std::string& path) {
+    struct stat st {};
+    return stat(path.c_str(), &st) == 0;
+}
+
+void skip_unless_exists(const std::string& path, const std::string& what) {
+    if (file_exists(path)) return;
+    std::printf("SKIPPED: %s not found at %s\n", what.c_str(), path.c_str());
+    std::fflush(stdout);
+    std::exit(77);
+}
+
+std::string read_text_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::vector<std::string> split_lines(const std::string& text) {
+    std::vector<std::string> lines;
+    std::string line;
+    std::istringstream in(text);
+    while (std::getline(in, line)) lines.push_back(line);
+    return lines;
+}
+
+int run_command(const std::string& command, std::string* out) {
+    FILE* p = popen(command.c_str(), "r");
+    if (!p) return -1;
+    char buf[4096];
+    size_t n;
+    out->clear();
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out->append(buf, n);
+    const int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace lumen::test

@@ -1,0 +1,28 @@
+// Shared helpers for the test executables: where test data lives, and how a
+// test that lacks its data reports "skipped" (exit code 77) to ctest.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace lumen::test {
+
+// ../shared beside the repository (CI has it; a user's clone may not).
+std::string shared_dir();
+// tests/data inside the repository.
+std::string data_dir();
+// The default model as the set-up script caches it ($LUMEN_MODEL_DIR or ~/.cache/lumen/models).
+std::string default_model_path();
+std::string cli_path();
+
+bool file_exists(const std::string& path);
+// Prints "SKIPPED: <why>" and exits with 77 unless `path` exists.
+void skip_unless_exists(const std::string& path, const std::string& what);
+
+std::string read_text_file(const std::string& path);
+std::vector<std::string> split_lines(const std::string& text);
+
+// Runs a shell command; returns its exit code and puts stdout in *out.
+int run_command(const std::string& command, std::string* out);
+
+}  // namespace lumen::test
