@@ -18,6 +18,7 @@ std::string shared_dir() {
 std::string data_dir() { return LUMEN_TEST_DATA_DIR; }
 
 std::string default_model_path() {
+    if (const char* env = std::getenv("LUMEN_MODEL_PATH")) return env;
     std::string dir;
     if (const char* env = std::getenv("LUMEN_MODEL_DIR")) dir = env;
     else if (const char* xdg = std::getenv("XDG_CACHE_HOME")) dir = std::string(xdg) + "/lumen/models";

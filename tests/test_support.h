@@ -11,7 +11,7 @@ namespace lumen::test {
 std::string shared_dir();
 // tests/data inside the repository.
 std::string data_dir();
-// The default model as the set-up script caches it ($LUMEN_MODEL_DIR or ~/.cache/lumen/models).
+// The default model: $LUMEN_MODEL_PATH, else where installer/fetch-model.sh caches it.
 std::string default_model_path();
 std::string cli_path();
 

@@ -3,6 +3,7 @@
 // and unit tests of the pre-tokenizer splitters themselves.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <sstream>
 

@@ -49,6 +49,9 @@ Result<EngineOptions> parse_engine_options(const Args& a) {
     if (!threads) return threads.status();
     auto ctx = a.get_int("--ctx", 0, 0, 1 << 24);
     if (!ctx) return ctx.status();
+    const std::string kv = a.get("--kv-type", "f16");
+    if (kv != "f16" && kv != "f32") return Status::error("option --kv-type is '" + kv + "', expected f16 or f32");
+    o.kv_type = kv == "f16" ? DType::F16 : DType::F32;
     o.backend.n_threads = int(threads.value());
     o.kv_tokens = int32_t(ctx.value());
     return o;

@@ -56,7 +56,7 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const Load
     layout.head_dim = c.head_dim;
     layout.block_size = options.block_size;
     layout.n_blocks = (kv_tokens + options.block_size - 1) / options.block_size;
-    layout.type = DType::F32;
+    layout.type = options.kv_type;
     LUMEN_TRY(engine->backend_->allocate_kv(layout));
     engine->kv_ = std::make_unique<KVCacheManager>(layout);
     engine->load_ms_ = ms_since(t0);

@@ -20,6 +20,7 @@ struct EngineOptions {
     BackendOptions backend;
     int32_t kv_tokens = 0;          // KV pool capacity in tokens; 0 = min(model context, 4096)
     int32_t block_size = 16;        // tokens per KV block
+    DType kv_type = DType::F16;     // element type of the KV cache (f16 as llama.cpp; f32 for exact fp32 work)
     int32_t max_batch_tokens = 512; // prompt tokens per forward step (prefill chunk)
 };
 

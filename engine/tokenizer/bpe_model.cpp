@@ -2,6 +2,7 @@
 // to GPT-2's printable stand-in character, merge by rank inside each word, look the
 // pieces up in the vocab. Decoding inverts the byte mapping.
 #include <array>
+#include <functional>
 #include <mutex>
 #include <queue>
 #include <unordered_map>

@@ -45,15 +45,16 @@ Status CpuBackend::upload(const Model& model) {
 }
 
 Status CpuBackend::allocate_kv(const KVCacheLayout& layout) {
-    if (layout.type != DType::F32)
-        return Status::error(std::string("CPU backend: KV cache type ") + dtype_name(layout.type) + " is not supported, expected f32");
-    const int64_t n = int64_t(layout.n_layers) * layout.n_blocks * layout.block_size * layout.kv_dim();
+    if (layout.type != DType::F32 && layout.type != DType::F16)
+        return Status::error(std::string("CPU backend: KV cache type ") + dtype_name(layout.type) +
+                             " is not supported, expected f32 or f16");
+    const int64_t bytes = layout.total_bytes() / 2;  // each of K and V
     try {
         // Uninitialized: pages are committed by the OS only when first written.
-        k_cache_.reset(new float[size_t(n)]);
-        v_cache_.reset(new float[size_t(n)]);
+        k_cache_.reset(new uint8_t[size_t(bytes)]);
+        v_cache_.reset(new uint8_t[size_t(bytes)]);
     } catch (const std::bad_alloc&) {
-        return Status::error("CPU backend: cannot allocate " + std::to_string(2 * n * 4 / (1 << 20)) +
+        return Status::error("CPU backend: cannot allocate " + std::to_string(2 * bytes / (1 << 20)) +
                              " MiB for the KV cache; use a smaller context");
     }
     kv_layout_ = layout;
@@ -97,8 +98,19 @@ void CpuBackend::store_kv(int32_t layer, const StepBatch& batch) {
         const int32_t pos = batch.positions[size_t(t)];
         const int32_t block = (*seq.block_table)[size_t(pos / kv_layout_.block_size)];
         const int64_t off = layer_offset + (int64_t(block) * kv_layout_.block_size + pos % kv_layout_.block_size) * kv_dim;
-        std::copy_n(act_.k.data() + t * kv_dim, kv_dim, k_cache_.get() + off);
-        std::copy_n(act_.v.data() + t * kv_dim, kv_dim, v_cache_.get() + off);
+        const float* k = act_.k.data() + t * kv_dim;
+        const float* v = act_.v.data() + t * kv_dim;
+        if (kv_layout_.type == DType::F16) {
+            auto* kd = reinterpret_cast<uint16_t*>(k_cache_.get()) + off;
+            auto* vd = reinterpret_cast<uint16_t*>(v_cache_.get()) + off;
+            for (int64_t i = 0; i < kv_dim; ++i) {
+                kd[i] = fp32_to_fp16(k[i]);
+                vd[i] = fp32_to_fp16(v[i]);
+            }
+        } else {
+            std::copy_n(k, kv_dim, reinterpret_cast<float*>(k_cache_.get()) + off);
+            std::copy_n(v, kv_dim, reinterpret_cast<float*>(v_cache_.get()) + off);
+        }
     }
 }
 
@@ -113,11 +125,20 @@ void CpuBackend::attention(int32_t layer, const StepBatch& batch) {
         for (int64_t i = begin; i < end; ++i) {
             const int32_t t = int32_t(i / c.n_heads), h = int32_t(i % c.n_heads);
             const auto& seq = batch.sequences[size_t(batch.sequence_index[size_t(t)])];
-            cpu::PagedKV kv{k_cache_.get() + layer_offset, v_cache_.get() + layer_offset, kv_layout_.block_size, kv_dim,
-                            seq.block_table->data()};
             const float* q = act_.q.data() + int64_t(t) * c.q_dim() + int64_t(h) * c.head_dim;
             float* out = act_.att.data() + int64_t(t) * c.q_dim() + int64_t(h) * c.head_dim;
-            cpu::attention_head(q, kv, h / group, c.head_dim, batch.positions[size_t(t)] + 1, scores, out);
+            const int32_t n_ctx = batch.positions[size_t(t)] + 1;
+            if (kv_layout_.type == DType::F16) {
+                const auto* k = reinterpret_cast<const uint16_t*>(k_cache_.get()) + layer_offset;
+                const auto* v = reinterpret_cast<const uint16_t*>(v_cache_.get()) + layer_offset;
+                cpu::PagedKV<uint16_t> kv{k, v, kv_layout_.block_size, kv_dim, seq.block_table->data()};
+                cpu::attention_head_f16(q, kv, h / group, c.head_dim, n_ctx, scores, out);
+            } else {
+                const auto* k = reinterpret_cast<const float*>(k_cache_.get()) + layer_offset;
+                const auto* v = reinterpret_cast<const float*>(v_cache_.get()) + layer_offset;
+                cpu::PagedKV<float> kv{k, v, kv_layout_.block_size, kv_dim, seq.block_table->data()};
+                cpu::attention_head(q, kv, h / group, c.head_dim, n_ctx, scores, out);
+            }
         }
     });
 }

@@ -48,7 +48,7 @@ private:
     ThreadPool pool_;
     const Model* model_ = nullptr;
     KVCacheLayout kv_layout_;
-    std::unique_ptr<float[]> k_cache_, v_cache_;  // [layer][block][slot][kv_dim]
+    std::unique_ptr<uint8_t[]> k_cache_, v_cache_;  // [layer][block][slot][kv_dim] of f32 or f16
     Activations act_;
 };
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "backend/cpu/quant_dot.h"
 #include "backend/thread_pool.h"
 
 namespace lumen::cpu {
@@ -82,6 +83,19 @@ void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, Thr
         });
         return;
     }
+    if (uses_q8_activations(w.type)) {
+        thread_local std::vector<ActivationBlockQ8> xq;
+        const int64_t blocks = cols / 32;
+        xq.resize(size_t(n_tokens * blocks));
+        for (int64_t t = 0; t < n_tokens; ++t) quantize_activations_q8(x + t * cols, cols, xq.data() + t * blocks);
+        const ActivationBlockQ8* xq_data = xq.data();
+        pool.parallel_for(rows, [&](int64_t r0, int64_t r1, int) {
+            for (int64_t r = r0; r < r1; ++r)
+                for (int64_t t = 0; t < n_tokens; ++t)
+                    y[t * rows + r] = dot_q8(w.type, w.row(r), xq_data + t * blocks, cols);
+        });
+        return;
+    }
     pool.parallel_for(rows, [&](int64_t r0, int64_t r1, int) {
         thread_local std::vector<float> row;
         if (int64_t(row.size()) < cols) row.resize(size_t(cols));
@@ -92,7 +106,7 @@ void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, Thr
     });
 }
 
-void attention_head(const float* q, const PagedKV& kv, int32_t kv_head, int32_t head_dim, int32_t n_ctx,
+void attention_head(const float* q, const PagedKV<float>& kv, int32_t kv_head, int32_t head_dim, int32_t n_ctx,
                     float* scores, float* out) {
     const float scale = 1.0f / std::sqrt(float(head_dim));
     const int64_t head_offset = int64_t(kv_head) * head_dim;
@@ -103,6 +117,26 @@ void attention_head(const float* q, const PagedKV& kv, int32_t kv_head, int32_t 
         const float* v = kv.value(p) + head_offset;
         const float a = scores[p];
         for (int32_t d = 0; d < head_dim; ++d) out[d] += a * v[d];
+    }
+}
+
+void attention_head_f16(const float* q, const PagedKV<uint16_t>& kv, int32_t kv_head, int32_t head_dim,
+                        int32_t n_ctx, float* scores, float* out) {
+    constexpr int kMaxHeadDim = 1024;
+    float row[kMaxHeadDim];
+    const float scale = 1.0f / std::sqrt(float(head_dim));
+    const int64_t head_offset = int64_t(kv_head) * head_dim;
+    for (int32_t p = 0; p < n_ctx; ++p) {
+        const uint16_t* k = kv.key(p) + head_offset;
+        for (int32_t d = 0; d < head_dim; ++d) row[d] = fp16_to_fp32(k[d]);
+        scores[p] = dot(q, row, head_dim) * scale;
+    }
+    softmax(scores, n_ctx);
+    for (int32_t d = 0; d < head_dim; ++d) out[d] = 0.f;
+    for (int32_t p = 0; p < n_ctx; ++p) {
+        const uint16_t* v = kv.value(p) + head_offset;
+        const float a = scores[p];
+        for (int32_t d = 0; d < head_dim; ++d) out[d] += a * fp16_to_fp32(v[d]);
     }
 }
 

@@ -32,20 +32,22 @@ struct RopeParams {
 void rope(float* x, int32_t n_heads, int32_t position, const RopeParams& p);
 
 // Y[t][r] = sum_c W[r][c] * X[t][c] for t < n_tokens, all rows r of W.
-// Rows are dequantized one at a time into thread-local scratch; W is never expanded whole.
+// F32/F16/BF16 and k-quant rows are dequantized one at a time into thread-local scratch
+// (W is never expanded whole); 32-block quantized types run on 8-bit activations (quant_dot.h).
 void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
 
 // Paged K/V for one layer: element (block, slot, kv_dim index) at
-// base + (block * block_size + slot) * kv_dim + index.
+// base + (block * block_size + slot) * kv_dim + index. T is float or uint16_t (fp16).
+template <typename T>
 struct PagedKV {
-    const float* k = nullptr;
-    const float* v = nullptr;
+    const T* k = nullptr;
+    const T* v = nullptr;
     int32_t block_size = 0;
     int64_t kv_dim = 0;
     const int32_t* block_table = nullptr;
 
-    const float* key(int32_t pos) const { return k + offset(pos); }
-    const float* value(int32_t pos) const { return v + offset(pos); }
+    const T* key(int32_t pos) const { return k + offset(pos); }
+    const T* value(int32_t pos) const { return v + offset(pos); }
     int64_t offset(int32_t pos) const {
         return (int64_t(block_table[pos / block_size]) * block_size + pos % block_size) * kv_dim;
     }
@@ -53,8 +55,14 @@ struct PagedKV {
 
 // Causal attention of one query head over positions 0..n_ctx-1, reading the
 // head's K/V (kv_head) straight from the paged blocks. scores is scratch of n_ctx.
-void attention_head(const float* q, const PagedKV& kv, int32_t kv_head, int32_t head_dim, int32_t n_ctx,
+void attention_head(const float* q, const PagedKV<float>& kv, int32_t kv_head, int32_t head_dim, int32_t n_ctx,
                     float* scores, float* out);
+
+// The same over an fp16 KV cache, with llama.cpp's arithmetic: q rounded to fp16,
+// one pass with an online softmax, and the V accumulator kept in fp16 (fused
+// multiply-add, then rounding). Matching it keeps greedy output identical to llama.cpp's.
+void attention_head_f16(const float* q, const PagedKV<uint16_t>& kv, int32_t kv_head, int32_t head_dim,
+                        int32_t n_ctx, float* scores, float* out);
 
 }  // namespace cpu
 }  // namespace lumen
