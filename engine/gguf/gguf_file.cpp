@@ -335,8 +335,8 @@ Result<GgufFile> GgufFile::parse(std::shared_ptr<MappedFile> file, const std::st
     const uint64_t data_size = file->size() - std::min(data_start, file->size());
     for (auto& t : g.tensors_) {
         if (t.offset > data_size || t.n_bytes > data_size - t.offset)
-            return fail("tensor '" + t.name + "' " + t.shape_string() + " " + dtype_name(t.type) + " needs bytes " +
-                        fmt_u64(t.offset) + ".." + fmt_u64(t.offset + t.n_bytes) +
+            return fail("tensor '" + t.name + "' " + t.shape_string() + " " + dtype_name(t.type) + " needs " +
+                        fmt_u64(t.n_bytes) + " bytes at offset " + fmt_u64(t.offset) +
                         " of the data section, but the file holds only " + fmt_u64(data_size) + " data bytes");
         t.data = file->data() + data_start + t.offset;
     }

@@ -117,8 +117,9 @@ Result<std::unique_ptr<Model>> load_gguf_model(const std::string& path, const Lo
     // Tokenizer: the GGUF's own vocabulary, or a llama2.c tokenizer.bin given explicitly.
     const GgufTensorInfo* embd = g.find_tensor("token_embd.weight");
     if (!embd || embd->dims.size() != 2 || embd->dims[0] != c.dim)
-        return Status::error(path + ": tensor 'token_embd.weight' is missing or not of shape [" + std::to_string(c.dim) +
-                             ", vocab]");
+        return Status::error(path + ": tensor 'token_embd.weight' " +
+                             (embd ? "has shape " + embd->shape_string() : std::string("is missing")) + ", expected [" +
+                             std::to_string(c.dim) + ", vocab]");
     c.vocab_size = int32_t(embd->dims[1]);
     Result<Vocab> vocab = options.tokenizer_path.empty() ? vocab_from_gguf(g)
                                                          : load_llama2c_vocab(options.tokenizer_path, c.vocab_size);

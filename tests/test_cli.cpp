@@ -1,0 +1,171 @@
+// lumen-cli's stable interface: subcommands, JSON fields, exit codes, and the
+// one-line errors for bad flags and bad files. Runs the real binary on a small
+// synthetic model (and on stories15M for convert, when ../shared is present).
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include "model/synth.h"
+#include "test_support.h"
+
+using namespace lumen;
+using nlohmann::json;
+
+namespace {
+
+struct Run {
+    int exit_code;
+    std::string out, err;
+};
+
+std::string temp_dir() {
+    static std::string dir = [] {
+        char tmpl[] = "/tmp/lumen-cli-XXXXXX";
+        return std::string(mkdtemp(tmpl));
+    }();
+    return dir;
+}
+
+std::string quote(const std::string& s) {
+    std::string q = "'";
+    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+}
+
+Run cli(const std::vector<std::string>& args) {
+    std::string cmd = quote(test::cli_path());
+    for (const auto& a : args) cmd += " " + quote(a);
+    const std::string err_path = temp_dir() + "/stderr.txt";
+    Run r;
+    r.exit_code = test::run_command(cmd + " 2>" + quote(err_path), &r.out);
+    r.err = test::read_text_file(err_path);
+    return r;
+}
+
+const std::string& model() {
+    static std::string path = [] {
+        SynthSpec spec;
+        spec.init_std = 0.2f;
+        const std::string p = temp_dir() + "/synth.gguf";
+        Status s = write_synthetic_model(spec, test::data_dir() + "/tokenizer/ggml-vocab-llama-spm.gguf", p);
+        EXPECT_TRUE(s.is_ok()) << s.message();
+        return p;
+    }();
+    return path;
+}
+
+void expect_one_line_error(const Run& r, const std::string& must_mention) {
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_EQ(r.err.rfind("lumen-cli: ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find(must_mention), std::string::npos) << r.err;
+}
+
+}  // namespace
+
+TEST(Cli, GenerateJsonHasTheDocumentedFields) {
+    auto r = cli({"generate", "--model", model(), "--prompt", "Hello world", "--max-tokens", "6", "--temperature", "0", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const json j = json::parse(r.out);
+    EXPECT_EQ(j["prompt_ids"], json::array({1, 15043, 3186}));
+    EXPECT_EQ(j["ids"].size(), 6u);
+    EXPECT_TRUE(j["text"].is_string());
+    for (const char* k : {"load_ms", "ttft_ms", "prefill_tps", "decode_tps", "n_prompt", "n_gen"})
+        EXPECT_TRUE(j["stats"].contains(k)) << k;
+    EXPECT_EQ(j["stats"]["n_prompt"], 3);
+    EXPECT_EQ(j["stats"]["n_gen"], 6);
+    EXPECT_GT(j["stats"]["decode_tps"].get<double>(), 0.0);
+
+    auto again = cli({"generate", "--model", model(), "--prompt", "Hello world", "--max-tokens", "6", "--temperature", "0", "--json"});
+    EXPECT_EQ(json::parse(again.out)["ids"], j["ids"]) << "greedy is deterministic";
+}
+
+TEST(Cli, SeededSamplingIsReproducible) {
+    std::vector<std::string> args = {"generate", "--model", model(), "--prompt", "Hello", "--max-tokens", "8",
+                                     "--temperature", "1.5", "--top-k", "0", "--top-p", "1", "--min-p", "0", "--json"};
+    auto seeded = [&](const char* seed) {
+        auto a = args;
+        a.insert(a.end(), {"--seed", seed});
+        return json::parse(cli(a).out)["ids"];
+    };
+    EXPECT_EQ(seeded("7"), seeded("7"));
+    EXPECT_NE(seeded("7"), seeded("8"));
+}
+
+TEST(Cli, GenerateStreamsText) {
+    auto r = cli({"generate", "--model", model(), "--prompt", "Hello", "--max-tokens", "4", "--temperature", "0"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out.rfind("Hello", 0), 0u) << "the prompt is echoed, then the continuation";
+    EXPECT_NE(r.err.find("decode"), std::string::npos) << r.err;
+}
+
+TEST(Cli, TokenizeJson) {
+    auto r = cli({"tokenize", "--model", model(), "--text", "Hello world", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(json::parse(r.out), json::parse(R"({"ids":[1,15043,3186]})"));
+    r = cli({"tokenize", "--model", model(), "--text", "Hello world", "--no-bos", "--json"});
+    EXPECT_EQ(json::parse(r.out)["ids"], json::array({15043, 3186}));
+    r = cli({"tokenize", "--model", model(), "--text", "</s>", "--no-bos", "--json"});
+    EXPECT_NE(json::parse(r.out)["ids"], json::array({2})) << "special tokens are not parsed";
+}
+
+TEST(Cli, InfoReportsShapeAndMemoryEstimate) {
+    auto r = cli({"info", "--model", model(), "--ctx", "1000", "--batch", "3", "--kv-type", "f16", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const json j = json::parse(r.out);
+    EXPECT_EQ(j["architecture"], "llama");
+    EXPECT_EQ(j["config"]["n_layers"], 2);
+    EXPECT_EQ(j["config"]["n_kv_heads"], 2);
+    const int64_t per_token = 2 * 2 * 2 * 16 * 2;  // 2 · layers · kv_heads · head_dim · bytes(f16)
+    EXPECT_EQ(j["memory"]["kv_bytes_per_token"], per_token);
+    EXPECT_EQ(j["memory"]["kv_bytes"], per_token * 1000 * 3);
+    EXPECT_EQ(j["memory"]["total_bytes"], j["memory"]["weights_bytes"].get<int64_t>() + per_token * 3000);
+    const int64_t params = 32000 * 64 + 2 * (64 * 64 * 2 + 64 * 32 * 2 + 3 * 64 * 128 + 2 * 64) + 64;
+    EXPECT_EQ(j["parameters"], params);
+    EXPECT_GE(j["tensors"].size(), 20u);
+    EXPECT_EQ(j["metadata"]["general.architecture"], "llama");
+}
+
+TEST(Cli, ConvertedModelGeneratesTheSame) {
+    const std::string out = temp_dir() + "/converted.gguf";
+    auto c = cli({"convert", "--model", model(), "--output", out});
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    auto a = cli({"generate", "--model", model(), "--prompt", "Hi", "--max-tokens", "5", "--temperature", "0", "--json"});
+    auto b = cli({"generate", "--model", out, "--prompt", "Hi", "--max-tokens", "5", "--temperature", "0", "--json"});
+    EXPECT_EQ(json::parse(a.out)["ids"], json::parse(b.out)["ids"]);
+}
+
+TEST(Cli, ConvertsALlama2cCheckpoint) {
+    const std::string bin = test::shared_dir() + "/testdata/stories15M/stories15M.bin";
+    if (!test::file_exists(bin)) GTEST_SKIP() << "../shared/testdata/stories15M absent";
+    const std::string out = temp_dir() + "/stories15M.gguf";
+    auto c = cli({"convert", "--model", bin, "--output", out});
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    auto r = cli({"generate", "--model", out, "--prompt", "Once upon a time", "--max-tokens", "8", "--temperature", "0", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(json::parse(r.out)["ids"], json::array({29892, 727, 471, 263, 2217, 7826, 4257, 365}));
+    std::remove(out.c_str());
+}
+
+TEST(Cli, BadInputGivesOneLineErrors) {
+    expect_one_line_error(cli({"generate", "--model", model(), "--prompt", "x", "--bogus"}), "--bogus");
+    expect_one_line_error(cli({"generate", "--model", model(), "--prompt", "x", "--max-tokens", "lots"}), "--max-tokens");
+    expect_one_line_error(cli({"generate", "--model", model(), "--prompt", "x", "--top-p", "2"}), "--top-p");
+    expect_one_line_error(cli({"generate", "--model", model()}), "--prompt");
+    expect_one_line_error(cli({"generate", "--model", "/nonexistent/model.gguf", "--prompt", "x"}), "/nonexistent/model.gguf");
+    expect_one_line_error(cli({"frobnicate"}), "frobnicate");
+    expect_one_line_error(cli({"info", "--model", model(), "--kv-type", "q3"}), "--kv-type");
+
+    // A truncated model file names the file and what was cut.
+    const std::string truncated = temp_dir() + "/truncated.gguf";
+    {
+        const std::string bytes = test::read_text_file(model());
+        std::ofstream(truncated, std::ios::binary).write(bytes.data(), std::streamsize(bytes.size() / 2));
+    }
+    auto r = cli({"generate", "--model", truncated, "--prompt", "x"});
+    expect_one_line_error(r, "truncated.gguf");
+    EXPECT_NE(r.err.find("data"), std::string::npos) << r.err;
+}
