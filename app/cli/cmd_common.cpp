@@ -52,6 +52,7 @@ Result<EngineOptions> parse_engine_options(const Args& a) {
     const std::string kv = a.get("--kv-type", "f16");
     if (kv != "f16" && kv != "f32") return Status::error("option --kv-type is '" + kv + "', expected f16 or f32");
     o.kv_type = kv == "f16" ? DType::F16 : DType::F32;
+    o.backend.device = a.get("--device", "cpu");
     o.backend.n_threads = int(threads.value());
     o.kv_tokens = int32_t(ctx.value());
     return o;

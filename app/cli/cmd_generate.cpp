@@ -9,7 +9,7 @@
 namespace lumen::cli {
 
 int cmd_generate(const std::vector<std::string>& argv) {
-    std::set<std::string> valued = {"--model", "--tokenizer", "--prompt", "--max-tokens", "--threads", "--ctx", "--kv-type", "--stop"};
+    std::set<std::string> valued = {"--model", "--tokenizer", "--prompt", "--max-tokens", "--threads", "--ctx", "--kv-type", "--device", "--stop"};
     valued.insert(kSamplingOptions.begin(), kSamplingOptions.end());
     auto args = Args::parse(argv, valued, {"--json", "--chat", "--no-special"});
     if (!args) return fail(args.status().message());

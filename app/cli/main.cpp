@@ -17,7 +17,7 @@ void print_usage() {
         "  generate  --model PATH [--tokenizer PATH] --prompt TEXT [--max-tokens N] [--temperature T]\n"
         "            [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--presence-penalty X]\n"
         "            [--frequency-penalty X] [--seed S] [--threads N] [--ctx N] [--kv-type f16|f32]\n"
-        "            [--stop TEXT] [--chat] [--no-special] [--json]\n"
+        "            [--device cpu|cuda|auto] [--stop TEXT] [--chat] [--no-special] [--json]\n"
         "  chat      --model PATH [--system TEXT] [--template NAME] [--max-tokens N] [sampling options]\n"
         "  tokenize  --model PATH [--tokenizer PATH] --text TEXT [--no-bos] [--json]\n"
         "  info      --model PATH [--tokenizer PATH] [--ctx N] [--batch N] [--kv-type f32|f16|bf16|q8_0] [--json]\n"
