@@ -9,6 +9,7 @@
 
 #include "gguf/gguf_file.h"
 #include "test_support.h"
+#include "tokenizer_cases.h"
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/tokenizer.h"
 
@@ -19,78 +20,23 @@ namespace {
 // Golden case files
 // ---------------------------------------------------------------------------
 
-struct GoldenCase {
-    std::string text;
-    std::vector<int32_t> ids;
-};
-
 std::string vocab_path(const std::string& name) {
     return test::data_dir() + "/tokenizer/ggml-vocab-" + name + ".gguf";
-}
-
-// .inp: every string is followed by "\n__ggml_vocab_test__\n" (strings may be empty or
-// whitespace only). .out: one line per string, ids separated by spaces.
-std::vector<GoldenCase> load_cases(const std::string& path) {
-    const std::string inp = test::read_text_file(path + ".inp");
-    const std::vector<std::string> out = test::split_lines(test::read_text_file(path + ".out"));
-    const std::string separator = "\n__ggml_vocab_test__\n";
-    std::vector<GoldenCase> cases;
-    size_t start = 0;
-    for (size_t sep; (sep = inp.find(separator, start)) != std::string::npos; start = sep + separator.size())
-        cases.push_back({inp.substr(start, sep - start), {}});
-    EXPECT_EQ(start, inp.size()) << path << ".inp does not end with the separator";
-    EXPECT_EQ(cases.size(), out.size()) << path << ": .inp and .out disagree on the number of cases";
-    for (size_t i = 0; i < cases.size() && i < out.size(); ++i) {
-        std::istringstream line(out[i]);
-        for (int32_t id; line >> id;) cases[i].ids.push_back(id);
-    }
-    return cases;
-}
-
-std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
-    auto gguf = GgufFile::open(path);
-    EXPECT_TRUE(gguf.is_ok()) << gguf.status().message();
-    if (!gguf) return nullptr;
-    auto vocab = vocab_from_gguf(gguf.value());
-    EXPECT_TRUE(vocab.is_ok()) << vocab.status().message();
-    if (!vocab) return nullptr;
-    auto tok = Tokenizer::create(std::move(vocab.value()));
-    EXPECT_TRUE(tok.is_ok()) << tok.status().message();
-    if (!tok) return nullptr;
-    return std::move(tok.value());
-}
-
-std::string ids_to_string(const std::vector<int32_t>& ids) {
-    std::string s;
-    for (int32_t id : ids) s += (s.empty() ? "" : " ") + std::to_string(id);
-    return "[" + s + "]";
-}
-
-// Shows control characters so a failing whitespace case is readable.
-std::string escaped(const std::string& text) {
-    std::string s;
-    for (char c : text) {
-        if (c == '\n') s += "\\n";
-        else if (c == '\t') s += "\\t";
-        else if (c == '\r') s += "\\r";
-        else s += c;
-    }
-    return "\"" + s + "\"";
 }
 
 class BpeGolden : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(BpeGolden, EveryCaseMatchesLlamaCpp) {
     const std::string path = vocab_path(GetParam());
-    auto tok = load_tokenizer(path);
+    auto tok = test::load_vocab_tokenizer(path);
     ASSERT_NE(tok, nullptr);
-    const auto cases = load_cases(path);
+    const auto cases = test::load_tokenizer_cases(path);
     ASSERT_FALSE(cases.empty());
     size_t passed = 0;
     for (const auto& c : cases) {
         const auto ids = tok->encode(c.text, /*add_bos=*/false, /*parse_special=*/false);
-        EXPECT_EQ(ids, c.ids) << GetParam() << " case " << escaped(c.text) << "\n  expected " << ids_to_string(c.ids)
-                              << "\n  got      " << ids_to_string(ids);
+        EXPECT_EQ(ids, c.ids) << GetParam() << " case " << test::show_text(c.text) << "\n  expected " << test::show_ids(c.ids)
+                              << "\n  got      " << test::show_ids(ids);
         passed += ids == c.ids;
     }
     std::printf("%s: %zu/%zu golden cases match\n", GetParam().c_str(), passed, cases.size());
@@ -98,16 +44,16 @@ TEST_P(BpeGolden, EveryCaseMatchesLlamaCpp) {
 
 TEST_P(BpeGolden, DecodeRoundTrips) {
     const std::string path = vocab_path(GetParam());
-    auto tok = load_tokenizer(path);
+    auto tok = test::load_vocab_tokenizer(path);
     ASSERT_NE(tok, nullptr);
-    for (const auto& c : load_cases(path)) {
+    for (const auto& c : test::load_tokenizer_cases(path)) {
         const auto ids = tok->encode(c.text, false, false);
-        EXPECT_EQ(tok->decode(ids), c.text) << GetParam() << " case " << escaped(c.text);
+        EXPECT_EQ(tok->decode(ids), c.text) << GetParam() << " case " << test::show_text(c.text);
     }
 }
 
 TEST_P(BpeGolden, LongWordsStayFastAndLossless) {
-    auto tok = load_tokenizer(vocab_path(GetParam()));
+    auto tok = test::load_vocab_tokenizer(vocab_path(GetParam()));
     ASSERT_NE(tok, nullptr);
     // One 20k-byte word (no pre-tokenizer cut inside it) and a long mixed text:
     // a quadratic merge loop would take seconds here.
@@ -124,7 +70,7 @@ TEST_P(BpeGolden, LongWordsStayFastAndLossless) {
 }
 
 TEST_P(BpeGolden, InvalidUtf8IsKeptByteForByte) {
-    auto tok = load_tokenizer(vocab_path(GetParam()));
+    auto tok = test::load_vocab_tokenizer(vocab_path(GetParam()));
     ASSERT_NE(tok, nullptr);
     // Stray continuation bytes, a truncated sequence, a lead byte at the end. (Bytes that
     // never occur in UTF-8, like 0xFF, are missing from some vocabs and cannot round-trip.)
@@ -140,7 +86,7 @@ INSTANTIATE_TEST_SUITE_P(Vocabs, BpeGolden, ::testing::Values("gpt-2", "llama-bp
                          });
 
 TEST(BpeTokenizer, ControlTokensStayTextUnlessParsed) {
-    auto tok = load_tokenizer(vocab_path("qwen2"));
+    auto tok = test::load_vocab_tokenizer(vocab_path("qwen2"));
     ASSERT_NE(tok, nullptr);
     const int32_t im_end = tok->find_token("<|im_end|>");
     ASSERT_GE(im_end, 0);

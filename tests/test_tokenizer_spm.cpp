@@ -12,6 +12,7 @@
 
 #include "gguf/gguf_file.h"
 #include "test_support.h"
+#include "tokenizer_cases.h"
 #include "tokenizer/tokenizer.h"
 
 namespace {
@@ -24,76 +25,20 @@ std::string tokenizer_data(const std::string& name) { return test::data_dir() + 
 // Helpers
 // ---------------------------------------------------------------------------
 
-struct GoldenCase {
-    std::string text;
-    std::vector<int32_t> expected;
-};
-
-// llama.cpp's format: `.inp` is "case\n__ggml_vocab_test__\n" repeated (so the
-// file ends with the separator, and a case may be empty or whitespace only);
-// `.out` has one line of space-separated ids per case, in the same order.
-std::vector<GoldenCase> load_golden_cases(const std::string& gguf_path) {
-    const std::string inp = test::read_text_file(gguf_path + ".inp");
-    const std::string sep = "\n__ggml_vocab_test__\n";
-    std::vector<GoldenCase> cases;
-    size_t start = 0;
-    for (size_t pos; (pos = inp.find(sep, start)) != std::string::npos; start = pos + sep.size())
-        cases.push_back({inp.substr(start, pos - start), {}});
-    EXPECT_EQ(start, inp.size()) << gguf_path << ".inp: text after the last separator";
-
-    const auto lines = test::split_lines(test::read_text_file(gguf_path + ".out"));
-    EXPECT_EQ(lines.size(), cases.size()) << gguf_path << ": .out lines vs .inp cases";
-    for (size_t i = 0; i < cases.size() && i < lines.size(); ++i) {
-        std::istringstream in(lines[i]);
-        for (int32_t id; in >> id;) cases[i].expected.push_back(id);
-    }
-    return cases;
-}
-
-std::unique_ptr<Tokenizer> load_tokenizer(const std::string& gguf_path) {
-    auto gguf = GgufFile::open(gguf_path);
-    EXPECT_TRUE(gguf.is_ok()) << gguf.status().message();
-    if (!gguf) return nullptr;
-    auto vocab = vocab_from_gguf(gguf.value());
-    EXPECT_TRUE(vocab.is_ok()) << vocab.status().message();
-    if (!vocab) return nullptr;
-    auto tok = Tokenizer::create(std::move(vocab.value()));
-    EXPECT_TRUE(tok.is_ok()) << tok.status().message();
-    if (!tok) return nullptr;
-    return std::move(tok.value());
-}
-
-std::string show_ids(const std::vector<int32_t>& ids) {
-    std::string s = "[";
-    for (size_t i = 0; i < ids.size(); ++i) s += (i ? " " : "") + std::to_string(ids[i]);
-    return s + "]";
-}
-
-// Cases are mostly whitespace edge cases, so make them visible in failures.
-std::string show_text(const std::string& text) {
-    std::string s = "\"";
-    for (char c : text) {
-        if (c == '\n') s += "\\n";
-        else if (c == '\t') s += "\\t";
-        else s += c;
-    }
-    return s + "\"";
-}
-
 void check_golden(const std::string& name) {
     const std::string path = tokenizer_data(name);
     test::skip_unless_exists(path, name);
-    auto tok = load_tokenizer(path);
+    auto tok = test::load_vocab_tokenizer(path);
     ASSERT_TRUE(tok);
-    const auto cases = load_golden_cases(path);
+    const auto cases = test::load_tokenizer_cases(path);
     ASSERT_EQ(cases.size(), 46u) << name << ": llama.cpp ships 46 cases";
     int matched = 0;
     for (const auto& c : cases) {
         // llama.cpp's test-tokenizer-0: no BOS, special tokens stay text.
         const auto ids = tok->encode(c.text, /*add_bos=*/false, /*parse_special=*/false);
-        EXPECT_EQ(ids, c.expected) << name << " case " << show_text(c.text) << "\n  ours:     " << show_ids(ids)
-                                   << "\n  expected: " << show_ids(c.expected);
-        matched += ids == c.expected;
+        EXPECT_EQ(ids, c.ids) << name << " case " << test::show_text(c.text) << "\n  ours:     " << test::show_ids(ids)
+                                   << "\n  expected: " << test::show_ids(c.ids);
+        matched += ids == c.ids;
     }
     std::printf("%s: %d/%zu golden cases match\n", name.c_str(), matched, cases.size());
 }
@@ -101,15 +46,15 @@ void check_golden(const std::string& name) {
 void check_round_trip(const std::string& name) {
     const std::string path = tokenizer_data(name);
     test::skip_unless_exists(path, name);
-    auto tok = load_tokenizer(path);
+    auto tok = test::load_vocab_tokenizer(path);
     ASSERT_TRUE(tok);
-    for (const auto& c : load_golden_cases(path)) {
+    for (const auto& c : test::load_tokenizer_cases(path)) {
         const auto ids = tok->encode(c.text, false, false);
         // Exactly one space comes back in front: the SPM space prefix, added to any
         // non-empty text. Every case is valid UTF-8 and byte fallback covers what
         // the vocab lacks, so nothing is lost to <unk>.
         const std::string expected = (tok->vocab().add_space_prefix && !c.text.empty() ? " " : "") + c.text;
-        EXPECT_EQ(tok->decode(ids), expected) << name << " case " << show_text(c.text) << " ids " << show_ids(ids);
+        EXPECT_EQ(tok->decode(ids), expected) << name << " case " << test::show_text(c.text) << " ids " << test::show_ids(ids);
     }
 }
 
@@ -127,7 +72,7 @@ TEST(SpmTokenizer, Phi3RoundTrip) { check_round_trip("ggml-vocab-phi-3.gguf"); }
 TEST(SpmTokenizer, SpacePrefixAfterSpecialToken) {
     const std::string path = tokenizer_data("ggml-vocab-llama-spm.gguf");
     test::skip_unless_exists(path, "llama-spm vocab");
-    auto tok = load_tokenizer(path);
+    auto tok = test::load_vocab_tokenizer(path);
     ASSERT_TRUE(tok);
     EXPECT_EQ(tok->encode("Hello<s>world", false, true), (std::vector<int32_t>{15043, 1, 3186}));
     EXPECT_EQ(tok->encode("Hello world", true, false), (std::vector<int32_t>{1, 15043, 3186}));
@@ -144,7 +89,7 @@ TEST(SpmTokenizer, MatchesOriginalLlama2Model) {
     const std::string model_path = tokenizer_data("llama2-tokenizer.model");
     test::skip_unless_exists(gguf_path, "llama-spm vocab");
     test::skip_unless_exists(model_path, "Llama 2 tokenizer.model");
-    auto tok = load_tokenizer(gguf_path);
+    auto tok = test::load_vocab_tokenizer(gguf_path);
     ASSERT_TRUE(tok);
     sentencepiece::SentencePieceProcessor real;
     const auto st = real.Load(model_path);
@@ -165,7 +110,7 @@ TEST(SpmTokenizer, MatchesOriginalLlama2Model) {
     // The real model adds its dummy prefix to any non-empty text, as we do at the
     // start of the text, so plain encodes must agree id for id.
     std::vector<std::string> texts;
-    for (const auto& c : load_golden_cases(gguf_path)) texts.push_back(c.text);
+    for (const auto& c : test::load_tokenizer_cases(gguf_path)) texts.push_back(c.text);
     for (const char* extra : {"  two leading", "trailing  ", "a\u2581b", "tab\tand\nnewline", "\u00e9\u0301 NFKC? \uff21",
                               "<s> stays text </s>", "\xf0\x9f\xa6\x99 llama", "ZZZ\u3042\u3044\u3046 \u4e2d\u6587"})
         texts.push_back(extra);
@@ -173,8 +118,8 @@ TEST(SpmTokenizer, MatchesOriginalLlama2Model) {
         const auto ours = tok->encode(text, false, false);
         const auto ref = real.EncodeAsIds(text);
         const std::vector<int32_t> expected(ref.begin(), ref.end());
-        EXPECT_EQ(ours, expected) << "text " << show_text(text) << "\n  ours:      " << show_ids(ours)
-                                  << "\n  sentencepiece on tokenizer.model: " << show_ids(expected);
+        EXPECT_EQ(ours, expected) << "text " << test::show_text(text) << "\n  ours:      " << test::show_ids(ours)
+                                  << "\n  sentencepiece on tokenizer.model: " << test::show_ids(expected);
     }
 }
 

@@ -16,10 +16,7 @@ Status add(GgufWriter& w, const std::string& name, const TensorView& t) {
 
 }  // namespace
 
-Status write_model_gguf(const Model& model, const std::string& path) {
-    const ModelConfig& c = model.config;
-    const Vocab& v = model.tokenizer->vocab();
-    GgufWriter w;
+void set_architecture_metadata(GgufWriter& w, const ModelConfig& c) {
     const std::string a = c.architecture + ".";
     w.set_string("general.architecture", c.architecture);
     w.set_string("general.name", c.name);
@@ -39,6 +36,13 @@ Status write_model_gguf(const Model& model, const std::string& path) {
         w.set_string(a + "rope.scaling.type", "linear");
         w.set_f32(a + "rope.scaling.factor", c.rope_scale);
     }
+}
+
+Status write_model_gguf(const Model& model, const std::string& path) {
+    const ModelConfig& c = model.config;
+    const Vocab& v = model.tokenizer->vocab();
+    GgufWriter w;
+    set_architecture_metadata(w, c);
 
     w.set_string("tokenizer.ggml.model", v.kind == VocabKind::spm ? "llama" : "gpt2");
     if (v.kind == VocabKind::bpe) {

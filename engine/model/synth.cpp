@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gguf/gguf_writer.h"
+#include "model/model_writer.h"
 
 namespace lumen {
 
@@ -48,18 +49,19 @@ Status write_synthetic_model(const SynthSpec& s, const std::string& vocab_gguf_p
     const int64_t head_dim = s.dim / s.n_heads, kv_dim = head_dim * s.n_kv_heads;
 
     GgufWriter w;
-    const std::string a = s.architecture + ".";
-    w.set_string("general.architecture", s.architecture);
-    w.set_string("general.name", "synthetic " + s.architecture);
-    w.set_u32(a + "context_length", uint32_t(s.context_length));
-    w.set_u32(a + "embedding_length", uint32_t(s.dim));
-    w.set_u32(a + "block_count", uint32_t(s.n_layers));
-    w.set_u32(a + "feed_forward_length", uint32_t(s.ffn_dim));
-    w.set_u32(a + "attention.head_count", uint32_t(s.n_heads));
-    w.set_u32(a + "attention.head_count_kv", uint32_t(s.n_kv_heads));
-    w.set_f32(a + "attention.layer_norm_rms_epsilon", 1e-5f);
-    w.set_f32(a + "rope.freq_base", s.rope_theta);
-    w.set_u32(a + "rope.dimension_count", uint32_t(head_dim));
+    ModelConfig c;
+    c.architecture = s.architecture;
+    c.name = "synthetic " + s.architecture;
+    c.dim = s.dim;
+    c.n_layers = s.n_layers;
+    c.n_heads = s.n_heads;
+    c.n_kv_heads = s.n_kv_heads;
+    c.head_dim = int32_t(head_dim);
+    c.ffn_dim = s.ffn_dim;
+    c.context_length = s.context_length;
+    c.rope_theta = s.rope_theta;
+    c.rope_dim = int32_t(head_dim);
+    set_architecture_metadata(w, c);
     for (const auto& key : vocab_file->metadata_order())
         if (key.rfind("tokenizer.", 0) == 0) w.set_value(key, *vocab_file->find(key));
 
