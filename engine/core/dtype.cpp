@@ -260,12 +260,12 @@ uint16_t fp32_to_fp16(float f) {
         if (abs < 0x33000000) return uint16_t(sign);
         const uint32_t e = abs >> 23;
         const uint32_t m = (abs & 0x7FFFFF) | 0x800000;
-        const int shift = int(126 - e);  // 113 + 13 - e
-        const uint32_t half_m = m >> (shift + 1) >> 0;
-        // round to nearest even on the dropped bits
-        const uint32_t dropped_shift = uint32_t(shift + 1);
-        const uint32_t rem = m & ((1u << dropped_shift) - 1);
-        const uint32_t halfway = 1u << (dropped_shift - 1);
+        // The half's mantissa counts units of 2^-24: value m * 2^(e - 150) is m >> (126 - e) units.
+        const int shift = int(126 - e);  // 14..24
+        const uint32_t half_m = m >> shift;
+        // round to nearest even on the dropped bits (a carry into 0x400 is the smallest normal, correctly)
+        const uint32_t rem = m & ((1u << shift) - 1);
+        const uint32_t halfway = 1u << (shift - 1);
         uint32_t r = half_m;
         if (rem > halfway || (rem == halfway && (r & 1))) ++r;
         return uint16_t(sign | r);
