@@ -28,53 +28,21 @@
 #include "core/dtype.h"
 #include "gguf/gguf_file.h"
 #include "model/model.h"
+#include "op_test_support.h"
 #include "test_support.h"
 
 namespace {
 
 using namespace lumen;
 using Bytes = std::vector<uint8_t>;
+using test::Guarded;
+using test::nmse;
+using test::random_floats;
+using test::random_weight_bytes;
 
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-std::vector<float> random_floats(size_t n, std::mt19937& rng, float lo = -1.f, float hi = 1.f) {
-    std::uniform_real_distribution<float> uni(lo, hi);
-    std::vector<float> v(n);
-    for (auto& x : v) x = uni(rng);
-    return v;
-}
-
-// Infinite when `got` holds a NaN or an infinity, so such output never passes.
-double nmse(const float* got, const double* ref, size_t n) {
-    double err = 0, norm = 0;
-    for (size_t i = 0; i < n; ++i) {
-        if (!std::isfinite(got[i])) return INFINITY;
-        err += (ref[i] - got[i]) * (ref[i] - got[i]);
-        norm += ref[i] * ref[i];
-    }
-    return norm > 0 ? err / norm : err;
-}
-
-// An output buffer with sentinel floats before and after, to catch out-of-bounds writes.
-class Guarded {
-public:
-    explicit Guarded(size_t n) : n_(n), buf_(n + 2 * kGuard, kSentinel) {}
-    float* data() { return buf_.data() + kGuard; }
-    size_t size() const { return n_; }
-    bool guards_intact() const {
-        for (size_t i = 0; i < kGuard; ++i)
-            if (buf_[i] != kSentinel || buf_[kGuard + n_ + i] != kSentinel) return false;
-        return true;
-    }
-
-private:
-    static constexpr size_t kGuard = 64;
-    static constexpr float kSentinel = -31337.25f;
-    size_t n_;
-    std::vector<float> buf_;
-};
 
 // IEEE 754 binary16, from its definition.
 double half_value(uint16_t h) {
@@ -559,33 +527,6 @@ TEST(CpuOps, RopeMatchesTheDefinition) {
 // matmul, every weight type
 // ---------------------------------------------------------------------------
 
-// Random but valid rows: random quant bytes, scale fields set to small finite halves.
-Bytes random_weight_bytes(DType type, int64_t rows, int64_t cols, std::mt19937& rng) {
-    const auto& tr = traits(type);
-    Bytes b(size_t(rows) * row_bytes(type, cols));
-    for (auto& x : b) x = uint8_t(rng());
-    std::uniform_real_distribution<float> scale(0.002f, 0.03f), offset(-0.1f, 0.1f), uni(-1.f, 1.f);
-    auto set_u16 = [&](size_t at, uint16_t h) {
-        b[at] = uint8_t(h);
-        b[at + 1] = uint8_t(h >> 8);
-    };
-    auto set_half = [&](size_t at, float v) { set_u16(at, fp32_to_fp16(v)); };
-    const size_t n_blocks = b.size() / size_t(tr.block_bytes);
-    for (size_t k = 0; k < n_blocks; ++k) {
-        const size_t at = k * size_t(tr.block_bytes);
-        switch (type) {
-            case DType::F32: { const float v = uni(rng); std::memcpy(&b[at], &v, 4); break; }
-            case DType::F16: set_half(at, uni(rng)); break;
-            case DType::BF16: set_u16(at, fp32_to_bf16(uni(rng))); break;
-            case DType::Q4_1: case DType::Q5_1: set_half(at, scale(rng)); set_half(at + 2, offset(rng)); break;
-            case DType::Q4_K: case DType::Q5_K: set_half(at, scale(rng) / 8); set_half(at + 2, scale(rng) / 8); break;
-            case DType::Q6_K: set_half(at + 208, scale(rng) / 16); break;
-            default: set_half(at, scale(rng)); break;  // Q4_0, Q5_0, Q8_0: d first
-        }
-    }
-    return b;
-}
-
 // 8-bit activations as ggml's q8_0/q8_1 define them (d = max|x|/127 stored as fp16,
 // q = round(x/d); q8_1 adds s = d * sum(q), also stored as fp16), dequantized.
 struct Q8Activations {
@@ -610,6 +551,24 @@ Q8Activations quantize_activations(const float* x, int64_t n) {
     return a;
 }
 
+// 8-bit activations as ggml's q8_K defines them for the k-quants: per 256 values the
+// value of largest magnitude m (with its sign) maps to -127, q = min(127, round(-127 x / m)),
+// and the scale is d = 1 / (-127 / m), kept in f32. Dequantized.
+std::vector<double> quantize_activations_q8k(const float* x, int64_t n) {
+    std::vector<double> out;
+    for (int64_t b = 0; b < n / 256; ++b) {
+        float amax = 0, max = 0;
+        for (int j = 0; j < 256; ++j)
+            if (std::fabs(x[b * 256 + j]) > amax) amax = std::fabs(x[b * 256 + j]), max = x[b * 256 + j];
+        const float iscale = amax > 0 ? -127.f / max : 0.f;
+        for (int j = 0; j < 256; ++j) {
+            const int q = amax > 0 ? std::min(127, int(std::nearbyint(iscale * x[b * 256 + j]))) : 0;
+            out.push_back(amax > 0 ? double(1.f / iscale) * q : 0.0);
+        }
+    }
+    return out;
+}
+
 // The fp16 minimum m of block `blk` of a q4_1/q5_1 row: bytes 2-3 of the block.
 double block_min(DType type, const uint8_t* row, int64_t blk) {
     const uint8_t* b = row + blk * traits(type).block_bytes;
@@ -619,10 +578,11 @@ double block_min(DType type, const uint8_t* row, int64_t blk) {
 bool uses_8bit_activations(DType t) {
     return t == DType::Q4_0 || t == DType::Q4_1 || t == DType::Q5_0 || t == DType::Q5_1 || t == DType::Q8_0;
 }
+bool uses_q8k_activations(DType t) { return t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K; }
 
-// Reference: the whole matrix dequantized, then double loops. For the 32-block types the
+// Reference: the whole matrix dequantized, then double loops. For the quantized types the
 // kernel multiplies with 8-bit activations as llama.cpp does, so the reference does too
-// (with the block minimum times the activation block sum s for q4_1/q5_1). Either way the
+// (with the block minimum times the activation block sum s for q4_1/q5_1; q8_K for k-quants). Either way the
 // only difference left is float accumulation (measured NMSE <= 1e-11): 1e-9 is generous.
 // Against plain fp32 activations the 8-bit rounding costs ~1e-5 NMSE on average, up to a
 // few 1e-4 for a single short dot product with cancellation: a sanity bound of 5e-3.
@@ -647,16 +607,19 @@ TEST(CpuOps, MatmulEveryWeightTypeAndThreadCount) {
 
                     std::vector<float> wd(size_t(rows * cols));
                     for (int64_t r = 0; r < rows; ++r) dequantize_row(type, w.row(r), wd.data() + r * cols, cols);
-                    const bool q8 = uses_8bit_activations(type);
+                    const bool q8 = uses_8bit_activations(type), q8k = uses_q8k_activations(type);
                     const bool has_min = type == DType::Q4_1 || type == DType::Q5_1;
                     std::vector<double> ref(size_t(n_tokens * rows)), ref_fp32(ref.size());
                     for (int64_t t = 0; t < n_tokens; ++t) {
                         const Q8Activations a = q8 ? quantize_activations(x.data() + t * cols, cols) : Q8Activations{};
+                        const std::vector<double> xk = q8k ? quantize_activations_q8k(x.data() + t * cols, cols)
+                                                           : std::vector<double>{};
                         for (int64_t r = 0; r < rows; ++r) {
                             double acc = 0, acc_fp32 = 0;
                             for (int64_t c = 0; c < cols; ++c) {
                                 const double wv = wd[size_t(r * cols + c)];
                                 acc_fp32 += wv * x[size_t(t * cols + c)];
+                                if (q8k) acc += wv * xk[size_t(c)];
                                 if (!q8) continue;
                                 // q4_1/q5_1: w = d*q + m; the m part meets the activation block sum s.
                                 const int64_t blk = c / 32;
@@ -664,7 +627,7 @@ TEST(CpuOps, MatmulEveryWeightTypeAndThreadCount) {
                                 acc += (wv - m) * a.x[size_t(c)];
                                 if (c % 32 == 0) acc += m * a.s[size_t(blk)];
                             }
-                            ref[size_t(t * rows + r)] = q8 ? acc : acc_fp32;
+                            ref[size_t(t * rows + r)] = q8 || q8k ? acc : acc_fp32;
                             ref_fp32[size_t(t * rows + r)] = acc_fp32;
                         }
                     }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gguf/gguf_file.h"
+#include "model/model.h"
 #include "test_support.h"
 #include "tokenizer_cases.h"
 #include "tokenizer/tokenizer.h"
@@ -194,3 +195,22 @@ TEST(SpmTokenizer, ScoreCountMismatchIsAnError) {
 }
 
 }  // namespace
+
+// llama2.c's tokenizer.bin (../shared) holds the Llama 2 vocabulary in its own spelling:
+// specials wrapped in newlines, the word marker as a space, byte tokens as raw bytes or,
+// for 0x80..0xFF, as Latin-1 in UTF-8. Normalized, every piece must be the original
+// model's, so that a converted GGUF has no duplicate token (llama.cpp refuses those).
+TEST(SpmTokenizer, Llama2cTokenizerBinNormalizesToTheOriginalPieces) {
+    const std::string bin_path = test::shared_dir() + "/testdata/stories15M/tokenizer.bin";
+    const std::string model_path = tokenizer_data("llama2-tokenizer.model");
+    test::skip_unless_exists(bin_path, "llama2.c tokenizer.bin (../shared/testdata)");
+    sentencepiece::SentencePieceProcessor real;
+    ASSERT_TRUE(real.Load(model_path).ok());
+    auto v = load_llama2c_vocab(bin_path, 32000);
+    ASSERT_TRUE(v.is_ok()) << v.status().message();
+    ASSERT_EQ(v->size(), real.GetPieceSize());
+    for (int32_t i = 0; i < v->size(); ++i) {
+        ASSERT_EQ(v->tokens[size_t(i)], real.IdToPiece(i)) << "id " << i;
+        ASSERT_EQ(v->types[size_t(i)] == TokenType::byte, real.IsByte(i)) << "id " << i;
+    }
+}

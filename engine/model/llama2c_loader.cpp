@@ -65,7 +65,9 @@ Result<Vocab> load_llama2c_vocab(const std::string& path, int32_t expected_vocab
                              std::to_string(expected_vocab_size) + " tokens; is it the model's tokenizer?");
     v.types.assign(v.tokens.size(), TokenType::normal);
     // llama2.c stores <s> and </s> as "\n<s>\n" and "\n</s>\n"; byte-fallback tokens 3..258
-    // as "<0xNN>" or, in some copies, as the raw byte. Normalize to the SentencePiece forms.
+    // as "<0xNN>" or, in some copies, as the raw byte, or (bytes 0x80..0xFF) as that byte
+    // read as Latin-1 and written in UTF-8. Normalize to the SentencePiece forms, so that
+    // no two tokens share a text (llama.cpp refuses such a vocabulary).
     if (expected_vocab_size > 2) {
         v.tokens[0] = "<unk>";
         v.types[0] = TokenType::unknown;
@@ -78,7 +80,9 @@ Result<Vocab> load_llama2c_vocab(const std::string& path, int32_t expected_vocab
         char name[8];
         std::snprintf(name, sizeof name, "<0x%02X>", i - 3);
         const std::string& t = v.tokens[size_t(i)];
-        if (t == name || (t.size() == 1 && uint8_t(t[0]) == uint8_t(i - 3))) {
+        const int byte = i - 3;
+        const std::string latin1_in_utf8 = {char(0xC0 | (byte >> 6)), char(0x80 | (byte & 0x3F))};
+        if (t == name || (t.size() == 1 && uint8_t(t[0]) == uint8_t(byte)) || (byte >= 0x80 && t == latin1_in_utf8)) {
             v.tokens[size_t(i)] = name;
             v.types[size_t(i)] = TokenType::byte;
         }

@@ -2,26 +2,16 @@
 // compiler can vectorize them without -ffast-math reordering everything else.
 #include "backend/cpu/cpu_ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
-#include "backend/cpu/quant_dot.h"
+#include "backend/cpu/kernels.h"
 #include "backend/thread_pool.h"
 
 namespace lumen::cpu {
 
-float dot(const float* a, const float* b, int64_t n) {
-    constexpr int kLanes = 16;
-    float acc[kLanes] = {};
-    int64_t i = 0;
-    for (; i + kLanes <= n; i += kLanes)
-        for (int j = 0; j < kLanes; ++j) acc[j] += a[i + j] * b[i + j];
-    float tail = 0.f;
-    for (; i < n; ++i) tail += a[i] * b[i];
-    float sum = 0.f;
-    for (int j = 0; j < kLanes; ++j) sum += acc[j];
-    return sum + tail;
-}
+float dot(const float* a, const float* b, int64_t n) { return active_kernels().dot_f32(a, b, n); }
 
 void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps) {
     const float ss = dot(x, x, n) / float(n);
@@ -73,35 +63,49 @@ void rope(float* x, int32_t n_heads, int32_t position, const RopeParams& p) {
 }
 
 void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+    matmul_with_kernels(active_kernels(), w, x, n_tokens, y, pool);
+}
+
+// Rows are split between threads (never a row's sum, so results do not depend on the
+// thread count). Within a thread: blocks of 64 tokens, whose 8-bit activations stay in
+// L2, times chunks of 16 rows, whose weights stay in L1 while every 4-token tile passes.
+void matmul_with_kernels(const KernelTable& k, const TensorView& w, const float* x, int64_t n_tokens, float* y,
+                         ThreadPool& pool) {
+    constexpr int64_t kTokenBlock = 64, kRowChunk = 16;
     const int64_t rows = w.rows, cols = w.cols;
-    if (w.type == DType::F32) {
-        pool.parallel_for(rows, [&](int64_t r0, int64_t r1, int) {
-            for (int64_t r = r0; r < r1; ++r) {
-                const float* wr = reinterpret_cast<const float*>(w.row(r));
-                for (int64_t t = 0; t < n_tokens; ++t) y[t * rows + r] = dot(wr, x + t * cols, cols);
+    const ActivationFormat format = activation_format(w.type);
+    const size_t stride = activation_row_bytes(format, cols);
+    const uint8_t* xa = reinterpret_cast<const uint8_t*>(x);
+    if (format != ActivationFormat::f32) {
+        thread_local std::vector<uint8_t> quantized;
+        if (quantized.size() < size_t(n_tokens) * stride) quantized.resize(size_t(n_tokens) * stride);
+        uint8_t* q = quantized.data();
+        auto quantize = [&](int64_t t0, int64_t t1, int) {
+            for (int64_t t = t0; t < t1; ++t) {
+                if (format == ActivationFormat::q8)
+                    k.quantize_q8(x + t * cols, cols, reinterpret_cast<ActivationBlockQ8*>(q + size_t(t) * stride));
+                else
+                    k.quantize_q8k(x + t * cols, cols, reinterpret_cast<ActivationBlockQ8K*>(q + size_t(t) * stride));
             }
-        });
-        return;
-    }
-    if (uses_q8_activations(w.type)) {
-        thread_local std::vector<ActivationBlockQ8> xq;
-        const int64_t blocks = cols / 32;
-        xq.resize(size_t(n_tokens * blocks));
-        for (int64_t t = 0; t < n_tokens; ++t) quantize_activations_q8(x + t * cols, cols, xq.data() + t * blocks);
-        const ActivationBlockQ8* xq_data = xq.data();
-        pool.parallel_for(rows, [&](int64_t r0, int64_t r1, int) {
-            for (int64_t r = r0; r < r1; ++r)
-                for (int64_t t = 0; t < n_tokens; ++t)
-                    y[t * rows + r] = dot_q8(w.type, w.row(r), xq_data + t * blocks, cols);
-        });
-        return;
+        };
+        if (n_tokens > 1) pool.parallel_for(n_tokens, quantize);
+        else quantize(0, n_tokens, 0);
+        xa = q;
     }
     pool.parallel_for(rows, [&](int64_t r0, int64_t r1, int) {
-        thread_local std::vector<float> row;
-        if (int64_t(row.size()) < cols) row.resize(size_t(cols));
-        for (int64_t r = r0; r < r1; ++r) {
-            dequantize_row(w.type, w.row(r), row.data(), cols);
-            for (int64_t t = 0; t < n_tokens; ++t) y[t * rows + r] = dot(row.data(), x + t * cols, cols);
+        float out[kMaxTokensPerRowPass];
+        for (int64_t tb = 0; tb < n_tokens; tb += kTokenBlock) {
+            const int64_t tb_end = std::min(n_tokens, tb + kTokenBlock);
+            for (int64_t rc = r0; rc < r1; rc += kRowChunk) {
+                const int64_t rc_end = std::min(r1, rc + kRowChunk);
+                for (int64_t t0 = tb; t0 < tb_end; t0 += kMaxTokensPerRowPass) {
+                    const int nt = int(std::min<int64_t>(kMaxTokensPerRowPass, tb_end - t0));
+                    for (int64_t r = rc; r < rc_end; ++r) {
+                        k.dot_row(w.type, w.row(r), xa + size_t(t0) * stride, stride, nt, cols, out);
+                        for (int i = 0; i < nt; ++i) y[(t0 + i) * rows + r] = out[i];
+                    }
+                }
+            }
         }
     });
 }

@@ -14,6 +14,8 @@ class ThreadPool;
 
 namespace cpu {
 
+struct KernelTable;
+
 float dot(const float* a, const float* b, int64_t n);
 void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps);
 void softmax(float* x, int64_t n);
@@ -31,10 +33,12 @@ struct RopeParams {
 };
 void rope(float* x, int32_t n_heads, int32_t position, const RopeParams& p);
 
-// Y[t][r] = sum_c W[r][c] * X[t][c] for t < n_tokens, all rows r of W.
-// F32/F16/BF16 and k-quant rows are dequantized one at a time into thread-local scratch
-// (W is never expanded whole); 32-block quantized types run on 8-bit activations (quant_dot.h).
+// Y[t][r] = sum_c W[r][c] * X[t][c] for t < n_tokens, all rows r of W, with fused
+// dequantize-dot kernels (W is never expanded); quantized types run on activations
+// quantized to 8 bits on the fly (kernels.h). matmul uses the active kernel table.
 void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+void matmul_with_kernels(const KernelTable& kernels, const TensorView& w, const float* x, int64_t n_tokens, float* y,
+                         ThreadPool& pool);
 
 // Paged K/V for one layer: element (block, slot, kv_dim index) at
 // base + (block * block_size + slot) * kv_dim + index. T is float or uint16_t (fp16).

@@ -1,0 +1,81 @@
+// Picks the kernel table once, from what the CPU reports (cpuid via the
+// compiler's builtins) and the LUMEN_CPU_LEVEL override.
+#include "backend/cpu/kernels.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace lumen::cpu {
+
+ActivationFormat activation_format(DType weight_type) {
+    switch (weight_type) {
+        case DType::Q4_0:
+        case DType::Q4_1:
+        case DType::Q5_0:
+        case DType::Q5_1:
+        case DType::Q8_0:
+            return ActivationFormat::q8;
+        case DType::Q4_K:
+        case DType::Q5_K:
+        case DType::Q6_K:
+            return ActivationFormat::q8k;
+        default:
+            return ActivationFormat::f32;
+    }
+}
+
+size_t activation_row_bytes(ActivationFormat format, int64_t n) {
+    switch (format) {
+        case ActivationFormat::q8: return size_t(n / 32) * sizeof(ActivationBlockQ8);
+        case ActivationFormat::q8k: return size_t(n / 256) * sizeof(ActivationBlockQ8K);
+        default: return size_t(n) * sizeof(float);
+    }
+}
+
+const char* cpu_level_name(CpuLevel level) {
+    switch (level) {
+        case CpuLevel::avx2: return "avx2";
+        default: return "scalar";
+    }
+}
+
+std::vector<CpuLevel> supported_cpu_levels() {
+    std::vector<CpuLevel> levels{CpuLevel::scalar};
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+        levels.push_back(CpuLevel::avx2);
+#endif
+    return levels;
+}
+
+const KernelTable& kernel_table(CpuLevel level) {
+#if defined(__x86_64__)
+    if (level == CpuLevel::avx2) return avx2_kernels();
+#endif
+    return scalar_kernels();
+}
+
+namespace {
+const KernelTable& choose_kernels() {
+    const auto levels = supported_cpu_levels();
+    CpuLevel chosen = levels.back();
+    if (const char* want = std::getenv("LUMEN_CPU_LEVEL"); want && *want) {
+        bool found = false;
+        for (CpuLevel l : levels)
+            if (!std::strcmp(want, cpu_level_name(l))) chosen = l, found = true;
+        if (!found)
+            std::fprintf(stderr, "lumen: LUMEN_CPU_LEVEL=%s is not available on this CPU; using %s\n", want,
+                         cpu_level_name(chosen));
+    }
+    return kernel_table(chosen);
+}
+}  // namespace
+
+const KernelTable& active_kernels() {
+    static const KernelTable& table = choose_kernels();
+    return table;
+}
+
+}  // namespace lumen::cpu

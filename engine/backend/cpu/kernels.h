@@ -1,0 +1,73 @@
+// The CPU backend's hot kernels behind one table per instruction-set level:
+// the matrix-row dot products (every weight type, fused dequantize-dot, never a
+// whole matrix expanded) and the on-the-fly 8-bit quantization of activations.
+// The scalar table is the readable reference; faster tables (AVX2, ...) must
+// agree with it (tests/test_cpu_kernels.cpp) and are picked once at start-up.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "core/dtype.h"
+
+namespace lumen::cpu {
+
+// ---------------------------------------------------------------- activation formats
+
+// What a weight type multiplies with. The 32-block formats meet activations
+// quantized to 8 bits per 32 values (llama.cpp's Q8_0, or Q8_1 with the block
+// sum for the formats with a minimum); the k-quants meet 8 bits per 256 values
+// with 16-value partial sums (Q8_K); plain float weights meet f32 activations.
+enum class ActivationFormat { f32, q8, q8k };
+ActivationFormat activation_format(DType weight_type);
+
+struct ActivationBlockQ8 {
+    float d;  // scale, rounded through fp16 as the block format stores it
+    float s;  // d * sum(qs), rounded through fp16 (used by q4_1/q5_1)
+    int8_t qs[32];
+};
+
+struct ActivationBlockQ8K {
+    float d;             // scale (f32)
+    int8_t qs[256];
+    int16_t bsums[16];   // sums of qs over each run of 16
+};
+
+// Bytes of one token's activations in `format` for a row of n inputs.
+size_t activation_row_bytes(ActivationFormat format, int64_t n);
+
+// ---------------------------------------------------------------- instruction-set levels
+
+enum class CpuLevel { scalar, avx2 };
+const char* cpu_level_name(CpuLevel level);
+
+// Up to this many tokens share one pass over a weight row (weights unpacked once).
+constexpr int kMaxTokensPerRowPass = 4;
+
+struct KernelTable {
+    CpuLevel level;
+    float (*dot_f32)(const float* a, const float* b, int64_t n);
+    // Quantize one row of n activations (n a multiple of 32, resp. 256).
+    void (*quantize_q8)(const float* x, int64_t n, ActivationBlockQ8* out);
+    void (*quantize_q8k)(const float* x, int64_t n, ActivationBlockQ8K* out);
+    // y[t] = <weight row, activations of token t> for t < n_tokens (1..kMaxTokensPerRowPass).
+    // Token t's activations start at x + t * x_stride bytes, in activation_format(type).
+    void (*dot_row)(DType type, const uint8_t* row, const uint8_t* x, size_t x_stride, int n_tokens, int64_t n,
+                    float* y);
+};
+
+// Levels this CPU can run, scalar first.
+std::vector<CpuLevel> supported_cpu_levels();
+const KernelTable& kernel_table(CpuLevel level);  // the level must be supported
+// The table in use: the best supported level, or LUMEN_CPU_LEVEL=scalar|avx2 when set
+// (and supported). Chosen once.
+const KernelTable& active_kernels();
+
+// Per-level tables, defined in kernels_<level>.cpp.
+const KernelTable& scalar_kernels();
+#if defined(__x86_64__)
+const KernelTable& avx2_kernels();
+#endif
+
+}  // namespace lumen::cpu

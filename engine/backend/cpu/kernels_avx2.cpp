@@ -1,0 +1,357 @@
+// The AVX2 kernel table (with FMA and F16C), compiled for that instruction set
+// alone and used only when the CPU reports it. Decoding streams every weight
+// once, so these kernels unpack a block in registers, multiply it with the
+// 8-bit activations of up to four tokens (the weights are unpacked once per
+// pass), and keep two float accumulators per token so that the fused
+// multiply-add latency never stalls the stream of loads.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "backend/cpu/kernels.h"
+
+namespace lumen::cpu {
+
+namespace {
+
+// ---------------------------------------------------------------- helpers
+
+inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+inline int32_t hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+
+inline float half_at(const uint8_t* p) {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// 32 nibbles: bytes 0..15 get the low nibbles of the 16 bytes, bytes 16..31 the high ones
+// (the element order of the 32-block formats).
+inline __m256i nibbles_32(const uint8_t* p) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(v, 4), v);
+    return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+// 0xFF in byte j where bit j of `bits` is set.
+inline __m256i byte_mask_from_bits(uint32_t bits) {
+    const __m256i spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32(int(bits)),
+        _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201ULL));
+    return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+}
+
+// Sum of signed w[i] * x[i] over pairs into 8 int32 (|w| <= 128, |x| <= 127: no saturation).
+inline __m256i dot_signed(__m256i w, __m256i x) {
+    const __m256i prod = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+    return _mm256_madd_epi16(prod, _mm256_set1_epi16(1));
+}
+
+// Unsigned w (<= 63) times signed x, pairs into 16 int16.
+inline __m256i dot_unsigned16(__m256i w, __m256i x) { return _mm256_maddubs_epi16(w, x); }
+
+// ---------------------------------------------------------------- f32 activations
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+        acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), acc2);
+        acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), acc3);
+    }
+    for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+    float sum = hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+    for (; i < n; ++i) sum += a[i] * b[i];
+    return sum;
+}
+
+template <DType T>
+inline __m256 load_weights8(const uint8_t* row, int64_t i) {
+    if constexpr (T == DType::F32) {
+        return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + i);
+    } else if constexpr (T == DType::F16) {
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * i)));
+    } else {  // bf16: the upper half of an f32
+        const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * i)));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+    }
+}
+
+template <DType T>
+inline float weight_at(const uint8_t* row, int64_t i) {
+    if constexpr (T == DType::F32) {
+        return reinterpret_cast<const float*>(row)[i];
+    } else {
+        uint16_t h;
+        std::memcpy(&h, row + 2 * i, 2);
+        return T == DType::F16 ? _cvtsh_ss(h) : bf16_to_fp32(h);
+    }
+}
+
+template <DType T, int NT>
+void dot_float(const uint8_t* row, const uint8_t* x, size_t x_stride, int64_t n, float* y) {
+    const float* xt[NT];
+    for (int t = 0; t < NT; ++t) xt[t] = reinterpret_cast<const float*>(x + size_t(t) * x_stride);
+    __m256 acc[NT][2];
+    for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m256 w0 = load_weights8<T>(row, i), w1 = load_weights8<T>(row, i + 8);
+        for (int t = 0; t < NT; ++t) {
+            acc[t][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xt[t] + i), acc[t][0]);
+            acc[t][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xt[t] + i + 8), acc[t][1]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) {
+        float sum = hsum(_mm256_add_ps(acc[t][0], acc[t][1]));
+        for (int64_t j = i; j < n; ++j) sum += weight_at<T>(row, j) * xt[t][j];
+        y[t] = sum;
+    }
+}
+
+// ---------------------------------------------------------------- 32-block formats, 8-bit activations
+
+void quantize_q8(const float* x, int64_t n, ActivationBlockQ8* out) {
+    const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+    for (int64_t b = 0; b < n / 32; ++b) {
+        const float* xb = x + b * 32;
+        __m256 v[4];
+        for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(xb + 8 * k);
+        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign_bit, v[0]), _mm256_andnot_ps(sign_bit, v[1])),
+                                 _mm256_max_ps(_mm256_andnot_ps(sign_bit, v[2]), _mm256_andnot_ps(sign_bit, v[3])));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.f;
+        const __m256 id = _mm256_set1_ps(amax != 0.f ? 127.f / amax : 0.f);
+        __m256i q[4];
+        for (int k = 0; k < 4; ++k)
+            q[k] = _mm256_cvtps_epi32(
+                _mm256_round_ps(_mm256_mul_ps(v[k], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        const int32_t sum = hsum_i32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+        // Packing works within 128-bit lanes; the permute puts the 32 bytes back in order.
+        const __m256i p16a = _mm256_packs_epi32(q[0], q[1]), p16b = _mm256_packs_epi32(q[2], q[3]);
+        const __m256i p8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16a, p16b),
+                                                       _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        ActivationBlockQ8& a = out[b];
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.qs), p8);
+        a.d = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
+        a.s = _cvtsh_ss(_cvtss_sh(d * float(sum), _MM_FROUND_TO_NEAREST_INT));
+    }
+}
+
+// A weight block as 32 int8 (signed for symmetric formats, unsigned for the ones with a minimum).
+template <DType T>
+inline __m256i unpack_block32(const uint8_t* b, float* d, float* m) {
+    if constexpr (T == DType::Q8_0) {
+        *d = half_at(b);
+        return load256(b + 2);
+    } else if constexpr (T == DType::Q4_0) {
+        *d = half_at(b);
+        return _mm256_sub_epi8(nibbles_32(b + 2), _mm256_set1_epi8(8));
+    } else if constexpr (T == DType::Q4_1) {
+        *d = half_at(b);
+        *m = half_at(b + 2);
+        return nibbles_32(b + 4);
+    } else if constexpr (T == DType::Q5_0) {
+        *d = half_at(b);
+        uint32_t qh;
+        std::memcpy(&qh, b + 2, 4);
+        // q - 16: the nibble alone when the fifth bit is set, else the nibble minus 16 (0xF0 | nibble).
+        const __m256i high_clear = _mm256_andnot_si256(byte_mask_from_bits(qh), _mm256_set1_epi8(char(0xF0)));
+        return _mm256_or_si256(nibbles_32(b + 6), high_clear);
+    } else {  // Q5_1
+        *d = half_at(b);
+        *m = half_at(b + 2);
+        uint32_t qh;
+        std::memcpy(&qh, b + 4, 4);
+        const __m256i high = _mm256_and_si256(byte_mask_from_bits(qh), _mm256_set1_epi8(0x10));
+        return _mm256_or_si256(nibbles_32(b + 8), high);
+    }
+}
+
+template <DType T, int NT>
+void dot_block32(const uint8_t* row, const uint8_t* x, size_t x_stride, int64_t n, float* y) {
+    constexpr bool kHasMin = T == DType::Q4_1 || T == DType::Q5_1;
+    constexpr int kBlockBytes = T == DType::Q8_0 ? 34 : T == DType::Q4_0 ? 18 : T == DType::Q4_1 ? 20
+                                : T == DType::Q5_0 ? 22 : 24;
+    const ActivationBlockQ8* xt[NT];
+    for (int t = 0; t < NT; ++t) xt[t] = reinterpret_cast<const ActivationBlockQ8*>(x + size_t(t) * x_stride);
+    __m256 acc[NT][2];
+    float acc_min[NT] = {};
+    for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+    const int64_t n_blocks = n / 32;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        float d, m = 0.f;
+        const __m256i w = unpack_block32<T>(row + b * kBlockBytes, &d, &m);
+        for (int t = 0; t < NT; ++t) {
+            const ActivationBlockQ8& a = xt[t][b];
+            const __m256i xq = load256(a.qs);
+            const __m256i sums = kHasMin ? _mm256_madd_epi16(dot_unsigned16(w, xq), _mm256_set1_epi16(1))
+                                         : dot_signed(w, xq);
+            acc[t][b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), _mm256_cvtepi32_ps(sums), acc[t][b & 1]);
+            if constexpr (kHasMin) acc_min[t] += m * a.s;
+        }
+    }
+    for (int t = 0; t < NT; ++t) y[t] = hsum(_mm256_add_ps(acc[t][0], acc[t][1])) + acc_min[t];
+}
+
+// ---------------------------------------------------------------- k-quants, Q8_K activations
+
+inline void scales_mins_k4(const uint8_t* q, int16_t* scale, int16_t* min) {
+    for (int j = 0; j < 8; ++j) {
+        if (j < 4) {
+            scale[j] = int16_t(q[j] & 63);
+            min[j] = int16_t(q[j + 4] & 63);
+        } else {
+            scale[j] = int16_t((q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4));
+            min[j] = int16_t((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+        }
+    }
+}
+
+// Q4_K (144-byte blocks) and Q5_K (176): w = d*scale[s]*u - dmin*min[s] over 8 sub-blocks of 32.
+template <bool kFiveBit, int NT>
+void dot_q4k_q5k(const uint8_t* row, const uint8_t* x, size_t x_stride, int64_t n, float* y) {
+    constexpr int kBlockBytes = kFiveBit ? 176 : 144;
+    const ActivationBlockQ8K* xt[NT];
+    for (int t = 0; t < NT; ++t) xt[t] = reinterpret_cast<const ActivationBlockQ8K*>(x + size_t(t) * x_stride);
+    __m256 acc[NT][2];
+    float acc_min[NT] = {};
+    for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+    const __m256i low4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    for (int64_t b = 0; b < n / 256; ++b) {
+        const uint8_t* blk = row + b * kBlockBytes;
+        const float d = half_at(blk), dmin = half_at(blk + 2);
+        int16_t scale[8], min[8];
+        scales_mins_k4(blk + 4, scale, min);
+        const uint8_t* qs = blk + (kFiveBit ? 48 : 16);
+        const __m256i qh = kFiveBit ? load256(blk + 16) : _mm256_setzero_si256();
+        __m256i sumi[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+        for (int j = 0; j < 4; ++j) {
+            const __m256i q = load256(qs + 32 * j);
+            __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+            if constexpr (kFiveBit) {
+                lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), one), 4));
+                hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), one), 4));
+            }
+            const __m256i s_lo = _mm256_set1_epi16(scale[2 * j]), s_hi = _mm256_set1_epi16(scale[2 * j + 1]);
+            for (int t = 0; t < NT; ++t) {
+                const int8_t* xq = xt[t][b].qs + 64 * j;
+                const __m256i p_lo = _mm256_madd_epi16(dot_unsigned16(lo, load256(xq)), s_lo);
+                const __m256i p_hi = _mm256_madd_epi16(dot_unsigned16(hi, load256(xq + 32)), s_hi);
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p_lo, p_hi));
+            }
+        }
+        for (int t = 0; t < NT; ++t) {
+            const ActivationBlockQ8K& a = xt[t][b];
+            int32_t sum_min = 0;
+            for (int s = 0; s < 8; ++s) sum_min += min[s] * (a.bsums[2 * s] + a.bsums[2 * s + 1]);
+            acc[t][b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(a.d * d), _mm256_cvtepi32_ps(sumi[t]), acc[t][b & 1]);
+            acc_min[t] += a.d * dmin * float(sum_min);
+        }
+    }
+    for (int t = 0; t < NT; ++t) y[t] = hsum(_mm256_add_ps(acc[t][0], acc[t][1])) - acc_min[t];
+}
+
+// Q6_K (210-byte blocks): w = d*scale[s]*(u - 32) over 16 sub-blocks of 16; the -32 meets bsums.
+template <int NT>
+void dot_q6k(const uint8_t* row, const uint8_t* x, size_t x_stride, int64_t n, float* y) {
+    const ActivationBlockQ8K* xt[NT];
+    for (int t = 0; t < NT; ++t) xt[t] = reinterpret_cast<const ActivationBlockQ8K*>(x + size_t(t) * x_stride);
+    __m256 acc[NT][2];
+    float acc_offset[NT] = {};
+    for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+    const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(0x03);
+    for (int64_t b = 0; b < n / 256; ++b) {
+        const uint8_t* blk = row + b * 210;
+        const auto* sc = reinterpret_cast<const int8_t*>(blk + 192);
+        const float d = half_at(blk + 208);
+        __m256i sumi[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+        for (int half = 0; half < 2; ++half) {
+            const __m256i qa = load256(blk + 64 * half), qb = load256(blk + 64 * half + 32);
+            const __m256i qh = load256(blk + 128 + 32 * half);
+            __m256i u[4];
+            u[0] = _mm256_or_si256(_mm256_and_si256(qa, low4), _mm256_slli_epi16(_mm256_and_si256(qh, low2), 4));
+            u[1] = _mm256_or_si256(_mm256_and_si256(qb, low4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), low2), 4));
+            u[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qa, 4), low4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), low2), 4));
+            u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qb, 4), low4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), low2), 4));
+            for (int k = 0; k < 4; ++k) {
+                const int s = 8 * half + 2 * k;  // sub-blocks s (bytes 0..15) and s+1 (16..31)
+                const __m256i scales = _mm256_set_m128i(_mm_set1_epi16(sc[s + 1]), _mm_set1_epi16(sc[s]));
+                for (int t = 0; t < NT; ++t) {
+                    const __m256i xq = load256(xt[t][b].qs + 128 * half + 32 * k);
+                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(dot_unsigned16(u[k], xq), scales));
+                }
+            }
+        }
+        for (int t = 0; t < NT; ++t) {
+            const ActivationBlockQ8K& a = xt[t][b];
+            int32_t offset = 0;
+            for (int s = 0; s < 16; ++s) offset += sc[s] * a.bsums[s];
+            acc[t][b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(a.d * d), _mm256_cvtepi32_ps(sumi[t]), acc[t][b & 1]);
+            acc_offset[t] += a.d * d * float(32 * offset);
+        }
+    }
+    for (int t = 0; t < NT; ++t) y[t] = hsum(_mm256_add_ps(acc[t][0], acc[t][1])) - acc_offset[t];
+}
+
+// ---------------------------------------------------------------- dispatch
+
+template <int NT>
+void dot_row_tokens(DType type, const uint8_t* row, const uint8_t* x, size_t stride, int64_t n, float* y) {
+    switch (type) {
+        case DType::F32: return dot_float<DType::F32, NT>(row, x, stride, n, y);
+        case DType::F16: return dot_float<DType::F16, NT>(row, x, stride, n, y);
+        case DType::BF16: return dot_float<DType::BF16, NT>(row, x, stride, n, y);
+        case DType::Q4_0: return dot_block32<DType::Q4_0, NT>(row, x, stride, n, y);
+        case DType::Q4_1: return dot_block32<DType::Q4_1, NT>(row, x, stride, n, y);
+        case DType::Q5_0: return dot_block32<DType::Q5_0, NT>(row, x, stride, n, y);
+        case DType::Q5_1: return dot_block32<DType::Q5_1, NT>(row, x, stride, n, y);
+        case DType::Q8_0: return dot_block32<DType::Q8_0, NT>(row, x, stride, n, y);
+        case DType::Q4_K: return dot_q4k_q5k<false, NT>(row, x, stride, n, y);
+        case DType::Q5_K: return dot_q4k_q5k<true, NT>(row, x, stride, n, y);
+        case DType::Q6_K: return dot_q6k<NT>(row, x, stride, n, y);
+    }
+}
+
+void dot_row(DType type, const uint8_t* row, const uint8_t* x, size_t x_stride, int n_tokens, int64_t n, float* y) {
+    switch (n_tokens) {
+        case 1: return dot_row_tokens<1>(type, row, x, x_stride, n, y);
+        case 2: return dot_row_tokens<2>(type, row, x, x_stride, n, y);
+        case 3: return dot_row_tokens<3>(type, row, x, x_stride, n, y);
+        default: return dot_row_tokens<4>(type, row, x, x_stride, n, y);
+    }
+}
+
+}  // namespace
+
+const KernelTable& avx2_kernels() {
+    // Q8_K quantization has no SIMD form here: it is one pass over a token's activations.
+    static const KernelTable table{CpuLevel::avx2, dot_f32, quantize_q8, scalar_kernels().quantize_q8k, dot_row};
+    return table;
+}
+
+}  // namespace lumen::cpu

@@ -1,0 +1,267 @@
+// The scalar kernel table: plain loops that define what each kernel computes.
+// Integer block sums are exact, so the faster tables differ from these only in
+// the order of float accumulation. Block layouts as in core/dtype.cpp (GGUF).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "backend/cpu/kernels.h"
+
+namespace lumen::cpu {
+
+namespace {
+
+float half_at(const uint8_t* p) {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return fp16_to_fp32(h);
+}
+
+float round_fp16(float x) { return fp16_to_fp32(fp32_to_fp16(x)); }
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+    constexpr int kLanes = 16;
+    float acc[kLanes] = {};
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+        for (int j = 0; j < kLanes; ++j) acc[j] += a[i + j] * b[i + j];
+    float tail = 0.f;
+    for (; i < n; ++i) tail += a[i] * b[i];
+    float sum = 0.f;
+    for (int j = 0; j < kLanes; ++j) sum += acc[j];
+    return sum + tail;
+}
+
+void quantize_q8(const float* x, int64_t n, ActivationBlockQ8* out) {
+    for (int64_t b = 0; b < n / 32; ++b) {
+        const float* xb = x + b * 32;
+        float amax = 0.f;
+        for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
+        const float d = amax / 127.f;
+        const float id = amax != 0.f ? 127.f / amax : 0.f;
+        int32_t sum = 0;
+        ActivationBlockQ8& a = out[b];
+        for (int j = 0; j < 32; ++j) {
+            const int v = int(std::nearbyint(xb[j] * id));  // round half to even, as the SIMD path
+            a.qs[j] = int8_t(v);
+            sum += v;
+        }
+        a.d = round_fp16(d);
+        a.s = round_fp16(d * float(sum));
+    }
+}
+
+// llama.cpp's Q8_K: the scale maps the value of largest magnitude (with its sign)
+// to -127, so the other extreme may reach +128 and is clamped to 127.
+void quantize_q8k(const float* x, int64_t n, ActivationBlockQ8K* out) {
+    for (int64_t b = 0; b < n / 256; ++b) {
+        const float* xb = x + b * 256;
+        ActivationBlockQ8K& a = out[b];
+        float amax = 0.f, max = 0.f;
+        for (int j = 0; j < 256; ++j) {
+            const float ax = std::fabs(xb[j]);
+            if (ax > amax) {
+                amax = ax;
+                max = xb[j];
+            }
+        }
+        if (amax == 0.f) {
+            a.d = 0.f;
+            std::memset(a.qs, 0, sizeof(a.qs));
+            std::memset(a.bsums, 0, sizeof(a.bsums));
+            continue;
+        }
+        const float iscale = -127.f / max;
+        for (int j = 0; j < 256; ++j) a.qs[j] = int8_t(std::min(127, int(std::nearbyint(iscale * xb[j]))));
+        for (int g = 0; g < 16; ++g) {
+            int sum = 0;
+            for (int j = 0; j < 16; ++j) sum += a.qs[g * 16 + j];
+            a.bsums[g] = int16_t(sum);
+        }
+        a.d = 1.f / iscale;
+    }
+}
+
+// ---------------------------------------------------------------- 32-block formats
+
+// One block's 32 weight quants (offset removed) with its scale d and minimum m.
+void unpack_block32(DType type, const uint8_t* b, int32_t* q, float* d, float* m) {
+    *m = 0.f;
+    switch (type) {
+        case DType::Q4_0:
+            *d = half_at(b);
+            for (int j = 0; j < 16; ++j) {
+                q[j] = (b[2 + j] & 0x0F) - 8;
+                q[j + 16] = (b[2 + j] >> 4) - 8;
+            }
+            return;
+        case DType::Q4_1:
+            *d = half_at(b);
+            *m = half_at(b + 2);
+            for (int j = 0; j < 16; ++j) {
+                q[j] = b[4 + j] & 0x0F;
+                q[j + 16] = b[4 + j] >> 4;
+            }
+            return;
+        case DType::Q5_0:
+        case DType::Q5_1: {
+            const bool has_min = type == DType::Q5_1;
+            *d = half_at(b);
+            if (has_min) *m = half_at(b + 2);
+            uint32_t qh;
+            std::memcpy(&qh, b + (has_min ? 4 : 2), 4);
+            const uint8_t* qs = b + (has_min ? 8 : 6);
+            const int offset = has_min ? 0 : 16;
+            for (int j = 0; j < 16; ++j) {
+                q[j] = ((qs[j] & 0x0F) | int(((qh >> j) << 4) & 0x10)) - offset;
+                q[j + 16] = ((qs[j] >> 4) | int((qh >> (j + 12)) & 0x10)) - offset;
+            }
+            return;
+        }
+        case DType::Q8_0:
+            *d = half_at(b);
+            for (int j = 0; j < 32; ++j) q[j] = int8_t(b[2 + j]);
+            return;
+        default:
+            *d = 0.f;
+            return;
+    }
+}
+
+float dot_block32(DType type, const uint8_t* row, const ActivationBlockQ8* x, int64_t n) {
+    const int block_bytes = traits(type).block_bytes;
+    float acc = 0.f, acc_min = 0.f;
+    int32_t q[32];
+    for (int64_t b = 0; b < n / 32; ++b) {
+        float d, m;
+        unpack_block32(type, row + b * block_bytes, q, &d, &m);
+        int32_t sumi = 0;
+        for (int j = 0; j < 32; ++j) sumi += q[j] * x[b].qs[j];
+        acc += d * x[b].d * float(sumi);
+        acc_min += m * x[b].s;
+    }
+    return acc + acc_min;
+}
+
+// ---------------------------------------------------------------- k-quants (256-element super-blocks)
+
+void scale_min_k4(int j, const uint8_t* q, int* scale, int* min) {
+    if (j < 4) {
+        *scale = q[j] & 63;
+        *min = q[j + 4] & 63;
+    } else {
+        *scale = (q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4);
+        *min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+// A super-block as unsigned quants u[256] with integer scales per sub-block:
+// w = d * scale[s] * (u - offset) - dmin * min[s].
+struct KBlock {
+    float d = 0, dmin = 0;
+    int sub_size = 32;  // 32 (q4_k, q5_k) or 16 (q6_k)
+    int offset = 0;     // 32 for q6_k
+    int scale[16] = {}, min[16] = {};
+    uint8_t u[256];
+};
+
+void unpack_kblock(DType type, const uint8_t* b, KBlock* k) {
+    if (type == DType::Q6_K) {
+        const uint8_t* ql = b;
+        const uint8_t* qh = b + 128;
+        const auto* sc = reinterpret_cast<const int8_t*>(b + 192);
+        k->d = half_at(b + 208);
+        k->sub_size = 16;
+        k->offset = 32;
+        for (int s = 0; s < 16; ++s) k->scale[s] = sc[s];
+        for (int n = 0; n < 256; n += 128, ql += 64, qh += 32)
+            for (int l = 0; l < 32; ++l) {
+                k->u[n + l] = uint8_t((ql[l] & 0x0F) | (((qh[l] >> 0) & 3) << 4));
+                k->u[n + l + 32] = uint8_t((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4));
+                k->u[n + l + 64] = uint8_t((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+                k->u[n + l + 96] = uint8_t((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
+            }
+        return;
+    }
+    k->d = half_at(b);
+    k->dmin = half_at(b + 2);
+    k->sub_size = 32;
+    k->offset = 0;
+    for (int s = 0; s < 8; ++s) scale_min_k4(s, b + 4, &k->scale[s], &k->min[s]);
+    const bool five_bit = type == DType::Q5_K;
+    const uint8_t* qh = b + 16;
+    const uint8_t* qs = b + (five_bit ? 48 : 16);
+    for (int j = 0; j < 4; ++j, qs += 32)
+        for (int l = 0; l < 32; ++l) {
+            const int hi_lo = five_bit ? ((qh[l] >> (2 * j)) & 1) << 4 : 0;
+            const int hi_hi = five_bit ? ((qh[l] >> (2 * j + 1)) & 1) << 4 : 0;
+            k->u[64 * j + l] = uint8_t((qs[l] & 0x0F) | hi_lo);
+            k->u[64 * j + 32 + l] = uint8_t((qs[l] >> 4) | hi_hi);
+        }
+}
+
+float dot_kquant(DType type, const uint8_t* row, const ActivationBlockQ8K* x, int64_t n) {
+    const int block_bytes = traits(type).block_bytes;
+    float acc = 0.f;
+    KBlock k;
+    for (int64_t b = 0; b < n / 256; ++b) {
+        unpack_kblock(type, row + b * block_bytes, &k);
+        const int n_sub = 256 / k.sub_size;
+        int32_t sum_scaled = 0, sum_min = 0;
+        for (int s = 0; s < n_sub; ++s) {
+            int32_t sumi = 0, sumx = 0;
+            for (int j = s * k.sub_size; j < (s + 1) * k.sub_size; ++j) {
+                sumi += (int(k.u[j]) - k.offset) * x[b].qs[j];
+                sumx += x[b].qs[j];
+            }
+            sum_scaled += k.scale[s] * sumi;
+            sum_min += k.min[s] * sumx;
+        }
+        acc += x[b].d * (k.d * float(sum_scaled) - k.dmin * float(sum_min));
+    }
+    return acc;
+}
+
+// ---------------------------------------------------------------- plain float weights
+
+float dot_float_row(DType type, const uint8_t* row, const float* x, int64_t n) {
+    if (type == DType::F32) return dot_f32(reinterpret_cast<const float*>(row), x, n);
+    constexpr int kLanes = 16;
+    float acc[kLanes] = {};
+    const auto* h = reinterpret_cast<const uint16_t*>(row);
+    auto value = [&](int64_t i) { return type == DType::F16 ? fp16_to_fp32(h[i]) : bf16_to_fp32(h[i]); };
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+        for (int j = 0; j < kLanes; ++j) acc[j] += value(i + j) * x[i + j];
+    float tail = 0.f;
+    for (; i < n; ++i) tail += value(i) * x[i];
+    float sum = 0.f;
+    for (int j = 0; j < kLanes; ++j) sum += acc[j];
+    return sum + tail;
+}
+
+void dot_row(DType type, const uint8_t* row, const uint8_t* x, size_t x_stride, int n_tokens, int64_t n, float* y) {
+    for (int t = 0; t < n_tokens; ++t) {
+        const uint8_t* xt = x + size_t(t) * x_stride;
+        switch (activation_format(type)) {
+            case ActivationFormat::f32:
+                y[t] = dot_float_row(type, row, reinterpret_cast<const float*>(xt), n);
+                break;
+            case ActivationFormat::q8:
+                y[t] = dot_block32(type, row, reinterpret_cast<const ActivationBlockQ8*>(xt), n);
+                break;
+            case ActivationFormat::q8k:
+                y[t] = dot_kquant(type, row, reinterpret_cast<const ActivationBlockQ8K*>(xt), n);
+                break;
+        }
+    }
+}
+
+}  // namespace
+
+const KernelTable& scalar_kernels() {
+    static const KernelTable table{CpuLevel::scalar, dot_f32, quantize_q8, quantize_q8k, dot_row};
+    return table;
+}
+
+}  // namespace lumen::cpu

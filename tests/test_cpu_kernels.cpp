@@ -1,0 +1,183 @@
+// Every SIMD kernel table this CPU supports against the scalar table, which
+// test_cpu_ops checks against double-precision definitions. Integer block sums
+// are exact, so a faster table may differ only in the order of float additions:
+// activation quantization must be bitwise equal, dot products within NMSE 1e-10
+// (measured ~1e-14). Levels the CPU lacks are named as not tested.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/kernels.h"
+#include "backend/thread_pool.h"
+#include "model/weights.h"
+#include "op_test_support.h"
+
+namespace {
+
+using namespace lumen;
+using namespace lumen::cpu;
+using test::Guarded;
+using test::nmse;
+using test::random_floats;
+using test::random_weight_bytes;
+
+const DType kAllTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0, DType::Q4_1, DType::Q5_0,
+                           DType::Q5_1, DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+
+std::vector<CpuLevel> fast_levels() {
+    std::vector<CpuLevel> out;
+    for (CpuLevel l : supported_cpu_levels())
+        if (l != CpuLevel::scalar) out.push_back(l);
+    return out;
+}
+
+std::vector<int64_t> column_sizes(DType type) {
+    const int64_t block = traits(type).block_elements;
+    if (block == 1) return {1, 7, 16, 33, 4097};
+    if (block == 32) return {32, 96, 4128};
+    return {256, 768, 2816};
+}
+
+// Activations of n_tokens rows in the format the weight type meets, quantized by `k`.
+std::vector<uint8_t> activations(const KernelTable& k, DType type, const std::vector<float>& x, int64_t cols,
+                                 int n_tokens) {
+    const ActivationFormat f = activation_format(type);
+    const size_t stride = activation_row_bytes(f, cols);
+    std::vector<uint8_t> out(stride * size_t(n_tokens));
+    for (int t = 0; t < n_tokens; ++t) {
+        const float* xt = x.data() + t * cols;
+        uint8_t* o = out.data() + size_t(t) * stride;
+        if (f == ActivationFormat::f32) std::memcpy(o, xt, stride);
+        else if (f == ActivationFormat::q8) k.quantize_q8(xt, cols, reinterpret_cast<ActivationBlockQ8*>(o));
+        else k.quantize_q8k(xt, cols, reinterpret_cast<ActivationBlockQ8K*>(o));
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST(CpuKernels, ReportsTheLevelsItTests) {
+    std::string tested;
+    for (CpuLevel l : supported_cpu_levels()) tested += std::string(" ") + cpu_level_name(l);
+    std::printf("kernel levels tested on this CPU:%s (active: %s)\n", tested.c_str(),
+                cpu_level_name(active_kernels().level));
+    EXPECT_EQ(supported_cpu_levels().front(), CpuLevel::scalar);
+    if (fast_levels().empty()) std::printf("no SIMD level on this CPU: only the scalar table is tested\n");
+}
+
+// Blocks of 32 with exact ties (x * 127 / amax = k + 0.5), zeros, and a lone extreme.
+TEST(CpuKernels, ActivationQuantizationIsBitwiseEqual) {
+    std::mt19937 rng(41);
+    const int64_t n = 256 * 3;
+    std::vector<float> x = random_floats(size_t(n), rng);
+    for (int j = 0; j < 32; ++j) x[size_t(j)] = (j - 16 + 0.5f) / 127.f;  // amax 15.5/127: ties after scaling
+    x[5] = 16.f / 127.f;
+    for (int j = 32; j < 64; ++j) x[size_t(j)] = 0.f;
+    x[100] = -50.f;
+    const KernelTable& ref = scalar_kernels();
+    std::vector<ActivationBlockQ8> q8_ref(size_t(n / 32)), q8(q8_ref.size());
+    std::vector<ActivationBlockQ8K> q8k_ref(size_t(n / 256)), q8k(q8k_ref.size());
+    ref.quantize_q8(x.data(), n, q8_ref.data());
+    ref.quantize_q8k(x.data(), n, q8k_ref.data());
+    for (CpuLevel level : fast_levels()) {
+        SCOPED_TRACE(cpu_level_name(level));
+        const KernelTable& k = kernel_table(level);
+        k.quantize_q8(x.data(), n, q8.data());
+        k.quantize_q8k(x.data(), n, q8k.data());
+        EXPECT_EQ(std::memcmp(q8.data(), q8_ref.data(), q8.size() * sizeof(q8[0])), 0);
+        EXPECT_EQ(std::memcmp(q8k.data(), q8k_ref.data(), q8k.size() * sizeof(q8k[0])), 0);
+    }
+}
+
+TEST(CpuKernels, DotF32) {
+    std::mt19937 rng(42);
+    for (int64_t n : {1, 5, 8, 31, 32, 33, 100, 4097}) {
+        const auto a = random_floats(size_t(n), rng), b = random_floats(size_t(n), rng);
+        double ref = 0;
+        for (int64_t i = 0; i < n; ++i) ref += double(a[size_t(i)]) * b[size_t(i)];
+        for (CpuLevel level : supported_cpu_levels()) {
+            SCOPED_TRACE(std::string(cpu_level_name(level)) + " n " + std::to_string(n));
+            const float got = kernel_table(level).dot_f32(a.data(), b.data(), n);
+            EXPECT_LT(nmse(&got, &ref, 1), 1e-10);
+        }
+    }
+}
+
+// Each row of each type, 1..4 tokens per pass, against the scalar table; and a token's
+// result never depends on how many tokens share the pass (bitwise).
+TEST(CpuKernels, DotRowEveryTypeAndTokenCount) {
+    std::mt19937 rng(43);
+    constexpr int kRows = 5;
+    for (DType type : kAllTypes)
+        for (int64_t cols : column_sizes(type)) {
+            const auto w = random_weight_bytes(type, kRows, cols, rng);
+            const auto x = random_floats(size_t(4 * cols), rng);
+            const size_t row_stride = row_bytes(type, cols);
+            const size_t x_stride = activation_row_bytes(activation_format(type), cols);
+            const auto xa_ref = activations(scalar_kernels(), type, x, cols, 4);
+            std::vector<double> ref(kRows * 4);
+            for (int r = 0; r < kRows; ++r) {
+                float y[4];
+                scalar_kernels().dot_row(type, w.data() + r * row_stride, xa_ref.data(), x_stride, 4, cols, y);
+                for (int t = 0; t < 4; ++t) ref[size_t(r * 4 + t)] = y[t];
+            }
+            for (CpuLevel level : fast_levels()) {
+                const KernelTable& k = kernel_table(level);
+                const auto xa = activations(k, type, x, cols, 4);
+                for (int nt = 1; nt <= 4; ++nt) {
+                    SCOPED_TRACE(std::string(cpu_level_name(level)) + " " + dtype_name(type) + " cols " +
+                                 std::to_string(cols) + " tokens " + std::to_string(nt));
+                    std::vector<float> got(kRows * 4, NAN);
+                    std::vector<double> want(kRows * 4, 0.0);
+                    for (int r = 0; r < kRows; ++r) {
+                        Guarded y(4);
+                        k.dot_row(type, w.data() + r * row_stride, xa.data(), x_stride, nt, cols, y.data());
+                        EXPECT_TRUE(y.guards_intact());
+                        for (int t = 0; t < nt; ++t) {
+                            got[size_t(r * 4 + t)] = y.data()[t];
+                            want[size_t(r * 4 + t)] = ref[size_t(r * 4 + t)];
+                            float alone;  // the same token in a pass of its own
+                            k.dot_row(type, w.data() + r * row_stride, xa.data() + size_t(t) * x_stride, x_stride,
+                                      1, cols, &alone);
+                            EXPECT_EQ(std::memcmp(&alone, &y.data()[t], 4), 0) << "row " << r << " token " << t;
+                        }
+                        for (int t = nt; t < 4; ++t) got[size_t(r * 4 + t)] = 0.f;
+                    }
+                    EXPECT_LT(nmse(got.data(), want.data(), got.size()), 1e-10);
+                }
+            }
+        }
+}
+
+// The matmul driver's tiling (16-row chunks, 4-token tiles, 64-token blocks) with each
+// table and thread count: every output written once, same values as the scalar table.
+TEST(CpuKernels, MatmulTilingEveryLevel) {
+    std::mt19937 rng(44);
+    ThreadPool one(1), three(3);
+    for (DType type : {DType::F16, DType::Q4_0, DType::Q4_1, DType::Q8_0, DType::Q4_K, DType::Q6_K})
+        for (int64_t rows : {1, 17, 40})
+            for (int64_t n_tokens : {1, 6, 70}) {
+                const int64_t cols = traits(type).block_elements == 256 ? 512 : 96;
+                const auto wb = random_weight_bytes(type, rows, cols, rng);
+                const TensorView w{type, wb.data(), rows, cols, "w"};
+                const auto x = random_floats(size_t(n_tokens * cols), rng);
+                Guarded ref(size_t(rows * n_tokens));
+                matmul_with_kernels(scalar_kernels(), w, x.data(), n_tokens, ref.data(), one);
+                const std::vector<double> ref_d(ref.data(), ref.data() + ref.size());
+                for (CpuLevel level : supported_cpu_levels()) {
+                    SCOPED_TRACE(std::string(cpu_level_name(level)) + " " + dtype_name(type) + " rows " +
+                                 std::to_string(rows) + " tokens " + std::to_string(n_tokens));
+                    Guarded y1(ref.size()), y3(ref.size());
+                    matmul_with_kernels(kernel_table(level), w, x.data(), n_tokens, y1.data(), one);
+                    matmul_with_kernels(kernel_table(level), w, x.data(), n_tokens, y3.data(), three);
+                    EXPECT_TRUE(y1.guards_intact() && y3.guards_intact());
+                    EXPECT_LT(nmse(y1.data(), ref_d.data(), ref_d.size()), 1e-10);
+                    EXPECT_EQ(std::memcmp(y1.data(), y3.data(), ref.size() * 4), 0);
+                }
+            }
+}
