@@ -1,9 +1,11 @@
 // The default model, SmolLM2-135M-Instruct (Q4_1), against llama.cpp's greedy ids
-// for a few ChatML prompts (tests/data/smollm2, with the command that made them).
-// Prompt ids must match exactly. Generation is checked by teacher forcing the
-// reference ids: each reference token must be our argmax or a near-tie with it,
-// and free-running greedy output must equal the reference up to the first
-// near-tie. A wrong kernel produces large margins and fails.
+// for a few ChatML prompts (tests/data/smollm2, with the program and command that
+// made them). Prompt ids must match exactly. Generation is checked by teacher
+// forcing the reference ids. Two correct engines round differently (8-bit
+// activations, summation order), so where llama.cpp itself saw a near-tie (its own
+// top-2 margin, recorded beside each id) the argmax may flip; everywhere else it
+// may not. Free-running greedy output must equal the reference up to the first
+// near-tie. A wrong kernel moves logits by whole units and fails.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -18,22 +20,26 @@ using namespace lumen;
 
 namespace {
 
-// Logit gap under which two correct engines may disagree on the argmax. llama.cpp
-// rounds differently (8-bit activations in its own order, fp16 accumulation in its
-// decode attention); on these prompts the largest such gap measured was 0.08 logits,
-// while a wrong kernel moves logits by whole units at most positions.
-constexpr float kNearTieLogits = 0.15f;
+// A step is a near-tie when llama.cpp's own top-2 margin is below this; there our
+// argmax may differ, but the reference token must then be within this margin of it
+// too. Elsewhere our argmax must be llama.cpp's. Measured on these prompts: we differ
+// at three steps, where llama.cpp's margins are 0.013, 0.021 and 0.10 logits and our
+// gaps at most 0.33 (the gaps move with the kernels' summation order), so 0.5 bounds
+// the cross-engine rounding noise with room to spare.
+constexpr float kNearTieLogits = 0.5f;
 
 struct Reference {
     std::string question;
     std::vector<int32_t> prompt_ids, ids;
+    std::vector<float> margins;  // llama.cpp's top1 - top2 logit at each generated step
 };
 
-std::vector<int32_t> parse_ids(const std::string& s) {
-    std::vector<int32_t> out;
+template <typename T>
+std::vector<T> parse_numbers(const std::string& s) {
+    std::vector<T> out;
     std::stringstream ss(s);
-    int32_t id;
-    while (ss >> id) out.push_back(id);
+    T v;
+    while (ss >> v) out.push_back(v);
     return out;
 }
 
@@ -45,7 +51,8 @@ std::vector<Reference> read_references() {
         std::stringstream ss(line);
         std::string field;
         while (std::getline(ss, field, '\t')) f.push_back(field);
-        if (f.size() == 3) refs.push_back({f[0], parse_ids(f[1]), parse_ids(f[2])});
+        if (f.size() == 4)
+            refs.push_back({f[0], parse_numbers<int32_t>(f[1]), parse_numbers<int32_t>(f[2]), parse_numbers<float>(f[3])});
     }
     return refs;
 }
@@ -100,15 +107,24 @@ TEST_F(SmolLM2, GreedyIdsMatchLlamaCpp) {
         Status s = engine_->step({{seq.value(), all, true}}, &logits);
         engine_->free_sequence(seq.value());
         ASSERT_TRUE(s.is_ok()) << s.message();
+        ASSERT_EQ(ref.margins.size(), ref.ids.size());
         size_t first_near_tie = ref.ids.size();
         for (size_t i = 0; i < ref.ids.size(); ++i) {
             const float* row = logits.data() + (prompt_ids.size() - 1 + i) * size_t(vocab);
             const int32_t top = int32_t(std::max_element(row, row + vocab) - row);
             const float gap = row[top] - row[ref.ids[i]];
-            EXPECT_LE(gap, kNearTieLogits) << ref.question << ": reference token " << ref.ids[i] << " at step " << i
-                                           << " is " << gap << " logits below our argmax " << top;
+            const bool near_tie = ref.margins[i] < kNearTieLogits;
+            if (near_tie) {
+                first_near_tie = std::min(first_near_tie, i);
+                EXPECT_LE(gap, kNearTieLogits) << ref.question << ": at step " << i << " (a near-tie for llama.cpp, margin "
+                                               << ref.margins[i] << ") reference token " << ref.ids[i] << " is " << gap
+                                               << " logits below our argmax " << top;
+            } else {
+                EXPECT_EQ(top, ref.ids[i]) << ref.question << ": at step " << i << " llama.cpp chose " << ref.ids[i]
+                                           << " by a margin of " << ref.margins[i] << "; it is " << gap
+                                           << " logits below our argmax " << top;
+            }
             if (top == ref.ids[i]) ++exact;
-            else first_near_tie = std::min(first_near_tie, i);
             ++positions;
         }
 
