@@ -5,6 +5,7 @@
 // (measured ~1e-14). Levels the CPU lacks are named as not tested.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -104,6 +105,36 @@ TEST(CpuKernels, DotF32) {
             SCOPED_TRACE(std::string(cpu_level_name(level)) + " n " + std::to_string(n));
             const float got = kernel_table(level).dot_f32(a.data(), b.data(), n);
             EXPECT_LT(nmse(&got, &ref, 1), 1e-10);
+        }
+    }
+}
+
+TEST(CpuKernels, AttentionDotAndAxpy) {
+    std::mt19937 rng(45);
+    for (int64_t n : {1, 7, 8, 48, 64, 100, 128}) {
+        const auto a = random_floats(size_t(n), rng), b = random_floats(size_t(n), rng);
+        std::vector<uint16_t> ah(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) ah[size_t(i)] = fp32_to_fp16(a[size_t(i)]);
+        double dot_ref = 0;
+        std::vector<double> axpy_ref(static_cast<size_t>(n)), axpy16_ref(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) {
+            dot_ref += double(fp16_to_fp32(ah[size_t(i)])) * b[size_t(i)];
+            axpy_ref[size_t(i)] = b[size_t(i)] + 0.375 * a[size_t(i)];
+            axpy16_ref[size_t(i)] = b[size_t(i)] + 0.375 * fp16_to_fp32(ah[size_t(i)]);
+        }
+        for (CpuLevel level : supported_cpu_levels()) {
+            SCOPED_TRACE(std::string(cpu_level_name(level)) + " n " + std::to_string(n));
+            const KernelTable& k = kernel_table(level);
+            const float d = k.dot_f16_f32(ah.data(), b.data(), n);
+            EXPECT_LT(nmse(&d, &dot_ref, 1), 1e-10);
+            Guarded y(static_cast<size_t>(n)), y16(static_cast<size_t>(n));
+            std::copy(b.begin(), b.end(), y.data());
+            std::copy(b.begin(), b.end(), y16.data());
+            k.axpy_f32(0.375f, a.data(), y.data(), n);
+            k.axpy_f16(0.375f, ah.data(), y16.data(), n);
+            EXPECT_LT(nmse(y.data(), axpy_ref.data(), size_t(n)), 1e-12);
+            EXPECT_LT(nmse(y16.data(), axpy16_ref.data(), size_t(n)), 1e-12);
+            EXPECT_TRUE(y.guards_intact() && y16.guards_intact());
         }
     }
 }

@@ -112,36 +112,24 @@ void matmul_with_kernels(const KernelTable& k, const TensorView& w, const float*
 
 void attention_head(const float* q, const PagedKV<float>& kv, int32_t kv_head, int32_t head_dim, int32_t n_ctx,
                     float* scores, float* out) {
+    const KernelTable& k = active_kernels();
     const float scale = 1.0f / std::sqrt(float(head_dim));
     const int64_t head_offset = int64_t(kv_head) * head_dim;
-    for (int32_t p = 0; p < n_ctx; ++p) scores[p] = dot(q, kv.key(p) + head_offset, head_dim) * scale;
+    for (int32_t p = 0; p < n_ctx; ++p) scores[p] = k.dot_f32(q, kv.key(p) + head_offset, head_dim) * scale;
     softmax(scores, n_ctx);
     for (int32_t d = 0; d < head_dim; ++d) out[d] = 0.f;
-    for (int32_t p = 0; p < n_ctx; ++p) {
-        const float* v = kv.value(p) + head_offset;
-        const float a = scores[p];
-        for (int32_t d = 0; d < head_dim; ++d) out[d] += a * v[d];
-    }
+    for (int32_t p = 0; p < n_ctx; ++p) k.axpy_f32(scores[p], kv.value(p) + head_offset, out, head_dim);
 }
 
 void attention_head_f16(const float* q, const PagedKV<uint16_t>& kv, int32_t kv_head, int32_t head_dim,
                         int32_t n_ctx, float* scores, float* out) {
-    constexpr int kMaxHeadDim = 1024;
-    float row[kMaxHeadDim];
+    const KernelTable& k = active_kernels();
     const float scale = 1.0f / std::sqrt(float(head_dim));
     const int64_t head_offset = int64_t(kv_head) * head_dim;
-    for (int32_t p = 0; p < n_ctx; ++p) {
-        const uint16_t* k = kv.key(p) + head_offset;
-        for (int32_t d = 0; d < head_dim; ++d) row[d] = fp16_to_fp32(k[d]);
-        scores[p] = dot(q, row, head_dim) * scale;
-    }
+    for (int32_t p = 0; p < n_ctx; ++p) scores[p] = k.dot_f16_f32(kv.key(p) + head_offset, q, head_dim) * scale;
     softmax(scores, n_ctx);
     for (int32_t d = 0; d < head_dim; ++d) out[d] = 0.f;
-    for (int32_t p = 0; p < n_ctx; ++p) {
-        const uint16_t* v = kv.value(p) + head_offset;
-        const float a = scores[p];
-        for (int32_t d = 0; d < head_dim; ++d) out[d] += a * fp16_to_fp32(v[d]);
-    }
+    for (int32_t p = 0; p < n_ctx; ++p) k.axpy_f16(scores[p], kv.value(p) + head_offset, out, head_dim);
 }
 
 }  // namespace lumen::cpu

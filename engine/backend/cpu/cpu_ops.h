@@ -62,9 +62,7 @@ struct PagedKV {
 void attention_head(const float* q, const PagedKV<float>& kv, int32_t kv_head, int32_t head_dim, int32_t n_ctx,
                     float* scores, float* out);
 
-// The same over an fp16 KV cache, with llama.cpp's arithmetic: q rounded to fp16,
-// one pass with an online softmax, and the V accumulator kept in fp16 (fused
-// multiply-add, then rounding). Matching it keeps greedy output identical to llama.cpp's.
+// The same over an fp16 KV cache (keys and values widened to f32 as they are read).
 void attention_head_f16(const float* q, const PagedKV<uint16_t>& kv, int32_t kv_head, int32_t head_dim,
                         int32_t n_ctx, float* scores, float* out);
 

@@ -48,6 +48,10 @@ constexpr int kMaxTokensPerRowPass = 4;
 struct KernelTable {
     CpuLevel level;
     float (*dot_f32)(const float* a, const float* b, int64_t n);
+    // Attention over the KV cache: scores against fp16 keys, and y += alpha * v.
+    float (*dot_f16_f32)(const uint16_t* a, const float* b, int64_t n);
+    void (*axpy_f32)(float alpha, const float* x, float* y, int64_t n);
+    void (*axpy_f16)(float alpha, const uint16_t* x, float* y, int64_t n);
     // Quantize one row of n activations (n a multiple of 32, resp. 256).
     void (*quantize_q8)(const float* x, int64_t n, ActivationBlockQ8* out);
     void (*quantize_q8k)(const float* x, int64_t n, ActivationBlockQ8K* out);

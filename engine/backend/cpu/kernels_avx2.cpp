@@ -2,8 +2,8 @@
 // alone and used only when the CPU reports it. Decoding streams every weight
 // once, so these kernels unpack a block in registers, multiply it with the
 // 8-bit activations of up to four tokens (the weights are unpacked once per
-// pass), and keep two float accumulators per token so that the fused
-// multiply-add latency never stalls the stream of loads.
+// pass), with enough independent accumulators that no add chain stalls the
+// stream of loads.
 #include <immintrin.h>
 
 #include <cstring>
@@ -79,6 +79,40 @@ float dot_f32(const float* a, const float* b, int64_t n) {
     float sum = hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
     for (; i < n; ++i) sum += a[i] * b[i];
     return sum;
+}
+
+float dot_f16_f32(const uint16_t* a, const float* b, int64_t n) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i))),
+                               _mm256_loadu_ps(b + i), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i + 8))),
+                               _mm256_loadu_ps(b + i + 8), acc1);
+    }
+    for (; i + 8 <= n; i += 8)
+        acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i))),
+                               _mm256_loadu_ps(b + i), acc0);
+    float sum = hsum(_mm256_add_ps(acc0, acc1));
+    for (; i < n; ++i) sum += _cvtsh_ss(a[i]) * b[i];
+    return sum;
+}
+
+void axpy_f32(float alpha, const float* x, float* y, int64_t n) {
+    const __m256 a = _mm256_set1_ps(alpha);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(a, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; ++i) y[i] += alpha * x[i];
+}
+
+void axpy_f16(float alpha, const uint16_t* x, float* y, int64_t n) {
+    const __m256 a = _mm256_set1_ps(alpha);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)));
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(a, v, _mm256_loadu_ps(y + i)));
+    }
+    for (; i < n; ++i) y[i] += alpha * _cvtsh_ss(x[i]);
 }
 
 template <DType T>
@@ -194,11 +228,12 @@ void dot_block32(const uint8_t* row, const uint8_t* x, size_t x_stride, int64_t 
                                 : T == DType::Q5_0 ? 22 : 24;
     const ActivationBlockQ8* xt[NT];
     for (int t = 0; t < NT; ++t) xt[t] = reinterpret_cast<const ActivationBlockQ8*>(x + size_t(t) * x_stride);
-    __m256 acc[NT][2];
-    float acc_min[NT] = {};
-    for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
-    const int64_t n_blocks = n / 32;
-    for (int64_t b = 0; b < n_blocks; ++b) {
+    // Two accumulators per token (even and odd blocks), each with its own minimum sum: the
+    // loop is unrolled by two so that both live in registers and no add chain serializes it.
+    __m256 acc0[NT], acc1[NT];
+    float min0[NT] = {}, min1[NT] = {};
+    for (int t = 0; t < NT; ++t) acc0[t] = acc1[t] = _mm256_setzero_ps();
+    auto block = [&](int64_t b, __m256* acc, float* acc_min) __attribute__((always_inline)) {
         float d, m = 0.f;
         const __m256i w = unpack_block32<T>(row + b * kBlockBytes, &d, &m);
         for (int t = 0; t < NT; ++t) {
@@ -206,11 +241,18 @@ void dot_block32(const uint8_t* row, const uint8_t* x, size_t x_stride, int64_t 
             const __m256i xq = load256(a.qs);
             const __m256i sums = kHasMin ? _mm256_madd_epi16(dot_unsigned16(w, xq), _mm256_set1_epi16(1))
                                          : dot_signed(w, xq);
-            acc[t][b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), _mm256_cvtepi32_ps(sums), acc[t][b & 1]);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), _mm256_cvtepi32_ps(sums), acc[t]);
             if constexpr (kHasMin) acc_min[t] += m * a.s;
         }
+    };
+    const int64_t n_blocks = n / 32;
+    int64_t b = 0;
+    for (; b + 2 <= n_blocks; b += 2) {
+        block(b, acc0, min0);
+        block(b + 1, acc1, min1);
     }
-    for (int t = 0; t < NT; ++t) y[t] = hsum(_mm256_add_ps(acc[t][0], acc[t][1])) + acc_min[t];
+    if (b < n_blocks) block(b, acc0, min0);
+    for (int t = 0; t < NT; ++t) y[t] = hsum(_mm256_add_ps(acc0[t], acc1[t])) + (min0[t] + min1[t]);
 }
 
 // ---------------------------------------------------------------- k-quants, Q8_K activations
@@ -233,9 +275,9 @@ void dot_q4k_q5k(const uint8_t* row, const uint8_t* x, size_t x_stride, int64_t 
     constexpr int kBlockBytes = kFiveBit ? 176 : 144;
     const ActivationBlockQ8K* xt[NT];
     for (int t = 0; t < NT; ++t) xt[t] = reinterpret_cast<const ActivationBlockQ8K*>(x + size_t(t) * x_stride);
-    __m256 acc[NT][2];
+    __m256 acc[NT];
     float acc_min[NT] = {};
-    for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
     const __m256i low4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     for (int64_t b = 0; b < n / 256; ++b) {
         const uint8_t* blk = row + b * kBlockBytes;
@@ -265,11 +307,11 @@ void dot_q4k_q5k(const uint8_t* row, const uint8_t* x, size_t x_stride, int64_t 
             const ActivationBlockQ8K& a = xt[t][b];
             int32_t sum_min = 0;
             for (int s = 0; s < 8; ++s) sum_min += min[s] * (a.bsums[2 * s] + a.bsums[2 * s + 1]);
-            acc[t][b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(a.d * d), _mm256_cvtepi32_ps(sumi[t]), acc[t][b & 1]);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(a.d * d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
             acc_min[t] += a.d * dmin * float(sum_min);
         }
     }
-    for (int t = 0; t < NT; ++t) y[t] = hsum(_mm256_add_ps(acc[t][0], acc[t][1])) - acc_min[t];
+    for (int t = 0; t < NT; ++t) y[t] = hsum(acc[t]) - acc_min[t];
 }
 
 // Q6_K (210-byte blocks): w = d*scale[s]*(u - 32) over 16 sub-blocks of 16; the -32 meets bsums.
@@ -277,9 +319,9 @@ template <int NT>
 void dot_q6k(const uint8_t* row, const uint8_t* x, size_t x_stride, int64_t n, float* y) {
     const ActivationBlockQ8K* xt[NT];
     for (int t = 0; t < NT; ++t) xt[t] = reinterpret_cast<const ActivationBlockQ8K*>(x + size_t(t) * x_stride);
-    __m256 acc[NT][2];
+    __m256 acc[NT];
     float acc_offset[NT] = {};
-    for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
     const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(0x03);
     for (int64_t b = 0; b < n / 256; ++b) {
         const uint8_t* blk = row + b * 210;
@@ -311,11 +353,11 @@ void dot_q6k(const uint8_t* row, const uint8_t* x, size_t x_stride, int64_t n, f
             const ActivationBlockQ8K& a = xt[t][b];
             int32_t offset = 0;
             for (int s = 0; s < 16; ++s) offset += sc[s] * a.bsums[s];
-            acc[t][b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(a.d * d), _mm256_cvtepi32_ps(sumi[t]), acc[t][b & 1]);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(a.d * d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
             acc_offset[t] += a.d * d * float(32 * offset);
         }
     }
-    for (int t = 0; t < NT; ++t) y[t] = hsum(_mm256_add_ps(acc[t][0], acc[t][1])) - acc_offset[t];
+    for (int t = 0; t < NT; ++t) y[t] = hsum(acc[t]) - acc_offset[t];
 }
 
 // ---------------------------------------------------------------- dispatch
@@ -350,7 +392,8 @@ void dot_row(DType type, const uint8_t* row, const uint8_t* x, size_t x_stride, 
 
 const KernelTable& avx2_kernels() {
     // Q8_K quantization has no SIMD form here: it is one pass over a token's activations.
-    static const KernelTable table{CpuLevel::avx2, dot_f32, quantize_q8, scalar_kernels().quantize_q8k, dot_row};
+    static const KernelTable table{CpuLevel::avx2, dot_f32,     dot_f16_f32, axpy_f32,
+                                   axpy_f16,       quantize_q8, scalar_kernels().quantize_q8k, dot_row};
     return table;
 }
 

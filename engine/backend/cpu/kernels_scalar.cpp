@@ -32,6 +32,20 @@ float dot_f32(const float* a, const float* b, int64_t n) {
     return sum + tail;
 }
 
+float dot_f16_f32(const uint16_t* a, const float* b, int64_t n) {
+    float sum = 0.f;
+    for (int64_t i = 0; i < n; ++i) sum += fp16_to_fp32(a[i]) * b[i];
+    return sum;
+}
+
+void axpy_f32(float alpha, const float* x, float* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
+
+void axpy_f16(float alpha, const uint16_t* x, float* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] += alpha * fp16_to_fp32(x[i]);
+}
+
 void quantize_q8(const float* x, int64_t n, ActivationBlockQ8* out) {
     for (int64_t b = 0; b < n / 32; ++b) {
         const float* xb = x + b * 32;
@@ -260,7 +274,8 @@ void dot_row(DType type, const uint8_t* row, const uint8_t* x, size_t x_stride, 
 }  // namespace
 
 const KernelTable& scalar_kernels() {
-    static const KernelTable table{CpuLevel::scalar, dot_f32, quantize_q8, quantize_q8k, dot_row};
+    static const KernelTable table{CpuLevel::scalar, dot_f32,     dot_f16_f32, axpy_f32,
+                                   axpy_f16,         quantize_q8, quantize_q8k, dot_row};
     return table;
 }
 
