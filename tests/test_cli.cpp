@@ -3,6 +3,7 @@
 // synthetic model (and on stories15M for convert, when ../shared is present).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -148,6 +149,78 @@ TEST(Cli, ConvertsALlama2cCheckpoint) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(json::parse(r.out)["ids"], json::array({29892, 727, 471, 263, 2217, 7826, 4257, 365}));
     std::remove(out.c_str());
+}
+
+// bench follows llama-bench's JSON field names; speed itself is never asserted.
+TEST(Cli, BenchJsonFollowsLlamaBench) {
+    auto r = cli({"bench", "--model", model(), "-p", "16", "-n", "8", "-r", "2", "-o", "json", "--bandwidth-gbs", "50"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const json j = json::parse(r.out);
+    ASSERT_TRUE(j.is_array());
+    ASSERT_EQ(j.size(), 2u);
+    EXPECT_EQ(j[0]["test"], "pp16");
+    EXPECT_EQ(j[0]["n_prompt"], 16);
+    EXPECT_EQ(j[0]["n_gen"], 0);
+    EXPECT_EQ(j[1]["test"], "tg8");
+    EXPECT_EQ(j[1]["n_prompt"], 0);
+    EXPECT_EQ(j[1]["n_gen"], 8);
+    for (const json& t : j) {
+        for (const char* k : {"model_filename", "model_type", "model_size", "model_n_params", "n_threads", "backend",
+                              "kv_type", "avg_ts", "stddev_ts", "samples_ts", "avg_gbs", "ceiling_gbs", "pct_of_ceiling"})
+            EXPECT_TRUE(t.contains(k)) << k;
+        EXPECT_EQ(t["model_filename"], model());
+        EXPECT_EQ(t["model_type"], "llama 2M F32");
+        EXPECT_EQ(t["kv_type"], "f16");
+        EXPECT_EQ(t["ceiling_gbs"], 50.0);
+        const auto samples = t["samples_ts"].get<std::vector<double>>();
+        ASSERT_EQ(samples.size(), 2u);
+        const double avg = t["avg_ts"].get<double>(), sd = t["stddev_ts"].get<double>();
+        EXPECT_TRUE(std::isfinite(avg) && avg > 0) << avg;
+        const double mean = (samples[0] + samples[1]) / 2;
+        EXPECT_NEAR(avg, mean, 1e-9 * mean) << "the mean of the per-repetition tok/s";
+        EXPECT_GE(sd, 0.0);
+        EXPECT_NEAR(sd, std::abs(samples[0] - samples[1]) / std::sqrt(2.0), 1e-9 * mean) << "sample stdev (n - 1)";
+    }
+    EXPECT_TRUE(j[0]["avg_gbs"].is_null());
+    EXPECT_TRUE(j[0]["pct_of_ceiling"].is_null());
+    // Bytes read per decoded token of the synthetic model (f32, tied output, f16 KV):
+    // layer matrices 2 x (64·64·2 + 32·64·2 + 3·64·128) x 4, norms (2·2 + 1) x 64 x 4,
+    // one embedding row 64 x 4, the tied output 32000 x 64 x 4, and K+V at the
+    // average context of tg8, (8 + 1) / 2 positions x 2 layers x 2 x 32 x 2 bytes.
+    const double bytes_per_token = 294912 + 1280 + 256 + 8192000 + 4.5 * 256;
+    const double avg_ts = j[1]["avg_ts"].get<double>(), gbs = j[1]["avg_gbs"].get<double>();
+    EXPECT_GT(gbs, 0.0);
+    EXPECT_NEAR(gbs, bytes_per_token * avg_ts / 1e9, 1e-9 * gbs);
+    EXPECT_NEAR(j[1]["pct_of_ceiling"].get<double>(), 100 * gbs / 50, 1e-9 * gbs);
+}
+
+TEST(Cli, BenchMarkdownTable) {
+    // -p 600 goes through in two steps (512 + 88), as llama-bench's n_ubatch does; 0 skips a test.
+    auto r = cli({"bench", "--model", model(), "-p", "4,600", "-n", "0,8", "-r", "1", "--bandwidth-gbs", "50"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("memory read ceiling: 50.0 GB/s"), std::string::npos) << r.out;
+    std::vector<std::string> rows;
+    for (const auto& line : test::split_lines(r.out))
+        if (line.rfind("|", 0) == 0) rows.push_back(line);
+    ASSERT_EQ(rows.size(), 5u) << r.out;  // header, alignment, pp4, pp600, tg8
+    for (const char* col : {"model", "size", "params", "backend", "threads", "test", "t/s", "GB/s", "% of ceiling"})
+        EXPECT_NE(rows[0].find(col), std::string::npos) << col;
+    EXPECT_NE(rows[2].find(" pp4 |"), std::string::npos) << rows[2];
+    EXPECT_NE(rows[3].find(" pp600 |"), std::string::npos) << rows[3];
+    EXPECT_NE(rows[4].find(" tg8 |"), std::string::npos) << rows[4];
+    EXPECT_NE(rows[4].find("%"), std::string::npos) << rows[4];
+    EXPECT_NE(rows[2].find("llama 2M F32"), std::string::npos) << rows[2];
+}
+
+TEST(Cli, BenchBadFlagsGiveOneLineErrors) {
+    expect_one_line_error(cli({"bench", "--model", model(), "-r", "0"}), "-r");
+    expect_one_line_error(cli({"bench", "--model", model(), "-o", "xml"}), "-o");
+    expect_one_line_error(cli({"bench", "--model", model(), "--bogus"}), "--bogus");
+    expect_one_line_error(cli({"bench", "--model", model(), "-p", "12,x"}), "-p");
+    expect_one_line_error(cli({"bench", "--model", model(), "-n", "-3"}), "-n");
+    expect_one_line_error(cli({"bench", "--model", model(), "-p", "0", "-n", "0"}), "nothing to run");
+    expect_one_line_error(cli({"bench", "--model", model(), "--bandwidth-gbs", "0"}), "--bandwidth-gbs");
+    expect_one_line_error(cli({"bench", "-p", "16"}), "--model");
 }
 
 TEST(Cli, BadInputGivesOneLineErrors) {

@@ -22,6 +22,14 @@ void print_usage() {
         "  tokenize  --model PATH [--tokenizer PATH] --text TEXT [--no-bos] [--json]\n"
         "  info      --model PATH [--tokenizer PATH] [--ctx N] [--batch N] [--kv-type f32|f16|bf16|q8_0] [--json]\n"
         "  convert   --model PATH [--tokenizer PATH] --output OUT.gguf\n"
+        "  quantize  --input IN.gguf|IN.bin [--tokenizer PATH] --output OUT.gguf\n"
+        "            --type q8_0|q4_0|q4_1|q5_0|q5_1|q4_k|q5_k|q6_k|q4_k_m|f16|bf16|f32\n"
+        "  synth     --preset NAME | --dim N --layers N --heads N [--kv-heads N] --ffn N  (flags override the preset)\n"
+        "            [--head-dim N] [--arch llama|qwen2] [--ctx N] [--rope-theta F] [--untied] [--std S] [--seed S]\n"
+        "            [--vocab VOCAB.gguf] --type TYPE --output OUT.gguf\n"
+        "            presets: tinyllama-1.1b llama2-7b llama3-8b qwen2-0.5b smollm2-135m stories15m\n"
+        "  bench     --model PATH [--tokenizer PATH] [-p 512[,N...]] [-n 128[,N...]] [-r 5] [-o md|json]\n"
+        "            [--threads N] [--kv-type f16|f32] [--device cpu|cuda|auto] [--bandwidth-gbs X]  (0 skips a test)\n"
         "\n"
         "Exit code 0 on success; otherwise one line on stderr says what was wrong.");
 }
@@ -41,8 +49,11 @@ int main(int argc, char** argv) {
         if (command == "tokenize") return lumen::cli::cmd_tokenize(args);
         if (command == "info") return lumen::cli::cmd_info(args);
         if (command == "convert") return lumen::cli::cmd_convert(args);
+        if (command == "quantize") return lumen::cli::cmd_quantize(args);
+        if (command == "synth") return lumen::cli::cmd_synth(args);
+        if (command == "bench") return lumen::cli::cmd_bench(args);
     } catch (const std::exception& e) {
         return lumen::cli::fail(std::string("internal error: ") + e.what());
     }
-    return lumen::cli::fail("unknown command '" + command + "'; expected generate, chat, tokenize, info or convert");
+    return lumen::cli::fail("unknown command '" + command + "'; expected generate, chat, tokenize, info, convert, quantize, synth or bench");
 }

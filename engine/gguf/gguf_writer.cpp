@@ -1,6 +1,8 @@
 // GGUF v3 serialization. Tensor data offsets are aligned to general.alignment (32).
+// The header is built in memory; tensor bytes go straight to the output as they come.
 #include "gguf/gguf_writer.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 
@@ -18,6 +20,8 @@ void append_string(std::vector<uint8_t>& out, const std::string& s) {
     append(out, uint64_t(s.size()));
     out.insert(out.end(), s.begin(), s.end());
 }
+
+uint64_t aligned(uint64_t x, uint64_t alignment) { return (x + alignment - 1) / alignment * alignment; }
 
 std::vector<uint8_t> typed(GgufValueType t) {
     std::vector<uint8_t> out;
@@ -104,21 +108,39 @@ void GgufWriter::set_value(const std::string& key, const GgufValue& v) {
     put(key, e);
 }
 
-Status GgufWriter::add_tensor(const std::string& name, const std::vector<int64_t>& dims, DType type, const void* data,
-                              size_t n_bytes) {
-    int64_t n = 1;
-    for (auto d : dims) n *= d;
+Result<size_t> GgufWriter::checked_tensor_bytes(const std::string& name, const std::vector<int64_t>& dims,
+                                                DType type) const {
     const auto& t = traits(type);
+    int64_t n = 1;
+    for (auto d : dims) {
+        if (d <= 0) return Status::error("tensor '" + name + "': dimensions must be positive");
+        n *= d;
+    }
     if (dims.empty() || dims[0] % t.block_elements != 0)
         return Status::error("tensor '" + name + "': row length is not a multiple of the " + t.name + " block size");
-    if (size_t(n / t.block_elements) * size_t(t.block_bytes) != n_bytes)
+    return size_t(n / t.block_elements) * size_t(t.block_bytes);
+}
+
+Status GgufWriter::add_tensor(const std::string& name, const std::vector<int64_t>& dims, DType type, const void* data,
+                              size_t n_bytes) {
+    auto expected = checked_tensor_bytes(name, dims, type);
+    if (!expected) return expected.status();
+    if (expected.value() != n_bytes)
         return Status::error("tensor '" + name + "': " + std::to_string(n_bytes) + " bytes given, expected " +
-                             std::to_string(size_t(n / t.block_elements) * size_t(t.block_bytes)));
-    tensors_.push_back({name, dims, type, data, n_bytes});
+                             std::to_string(expected.value()));
+    tensors_.push_back({name, dims, type, data, {}, n_bytes});
     return Status::ok();
 }
 
-std::vector<uint8_t> GgufWriter::to_bytes() const {
+Status GgufWriter::add_tensor_streamed(const std::string& name, const std::vector<int64_t>& dims, DType type,
+                                       TensorProducer produce) {
+    auto expected = checked_tensor_bytes(name, dims, type);
+    if (!expected) return expected.status();
+    tensors_.push_back({name, dims, type, nullptr, std::move(produce), expected.value()});
+    return Status::ok();
+}
+
+std::vector<uint8_t> GgufWriter::header_bytes() const {
     std::vector<uint8_t> out;
     append(out, uint32_t(0x46554747));
     append(out, uint32_t(3));
@@ -129,34 +151,67 @@ std::vector<uint8_t> GgufWriter::to_bytes() const {
         out.insert(out.end(), e.encoded.begin(), e.encoded.end());
     }
     uint64_t offset = 0;
-    auto align = [&](uint64_t x) { return (x + alignment_ - 1) / alignment_ * alignment_; };
     for (const auto& t : tensors_) {
         append_string(out, t.name);
         append(out, uint32_t(t.dims.size()));
         for (auto d : t.dims) append(out, uint64_t(d));
         append(out, uint32_t(t.type));
         append(out, offset);
-        offset = align(offset + t.n_bytes);
+        offset = aligned(offset + t.n_bytes, alignment_);
     }
-    out.resize(size_t(align(out.size())), 0);
-    for (const auto& t : tensors_) {
-        const auto* p = static_cast<const uint8_t*>(t.data);
-        out.insert(out.end(), p, p + t.n_bytes);
-        out.resize(size_t(align(out.size())), 0);
-    }
+    out.resize(size_t(aligned(out.size(), alignment_)), 0);
     return out;
 }
 
+Status GgufWriter::emit(const ByteSink& out) const {
+    const std::vector<uint8_t> header = header_bytes();
+    LUMEN_TRY(out(header.data(), header.size()));
+    const std::vector<uint8_t> zeros(size_t(alignment_), 0);
+    for (const auto& t : tensors_) {
+        if (t.produce) {
+            size_t produced = 0;
+            LUMEN_TRY(t.produce([&](const void* data, size_t n) {
+                produced += n;
+                if (produced > t.n_bytes) return Status::error("tensor '" + t.name + "': produced more than its " +
+                                                               std::to_string(t.n_bytes) + " bytes");
+                return out(data, n);
+            }));
+            if (produced != t.n_bytes)
+                return Status::error("tensor '" + t.name + "': produced " + std::to_string(produced) + " bytes, expected " +
+                                     std::to_string(t.n_bytes));
+        } else {
+            LUMEN_TRY(out(t.data, t.n_bytes));
+        }
+        LUMEN_TRY(out(zeros.data(), size_t(aligned(t.n_bytes, alignment_) - t.n_bytes)));
+    }
+    return Status::ok();
+}
+
+std::vector<uint8_t> GgufWriter::to_bytes() const {
+    std::vector<uint8_t> bytes;
+    Status s = emit([&](const void* data, size_t n) {
+        const auto* p = static_cast<const uint8_t*>(data);
+        bytes.insert(bytes.end(), p, p + n);
+        return Status::ok();
+    });
+    if (!s.is_ok()) bytes.clear();
+    return bytes;
+}
+
 Status GgufWriter::write(const std::string& path) const {
-    const auto bytes = to_bytes();
     // Write to a temporary name and rename, so a failed write never leaves a partial file.
     const std::string tmp = path + ".partial";
     FILE* f = std::fopen(tmp.c_str(), "wb");
     if (!f) return Status::error(path + ": cannot create: " + std::strerror(errno));
-    const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-    if (std::fclose(f) != 0 || !ok) {
+    std::setvbuf(f, nullptr, _IOFBF, size_t(1) << 20);
+    Status s = emit([&](const void* data, size_t n) {
+        if (std::fwrite(data, 1, n, f) != n) return Status::error(path + ": write failed (disk full?)");
+        return Status::ok();
+    });
+    if (std::fclose(f) != 0 && s.is_ok()) s = Status::error(path + ": write failed (disk full?)");
+    if (!s.is_ok()) {
         std::remove(tmp.c_str());
-        return Status::error(path + ": write failed (disk full?)");
+        return s;
     }
     if (std::rename(tmp.c_str(), path.c_str()) != 0) {
         std::remove(tmp.c_str());

@@ -1,9 +1,12 @@
 // GGUF v3 writer: metadata of every value type and tensors with their raw
-// (already encoded) bytes, aligned as the spec requires. Used by convert,
+// (already encoded) bytes, aligned as the spec requires. Tensor bytes are either
+// given up front or produced at write time by a callback, so that quantize and
+// synth can write files far larger than memory. Used by convert, quantize, synth,
 // and by tests to build valid and deliberately broken files.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -12,6 +15,11 @@
 #include "gguf/gguf_file.h"
 
 namespace lumen {
+
+// Receives a run of bytes; an error status stops the write.
+using ByteSink = std::function<Status(const void* data, size_t n_bytes)>;
+// Hands a tensor's bytes to the sink, in order, in as many pieces as it likes.
+using TensorProducer = std::function<Status(const ByteSink& sink)>;
 
 class GgufWriter {
 public:
@@ -30,8 +38,14 @@ public:
     // dims in ggml order (dims[0] contiguous). `bytes` must match the type and shape.
     Status add_tensor(const std::string& name, const std::vector<int64_t>& dims, DType type, const void* data,
                       size_t n_bytes);
+    // A tensor whose bytes `produce` hands over while the file is written; it must hand
+    // exactly the bytes the type and shape call for, or the write fails.
+    Status add_tensor_streamed(const std::string& name, const std::vector<int64_t>& dims, DType type,
+                               TensorProducer produce);
 
+    // The whole file in memory (tests); empty if a tensor producer fails.
     std::vector<uint8_t> to_bytes() const;
+    // Streams the file to `path` (through a temporary name, renamed when complete).
     Status write(const std::string& path) const;
     uint64_t alignment() const { return alignment_; }
 
@@ -44,10 +58,14 @@ private:
         std::string name;
         std::vector<int64_t> dims;
         DType type;
-        const void* data;
+        const void* data;        // bytes given up front, or
+        TensorProducer produce;  // bytes produced at write time
         size_t n_bytes;
     };
     void put(const std::string& key, std::vector<uint8_t> encoded);
+    Result<size_t> checked_tensor_bytes(const std::string& name, const std::vector<int64_t>& dims, DType type) const;
+    std::vector<uint8_t> header_bytes() const;  // everything before the first tensor's data, padded
+    Status emit(const ByteSink& out) const;
     std::vector<Entry> entries_;
     std::vector<Tensor> tensors_;
     uint64_t alignment_ = 32;

@@ -6,15 +6,9 @@
 
 namespace lumen {
 
-namespace {
-
-Status add(GgufWriter& w, const std::string& name, const TensorView& t) {
-    if (!t.present()) return Status::ok();
-    std::vector<int64_t> dims = t.rows == 1 ? std::vector<int64_t>{t.cols} : std::vector<int64_t>{t.cols, t.rows};
-    return w.add_tensor(name, dims, t.type, t.data, size_t(t.n_bytes()));
+std::vector<int64_t> gguf_dims(const TensorView& t) {
+    return t.rows == 1 ? std::vector<int64_t>{t.cols} : std::vector<int64_t>{t.cols, t.rows};
 }
-
-}  // namespace
 
 void set_architecture_metadata(GgufWriter& w, const ModelConfig& c) {
     const std::string a = c.architecture + ".";
@@ -38,12 +32,7 @@ void set_architecture_metadata(GgufWriter& w, const ModelConfig& c) {
     }
 }
 
-Status write_model_gguf(const Model& model, const std::string& path) {
-    const ModelConfig& c = model.config;
-    const Vocab& v = model.tokenizer->vocab();
-    GgufWriter w;
-    set_architecture_metadata(w, c);
-
+void set_vocab_metadata(GgufWriter& w, const Vocab& v) {
     w.set_string("tokenizer.ggml.model", v.kind == VocabKind::spm ? "llama" : "gpt2");
     if (v.kind == VocabKind::bpe) {
         w.set_string("tokenizer.ggml.pre", v.pre);
@@ -66,28 +55,43 @@ Status write_model_gguf(const Model& model, const std::string& path) {
     w.set_bool("tokenizer.ggml.add_eos_token", v.add_eos);
     w.set_bool("tokenizer.ggml.add_space_prefix", v.add_space_prefix);
     if (!v.chat_template.empty()) w.set_string("tokenizer.chat_template", v.chat_template);
+}
 
+std::vector<std::pair<std::string, const TensorView*>> gguf_named_tensors(const Model& model) {
+    std::vector<std::pair<std::string, const TensorView*>> out;
+    auto add = [&](const std::string& name, const TensorView& t) {
+        if (t.present()) out.emplace_back(name, &t);
+    };
     const ModelWeights& m = model.weights;
-    LUMEN_TRY(add(w, "token_embd.weight", m.token_embedding));
+    add("token_embd.weight", m.token_embedding);
     for (size_t i = 0; i < m.layers.size(); ++i) {
         const LayerWeights& l = m.layers[i];
         const std::string p = "blk." + std::to_string(i) + ".";
-        LUMEN_TRY(add(w, p + "attn_norm.weight", l.attn_norm));
-        LUMEN_TRY(add(w, p + "attn_q.weight", l.wq));
-        LUMEN_TRY(add(w, p + "attn_k.weight", l.wk));
-        LUMEN_TRY(add(w, p + "attn_v.weight", l.wv));
-        LUMEN_TRY(add(w, p + "attn_output.weight", l.wo));
-        LUMEN_TRY(add(w, p + "attn_q.bias", l.bq));
-        LUMEN_TRY(add(w, p + "attn_k.bias", l.bk));
-        LUMEN_TRY(add(w, p + "attn_v.bias", l.bv));
-        LUMEN_TRY(add(w, p + "ffn_norm.weight", l.ffn_norm));
-        LUMEN_TRY(add(w, p + "ffn_gate.weight", l.w_gate));
-        LUMEN_TRY(add(w, p + "ffn_up.weight", l.w_up));
-        LUMEN_TRY(add(w, p + "ffn_down.weight", l.w_down));
+        add(p + "attn_norm.weight", l.attn_norm);
+        add(p + "attn_q.weight", l.wq);
+        add(p + "attn_k.weight", l.wk);
+        add(p + "attn_v.weight", l.wv);
+        add(p + "attn_output.weight", l.wo);
+        add(p + "attn_q.bias", l.bq);
+        add(p + "attn_k.bias", l.bk);
+        add(p + "attn_v.bias", l.bv);
+        add(p + "ffn_norm.weight", l.ffn_norm);
+        add(p + "ffn_gate.weight", l.w_gate);
+        add(p + "ffn_up.weight", l.w_up);
+        add(p + "ffn_down.weight", l.w_down);
     }
-    LUMEN_TRY(add(w, "output_norm.weight", m.output_norm));
-    if (!c.tied_output) LUMEN_TRY(add(w, "output.weight", m.output));
-    LUMEN_TRY(add(w, "rope_freqs.weight", m.rope_freq_factors));
+    add("output_norm.weight", m.output_norm);
+    if (!model.config.tied_output) add("output.weight", m.output);
+    add("rope_freqs.weight", m.rope_freq_factors);
+    return out;
+}
+
+Status write_model_gguf(const Model& model, const std::string& path) {
+    GgufWriter w;
+    set_architecture_metadata(w, model.config);
+    set_vocab_metadata(w, model.tokenizer->vocab());
+    for (const auto& [name, t] : gguf_named_tensors(model))
+        LUMEN_TRY(w.add_tensor(name, gguf_dims(*t), t->type, t->data, size_t(t->n_bytes())));
     return w.write(path);
 }
 

@@ -1,0 +1,379 @@
+// lumen-cli bench: prompt processing (ppN) and text generation (tgN) throughput,
+// measured the way llama-bench measures it, with the same test names and JSON
+// field names so results line up with llama.cpp's. For tg it also reports the
+// memory bandwidth decoding achieved, against the machine's read ceiling.
+//
+//   ppN: N random token ids (BOS first when the vocab adds one) go through the
+//        model from an empty context, in steps of at most 512 tokens (llama-bench's
+//        default n_ubatch: a longer prompt is computed 512 tokens at a time).
+//   tgN: from an empty context, N steps of one token each: BOS (or a random id)
+//        first, then random ids; nothing is sampled.
+// Each test runs once untimed (warm-up), then -r times, each on a fresh sequence
+// that is freed afterwards. tok/s is computed per repetition, then its mean and
+// sample standard deviation are reported.
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+#include <thread>
+
+#include "backend/cpu/bandwidth.h"
+#include "cli/cmd_common.h"
+#include "cli/commands.h"
+#include "runtime/decode_bytes.h"
+
+namespace lumen::cli {
+
+namespace {
+
+constexpr int32_t kUbatch = 512;            // llama-bench's default n_ubatch
+constexpr int32_t kMaxTestTokens = 1 << 20;  // per -p / -n value
+
+// ------------------------------------------------------------------ options
+
+// llama-bench's spellings, accepted as aliases of Lumen's.
+const std::map<std::string, std::string> kAliases = {
+    {"-m", "--model"}, {"-t", "--threads"},      {"--n-prompt", "-p"},
+    {"--n-gen", "-n"}, {"--repetitions", "-r"}, {"--output", "-o"},
+};
+
+// "-p 128,512": integers in 0..kMaxTestTokens, separated by commas.
+Result<std::vector<int32_t>> parse_list(const Args& args, const std::string& name, int32_t fallback) {
+    if (!args.has(name)) return std::vector<int32_t>{fallback};
+    const std::string text = args.get(name);
+    const Status bad = Status::error("option " + name + " is '" + text +
+                                     "', expected comma-separated integers in 0.." + std::to_string(kMaxTestTokens));
+    std::vector<int32_t> values;
+    size_t start = 0;
+    for (;;) {
+        const size_t comma = text.find(',', start);
+        const std::string part = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        if (part.empty() || part.find_first_not_of("0123456789") != std::string::npos || part.size() > 8) return bad;
+        const long v = std::stol(part);
+        if (v > kMaxTestTokens) return bad;
+        values.push_back(int32_t(v));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    return values;
+}
+
+struct Test {
+    int32_t n_prompt = 0;
+    int32_t n_gen = 0;
+    std::string name() const { return n_prompt > 0 ? "pp" + std::to_string(n_prompt) : "tg" + std::to_string(n_gen); }
+};
+
+struct TestResult {
+    Test test;
+    std::vector<double> samples_ns;
+    std::vector<double> samples_ts;
+    double avg_ts = 0, stddev_ts = 0, avg_ns = 0, stddev_ns = 0;
+    std::optional<double> avg_gbs, pct_of_ceiling;  // tg only
+};
+
+double mean(const std::vector<double>& v) {
+    double s = 0;
+    for (double x : v) s += x;
+    return v.empty() ? 0 : s / double(v.size());
+}
+
+// Sample standard deviation (n - 1), 0 for a single sample, as llama-bench.
+double sample_stddev(const std::vector<double>& v) {
+    if (v.size() < 2) return 0;
+    const double m = mean(v);
+    double ss = 0;
+    for (double x : v) ss += (x - m) * (x - m);
+    return std::sqrt(ss / double(v.size() - 1));
+}
+
+// ------------------------------------------------------------------ model description
+
+// llama-bench's "llama 7B Q4_0": architecture, size class, file type. The file
+// type is the type most of the layers' matrices have (Q4_K for a q4_k_m mix).
+std::string model_description(const Model& m) {
+    const double n = double(m.n_parameters());
+    char size[32];
+    if (n < 1e9) {
+        std::snprintf(size, sizeof size, "%.0fM", n / 1e6);
+    } else {
+        std::snprintf(size, sizeof size, "%.1fB", n / 1e9);
+        std::string s = size;
+        if (s.size() > 3 && s.compare(s.size() - 3, 3, ".0B") == 0) s = s.substr(0, s.size() - 3) + "B";
+        std::snprintf(size, sizeof size, "%s", s.c_str());
+    }
+    std::map<DType, int> counts;
+    for (const auto& l : m.weights.layers)
+        for (const TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) counts[t->type]++;
+    DType type = m.weights.token_embedding.type;
+    int best = 0;
+    for (auto [t, c] : counts)
+        if (c > best) best = c, type = t;
+    std::string ftype = dtype_name(type);
+    for (char& ch : ftype) ch = char(std::toupper(static_cast<unsigned char>(ch)));
+    return m.config.architecture + " " + size + " " + ftype;
+}
+
+std::string format_size(int64_t bytes) {
+    char s[32];
+    if (bytes < (int64_t(1) << 30)) std::snprintf(s, sizeof s, "%.2f MiB", double(bytes) / (1 << 20));
+    else std::snprintf(s, sizeof s, "%.2f GiB", double(bytes) / (1 << 30));
+    return s;
+}
+
+std::string format_params(int64_t n) {
+    char s[32];
+    if (n < 1000000000) std::snprintf(s, sizeof s, "%.2f M", double(n) / 1e6);
+    else std::snprintf(s, sizeof s, "%.2f B", double(n) / 1e9);
+    return s;
+}
+
+std::string utc_now() {
+    const std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char s[32];
+    std::strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return s;
+}
+
+// ------------------------------------------------------------------ running
+
+// One run of `test` on a fresh sequence; returns its wall time in nanoseconds.
+// The token ids are drawn before the clock starts.
+Result<double> run_once(Engine& engine, const Test& test, std::mt19937& rng) {
+    const Vocab& vocab = engine.tokenizer().vocab();
+    std::uniform_int_distribution<int32_t> random_id(0, engine.model().config.vocab_size - 1);
+    std::vector<int32_t> ids(size_t(test.n_prompt > 0 ? test.n_prompt : test.n_gen));
+    for (auto& id : ids) id = random_id(rng);
+    if (vocab.add_bos && vocab.bos_id >= 0) ids[0] = vocab.bos_id;
+
+    auto seq = engine.create_sequence();
+    if (!seq) return seq.status();
+    struct SequenceGuard {
+        Engine& e;
+        int32_t id;
+        ~SequenceGuard() { e.free_sequence(id); }
+    } guard{engine, seq.value()};
+
+    std::vector<float> logits;
+    std::vector<SequenceInput> step(1);
+    step[0].seq_id = seq.value();
+    const auto t0 = std::chrono::steady_clock::now();
+    const size_t chunk = test.n_prompt > 0 ? size_t(kUbatch) : 1;
+    for (size_t i = 0; i < ids.size(); i += chunk) {
+        step[0].tokens.assign(ids.begin() + long(i), ids.begin() + long(std::min(ids.size(), i + chunk)));
+        Status s = engine.step(step, &logits);
+        if (!s.is_ok()) return Status::error(test.name() + ": " + s.message());
+    }
+    engine.backend().synchronize();
+    return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
+}
+
+Result<TestResult> run_test(Engine& engine, const Test& test, int repetitions, std::mt19937& rng) {
+    TestResult r;
+    r.test = test;
+    auto warm_up = run_once(engine, test, rng);
+    if (!warm_up) return warm_up.status();
+    const double n_tokens = double(test.n_prompt + test.n_gen);
+    for (int i = 0; i < repetitions; ++i) {
+        auto ns = run_once(engine, test, rng);
+        if (!ns) return ns.status();
+        r.samples_ns.push_back(ns.value());
+        r.samples_ts.push_back(n_tokens * 1e9 / std::max(ns.value(), 1.0));
+    }
+    r.avg_ts = mean(r.samples_ts);
+    r.stddev_ts = sample_stddev(r.samples_ts);
+    r.avg_ns = mean(r.samples_ns);
+    r.stddev_ns = sample_stddev(r.samples_ns);
+    return r;
+}
+
+// ------------------------------------------------------------------ output
+
+// What every row repeats: the model, the backend and the settings.
+struct RowContext {
+    std::string filename, description, backend, kv_type;
+    int64_t size_bytes = 0, n_params = 0;
+    int threads = 0;
+    std::optional<double> ceiling_gbs;
+    bool bandwidth_columns = false;  // any tg test: md gets GB/s and % of ceiling columns
+};
+
+void print_md_header(const RowContext& c) {
+    const int w = std::max(30, int(c.description.size()));
+    std::printf("| %-*s | %10s | %10s | %-7s | %7s | %10s | %20s |", w, "model", "size", "params", "backend",
+                "threads", "test", "t/s");
+    if (c.bandwidth_columns) std::printf(" %8s | %12s |", "GB/s", "% of ceiling");
+    std::printf("\n| %s | ---------: | ---------: | ------- | ------: | ---------: | -------------------: |",
+                std::string(size_t(w), '-').c_str());
+    if (c.bandwidth_columns) std::printf(" -------: | -----------: |");
+    std::printf("\n");
+    std::fflush(stdout);
+}
+
+void print_md_row(const RowContext& c, const TestResult& r) {
+    const int w = std::max(30, int(c.description.size()));
+    char ts[64];
+    std::snprintf(ts, sizeof ts, "%.2f ± %.2f", r.avg_ts, r.stddev_ts);
+    // "±" is two bytes but one column: pad the field by one more byte.
+    std::printf("| %-*s | %10s | %10s | %-7s | %7d | %10s | %21s |", w, c.description.c_str(),
+                format_size(c.size_bytes).c_str(), format_params(c.n_params).c_str(), c.backend.c_str(), c.threads,
+                r.test.name().c_str(), ts);
+    if (c.bandwidth_columns) {
+        if (r.avg_gbs) std::printf(" %8.1f |", *r.avg_gbs);
+        else std::printf(" %8s |", "");
+        if (r.pct_of_ceiling) std::printf(" %11.1f%% |", *r.pct_of_ceiling);
+        else std::printf(" %12s |", "");
+    }
+    std::printf("\n");
+    std::fflush(stdout);
+}
+
+// ordered_json keeps llama-bench's field order in the output.
+using Json = nlohmann::ordered_json;
+
+Json optional_json(const std::optional<double>& v) { return v ? Json(*v) : Json(nullptr); }
+
+// llama-bench's fields (nanoseconds as whole numbers, as it prints them), then Lumen's.
+Json json_row(const RowContext& c, const TestResult& r) {
+    std::vector<int64_t> samples_ns;
+    for (double ns : r.samples_ns) samples_ns.push_back(std::llround(ns));
+    return Json{{"model_filename", c.filename},
+                {"model_type", c.description},
+                {"model_size", c.size_bytes},
+                {"model_n_params", c.n_params},
+                {"backend", c.backend},
+                {"n_batch", kUbatch},
+                {"n_ubatch", kUbatch},
+                {"n_threads", c.threads},
+                {"type_k", c.kv_type},
+                {"type_v", c.kv_type},
+                {"kv_type", c.kv_type},
+                {"n_prompt", r.test.n_prompt},
+                {"n_gen", r.test.n_gen},
+                {"n_depth", 0},
+                {"test", r.test.name()},
+                {"test_time", utc_now()},
+                {"avg_ns", std::llround(r.avg_ns)},
+                {"stddev_ns", std::llround(r.stddev_ns)},
+                {"avg_ts", r.avg_ts},
+                {"stddev_ts", r.stddev_ts},
+                {"samples_ns", samples_ns},
+                {"samples_ts", r.samples_ts},
+                {"avg_gbs", optional_json(r.avg_gbs)},
+                {"ceiling_gbs", optional_json(c.ceiling_gbs)},
+                {"pct_of_ceiling", optional_json(r.pct_of_ceiling)}};
+}
+
+}  // namespace
+
+int cmd_bench(const std::vector<std::string>& raw_argv) {
+    std::vector<std::string> argv = raw_argv;
+    for (auto& a : argv)
+        if (auto it = kAliases.find(a); it != kAliases.end()) a = it->second;
+    auto args = Args::parse(argv,
+                            {"--model", "--tokenizer", "-p", "-n", "-r", "--threads", "-o", "--kv-type", "--device",
+                             "--bandwidth-gbs"},
+                            {});
+    if (!args) return fail(args.status().message());
+    auto model_path = args->required("--model");
+    if (!model_path) return fail(model_path.status().message());
+    auto n_prompt = parse_list(*args, "-p", 512);
+    if (!n_prompt) return fail(n_prompt.status().message());
+    auto n_gen = parse_list(*args, "-n", 128);
+    if (!n_gen) return fail(n_gen.status().message());
+    auto repetitions = args->get_int("-r", 5, 1, 100000);
+    if (!repetitions) return fail(repetitions.status().message());
+    const std::string output = args->get("-o", "md");
+    if (output != "md" && output != "json") return fail("option -o is '" + output + "', expected md or json");
+    auto given_gbs = args->get_double("--bandwidth-gbs", 0, 1e-3, 1e6);
+    if (!given_gbs) return fail(given_gbs.status().message());
+    auto options = parse_engine_options(*args);
+    if (!options) return fail(options.status().message());
+
+    std::vector<Test> tests;
+    for (int32_t p : n_prompt.value())
+        if (p > 0) tests.push_back({p, 0});
+    for (int32_t n : n_gen.value())
+        if (n > 0) tests.push_back({0, n});
+    if (tests.empty()) return fail("nothing to run: every -p and -n value is 0; expected at least one positive count");
+    const bool any_tg = std::any_of(tests.begin(), tests.end(), [](const Test& t) { return t.n_gen > 0; });
+
+    // Like llama-bench (n_ctx = n_prompt + n_gen), the KV pool holds the longest test.
+    int32_t kv_tokens = options->block_size;
+    for (const Test& t : tests) kv_tokens = std::max(kv_tokens, t.n_prompt + t.n_gen);
+    EngineOptions engine_options = options.value();
+    engine_options.kv_tokens = kv_tokens;
+    engine_options.max_batch_tokens = kUbatch;
+    const int threads = engine_options.backend.n_threads > 0 ? engine_options.backend.n_threads
+                                                             : int(std::max(1u, std::thread::hardware_concurrency()));
+    engine_options.backend.n_threads = threads;
+
+    LoadOptions load;
+    load.tokenizer_path = args->get("--tokenizer");
+    auto loaded = Engine::load(model_path.value(), load, engine_options);
+    if (!loaded) return fail(loaded.status().message());
+    Engine& engine = *loaded.value();
+    const Model& model = engine.model();
+
+    // The ceiling is measured after loading (a bad model fails fast) with the
+    // engine's own thread count, and only when a tg test will be compared with it.
+    std::optional<double> ceiling_gbs;
+    std::string ceiling_note;
+    if (args->has("--bandwidth-gbs")) {
+        ceiling_gbs = given_gbs.value();
+        ceiling_note = "given with --bandwidth-gbs";
+    } else if (any_tg) {
+        ThreadPool pool(threads);
+        auto bw = measure_read_bandwidth(pool);
+        if (!bw) return fail(bw.status().message());
+        ceiling_gbs = bw->gbs;
+        char note[128];
+        std::snprintf(note, sizeof note, "streaming sum over %.2f GiB, threads: %d, best of %d passes",
+                      double(bw->buffer_bytes) / (1 << 30), bw->n_threads, bw->passes);
+        ceiling_note = note;
+    }
+
+    RowContext row;
+    row.filename = model_path.value();
+    row.description = model_description(model);
+    row.backend = engine.backend().name();
+    for (char& ch : row.backend) ch = char(std::toupper(static_cast<unsigned char>(ch)));
+    row.kv_type = dtype_name(engine_options.kv_type);
+    row.size_bytes = model.weight_bytes();
+    row.n_params = model.n_parameters();
+    row.threads = threads;
+    row.ceiling_gbs = ceiling_gbs;
+    row.bandwidth_columns = any_tg;
+    const bool md = output == "md";
+    if (md) {
+        if (ceiling_gbs) std::printf("memory read ceiling: %.1f GB/s (%s)\n\n", *ceiling_gbs, ceiling_note.c_str());
+        print_md_header(row);
+    }
+
+    const DecodeBytes bytes = decode_bytes_per_token(model, engine_options.kv_type);
+    std::mt19937 rng(1234);
+    Json results = Json::array();
+    for (const Test& test : tests) {
+        auto r = run_test(engine, test, int(repetitions.value()), rng);
+        if (!r) return fail(r.status().message());
+        if (test.n_gen > 0) {
+            // Token i (0-based) attends to i + 1 positions: (n + 1) / 2 on average.
+            r->avg_gbs = bytes.at_context((test.n_gen + 1) / 2.0) * r->avg_ts / 1e9;
+            if (ceiling_gbs) r->pct_of_ceiling = 100.0 * *r->avg_gbs / *ceiling_gbs;
+        }
+        if (md) print_md_row(row, r.value());
+        else results.push_back(json_row(row, r.value()));
+    }
+    if (!md) std::puts(results.dump(2, ' ', false, Json::error_handler_t::replace).c_str());
+    return 0;
+}
+
+}  // namespace lumen::cli

@@ -1,0 +1,118 @@
+// Quantization schemes: names, llama.cpp file-type numbers, and which type each
+// tensor gets. q4_k_m reproduces llama.cpp's Q4_K_M choice (llama_tensor_get_type)
+// for the llama and qwen2 tensors Lumen knows.
+#include <array>
+#include <cstdio>
+
+#include "quant/quantize.h"
+
+namespace lumen {
+
+namespace {
+
+struct SchemeInfo {
+    QuantScheme scheme;
+    const char* name;
+    DType base_type;     // the type of an ordinary matrix
+    uint32_t file_type;  // llama_ftype
+};
+
+// In the order `quantize --type` lists them.
+constexpr std::array<SchemeInfo, 12> kSchemes = {{
+    {QuantScheme::q8_0, "q8_0", DType::Q8_0, 7},
+    {QuantScheme::q4_0, "q4_0", DType::Q4_0, 2},
+    {QuantScheme::q4_1, "q4_1", DType::Q4_1, 3},
+    {QuantScheme::q5_0, "q5_0", DType::Q5_0, 8},
+    {QuantScheme::q5_1, "q5_1", DType::Q5_1, 9},
+    {QuantScheme::q4_k, "q4_k", DType::Q4_K, 14},  // LLAMA_FTYPE_MOSTLY_Q4_K_S
+    {QuantScheme::q5_k, "q5_k", DType::Q5_K, 16},  // LLAMA_FTYPE_MOSTLY_Q5_K_S
+    {QuantScheme::q6_k, "q6_k", DType::Q6_K, 18},
+    {QuantScheme::q4_k_m, "q4_k_m", DType::Q4_K, 15},
+    {QuantScheme::f16, "f16", DType::F16, 1},
+    {QuantScheme::bf16, "bf16", DType::BF16, 32},
+    {QuantScheme::f32, "f32", DType::F32, 0},
+}};
+
+const SchemeInfo& info(QuantScheme scheme) {
+    for (const auto& s : kSchemes)
+        if (s.scheme == scheme) return s;
+    return kSchemes[0];  // unreachable for valid enum values
+}
+
+bool contains(const std::string& s, const char* part) { return s.find(part) != std::string::npos; }
+
+// llama.cpp's use_more_bits: the first and last eighth of the layers, and every third one between.
+bool use_more_bits(int layer, int n_layers) {
+    return layer < n_layers / 8 || layer >= 7 * n_layers / 8 || (layer - n_layers / 8) % 3 == 2;
+}
+
+int layer_index(const std::string& name) {
+    int layer = -1;
+    if (std::sscanf(name.c_str(), "blk.%d.", &layer) != 1) return -1;
+    return layer;
+}
+
+// What llama.cpp falls back to when rows do not divide into the type's blocks.
+DType fallback_for_row_length(DType type, int64_t row_length) {
+    if (row_length % traits(type).block_elements == 0) return type;
+    switch (type) {
+        case DType::Q4_K: type = DType::Q5_0; break;
+        case DType::Q5_K: type = DType::Q5_1; break;
+        case DType::Q6_K: type = DType::Q8_0; break;
+        default: break;
+    }
+    return row_length % traits(type).block_elements == 0 ? type : DType::F16;
+}
+
+// Q4_K_M: Q6_K for the output projection, and for attn_v and ffn_down in the
+// use_more_bits layers; Q4_K for everything else.
+DType q4_k_m_type(const std::string& name, const QuantModelShape& model) {
+    const bool is_output = name == "output.weight" || (!model.has_output_tensor && name == "token_embd.weight");
+    if (is_output) return DType::Q6_K;
+    if (contains(name, "attn_v.weight") || contains(name, "ffn_down")) {
+        const int layer = layer_index(name);
+        if (layer >= 0 && use_more_bits(layer, model.n_layers)) return DType::Q6_K;
+    }
+    return DType::Q4_K;
+}
+
+}  // namespace
+
+std::optional<QuantScheme> quant_scheme_from_name(std::string_view name) {
+    for (const auto& s : kSchemes)
+        if (name == s.name) return s.scheme;
+    return std::nullopt;
+}
+
+Result<QuantScheme> parse_quant_scheme(std::string_view name) {
+    if (auto scheme = quant_scheme_from_name(name)) return *scheme;
+    return Status::error("quantization type '" + std::string(name) + "' is not supported, expected one of " +
+                         quant_scheme_names());
+}
+
+const char* quant_scheme_name(QuantScheme scheme) { return info(scheme).name; }
+
+std::string quant_scheme_names() {
+    std::string names;
+    for (const auto& s : kSchemes) names += (names.empty() ? "" : "|") + std::string(s.name);
+    return names;
+}
+
+QuantScheme quant_scheme_for_type(DType type) {
+    for (const auto& s : kSchemes)
+        if (s.base_type == type && s.scheme != QuantScheme::q4_k_m) return s.scheme;
+    return QuantScheme::f32;  // unreachable: every DType has its scheme
+}
+
+uint32_t quant_scheme_file_type(QuantScheme scheme) { return info(scheme).file_type; }
+
+DType tensor_type_for_scheme(QuantScheme scheme, const std::string& name, const std::vector<int64_t>& dims,
+                             DType current, const QuantModelShape& model) {
+    // Only matrices are converted (llama.cpp: names ending in "weight" with two or more dims).
+    const bool is_matrix_weight = dims.size() >= 2 && name.size() >= 6 && name.compare(name.size() - 6, 6, "weight") == 0;
+    if (!is_matrix_weight) return current;
+    const DType wanted = scheme == QuantScheme::q4_k_m ? q4_k_m_type(name, model) : info(scheme).base_type;
+    return fallback_for_row_length(wanted, dims[0]);
+}
+
+}  // namespace lumen
