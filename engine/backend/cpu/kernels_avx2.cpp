@@ -257,16 +257,19 @@ void dot_block32(const uint8_t* row, const uint8_t* x, size_t x_stride, int64_t 
 
 // ---------------------------------------------------------------- k-quants, Q8_K activations
 
-inline void scales_mins_k4(const uint8_t* q, int16_t* scale, int16_t* min) {
-    for (int j = 0; j < 8; ++j) {
-        if (j < 4) {
-            scale[j] = int16_t(q[j] & 63);
-            min[j] = int16_t(q[j + 4] & 63);
-        } else {
-            scale[j] = int16_t((q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4));
-            min[j] = int16_t((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-        }
-    }
+// The eight 6-bit scales and eight 6-bit mins packed in 12 bytes, widened to int16:
+// scale[0..7] then min[0..7]. Rearranged with 32-bit masks instead of per-byte branches.
+inline void scales_mins_k4(const uint8_t* q, int16_t* scale_min) {
+    uint32_t u[4];
+    std::memcpy(u, q, 12);
+    const uint32_t low6 = 0x3f3f3f3f, low4 = 0x0f0f0f0f, low2 = 0x03030303;
+    u[3] = ((u[2] >> 4) & low4) | (((u[1] >> 6) & low2) << 4);  // mins 4..7
+    const uint32_t mins_0_3 = u[1] & low6;
+    u[1] = (u[2] & low4) | (((u[0] >> 6) & low2) << 4);  // scales 4..7
+    u[2] = mins_0_3;
+    u[0] &= low6;  // scales 0..3
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(scale_min),
+                        _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(u))));
 }
 
 // Q4_K (144-byte blocks) and Q5_K (176): w = d*scale[s]*u - dmin*min[s] over 8 sub-blocks of 32.
@@ -282,8 +285,10 @@ void dot_q4k_q5k(const uint8_t* row, const uint8_t* x, size_t x_stride, int64_t 
     for (int64_t b = 0; b < n / 256; ++b) {
         const uint8_t* blk = row + b * kBlockBytes;
         const float d = half_at(blk), dmin = half_at(blk + 2);
-        int16_t scale[8], min[8];
-        scales_mins_k4(blk + 4, scale, min);
+        int16_t scale_min[16];
+        scales_mins_k4(blk + 4, scale_min);
+        const int16_t* scale = scale_min;
+        const int16_t* min = scale_min + 8;
         const uint8_t* qs = blk + (kFiveBit ? 48 : 16);
         const __m256i qh = kFiveBit ? load256(blk + 16) : _mm256_setzero_si256();
         __m256i sumi[NT];
@@ -303,10 +308,12 @@ void dot_q4k_q5k(const uint8_t* row, const uint8_t* x, size_t x_stride, int64_t 
                 sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p_lo, p_hi));
             }
         }
+        // Each min covers two runs of 16: pair the 16 bsums with the mins repeated twice.
+        const __m128i mins8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(min));
+        const __m256i mins16 = _mm256_set_m128i(_mm_unpackhi_epi16(mins8, mins8), _mm_unpacklo_epi16(mins8, mins8));
         for (int t = 0; t < NT; ++t) {
             const ActivationBlockQ8K& a = xt[t][b];
-            int32_t sum_min = 0;
-            for (int s = 0; s < 8; ++s) sum_min += min[s] * (a.bsums[2 * s] + a.bsums[2 * s + 1]);
+            const int32_t sum_min = hsum_i32(_mm256_madd_epi16(load256(a.bsums), mins16));
             acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(a.d * d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
             acc_min[t] += a.d * dmin * float(sum_min);
         }
@@ -349,10 +356,10 @@ void dot_q6k(const uint8_t* row, const uint8_t* x, size_t x_stride, int64_t n, f
                 }
             }
         }
+        const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
         for (int t = 0; t < NT; ++t) {
             const ActivationBlockQ8K& a = xt[t][b];
-            int32_t offset = 0;
-            for (int s = 0; s < 16; ++s) offset += sc[s] * a.bsums[s];
+            const int32_t offset = hsum_i32(_mm256_madd_epi16(load256(a.bsums), scales16));
             acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(a.d * d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
             acc_offset[t] += a.d * d * float(32 * offset);
         }
