@@ -1,6 +1,6 @@
 // The CPU backend: the reference implementation of the Backend interface.
 // Multithreaded over matmul rows and attention heads; weights stay in the
-// memory-mapped file and are dequantized a row at a time.
+// memory-mapped file and are dequantized in registers by the fused kernels.
 #pragma once
 
 #include <memory>

@@ -1,5 +1,5 @@
-// Reference CPU kernels. Sums use several independent accumulators so the
-// compiler can vectorize them without -ffast-math reordering everything else.
+// The CPU backend's ops: plain loops for the cheap ones (norms, softmax, RoPE),
+// and the matmul and attention drivers over the active kernel table (kernels.h).
 #include "backend/cpu/cpu_ops.h"
 
 #include <algorithm>

@@ -1,5 +1,6 @@
-// The CPU backend's kernels: plain, readable fp32 loops that define what each
-// op computes. Other backends (and faster CPU kernels) are tested against them.
+// The CPU backend's ops: what each op computes, on f32 activations. The hot
+// inner loops run through the kernel table (kernels.h), whose scalar level is the
+// reference; other backends are tested against these ops.
 #pragma once
 
 #include <cstdint>
