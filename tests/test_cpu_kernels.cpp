@@ -14,6 +14,7 @@
 
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/packed_weights.h"
 #include "backend/thread_pool.h"
 #include "model/weights.h"
 #include "op_test_support.h"
@@ -186,7 +187,8 @@ TEST(CpuKernels, DotRowEveryTypeAndTokenCount) {
 }
 
 // The matmul driver's tiling (16-row chunks, 4-token tiles, 64-token blocks) with each
-// table and thread count: every output written once, same values as the scalar table.
+// table and thread count, on the plain rows and, where the shape allows, on the rows
+// packed in groups of 8: every output written once, same values as the scalar table.
 TEST(CpuKernels, MatmulTilingEveryLevel) {
     std::mt19937 rng(44);
     ThreadPool one(1), three(3);
@@ -196,19 +198,113 @@ TEST(CpuKernels, MatmulTilingEveryLevel) {
                 const int64_t cols = traits(type).block_elements == 256 ? 512 : 96;
                 const auto wb = random_weight_bytes(type, rows, cols, rng);
                 const TensorView w{type, wb.data(), rows, cols, "w"};
+                std::vector<uint8_t> packed;
+                if (can_pack(w)) {
+                    packed.resize(size_t(w.n_bytes()));
+                    pack_rows8(w, packed.data());
+                }
                 const auto x = random_floats(size_t(n_tokens * cols), rng);
                 Guarded ref(size_t(rows * n_tokens));
                 matmul_with_kernels(scalar_kernels(), w, x.data(), n_tokens, ref.data(), one);
                 const std::vector<double> ref_d(ref.data(), ref.data() + ref.size());
-                for (CpuLevel level : supported_cpu_levels()) {
-                    SCOPED_TRACE(std::string(cpu_level_name(level)) + " " + dtype_name(type) + " rows " +
-                                 std::to_string(rows) + " tokens " + std::to_string(n_tokens));
-                    Guarded y1(ref.size()), y3(ref.size());
-                    matmul_with_kernels(kernel_table(level), w, x.data(), n_tokens, y1.data(), one);
-                    matmul_with_kernels(kernel_table(level), w, x.data(), n_tokens, y3.data(), three);
-                    EXPECT_TRUE(y1.guards_intact() && y3.guards_intact());
-                    EXPECT_LT(nmse(y1.data(), ref_d.data(), ref_d.size()), 1e-10);
-                    EXPECT_EQ(std::memcmp(y1.data(), y3.data(), ref.size() * 4), 0);
+                for (CpuLevel level : supported_cpu_levels())
+                    for (const uint8_t* p : std::vector<const uint8_t*>{nullptr, packed.empty() ? nullptr : packed.data()}) {
+                        SCOPED_TRACE(std::string(cpu_level_name(level)) + " " + dtype_name(type) + " rows " +
+                                     std::to_string(rows) + " tokens " + std::to_string(n_tokens) +
+                                     (p ? " packed" : ""));
+                        Guarded y1(ref.size()), y3(ref.size());
+                        matmul_with_kernels(kernel_table(level), w, x.data(), n_tokens, y1.data(), one, p);
+                        matmul_with_kernels(kernel_table(level), w, x.data(), n_tokens, y3.data(), three, p);
+                        EXPECT_TRUE(y1.guards_intact() && y3.guards_intact());
+                        EXPECT_LT(nmse(y1.data(), ref_d.data(), ref_d.size()), 1e-10);
+                        EXPECT_EQ(std::memcmp(y1.data(), y3.data(), ref.size() * 4), 0);
+                    }
+            }
+}
+
+// Packing into groups of 8 rows moves every byte and loses none; only packable types
+// and shapes are packed.
+TEST(PackedWeights, PackThenUnpackIsTheIdentity) {
+    std::mt19937 rng(45);
+    for (DType type : {DType::Q4_0, DType::Q4_1, DType::Q8_0})
+        for (int64_t rows : {8, 24})
+            for (int64_t cols : {32, 96}) {
+                SCOPED_TRACE(std::string(dtype_name(type)) + " " + std::to_string(rows) + "x" + std::to_string(cols));
+                const auto wb = random_weight_bytes(type, rows, cols, rng);
+                const TensorView w{type, wb.data(), rows, cols, "w"};
+                ASSERT_TRUE(can_pack(w));
+                std::vector<uint8_t> packed(wb.size()), back(wb.size());
+                pack_rows8(w, packed.data());
+                EXPECT_NE(packed, wb);  // the layout really differs
+                unpack_rows8(type, packed.data(), rows, cols, back.data());
+                EXPECT_EQ(back, wb);
+            }
+    const std::vector<uint8_t> bytes(size_t(16 * row_bytes(DType::Q4_K, 256)));
+    EXPECT_FALSE(can_pack(TensorView{DType::Q4_K, bytes.data(), 16, 256, "k-quant"}));
+    EXPECT_FALSE(can_pack(TensorView{DType::Q4_0, bytes.data(), 12, 32, "rows not a multiple of 8"}));
+    EXPECT_FALSE(can_pack(TensorView{DType::F16, bytes.data(), 8, 32, "float"}));
+    PackedWeights store;
+    const auto wb = random_weight_bytes(DType::Q8_0, 16, 64, rng);
+    const TensorView w{DType::Q8_0, wb.data(), 16, 64, "w"};
+    EXPECT_TRUE(store.add(w));
+    EXPECT_TRUE(store.add(w));  // a tied tensor is packed once
+    EXPECT_EQ(store.bytes(), w.n_bytes());
+    ASSERT_NE(store.find(w), nullptr);
+    std::vector<uint8_t> back(wb.size());
+    unpack_rows8(DType::Q8_0, store.find(w), 16, 64, back.data());
+    EXPECT_EQ(back, wb);
+}
+
+// Each level's packed kernels for every packable type and 1..4 tokens against the
+// scalar table on the plain rows; a token's result never depends on its tile.
+TEST(PackedWeights, DotPacked8AgreesWithTheScalarRows) {
+    std::mt19937 rng(46);
+    int tested_levels = 0;
+    for (CpuLevel level : fast_levels()) {
+        const KernelTable& k = kernel_table(level);
+        if (!k.dot_packed8) continue;
+        ++tested_levels;
+        for (DType type : {DType::Q4_0, DType::Q4_1, DType::Q8_0})
+            for (int64_t cols : {32, 96, 4128}) {
+                constexpr int kRows = 16;
+                const auto wb = random_weight_bytes(type, kRows, cols, rng);
+                const TensorView w{type, wb.data(), kRows, cols, "w"};
+                std::vector<uint8_t> packed(wb.size());
+                pack_rows8(w, packed.data());
+                const auto x = random_floats(size_t(4 * cols), rng);
+                const size_t x_stride = activation_row_bytes(activation_format(type), cols);
+                const auto xa = activations(k, type, x, cols, 4);
+                std::vector<double> want(kRows * 4);
+                for (int r = 0; r < kRows; ++r)
+                    for (int t = 0; t < 4; ++t) {
+                        float y;
+                        scalar_kernels().dot_row(type, w.row(r), xa.data() + size_t(t) * x_stride, x_stride, 1, cols, &y);
+                        want[size_t(t * kRows + r)] = y;
+                    }
+                for (int nt = 1; nt <= 4; ++nt) {
+                    SCOPED_TRACE(std::string(cpu_level_name(level)) + " " + dtype_name(type) + " cols " +
+                                 std::to_string(cols) + " tokens " + std::to_string(nt));
+                    std::vector<float> got(kRows * 4, 0.f);
+                    std::vector<double> expect(kRows * 4, 0.0);
+                    for (int g = 0; g < kRows / kPackedRows; ++g) {
+                        const uint8_t* group = packed.data() + size_t(g) * kPackedRows * w.row_stride();
+                        Guarded y(size_t(nt * kPackedRows));
+                        k.dot_packed8(type, group, xa.data(), x_stride, nt, cols, y.data());
+                        EXPECT_TRUE(y.guards_intact());
+                        for (int t = 0; t < nt; ++t) {
+                            Guarded alone(kPackedRows);
+                            k.dot_packed8(type, group, xa.data() + size_t(t) * x_stride, x_stride, 1, cols, alone.data());
+                            EXPECT_EQ(std::memcmp(alone.data(), y.data() + t * kPackedRows, 4 * kPackedRows), 0);
+                            for (int r = 0; r < kPackedRows; ++r) {
+                                const size_t i = size_t(t * kRows + g * kPackedRows + r);
+                                got[i] = y.data()[t * kPackedRows + r];
+                                expect[i] = want[i];
+                            }
+                        }
+                    }
+                    EXPECT_LT(nmse(got.data(), expect.data(), got.size()), 1e-10);
                 }
             }
+    }
+    if (tested_levels == 0) GTEST_SKIP() << "no kernel level on this CPU has packed kernels";
 }

@@ -15,6 +15,7 @@
 #endif
 
 #include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/kernels.h"
 #include "model/model.h"
 
 namespace lumen {
@@ -41,7 +42,19 @@ bool CpuBackend::supports(Op op, DType weight_type) const {
 
 Status CpuBackend::upload(const Model& model) {
     model_ = &model;
+    packed_.clear();
+    if (cpu::active_kernels().dot_packed8) {
+        const ModelWeights& w = model.weights;
+        for (const LayerWeights& lw : w.layers)
+            for (const TensorView* m : {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.w_gate, &lw.w_up, &lw.w_down})
+                packed_.add(*m);
+        packed_.add(w.output);
+    }
     return Status::ok();
+}
+
+void CpuBackend::matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y) {
+    cpu::matmul(w, x, n_tokens, y, pool_, packed_.find(w));
 }
 
 Status CpuBackend::allocate_kv(const KVCacheLayout& layout) {
@@ -176,9 +189,9 @@ Status CpuBackend::forward(const StepBatch& batch, std::vector<float>* logits) {
         const LayerWeights& lw = w.layers[size_t(l)];
         for (int64_t t = 0; t < T; ++t)
             cpu::rms_norm(act_.x.data() + t * dim, f32(lw.attn_norm), act_.xb.data() + t * dim, dim, c.rms_eps);
-        cpu::matmul(lw.wq, act_.xb.data(), T, act_.q.data(), pool_);
-        cpu::matmul(lw.wk, act_.xb.data(), T, act_.k.data(), pool_);
-        cpu::matmul(lw.wv, act_.xb.data(), T, act_.v.data(), pool_);
+        matmul(lw.wq, act_.xb.data(), T, act_.q.data());
+        matmul(lw.wk, act_.xb.data(), T, act_.k.data());
+        matmul(lw.wv, act_.xb.data(), T, act_.v.data());
         for (int64_t t = 0; t < T; ++t) {
             if (lw.bq.present()) cpu::add_inplace(act_.q.data() + t * qd, f32(lw.bq), qd);
             if (lw.bk.present()) cpu::add_inplace(act_.k.data() + t * kvd, f32(lw.bk), kvd);
@@ -188,15 +201,15 @@ Status CpuBackend::forward(const StepBatch& batch, std::vector<float>* logits) {
         }
         store_kv(l, batch);
         attention(l, batch);
-        cpu::matmul(lw.wo, act_.att.data(), T, act_.proj.data(), pool_);
+        matmul(lw.wo, act_.att.data(), T, act_.proj.data());
         cpu::add_inplace(act_.x.data(), act_.proj.data(), T * dim);
 
         for (int64_t t = 0; t < T; ++t)
             cpu::rms_norm(act_.x.data() + t * dim, f32(lw.ffn_norm), act_.xb.data() + t * dim, dim, c.rms_eps);
-        cpu::matmul(lw.w_gate, act_.xb.data(), T, act_.gate.data(), pool_);
-        cpu::matmul(lw.w_up, act_.xb.data(), T, act_.up.data(), pool_);
+        matmul(lw.w_gate, act_.xb.data(), T, act_.gate.data());
+        matmul(lw.w_up, act_.xb.data(), T, act_.up.data());
         cpu::silu_mul(act_.gate.data(), act_.up.data(), act_.gate.data(), T * ffn);
-        cpu::matmul(lw.w_down, act_.gate.data(), T, act_.proj.data(), pool_);
+        matmul(lw.w_down, act_.gate.data(), T, act_.proj.data());
         cpu::add_inplace(act_.x.data(), act_.proj.data(), T * dim);
     }
 
@@ -208,7 +221,7 @@ Status CpuBackend::forward(const StepBatch& batch, std::vector<float>* logits) {
         ++n_rows;
     }
     logits->resize(size_t(n_rows * c.vocab_size));
-    if (n_rows > 0) cpu::matmul(w.output, act_.final_x.data(), n_rows, logits->data(), pool_);
+    if (n_rows > 0) matmul(w.output, act_.final_x.data(), n_rows, logits->data());
     return Status::ok();
 }
 

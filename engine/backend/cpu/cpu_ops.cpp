@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/packed_weights.h"
 #include "backend/thread_pool.h"
 
 namespace lumen::cpu {
@@ -62,15 +63,16 @@ void rope(float* x, int32_t n_heads, int32_t position, const RopeParams& p) {
     }
 }
 
-void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
-    matmul_with_kernels(active_kernels(), w, x, n_tokens, y, pool);
+void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool, const uint8_t* packed) {
+    matmul_with_kernels(active_kernels(), w, x, n_tokens, y, pool, packed);
 }
 
 // Rows are split between threads (never a row's sum, so results do not depend on the
 // thread count). Within a thread: blocks of 64 tokens, whose 8-bit activations stay in
 // L2, times chunks of 16 rows, whose weights stay in L1 while every 4-token tile passes.
+// A packed matrix goes the same way in groups of 8 rows.
 void matmul_with_kernels(const KernelTable& k, const TensorView& w, const float* x, int64_t n_tokens, float* y,
-                         ThreadPool& pool) {
+                         ThreadPool& pool, const uint8_t* packed) {
     constexpr int64_t kTokenBlock = 64, kRowChunk = 16;
     const int64_t rows = w.rows, cols = w.cols;
     const ActivationFormat format = activation_format(w.type);
@@ -91,6 +93,28 @@ void matmul_with_kernels(const KernelTable& k, const TensorView& w, const float*
         if (n_tokens > 1) pool.parallel_for(n_tokens, quantize);
         else quantize(0, n_tokens, 0);
         xa = q;
+    }
+    if (packed && k.dot_packed8 && can_pack(w)) {
+        const size_t group_stride = size_t(kPackedRows) * w.row_stride();
+        pool.parallel_for(rows / kPackedRows, [&](int64_t g0, int64_t g1, int) {
+            float out[kMaxTokensPerRowPass * kPackedRows];
+            for (int64_t tb = 0; tb < n_tokens; tb += kTokenBlock) {
+                const int64_t tb_end = std::min(n_tokens, tb + kTokenBlock);
+                for (int64_t gc = g0; gc < g1; gc += kRowChunk / kPackedRows) {
+                    const int64_t gc_end = std::min(g1, gc + kRowChunk / kPackedRows);
+                    for (int64_t t0 = tb; t0 < tb_end; t0 += kMaxTokensPerRowPass) {
+                        const int nt = int(std::min<int64_t>(kMaxTokensPerRowPass, tb_end - t0));
+                        for (int64_t g = gc; g < gc_end; ++g) {
+                            k.dot_packed8(w.type, packed + size_t(g) * group_stride, xa + size_t(t0) * stride, stride,
+                                          nt, cols, out);
+                            for (int i = 0; i < nt; ++i)
+                                std::copy_n(out + i * kPackedRows, kPackedRows, y + (t0 + i) * rows + g * kPackedRows);
+                        }
+                    }
+                }
+            }
+        });
+        return;
     }
     pool.parallel_for(rows, [&](int64_t r0, int64_t r1, int) {
         float out[kMaxTokensPerRowPass];

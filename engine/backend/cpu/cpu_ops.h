@@ -37,9 +37,12 @@ void rope(float* x, int32_t n_heads, int32_t position, const RopeParams& p);
 // Y[t][r] = sum_c W[r][c] * X[t][c] for t < n_tokens, all rows r of W, with fused
 // dequantize-dot kernels (W is never expanded); quantized types run on activations
 // quantized to 8 bits on the fly (kernels.h). matmul uses the active kernel table.
-void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+// `packed`, when given, is w repacked in groups of 8 rows (packed_weights.h); it is
+// used when the table has packed kernels, else the plain rows are.
+void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
+            const uint8_t* packed = nullptr);
 void matmul_with_kernels(const KernelTable& kernels, const TensorView& w, const float* x, int64_t n_tokens, float* y,
-                         ThreadPool& pool);
+                         ThreadPool& pool, const uint8_t* packed = nullptr);
 
 // Paged K/V for one layer: element (block, slot, kv_dim index) at
 // base + (block * block_size + slot) * kv_dim + index. T is float or uint16_t (fp16).

@@ -25,6 +25,7 @@ ActivationFormat activation_format(DType weight_type);
 struct ActivationBlockQ8 {
     float d;  // scale, rounded through fp16 as the block format stores it
     float s;  // d * sum(qs), rounded through fp16 (used by q4_1/q5_1)
+    int32_t sum;  // sum(qs), exact (the packed Q4_0 kernels subtract 8 * sum)
     int8_t qs[32];
 };
 
@@ -59,6 +60,11 @@ struct KernelTable {
     // Token t's activations start at x + t * x_stride bytes, in activation_format(type).
     void (*dot_row)(DType type, const uint8_t* row, const uint8_t* x, size_t x_stride, int n_tokens, int64_t n,
                     float* y);
+    // The same for a group of 8 rows in the packed layout (packed_weights.h), for every
+    // packable type: y[t * 8 + r] for row r of the group and token t. nullptr when this
+    // level has no packed kernels; weights are then not repacked.
+    void (*dot_packed8)(DType type, const uint8_t* group, const uint8_t* x, size_t x_stride, int n_tokens,
+                        int64_t n, float* y);
 };
 
 // Levels this CPU can run, scalar first.

@@ -188,6 +188,7 @@ void quantize_q8(const float* x, int64_t n, ActivationBlockQ8* out) {
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.qs), p8);
         a.d = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
         a.s = _cvtsh_ss(_cvtss_sh(d * float(sum), _MM_FROUND_TO_NEAREST_INT));
+        a.sum = sum;
     }
 }
 
@@ -367,6 +368,92 @@ void dot_q6k(const uint8_t* row, const uint8_t* x, size_t x_stride, int64_t n, f
     for (int t = 0; t < NT; ++t) y[t] = hsum(acc[t]) - acc_offset[t];
 }
 
+// ---------------------------------------------------------------- packed groups of 8 rows
+
+// Four activation bytes (elements i..i+3) in every 32-bit lane: one lane per row.
+inline __m256i broadcast4(const int8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+// A group of 8 rows in the packed layout (packed_weights.h): lane r of every vector
+// belongs to row r, so the 8 sums come out in one register, with one fp16 widening
+// for the 8 scales. 4-bit weights stay unsigned (0..15) so that eight maddubs
+// results fit int16 (|sum| <= 8 * 2 * 15 * 127); Q4_0's offset of 8 is taken off
+// once per block as 8 * sum(x).
+template <DType T, int NT>
+void dot_packed8_tokens(const uint8_t* group, const uint8_t* x, size_t x_stride, int64_t n, float* y) {
+    constexpr bool kHasMin = T == DType::Q4_1;
+    constexpr int kHeaderBytes = kHasMin ? 32 : 16;
+    constexpr int kGroupBlockBytes = 8 * (T == DType::Q8_0 ? 34 : T == DType::Q4_1 ? 20 : 18);
+    const ActivationBlockQ8* xt[NT];
+    for (int t = 0; t < NT; ++t) xt[t] = reinterpret_cast<const ActivationBlockQ8*>(x + size_t(t) * x_stride);
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    const __m256i ones16 = _mm256_set1_epi16(1), low4 = _mm256_set1_epi8(0x0F);
+    for (int64_t b = 0; b < n / 32; ++b) {
+        const uint8_t* g = group + b * kGroupBlockBytes;
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
+        const uint8_t* q = g + kHeaderBytes;
+        if constexpr (T == DType::Q8_0) {
+            for (int t = 0; t < NT; ++t) {
+                const ActivationBlockQ8& a = xt[t][b];
+                __m256i sum = _mm256_setzero_si256();
+                for (int k = 0; k < 8; ++k) {
+                    const __m256i w = load256(q + 32 * k);
+                    const __m256i xs = _mm256_sign_epi8(broadcast4(a.qs + 4 * k), w);
+                    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), xs), ones16));
+                }
+                acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(a.d)), _mm256_cvtepi32_ps(sum), acc[t]);
+            }
+        } else {
+            __m256i lo[4], hi[4];
+            for (int k = 0; k < 4; ++k) {
+                const __m256i v = load256(q + 32 * k);
+                lo[k] = _mm256_and_si256(v, low4);
+                hi[k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+            }
+            __m256 m;
+            if constexpr (kHasMin) m = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + 16)));
+            for (int t = 0; t < NT; ++t) {
+                const ActivationBlockQ8& a = xt[t][b];
+                __m256i s16 = _mm256_maddubs_epi16(lo[0], broadcast4(a.qs));
+                s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[0], broadcast4(a.qs + 16)));
+                for (int k = 1; k < 4; ++k) {
+                    s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(lo[k], broadcast4(a.qs + 4 * k)));
+                    s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[k], broadcast4(a.qs + 16 + 4 * k)));
+                }
+                __m256i sum = _mm256_madd_epi16(s16, ones16);
+                if constexpr (!kHasMin) sum = _mm256_sub_epi32(sum, _mm256_set1_epi32(8 * a.sum));
+                acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(a.d)), _mm256_cvtepi32_ps(sum), acc[t]);
+                if constexpr (kHasMin) acc[t] = _mm256_fmadd_ps(m, _mm256_set1_ps(a.s), acc[t]);
+            }
+        }
+    }
+    for (int t = 0; t < NT; ++t) _mm256_storeu_ps(y + 8 * t, acc[t]);
+}
+
+template <int NT>
+void dot_packed8_type(DType type, const uint8_t* group, const uint8_t* x, size_t stride, int64_t n, float* y) {
+    switch (type) {
+        case DType::Q4_0: return dot_packed8_tokens<DType::Q4_0, NT>(group, x, stride, n, y);
+        case DType::Q4_1: return dot_packed8_tokens<DType::Q4_1, NT>(group, x, stride, n, y);
+        case DType::Q8_0: return dot_packed8_tokens<DType::Q8_0, NT>(group, x, stride, n, y);
+        default: return;  // not a packable type (packed_weights.h)
+    }
+}
+
+void dot_packed8(DType type, const uint8_t* group, const uint8_t* x, size_t x_stride, int n_tokens, int64_t n,
+                 float* y) {
+    switch (n_tokens) {
+        case 1: return dot_packed8_type<1>(type, group, x, x_stride, n, y);
+        case 2: return dot_packed8_type<2>(type, group, x, x_stride, n, y);
+        case 3: return dot_packed8_type<3>(type, group, x, x_stride, n, y);
+        default: return dot_packed8_type<4>(type, group, x, x_stride, n, y);
+    }
+}
+
 // ---------------------------------------------------------------- dispatch
 
 template <int NT>
@@ -400,7 +487,7 @@ void dot_row(DType type, const uint8_t* row, const uint8_t* x, size_t x_stride, 
 const KernelTable& avx2_kernels() {
     // Q8_K quantization has no SIMD form here: it is one pass over a token's activations.
     static const KernelTable table{CpuLevel::avx2, dot_f32,     dot_f16_f32, axpy_f32,
-                                   axpy_f16,       quantize_q8, scalar_kernels().quantize_q8k, dot_row};
+                                   axpy_f16,       quantize_q8, scalar_kernels().quantize_q8k, dot_row, dot_packed8};
     return table;
 }
 

@@ -62,6 +62,7 @@ void quantize_q8(const float* x, int64_t n, ActivationBlockQ8* out) {
         }
         a.d = round_fp16(d);
         a.s = round_fp16(d * float(sum));
+        a.sum = sum;
     }
 }
 
@@ -275,7 +276,7 @@ void dot_row(DType type, const uint8_t* row, const uint8_t* x, size_t x_stride, 
 
 const KernelTable& scalar_kernels() {
     static const KernelTable table{CpuLevel::scalar, dot_f32,     dot_f16_f32, axpy_f32,
-                                   axpy_f16,         quantize_q8, quantize_q8k, dot_row};
+                                   axpy_f16,         quantize_q8, quantize_q8k, dot_row, nullptr};
     return table;
 }
 

@@ -1,0 +1,61 @@
+// Weights repacked once, at upload, into groups of 8 rows so that one SIMD
+// register holds a few weights of each of the 8 rows: a GEMV then produces 8
+// outputs per pass, every per-block scale of the 8 rows widens in a single
+// instruction, and each activation value is broadcast once for 8 rows instead
+// of being multiplied row by row. llama.cpp's "repack" buffers do the same for
+// its AVX2 Q4_0 path. The group layout is the same for every kernel level; a
+// level opts in by providing KernelTable::dot_packed8.
+//
+// Layout of one group of 8 rows of a 32-element block format, block by block
+// (b = 0 .. cols/32-1), each group block 8x the size of one row's block:
+//   d[8]        fp16 scales of rows 0..7
+//   m[8]        fp16 minimums of rows 0..7            (Q4_1 only)
+//   quants      Q4_0/Q4_1: 4 vectors of 32 bytes; Q8_0: 8 vectors of 32 bytes.
+//               Vector k holds, at bytes 4r..4r+3, row r's quant bytes 4k..4k+3.
+// In the 4-bit formats byte j of a block packs element j (low nibble) and
+// element j+16 (high nibble), so vector k's low nibbles are elements 4k..4k+3
+// and its high nibbles elements 16+4k..16+4k+3 of each row.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+
+#include "core/dtype.h"
+#include "model/weights.h"
+
+namespace lumen::cpu {
+
+constexpr int kPackedRows = 8;
+
+// Types with a packed layout: Q4_0, Q4_1, Q8_0.
+bool packable_type(DType type);
+// The type is packable and the shape fits the layout (rows a multiple of 8, whole blocks).
+bool can_pack(const TensorView& w);
+
+// Bytes of one packed group block (8 rows, one 32-element block each).
+size_t packed_group_block_bytes(DType type);
+
+// Repacks rows [0, rows) of `w` (can_pack(w)) into `out` (w.n_bytes() bytes), and back.
+void pack_rows8(const TensorView& w, uint8_t* out);
+void unpack_rows8(DType type, const uint8_t* packed, int64_t rows, int64_t cols, uint8_t* out);
+
+// The packed copies of a model's matrices, found by the tensor they were made from.
+class PackedWeights {
+public:
+    // Packs `w` when the type and shape allow it; false (and nothing stored) otherwise.
+    bool add(const TensorView& w);
+    // The packed copy of `w`, or nullptr.
+    const uint8_t* find(const TensorView& w) const;
+    int64_t bytes() const { return bytes_; }
+    void clear();
+
+private:
+    struct FreeDeleter {
+        void operator()(uint8_t* p) const;
+    };
+    std::unordered_map<const void*, std::unique_ptr<uint8_t, FreeDeleter>> packed_;
+    int64_t bytes_ = 0;
+};
+
+}  // namespace lumen::cpu
