@@ -434,12 +434,93 @@ void dot_packed8_tokens(const uint8_t* group, const uint8_t* x, size_t x_stride,
     for (int t = 0; t < NT; ++t) _mm256_storeu_ps(y + 8 * t, acc[t]);
 }
 
+// pshufb indices that widen one byte of each 32-bit lane to an int16 pair: byte `first`
+// and byte `second` of the lane (the same byte twice repeats it in both halves).
+inline __m256i lane_bytes_to_i16(int first, int second) {
+    alignas(32) int8_t idx[32];
+    for (int lane = 0; lane < 8; ++lane) {
+        const int base = 4 * (lane % 4);  // pshufb indexes within each 128-bit half
+        idx[4 * lane + 0] = int8_t(base + first);
+        idx[4 * lane + 1] = int8_t(0x80);
+        idx[4 * lane + 2] = int8_t(base + second);
+        idx[4 * lane + 3] = int8_t(0x80);
+    }
+    return _mm256_load_si256(reinterpret_cast<const __m256i*>(idx));
+}
+
+// Q4_K in groups of 8 rows: the rows' 6-bit scales and minimums decode with the same
+// 32-bit masks as scales_mins_k4, on all 8 rows at once; each 32-element sub-block's
+// int16 sums meet their scale in one madd (|sum| <= 30480, scale <= 63).
+template <int NT>
+void dot_packed8_q4k(const uint8_t* group, const uint8_t* x, size_t x_stride, int64_t n, float* y) {
+    constexpr int kGroupBlockBytes = 8 * 144;
+    const ActivationBlockQ8K* xt[NT];
+    for (int t = 0; t < NT; ++t) xt[t] = reinterpret_cast<const ActivationBlockQ8K*>(x + size_t(t) * x_stride);
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    const __m256i low4 = _mm256_set1_epi8(0x0F), low6 = _mm256_set1_epi8(0x3F), low2 = _mm256_set1_epi8(0x03);
+    static const __m256i scale_of[4] = {lane_bytes_to_i16(0, 0), lane_bytes_to_i16(1, 1), lane_bytes_to_i16(2, 2),
+                                        lane_bytes_to_i16(3, 3)};
+    static const __m256i min_pair[2] = {lane_bytes_to_i16(0, 1), lane_bytes_to_i16(2, 3)};
+    for (int64_t b = 0; b < n / 256; ++b) {
+        const uint8_t* g = group + b * kGroupBlockBytes;
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
+        const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + 16)));
+        const __m256i u0 = load256(g + 32), u1 = load256(g + 64), u2 = load256(g + 96);
+        const __m256i scales_0_3 = _mm256_and_si256(u0, low6);
+        const __m256i mins_0_3 = _mm256_and_si256(u1, low6);
+        const __m256i scales_4_7 = _mm256_or_si256(_mm256_and_si256(u2, low4),
+                                                   _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u0, 6), low2), 4));
+        const __m256i mins_4_7 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u2, 4), low4),
+                                                 _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u1, 6), low2), 4));
+        const __m256i mins[4] = {_mm256_shuffle_epi8(mins_0_3, min_pair[0]), _mm256_shuffle_epi8(mins_0_3, min_pair[1]),
+                                 _mm256_shuffle_epi8(mins_4_7, min_pair[0]), _mm256_shuffle_epi8(mins_4_7, min_pair[1])};
+        __m256i sumi[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+        const uint8_t* q = g + 128;
+        for (int c = 0; c < 4; ++c) {  // 64-element chunks: sub-blocks 2c (low nibbles) and 2c+1 (high)
+            __m256i s16_lo[NT], s16_hi[NT];
+            for (int t = 0; t < NT; ++t) s16_lo[t] = s16_hi[t] = _mm256_setzero_si256();
+            for (int k = 0; k < 8; ++k) {
+                const __m256i v = load256(q + 32 * (8 * c + k));
+                const __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+                for (int t = 0; t < NT; ++t) {
+                    const int8_t* xq = xt[t][b].qs + 64 * c + 4 * k;
+                    s16_lo[t] = _mm256_add_epi16(s16_lo[t], _mm256_maddubs_epi16(lo, broadcast4(xq)));
+                    s16_hi[t] = _mm256_add_epi16(s16_hi[t], _mm256_maddubs_epi16(hi, broadcast4(xq + 32)));
+                }
+            }
+            const __m256i scales = c < 2 ? scales_0_3 : scales_4_7;
+            const __m256i scale_lo = _mm256_shuffle_epi8(scales, scale_of[(2 * c) % 4]);
+            const __m256i scale_hi = _mm256_shuffle_epi8(scales, scale_of[(2 * c + 1) % 4]);
+            for (int t = 0; t < NT; ++t)
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(_mm256_madd_epi16(s16_lo[t], scale_lo),
+                                                                     _mm256_madd_epi16(s16_hi[t], scale_hi)));
+        }
+        for (int t = 0; t < NT; ++t) {
+            const ActivationBlockQ8K& a = xt[t][b];
+            // Sums of x over the 8 sub-blocks (pairs of bsums), two per 32-bit word.
+            const __m128i sub_sums = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums)),
+                                                    _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums + 8)));
+            __m256i min_sum = _mm256_madd_epi16(mins[0], _mm256_set1_epi32(_mm_extract_epi32(sub_sums, 0)));
+            min_sum = _mm256_add_epi32(min_sum, _mm256_madd_epi16(mins[1], _mm256_set1_epi32(_mm_extract_epi32(sub_sums, 1))));
+            min_sum = _mm256_add_epi32(min_sum, _mm256_madd_epi16(mins[2], _mm256_set1_epi32(_mm_extract_epi32(sub_sums, 2))));
+            min_sum = _mm256_add_epi32(min_sum, _mm256_madd_epi16(mins[3], _mm256_set1_epi32(_mm_extract_epi32(sub_sums, 3))));
+            const __m256 da = _mm256_set1_ps(a.d);
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, da), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+            acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, da), _mm256_cvtepi32_ps(min_sum), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) _mm256_storeu_ps(y + 8 * t, acc[t]);
+}
+
 template <int NT>
 void dot_packed8_type(DType type, const uint8_t* group, const uint8_t* x, size_t stride, int64_t n, float* y) {
     switch (type) {
         case DType::Q4_0: return dot_packed8_tokens<DType::Q4_0, NT>(group, x, stride, n, y);
         case DType::Q4_1: return dot_packed8_tokens<DType::Q4_1, NT>(group, x, stride, n, y);
         case DType::Q8_0: return dot_packed8_tokens<DType::Q8_0, NT>(group, x, stride, n, y);
+        case DType::Q4_K: return dot_packed8_q4k<NT>(group, x, stride, n, y);
         default: return;  // not a packable type (packed_weights.h)
     }
 }

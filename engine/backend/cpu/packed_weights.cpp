@@ -1,4 +1,4 @@
-// Row-interleaved packing of the 32-element block formats (layout in packed_weights.h).
+// Row-interleaved packing of the block formats (layout in packed_weights.h).
 #include "backend/cpu/packed_weights.h"
 
 #include <cstdlib>
@@ -8,7 +8,8 @@ namespace lumen::cpu {
 
 namespace {
 
-// Per-row block parts: fp16 header fields (scale, and minimum for Q4_1) and quant bytes.
+// Per-row block parts: the leading fp16 fields (scale, and minimum for Q4_1 and
+// Q4_K) and the bytes after them, moved 4 at a time (Q4_K: 12 scale bytes, 128 quants).
 struct BlockParts {
     int header_halves;
     int quant_bytes;
@@ -19,6 +20,7 @@ BlockParts block_parts(DType type) {
         case DType::Q4_0: return {1, 16};
         case DType::Q4_1: return {2, 16};
         case DType::Q8_0: return {1, 32};
+        case DType::Q4_K: return {2, 140};
         default: return {0, 0};
     }
 }
@@ -49,7 +51,7 @@ void repack(DType type, uint8_t* packed, int64_t rows, int64_t cols, uint8_t* pl
     const BlockParts p = block_parts(type);
     const size_t block_bytes = size_t(traits(type).block_bytes);
     const size_t row_stride = row_bytes(type, cols);
-    const int64_t n_blocks = cols / 32;
+    const int64_t n_blocks = cols / traits(type).block_elements;
     const size_t group_block = packed_group_block_bytes(type);
     for (int64_t g = 0; g < rows / kPackedRows; ++g) {
         uint8_t* group = packed + size_t(g) * kPackedRows * row_stride;
@@ -66,7 +68,8 @@ void repack(DType type, uint8_t* packed, int64_t rows, int64_t cols, uint8_t* pl
 bool packable_type(DType type) { return block_parts(type).quant_bytes != 0; }
 
 bool can_pack(const TensorView& w) {
-    return w.present() && packable_type(w.type) && w.rows > 0 && w.rows % kPackedRows == 0 && w.cols % 32 == 0;
+    return w.present() && packable_type(w.type) && w.rows > 0 && w.rows % kPackedRows == 0 &&
+           w.cols % traits(w.type).block_elements == 0;
 }
 
 size_t packed_group_block_bytes(DType type) { return size_t(kPackedRows) * size_t(traits(type).block_bytes); }

@@ -6,15 +6,18 @@
 // its AVX2 Q4_0 path. The group layout is the same for every kernel level; a
 // level opts in by providing KernelTable::dot_packed8.
 //
-// Layout of one group of 8 rows of a 32-element block format, block by block
-// (b = 0 .. cols/32-1), each group block 8x the size of one row's block:
+// Layout of one group of 8 rows, block by block (b = 0 .. cols/block-1), each
+// group block 8x the size of one row's block:
 //   d[8]        fp16 scales of rows 0..7
-//   m[8]        fp16 minimums of rows 0..7            (Q4_1 only)
-//   quants      Q4_0/Q4_1: 4 vectors of 32 bytes; Q8_0: 8 vectors of 32 bytes.
-//               Vector k holds, at bytes 4r..4r+3, row r's quant bytes 4k..4k+3.
-// In the 4-bit formats byte j of a block packs element j (low nibble) and
-// element j+16 (high nibble), so vector k's low nibbles are elements 4k..4k+3
-// and its high nibbles elements 16+4k..16+4k+3 of each row.
+//   m[8]        fp16 minimums of rows 0..7           (Q4_1; Q4_K's dmin)
+//   vectors     the rest of each row's block in 32-byte vectors: vector k holds,
+//               at bytes 4r..4r+3, row r's bytes 4k..4k+3 after its fp16 fields.
+//               Q4_0/Q4_1: 4 vectors of quants; Q8_0: 8; Q4_K: 3 vectors of
+//               6-bit scales and minimums, then 32 of quants.
+// In Q4_0/Q4_1 byte j of a block packs element j (low nibble) and element j+16
+// (high nibble), so vector k's low nibbles are elements 4k..4k+3 and its high
+// nibbles elements 16+4k..16+4k+3 of each row. In Q4_K quant byte 32c+i packs
+// elements 64c+i and 64c+32+i.
 #pragma once
 
 #include <cstdint>
@@ -28,12 +31,12 @@ namespace lumen::cpu {
 
 constexpr int kPackedRows = 8;
 
-// Types with a packed layout: Q4_0, Q4_1, Q8_0.
+// Types with a packed layout: Q4_0, Q4_1, Q8_0, Q4_K.
 bool packable_type(DType type);
 // The type is packable and the shape fits the layout (rows a multiple of 8, whole blocks).
 bool can_pack(const TensorView& w);
 
-// Bytes of one packed group block (8 rows, one 32-element block each).
+// Bytes of one packed group block (8 rows, one block each).
 size_t packed_group_block_bytes(DType type);
 
 // Repacks rows [0, rows) of `w` (can_pack(w)) into `out` (w.n_bytes() bytes), and back.
