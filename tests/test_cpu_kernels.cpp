@@ -140,6 +140,62 @@ TEST(CpuKernels, AttentionDotAndAxpy) {
     }
 }
 
+// Four cache positions at once: each score against a double-precision dot, and the
+// value accumulation with the roundings of four single axpy_f16 calls (bitwise).
+TEST(CpuKernels, AttentionFourPositionsAtOnce) {
+    std::mt19937 rng(48);
+    for (int64_t n : {1, 7, 8, 48, 64, 100, 128}) {
+        std::vector<std::vector<uint16_t>> kv(4, std::vector<uint16_t>(size_t(n)));
+        for (auto& row : kv) {
+            const auto f = random_floats(size_t(n), rng);
+            for (int64_t i = 0; i < n; ++i) row[size_t(i)] = fp32_to_fp16(f[size_t(i)]);
+        }
+        const uint16_t* rows[4] = {kv[0].data(), kv[1].data(), kv[2].data(), kv[3].data()};
+        const auto q = random_floats(size_t(n), rng), y0 = random_floats(size_t(n), rng);
+        const float alpha[4] = {0.375f, -1.25f, 0.0625f, 2.5f};
+        double want[4] = {};
+        for (int j = 0; j < 4; ++j)
+            for (int64_t i = 0; i < n; ++i) want[j] += double(fp16_to_fp32(rows[j][i])) * q[size_t(i)];
+        for (CpuLevel level : supported_cpu_levels()) {
+            SCOPED_TRACE(std::string(cpu_level_name(level)) + " n " + std::to_string(n));
+            const KernelTable& k = kernel_table(level);
+            Guarded dots(4);
+            k.dot4_f16_f32(rows, q.data(), n, dots.data());
+            EXPECT_TRUE(dots.guards_intact());
+            EXPECT_LT(nmse(dots.data(), want, 4), 1e-10);
+            Guarded four{size_t(n)}, one_by_one{size_t(n)};
+            std::copy(y0.begin(), y0.end(), four.data());
+            std::copy(y0.begin(), y0.end(), one_by_one.data());
+            k.axpy4_f16(alpha, rows, four.data(), n);
+            for (int j = 0; j < 4; ++j) k.axpy_f16(alpha[j], rows[j], one_by_one.data(), n);
+            EXPECT_TRUE(four.guards_intact());
+            EXPECT_EQ(std::memcmp(four.data(), one_by_one.data(), size_t(n) * 4), 0);
+        }
+    }
+}
+
+TEST(CpuKernels, SoftmaxAgainstDouble) {
+    std::mt19937 rng(49);
+    for (int64_t n : {1, 5, 8, 33, 512}) {
+        auto x = random_floats(size_t(n), rng);
+        for (float& v : x) v *= 20.f;  // spread the exponents over a wide range
+        std::vector<double> want(x.begin(), x.end());
+        const double max = *std::max_element(want.begin(), want.end());
+        double sum = 0;
+        for (double& v : want) sum += (v = std::exp(v - max));
+        for (double& v : want) v /= sum;
+        for (CpuLevel level : supported_cpu_levels()) {
+            SCOPED_TRACE(std::string(cpu_level_name(level)) + " n " + std::to_string(n));
+            Guarded y{size_t(n)};
+            std::copy(x.begin(), x.end(), y.data());
+            kernel_table(level).softmax(y.data(), n);
+            EXPECT_TRUE(y.guards_intact());
+            EXPECT_LT(nmse(y.data(), want.data(), size_t(n)), 1e-12);
+            for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(y.data()[i], want[size_t(i)], 1e-6 + 1e-5 * want[size_t(i)]);
+        }
+    }
+}
+
 // Each row of each type, 1..4 tokens per pass, against the scalar table; and a token's
 // result never depends on how many tokens share the pass (bitwise).
 TEST(CpuKernels, DotRowEveryTypeAndTokenCount) {
@@ -184,6 +240,37 @@ TEST(CpuKernels, DotRowEveryTypeAndTokenCount) {
                 }
             }
         }
+}
+
+// dot_rows tiles rows and tokens as the level likes; every result must equal the level's
+// dot_row for that row and token bitwise, whatever the tile.
+TEST(CpuKernels, DotRowsEqualsDotRowBitwise) {
+    std::mt19937 rng(47);
+    for (CpuLevel level : supported_cpu_levels()) {
+        const KernelTable& k = kernel_table(level);
+        for (DType type : kAllTypes) {
+            const int64_t cols = column_sizes(type)[1];
+            constexpr int kRows = 7;
+            const auto w = random_weight_bytes(type, kRows, cols, rng);
+            const auto x = random_floats(size_t(4 * cols), rng);
+            const size_t row_stride = row_bytes(type, cols);
+            const size_t x_stride = activation_row_bytes(activation_format(type), cols);
+            const auto xa = activations(k, type, x, cols, 4);
+            for (int n_rows = 1; n_rows <= kRows; ++n_rows)
+                for (int nt = 1; nt <= 4; ++nt) {
+                    SCOPED_TRACE(std::string(cpu_level_name(level)) + " " + dtype_name(type) + " rows " +
+                                 std::to_string(n_rows) + " tokens " + std::to_string(nt));
+                    Guarded y(size_t(n_rows * nt));
+                    k.dot_rows(type, w.data(), row_stride, n_rows, xa.data(), x_stride, nt, cols, y.data());
+                    EXPECT_TRUE(y.guards_intact());
+                    for (int r = 0; r < n_rows; ++r) {
+                        float one[4];
+                        k.dot_row(type, w.data() + r * row_stride, xa.data(), x_stride, nt, cols, one);
+                        EXPECT_EQ(std::memcmp(one, y.data() + r * nt, size_t(nt) * 4), 0) << "row " << r;
+                    }
+                }
+        }
+    }
 }
 
 // The matmul driver's tiling (16-row chunks, 4-token tiles, 64-token blocks) with each

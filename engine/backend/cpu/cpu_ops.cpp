@@ -20,17 +20,7 @@ void rms_norm(const float* x, const float* weight, float* out, int64_t n, float 
     for (int64_t i = 0; i < n; ++i) out[i] = weight[i] * (x[i] * inv);
 }
 
-void softmax(float* x, int64_t n) {
-    float max = x[0];
-    for (int64_t i = 1; i < n; ++i) max = std::max(max, x[i]);
-    float sum = 0.f;
-    for (int64_t i = 0; i < n; ++i) {
-        x[i] = std::exp(x[i] - max);
-        sum += x[i];
-    }
-    const float inv = 1.0f / sum;
-    for (int64_t i = 0; i < n; ++i) x[i] *= inv;
-}
+void softmax(float* x, int64_t n) { active_kernels().softmax(x, n); }
 
 void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
     for (int64_t i = 0; i < n; ++i) {
@@ -117,17 +107,17 @@ void matmul_with_kernels(const KernelTable& k, const TensorView& w, const float*
         return;
     }
     pool.parallel_for(rows, [&](int64_t r0, int64_t r1, int) {
-        float out[kMaxTokensPerRowPass];
+        float out[kRowChunk * kMaxTokensPerRowPass];
         for (int64_t tb = 0; tb < n_tokens; tb += kTokenBlock) {
             const int64_t tb_end = std::min(n_tokens, tb + kTokenBlock);
             for (int64_t rc = r0; rc < r1; rc += kRowChunk) {
-                const int64_t rc_end = std::min(r1, rc + kRowChunk);
+                const int n_rows = int(std::min(r1, rc + kRowChunk) - rc);
                 for (int64_t t0 = tb; t0 < tb_end; t0 += kMaxTokensPerRowPass) {
                     const int nt = int(std::min<int64_t>(kMaxTokensPerRowPass, tb_end - t0));
-                    for (int64_t r = rc; r < rc_end; ++r) {
-                        k.dot_row(w.type, w.row(r), xa + size_t(t0) * stride, stride, nt, cols, out);
-                        for (int i = 0; i < nt; ++i) y[(t0 + i) * rows + r] = out[i];
-                    }
+                    k.dot_rows(w.type, w.row(rc), w.row_stride(), n_rows, xa + size_t(t0) * stride, stride, nt, cols,
+                               out);
+                    for (int r = 0; r < n_rows; ++r)
+                        for (int i = 0; i < nt; ++i) y[(t0 + i) * rows + rc + r] = out[r * nt + i];
                 }
             }
         }
@@ -150,10 +140,24 @@ void attention_head_f16(const float* q, const PagedKV<uint16_t>& kv, int32_t kv_
     const KernelTable& k = active_kernels();
     const float scale = 1.0f / std::sqrt(float(head_dim));
     const int64_t head_offset = int64_t(kv_head) * head_dim;
-    for (int32_t p = 0; p < n_ctx; ++p) scores[p] = k.dot_f16_f32(kv.key(p) + head_offset, q, head_dim) * scale;
-    softmax(scores, n_ctx);
+    // Positions go four at a time, the last group padded with position 0, so that a
+    // score never depends on n_ctx.
+    for (int32_t p = 0; p < n_ctx; p += 4) {
+        const uint16_t* keys[4];
+        for (int j = 0; j < 4; ++j) keys[j] = kv.key(p + j < n_ctx ? p + j : 0) + head_offset;
+        float dots[4];
+        k.dot4_f16_f32(keys, q, head_dim, dots);
+        for (int j = 0; j < 4 && p + j < n_ctx; ++j) scores[p + j] = dots[j] * scale;
+    }
+    k.softmax(scores, n_ctx);
     for (int32_t d = 0; d < head_dim; ++d) out[d] = 0.f;
-    for (int32_t p = 0; p < n_ctx; ++p) k.axpy_f16(scores[p], kv.value(p) + head_offset, out, head_dim);
+    int32_t p = 0;
+    for (; p + 4 <= n_ctx; p += 4) {
+        const uint16_t* values[4];
+        for (int j = 0; j < 4; ++j) values[j] = kv.value(p + j) + head_offset;
+        k.axpy4_f16(scores + p, values, out, head_dim);
+    }
+    for (; p < n_ctx; ++p) k.axpy_f16(scores[p], kv.value(p) + head_offset, out, head_dim);
 }
 
 }  // namespace lumen::cpu

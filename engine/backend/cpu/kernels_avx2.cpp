@@ -6,6 +6,8 @@
 // stream of loads.
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "backend/cpu/kernels.h"
@@ -115,6 +117,90 @@ void axpy_f16(float alpha, const uint16_t* x, float* y, int64_t n) {
     for (; i < n; ++i) y[i] += alpha * _cvtsh_ss(x[i]);
 }
 
+inline __m256 load_f16x8(const uint16_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// The sums of four vectors, in one 128-bit register.
+inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
+    const __m256 ab = _mm256_hadd_ps(a, b), cd = _mm256_hadd_ps(c, d);
+    const __m256 abcd = _mm256_hadd_ps(ab, cd);
+    return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
+}
+
+void dot4_f16_f32(const uint16_t* const keys[4], const float* q, int64_t n, float* out) {
+    __m256 acc[4];
+    for (int j = 0; j < 4; ++j) acc[j] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 qv = _mm256_loadu_ps(q + i);
+        for (int j = 0; j < 4; ++j) acc[j] = _mm256_fmadd_ps(load_f16x8(keys[j] + i), qv, acc[j]);
+    }
+    _mm_storeu_ps(out, hsum4(acc[0], acc[1], acc[2], acc[3]));
+    for (; i < n; ++i)
+        for (int j = 0; j < 4; ++j) out[j] += _cvtsh_ss(keys[j][i]) * q[i];
+}
+
+void axpy4_f16(const float alpha[4], const uint16_t* const values[4], float* y, int64_t n) {
+    const __m256 a0 = _mm256_set1_ps(alpha[0]), a1 = _mm256_set1_ps(alpha[1]), a2 = _mm256_set1_ps(alpha[2]),
+                 a3 = _mm256_set1_ps(alpha[3]);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(y + i);
+        v = _mm256_fmadd_ps(a0, load_f16x8(values[0] + i), v);
+        v = _mm256_fmadd_ps(a1, load_f16x8(values[1] + i), v);
+        v = _mm256_fmadd_ps(a2, load_f16x8(values[2] + i), v);
+        v = _mm256_fmadd_ps(a3, load_f16x8(values[3] + i), v);
+        _mm256_storeu_ps(y + i, v);
+    }
+    for (; i < n; ++i)
+        for (int j = 0; j < 4; ++j) y[i] += alpha[j] * _cvtsh_ss(values[j][i]);
+}
+
+// exp(x) for x <= 0 down to -87 (softmax inputs after the max is taken off): the
+// Cephes single-precision range reduction and polynomial, about 2 ulp.
+inline __m256 exp_nonpositive(__m256 x) {
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.3f));
+    const __m256 fx = _mm256_round_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)),
+                                      _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.f)));
+    const __m256i pow2n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(pow2n));
+}
+
+void softmax(float* x, int64_t n) {
+    __m256 mv = _mm256_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(x + i));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mv), _mm256_extractf128_ps(mv, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    float max = _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)));
+    for (int64_t j = i; j < n; ++j) max = std::max(max, x[j]);
+    const __m256 maxv = _mm256_set1_ps(max);
+    __m256 sumv = _mm256_setzero_ps();
+    for (i = 0; i + 8 <= n; i += 8) {
+        const __m256 e = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(x + i), maxv));
+        _mm256_storeu_ps(x + i, e);
+        sumv = _mm256_add_ps(sumv, e);
+    }
+    float sum = hsum(sumv);
+    for (; i < n; ++i) {
+        x[i] = std::exp(x[i] - max);
+        sum += x[i];
+    }
+    const __m256 inv = _mm256_set1_ps(1.0f / sum);
+    for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+    for (; i < n; ++i) x[i] *= 1.0f / sum;
+}
+
 template <DType T>
 inline __m256 load_weights8(const uint8_t* row, int64_t i) {
     if constexpr (T == DType::F32) {
@@ -138,25 +224,45 @@ inline float weight_at(const uint8_t* row, int64_t i) {
     }
 }
 
-template <DType T, int NT>
-void dot_float(const uint8_t* row, const uint8_t* x, size_t x_stride, int64_t n, float* y) {
+// R rows x NT tokens of float weights: one vector accumulator per (row, token) along the
+// row, each computed by the same operations whatever R and NT are, so a result does not
+// depend on its tile. Two rows by four tokens make eight independent FMA chains, with
+// six loads per eight FMAs.
+template <DType T, int R, int NT>
+void dot_float_tile(const uint8_t* rows, size_t row_stride, const uint8_t* x, size_t x_stride, int64_t n,
+                    float* y) {
     const float* xt[NT];
     for (int t = 0; t < NT; ++t) xt[t] = reinterpret_cast<const float*>(x + size_t(t) * x_stride);
-    __m256 acc[NT][2];
-    for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+    __m256 acc[R][NT];
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < NT; ++t) acc[r][t] = _mm256_setzero_ps();
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m256 w0 = load_weights8<T>(row, i), w1 = load_weights8<T>(row, i + 8);
-        for (int t = 0; t < NT; ++t) {
-            acc[t][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xt[t] + i), acc[t][0]);
-            acc[t][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xt[t] + i + 8), acc[t][1]);
+    for (; i + 8 <= n; i += 8) {
+        __m256 xv[NT];
+        for (int t = 0; t < NT; ++t) xv[t] = _mm256_loadu_ps(xt[t] + i);
+        for (int r = 0; r < R; ++r) {
+            const __m256 w = load_weights8<T>(rows + size_t(r) * row_stride, i);
+            for (int t = 0; t < NT; ++t) acc[r][t] = _mm256_fmadd_ps(w, xv[t], acc[r][t]);
         }
     }
-    for (int t = 0; t < NT; ++t) {
-        float sum = hsum(_mm256_add_ps(acc[t][0], acc[t][1]));
-        for (int64_t j = i; j < n; ++j) sum += weight_at<T>(row, j) * xt[t][j];
-        y[t] = sum;
-    }
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < NT; ++t) {
+            float sum = hsum(acc[r][t]);
+            for (int64_t j = i; j < n; ++j) sum += weight_at<T>(rows + size_t(r) * row_stride, j) * xt[t][j];
+            y[r * NT + t] = sum;
+        }
+}
+
+// Rows of float weights in tiles: two rows at a time for three or four tokens (8 chains),
+// four at a time for one or two (so that a decode GEMV still has four chains).
+template <DType T, int NT>
+void dot_float_rows(const uint8_t* rows, size_t row_stride, int n_rows, const uint8_t* x, size_t x_stride, int64_t n,
+                    float* y) {
+    constexpr int kRowsPerTile = NT <= 2 ? 4 : 2;
+    int r = 0;
+    for (; r + kRowsPerTile <= n_rows; r += kRowsPerTile)
+        dot_float_tile<T, kRowsPerTile, NT>(rows + size_t(r) * row_stride, row_stride, x, x_stride, n, y + r * NT);
+    for (; r < n_rows; ++r) dot_float_tile<T, 1, NT>(rows + size_t(r) * row_stride, row_stride, x, x_stride, n, y + r * NT);
 }
 
 // ---------------------------------------------------------------- 32-block formats, 8-bit activations
@@ -540,9 +646,9 @@ void dot_packed8(DType type, const uint8_t* group, const uint8_t* x, size_t x_st
 template <int NT>
 void dot_row_tokens(DType type, const uint8_t* row, const uint8_t* x, size_t stride, int64_t n, float* y) {
     switch (type) {
-        case DType::F32: return dot_float<DType::F32, NT>(row, x, stride, n, y);
-        case DType::F16: return dot_float<DType::F16, NT>(row, x, stride, n, y);
-        case DType::BF16: return dot_float<DType::BF16, NT>(row, x, stride, n, y);
+        case DType::F32: return dot_float_tile<DType::F32, 1, NT>(row, 0, x, stride, n, y);
+        case DType::F16: return dot_float_tile<DType::F16, 1, NT>(row, 0, x, stride, n, y);
+        case DType::BF16: return dot_float_tile<DType::BF16, 1, NT>(row, 0, x, stride, n, y);
         case DType::Q4_0: return dot_block32<DType::Q4_0, NT>(row, x, stride, n, y);
         case DType::Q4_1: return dot_block32<DType::Q4_1, NT>(row, x, stride, n, y);
         case DType::Q5_0: return dot_block32<DType::Q5_0, NT>(row, x, stride, n, y);
@@ -563,12 +669,36 @@ void dot_row(DType type, const uint8_t* row, const uint8_t* x, size_t x_stride, 
     }
 }
 
+template <int NT>
+void dot_rows_tokens(DType type, const uint8_t* rows, size_t row_stride, int n_rows, const uint8_t* x, size_t x_stride,
+                     int64_t n, float* y) {
+    switch (type) {
+        case DType::F32: return dot_float_rows<DType::F32, NT>(rows, row_stride, n_rows, x, x_stride, n, y);
+        case DType::F16: return dot_float_rows<DType::F16, NT>(rows, row_stride, n_rows, x, x_stride, n, y);
+        case DType::BF16: return dot_float_rows<DType::BF16, NT>(rows, row_stride, n_rows, x, x_stride, n, y);
+        default:
+            for (int r = 0; r < n_rows; ++r)
+                dot_row_tokens<NT>(type, rows + size_t(r) * row_stride, x, x_stride, n, y + r * NT);
+    }
+}
+
+void dot_rows(DType type, const uint8_t* rows, size_t row_stride, int n_rows, const uint8_t* x, size_t x_stride,
+              int n_tokens, int64_t n, float* y) {
+    switch (n_tokens) {
+        case 1: return dot_rows_tokens<1>(type, rows, row_stride, n_rows, x, x_stride, n, y);
+        case 2: return dot_rows_tokens<2>(type, rows, row_stride, n_rows, x, x_stride, n, y);
+        case 3: return dot_rows_tokens<3>(type, rows, row_stride, n_rows, x, x_stride, n, y);
+        default: return dot_rows_tokens<4>(type, rows, row_stride, n_rows, x, x_stride, n, y);
+    }
+}
+
 }  // namespace
 
 const KernelTable& avx2_kernels() {
     // Q8_K quantization has no SIMD form here: it is one pass over a token's activations.
     static const KernelTable table{CpuLevel::avx2, dot_f32,     dot_f16_f32, axpy_f32,
-                                   axpy_f16,       quantize_q8, scalar_kernels().quantize_q8k, dot_row, dot_packed8};
+                                   axpy_f16,       dot4_f16_f32, axpy4_f16, softmax,
+                                   quantize_q8,    scalar_kernels().quantize_q8k, dot_row, dot_rows, dot_packed8};
     return table;
 }
 

@@ -42,6 +42,28 @@ void axpy_f32(float alpha, const float* x, float* y, int64_t n) {
     for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
+void softmax(float* x, int64_t n) {
+    float max = x[0];
+    for (int64_t i = 1; i < n; ++i) max = std::max(max, x[i]);
+    float sum = 0.f;
+    for (int64_t i = 0; i < n; ++i) {
+        x[i] = std::exp(x[i] - max);
+        sum += x[i];
+    }
+    const float inv = 1.0f / sum;
+    for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void dot4_f16_f32(const uint16_t* const keys[4], const float* q, int64_t n, float* out) {
+    for (int j = 0; j < 4; ++j) out[j] = dot_f16_f32(keys[j], q, n);
+}
+
+void axpy_f16(float alpha, const uint16_t* x, float* y, int64_t n);
+
+void axpy4_f16(const float alpha[4], const uint16_t* const values[4], float* y, int64_t n) {
+    for (int j = 0; j < 4; ++j) axpy_f16(alpha[j], values[j], y, n);
+}
+
 void axpy_f16(float alpha, const uint16_t* x, float* y, int64_t n) {
     for (int64_t i = 0; i < n; ++i) y[i] += alpha * fp16_to_fp32(x[i]);
 }
@@ -272,11 +294,17 @@ void dot_row(DType type, const uint8_t* row, const uint8_t* x, size_t x_stride, 
     }
 }
 
+void dot_rows(DType type, const uint8_t* rows, size_t row_stride, int n_rows, const uint8_t* x, size_t x_stride,
+              int n_tokens, int64_t n, float* y) {
+    for (int r = 0; r < n_rows; ++r) dot_row(type, rows + size_t(r) * row_stride, x, x_stride, n_tokens, n, y + r * n_tokens);
+}
+
 }  // namespace
 
 const KernelTable& scalar_kernels() {
-    static const KernelTable table{CpuLevel::scalar, dot_f32,     dot_f16_f32, axpy_f32,
-                                   axpy_f16,         quantize_q8, quantize_q8k, dot_row, nullptr};
+    static const KernelTable table{CpuLevel::scalar, dot_f32,      dot_f16_f32, axpy_f32, axpy_f16,
+                                   dot4_f16_f32,     axpy4_f16,    softmax,     quantize_q8, quantize_q8k,
+                                   dot_row,          dot_rows,     nullptr};
     return table;
 }
 
