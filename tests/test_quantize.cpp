@@ -234,6 +234,37 @@ TEST(QuantizeModel, Q8_0OfStories15MIsByteIdenticalToLlamaCpp) {
     std::remove(ours_path.c_str());
 }
 
+// llama.cpp's Q4_0 of three stories15M tensors (tests/data/quant/README.md: llama-quantize
+// --pure, cut down to those tensors byte for byte). Lumen's Q4_0 of the same checkpoint
+// must be the same bytes, and so dequantize to the same weights.
+TEST(QuantizeModel, Q4_0OfStories15MIsByteIdenticalToLlamaCpp) {
+    const std::string bin = test::shared_dir() + "/testdata/stories15M/stories15M.bin";
+    if (!test::file_exists(bin)) GTEST_SKIP() << "../shared/testdata/stories15M/stories15M.bin absent";
+    auto theirs = GgufFile::open(test::data_dir() + "/quant/stories15M-blk0-q4_0.llama.gguf");
+    ASSERT_TRUE(theirs) << theirs.status().message();
+    const std::string ours_path = temp_dir() + "/stories15M-q4_0.gguf";
+    ASSERT_TRUE(quantize_model(bin, ours_path, "q4_0", nullptr).is_ok());
+    auto ours = GgufFile::open(ours_path);
+    ASSERT_TRUE(ours);
+    ASSERT_EQ(theirs->tensors().size(), 3u);
+    for (const auto& t : theirs->tensors()) {
+        SCOPED_TRACE(t.name);
+        const GgufTensorInfo* mine = ours->find_tensor(t.name);
+        ASSERT_NE(mine, nullptr);
+        ASSERT_EQ(t.type, DType::Q4_0);
+        ASSERT_EQ(mine->type, DType::Q4_0);
+        ASSERT_EQ(mine->dims, t.dims);
+        ASSERT_EQ(mine->n_bytes, t.n_bytes);
+        EXPECT_EQ(std::memcmp(mine->data, t.data, t.n_bytes), 0) << "bytes differ";
+        const int64_t n = t.dims[0] * t.dims[1];
+        std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n));
+        dequantize_row(DType::Q4_0, mine->data, a.data(), n);
+        dequantize_row(DType::Q4_0, t.data, b.data(), n);
+        EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << "dequantized weights differ";
+    }
+    std::remove(ours_path.c_str());
+}
+
 // ------------------------------------------------------------------ schemes
 
 TEST(QuantScheme, NamesParseAndBadNamesListTheChoices) {
