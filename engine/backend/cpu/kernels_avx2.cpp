@@ -66,6 +66,17 @@ inline __m256i dot_signed(__m256i w, __m256i x) {
 // Unsigned w (<= 63) times signed x, pairs into 16 int16.
 inline __m256i dot_unsigned16(__m256i w, __m256i x) { return _mm256_maddubs_epi16(w, x); }
 
+// Weight streams ask for their bytes 2 KiB ahead: with the hardware prefetcher alone,
+// decode stayed 10-20% further from the memory ceiling on Zen 3 (A/B runs of tg64 on
+// the 1.1B shape: 2 KiB beat none, 0.5, 1 and 4 KiB). One request per 64 bytes.
+constexpr int kPrefetchAhead = 2048;
+
+template <int kBytes>
+inline void prefetch_ahead(const uint8_t* p) {
+    for (int off = 0; off < kBytes; off += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchAhead + off, _MM_HINT_T0);
+}
+
 // ---------------------------------------------------------------- f32 activations
 
 float dot_f32(const float* a, const float* b, int64_t n) {
@@ -342,6 +353,7 @@ void dot_block32(const uint8_t* row, const uint8_t* x, size_t x_stride, int64_t 
     for (int t = 0; t < NT; ++t) acc0[t] = acc1[t] = _mm256_setzero_ps();
     auto block = [&](int64_t b, __m256* acc, float* acc_min) __attribute__((always_inline)) {
         float d, m = 0.f;
+        prefetch_ahead<kBlockBytes>(row + b * kBlockBytes);
         const __m256i w = unpack_block32<T>(row + b * kBlockBytes, &d, &m);
         for (int t = 0; t < NT; ++t) {
             const ActivationBlockQ8& a = xt[t][b];
@@ -391,6 +403,7 @@ void dot_q4k_q5k(const uint8_t* row, const uint8_t* x, size_t x_stride, int64_t 
     const __m256i low4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     for (int64_t b = 0; b < n / 256; ++b) {
         const uint8_t* blk = row + b * kBlockBytes;
+        prefetch_ahead<kBlockBytes>(blk);
         const float d = half_at(blk), dmin = half_at(blk + 2);
         int16_t scale_min[16];
         scales_mins_k4(blk + 4, scale_min);
@@ -439,6 +452,7 @@ void dot_q6k(const uint8_t* row, const uint8_t* x, size_t x_stride, int64_t n, f
     const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(0x03);
     for (int64_t b = 0; b < n / 256; ++b) {
         const uint8_t* blk = row + b * 210;
+        prefetch_ahead<210>(blk);
         const auto* sc = reinterpret_cast<const int8_t*>(blk + 192);
         const float d = half_at(blk + 208);
         __m256i sumi[NT];
@@ -500,6 +514,7 @@ void dot_packed8_tokens(const uint8_t* group, const uint8_t* x, size_t x_stride,
     const __m256i ones16 = _mm256_set1_epi16(1), low4 = _mm256_set1_epi8(0x0F);
     for (int64_t b = 0; b < n / 32; ++b) {
         const uint8_t* g = group + b * kGroupBlockBytes;
+        prefetch_ahead<kGroupBlockBytes>(g);
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
         const uint8_t* q = g + kHeaderBytes;
         if constexpr (T == DType::Q8_0) {
@@ -570,6 +585,7 @@ void dot_packed8_q4k(const uint8_t* group, const uint8_t* x, size_t x_stride, in
     static const __m256i min_pair[2] = {lane_bytes_to_i16(0, 1), lane_bytes_to_i16(2, 3)};
     for (int64_t b = 0; b < n / 256; ++b) {
         const uint8_t* g = group + b * kGroupBlockBytes;
+        prefetch_ahead<kGroupBlockBytes>(g);
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
         const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + 16)));
         const __m256i u0 = load256(g + 32), u1 = load256(g + 64), u2 = load256(g + 96);
