@@ -75,12 +75,17 @@ TEST(CpuKernels, ReportsTheLevelsItTests) {
 // Blocks of 32 with exact ties (x * 127 / amax = k + 0.5), zeros, and a lone extreme.
 TEST(CpuKernels, ActivationQuantizationIsBitwiseEqual) {
     std::mt19937 rng(41);
-    const int64_t n = 256 * 3;
+    const int64_t n = 256 * 5;
     std::vector<float> x = random_floats(size_t(n), rng);
     for (int j = 0; j < 32; ++j) x[size_t(j)] = (j - 16 + 0.5f) / 127.f;  // amax 15.5/127: ties after scaling
     x[5] = 16.f / 127.f;
     for (int j = 32; j < 64; ++j) x[size_t(j)] = 0.f;
     x[100] = -50.f;
+    // Q8_K takes the first value of largest magnitude, with its sign: +3 before -3 here,
+    // -3 before +3 in the next block; the block after is all zeros.
+    x[256 + 40] = 3.f, x[256 + 200] = -3.f;
+    x[512 + 7] = -3.f, x[512 + 9] = 3.f;
+    for (int j = 768; j < 1024; ++j) x[size_t(j)] = 0.f;
     const KernelTable& ref = scalar_kernels();
     std::vector<ActivationBlockQ8> q8_ref(size_t(n / 32)), q8(q8_ref.size());
     std::vector<ActivationBlockQ8K> q8k_ref(size_t(n / 256)), q8k(q8k_ref.size());

@@ -309,6 +309,54 @@ void quantize_q8(const float* x, int64_t n, ActivationBlockQ8* out) {
     }
 }
 
+// llama.cpp's Q8_K, bitwise as the scalar table: the value of largest magnitude (the
+// first one, with its sign) maps to -127; round half to even; clamp at 127.
+void quantize_q8k(const float* x, int64_t n, ActivationBlockQ8K* out) {
+    const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+    for (int64_t b = 0; b < n / 256; ++b) {
+        const float* xb = x + b * 256;
+        ActivationBlockQ8K& a = out[b];
+        __m256 m = _mm256_setzero_ps();
+        for (int k = 0; k < 32; ++k) m = _mm256_max_ps(m, _mm256_andnot_ps(sign_bit, _mm256_loadu_ps(xb + 8 * k)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        const float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)));
+        if (amax == 0.f) {
+            a.d = 0.f;
+            std::memset(a.qs, 0, sizeof(a.qs));
+            std::memset(a.bsums, 0, sizeof(a.bsums));
+            continue;
+        }
+        float max = amax;
+        const __m256 amax_v = _mm256_set1_ps(amax);
+        for (int k = 0; k < 32; ++k) {
+            const int hits = _mm256_movemask_ps(
+                _mm256_cmp_ps(_mm256_andnot_ps(sign_bit, _mm256_loadu_ps(xb + 8 * k)), amax_v, _CMP_EQ_OQ));
+            if (hits) {
+                max = xb[8 * k + __builtin_ctz(unsigned(hits))];
+                break;
+            }
+        }
+        const float iscale = -127.f / max;
+        const __m256 iv = _mm256_set1_ps(iscale);
+        const __m256i limit = _mm256_set1_epi32(127);
+        for (int c = 0; c < 8; ++c) {  // 32 values per pass
+            __m256i q[4];
+            for (int k = 0; k < 4; ++k)
+                q[k] = _mm256_min_epi32(limit, _mm256_cvtps_epi32(_mm256_round_ps(
+                                                   _mm256_mul_ps(iv, _mm256_loadu_ps(xb + 32 * c + 8 * k)),
+                                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+            a.bsums[2 * c] = int16_t(hsum_i32(_mm256_add_epi32(q[0], q[1])));
+            a.bsums[2 * c + 1] = int16_t(hsum_i32(_mm256_add_epi32(q[2], q[3])));
+            const __m256i p16a = _mm256_packs_epi32(q[0], q[1]), p16b = _mm256_packs_epi32(q[2], q[3]);
+            const __m256i p8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16a, p16b),
+                                                           _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.qs + 32 * c), p8);
+        }
+        a.d = 1.f / iscale;
+    }
+}
+
 // A weight block as 32 int8 (signed for symmetric formats, unsigned for the ones with a minimum).
 template <DType T>
 inline __m256i unpack_block32(const uint8_t* b, float* d, float* m) {
@@ -711,10 +759,9 @@ void dot_rows(DType type, const uint8_t* rows, size_t row_stride, int n_rows, co
 }  // namespace
 
 const KernelTable& avx2_kernels() {
-    // Q8_K quantization has no SIMD form here: it is one pass over a token's activations.
     static const KernelTable table{CpuLevel::avx2, dot_f32,     dot_f16_f32, axpy_f32,
                                    axpy_f16,       dot4_f16_f32, axpy4_f16, softmax,
-                                   quantize_q8,    scalar_kernels().quantize_q8k, dot_row, dot_rows, dot_packed8};
+                                   quantize_q8,    quantize_q8k,   dot_row, dot_rows, dot_packed8};
     return table;
 }
 
