@@ -318,7 +318,7 @@ TEST(CpuKernels, MatmulTilingEveryLevel) {
 // and shapes are packed.
 TEST(PackedWeights, PackThenUnpackIsTheIdentity) {
     std::mt19937 rng(45);
-    for (DType type : {DType::Q4_0, DType::Q4_1, DType::Q8_0, DType::Q4_K})
+    for (DType type : {DType::Q4_0, DType::Q4_1, DType::Q8_0, DType::Q4_K, DType::Q6_K})
         for (int64_t rows : {8, 24})
             for (int64_t cols : {256, 768}) {
                 SCOPED_TRACE(std::string(dtype_name(type)) + " " + std::to_string(rows) + "x" + std::to_string(cols));
@@ -331,8 +331,8 @@ TEST(PackedWeights, PackThenUnpackIsTheIdentity) {
                 unpack_rows8(type, packed.data(), rows, cols, back.data());
                 EXPECT_EQ(back, wb);
             }
-    const std::vector<uint8_t> bytes(size_t(16 * row_bytes(DType::Q4_K, 256)));
-    EXPECT_FALSE(can_pack(TensorView{DType::Q6_K, bytes.data(), 16, 256, "no packed Q6_K layout"}));
+    const std::vector<uint8_t> bytes(size_t(16 * row_bytes(DType::Q6_K, 256)));
+    EXPECT_FALSE(can_pack(TensorView{DType::Q5_K, bytes.data(), 8, 256, "no packed Q5_K layout"}));
     EXPECT_FALSE(can_pack(TensorView{DType::Q4_0, bytes.data(), 12, 32, "rows not a multiple of 8"}));
     EXPECT_FALSE(can_pack(TensorView{DType::F16, bytes.data(), 8, 32, "float"}));
     PackedWeights store;
@@ -356,7 +356,7 @@ TEST(PackedWeights, DotPacked8AgreesWithTheScalarRows) {
         const KernelTable& k = kernel_table(level);
         if (!k.dot_packed8) continue;
         ++tested_levels;
-        for (DType type : {DType::Q4_0, DType::Q4_1, DType::Q8_0, DType::Q4_K})
+        for (DType type : {DType::Q4_0, DType::Q4_1, DType::Q8_0, DType::Q4_K, DType::Q6_K})
             for (int64_t cols : column_sizes(type)) {
                 constexpr int kRows = 16;
                 const auto wb = random_weight_bytes(type, kRows, cols, rng);

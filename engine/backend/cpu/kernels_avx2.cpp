@@ -684,6 +684,94 @@ void dot_packed8_q4k(const uint8_t* group, const uint8_t* x, size_t x_stride, in
     for (int t = 0; t < NT; ++t) _mm256_storeu_ps(y + 8 * t, acc[t]);
 }
 
+// pshufb indices that sign-extend bytes of each 32-bit lane into an int16 pair (byte
+// `first`, byte `second`): the byte lands in the high half, and an arithmetic shift by
+// 8 follows.
+inline __m256i lane_bytes_to_high_i16(int first, int second) {
+    alignas(32) int8_t idx[32];
+    for (int lane = 0; lane < 8; ++lane) {
+        const int base = 4 * (lane % 4);
+        idx[4 * lane + 0] = int8_t(0x80);
+        idx[4 * lane + 1] = int8_t(base + first);
+        idx[4 * lane + 2] = int8_t(0x80);
+        idx[4 * lane + 3] = int8_t(base + second);
+    }
+    return _mm256_load_si256(reinterpret_cast<const __m256i*>(idx));
+}
+
+inline __m256i signed_pair(__m256i bytes, __m256i idx) {
+    return _mm256_srai_epi16(_mm256_shuffle_epi8(bytes, idx), 8);
+}
+
+// Q6_K in groups of 8 rows: w = d * scale[s] * (u - 32), u 6 bits, 16 sub-blocks of 16.
+// Two maddubs of 6-bit weights still fit int16 (2 * 2 * 63 * 127), so each pair meets
+// its sub-block's scale in one madd; the -32 meets the bsums once per block.
+template <int NT>
+void dot_packed8_q6k(const uint8_t* group, const uint8_t* x, size_t x_stride, int64_t n, float* y) {
+    constexpr int kGroupBlockBytes = 8 * 210;
+    const ActivationBlockQ8K* xt[NT];
+    for (int t = 0; t < NT; ++t) xt[t] = reinterpret_cast<const ActivationBlockQ8K*>(x + size_t(t) * x_stride);
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(0x03);
+    static const __m256i scale_of[4] = {lane_bytes_to_high_i16(0, 0), lane_bytes_to_high_i16(1, 1),
+                                        lane_bytes_to_high_i16(2, 2), lane_bytes_to_high_i16(3, 3)};
+    static const __m256i scale_pair[2] = {lane_bytes_to_high_i16(0, 1), lane_bytes_to_high_i16(2, 3)};
+    for (int64_t b = 0; b < n / 256; ++b) {
+        const uint8_t* g = group + b * kGroupBlockBytes;
+        prefetch_ahead<kGroupBlockBytes>(g);
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
+        const uint8_t* v = g + 16;  // vector k at v + 32k: ql 0..31, qh 32..47, scales 48..51
+        __m256i sumi[NT];
+        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+        for (int h = 0; h < 2; ++h)
+            for (int p = 0; p < 4; ++p) {  // chunks k = 2p, 2p+1: sub-blocks 8h + 2m + p/2
+                __m256i u[2][4];
+                for (int i = 0; i < 2; ++i) {
+                    const int k = 2 * p + i;
+                    const __m256i A = load256(v + 32 * (16 * h + k)), B = load256(v + 32 * (16 * h + 8 + k));
+                    const __m256i H = load256(v + 32 * (32 + 8 * h + k));
+                    u[i][0] = _mm256_or_si256(_mm256_and_si256(A, low4), _mm256_slli_epi16(_mm256_and_si256(H, low2), 4));
+                    u[i][1] = _mm256_or_si256(_mm256_and_si256(B, low4),
+                                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 2), low2), 4));
+                    u[i][2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), low4),
+                                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 4), low2), 4));
+                    u[i][3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(B, 4), low4),
+                                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 6), low2), 4));
+                }
+                __m256i scale[4];
+                for (int m = 0; m < 4; ++m) {
+                    const int sub = 8 * h + 2 * m + p / 2;
+                    scale[m] = signed_pair(load256(v + 32 * (48 + sub / 4)), scale_of[sub % 4]);
+                }
+                for (int t = 0; t < NT; ++t) {
+                    const int8_t* xq = xt[t][b].qs + 128 * h + 8 * p;
+                    for (int m = 0; m < 4; ++m) {
+                        const __m256i s16 =
+                            _mm256_add_epi16(_mm256_maddubs_epi16(u[0][m], broadcast4(xq + 32 * m)),
+                                             _mm256_maddubs_epi16(u[1][m], broadcast4(xq + 32 * m + 4)));
+                        sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(s16, scale[m]));
+                    }
+                }
+            }
+        // sum over sub-blocks of scale * bsum, per row, as int16 pairs (scale[2j], scale[2j+1]).
+        __m256i pairs[8];
+        for (int j = 0; j < 8; ++j) pairs[j] = signed_pair(load256(v + 32 * (48 + j / 2)), scale_pair[j % 2]);
+        for (int t = 0; t < NT; ++t) {
+            const ActivationBlockQ8K& a = xt[t][b];
+            __m256i offset = _mm256_setzero_si256();
+            for (int j = 0; j < 8; ++j) {
+                int32_t bs;
+                std::memcpy(&bs, a.bsums + 2 * j, 4);
+                offset = _mm256_add_epi32(offset, _mm256_madd_epi16(pairs[j], _mm256_set1_epi32(bs)));
+            }
+            const __m256i total = _mm256_sub_epi32(sumi[t], _mm256_slli_epi32(offset, 5));
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(a.d)), _mm256_cvtepi32_ps(total), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) _mm256_storeu_ps(y + 8 * t, acc[t]);
+}
+
 template <int NT>
 void dot_packed8_type(DType type, const uint8_t* group, const uint8_t* x, size_t stride, int64_t n, float* y) {
     switch (type) {
@@ -691,6 +779,7 @@ void dot_packed8_type(DType type, const uint8_t* group, const uint8_t* x, size_t
         case DType::Q4_1: return dot_packed8_tokens<DType::Q4_1, NT>(group, x, stride, n, y);
         case DType::Q8_0: return dot_packed8_tokens<DType::Q8_0, NT>(group, x, stride, n, y);
         case DType::Q4_K: return dot_packed8_q4k<NT>(group, x, stride, n, y);
+        case DType::Q6_K: return dot_packed8_q6k<NT>(group, x, stride, n, y);
         default: return;  // not a packable type (packed_weights.h)
     }
 }

@@ -8,20 +8,24 @@ namespace lumen::cpu {
 
 namespace {
 
-// Per-row block parts: the leading fp16 fields (scale, and minimum for Q4_1 and
-// Q4_K) and the bytes after them, moved 4 at a time (Q4_K: 12 scale bytes, 128 quants).
+// Per-row block parts: the fp16 fields (scale, and minimum for Q4_1 and Q4_K), where
+// they sit in the block, and the other bytes, moved 4 at a time (Q4_K: 12 scale bytes
+// and 128 quants; Q6_K: 128 + 64 quant bytes and 16 scales, its fp16 scale last).
 struct BlockParts {
     int header_halves;
+    int header_at;
     int quant_bytes;
+    int quants_at() const { return header_at == 0 ? 2 * header_halves : 0; }
 };
 
 BlockParts block_parts(DType type) {
     switch (type) {
-        case DType::Q4_0: return {1, 16};
-        case DType::Q4_1: return {2, 16};
-        case DType::Q8_0: return {1, 32};
-        case DType::Q4_K: return {2, 140};
-        default: return {0, 0};
+        case DType::Q4_0: return {1, 0, 16};
+        case DType::Q4_1: return {2, 0, 16};
+        case DType::Q8_0: return {1, 0, 32};
+        case DType::Q4_K: return {2, 0, 140};
+        case DType::Q6_K: return {1, 208, 208};
+        default: return {0, 0, 0};
     }
 }
 
@@ -35,10 +39,11 @@ template <bool kPack>
 void move_block(const BlockParts& p, int r, uint8_t* row_block, uint8_t* group_block) {
     for (int h = 0; h < p.header_halves; ++h) {
         uint8_t* in_group = group_block + 2 * (h * kPackedRows + r);
-        if (kPack) std::memcpy(in_group, row_block + 2 * h, 2);
-        else std::memcpy(row_block + 2 * h, in_group, 2);
+        uint8_t* in_row = row_block + p.header_at + 2 * h;
+        if (kPack) std::memcpy(in_group, in_row, 2);
+        else std::memcpy(in_row, in_group, 2);
     }
-    uint8_t* quants = row_block + 2 * p.header_halves;
+    uint8_t* quants = row_block + p.quants_at();
     for (int j = 0; j < p.quant_bytes; ++j) {
         uint8_t& in_group = group_block[quant_offset(p, r, j)];
         if (kPack) in_group = quants[j];

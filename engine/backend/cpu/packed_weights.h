@@ -11,9 +11,11 @@
 //   d[8]        fp16 scales of rows 0..7
 //   m[8]        fp16 minimums of rows 0..7           (Q4_1; Q4_K's dmin)
 //   vectors     the rest of each row's block in 32-byte vectors: vector k holds,
-//               at bytes 4r..4r+3, row r's bytes 4k..4k+3 after its fp16 fields.
-//               Q4_0/Q4_1: 4 vectors of quants; Q8_0: 8; Q4_K: 3 vectors of
-//               6-bit scales and minimums, then 32 of quants.
+//               at bytes 4r..4r+3, row r's bytes 4k..4k+3 of the block without
+//               its fp16 fields. Q4_0/Q4_1: 4 vectors of quants; Q8_0: 8; Q4_K:
+//               3 vectors of 6-bit scales and minimums, then 32 of quants; Q6_K
+//               (whose fp16 scale ends the block): 32 vectors of low 4 bits,
+//               16 of high 2 bits, 4 of int8 sub-block scales.
 // In Q4_0/Q4_1 byte j of a block packs element j (low nibble) and element j+16
 // (high nibble), so vector k's low nibbles are elements 4k..4k+3 and its high
 // nibbles elements 16+4k..16+4k+3 of each row. In Q4_K quant byte 32c+i packs
@@ -31,7 +33,7 @@ namespace lumen::cpu {
 
 constexpr int kPackedRows = 8;
 
-// Types with a packed layout: Q4_0, Q4_1, Q8_0, Q4_K.
+// Types with a packed layout: Q4_0, Q4_1, Q8_0, Q4_K, Q6_K.
 bool packable_type(DType type);
 // The type is packable and the shape fits the layout (rows a multiple of 8, whole blocks).
 bool can_pack(const TensorView& w);
