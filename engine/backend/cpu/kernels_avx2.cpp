@@ -3,7 +3,7 @@
 // once, so these kernels unpack a block in registers, multiply it with the
 // 8-bit activations of up to four tokens (the weights are unpacked once per
 // pass), with enough independent accumulators that no add chain stalls the
-// stream of loads.
+// stream of loads. The kernels for packed 8-row groups are in kernels_avx2_packed.cpp.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -11,34 +11,15 @@
 #include <cstring>
 
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/kernels_avx2_common.h"
 
 namespace lumen::cpu {
 
 namespace {
 
+using namespace avx2;
+
 // ---------------------------------------------------------------- helpers
-
-inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-inline int32_t hsum_i32(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm_cvtsi128_si32(s);
-}
-
-inline float half_at(const uint8_t* p) {
-    uint16_t h;
-    std::memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
-}
-
-inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
 // 32 nibbles: bytes 0..15 get the low nibbles of the 16 bytes, bytes 16..31 the high ones
 // (the element order of the 32-block formats).
@@ -65,17 +46,6 @@ inline __m256i dot_signed(__m256i w, __m256i x) {
 
 // Unsigned w (<= 63) times signed x, pairs into 16 int16.
 inline __m256i dot_unsigned16(__m256i w, __m256i x) { return _mm256_maddubs_epi16(w, x); }
-
-// Weight streams ask for their bytes 2 KiB ahead: with the hardware prefetcher alone,
-// decode stayed 10-20% further from the memory ceiling on Zen 3 (A/B runs of tg64 on
-// the 1.1B shape: 2 KiB beat none, 0.5, 1 and 4 KiB). One request per 64 bytes.
-constexpr int kPrefetchAhead = 2048;
-
-template <int kBytes>
-inline void prefetch_ahead(const uint8_t* p) {
-    for (int off = 0; off < kBytes; off += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchAhead + off, _MM_HINT_T0);
-}
 
 // ---------------------------------------------------------------- f32 activations
 
@@ -247,10 +217,18 @@ void dot_float_tile(const uint8_t* rows, size_t row_stride, const uint8_t* x, si
     __m256 acc[R][NT];
     for (int r = 0; r < R; ++r)
         for (int t = 0; t < NT; ++t) acc[r][t] = _mm256_setzero_ps();
+    constexpr int64_t kElementBytes = T == DType::F32 ? 4 : 2;
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
+        if ((i * kElementBytes) % 64 == 0)
+            for (int r = 0; r < R; ++r) prefetch_ahead<1>(rows + size_t(r) * row_stride + i * kElementBytes);
         __m256 xv[NT];
-        for (int t = 0; t < NT; ++t) xv[t] = _mm256_loadu_ps(xt[t] + i);
+        for (int t = 0; t < NT; ++t) {
+            xv[t] = _mm256_loadu_ps(xt[t] + i);
+            // Keep the activations in registers: left alone, GCC folds them into every
+            // FMA as a memory operand, ten loads per eight FMAs instead of six.
+            asm("" : "+x"(xv[t]));
+        }
         for (int r = 0; r < R; ++r) {
             const __m256 w = load_weights8<T>(rows + size_t(r) * row_stride, i);
             for (int t = 0; t < NT; ++t) acc[r][t] = _mm256_fmadd_ps(w, xv[t], acc[r][t]);
@@ -264,12 +242,14 @@ void dot_float_tile(const uint8_t* rows, size_t row_stride, const uint8_t* x, si
         }
 }
 
-// Rows of float weights in tiles: two rows at a time for three or four tokens (8 chains),
-// four at a time for one or two (so that a decode GEMV still has four chains).
+// Rows of float weights in tiles: two rows at a time for three or four tokens (8 chains,
+// compute-bound), one at a time for one or two. Decode is bound by memory, and one
+// sequential stream per thread reads faster than interleaved rows: a 32000 x 288 f32
+// GEMV ran at 20 GB/s on one Zen 3 core row by row, 13 GB/s four rows at a time.
 template <DType T, int NT>
 void dot_float_rows(const uint8_t* rows, size_t row_stride, int n_rows, const uint8_t* x, size_t x_stride, int64_t n,
                     float* y) {
-    constexpr int kRowsPerTile = NT <= 2 ? 4 : 2;
+    constexpr int kRowsPerTile = NT <= 2 ? 1 : 2;
     int r = 0;
     for (; r + kRowsPerTile <= n_rows; r += kRowsPerTile)
         dot_float_tile<T, kRowsPerTile, NT>(rows + size_t(r) * row_stride, row_stride, x, x_stride, n, y + r * NT);
@@ -536,264 +516,6 @@ void dot_q6k(const uint8_t* row, const uint8_t* x, size_t x_stride, int64_t n, f
     for (int t = 0; t < NT; ++t) y[t] = hsum(acc[t]) - acc_offset[t];
 }
 
-// ---------------------------------------------------------------- packed groups of 8 rows
-
-// Four activation bytes (elements i..i+3) in every 32-bit lane: one lane per row.
-inline __m256i broadcast4(const int8_t* p) {
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
-
-// A group of 8 rows in the packed layout (packed_weights.h): lane r of every vector
-// belongs to row r, so the 8 sums come out in one register, with one fp16 widening
-// for the 8 scales. 4-bit weights stay unsigned (0..15) so that eight maddubs
-// results fit int16 (|sum| <= 8 * 2 * 15 * 127); Q4_0's offset of 8 is taken off
-// once per block as 8 * sum(x).
-template <DType T, int NT>
-void dot_packed8_tokens(const uint8_t* group, const uint8_t* x, size_t x_stride, int64_t n, float* y) {
-    constexpr bool kHasMin = T == DType::Q4_1;
-    constexpr int kHeaderBytes = kHasMin ? 32 : 16;
-    constexpr int kGroupBlockBytes = 8 * (T == DType::Q8_0 ? 34 : T == DType::Q4_1 ? 20 : 18);
-    const ActivationBlockQ8* xt[NT];
-    for (int t = 0; t < NT; ++t) xt[t] = reinterpret_cast<const ActivationBlockQ8*>(x + size_t(t) * x_stride);
-    __m256 acc[NT];
-    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
-    const __m256i ones16 = _mm256_set1_epi16(1), low4 = _mm256_set1_epi8(0x0F);
-    for (int64_t b = 0; b < n / 32; ++b) {
-        const uint8_t* g = group + b * kGroupBlockBytes;
-        prefetch_ahead<kGroupBlockBytes>(g);
-        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
-        const uint8_t* q = g + kHeaderBytes;
-        if constexpr (T == DType::Q8_0) {
-            for (int t = 0; t < NT; ++t) {
-                const ActivationBlockQ8& a = xt[t][b];
-                __m256i sum = _mm256_setzero_si256();
-                for (int k = 0; k < 8; ++k) {
-                    const __m256i w = load256(q + 32 * k);
-                    const __m256i xs = _mm256_sign_epi8(broadcast4(a.qs + 4 * k), w);
-                    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), xs), ones16));
-                }
-                acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(a.d)), _mm256_cvtepi32_ps(sum), acc[t]);
-            }
-        } else {
-            __m256i lo[4], hi[4];
-            for (int k = 0; k < 4; ++k) {
-                const __m256i v = load256(q + 32 * k);
-                lo[k] = _mm256_and_si256(v, low4);
-                hi[k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
-            }
-            __m256 m;
-            if constexpr (kHasMin) m = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + 16)));
-            for (int t = 0; t < NT; ++t) {
-                const ActivationBlockQ8& a = xt[t][b];
-                __m256i s16 = _mm256_maddubs_epi16(lo[0], broadcast4(a.qs));
-                s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[0], broadcast4(a.qs + 16)));
-                for (int k = 1; k < 4; ++k) {
-                    s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(lo[k], broadcast4(a.qs + 4 * k)));
-                    s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[k], broadcast4(a.qs + 16 + 4 * k)));
-                }
-                __m256i sum = _mm256_madd_epi16(s16, ones16);
-                if constexpr (!kHasMin) sum = _mm256_sub_epi32(sum, _mm256_set1_epi32(8 * a.sum));
-                acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(a.d)), _mm256_cvtepi32_ps(sum), acc[t]);
-                if constexpr (kHasMin) acc[t] = _mm256_fmadd_ps(m, _mm256_set1_ps(a.s), acc[t]);
-            }
-        }
-    }
-    for (int t = 0; t < NT; ++t) _mm256_storeu_ps(y + 8 * t, acc[t]);
-}
-
-// pshufb indices that widen one byte of each 32-bit lane to an int16 pair: byte `first`
-// and byte `second` of the lane (the same byte twice repeats it in both halves).
-inline __m256i lane_bytes_to_i16(int first, int second) {
-    alignas(32) int8_t idx[32];
-    for (int lane = 0; lane < 8; ++lane) {
-        const int base = 4 * (lane % 4);  // pshufb indexes within each 128-bit half
-        idx[4 * lane + 0] = int8_t(base + first);
-        idx[4 * lane + 1] = int8_t(0x80);
-        idx[4 * lane + 2] = int8_t(base + second);
-        idx[4 * lane + 3] = int8_t(0x80);
-    }
-    return _mm256_load_si256(reinterpret_cast<const __m256i*>(idx));
-}
-
-// Q4_K in groups of 8 rows: the rows' 6-bit scales and minimums decode with the same
-// 32-bit masks as scales_mins_k4, on all 8 rows at once; each 32-element sub-block's
-// int16 sums meet their scale in one madd (|sum| <= 30480, scale <= 63).
-template <int NT>
-void dot_packed8_q4k(const uint8_t* group, const uint8_t* x, size_t x_stride, int64_t n, float* y) {
-    constexpr int kGroupBlockBytes = 8 * 144;
-    const ActivationBlockQ8K* xt[NT];
-    for (int t = 0; t < NT; ++t) xt[t] = reinterpret_cast<const ActivationBlockQ8K*>(x + size_t(t) * x_stride);
-    __m256 acc[NT];
-    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
-    const __m256i low4 = _mm256_set1_epi8(0x0F), low6 = _mm256_set1_epi8(0x3F), low2 = _mm256_set1_epi8(0x03);
-    static const __m256i scale_of[4] = {lane_bytes_to_i16(0, 0), lane_bytes_to_i16(1, 1), lane_bytes_to_i16(2, 2),
-                                        lane_bytes_to_i16(3, 3)};
-    static const __m256i min_pair[2] = {lane_bytes_to_i16(0, 1), lane_bytes_to_i16(2, 3)};
-    for (int64_t b = 0; b < n / 256; ++b) {
-        const uint8_t* g = group + b * kGroupBlockBytes;
-        prefetch_ahead<kGroupBlockBytes>(g);
-        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
-        const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + 16)));
-        const __m256i u0 = load256(g + 32), u1 = load256(g + 64), u2 = load256(g + 96);
-        const __m256i scales_0_3 = _mm256_and_si256(u0, low6);
-        const __m256i mins_0_3 = _mm256_and_si256(u1, low6);
-        const __m256i scales_4_7 = _mm256_or_si256(_mm256_and_si256(u2, low4),
-                                                   _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u0, 6), low2), 4));
-        const __m256i mins_4_7 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u2, 4), low4),
-                                                 _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u1, 6), low2), 4));
-        const __m256i mins[4] = {_mm256_shuffle_epi8(mins_0_3, min_pair[0]), _mm256_shuffle_epi8(mins_0_3, min_pair[1]),
-                                 _mm256_shuffle_epi8(mins_4_7, min_pair[0]), _mm256_shuffle_epi8(mins_4_7, min_pair[1])};
-        __m256i sumi[NT];
-        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
-        const uint8_t* q = g + 128;
-        for (int c = 0; c < 4; ++c) {  // 64-element chunks: sub-blocks 2c (low nibbles) and 2c+1 (high)
-            __m256i s16_lo[NT], s16_hi[NT];
-            for (int t = 0; t < NT; ++t) s16_lo[t] = s16_hi[t] = _mm256_setzero_si256();
-            for (int k = 0; k < 8; ++k) {
-                const __m256i v = load256(q + 32 * (8 * c + k));
-                const __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
-                for (int t = 0; t < NT; ++t) {
-                    const int8_t* xq = xt[t][b].qs + 64 * c + 4 * k;
-                    s16_lo[t] = _mm256_add_epi16(s16_lo[t], _mm256_maddubs_epi16(lo, broadcast4(xq)));
-                    s16_hi[t] = _mm256_add_epi16(s16_hi[t], _mm256_maddubs_epi16(hi, broadcast4(xq + 32)));
-                }
-            }
-            const __m256i scales = c < 2 ? scales_0_3 : scales_4_7;
-            const __m256i scale_lo = _mm256_shuffle_epi8(scales, scale_of[(2 * c) % 4]);
-            const __m256i scale_hi = _mm256_shuffle_epi8(scales, scale_of[(2 * c + 1) % 4]);
-            for (int t = 0; t < NT; ++t)
-                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(_mm256_madd_epi16(s16_lo[t], scale_lo),
-                                                                     _mm256_madd_epi16(s16_hi[t], scale_hi)));
-        }
-        for (int t = 0; t < NT; ++t) {
-            const ActivationBlockQ8K& a = xt[t][b];
-            // Sums of x over the 8 sub-blocks (pairs of bsums), two per 32-bit word.
-            const __m128i sub_sums = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums)),
-                                                    _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums + 8)));
-            __m256i min_sum = _mm256_madd_epi16(mins[0], _mm256_set1_epi32(_mm_extract_epi32(sub_sums, 0)));
-            min_sum = _mm256_add_epi32(min_sum, _mm256_madd_epi16(mins[1], _mm256_set1_epi32(_mm_extract_epi32(sub_sums, 1))));
-            min_sum = _mm256_add_epi32(min_sum, _mm256_madd_epi16(mins[2], _mm256_set1_epi32(_mm_extract_epi32(sub_sums, 2))));
-            min_sum = _mm256_add_epi32(min_sum, _mm256_madd_epi16(mins[3], _mm256_set1_epi32(_mm_extract_epi32(sub_sums, 3))));
-            const __m256 da = _mm256_set1_ps(a.d);
-            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, da), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
-            acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, da), _mm256_cvtepi32_ps(min_sum), acc[t]);
-        }
-    }
-    for (int t = 0; t < NT; ++t) _mm256_storeu_ps(y + 8 * t, acc[t]);
-}
-
-// pshufb indices that sign-extend bytes of each 32-bit lane into an int16 pair (byte
-// `first`, byte `second`): the byte lands in the high half, and an arithmetic shift by
-// 8 follows.
-inline __m256i lane_bytes_to_high_i16(int first, int second) {
-    alignas(32) int8_t idx[32];
-    for (int lane = 0; lane < 8; ++lane) {
-        const int base = 4 * (lane % 4);
-        idx[4 * lane + 0] = int8_t(0x80);
-        idx[4 * lane + 1] = int8_t(base + first);
-        idx[4 * lane + 2] = int8_t(0x80);
-        idx[4 * lane + 3] = int8_t(base + second);
-    }
-    return _mm256_load_si256(reinterpret_cast<const __m256i*>(idx));
-}
-
-inline __m256i signed_pair(__m256i bytes, __m256i idx) {
-    return _mm256_srai_epi16(_mm256_shuffle_epi8(bytes, idx), 8);
-}
-
-// Q6_K in groups of 8 rows: w = d * scale[s] * (u - 32), u 6 bits, 16 sub-blocks of 16.
-// Two maddubs of 6-bit weights still fit int16 (2 * 2 * 63 * 127), so each pair meets
-// its sub-block's scale in one madd; the -32 meets the bsums once per block.
-template <int NT>
-void dot_packed8_q6k(const uint8_t* group, const uint8_t* x, size_t x_stride, int64_t n, float* y) {
-    constexpr int kGroupBlockBytes = 8 * 210;
-    const ActivationBlockQ8K* xt[NT];
-    for (int t = 0; t < NT; ++t) xt[t] = reinterpret_cast<const ActivationBlockQ8K*>(x + size_t(t) * x_stride);
-    __m256 acc[NT];
-    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
-    const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(0x03);
-    static const __m256i scale_of[4] = {lane_bytes_to_high_i16(0, 0), lane_bytes_to_high_i16(1, 1),
-                                        lane_bytes_to_high_i16(2, 2), lane_bytes_to_high_i16(3, 3)};
-    static const __m256i scale_pair[2] = {lane_bytes_to_high_i16(0, 1), lane_bytes_to_high_i16(2, 3)};
-    for (int64_t b = 0; b < n / 256; ++b) {
-        const uint8_t* g = group + b * kGroupBlockBytes;
-        prefetch_ahead<kGroupBlockBytes>(g);
-        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
-        const uint8_t* v = g + 16;  // vector k at v + 32k: ql 0..31, qh 32..47, scales 48..51
-        __m256i sumi[NT];
-        for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
-        for (int h = 0; h < 2; ++h)
-            for (int p = 0; p < 4; ++p) {  // chunks k = 2p, 2p+1: sub-blocks 8h + 2m + p/2
-                __m256i u[2][4];
-                for (int i = 0; i < 2; ++i) {
-                    const int k = 2 * p + i;
-                    const __m256i A = load256(v + 32 * (16 * h + k)), B = load256(v + 32 * (16 * h + 8 + k));
-                    const __m256i H = load256(v + 32 * (32 + 8 * h + k));
-                    u[i][0] = _mm256_or_si256(_mm256_and_si256(A, low4), _mm256_slli_epi16(_mm256_and_si256(H, low2), 4));
-                    u[i][1] = _mm256_or_si256(_mm256_and_si256(B, low4),
-                                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 2), low2), 4));
-                    u[i][2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), low4),
-                                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 4), low2), 4));
-                    u[i][3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(B, 4), low4),
-                                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 6), low2), 4));
-                }
-                __m256i scale[4];
-                for (int m = 0; m < 4; ++m) {
-                    const int sub = 8 * h + 2 * m + p / 2;
-                    scale[m] = signed_pair(load256(v + 32 * (48 + sub / 4)), scale_of[sub % 4]);
-                }
-                for (int t = 0; t < NT; ++t) {
-                    const int8_t* xq = xt[t][b].qs + 128 * h + 8 * p;
-                    for (int m = 0; m < 4; ++m) {
-                        const __m256i s16 =
-                            _mm256_add_epi16(_mm256_maddubs_epi16(u[0][m], broadcast4(xq + 32 * m)),
-                                             _mm256_maddubs_epi16(u[1][m], broadcast4(xq + 32 * m + 4)));
-                        sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(s16, scale[m]));
-                    }
-                }
-            }
-        // sum over sub-blocks of scale * bsum, per row, as int16 pairs (scale[2j], scale[2j+1]).
-        __m256i pairs[8];
-        for (int j = 0; j < 8; ++j) pairs[j] = signed_pair(load256(v + 32 * (48 + j / 2)), scale_pair[j % 2]);
-        for (int t = 0; t < NT; ++t) {
-            const ActivationBlockQ8K& a = xt[t][b];
-            __m256i offset = _mm256_setzero_si256();
-            for (int j = 0; j < 8; ++j) {
-                int32_t bs;
-                std::memcpy(&bs, a.bsums + 2 * j, 4);
-                offset = _mm256_add_epi32(offset, _mm256_madd_epi16(pairs[j], _mm256_set1_epi32(bs)));
-            }
-            const __m256i total = _mm256_sub_epi32(sumi[t], _mm256_slli_epi32(offset, 5));
-            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(a.d)), _mm256_cvtepi32_ps(total), acc[t]);
-        }
-    }
-    for (int t = 0; t < NT; ++t) _mm256_storeu_ps(y + 8 * t, acc[t]);
-}
-
-template <int NT>
-void dot_packed8_type(DType type, const uint8_t* group, const uint8_t* x, size_t stride, int64_t n, float* y) {
-    switch (type) {
-        case DType::Q4_0: return dot_packed8_tokens<DType::Q4_0, NT>(group, x, stride, n, y);
-        case DType::Q4_1: return dot_packed8_tokens<DType::Q4_1, NT>(group, x, stride, n, y);
-        case DType::Q8_0: return dot_packed8_tokens<DType::Q8_0, NT>(group, x, stride, n, y);
-        case DType::Q4_K: return dot_packed8_q4k<NT>(group, x, stride, n, y);
-        case DType::Q6_K: return dot_packed8_q6k<NT>(group, x, stride, n, y);
-        default: return;  // not a packable type (packed_weights.h)
-    }
-}
-
-void dot_packed8(DType type, const uint8_t* group, const uint8_t* x, size_t x_stride, int n_tokens, int64_t n,
-                 float* y) {
-    switch (n_tokens) {
-        case 1: return dot_packed8_type<1>(type, group, x, x_stride, n, y);
-        case 2: return dot_packed8_type<2>(type, group, x, x_stride, n, y);
-        case 3: return dot_packed8_type<3>(type, group, x, x_stride, n, y);
-        default: return dot_packed8_type<4>(type, group, x, x_stride, n, y);
-    }
-}
-
 // ---------------------------------------------------------------- dispatch
 
 template <int NT>
@@ -850,7 +572,7 @@ void dot_rows(DType type, const uint8_t* rows, size_t row_stride, int n_rows, co
 const KernelTable& avx2_kernels() {
     static const KernelTable table{CpuLevel::avx2, dot_f32,     dot_f16_f32, axpy_f32,
                                    axpy_f16,       dot4_f16_f32, axpy4_f16, softmax,
-                                   quantize_q8,    quantize_q8k,   dot_row, dot_rows, dot_packed8};
+                                   quantize_q8,    quantize_q8k,   dot_row, dot_rows, avx2::dot_packed8};
     return table;
 }
 
