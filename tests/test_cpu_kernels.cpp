@@ -145,9 +145,9 @@ TEST(CpuKernels, AttentionDotAndAxpy) {
     }
 }
 
-// Four cache positions at once: each score against a double-precision dot, and the
-// value accumulation with the roundings of four single axpy_f16 calls (bitwise).
-TEST(CpuKernels, AttentionFourPositionsAtOnce) {
+// Four cache positions at once: the value accumulation has the roundings of four single
+// axpy_f16 calls (bitwise).
+TEST(CpuKernels, AxpyFourPositionsAtOnce) {
     std::mt19937 rng(48);
     for (int64_t n : {1, 7, 8, 48, 64, 100, 128}) {
         std::vector<std::vector<uint16_t>> kv(4, std::vector<uint16_t>(size_t(n)));
@@ -156,18 +156,11 @@ TEST(CpuKernels, AttentionFourPositionsAtOnce) {
             for (int64_t i = 0; i < n; ++i) row[size_t(i)] = fp32_to_fp16(f[size_t(i)]);
         }
         const uint16_t* rows[4] = {kv[0].data(), kv[1].data(), kv[2].data(), kv[3].data()};
-        const auto q = random_floats(size_t(n), rng), y0 = random_floats(size_t(n), rng);
+        const auto y0 = random_floats(size_t(n), rng);
         const float alpha[4] = {0.375f, -1.25f, 0.0625f, 2.5f};
-        double want[4] = {};
-        for (int j = 0; j < 4; ++j)
-            for (int64_t i = 0; i < n; ++i) want[j] += double(fp16_to_fp32(rows[j][i])) * q[size_t(i)];
         for (CpuLevel level : supported_cpu_levels()) {
             SCOPED_TRACE(std::string(cpu_level_name(level)) + " n " + std::to_string(n));
             const KernelTable& k = kernel_table(level);
-            Guarded dots(4);
-            k.dot4_f16_f32(rows, q.data(), n, dots.data());
-            EXPECT_TRUE(dots.guards_intact());
-            EXPECT_LT(nmse(dots.data(), want, 4), 1e-10);
             Guarded four{size_t(n)}, one_by_one{size_t(n)};
             std::copy(y0.begin(), y0.end(), four.data());
             std::copy(y0.begin(), y0.end(), one_by_one.data());
@@ -198,6 +191,46 @@ TEST(CpuKernels, SoftmaxAgainstDouble) {
             EXPECT_LT(nmse(y.data(), want.data(), size_t(n)), 1e-12);
             for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(y.data()[i], want[size_t(i)], 1e-6 + 1e-5 * want[size_t(i)]);
         }
+    }
+}
+
+TEST(CpuKernels, SiluMulAgainstDouble) {
+    std::mt19937 rng(50);
+    for (int64_t n : {1, 9, 64, 1000}) {
+        auto gate = random_floats(size_t(n), rng), up = random_floats(size_t(n), rng);
+        for (float& g : gate) g *= 30.f;  // both tails of the sigmoid, past exp's clamp
+        std::vector<double> want(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) {
+            const double g = gate[size_t(i)];
+            want[size_t(i)] = g / (1.0 + std::exp(-g)) * up[size_t(i)];
+        }
+        for (CpuLevel level : supported_cpu_levels()) {
+            SCOPED_TRACE(std::string(cpu_level_name(level)) + " n " + std::to_string(n));
+            Guarded out{size_t(n)};
+            kernel_table(level).silu_mul(gate.data(), up.data(), out.data(), n);
+            EXPECT_TRUE(out.guards_intact());
+            EXPECT_LT(nmse(out.data(), want.data(), size_t(n)), 1e-12);
+        }
+    }
+}
+
+// The KV cache's fp16 conversion: bitwise the scalar encoder (round to nearest even,
+// subnormals, overflow to infinity, signed zero).
+TEST(CpuKernels, F32ToF16IsBitwiseTheEncoder) {
+    std::mt19937 rng(51);
+    std::vector<float> x = random_floats(1000, rng);
+    for (size_t i = 0; i < 200; ++i) x[i] *= 1e-5f;   // fp16 subnormals
+    for (size_t i = 200; i < 260; ++i) x[i] *= 1e5f;  // beyond 65504: infinity
+    x[300] = -0.f, x[301] = 65504.f, x[302] = 65520.f, x[303] = 5.9604645e-8f, x[304] = 2.9802322e-8f;
+    std::vector<uint16_t> want(x.size());
+    for (size_t i = 0; i < x.size(); ++i) want[i] = fp32_to_fp16(x[i]);
+    for (CpuLevel level : supported_cpu_levels()) {
+        SCOPED_TRACE(cpu_level_name(level));
+        std::vector<uint16_t> got(x.size() + 1, 0xABCD);
+        kernel_table(level).f32_to_f16(x.data(), got.data(), int64_t(x.size()));
+        EXPECT_EQ(got.back(), 0xABCD) << "wrote past the end";
+        got.pop_back();
+        EXPECT_EQ(got, want);
     }
 }
 
@@ -265,13 +298,21 @@ TEST(CpuKernels, DotRowsEqualsDotRowBitwise) {
                 for (int nt = 1; nt <= 4; ++nt) {
                     SCOPED_TRACE(std::string(cpu_level_name(level)) + " " + dtype_name(type) + " rows " +
                                  std::to_string(n_rows) + " tokens " + std::to_string(nt));
-                    Guarded y(size_t(n_rows * nt));
-                    k.dot_rows(type, w.data(), row_stride, n_rows, xa.data(), x_stride, nt, cols, y.data());
+                    // Laid out as a matmul output with 9 columns: row r, token t at y[t * 9 + r].
+                    constexpr int kStride = 9;
+                    Guarded y(size_t(nt * kStride));
+                    std::fill(y.data(), y.data() + nt * kStride, -1.f);
+                    k.dot_rows(type, w.data(), row_stride, n_rows, xa.data(), x_stride, nt, cols, y.data(), kStride);
                     EXPECT_TRUE(y.guards_intact());
-                    for (int r = 0; r < n_rows; ++r) {
+                    for (int r = 0; r < kStride; ++r) {
                         float one[4];
-                        k.dot_row(type, w.data() + r * row_stride, xa.data(), x_stride, nt, cols, one);
-                        EXPECT_EQ(std::memcmp(one, y.data() + r * nt, size_t(nt) * 4), 0) << "row " << r;
+                        if (r < n_rows) k.dot_row(type, w.data() + r * row_stride, xa.data(), x_stride, nt, cols, one);
+                        for (int t = 0; t < nt; ++t) {
+                            if (r < n_rows)
+                                EXPECT_EQ(std::memcmp(&one[t], y.data() + t * kStride + r, 4), 0) << "row " << r;
+                            else
+                                EXPECT_EQ(y.data()[t * kStride + r], -1.f) << "written outside the rows";
+                        }
                     }
                 }
         }

@@ -709,6 +709,25 @@ void check_paged_attention(const AttentionCase& c, std::mt19937& rng, double thr
     EXPECT_LT(nmse(out.data(), ref.data(), ref.size()), threshold);
     EXPECT_TRUE(out.guards_intact());
     EXPECT_TRUE(scratch.guards_intact());
+
+    // Four consecutive queries in one call (a prefill tile) give each query exactly what a
+    // call of its own gives: the causal limit holds per query, and no score depends on
+    // how many queries shared the pass over the keys.
+    if (c.n_ctx >= 4) {
+        const int32_t first = c.n_ctx - 4;
+        const auto qs = random_floats(size_t(4 * c.head_dim), rng);
+        Guarded together(size_t(4 * c.head_dim)), scratch4(size_t(4 * c.n_ctx));
+        cpu::attention_queries(qs.data(), c.head_dim, 4, first, kv, kv_head, c.head_dim, scratch4.data(),
+                               together.data(), c.head_dim);
+        EXPECT_TRUE(together.guards_intact() && scratch4.guards_intact());
+        for (int t = 0; t < 4; ++t) {
+            Guarded alone(static_cast<size_t>(c.head_dim)), scratch1(size_t(first + t + 1));
+            cpu::attention_queries(qs.data() + t * c.head_dim, 0, 1, first + t, kv, kv_head, c.head_dim,
+                                   scratch1.data(), alone.data(), 0);
+            EXPECT_EQ(std::memcmp(alone.data(), together.data() + t * c.head_dim, size_t(c.head_dim) * 4), 0)
+                << "query " << t;
+        }
+    }
 }
 
 const AttentionCase kAttentionCases[] = {

@@ -99,7 +99,8 @@ void CpuBackend::ensure_activations(int64_t n_tokens, int64_t max_context) {
         act_.final_x.resize(size_t(n_tokens * c.dim));
         act_.capacity_tokens = n_tokens;
     }
-    const size_t scores_needed = size_t(pool_.size()) * size_t(max_context);
+    // Each thread scores up to kQueriesPerTile queries at once.
+    const size_t scores_needed = size_t(pool_.size()) * kQueriesPerTile * size_t(max_context + kQueriesPerTile);
     if (act_.scores.size() < scores_needed) act_.scores.resize(scores_needed);
 }
 
@@ -114,12 +115,9 @@ void CpuBackend::store_kv(int32_t layer, const StepBatch& batch) {
         const float* k = act_.k.data() + t * kv_dim;
         const float* v = act_.v.data() + t * kv_dim;
         if (kv_layout_.type == DType::F16) {
-            auto* kd = reinterpret_cast<uint16_t*>(k_cache_.get()) + off;
-            auto* vd = reinterpret_cast<uint16_t*>(v_cache_.get()) + off;
-            for (int64_t i = 0; i < kv_dim; ++i) {
-                kd[i] = fp32_to_fp16(k[i]);
-                vd[i] = fp32_to_fp16(v[i]);
-            }
+            const cpu::KernelTable& kernels = cpu::active_kernels();
+            kernels.f32_to_f16(k, reinterpret_cast<uint16_t*>(k_cache_.get()) + off, kv_dim);
+            kernels.f32_to_f16(v, reinterpret_cast<uint16_t*>(v_cache_.get()) + off, kv_dim);
         } else {
             std::copy_n(k, kv_dim, reinterpret_cast<float*>(k_cache_.get()) + off);
             std::copy_n(v, kv_dim, reinterpret_cast<float*>(v_cache_.get()) + off);
@@ -132,25 +130,37 @@ void CpuBackend::attention(int32_t layer, const StepBatch& batch) {
     const int64_t kv_dim = kv_layout_.kv_dim();
     const int64_t layer_offset = int64_t(layer) * kv_layout_.n_blocks * kv_layout_.block_size * kv_dim;
     const int32_t group = c.n_heads / c.n_kv_heads;
-    const int64_t max_ctx = int64_t(act_.scores.size()) / pool_.size();
-    pool_.parallel_for(int64_t(batch.n_tokens()) * c.n_heads, [&](int64_t begin, int64_t end, int thread) {
-        float* scores = act_.scores.data() + thread * max_ctx;
+    const int64_t scratch_per_thread = int64_t(act_.scores.size()) / pool_.size();
+    // Up to kQueriesPerTile consecutive tokens of one sequence share each pass over the keys.
+    query_tiles_.clear();
+    for (int32_t t = 0; t < batch.n_tokens(); ++t) {
+        const bool extends = !query_tiles_.empty() && query_tiles_.back().count < kQueriesPerTile &&
+                             batch.sequence_index[size_t(t)] == batch.sequence_index[size_t(t - 1)] &&
+                             batch.positions[size_t(t)] == batch.positions[size_t(t - 1)] + 1;
+        if (extends) ++query_tiles_.back().count;
+        else query_tiles_.push_back({t, 1});
+    }
+    pool_.parallel_for(int64_t(query_tiles_.size()) * c.n_heads, [&](int64_t begin, int64_t end, int thread) {
+        float* scores = act_.scores.data() + thread * scratch_per_thread;
         for (int64_t i = begin; i < end; ++i) {
-            const int32_t t = int32_t(i / c.n_heads), h = int32_t(i % c.n_heads);
+            const QueryTile tile = query_tiles_[size_t(i / c.n_heads)];
+            const int32_t h = int32_t(i % c.n_heads), t = tile.first;
             const auto& seq = batch.sequences[size_t(batch.sequence_index[size_t(t)])];
             const float* q = act_.q.data() + int64_t(t) * c.q_dim() + int64_t(h) * c.head_dim;
             float* out = act_.att.data() + int64_t(t) * c.q_dim() + int64_t(h) * c.head_dim;
-            const int32_t n_ctx = batch.positions[size_t(t)] + 1;
+            const int32_t first_position = batch.positions[size_t(t)];
             if (kv_layout_.type == DType::F16) {
                 const auto* k = reinterpret_cast<const uint16_t*>(k_cache_.get()) + layer_offset;
                 const auto* v = reinterpret_cast<const uint16_t*>(v_cache_.get()) + layer_offset;
                 cpu::PagedKV<uint16_t> kv{k, v, kv_layout_.block_size, kv_dim, seq.block_table->data()};
-                cpu::attention_head_f16(q, kv, h / group, c.head_dim, n_ctx, scores, out);
+                cpu::attention_queries(q, c.q_dim(), tile.count, first_position, kv, h / group, c.head_dim, scores,
+                                       out, c.q_dim());
             } else {
                 const auto* k = reinterpret_cast<const float*>(k_cache_.get()) + layer_offset;
                 const auto* v = reinterpret_cast<const float*>(v_cache_.get()) + layer_offset;
                 cpu::PagedKV<float> kv{k, v, kv_layout_.block_size, kv_dim, seq.block_table->data()};
-                cpu::attention_head(q, kv, h / group, c.head_dim, n_ctx, scores, out);
+                cpu::attention_queries(q, c.q_dim(), tile.count, first_position, kv, h / group, c.head_dim, scores,
+                                       out, c.q_dim());
             }
         }
     });

@@ -40,7 +40,7 @@ private:
         std::vector<float> proj;     // [T, dim] projection back to the residual
         std::vector<float> gate;     // [T, ffn]
         std::vector<float> up;       // [T, ffn]
-        std::vector<float> scores;   // [threads, max context] attention scratch
+        std::vector<float> scores;   // [threads, 4 queries x max context] attention scratch
         std::vector<float> final_x;  // [rows with logits, dim]
         int64_t capacity_tokens = 0;
     };
@@ -49,6 +49,14 @@ private:
     void attention(int32_t layer, const StepBatch& batch);
     // y = w · x for n_tokens rows, through the packed copy of w when there is one.
     void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y);
+
+    // Consecutive tokens of one sequence whose attention runs together (attention_queries).
+    static constexpr int kQueriesPerTile = 4;
+    struct QueryTile {
+        int32_t first;
+        int32_t count;
+    };
+    std::vector<QueryTile> query_tiles_;
 
     ThreadPool pool_;
     const Model* model_ = nullptr;

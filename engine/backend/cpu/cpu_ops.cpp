@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "backend/cpu/kernels.h"
@@ -22,12 +23,7 @@ void rms_norm(const float* x, const float* weight, float* out, int64_t n, float 
 
 void softmax(float* x, int64_t n) { active_kernels().softmax(x, n); }
 
-void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) {
-        const float g = gate[i];
-        out[i] = g / (1.0f + std::exp(-g)) * up[i];
-    }
-}
+void silu_mul(const float* gate, const float* up, float* out, int64_t n) { active_kernels().silu_mul(gate, up, out, n); }
 
 void add_inplace(float* x, const float* y, int64_t n) {
     for (int64_t i = 0; i < n; ++i) x[i] += y[i];
@@ -107,7 +103,6 @@ void matmul_with_kernels(const KernelTable& k, const TensorView& w, const float*
         return;
     }
     pool.parallel_for(rows, [&](int64_t r0, int64_t r1, int) {
-        float out[kRowChunk * kMaxTokensPerRowPass];
         for (int64_t tb = 0; tb < n_tokens; tb += kTokenBlock) {
             const int64_t tb_end = std::min(n_tokens, tb + kTokenBlock);
             for (int64_t rc = r0; rc < r1; rc += kRowChunk) {
@@ -115,49 +110,76 @@ void matmul_with_kernels(const KernelTable& k, const TensorView& w, const float*
                 for (int64_t t0 = tb; t0 < tb_end; t0 += kMaxTokensPerRowPass) {
                     const int nt = int(std::min<int64_t>(kMaxTokensPerRowPass, tb_end - t0));
                     k.dot_rows(w.type, w.row(rc), w.row_stride(), n_rows, xa + size_t(t0) * stride, stride, nt, cols,
-                               out);
-                    for (int r = 0; r < n_rows; ++r)
-                        for (int i = 0; i < nt; ++i) y[(t0 + i) * rows + rc + r] = out[r * nt + i];
+                               y + t0 * rows + rc, rows);
                 }
             }
         }
     });
 }
 
-void attention_head(const float* q, const PagedKV<float>& kv, int32_t kv_head, int32_t head_dim, int32_t n_ctx,
-                    float* scores, float* out) {
-    const KernelTable& k = active_kernels();
-    const float scale = 1.0f / std::sqrt(float(head_dim));
-    const int64_t head_offset = int64_t(kv_head) * head_dim;
-    for (int32_t p = 0; p < n_ctx; ++p) scores[p] = k.dot_f32(q, kv.key(p) + head_offset, head_dim) * scale;
-    softmax(scores, n_ctx);
-    for (int32_t d = 0; d < head_dim; ++d) out[d] = 0.f;
-    for (int32_t p = 0; p < n_ctx; ++p) k.axpy_f32(scores[p], kv.value(p) + head_offset, out, head_dim);
+namespace {
+template <typename T>
+constexpr DType kv_dtype() {
+    return std::is_same_v<T, uint16_t> ? DType::F16 : DType::F32;
 }
 
-void attention_head_f16(const float* q, const PagedKV<uint16_t>& kv, int32_t kv_head, int32_t head_dim,
-                        int32_t n_ctx, float* scores, float* out) {
-    const KernelTable& k = active_kernels();
-    const float scale = 1.0f / std::sqrt(float(head_dim));
-    const int64_t head_offset = int64_t(kv_head) * head_dim;
-    // Positions go four at a time, the last group padded with position 0, so that a
-    // score never depends on n_ctx.
-    for (int32_t p = 0; p < n_ctx; p += 4) {
-        const uint16_t* keys[4];
-        for (int j = 0; j < 4; ++j) keys[j] = kv.key(p + j < n_ctx ? p + j : 0) + head_offset;
-        float dots[4];
-        k.dot4_f16_f32(keys, q, head_dim, dots);
-        for (int j = 0; j < 4 && p + j < n_ctx; ++j) scores[p + j] = dots[j] * scale;
-    }
-    k.softmax(scores, n_ctx);
-    for (int32_t d = 0; d < head_dim; ++d) out[d] = 0.f;
+// out += sum_p probs[p] * value(p) over positions 0..n_ctx-1, four positions per call for fp16.
+void accumulate_values(const KernelTable& k, const PagedKV<uint16_t>& kv, int64_t head_offset, int32_t head_dim,
+                       const float* probs, int32_t n_ctx, float* out) {
     int32_t p = 0;
     for (; p + 4 <= n_ctx; p += 4) {
         const uint16_t* values[4];
         for (int j = 0; j < 4; ++j) values[j] = kv.value(p + j) + head_offset;
-        k.axpy4_f16(scores + p, values, out, head_dim);
+        k.axpy4_f16(probs + p, values, out, head_dim);
     }
-    for (; p < n_ctx; ++p) k.axpy_f16(scores[p], kv.value(p) + head_offset, out, head_dim);
+    for (; p < n_ctx; ++p) k.axpy_f16(probs[p], kv.value(p) + head_offset, out, head_dim);
+}
+
+void accumulate_values(const KernelTable& k, const PagedKV<float>& kv, int64_t head_offset, int32_t head_dim,
+                       const float* probs, int32_t n_ctx, float* out) {
+    for (int32_t p = 0; p < n_ctx; ++p) k.axpy_f32(probs[p], kv.value(p) + head_offset, out, head_dim);
+}
+}  // namespace
+
+template <typename T>
+void attention_queries(const float* q, int64_t q_stride, int n_queries, int32_t first_position, const PagedKV<T>& kv,
+                       int32_t kv_head, int32_t head_dim, float* scores, float* out, int64_t out_stride) {
+    const KernelTable& k = active_kernels();
+    const float scale = 1.0f / std::sqrt(float(head_dim));
+    const int64_t head_offset = int64_t(kv_head) * head_dim;
+    const int32_t n_ctx_all = first_position + n_queries;  // the last query sees this many positions
+    // Scores block by block: the block's keys are rows kv_dim apart, the queries are the
+    // tokens; query t's score for position p lands at scores[t * n_ctx_all + p].
+    for (int32_t p0 = 0; p0 < n_ctx_all; p0 += kv.block_size) {
+        const int n_rows = int(std::min<int32_t>(kv.block_size, n_ctx_all - p0));
+        k.dot_rows(kv_dtype<T>(), reinterpret_cast<const uint8_t*>(kv.key(p0) + head_offset), size_t(kv.kv_dim) * sizeof(T),
+                   n_rows, reinterpret_cast<const uint8_t*>(q), size_t(q_stride) * sizeof(float), n_queries, head_dim,
+                   scores + p0, n_ctx_all);
+    }
+    for (int t = 0; t < n_queries; ++t) {
+        float* probs = scores + int64_t(t) * n_ctx_all;
+        const int32_t n_ctx = first_position + t + 1;  // causal: later positions are ignored
+        for (int32_t p = 0; p < n_ctx; ++p) probs[p] *= scale;
+        k.softmax(probs, n_ctx);
+        float* o = out + t * out_stride;
+        std::fill(o, o + head_dim, 0.f);
+        accumulate_values(k, kv, head_offset, head_dim, probs, n_ctx, o);
+    }
+}
+
+template void attention_queries<float>(const float*, int64_t, int, int32_t, const PagedKV<float>&, int32_t, int32_t,
+                                       float*, float*, int64_t);
+template void attention_queries<uint16_t>(const float*, int64_t, int, int32_t, const PagedKV<uint16_t>&, int32_t,
+                                          int32_t, float*, float*, int64_t);
+
+void attention_head(const float* q, const PagedKV<float>& kv, int32_t kv_head, int32_t head_dim, int32_t n_ctx,
+                    float* scores, float* out) {
+    attention_queries(q, 0, 1, n_ctx - 1, kv, kv_head, head_dim, scores, out, 0);
+}
+
+void attention_head_f16(const float* q, const PagedKV<uint16_t>& kv, int32_t kv_head, int32_t head_dim,
+                        int32_t n_ctx, float* scores, float* out) {
+    attention_queries(q, 0, 1, n_ctx - 1, kv, kv_head, head_dim, scores, out, 0);
 }
 
 }  // namespace lumen::cpu

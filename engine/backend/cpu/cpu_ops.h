@@ -61,8 +61,19 @@ struct PagedKV {
     }
 };
 
-// Causal attention of one query head over positions 0..n_ctx-1, reading the
-// head's K/V (kv_head) straight from the paged blocks. scores is scratch of n_ctx.
+// Causal attention of n_queries (1..4) consecutive tokens of one sequence for one query
+// head: query t sits at position first_position + t and attends to positions
+// 0..first_position + t of the head's K/V (kv_head), read from the paged blocks in
+// place. The scores go through the matmul kernel (dot_rows: keys as rows, queries as
+// tokens), so a score does not depend on how many queries share the call. Query t is
+// at q + t * q_stride, its output at out + t * out_stride; scores is scratch of
+// n_queries * (first_position + n_queries) floats. T is float or uint16_t (fp16).
+template <typename T>
+void attention_queries(const float* q, int64_t q_stride, int n_queries, int32_t first_position, const PagedKV<T>& kv,
+                       int32_t kv_head, int32_t head_dim, float* scores, float* out, int64_t out_stride);
+
+// One query over positions 0..n_ctx-1 (attention_queries with one query). scores is
+// scratch of n_ctx.
 void attention_head(const float* q, const PagedKV<float>& kv, int32_t kv_head, int32_t head_dim, int32_t n_ctx,
                     float* scores, float* out);
 

@@ -53,12 +53,14 @@ struct KernelTable {
     float (*dot_f16_f32)(const uint16_t* a, const float* b, int64_t n);
     void (*axpy_f32)(float alpha, const float* x, float* y, int64_t n);
     void (*axpy_f16)(float alpha, const uint16_t* x, float* y, int64_t n);
-    // Four cache positions at once: out[j] = <keys[j], q>; and y += alpha[j] * values[j]
-    // for j = 0..3 in turn (the roundings of four axpy_f16 calls).
-    void (*dot4_f16_f32)(const uint16_t* const keys[4], const float* q, int64_t n, float* out);
+    // Four cache positions at once: y += alpha[j] * values[j] for j = 0..3 in turn (the
+    // roundings of four axpy_f16 calls). Attention scores go through dot_rows.
     void (*axpy4_f16)(const float alpha[4], const uint16_t* const values[4], float* y, int64_t n);
     // x = softmax(x) over n values.
     void (*softmax)(float* x, int64_t n);
+    // out = silu(gate) * up; and fp16 (round to nearest even) of n floats, for the KV cache.
+    void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n);
+    void (*f32_to_f16)(const float* x, uint16_t* out, int64_t n);
     // Quantize one row of n activations (n a multiple of 32, resp. 256).
     void (*quantize_q8)(const float* x, int64_t n, ActivationBlockQ8* out);
     void (*quantize_q8k)(const float* x, int64_t n, ActivationBlockQ8K* out);
@@ -66,11 +68,12 @@ struct KernelTable {
     // Token t's activations start at x + t * x_stride bytes, in activation_format(type).
     void (*dot_row)(DType type, const uint8_t* row, const uint8_t* x, size_t x_stride, int n_tokens, int64_t n,
                     float* y);
-    // dot_row over n_rows consecutive rows (row_stride bytes apart): y[r * n_tokens + t].
-    // A level may tile rows and tokens as it likes, but every result equals dot_row's
-    // bitwise, so a token's logits never depend on the batch it was in.
+    // dot_row over n_rows consecutive rows (row_stride bytes apart), written as the matmul
+    // output is laid out: row r for token t at y[t * y_stride + r]. A level may tile rows
+    // and tokens as it likes, but every result equals dot_row's bitwise, so a token's
+    // logits never depend on the batch it was in.
     void (*dot_rows)(DType type, const uint8_t* rows, size_t row_stride, int n_rows, const uint8_t* x,
-                     size_t x_stride, int n_tokens, int64_t n, float* y);
+                     size_t x_stride, int n_tokens, int64_t n, float* y, int64_t y_stride);
     // The same for a group of 8 rows in the packed layout (packed_weights.h), for every
     // packable type: y[t * 8 + r] for row r of the group and token t. nullptr when this
     // level has no packed kernels; weights are then not repacked.

@@ -102,26 +102,6 @@ inline __m256 load_f16x8(const uint16_t* p) {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
-// The sums of four vectors, in one 128-bit register.
-inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
-    const __m256 ab = _mm256_hadd_ps(a, b), cd = _mm256_hadd_ps(c, d);
-    const __m256 abcd = _mm256_hadd_ps(ab, cd);
-    return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
-}
-
-void dot4_f16_f32(const uint16_t* const keys[4], const float* q, int64_t n, float* out) {
-    __m256 acc[4];
-    for (int j = 0; j < 4; ++j) acc[j] = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 qv = _mm256_loadu_ps(q + i);
-        for (int j = 0; j < 4; ++j) acc[j] = _mm256_fmadd_ps(load_f16x8(keys[j] + i), qv, acc[j]);
-    }
-    _mm_storeu_ps(out, hsum4(acc[0], acc[1], acc[2], acc[3]));
-    for (; i < n; ++i)
-        for (int j = 0; j < 4; ++j) out[j] += _cvtsh_ss(keys[j][i]) * q[i];
-}
-
 void axpy4_f16(const float alpha[4], const uint16_t* const values[4], float* y, int64_t n) {
     const __m256 a0 = _mm256_set1_ps(alpha[0]), a1 = _mm256_set1_ps(alpha[1]), a2 = _mm256_set1_ps(alpha[2]),
                  a3 = _mm256_set1_ps(alpha[3]);
@@ -138,10 +118,10 @@ void axpy4_f16(const float alpha[4], const uint16_t* const values[4], float* y, 
         for (int j = 0; j < 4; ++j) y[i] += alpha[j] * _cvtsh_ss(values[j][i]);
 }
 
-// exp(x) for x <= 0 down to -87 (softmax inputs after the max is taken off): the
-// Cephes single-precision range reduction and polynomial, about 2 ulp.
-inline __m256 exp_nonpositive(__m256 x) {
-    x = _mm256_max_ps(x, _mm256_set1_ps(-87.3f));
+// exp(x), with x clamped to [-87.3, 88]: the Cephes single-precision range reduction
+// and polynomial, about 2 ulp.
+inline __m256 exp256(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.0f));
     const __m256 fx = _mm256_round_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)),
                                       _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
     x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
@@ -168,7 +148,7 @@ void softmax(float* x, int64_t n) {
     const __m256 maxv = _mm256_set1_ps(max);
     __m256 sumv = _mm256_setzero_ps();
     for (i = 0; i + 8 <= n; i += 8) {
-        const __m256 e = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(x + i), maxv));
+        const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), maxv));
         _mm256_storeu_ps(x + i, e);
         sumv = _mm256_add_ps(sumv, e);
     }
@@ -180,6 +160,25 @@ void softmax(float* x, int64_t n) {
     const __m256 inv = _mm256_set1_ps(1.0f / sum);
     for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
     for (; i < n; ++i) x[i] *= 1.0f / sum;
+}
+
+void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
+    const __m256 one = _mm256_set1_ps(1.f), sign_bit = _mm256_set1_ps(-0.f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 g = _mm256_loadu_ps(gate + i);
+        const __m256 silu = _mm256_div_ps(g, _mm256_add_ps(one, exp256(_mm256_xor_ps(g, sign_bit))));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(silu, _mm256_loadu_ps(up + i)));
+    }
+    for (; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+void f32_to_f16(const float* x, uint16_t* out, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (; i < n; ++i) out[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
 }
 
 template <DType T>
@@ -208,10 +207,10 @@ inline float weight_at(const uint8_t* row, int64_t i) {
 // R rows x NT tokens of float weights: one vector accumulator per (row, token) along the
 // row, each computed by the same operations whatever R and NT are, so a result does not
 // depend on its tile. Two rows by four tokens make eight independent FMA chains, with
-// six loads per eight FMAs.
+// six loads per eight FMAs. Row r for token t goes to y[t * y_stride + r].
 template <DType T, int R, int NT>
-void dot_float_tile(const uint8_t* rows, size_t row_stride, const uint8_t* x, size_t x_stride, int64_t n,
-                    float* y) {
+void dot_float_tile(const uint8_t* rows, size_t row_stride, const uint8_t* x, size_t x_stride, int64_t n, float* y,
+                    int64_t y_stride) {
     const float* xt[NT];
     for (int t = 0; t < NT; ++t) xt[t] = reinterpret_cast<const float*>(x + size_t(t) * x_stride);
     __m256 acc[R][NT];
@@ -238,7 +237,7 @@ void dot_float_tile(const uint8_t* rows, size_t row_stride, const uint8_t* x, si
         for (int t = 0; t < NT; ++t) {
             float sum = hsum(acc[r][t]);
             for (int64_t j = i; j < n; ++j) sum += weight_at<T>(rows + size_t(r) * row_stride, j) * xt[t][j];
-            y[r * NT + t] = sum;
+            y[t * y_stride + r] = sum;
         }
 }
 
@@ -248,12 +247,13 @@ void dot_float_tile(const uint8_t* rows, size_t row_stride, const uint8_t* x, si
 // GEMV ran at 20 GB/s on one Zen 3 core row by row, 13 GB/s four rows at a time.
 template <DType T, int NT>
 void dot_float_rows(const uint8_t* rows, size_t row_stride, int n_rows, const uint8_t* x, size_t x_stride, int64_t n,
-                    float* y) {
+                    float* y, int64_t y_stride) {
     constexpr int kRowsPerTile = NT <= 2 ? 1 : 2;
     int r = 0;
     for (; r + kRowsPerTile <= n_rows; r += kRowsPerTile)
-        dot_float_tile<T, kRowsPerTile, NT>(rows + size_t(r) * row_stride, row_stride, x, x_stride, n, y + r * NT);
-    for (; r < n_rows; ++r) dot_float_tile<T, 1, NT>(rows + size_t(r) * row_stride, row_stride, x, x_stride, n, y + r * NT);
+        dot_float_tile<T, kRowsPerTile, NT>(rows + size_t(r) * row_stride, row_stride, x, x_stride, n, y + r, y_stride);
+    for (; r < n_rows; ++r)
+        dot_float_tile<T, 1, NT>(rows + size_t(r) * row_stride, row_stride, x, x_stride, n, y + r, y_stride);
 }
 
 // ---------------------------------------------------------------- 32-block formats, 8-bit activations
@@ -521,9 +521,9 @@ void dot_q6k(const uint8_t* row, const uint8_t* x, size_t x_stride, int64_t n, f
 template <int NT>
 void dot_row_tokens(DType type, const uint8_t* row, const uint8_t* x, size_t stride, int64_t n, float* y) {
     switch (type) {
-        case DType::F32: return dot_float_tile<DType::F32, 1, NT>(row, 0, x, stride, n, y);
-        case DType::F16: return dot_float_tile<DType::F16, 1, NT>(row, 0, x, stride, n, y);
-        case DType::BF16: return dot_float_tile<DType::BF16, 1, NT>(row, 0, x, stride, n, y);
+        case DType::F32: return dot_float_tile<DType::F32, 1, NT>(row, 0, x, stride, n, y, 1);
+        case DType::F16: return dot_float_tile<DType::F16, 1, NT>(row, 0, x, stride, n, y, 1);
+        case DType::BF16: return dot_float_tile<DType::BF16, 1, NT>(row, 0, x, stride, n, y, 1);
         case DType::Q4_0: return dot_block32<DType::Q4_0, NT>(row, x, stride, n, y);
         case DType::Q4_1: return dot_block32<DType::Q4_1, NT>(row, x, stride, n, y);
         case DType::Q5_0: return dot_block32<DType::Q5_0, NT>(row, x, stride, n, y);
@@ -546,33 +546,47 @@ void dot_row(DType type, const uint8_t* row, const uint8_t* x, size_t x_stride, 
 
 template <int NT>
 void dot_rows_tokens(DType type, const uint8_t* rows, size_t row_stride, int n_rows, const uint8_t* x, size_t x_stride,
-                     int64_t n, float* y) {
+                     int64_t n, float* y, int64_t y_stride) {
     switch (type) {
-        case DType::F32: return dot_float_rows<DType::F32, NT>(rows, row_stride, n_rows, x, x_stride, n, y);
-        case DType::F16: return dot_float_rows<DType::F16, NT>(rows, row_stride, n_rows, x, x_stride, n, y);
-        case DType::BF16: return dot_float_rows<DType::BF16, NT>(rows, row_stride, n_rows, x, x_stride, n, y);
+        case DType::F32: return dot_float_rows<DType::F32, NT>(rows, row_stride, n_rows, x, x_stride, n, y, y_stride);
+        case DType::F16: return dot_float_rows<DType::F16, NT>(rows, row_stride, n_rows, x, x_stride, n, y, y_stride);
+        case DType::BF16: return dot_float_rows<DType::BF16, NT>(rows, row_stride, n_rows, x, x_stride, n, y, y_stride);
         default:
-            for (int r = 0; r < n_rows; ++r)
-                dot_row_tokens<NT>(type, rows + size_t(r) * row_stride, x, x_stride, n, y + r * NT);
+            for (int r = 0; r < n_rows; ++r) {
+                float out[NT];
+                dot_row_tokens<NT>(type, rows + size_t(r) * row_stride, x, x_stride, n, out);
+                for (int t = 0; t < NT; ++t) y[t * y_stride + r] = out[t];
+            }
     }
 }
 
 void dot_rows(DType type, const uint8_t* rows, size_t row_stride, int n_rows, const uint8_t* x, size_t x_stride,
-              int n_tokens, int64_t n, float* y) {
+              int n_tokens, int64_t n, float* y, int64_t y_stride) {
     switch (n_tokens) {
-        case 1: return dot_rows_tokens<1>(type, rows, row_stride, n_rows, x, x_stride, n, y);
-        case 2: return dot_rows_tokens<2>(type, rows, row_stride, n_rows, x, x_stride, n, y);
-        case 3: return dot_rows_tokens<3>(type, rows, row_stride, n_rows, x, x_stride, n, y);
-        default: return dot_rows_tokens<4>(type, rows, row_stride, n_rows, x, x_stride, n, y);
+        case 1: return dot_rows_tokens<1>(type, rows, row_stride, n_rows, x, x_stride, n, y, y_stride);
+        case 2: return dot_rows_tokens<2>(type, rows, row_stride, n_rows, x, x_stride, n, y, y_stride);
+        case 3: return dot_rows_tokens<3>(type, rows, row_stride, n_rows, x, x_stride, n, y, y_stride);
+        default: return dot_rows_tokens<4>(type, rows, row_stride, n_rows, x, x_stride, n, y, y_stride);
     }
 }
 
 }  // namespace
 
 const KernelTable& avx2_kernels() {
-    static const KernelTable table{CpuLevel::avx2, dot_f32,     dot_f16_f32, axpy_f32,
-                                   axpy_f16,       dot4_f16_f32, axpy4_f16, softmax,
-                                   quantize_q8,    quantize_q8k,   dot_row, dot_rows, avx2::dot_packed8};
+    static const KernelTable table{.level = CpuLevel::avx2,
+                                   .dot_f32 = dot_f32,
+                                   .dot_f16_f32 = dot_f16_f32,
+                                   .axpy_f32 = axpy_f32,
+                                   .axpy_f16 = axpy_f16,
+                                   .axpy4_f16 = axpy4_f16,
+                                   .softmax = softmax,
+                                   .silu_mul = silu_mul,
+                                   .f32_to_f16 = f32_to_f16,
+                                   .quantize_q8 = quantize_q8,
+                                   .quantize_q8k = quantize_q8k,
+                                   .dot_row = dot_row,
+                                   .dot_rows = dot_rows,
+                                   .dot_packed8 = avx2::dot_packed8};
     return table;
 }
 

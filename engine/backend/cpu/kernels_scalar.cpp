@@ -54,8 +54,15 @@ void softmax(float* x, int64_t n) {
     for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
-void dot4_f16_f32(const uint16_t* const keys[4], const float* q, int64_t n, float* out) {
-    for (int j = 0; j < 4; ++j) out[j] = dot_f16_f32(keys[j], q, n);
+void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+        const float g = gate[i];
+        out[i] = g / (1.0f + std::exp(-g)) * up[i];
+    }
+}
+
+void f32_to_f16(const float* x, uint16_t* out, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) out[i] = fp32_to_fp16(x[i]);
 }
 
 void axpy_f16(float alpha, const uint16_t* x, float* y, int64_t n);
@@ -295,16 +302,31 @@ void dot_row(DType type, const uint8_t* row, const uint8_t* x, size_t x_stride, 
 }
 
 void dot_rows(DType type, const uint8_t* rows, size_t row_stride, int n_rows, const uint8_t* x, size_t x_stride,
-              int n_tokens, int64_t n, float* y) {
-    for (int r = 0; r < n_rows; ++r) dot_row(type, rows + size_t(r) * row_stride, x, x_stride, n_tokens, n, y + r * n_tokens);
+              int n_tokens, int64_t n, float* y, int64_t y_stride) {
+    for (int r = 0; r < n_rows; ++r) {
+        float out[kMaxTokensPerRowPass];
+        dot_row(type, rows + size_t(r) * row_stride, x, x_stride, n_tokens, n, out);
+        for (int t = 0; t < n_tokens; ++t) y[t * y_stride + r] = out[t];
+    }
 }
 
 }  // namespace
 
 const KernelTable& scalar_kernels() {
-    static const KernelTable table{CpuLevel::scalar, dot_f32,      dot_f16_f32, axpy_f32, axpy_f16,
-                                   dot4_f16_f32,     axpy4_f16,    softmax,     quantize_q8, quantize_q8k,
-                                   dot_row,          dot_rows,     nullptr};
+    static const KernelTable table{.level = CpuLevel::scalar,
+                                   .dot_f32 = dot_f32,
+                                   .dot_f16_f32 = dot_f16_f32,
+                                   .axpy_f32 = axpy_f32,
+                                   .axpy_f16 = axpy_f16,
+                                   .axpy4_f16 = axpy4_f16,
+                                   .softmax = softmax,
+                                   .silu_mul = silu_mul,
+                                   .f32_to_f16 = f32_to_f16,
+                                   .quantize_q8 = quantize_q8,
+                                   .quantize_q8k = quantize_q8k,
+                                   .dot_row = dot_row,
+                                   .dot_rows = dot_rows,
+                                   .dot_packed8 = nullptr};  // no packed layouts at this level
     return table;
 }
 
