@@ -284,36 +284,42 @@ TEST(CpuKernels, DotRowEveryTypeAndTokenCount) {
 // dot_row for that row and token bitwise, whatever the tile.
 TEST(CpuKernels, DotRowsEqualsDotRowBitwise) {
     std::mt19937 rng(47);
+    constexpr int kTokens = kMaxTokensPerRowsPass;
     for (CpuLevel level : supported_cpu_levels()) {
         const KernelTable& k = kernel_table(level);
         for (DType type : kAllTypes) {
             const int64_t cols = column_sizes(type)[1];
-            constexpr int kRows = 7;
+            constexpr int kRows = 9;
             const auto w = random_weight_bytes(type, kRows, cols, rng);
-            const auto x = random_floats(size_t(4 * cols), rng);
+            const auto x = random_floats(size_t(kTokens * cols), rng);
             const size_t row_stride = row_bytes(type, cols);
             const size_t x_stride = activation_row_bytes(activation_format(type), cols);
-            const auto xa = activations(k, type, x, cols, 4);
+            const auto xa = activations(k, type, x, cols, kTokens);
+            // Each (row, token) in a pass of its own.
+            std::vector<float> alone(size_t(kRows * kTokens));
+            for (int r = 0; r < kRows; ++r)
+                for (int t = 0; t < kTokens; ++t)
+                    k.dot_row(type, w.data() + r * row_stride, xa.data() + size_t(t) * x_stride, x_stride, 1, cols,
+                              &alone[size_t(t * kRows + r)]);
             for (int n_rows = 1; n_rows <= kRows; ++n_rows)
-                for (int nt = 1; nt <= 4; ++nt) {
+                for (int nt = 1; nt <= kTokens; ++nt) {
                     SCOPED_TRACE(std::string(cpu_level_name(level)) + " " + dtype_name(type) + " rows " +
                                  std::to_string(n_rows) + " tokens " + std::to_string(nt));
-                    // Laid out as a matmul output with 9 columns: row r, token t at y[t * 9 + r].
-                    constexpr int kStride = 9;
+                    // Laid out as a matmul output with kRows + 2 columns: row r, token t at y[t * stride + r].
+                    constexpr int kStride = kRows + 2;
                     Guarded y(size_t(nt * kStride));
                     std::fill(y.data(), y.data() + nt * kStride, -1.f);
                     k.dot_rows(type, w.data(), row_stride, n_rows, xa.data(), x_stride, nt, cols, y.data(), kStride);
                     EXPECT_TRUE(y.guards_intact());
-                    for (int r = 0; r < kStride; ++r) {
-                        float one[4];
-                        if (r < n_rows) k.dot_row(type, w.data() + r * row_stride, xa.data(), x_stride, nt, cols, one);
-                        for (int t = 0; t < nt; ++t) {
+                    for (int t = 0; t < nt; ++t)
+                        for (int r = 0; r < kStride; ++r) {
+                            const float got = y.data()[t * kStride + r];
                             if (r < n_rows)
-                                EXPECT_EQ(std::memcmp(&one[t], y.data() + t * kStride + r, 4), 0) << "row " << r;
+                                EXPECT_EQ(std::memcmp(&got, &alone[size_t(t * kRows + r)], 4), 0)
+                                    << "row " << r << " token " << t;
                             else
-                                EXPECT_EQ(y.data()[t * kStride + r], -1.f) << "written outside the rows";
+                                EXPECT_EQ(got, -1.f) << "written outside the rows";
                         }
-                    }
                 }
         }
     }

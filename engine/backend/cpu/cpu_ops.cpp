@@ -107,8 +107,8 @@ void matmul_with_kernels(const KernelTable& k, const TensorView& w, const float*
             const int64_t tb_end = std::min(n_tokens, tb + kTokenBlock);
             for (int64_t rc = r0; rc < r1; rc += kRowChunk) {
                 const int n_rows = int(std::min(r1, rc + kRowChunk) - rc);
-                for (int64_t t0 = tb; t0 < tb_end; t0 += kMaxTokensPerRowPass) {
-                    const int nt = int(std::min<int64_t>(kMaxTokensPerRowPass, tb_end - t0));
+                for (int64_t t0 = tb; t0 < tb_end; t0 += kMaxTokensPerRowsPass) {
+                    const int nt = int(std::min<int64_t>(kMaxTokensPerRowsPass, tb_end - t0));
                     k.dot_rows(w.type, w.row(rc), w.row_stride(), n_rows, xa + size_t(t0) * stride, stride, nt, cols,
                                y + t0 * rows + rc, rows);
                 }

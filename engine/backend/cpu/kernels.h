@@ -45,6 +45,8 @@ const char* cpu_level_name(CpuLevel level);
 
 // Up to this many tokens share one pass over a weight row (weights unpacked once).
 constexpr int kMaxTokensPerRowPass = 4;
+// dot_rows takes up to this many tokens and tiles them as its level likes.
+constexpr int kMaxTokensPerRowsPass = 12;
 
 struct KernelTable {
     CpuLevel level;
@@ -68,8 +70,9 @@ struct KernelTable {
     // Token t's activations start at x + t * x_stride bytes, in activation_format(type).
     void (*dot_row)(DType type, const uint8_t* row, const uint8_t* x, size_t x_stride, int n_tokens, int64_t n,
                     float* y);
-    // dot_row over n_rows consecutive rows (row_stride bytes apart), written as the matmul
-    // output is laid out: row r for token t at y[t * y_stride + r]. A level may tile rows
+    // dot_row over n_rows consecutive rows (row_stride bytes apart) and n_tokens
+    // (1..kMaxTokensPerRowsPass), written as the matmul output is laid out: row r for
+    // token t at y[t * y_stride + r]. A level may tile rows
     // and tokens as it likes, but every result equals dot_row's bitwise, so a token's
     // logits never depend on the batch it was in.
     void (*dot_rows)(DType type, const uint8_t* rows, size_t row_stride, int n_rows, const uint8_t* x,

@@ -303,10 +303,13 @@ void dot_row(DType type, const uint8_t* row, const uint8_t* x, size_t x_stride, 
 
 void dot_rows(DType type, const uint8_t* rows, size_t row_stride, int n_rows, const uint8_t* x, size_t x_stride,
               int n_tokens, int64_t n, float* y, int64_t y_stride) {
-    for (int r = 0; r < n_rows; ++r) {
-        float out[kMaxTokensPerRowPass];
-        dot_row(type, rows + size_t(r) * row_stride, x, x_stride, n_tokens, n, out);
-        for (int t = 0; t < n_tokens; ++t) y[t * y_stride + r] = out[t];
+    for (int t0 = 0; t0 < n_tokens; t0 += kMaxTokensPerRowPass) {
+        const int nt = std::min(kMaxTokensPerRowPass, n_tokens - t0);
+        for (int r = 0; r < n_rows; ++r) {
+            float out[kMaxTokensPerRowPass];
+            dot_row(type, rows + size_t(r) * row_stride, x + size_t(t0) * x_stride, x_stride, nt, n, out);
+            for (int t = 0; t < nt; ++t) y[(t0 + t) * y_stride + r] = out[t];
+        }
     }
 }
 
