@@ -325,7 +325,7 @@ TEST(CpuKernels, DotRowsEqualsDotRowBitwise) {
     }
 }
 
-// The matmul driver's tiling (16-row chunks, 4-token tiles, 64-token blocks) with each
+// The matmul driver's tiling (16-row chunks, 12- and 4-token passes, 60-token blocks) with each
 // table and thread count, on the plain rows and, where the shape allows, on the rows
 // packed in groups of 8: every output written once, same values as the scalar table.
 TEST(CpuKernels, MatmulTilingEveryLevel) {

@@ -54,12 +54,14 @@ void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, Thr
 }
 
 // Rows are split between threads (never a row's sum, so results do not depend on the
-// thread count). Within a thread: blocks of 64 tokens, whose 8-bit activations stay in
-// L2, times chunks of 16 rows, whose weights stay in L1 while every 4-token tile passes.
+// thread count). Within a thread: blocks of 60 tokens, whose 8-bit activations stay in
+// L2, times chunks of 16 rows, whose weights stay in L1 while each pass of 12 tokens
+// (dot_rows) or 4 (packed groups) goes over them.
 // A packed matrix goes the same way in groups of 8 rows.
 void matmul_with_kernels(const KernelTable& k, const TensorView& w, const float* x, int64_t n_tokens, float* y,
                          ThreadPool& pool, const uint8_t* packed) {
-    constexpr int64_t kTokenBlock = 64, kRowChunk = 16;
+    // 60 tokens: whole passes of 12 (dot_rows) and of 4 (the packed kernels).
+    constexpr int64_t kTokenBlock = 60, kRowChunk = 16;
     const int64_t rows = w.rows, cols = w.cols;
     const ActivationFormat format = activation_format(w.type);
     const size_t stride = activation_row_bytes(format, cols);

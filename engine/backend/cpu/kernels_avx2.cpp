@@ -242,17 +242,17 @@ void dot_float_tile(const uint8_t* rows, size_t row_stride, const uint8_t* x, si
 
 // Float weights in tiles of 4 rows x 3 tokens (as llama.cpp's tinyBLAS on AVX2): the 3
 // tokens' activations stay in registers, each row's weights are loaded once for them,
-// 12 FMA chains, 7 loads per 12 FMAs. One or two tokens (decode) go row by row instead:
-// that is bound by memory, and one sequential stream per thread reads faster than
-// interleaved rows (a 32000 x 288 f32 GEMV ran at 20 GB/s on one Zen 3 core row by
-// row, 13 GB/s four rows at a time).
-template <DType T, int NT>
+// 12 FMA chains, 7 loads per 12 FMAs; a remainder of 4 tokens goes as 2 + 2 (4 x 2
+// tiles, 8 chains), never as 3 + 1, whose single chain per row runs 8x slower. One or
+// two tokens alone (decode) go row by row instead: that is bound by memory, and one
+// sequential stream per thread reads faster than interleaved rows (a 32000 x 288 f32
+// GEMV ran at 20 GB/s on one Zen 3 core row by row, 13 GB/s four rows at a time).
+template <DType T, int NT, int kRowsPerTile>
 void dot_float_token_tile(const uint8_t* rows, size_t row_stride, int n_rows, const uint8_t* x, size_t x_stride,
                           int64_t n, float* y, int64_t y_stride) {
     int r = 0;
-    if constexpr (NT >= 3)
-        for (; r + 4 <= n_rows; r += 4)
-            dot_float_tile<T, 4, NT>(rows + size_t(r) * row_stride, row_stride, x, x_stride, n, y + r, y_stride);
+    for (; r + kRowsPerTile <= n_rows; r += kRowsPerTile)
+        dot_float_tile<T, kRowsPerTile, NT>(rows + size_t(r) * row_stride, row_stride, x, x_stride, n, y + r, y_stride);
     for (; r < n_rows; ++r)
         dot_float_tile<T, 1, NT>(rows + size_t(r) * row_stride, row_stride, x, x_stride, n, y + r, y_stride);
 }
@@ -260,18 +260,16 @@ void dot_float_token_tile(const uint8_t* rows, size_t row_stride, int n_rows, co
 template <DType T>
 void dot_float_rows(const uint8_t* rows, size_t row_stride, int n_rows, const uint8_t* x, size_t x_stride,
                     int n_tokens, int64_t n, float* y, int64_t y_stride) {
-    if (n_tokens <= 2) {
-        if (n_tokens == 1) return dot_float_token_tile<T, 1>(rows, row_stride, n_rows, x, x_stride, n, y, y_stride);
-        return dot_float_token_tile<T, 2>(rows, row_stride, n_rows, x, x_stride, n, y, y_stride);
-    }
-    for (int t0 = 0; t0 < n_tokens; t0 += 3) {
+    if (n_tokens == 1) return dot_float_token_tile<T, 1, 1>(rows, row_stride, n_rows, x, x_stride, n, y, y_stride);
+    if (n_tokens == 2) return dot_float_token_tile<T, 2, 1>(rows, row_stride, n_rows, x, x_stride, n, y, y_stride);
+    for (int t0 = 0; t0 < n_tokens;) {
+        const int left = n_tokens - t0;
+        const int nt = left == 4 ? 2 : std::min(3, left);  // n_tokens >= 3: never a lone token
         const uint8_t* xt = x + size_t(t0) * x_stride;
         float* yt = y + t0 * y_stride;
-        switch (std::min(3, n_tokens - t0)) {
-            case 1: dot_float_token_tile<T, 1>(rows, row_stride, n_rows, xt, x_stride, n, yt, y_stride); break;
-            case 2: dot_float_token_tile<T, 2>(rows, row_stride, n_rows, xt, x_stride, n, yt, y_stride); break;
-            default: dot_float_token_tile<T, 3>(rows, row_stride, n_rows, xt, x_stride, n, yt, y_stride); break;
-        }
+        if (nt == 3) dot_float_token_tile<T, 3, 4>(rows, row_stride, n_rows, xt, x_stride, n, yt, y_stride);
+        else dot_float_token_tile<T, 2, 4>(rows, row_stride, n_rows, xt, x_stride, n, yt, y_stride);
+        t0 += nt;
     }
 }
 
