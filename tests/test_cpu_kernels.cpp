@@ -164,10 +164,24 @@ TEST(CpuKernels, AxpyFourPositionsAtOnce) {
             Guarded four{size_t(n)}, one_by_one{size_t(n)};
             std::copy(y0.begin(), y0.end(), four.data());
             std::copy(y0.begin(), y0.end(), one_by_one.data());
-            k.axpy4_f16(alpha, rows, four.data(), n);
+            k.axpy4_f16(alpha, 4, 1, rows, four.data(), 0, n);
             for (int j = 0; j < 4; ++j) k.axpy_f16(alpha[j], rows[j], one_by_one.data(), n);
             EXPECT_TRUE(four.guards_intact());
             EXPECT_EQ(std::memcmp(four.data(), one_by_one.data(), size_t(n) * 4), 0);
+            // Three outputs (queries) sharing the pass, each with its own weights.
+            const float alphas[3][4] = {{0.5f, -0.25f, 1.5f, 0.125f}, {-2.f, 0.75f, 0.f, 1.f}, {0.375f, -1.25f, 0.0625f, 2.5f}};
+            const int64_t stride = n + 3;
+            Guarded shared{size_t(3 * stride)};
+            std::vector<float> alone(size_t(3 * stride));
+            for (int o = 0; o < 3; ++o) {
+                std::copy(y0.begin(), y0.end(), shared.data() + o * stride);
+                std::copy(y0.begin(), y0.end(), alone.begin() + o * stride);
+                for (int j = 0; j < 4; ++j) k.axpy_f16(alphas[o][j], rows[j], alone.data() + o * stride, n);
+            }
+            k.axpy4_f16(&alphas[0][0], 4, 3, rows, shared.data(), stride, n);
+            EXPECT_TRUE(shared.guards_intact());
+            for (int o = 0; o < 3; ++o)
+                EXPECT_EQ(std::memcmp(shared.data() + o * stride, alone.data() + o * stride, size_t(n) * 4), 0) << o;
         }
     }
 }

@@ -125,21 +125,42 @@ constexpr DType kv_dtype() {
     return std::is_same_v<T, uint16_t> ? DType::F16 : DType::F32;
 }
 
-// out += sum_p probs[p] * value(p) over positions 0..n_ctx-1, four positions per call for fp16.
+// Query t's output += sum over p <= first_position + t of probs_t[p] * value(p). Every
+// output adds its positions in order, one rounding each, so sharing a pass changes no bit.
+// fp16: the positions all queries see go four at a time into all outputs (each value
+// vector widened once); each query's own last positions follow.
 void accumulate_values(const KernelTable& k, const PagedKV<uint16_t>& kv, int64_t head_offset, int32_t head_dim,
-                       const float* probs, int32_t n_ctx, float* out) {
-    int32_t p = 0;
-    for (; p + 4 <= n_ctx; p += 4) {
-        const uint16_t* values[4];
+                       const float* probs, int64_t probs_stride, int n_queries, int32_t first_position, float* out,
+                       int64_t out_stride) {
+    auto four_values = [&](int32_t p, const uint16_t* values[4]) {
         for (int j = 0; j < 4; ++j) values[j] = kv.value(p + j) + head_offset;
-        k.axpy4_f16(probs + p, values, out, head_dim);
+    };
+    const int32_t shared = (first_position + 1) / 4 * 4;
+    for (int32_t p = 0; p < shared; p += 4) {
+        const uint16_t* values[4];
+        four_values(p, values);
+        k.axpy4_f16(probs + p, probs_stride, n_queries, values, out, out_stride, head_dim);
     }
-    for (; p < n_ctx; ++p) k.axpy_f16(probs[p], kv.value(p) + head_offset, out, head_dim);
+    for (int t = 0; t < n_queries; ++t) {
+        const float* pt = probs + t * probs_stride;
+        float* o = out + t * out_stride;
+        const int32_t n_ctx = first_position + t + 1;
+        int32_t p = shared;
+        for (; p + 4 <= n_ctx; p += 4) {
+            const uint16_t* values[4];
+            four_values(p, values);
+            k.axpy4_f16(pt + p, 0, 1, values, o, 0, head_dim);
+        }
+        for (; p < n_ctx; ++p) k.axpy_f16(pt[p], kv.value(p) + head_offset, o, head_dim);
+    }
 }
 
 void accumulate_values(const KernelTable& k, const PagedKV<float>& kv, int64_t head_offset, int32_t head_dim,
-                       const float* probs, int32_t n_ctx, float* out) {
-    for (int32_t p = 0; p < n_ctx; ++p) k.axpy_f32(probs[p], kv.value(p) + head_offset, out, head_dim);
+                       const float* probs, int64_t probs_stride, int n_queries, int32_t first_position, float* out,
+                       int64_t out_stride) {
+    for (int t = 0; t < n_queries; ++t)
+        for (int32_t p = 0; p <= first_position + t; ++p)
+            k.axpy_f32(probs[t * probs_stride + p], kv.value(p) + head_offset, out + t * out_stride, head_dim);
 }
 }  // namespace
 
@@ -163,10 +184,9 @@ void attention_queries(const float* q, int64_t q_stride, int n_queries, int32_t 
         const int32_t n_ctx = first_position + t + 1;  // causal: later positions are ignored
         for (int32_t p = 0; p < n_ctx; ++p) probs[p] *= scale;
         k.softmax(probs, n_ctx);
-        float* o = out + t * out_stride;
-        std::fill(o, o + head_dim, 0.f);
-        accumulate_values(k, kv, head_offset, head_dim, probs, n_ctx, o);
+        std::fill(out + t * out_stride, out + t * out_stride + head_dim, 0.f);
     }
+    accumulate_values(k, kv, head_offset, head_dim, scores, n_ctx_all, n_queries, first_position, out, out_stride);
 }
 
 template void attention_queries<float>(const float*, int64_t, int, int32_t, const PagedKV<float>&, int32_t, int32_t,

@@ -55,9 +55,12 @@ struct KernelTable {
     float (*dot_f16_f32)(const uint16_t* a, const float* b, int64_t n);
     void (*axpy_f32)(float alpha, const float* x, float* y, int64_t n);
     void (*axpy_f16)(float alpha, const uint16_t* x, float* y, int64_t n);
-    // Four cache positions at once: y += alpha[j] * values[j] for j = 0..3 in turn (the
-    // roundings of four axpy_f16 calls). Attention scores go through dot_rows.
-    void (*axpy4_f16)(const float alpha[4], const uint16_t* const values[4], float* y, int64_t n);
+    // Four cache positions into n_out outputs at once, each value vector widened once:
+    // output o (at y + o * y_stride) += alpha[o * alpha_stride + j] * values[j] for
+    // j = 0..3 in turn (the roundings of four axpy_f16 calls). Attention scores go
+    // through dot_rows.
+    void (*axpy4_f16)(const float* alpha, int64_t alpha_stride, int n_out, const uint16_t* const values[4], float* y,
+                      int64_t y_stride, int64_t n);
     // x = softmax(x) over n values.
     void (*softmax)(float* x, int64_t n);
     // out = silu(gate) * up; and fp16 (round to nearest even) of n floats, for the KV cache.

@@ -102,20 +102,26 @@ inline __m256 load_f16x8(const uint16_t* p) {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
-void axpy4_f16(const float alpha[4], const uint16_t* const values[4], float* y, int64_t n) {
-    const __m256 a0 = _mm256_set1_ps(alpha[0]), a1 = _mm256_set1_ps(alpha[1]), a2 = _mm256_set1_ps(alpha[2]),
-                 a3 = _mm256_set1_ps(alpha[3]);
+void axpy4_f16(const float* alpha, int64_t alpha_stride, int n_out, const uint16_t* const values[4], float* y,
+               int64_t y_stride, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_loadu_ps(y + i);
-        v = _mm256_fmadd_ps(a0, load_f16x8(values[0] + i), v);
-        v = _mm256_fmadd_ps(a1, load_f16x8(values[1] + i), v);
-        v = _mm256_fmadd_ps(a2, load_f16x8(values[2] + i), v);
-        v = _mm256_fmadd_ps(a3, load_f16x8(values[3] + i), v);
-        _mm256_storeu_ps(y + i, v);
+        const __m256 v0 = load_f16x8(values[0] + i), v1 = load_f16x8(values[1] + i), v2 = load_f16x8(values[2] + i),
+                     v3 = load_f16x8(values[3] + i);
+        for (int o = 0; o < n_out; ++o) {
+            const float* a = alpha + o * alpha_stride;
+            float* yo = y + o * y_stride + i;
+            __m256 acc = _mm256_loadu_ps(yo);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(a[0]), v0, acc);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(a[1]), v1, acc);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(a[2]), v2, acc);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(a[3]), v3, acc);
+            _mm256_storeu_ps(yo, acc);
+        }
     }
     for (; i < n; ++i)
-        for (int j = 0; j < 4; ++j) y[i] += alpha[j] * _cvtsh_ss(values[j][i]);
+        for (int o = 0; o < n_out; ++o)
+            for (int j = 0; j < 4; ++j) y[o * y_stride + i] += alpha[o * alpha_stride + j] * _cvtsh_ss(values[j][i]);
 }
 
 // exp(x), with x clamped to [-87.3, 88]: the Cephes single-precision range reduction

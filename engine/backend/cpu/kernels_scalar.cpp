@@ -67,8 +67,10 @@ void f32_to_f16(const float* x, uint16_t* out, int64_t n) {
 
 void axpy_f16(float alpha, const uint16_t* x, float* y, int64_t n);
 
-void axpy4_f16(const float alpha[4], const uint16_t* const values[4], float* y, int64_t n) {
-    for (int j = 0; j < 4; ++j) axpy_f16(alpha[j], values[j], y, n);
+void axpy4_f16(const float* alpha, int64_t alpha_stride, int n_out, const uint16_t* const values[4], float* y,
+               int64_t y_stride, int64_t n) {
+    for (int o = 0; o < n_out; ++o)
+        for (int j = 0; j < 4; ++j) axpy_f16(alpha[o * alpha_stride + j], values[j], y + o * y_stride, n);
 }
 
 void axpy_f16(float alpha, const uint16_t* x, float* y, int64_t n) {
