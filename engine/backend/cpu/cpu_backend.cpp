@@ -40,8 +40,16 @@ bool CpuBackend::supports(Op op, DType weight_type) const {
     return true;  // the reference dequantizes every type Lumen reads
 }
 
+cpu::RopeParams CpuBackend::rope_params() const {
+    const ModelConfig& c = model_->config;
+    const TensorView& factors = model_->weights.rope_freq_factors;
+    return cpu::RopeParams{c.head_dim, c.rope_dim, c.rope_theta, c.rope_scale, c.rope_style,
+                           factors.present() ? static_cast<const float*>(factors.data) : nullptr};
+}
+
 Status CpuBackend::upload(const Model& model) {
     model_ = &model;
+    rope_frequencies_ = cpu::rope_frequencies(rope_params());
     packed_.clear();
     if (cpu::active_kernels().dot_packed8) {
         const ModelWeights& w = model.weights;
@@ -140,10 +148,15 @@ void CpuBackend::attention(int32_t layer, const StepBatch& batch) {
         if (extends) ++query_tiles_.back().count;
         else query_tiles_.push_back({t, 1});
     }
-    pool_.parallel_for(int64_t(query_tiles_.size()) * c.n_heads, [&](int64_t begin, int64_t end, int thread) {
+    // Causal work grows with the position, and each thread takes a contiguous range of
+    // items: take the tiles from both ends in turn (first, last, second, ...) so that
+    // every range holds early and late tokens alike.
+    const int64_t n_tiles = int64_t(query_tiles_.size());
+    auto tile_at = [n_tiles](int64_t k) { return k % 2 == 0 ? k / 2 : n_tiles - 1 - k / 2; };
+    pool_.parallel_for(n_tiles * c.n_heads, [&](int64_t begin, int64_t end, int thread) {
         float* scores = act_.scores.data() + thread * scratch_per_thread;
         for (int64_t i = begin; i < end; ++i) {
-            const QueryTile tile = query_tiles_[size_t(i / c.n_heads)];
+            const QueryTile tile = query_tiles_[size_t(tile_at(i / c.n_heads))];
             const int32_t h = int32_t(i % c.n_heads), t = tile.first;
             const auto& seq = batch.sequences[size_t(batch.sequence_index[size_t(t)])];
             const float* q = act_.q.data() + int64_t(t) * c.q_dim() + int64_t(h) * c.head_dim;
@@ -191,8 +204,8 @@ Status CpuBackend::forward(const StepBatch& batch, std::vector<float>* logits) {
     for (int64_t t = 0; t < T; ++t)
         dequantize_row(w.token_embedding.type, w.token_embedding.row(batch.tokens[size_t(t)]), act_.x.data() + t * dim, dim);
 
-    cpu::RopeParams rope{c.head_dim, c.rope_dim, c.rope_theta, c.rope_scale, c.rope_style,
-                         w.rope_freq_factors.present() ? static_cast<const float*>(w.rope_freq_factors.data) : nullptr};
+    cpu::RopeParams rope = rope_params();
+    rope.frequencies = rope_frequencies_.data();
     auto f32 = [](const TensorView& v) { return static_cast<const float*>(v.data); };
 
     for (int32_t l = 0; l < c.n_layers; ++l) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu_ops.h"
 #include "backend/cpu/packed_weights.h"
 #include "backend/thread_pool.h"
 
@@ -59,7 +60,10 @@ private:
     std::vector<QueryTile> query_tiles_;
 
     ThreadPool pool_;
+    cpu::RopeParams rope_params() const;
+
     const Model* model_ = nullptr;
+    std::vector<float> rope_frequencies_;  // per model, so that no step calls pow
     cpu::PackedWeights packed_;  // matrices repacked for the active kernel table
     KVCacheLayout kv_layout_;
     std::unique_ptr<uint8_t[]> k_cache_, v_cache_;  // [layer][block][slot][kv_dim] of f32 or f16

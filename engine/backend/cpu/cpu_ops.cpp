@@ -29,13 +29,26 @@ void add_inplace(float* x, const float* y, int64_t n) {
     for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }
 
+namespace {
+// freq_i = theta^(-2i/rope_dim), computed as llama2.c does, divided by the optional factor.
+float rope_frequency(const RopeParams& p, int32_t i) {
+    float freq = 1.0f / std::pow(p.theta, float(2 * i) / float(p.rope_dim));
+    if (p.freq_factors) freq /= p.freq_factors[i];
+    return freq;
+}
+}  // namespace
+
+std::vector<float> rope_frequencies(const RopeParams& p) {
+    std::vector<float> out(size_t(p.rope_dim / 2));
+    for (int32_t i = 0; i < p.rope_dim / 2; ++i) out[size_t(i)] = rope_frequency(p, i);
+    return out;
+}
+
 void rope(float* x, int32_t n_heads, int32_t position, const RopeParams& p) {
     const float pos = float(position) / p.scale;
     const int32_t half = p.rope_dim / 2;
     for (int32_t i = 0; i < half; ++i) {
-        // freq_i = theta^(-2i/rope_dim), computed as llama2.c does.
-        float freq = 1.0f / std::pow(p.theta, float(2 * i) / float(p.rope_dim));
-        if (p.freq_factors) freq /= p.freq_factors[i];
+        const float freq = p.frequencies ? p.frequencies[i] : rope_frequency(p, i);
         const float angle = pos * freq;
         const float c = std::cos(angle), s = std::sin(angle);
         for (int32_t h = 0; h < n_heads; ++h) {

@@ -31,7 +31,11 @@ struct RopeParams {
     float scale = 1.f;                      // linear scaling: position / scale
     RopeStyle style = RopeStyle::normal;
     const float* freq_factors = nullptr;    // optional [rope_dim/2]: frequencies divided by these
+    const float* frequencies = nullptr;     // optional [rope_dim/2]: rope_frequencies() of these params
 };
+// The rope_dim/2 rotation frequencies of p (freq_factors applied), computed once per model
+// instead of once per token.
+std::vector<float> rope_frequencies(const RopeParams& p);
 void rope(float* x, int32_t n_heads, int32_t position, const RopeParams& p);
 
 // Y[t][r] = sum_c W[r][c] * X[t][c] for t < n_tokens, all rows r of W, with fused
