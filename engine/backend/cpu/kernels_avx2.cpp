@@ -250,9 +250,11 @@ void dot_float_tile(const uint8_t* rows, size_t row_stride, const uint8_t* x, si
 // tokens' activations stay in registers, each row's weights are loaded once for them,
 // 12 FMA chains, 7 loads per 12 FMAs; a remainder of 4 tokens goes as 2 + 2 (4 x 2
 // tiles, 8 chains), never as 3 + 1, whose single chain per row runs 8x slower. One or
-// two tokens alone (decode) go row by row instead: that is bound by memory, and one
-// sequential stream per thread reads faster than interleaved rows (a 32000 x 288 f32
-// GEMV ran at 20 GB/s on one Zen 3 core row by row, 13 GB/s four rows at a time).
+// two tokens alone over long rows (a decode GEMV) go row by row instead: that is bound
+// by memory, and one sequential stream per thread reads faster than interleaved rows
+// (a 32000 x 288 f32 GEMV ran at 20 GB/s on one Zen 3 core row by row, 13 GB/s four
+// rows at a time). Short rows, such as one query's attention keys (head_dim long, in
+// cache), are bound by the FMA latency instead and go four rows at a time.
 template <DType T, int NT, int kRowsPerTile>
 void dot_float_token_tile(const uint8_t* rows, size_t row_stride, int n_rows, const uint8_t* x, size_t x_stride,
                           int64_t n, float* y, int64_t y_stride) {
@@ -266,6 +268,11 @@ void dot_float_token_tile(const uint8_t* rows, size_t row_stride, int n_rows, co
 template <DType T>
 void dot_float_rows(const uint8_t* rows, size_t row_stride, int n_rows, const uint8_t* x, size_t x_stride,
                     int n_tokens, int64_t n, float* y, int64_t y_stride) {
+    constexpr int64_t kStreamingRow = 256;  // elements: from here a lone row's FMA chain outruns memory
+    if (n_tokens <= 2 && n < kStreamingRow) {
+        if (n_tokens == 1) return dot_float_token_tile<T, 1, 4>(rows, row_stride, n_rows, x, x_stride, n, y, y_stride);
+        return dot_float_token_tile<T, 2, 4>(rows, row_stride, n_rows, x, x_stride, n, y, y_stride);
+    }
     if (n_tokens == 1) return dot_float_token_tile<T, 1, 1>(rows, row_stride, n_rows, x, x_stride, n, y, y_stride);
     if (n_tokens == 2) return dot_float_token_tile<T, 2, 1>(rows, row_stride, n_rows, x, x_stride, n, y, y_stride);
     for (int t0 = 0; t0 < n_tokens;) {
