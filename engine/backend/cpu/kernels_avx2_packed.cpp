@@ -170,7 +170,7 @@ void dot_packed8_q6k(const uint8_t* group, const uint8_t* x, size_t x_stride, in
     for (int t = 0; t < NT; ++t) xt[t] = reinterpret_cast<const ActivationBlockQ8K*>(x + size_t(t) * x_stride);
     __m256 acc[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
-    const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(0x03);
+    const __m256i low4 = _mm256_set1_epi8(0x0F), bits45 = _mm256_set1_epi8(0x30);
     static const __m256i scale_of[4] = {lane_bytes_to_i16(0, 0, true), lane_bytes_to_i16(1, 1, true),
                                         lane_bytes_to_i16(2, 2, true), lane_bytes_to_i16(3, 3, true)};
     static const __m256i scale_pair[2] = {lane_bytes_to_i16(0, 1, true), lane_bytes_to_i16(2, 3, true)};
@@ -179,6 +179,9 @@ void dot_packed8_q6k(const uint8_t* group, const uint8_t* x, size_t x_stride, in
         prefetch_ahead<kGroupBlockBytes>(g);
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
         const uint8_t* v = g + 16;  // vector k at v + 32k: ql 0..31, qh 32..47, scales 48..51
+        // The 16 sub-block scales of the 8 rows, as int16 pairs, once per block.
+        __m256i scales[16];
+        for (int s = 0; s < 16; ++s) scales[s] = signed_pair(load256(v + 32 * (48 + s / 4)), scale_of[s % 4]);
         __m256i sumi[NT];
         for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
         for (int h = 0; h < 2; ++h)
@@ -188,19 +191,17 @@ void dot_packed8_q6k(const uint8_t* group, const uint8_t* x, size_t x_stride, in
                     const int k = 2 * p + i;
                     const __m256i A = load256(v + 32 * (16 * h + k)), B = load256(v + 32 * (16 * h + 8 + k));
                     const __m256i H = load256(v + 32 * (32 + 8 * h + k));
-                    u[i][0] = _mm256_or_si256(_mm256_and_si256(A, low4), _mm256_slli_epi16(_mm256_and_si256(H, low2), 4));
-                    u[i][1] = _mm256_or_si256(_mm256_and_si256(B, low4),
-                                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 2), low2), 4));
-                    u[i][2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), low4),
-                                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 4), low2), 4));
+                    // The two high bits of quant j sit at bits 2j..2j+1 of H; each is moved to
+                    // bits 4..5 with one 16-bit shift and a mask that drops what the shift
+                    // carried in from the neighbouring byte.
+                    u[i][0] = _mm256_or_si256(_mm256_and_si256(A, low4), _mm256_and_si256(_mm256_slli_epi16(H, 4), bits45));
+                    u[i][1] = _mm256_or_si256(_mm256_and_si256(B, low4), _mm256_and_si256(_mm256_slli_epi16(H, 2), bits45));
+                    u[i][2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), low4), _mm256_and_si256(H, bits45));
                     u[i][3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(B, 4), low4),
-                                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 6), low2), 4));
+                                              _mm256_and_si256(_mm256_srli_epi16(H, 2), bits45));
                 }
                 __m256i scale[4];
-                for (int m = 0; m < 4; ++m) {
-                    const int sub = 8 * h + 2 * m + p / 2;
-                    scale[m] = signed_pair(load256(v + 32 * (48 + sub / 4)), scale_of[sub % 4]);
-                }
+                for (int m = 0; m < 4; ++m) scale[m] = scales[8 * h + 2 * m + p / 2];
                 for (int t = 0; t < NT; ++t) {
                     const int8_t* xq = xt[t][b].qs + 128 * h + 8 * p;
                     for (int m = 0; m < 4; ++m) {
