@@ -12,8 +12,10 @@ namespace {
 
 template <typename T>
 void append(std::vector<uint8_t>& out, const T& v) {
-    const auto* p = reinterpret_cast<const uint8_t*>(&v);
-    out.insert(out.end(), p, p + sizeof(T));
+    // resize + memcpy rather than insert: GCC 12 warns (falsely) on insert into an empty vector.
+    const size_t at = out.size();
+    out.resize(at + sizeof(T));
+    std::memcpy(out.data() + at, &v, sizeof(T));
 }
 
 void append_string(std::vector<uint8_t>& out, const std::string& s) {

@@ -94,7 +94,10 @@ const char* quant_scheme_name(QuantScheme scheme) { return info(scheme).name; }
 
 std::string quant_scheme_names() {
     std::string names;
-    for (const auto& s : kSchemes) names += (names.empty() ? "" : "|") + std::string(s.name);
+    for (const auto& s : kSchemes) {
+        if (!names.empty()) names += '|';
+        names += s.name;
+    }
     return names;
 }
 
