@@ -1,6 +1,10 @@
 // Row-interleaved packing of the block formats (layout in packed_weights.h).
 #include "backend/cpu/packed_weights.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -100,7 +104,23 @@ bool PackedWeights::add(const TensorView& w) {
     pack_rows8(w, buffer);
     packed_.emplace(w.data, std::unique_ptr<uint8_t, FreeDeleter>(buffer));
     bytes_ += int64_t(bytes);
+    release_pages(w.data, bytes);
     return true;
+}
+
+void PackedWeights::release_pages(const void* data, size_t bytes) {
+#if defined(MADV_PAGEOUT)
+    // Only whole pages inside the tensor: its neighbours in the file may still be in use.
+    const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+    const uintptr_t begin = (uintptr_t(data) + page - 1) / page * page;
+    const uintptr_t end = (uintptr_t(data) + bytes) / page * page;
+    // Advice only: the pages keep their contents and come back if read (a tied embedding
+    // is); a kernel without MADV_PAGEOUT refuses it, and nothing changes.
+    if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_PAGEOUT);
+#else
+    (void)data;
+    (void)bytes;
+#endif
 }
 
 const uint8_t* PackedWeights::find(const TensorView& w) const {

@@ -49,6 +49,8 @@ void unpack_rows8(DType type, const uint8_t* packed, int64_t rows, int64_t cols,
 class PackedWeights {
 public:
     // Packs `w` when the type and shape allow it; false (and nothing stored) otherwise.
+    // The plain rows are then no longer read by the matmuls, so their pages are handed
+    // back to the OS (MADV_PAGEOUT): resident memory holds the weights once, not twice.
     bool add(const TensorView& w);
     // The packed copy of `w`, or nullptr.
     const uint8_t* find(const TensorView& w) const;
@@ -56,6 +58,7 @@ public:
     void clear();
 
 private:
+    static void release_pages(const void* data, size_t bytes);
     struct FreeDeleter {
         void operator()(uint8_t* p) const;
     };
