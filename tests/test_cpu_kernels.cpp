@@ -375,6 +375,58 @@ TEST(CpuKernels, MatmulTilingEveryLevel) {
             }
 }
 
+// Matrices sharing an input in one pass (q/k/v, gate/up): every output bitwise what its
+// own matmul gives, packed or not, with unequal row counts; mixed activation formats
+// fall back to separate passes.
+TEST(CpuKernels, MatmulTargetsEqualSeparateMatmuls) {
+    std::mt19937 rng(52);
+    ThreadPool pool(3);
+    struct Case {
+        std::vector<DType> types;
+        std::vector<int64_t> rows;
+    };
+    const Case cases[] = {{{DType::Q4_0, DType::Q4_0, DType::Q8_0}, {40, 16, 24}},
+                          {{DType::Q4_K, DType::Q6_K}, {48, 8}},
+                          {{DType::F32, DType::F16, DType::F32}, {33, 7, 16}},
+                          {{DType::Q8_0, DType::F16}, {16, 9}}};  // q8 and f32 activations: separate passes
+    for (const Case& c : cases)
+        for (int64_t n_tokens : {1, 5, 70}) {
+            const int64_t cols = 512;
+            std::vector<std::vector<uint8_t>> weights, packed;
+            std::vector<TensorView> views;
+            for (size_t i = 0; i < c.types.size(); ++i) {
+                weights.push_back(random_weight_bytes(c.types[i], c.rows[i], cols, rng));
+                views.push_back(TensorView{c.types[i], weights.back().data(), c.rows[i], cols, "w"});
+            }
+            for (const TensorView& v : views) {
+                packed.emplace_back(can_pack(v) ? size_t(v.n_bytes()) : 0);
+                if (can_pack(v)) pack_rows8(v, packed.back().data());
+            }
+            const auto x = random_floats(size_t(n_tokens * cols), rng);
+            for (CpuLevel level : supported_cpu_levels()) {
+                SCOPED_TRACE(std::string(cpu_level_name(level)) + " " + dtype_name(c.types[0]) + " tokens " +
+                             std::to_string(n_tokens));
+                const KernelTable& k = kernel_table(level);
+                std::vector<Guarded> together, alone;
+                std::vector<MatmulTarget> targets;
+                for (size_t i = 0; i < views.size(); ++i) {
+                    together.emplace_back(size_t(n_tokens * c.rows[i]));
+                    alone.emplace_back(size_t(n_tokens * c.rows[i]));
+                }
+                for (size_t i = 0; i < views.size(); ++i) {
+                    const uint8_t* p = packed[i].empty() ? nullptr : packed[i].data();
+                    targets.push_back(MatmulTarget{&views[i], together[i].data(), p});
+                    matmul_with_kernels(k, views[i], x.data(), n_tokens, alone[i].data(), pool, p);
+                }
+                matmul_targets(k, targets.data(), int(targets.size()), x.data(), n_tokens, pool);
+                for (size_t i = 0; i < views.size(); ++i) {
+                    EXPECT_TRUE(together[i].guards_intact());
+                    EXPECT_EQ(std::memcmp(together[i].data(), alone[i].data(), together[i].size() * 4), 0) << i;
+                }
+            }
+        }
+}
+
 // Packing into groups of 8 rows moves every byte and loses none; only packable types
 // and shapes are packed.
 TEST(PackedWeights, PackThenUnpackIsTheIdentity) {

@@ -65,6 +65,14 @@ void CpuBackend::matmul(const TensorView& w, const float* x, int64_t n_tokens, f
     cpu::matmul(w, x, n_tokens, y, pool_, packed_.find(w));
 }
 
+void CpuBackend::matmul_same_input(std::initializer_list<std::pair<const TensorView*, float*>> outputs, const float* x,
+                                   int64_t n_tokens) {
+    cpu::MatmulTarget targets[4];
+    int n = 0;
+    for (const auto& [w, y] : outputs) targets[n++] = cpu::MatmulTarget{w, y, packed_.find(*w)};
+    cpu::matmul_targets(cpu::active_kernels(), targets, n, x, n_tokens, pool_);
+}
+
 Status CpuBackend::allocate_kv(const KVCacheLayout& layout) {
     if (layout.type != DType::F32 && layout.type != DType::F16)
         return Status::error(std::string("CPU backend: KV cache type ") + dtype_name(layout.type) +
@@ -212,9 +220,7 @@ Status CpuBackend::forward(const StepBatch& batch, std::vector<float>* logits) {
         const LayerWeights& lw = w.layers[size_t(l)];
         for (int64_t t = 0; t < T; ++t)
             cpu::rms_norm(act_.x.data() + t * dim, f32(lw.attn_norm), act_.xb.data() + t * dim, dim, c.rms_eps);
-        matmul(lw.wq, act_.xb.data(), T, act_.q.data());
-        matmul(lw.wk, act_.xb.data(), T, act_.k.data());
-        matmul(lw.wv, act_.xb.data(), T, act_.v.data());
+        matmul_same_input({{&lw.wq, act_.q.data()}, {&lw.wk, act_.k.data()}, {&lw.wv, act_.v.data()}}, act_.xb.data(), T);
         for (int64_t t = 0; t < T; ++t) {
             if (lw.bq.present()) cpu::add_inplace(act_.q.data() + t * qd, f32(lw.bq), qd);
             if (lw.bk.present()) cpu::add_inplace(act_.k.data() + t * kvd, f32(lw.bk), kvd);
@@ -229,8 +235,7 @@ Status CpuBackend::forward(const StepBatch& batch, std::vector<float>* logits) {
 
         for (int64_t t = 0; t < T; ++t)
             cpu::rms_norm(act_.x.data() + t * dim, f32(lw.ffn_norm), act_.xb.data() + t * dim, dim, c.rms_eps);
-        matmul(lw.w_gate, act_.xb.data(), T, act_.gate.data());
-        matmul(lw.w_up, act_.xb.data(), T, act_.up.data());
+        matmul_same_input({{&lw.w_gate, act_.gate.data()}, {&lw.w_up, act_.up.data()}}, act_.xb.data(), T);
         cpu::silu_mul(act_.gate.data(), act_.up.data(), act_.gate.data(), T * ffn);
         matmul(lw.w_down, act_.gate.data(), T, act_.proj.data());
         cpu::add_inplace(act_.x.data(), act_.proj.data(), T * dim);

@@ -5,7 +5,9 @@
 // groups of 8 rows (packed_weights.h), which are copied once at upload.
 #pragma once
 
+#include <initializer_list>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "backend/backend.h"
@@ -50,6 +52,9 @@ private:
     void attention(int32_t layer, const StepBatch& batch);
     // y = w · x for n_tokens rows, through the packed copy of w when there is one.
     void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y);
+    // The same for up to 4 matrices of one input (q/k/v, gate/up) in a single pass.
+    void matmul_same_input(std::initializer_list<std::pair<const TensorView*, float*>> outputs, const float* x,
+                           int64_t n_tokens);
 
     // Consecutive tokens of one sequence whose attention runs together (attention_queries).
     static constexpr int kQueriesPerTile = 4;

@@ -66,17 +66,31 @@ void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, Thr
     matmul_with_kernels(active_kernels(), w, x, n_tokens, y, pool, packed);
 }
 
-// Rows are split between threads (never a row's sum, so results do not depend on the
-// thread count). Within a thread: blocks of 60 tokens, whose 8-bit activations stay in
-// L2, times chunks of 16 rows, whose weights stay in L1 while each pass of 12 tokens
-// (dot_rows) or 4 (packed groups) goes over them.
-// A packed matrix goes the same way in groups of 8 rows.
 void matmul_with_kernels(const KernelTable& k, const TensorView& w, const float* x, int64_t n_tokens, float* y,
                          ThreadPool& pool, const uint8_t* packed) {
+    const MatmulTarget target{&w, y, packed};
+    matmul_targets(k, &target, 1, x, n_tokens, pool);
+}
+
+// The work is split in units of 16 rows over all targets (never a row's sum, so results
+// do not depend on the thread count), a contiguous range of units per thread. Within a
+// thread: blocks of 60 tokens, whose 8-bit activations stay in L2, times units, whose
+// weights stay in L1 while each pass of 12 tokens (dot_rows) or 4 (packed groups of 8
+// rows) goes over them.
+void matmul_targets(const KernelTable& k, const MatmulTarget* targets, int n_targets, const float* x,
+                    int64_t n_tokens, ThreadPool& pool) {
     // 60 tokens: whole passes of 12 (dot_rows) and of 4 (the packed kernels).
     constexpr int64_t kTokenBlock = 60, kRowChunk = 16;
-    const int64_t rows = w.rows, cols = w.cols;
-    const ActivationFormat format = activation_format(w.type);
+    constexpr int kMaxTargets = 4;
+    const int64_t cols = targets[0].w->cols;
+    const ActivationFormat format = activation_format(targets[0].w->type);
+    bool shared = n_targets <= kMaxTargets;
+    for (int i = 1; i < n_targets; ++i)
+        shared = shared && targets[i].w->cols == cols && activation_format(targets[i].w->type) == format;
+    if (!shared) {  // different inputs after all: one pass each
+        for (int i = 0; i < n_targets; ++i) matmul_targets(k, targets + i, 1, x, n_tokens, pool);
+        return;
+    }
     const size_t stride = activation_row_bytes(format, cols);
     const uint8_t* xa = reinterpret_cast<const uint8_t*>(x);
     if (format != ActivationFormat::f32) {
@@ -95,38 +109,42 @@ void matmul_with_kernels(const KernelTable& k, const TensorView& w, const float*
         else quantize(0, n_tokens, 0);
         xa = q;
     }
-    if (packed && k.dot_packed8 && can_pack(w)) {
-        const size_t group_stride = size_t(kPackedRows) * w.row_stride();
-        pool.parallel_for(rows / kPackedRows, [&](int64_t g0, int64_t g1, int) {
+    int64_t first_unit[kMaxTargets + 1] = {0};
+    for (int i = 0; i < n_targets; ++i)
+        first_unit[i + 1] = first_unit[i] + (targets[i].w->rows + kRowChunk - 1) / kRowChunk;
+
+    // One unit (16 rows of one target) times the tokens [t_begin, t_end).
+    auto run_unit = [&](const MatmulTarget& target, int64_t r0, int64_t t_begin, int64_t t_end) {
+        const TensorView& w = *target.w;
+        const int64_t rows = w.rows;
+        const int n_rows = int(std::min(rows, r0 + kRowChunk) - r0);
+        if (target.packed && k.dot_packed8 && can_pack(w)) {
+            const size_t group_stride = size_t(kPackedRows) * w.row_stride();
             float out[kMaxTokensPerRowPass * kPackedRows];
-            for (int64_t tb = 0; tb < n_tokens; tb += kTokenBlock) {
-                const int64_t tb_end = std::min(n_tokens, tb + kTokenBlock);
-                for (int64_t gc = g0; gc < g1; gc += kRowChunk / kPackedRows) {
-                    const int64_t gc_end = std::min(g1, gc + kRowChunk / kPackedRows);
-                    for (int64_t t0 = tb; t0 < tb_end; t0 += kMaxTokensPerRowPass) {
-                        const int nt = int(std::min<int64_t>(kMaxTokensPerRowPass, tb_end - t0));
-                        for (int64_t g = gc; g < gc_end; ++g) {
-                            k.dot_packed8(w.type, packed + size_t(g) * group_stride, xa + size_t(t0) * stride, stride,
-                                          nt, cols, out);
-                            for (int i = 0; i < nt; ++i)
-                                std::copy_n(out + i * kPackedRows, kPackedRows, y + (t0 + i) * rows + g * kPackedRows);
-                        }
-                    }
+            for (int64_t t0 = t_begin; t0 < t_end; t0 += kMaxTokensPerRowPass) {
+                const int nt = int(std::min<int64_t>(kMaxTokensPerRowPass, t_end - t0));
+                for (int64_t g = r0 / kPackedRows; g < (r0 + n_rows) / kPackedRows; ++g) {
+                    k.dot_packed8(w.type, target.packed + size_t(g) * group_stride, xa + size_t(t0) * stride, stride,
+                                  nt, cols, out);
+                    for (int i = 0; i < nt; ++i)
+                        std::copy_n(out + i * kPackedRows, kPackedRows, target.y + (t0 + i) * rows + g * kPackedRows);
                 }
             }
-        });
-        return;
-    }
-    pool.parallel_for(rows, [&](int64_t r0, int64_t r1, int) {
+            return;
+        }
+        for (int64_t t0 = t_begin; t0 < t_end; t0 += kMaxTokensPerRowsPass) {
+            const int nt = int(std::min<int64_t>(kMaxTokensPerRowsPass, t_end - t0));
+            k.dot_rows(w.type, w.row(r0), w.row_stride(), n_rows, xa + size_t(t0) * stride, stride, nt, cols,
+                       target.y + t0 * rows + r0, rows);
+        }
+    };
+    pool.parallel_for(first_unit[n_targets], [&](int64_t u0, int64_t u1, int) {
         for (int64_t tb = 0; tb < n_tokens; tb += kTokenBlock) {
             const int64_t tb_end = std::min(n_tokens, tb + kTokenBlock);
-            for (int64_t rc = r0; rc < r1; rc += kRowChunk) {
-                const int n_rows = int(std::min(r1, rc + kRowChunk) - rc);
-                for (int64_t t0 = tb; t0 < tb_end; t0 += kMaxTokensPerRowsPass) {
-                    const int nt = int(std::min<int64_t>(kMaxTokensPerRowsPass, tb_end - t0));
-                    k.dot_rows(w.type, w.row(rc), w.row_stride(), n_rows, xa + size_t(t0) * stride, stride, nt, cols,
-                               y + t0 * rows + rc, rows);
-                }
+            int i = 0;
+            for (int64_t u = u0; u < u1; ++u) {
+                while (u >= first_unit[i + 1]) ++i;
+                run_unit(targets[i], (u - first_unit[i]) * kRowChunk, tb, tb_end);
             }
         }
     });

@@ -48,6 +48,18 @@ void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, Thr
 void matmul_with_kernels(const KernelTable& kernels, const TensorView& w, const float* x, int64_t n_tokens, float* y,
                          ThreadPool& pool, const uint8_t* packed = nullptr);
 
+// Several matrices applied to the same x in one parallel pass (q/k/v, gate/up): x is
+// quantized once and one hand-off to the threads covers all their rows. Each y is what
+// matmul writes, bitwise. Up to 4 targets with the same width and activation format;
+// others fall back to one pass each.
+struct MatmulTarget {
+    const TensorView* w = nullptr;
+    float* y = nullptr;
+    const uint8_t* packed = nullptr;  // w in groups of 8 rows, or nullptr
+};
+void matmul_targets(const KernelTable& kernels, const MatmulTarget* targets, int n_targets, const float* x,
+                    int64_t n_tokens, ThreadPool& pool);
+
 // Paged K/V for one layer: element (block, slot, kv_dim index) at
 // base + (block * block_size + slot) * kv_dim + index. T is float or uint16_t (fp16).
 template <typename T>
