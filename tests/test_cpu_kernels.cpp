@@ -115,24 +115,20 @@ TEST(CpuKernels, DotF32) {
     }
 }
 
-TEST(CpuKernels, AttentionDotAndAxpy) {
+TEST(CpuKernels, Axpy) {
     std::mt19937 rng(45);
     for (int64_t n : {1, 7, 8, 48, 64, 100, 128}) {
         const auto a = random_floats(size_t(n), rng), b = random_floats(size_t(n), rng);
         std::vector<uint16_t> ah(static_cast<size_t>(n));
         for (int64_t i = 0; i < n; ++i) ah[size_t(i)] = fp32_to_fp16(a[size_t(i)]);
-        double dot_ref = 0;
         std::vector<double> axpy_ref(static_cast<size_t>(n)), axpy16_ref(static_cast<size_t>(n));
         for (int64_t i = 0; i < n; ++i) {
-            dot_ref += double(fp16_to_fp32(ah[size_t(i)])) * b[size_t(i)];
             axpy_ref[size_t(i)] = b[size_t(i)] + 0.375 * a[size_t(i)];
             axpy16_ref[size_t(i)] = b[size_t(i)] + 0.375 * fp16_to_fp32(ah[size_t(i)]);
         }
         for (CpuLevel level : supported_cpu_levels()) {
             SCOPED_TRACE(std::string(cpu_level_name(level)) + " n " + std::to_string(n));
             const KernelTable& k = kernel_table(level);
-            const float d = k.dot_f16_f32(ah.data(), b.data(), n);
-            EXPECT_LT(nmse(&d, &dot_ref, 1), 1e-10);
             Guarded y(static_cast<size_t>(n)), y16(static_cast<size_t>(n));
             std::copy(b.begin(), b.end(), y.data());
             std::copy(b.begin(), b.end(), y16.data());

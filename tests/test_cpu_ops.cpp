@@ -709,10 +709,7 @@ void check_paged_attention(const AttentionCase& c, std::mt19937& rng, double thr
                 scores[size_t(p)] / sum * load(store(values[size_t(p * kv_dim + kv_head * c.head_dim + d)]));
 
     Guarded out(static_cast<size_t>(c.head_dim)), scratch(static_cast<size_t>(c.n_ctx));
-    if constexpr (std::is_same_v<T, float>)
-        cpu::attention_head(q.data(), kv, kv_head, c.head_dim, c.n_ctx, scratch.data(), out.data());
-    else
-        cpu::attention_head_f16(q.data(), kv, kv_head, c.head_dim, c.n_ctx, scratch.data(), out.data());
+    cpu::attention_queries(q.data(), 0, 1, c.n_ctx - 1, kv, kv_head, c.head_dim, scratch.data(), out.data(), 0);
     EXPECT_LT(nmse(out.data(), ref.data(), ref.size()), threshold);
     EXPECT_TRUE(out.guards_intact());
     EXPECT_TRUE(scratch.guards_intact());

@@ -16,6 +16,7 @@
 
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cpu/kernels.h"
+#include "core/check.h"
 #include "model/model.h"
 
 namespace lumen {
@@ -68,6 +69,7 @@ void CpuBackend::matmul(const TensorView& w, const float* x, int64_t n_tokens, f
 void CpuBackend::matmul_same_input(std::initializer_list<std::pair<const TensorView*, float*>> outputs, const float* x,
                                    int64_t n_tokens) {
     cpu::MatmulTarget targets[4];
+    LUMEN_CHECK(outputs.size() <= 4);
     int n = 0;
     for (const auto& [w, y] : outputs) targets[n++] = cpu::MatmulTarget{w, y, packed_.find(*w)};
     cpu::matmul_targets(cpu::active_kernels(), targets, n, x, n_tokens, pool_);
@@ -115,8 +117,8 @@ void CpuBackend::ensure_activations(int64_t n_tokens, int64_t max_context) {
         act_.final_x.resize(size_t(n_tokens * c.dim));
         act_.capacity_tokens = n_tokens;
     }
-    // Each thread scores up to kQueriesPerTile queries at once.
-    const size_t scores_needed = size_t(pool_.size()) * kQueriesPerTile * size_t(max_context + kQueriesPerTile);
+    // Each thread scores a tile of up to kQueriesPerTile queries over at most max_context positions.
+    const size_t scores_needed = size_t(pool_.size()) * kQueriesPerTile * size_t(max_context);
     if (act_.scores.size() < scores_needed) act_.scores.resize(scores_needed);
 }
 

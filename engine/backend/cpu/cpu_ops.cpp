@@ -225,14 +225,4 @@ template void attention_queries<float>(const float*, int64_t, int, int32_t, cons
 template void attention_queries<uint16_t>(const float*, int64_t, int, int32_t, const PagedKV<uint16_t>&, int32_t,
                                           int32_t, float*, float*, int64_t);
 
-void attention_head(const float* q, const PagedKV<float>& kv, int32_t kv_head, int32_t head_dim, int32_t n_ctx,
-                    float* scores, float* out) {
-    attention_queries(q, 0, 1, n_ctx - 1, kv, kv_head, head_dim, scores, out, 0);
-}
-
-void attention_head_f16(const float* q, const PagedKV<uint16_t>& kv, int32_t kv_head, int32_t head_dim,
-                        int32_t n_ctx, float* scores, float* out) {
-    attention_queries(q, 0, 1, n_ctx - 1, kv, kv_head, head_dim, scores, out, 0);
-}
-
 }  // namespace lumen::cpu

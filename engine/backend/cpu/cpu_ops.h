@@ -88,14 +88,5 @@ template <typename T>
 void attention_queries(const float* q, int64_t q_stride, int n_queries, int32_t first_position, const PagedKV<T>& kv,
                        int32_t kv_head, int32_t head_dim, float* scores, float* out, int64_t out_stride);
 
-// One query over positions 0..n_ctx-1 (attention_queries with one query). scores is
-// scratch of n_ctx.
-void attention_head(const float* q, const PagedKV<float>& kv, int32_t kv_head, int32_t head_dim, int32_t n_ctx,
-                    float* scores, float* out);
-
-// The same over an fp16 KV cache (keys and values widened to f32 as they are read).
-void attention_head_f16(const float* q, const PagedKV<uint16_t>& kv, int32_t kv_head, int32_t head_dim,
-                        int32_t n_ctx, float* scores, float* out);
-
 }  // namespace cpu
 }  // namespace lumen

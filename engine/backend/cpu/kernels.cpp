@@ -2,6 +2,7 @@
 // compiler's builtins) and the LUMEN_CPU_LEVEL override.
 #include "backend/cpu/kernels.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -30,6 +31,18 @@ size_t activation_row_bytes(ActivationFormat format, int64_t n) {
         case ActivationFormat::q8: return size_t(n / 32) * sizeof(ActivationBlockQ8);
         case ActivationFormat::q8k: return size_t(n / 256) * sizeof(ActivationBlockQ8K);
         default: return size_t(n) * sizeof(float);
+    }
+}
+
+void dot_rows_by_row(DotRowFn dot_row, DType type, const uint8_t* rows, size_t row_stride, int n_rows,
+                     const uint8_t* x, size_t x_stride, int n_tokens, int64_t n, float* y, int64_t y_stride) {
+    for (int t0 = 0; t0 < n_tokens; t0 += kMaxTokensPerRowPass) {
+        const int nt = std::min(kMaxTokensPerRowPass, n_tokens - t0);
+        for (int r = 0; r < n_rows; ++r) {
+            float out[kMaxTokensPerRowPass];
+            dot_row(type, rows + size_t(r) * row_stride, x + size_t(t0) * x_stride, x_stride, nt, n, out);
+            for (int t = 0; t < nt; ++t) y[(t0 + t) * y_stride + r] = out[t];
+        }
     }
 }
 

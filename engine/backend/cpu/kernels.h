@@ -51,8 +51,7 @@ constexpr int kMaxTokensPerRowsPass = 12;
 struct KernelTable {
     CpuLevel level;
     float (*dot_f32)(const float* a, const float* b, int64_t n);
-    // Attention over the KV cache: scores against fp16 keys, and y += alpha * v.
-    float (*dot_f16_f32)(const uint16_t* a, const float* b, int64_t n);
+    // y += alpha * x, over f32 or fp16 x (attention's value sums).
     void (*axpy_f32)(float alpha, const float* x, float* y, int64_t n);
     void (*axpy_f16)(float alpha, const uint16_t* x, float* y, int64_t n);
     // Four cache positions into n_out outputs at once, each value vector widened once:
@@ -86,6 +85,13 @@ struct KernelTable {
     void (*dot_packed8)(DType type, const uint8_t* group, const uint8_t* x, size_t x_stride, int n_tokens,
                         int64_t n, float* y);
 };
+
+// dot_rows done as calls of a level's dot_row, row by row, up to kMaxTokensPerRowPass
+// tokens each: the scalar table's dot_rows, and faster tables' for the block formats.
+using DotRowFn = void (*)(DType type, const uint8_t* row, const uint8_t* x, size_t x_stride, int n_tokens, int64_t n,
+                          float* y);
+void dot_rows_by_row(DotRowFn dot_row, DType type, const uint8_t* rows, size_t row_stride, int n_rows,
+                     const uint8_t* x, size_t x_stride, int n_tokens, int64_t n, float* y, int64_t y_stride);
 
 // Levels this CPU can run, scalar first.
 std::vector<CpuLevel> supported_cpu_levels();

@@ -64,23 +64,6 @@ float dot_f32(const float* a, const float* b, int64_t n) {
     return sum;
 }
 
-float dot_f16_f32(const uint16_t* a, const float* b, int64_t n) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i))),
-                               _mm256_loadu_ps(b + i), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i + 8))),
-                               _mm256_loadu_ps(b + i + 8), acc1);
-    }
-    for (; i + 8 <= n; i += 8)
-        acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i))),
-                               _mm256_loadu_ps(b + i), acc0);
-    float sum = hsum(_mm256_add_ps(acc0, acc1));
-    for (; i < n; ++i) sum += _cvtsh_ss(a[i]) * b[i];
-    return sum;
-}
-
 void axpy_f32(float alpha, const float* x, float* y, int64_t n) {
     const __m256 a = _mm256_set1_ps(alpha);
     int64_t i = 0;
@@ -216,8 +199,7 @@ inline float weight_at(const uint8_t* row, int64_t i) {
 template <DType T, int R, int NT>
 void dot_float_tile(const uint8_t* rows, size_t row_stride, const uint8_t* x, size_t x_stride, int64_t n, float* y,
                     int64_t y_stride) {
-    const float* xt[NT];
-    for (int t = 0; t < NT; ++t) xt[t] = reinterpret_cast<const float*>(x + size_t(t) * x_stride);
+    const auto xt = token_rows<float, NT>(x, x_stride);
     __m256 acc[R][NT];
     for (int r = 0; r < R; ++r)
         for (int t = 0; t < NT; ++t) acc[r][t] = _mm256_setzero_ps();
@@ -402,8 +384,7 @@ void dot_block32(const uint8_t* row, const uint8_t* x, size_t x_stride, int64_t 
     constexpr bool kHasMin = T == DType::Q4_1 || T == DType::Q5_1;
     constexpr int kBlockBytes = T == DType::Q8_0 ? 34 : T == DType::Q4_0 ? 18 : T == DType::Q4_1 ? 20
                                 : T == DType::Q5_0 ? 22 : 24;
-    const ActivationBlockQ8* xt[NT];
-    for (int t = 0; t < NT; ++t) xt[t] = reinterpret_cast<const ActivationBlockQ8*>(x + size_t(t) * x_stride);
+    const auto xt = token_rows<ActivationBlockQ8, NT>(x, x_stride);
     // Two accumulators per token (even and odd blocks), each with its own minimum sum: the
     // loop is unrolled by two so that both live in registers and no add chain serializes it.
     __m256 acc0[NT], acc1[NT];
@@ -453,8 +434,7 @@ inline void scales_mins_k4(const uint8_t* q, int16_t* scale_min) {
 template <bool kFiveBit, int NT>
 void dot_q4k_q5k(const uint8_t* row, const uint8_t* x, size_t x_stride, int64_t n, float* y) {
     constexpr int kBlockBytes = kFiveBit ? 176 : 144;
-    const ActivationBlockQ8K* xt[NT];
-    for (int t = 0; t < NT; ++t) xt[t] = reinterpret_cast<const ActivationBlockQ8K*>(x + size_t(t) * x_stride);
+    const auto xt = token_rows<ActivationBlockQ8K, NT>(x, x_stride);
     __m256 acc[NT];
     float acc_min[NT] = {};
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
@@ -502,8 +482,7 @@ void dot_q4k_q5k(const uint8_t* row, const uint8_t* x, size_t x_stride, int64_t 
 // Q6_K (210-byte blocks): w = d*scale[s]*(u - 32) over 16 sub-blocks of 16; the -32 meets bsums.
 template <int NT>
 void dot_q6k(const uint8_t* row, const uint8_t* x, size_t x_stride, int64_t n, float* y) {
-    const ActivationBlockQ8K* xt[NT];
-    for (int t = 0; t < NT; ++t) xt[t] = reinterpret_cast<const ActivationBlockQ8K*>(x + size_t(t) * x_stride);
+    const auto xt = token_rows<ActivationBlockQ8K, NT>(x, x_stride);
     __m256 acc[NT];
     float acc_offset[NT] = {};
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
@@ -582,14 +561,7 @@ void dot_rows(DType type, const uint8_t* rows, size_t row_stride, int n_rows, co
         case DType::BF16:
             return dot_float_rows<DType::BF16>(rows, row_stride, n_rows, x, x_stride, n_tokens, n, y, y_stride);
         default:
-            for (int t0 = 0; t0 < n_tokens; t0 += kMaxTokensPerRowPass) {
-                const int nt = std::min(kMaxTokensPerRowPass, n_tokens - t0);
-                for (int r = 0; r < n_rows; ++r) {
-                    float out[kMaxTokensPerRowPass];
-                    dot_row(type, rows + size_t(r) * row_stride, x + size_t(t0) * x_stride, x_stride, nt, n, out);
-                    for (int t = 0; t < nt; ++t) y[(t0 + t) * y_stride + r] = out[t];
-                }
-            }
+            return dot_rows_by_row(dot_row, type, rows, row_stride, n_rows, x, x_stride, n_tokens, n, y, y_stride);
     }
 }
 
@@ -598,7 +570,6 @@ void dot_rows(DType type, const uint8_t* rows, size_t row_stride, int n_rows, co
 const KernelTable& avx2_kernels() {
     static const KernelTable table{.level = CpuLevel::avx2,
                                    .dot_f32 = dot_f32,
-                                   .dot_f16_f32 = dot_f16_f32,
                                    .axpy_f32 = axpy_f32,
                                    .axpy_f16 = axpy_f16,
                                    .axpy4_f16 = axpy4_f16,

@@ -44,6 +44,19 @@ inline void prefetch_ahead(const uint8_t* p) {
         _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchAhead + off, _MM_HINT_T0);
 }
 
+// Where each of NT tokens' activations start: x + t * x_stride bytes, as T.
+template <typename T, int NT>
+struct TokenRows {
+    const T* at[NT];
+    const T* operator[](int t) const { return at[t]; }
+};
+template <typename T, int NT>
+inline TokenRows<T, NT> token_rows(const uint8_t* x, size_t x_stride) {
+    TokenRows<T, NT> rows;
+    for (int t = 0; t < NT; ++t) rows.at[t] = reinterpret_cast<const T*>(x + size_t(t) * x_stride);
+    return rows;
+}
+
 // The packed-layout kernels (kernels_avx2_packed.cpp): KernelTable::dot_packed8.
 void dot_packed8(DType type, const uint8_t* group, const uint8_t* x, size_t x_stride, int n_tokens, int64_t n,
                  float* y);

@@ -25,8 +25,7 @@ void dot_packed8_tokens(const uint8_t* group, const uint8_t* x, size_t x_stride,
     constexpr bool kHasMin = T == DType::Q4_1;
     constexpr int kHeaderBytes = kHasMin ? 32 : 16;
     constexpr int kGroupBlockBytes = 8 * (T == DType::Q8_0 ? 34 : T == DType::Q4_1 ? 20 : 18);
-    const ActivationBlockQ8* xt[NT];
-    for (int t = 0; t < NT; ++t) xt[t] = reinterpret_cast<const ActivationBlockQ8*>(x + size_t(t) * x_stride);
+    const auto xt = token_rows<ActivationBlockQ8, NT>(x, x_stride);
     __m256 acc[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
     const __m256i ones16 = _mm256_set1_epi16(1), low4 = _mm256_set1_epi8(0x0F);
@@ -99,8 +98,7 @@ inline __m256i signed_pair(__m256i bytes, __m256i high_half_idx) {
 template <int NT>
 void dot_packed8_q4k(const uint8_t* group, const uint8_t* x, size_t x_stride, int64_t n, float* y) {
     constexpr int kGroupBlockBytes = 8 * 144;
-    const ActivationBlockQ8K* xt[NT];
-    for (int t = 0; t < NT; ++t) xt[t] = reinterpret_cast<const ActivationBlockQ8K*>(x + size_t(t) * x_stride);
+    const auto xt = token_rows<ActivationBlockQ8K, NT>(x, x_stride);
     __m256 acc[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
     const __m256i low4 = _mm256_set1_epi8(0x0F), low6 = _mm256_set1_epi8(0x3F), low2 = _mm256_set1_epi8(0x03);
@@ -166,8 +164,7 @@ void dot_packed8_q4k(const uint8_t* group, const uint8_t* x, size_t x_stride, in
 template <int NT>
 void dot_packed8_q6k(const uint8_t* group, const uint8_t* x, size_t x_stride, int64_t n, float* y) {
     constexpr int kGroupBlockBytes = 8 * 210;
-    const ActivationBlockQ8K* xt[NT];
-    for (int t = 0; t < NT; ++t) xt[t] = reinterpret_cast<const ActivationBlockQ8K*>(x + size_t(t) * x_stride);
+    const auto xt = token_rows<ActivationBlockQ8K, NT>(x, x_stride);
     __m256 acc[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
     const __m256i low4 = _mm256_set1_epi8(0x0F), bits45 = _mm256_set1_epi8(0x30);

@@ -32,12 +32,6 @@ float dot_f32(const float* a, const float* b, int64_t n) {
     return sum + tail;
 }
 
-float dot_f16_f32(const uint16_t* a, const float* b, int64_t n) {
-    float sum = 0.f;
-    for (int64_t i = 0; i < n; ++i) sum += fp16_to_fp32(a[i]) * b[i];
-    return sum;
-}
-
 void axpy_f32(float alpha, const float* x, float* y, int64_t n) {
     for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
@@ -305,14 +299,7 @@ void dot_row(DType type, const uint8_t* row, const uint8_t* x, size_t x_stride, 
 
 void dot_rows(DType type, const uint8_t* rows, size_t row_stride, int n_rows, const uint8_t* x, size_t x_stride,
               int n_tokens, int64_t n, float* y, int64_t y_stride) {
-    for (int t0 = 0; t0 < n_tokens; t0 += kMaxTokensPerRowPass) {
-        const int nt = std::min(kMaxTokensPerRowPass, n_tokens - t0);
-        for (int r = 0; r < n_rows; ++r) {
-            float out[kMaxTokensPerRowPass];
-            dot_row(type, rows + size_t(r) * row_stride, x + size_t(t0) * x_stride, x_stride, nt, n, out);
-            for (int t = 0; t < nt; ++t) y[(t0 + t) * y_stride + r] = out[t];
-        }
-    }
+    dot_rows_by_row(dot_row, type, rows, row_stride, n_rows, x, x_stride, n_tokens, n, y, y_stride);
 }
 
 }  // namespace
@@ -320,7 +307,6 @@ void dot_rows(DType type, const uint8_t* rows, size_t row_stride, int n_rows, co
 const KernelTable& scalar_kernels() {
     static const KernelTable table{.level = CpuLevel::scalar,
                                    .dot_f32 = dot_f32,
-                                   .dot_f16_f32 = dot_f16_f32,
                                    .axpy_f32 = axpy_f32,
                                    .axpy_f16 = axpy_f16,
                                    .axpy4_f16 = axpy4_f16,
