@@ -326,3 +326,91 @@ TEST(EngineKv, BadTokenIsAnErrorAndRollsBack) {
     EXPECT_EQ(e->kv().free_blocks(), e->kv().n_blocks());
     EXPECT_FALSE(e->step({{12345, {5}, false}}, &logits).is_ok());
 }
+
+// A kept sequence continues from the longest common prefix: the next turn's
+// output equals a fresh generation on the whole prompt, and only the new part
+// is computed.
+TEST(EngineSequence, ContinuationReusesThePrefixAndEqualsAFreshRun) {
+    SynthSpec spec;
+    spec.init_std = 0.2f;
+    auto e = load(make_model(spec, "continue"));
+    ASSERT_TRUE(e);
+    const int32_t seq = e->create_sequence().value();
+    GenerationRequest turn1;
+    turn1.prompt_ids = random_tokens(20, 11);
+    turn1.max_tokens = 6;
+    turn1.sampling.temperature = 0;
+    turn1.stop_at_eos = false;
+    turn1.seq_id = seq;
+    std::vector<StepEvent> steps;
+    auto r1 = e->generate(turn1, {}, nullptr, [&](const StepEvent& ev) { steps.push_back(ev); });
+    ASSERT_TRUE(r1.is_ok()) << r1.status().message();
+    EXPECT_EQ(r1->stats.n_cached, 0);
+    // One prefill step (20 tokens < 512), then one step per generated token but the last.
+    ASSERT_EQ(steps.size(), 6u);
+    EXPECT_TRUE(steps[0].prefill);
+    EXPECT_EQ(steps[0].n_tokens, 20);
+    for (size_t i = 1; i < steps.size(); ++i) {
+        EXPECT_FALSE(steps[i].prefill);
+        EXPECT_EQ(steps[i].n_tokens, 1);
+        EXPECT_EQ(steps[i].step, int32_t(i));
+        EXPECT_GE(steps[i].elapsed_ms, steps[i - 1].elapsed_ms);
+    }
+    // The sequence is kept with the prompt and every generated token fed back.
+    std::vector<int32_t> held = turn1.prompt_ids;
+    held.insert(held.end(), r1->ids.begin(), r1->ids.end() - 1);
+    EXPECT_EQ(e->sequence_tokens(seq), held);
+    EXPECT_EQ(e->kv().length(seq), int32_t(held.size()));
+
+    GenerationRequest turn2 = turn1;
+    turn2.prompt_ids = held;
+    turn2.prompt_ids.push_back(r1->ids.back());
+    const auto extra = random_tokens(5, 12);
+    turn2.prompt_ids.insert(turn2.prompt_ids.end(), extra.begin(), extra.end());
+    auto r2 = e->generate(turn2);
+    ASSERT_TRUE(r2.is_ok()) << r2.status().message();
+    EXPECT_EQ(r2->stats.n_cached, int32_t(held.size()));
+
+    GenerationRequest fresh = turn2;
+    fresh.seq_id = -1;
+    auto rf = e->generate(fresh);
+    ASSERT_TRUE(rf.is_ok());
+    EXPECT_EQ(r2->ids, rf->ids);
+    EXPECT_EQ(rf->stats.n_cached, 0);
+
+    // A diverging prompt drops the sequence's tail and returns its blocks.
+    GenerationRequest turn3 = turn1;
+    turn3.prompt_ids = random_tokens(3, 13);
+    turn3.max_tokens = 1;
+    auto r3 = e->generate(turn3);
+    ASSERT_TRUE(r3.is_ok());
+    EXPECT_EQ(e->kv().length(seq), 3);
+    EXPECT_TRUE(e->kv().check_invariants().is_ok());
+    e->free_sequence(seq);
+    EXPECT_TRUE(e->sequence_tokens(seq).empty());
+    EXPECT_EQ(e->kv().free_blocks(), e->kv().n_blocks());
+
+    GenerationRequest unknown = turn1;
+    unknown.seq_id = 999;
+    EXPECT_FALSE(e->generate(unknown).is_ok());
+}
+
+TEST(EngineLoad, ProgressIsReportedAndCanCancel) {
+    const std::string path = make_model(SynthSpec{}, "progress");
+    std::vector<float> fractions;
+    EngineOptions opts;
+    opts.on_load_progress = [&](const std::string&, float f) {
+        fractions.push_back(f);
+        return true;
+    };
+    ASSERT_TRUE(load(path, opts));
+    ASSERT_GE(fractions.size(), 3u);
+    EXPECT_EQ(fractions.front(), 0.f);
+    EXPECT_EQ(fractions.back(), 1.f);
+    EXPECT_TRUE(std::is_sorted(fractions.begin(), fractions.end()));
+
+    opts.on_load_progress = [](const std::string& stage, float) { return stage != "preparing the backend"; };
+    auto cancelled = Engine::load(path, {}, opts);
+    ASSERT_FALSE(cancelled.is_ok());
+    EXPECT_NE(cancelled.status().message().find("cancelled"), std::string::npos);
+}

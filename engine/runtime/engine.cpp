@@ -35,11 +35,16 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const Load
     const auto t0 = Clock::now();
     auto engine = std::unique_ptr<Engine>(new Engine());
     engine->options_ = options;
+    auto progress = [&](const char* stage, float fraction) {
+        return !options.on_load_progress || options.on_load_progress(stage, fraction);
+    };
+    if (!progress("reading the model file", 0.f)) return Status::error("loading cancelled");
     auto model = load_model(path, load_options);
     if (!model) return model.status();
     engine->model_ = std::move(model.value());
     const ModelConfig& c = engine->model_->config;
 
+    if (!progress("preparing the backend", 0.3f)) return Status::error("loading cancelled");
     auto backend = create_backend(options.backend);
     if (!backend) return backend.status();
     engine->backend_ = std::move(backend.value());
@@ -50,6 +55,7 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const Load
     if (options.max_batch_tokens < 1)
         return Status::error("max batch tokens must be at least 1");
     const int32_t kv_tokens = options.kv_tokens > 0 ? options.kv_tokens : std::min(c.context_length, 4096);
+    if (!progress("allocating the KV cache", 0.9f)) return Status::error("loading cancelled");
     KVCacheLayout layout;
     layout.n_layers = c.n_layers;
     layout.n_kv_heads = c.n_kv_heads;
@@ -60,12 +66,33 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const Load
     LUMEN_TRY(engine->backend_->allocate_kv(layout));
     engine->kv_ = std::make_unique<KVCacheManager>(layout);
     engine->load_ms_ = ms_since(t0);
+    progress("ready", 1.f);
     return engine;
 }
 
-Result<int32_t> Engine::create_sequence() { return kv_->create_sequence(); }
+Result<int32_t> Engine::create_sequence() {
+    auto seq = kv_->create_sequence();
+    if (seq) sequence_tokens_[seq.value()].clear();
+    return seq;
+}
 
-void Engine::free_sequence(int32_t seq_id) { kv_->free_sequence(seq_id); }
+void Engine::free_sequence(int32_t seq_id) {
+    kv_->free_sequence(seq_id);
+    sequence_tokens_.erase(seq_id);
+}
+
+Status Engine::truncate_sequence(int32_t seq_id, int32_t n_tokens) {
+    LUMEN_TRY(kv_->truncate(seq_id, n_tokens));
+    auto it = sequence_tokens_.find(seq_id);
+    if (it != sequence_tokens_.end() && int32_t(it->second.size()) > n_tokens) it->second.resize(size_t(n_tokens));
+    return Status::ok();
+}
+
+const std::vector<int32_t>& Engine::sequence_tokens(int32_t seq_id) const {
+    static const std::vector<int32_t> none;
+    auto it = sequence_tokens_.find(seq_id);
+    return it == sequence_tokens_.end() ? none : it->second;
+}
 
 Status Engine::step(const std::vector<SequenceInput>& inputs, std::vector<float>* logits) {
     batch_.clear();
@@ -100,13 +127,17 @@ Status Engine::step(const std::vector<SequenceInput>& inputs, std::vector<float>
         roll_back();
         return s;
     }
-    for (const auto& in : inputs)
-        if (!in.tokens.empty()) kv_->set_length(in.seq_id, kv_->length(in.seq_id) + int32_t(in.tokens.size()));
+    for (const auto& in : inputs) {
+        if (in.tokens.empty()) continue;
+        kv_->set_length(in.seq_id, kv_->length(in.seq_id) + int32_t(in.tokens.size()));
+        auto& held = sequence_tokens_[in.seq_id];
+        held.insert(held.end(), in.tokens.begin(), in.tokens.end());
+    }
     return Status::ok();
 }
 
 Result<GenerationResult> Engine::generate(const GenerationRequest& request, const TokenCallback& on_token,
-                                          const std::atomic<bool>* cancel) {
+                                          const std::atomic<bool>* cancel, const StepCallback& on_step) {
     const auto t0 = Clock::now();
     const Tokenizer& tok = tokenizer();
     GenerationResult result;
@@ -123,20 +154,53 @@ Result<GenerationResult> Engine::generate(const GenerationRequest& request, cons
                              " tokens but the KV cache holds " + std::to_string(capacity) + "; use a larger context");
     if (request.max_tokens < 0) return Status::error("max tokens must be >= 0");
 
-    auto seq = create_sequence();
+    const bool keep_sequence = request.seq_id >= 0;
+    if (keep_sequence && !kv_->has_sequence(request.seq_id))
+        return Status::error("sequence " + std::to_string(request.seq_id) + " does not exist");
+    Result<int32_t> seq = keep_sequence ? Result<int32_t>(request.seq_id) : create_sequence();
     if (!seq) return seq.status();
     struct SequenceGuard {
         Engine* e;
         int32_t id;
-        ~SequenceGuard() { e->free_sequence(id); }
-    } guard{this, seq.value()};
+        bool keep;
+        ~SequenceGuard() {
+            if (!keep) e->free_sequence(id);
+        }
+    } guard{this, seq.value(), keep_sequence};
+
+    // Reuse the KV of the longest common prefix; the last prompt token is always
+    // recomputed because its logits start the generation.
+    const auto& ids = result.prompt_ids;
+    size_t reused = 0;
+    if (keep_sequence) {
+        const auto& held = sequence_tokens(seq.value());
+        while (reused + 1 < ids.size() && reused < held.size() && held[reused] == ids[reused]) ++reused;
+        LUMEN_TRY(truncate_sequence(seq.value(), int32_t(reused)));
+    }
+    result.stats.n_cached = int32_t(reused);
 
     // Prefill in chunks of max_batch_tokens; logits only for the last prompt token.
     std::vector<float> logits;
-    const auto& ids = result.prompt_ids;
-    for (size_t i = 0; i < ids.size(); i += size_t(options_.max_batch_tokens)) {
+    int32_t n_steps = 0;
+    auto timed_step = [&](std::vector<int32_t> tokens, bool prefill) {
+        const auto ts = Clock::now();
+        const int32_t n = int32_t(tokens.size());
+        Status s = step({{seq.value(), std::move(tokens), false}}, &logits);
+        if (s.is_ok() && on_step) {
+            StepEvent ev;
+            ev.step = n_steps;
+            ev.prefill = prefill;
+            ev.n_tokens = n;
+            ev.step_ms = ms_since(ts);
+            ev.elapsed_ms = ms_since(t0);
+            on_step(ev);
+        }
+        ++n_steps;
+        return s;
+    };
+    for (size_t i = reused; i < ids.size(); i += size_t(options_.max_batch_tokens)) {
         const size_t end = std::min(ids.size(), i + size_t(options_.max_batch_tokens));
-        LUMEN_TRY(step({{seq.value(), std::vector<int32_t>(ids.begin() + long(i), ids.begin() + long(end)), false}}, &logits));
+        LUMEN_TRY(timed_step(std::vector<int32_t>(ids.begin() + long(i), ids.begin() + long(end)), true));
         if (cancel && cancel->load()) {
             result.stop_reason = "cancelled";
             return result;
@@ -144,7 +208,7 @@ Result<GenerationResult> Engine::generate(const GenerationRequest& request, cons
     }
     const double prefill_ms = ms_since(t0);
     result.stats.n_prompt = int32_t(ids.size());
-    result.stats.prefill_tps = prefill_ms > 0 ? 1000.0 * double(ids.size()) / prefill_ms : 0;
+    result.stats.prefill_tps = prefill_ms > 0 ? 1000.0 * double(ids.size() - reused) / prefill_ms : 0;
 
     Sampler sampler(request.sampling);
     std::vector<int32_t> history = ids;
@@ -190,7 +254,7 @@ Result<GenerationResult> Engine::generate(const GenerationRequest& request, cons
         if (stop_string_hit) { result.stop_reason = "stop_string"; break; }
         if (n + 1 == request.max_tokens) break;
         if (cancel && cancel->load()) { result.stop_reason = "cancelled"; break; }
-        Status s = step({{seq.value(), {next}, false}}, &logits);
+        Status s = timed_step({next}, false);
         if (s.code() == StatusCode::recoverable) { result.stop_reason = "context_full"; break; }
         if (!s.is_ok()) return s;
     }

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,9 @@ struct EngineOptions {
     int32_t block_size = 16;        // tokens per KV block
     DType kv_type = DType::F16;     // element type of the KV cache (f16 as llama.cpp; f32 for exact fp32 work)
     int32_t max_batch_tokens = 512; // prompt tokens per forward step (prefill chunk)
+    // Called between the stages of Engine::load with a stage name and the fraction
+    // done (0..1); returning false cancels the load ("loading cancelled").
+    std::function<bool(const std::string& stage, float fraction)> on_load_progress;
 };
 
 // Tokens to append to one sequence in a step.
@@ -40,6 +44,10 @@ struct GenerationRequest {
     SamplingParams sampling;
     std::vector<std::string> stop_strings;
     bool stop_at_eos = true;
+    // -1: a fresh sequence, freed at the end. Otherwise an existing sequence to
+    // continue: the longest common prefix of its tokens and the prompt is reused
+    // (its KV is not recomputed), the rest is dropped, and the sequence is kept.
+    int32_t seq_id = -1;
 };
 
 struct GenerationStats {
@@ -48,6 +56,16 @@ struct GenerationStats {
     double decode_tps = 0;   // generated tokens per second after the first
     int32_t n_prompt = 0;
     int32_t n_gen = 0;
+    int32_t n_cached = 0;    // prompt tokens whose KV was reused from the sequence (seq_id >= 0)
+};
+
+// One forward step of a generation, for live statistics.
+struct StepEvent {
+    int32_t step = 0;        // 0-based within the request
+    bool prefill = false;    // a prompt chunk, else one decode token
+    int32_t n_tokens = 0;    // tokens processed by the step
+    double step_ms = 0;      // wall time of the step
+    double elapsed_ms = 0;   // since the request started, at the end of the step
 };
 
 struct TokenEvent {
@@ -66,6 +84,7 @@ struct GenerationResult {
 };
 
 using TokenCallback = std::function<void(const TokenEvent&)>;
+using StepCallback = std::function<void(const StepEvent&)>;
 
 class Engine {
 public:
@@ -82,13 +101,18 @@ public:
 
     Result<int32_t> create_sequence();
     void free_sequence(int32_t seq_id);
+    // Drops the tokens of `seq_id` from position n_tokens on (its blocks return to the pool).
+    Status truncate_sequence(int32_t seq_id, int32_t n_tokens);
+    // The tokens whose KV the sequence holds, in order (empty for an unknown sequence).
+    const std::vector<int32_t>& sequence_tokens(int32_t seq_id) const;
     // Appends each input's tokens to its sequence in one forward step. Logit rows
     // come back in input order. On failure no sequence changes (blocks rolled back).
     Status step(const std::vector<SequenceInput>& inputs, std::vector<float>* logits);
 
-    // Generates for one request on a fresh sequence, freed at the end.
+    // Generates for one request, on a fresh sequence freed at the end or on the
+    // request's seq_id. `cancel` is checked after every step.
     Result<GenerationResult> generate(const GenerationRequest& request, const TokenCallback& on_token = {},
-                                      const std::atomic<bool>* cancel = nullptr);
+                                      const std::atomic<bool>* cancel = nullptr, const StepCallback& on_step = {});
 
 private:
     Engine() = default;
@@ -97,6 +121,7 @@ private:
     std::unique_ptr<KVCacheManager> kv_;
     EngineOptions options_;
     StepBatch batch_;
+    std::map<int32_t, std::vector<int32_t>> sequence_tokens_;  // tokens each sequence's KV holds
     double load_ms_ = 0;
 };
 

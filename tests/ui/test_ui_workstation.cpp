@@ -1,0 +1,425 @@
+// Drives the real main window by object names on the offscreen platform:
+// the default model loads, a greedy reply streams and equals lumen-cli's,
+// Stop halts a reply, the conversation survives a restart, the KV map follows
+// the engine's pool, a broken model file shows an error and the app stays
+// usable, a base model opens in completion mode. It also measures event-loop
+// latency while generating and saves a screenshot of each panel.
+#include <QApplication>
+#include <QComboBox>
+#include <QDir>
+#include <QDockWidget>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QLabel>
+#include <QListView>
+#include <QPlainTextEdit>
+#include <QProcess>
+#include <QPushButton>
+#include <QSettings>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QDoubleSpinBox>
+#include <QStandardPaths>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QTextBrowser>
+#include <QTimer>
+#include <QTreeWidget>
+#include <cstdio>
+#include <memory>
+
+#include "chat/chat_panel.h"
+#include "chat/chat_store.h"
+#include "chat/conversation_list_model.h"
+#include "kvcache/kv_map_model.h"
+#include "kvcache/kv_map_view.h"
+#include "main/main_window.h"
+#include "model/model_panel.h"
+#include "plots/performance_plots.h"
+#include "sampling/sampling_panel.h"
+
+using namespace lumen::ui;
+
+namespace {
+
+constexpr int kLoadTimeoutMs = 120000;
+constexpr int kReplyTimeoutMs = 300000;
+const QString kPrompt = QStringLiteral("What is the capital of France?");
+constexpr int kMaxTokens = 40;
+
+QString stories15MPath() { return QStringLiteral(LUMEN_SHARED_DIR "/testdata/stories15M/stories15M.bin"); }
+
+// lumen-cli generate --json for the same request; returns its "text".
+QString cliGreedyText(const QStringList& args) {
+    QProcess p;
+    p.start(QStringLiteral(LUMEN_CLI_PATH), args + QStringList{QStringLiteral("--temperature"), QStringLiteral("0"),
+                                                               QStringLiteral("--json")});
+    if (!p.waitForFinished(kReplyTimeoutMs) || p.exitCode() != 0) {
+        qWarning() << "lumen-cli failed:" << p.readAllStandardError();
+        return QStringLiteral("<lumen-cli failed>");
+    }
+    return QJsonDocument::fromJson(p.readAllStandardOutput()).object().value("text").toString();
+}
+
+template <typename T>
+T* child(QWidget* root, const char* name) {
+    T* w = root->findChild<T*>(QString::fromLatin1(name));
+    if (!w) qWarning() << "no widget named" << name;
+    return w;
+}
+
+}  // namespace
+
+class WorkstationTest : public QObject {
+    Q_OBJECT
+public:
+    explicit WorkstationTest(QString modelPath) : model_path_(std::move(modelPath)) {}
+
+private:
+    std::unique_ptr<MainWindow> openWindow(bool loadModel) {
+        MainWindowOptions options;
+        options.databasePath = dir_.filePath(QStringLiteral("chats.sqlite3"));
+        options.modelPath = model_path_;
+        options.loadModelOnStart = loadModel;
+        auto w = std::make_unique<MainWindow>(options);
+        w->chatPanel()->setConfirmDeletes(false);
+        w->show();
+        return w;
+    }
+
+    void setGreedy(int maxTokens) {
+        child<QDoubleSpinBox>(window_.get(), "temperatureSpin")->setValue(0.0);
+        child<QDoubleSpinBox>(window_.get(), "repeatPenaltySpin")->setValue(1.0);
+        child<QDoubleSpinBox>(window_.get(), "presencePenaltySpin")->setValue(0.0);
+        child<QDoubleSpinBox>(window_.get(), "frequencyPenaltySpin")->setValue(0.0);
+        child<QSpinBox>(window_.get(), "maxTokensSpin")->setValue(maxTokens);
+    }
+
+    void typeAndSend(const QString& text) {
+        auto* input = child<QPlainTextEdit>(window_.get(), "promptInput");
+        input->clear();
+        QTest::keyClicks(input, text);
+        QTest::mouseClick(child<QPushButton>(window_.get(), "sendButton"), Qt::LeftButton);
+    }
+
+    bool waitForReply() {
+        return QTest::qWaitFor([this] { return !window_->chatPanel()->isGenerating(); }, kReplyTimeoutMs);
+    }
+
+    QJsonObject lastReplyStats() {
+        const auto messages = window_->chatStore()->messages(window_->chatPanel()->currentConversation());
+        if (messages.isEmpty() || messages.last().role != QLatin1String("assistant")) return {};
+        return QJsonDocument::fromJson(messages.last().statsJson.toUtf8()).object();
+    }
+
+    // The KV map model holds exactly the blocks of `snap`.
+    static void verifyMapEquals(const KvMapModel& model, const KvSnapshotData& snap) {
+        QCOMPARE(model.rowCount(), int(snap.blocks.size()));
+        for (int b = 0; b < snap.blocks.size(); ++b) {
+            const QModelIndex i = model.index(b);
+            QCOMPARE(model.data(i, KvMapModel::RefcountRole).toInt(), snap.blocks[b].refcount);
+            QCOMPARE(model.data(i, KvMapModel::TokensRole).toInt(), snap.blocks[b].tokens);
+            QCOMPARE(model.data(i, KvMapModel::OwnersRole).toList().size(), snap.blocks[b].owners.size());
+        }
+    }
+
+    KvSnapshotData freshSnapshot() {
+        QSignalSpy spy(window_->worker(), &EngineWorker::kvSnapshotReady);
+        QMetaObject::invokeMethod(window_->worker(), &EngineWorker::publishKvSnapshot, Qt::QueuedConnection);
+        if (!spy.wait(10000)) return {};
+        return spy.last().at(0).value<KvSnapshotData>();
+    }
+
+    QString screenshotDir() const { return QStringLiteral(LUMEN_SCREENSHOT_DIR); }
+
+    void saveScreenshot(QWidget* widget, const QString& name) {
+        QDir().mkpath(screenshotDir());
+        const QString path = screenshotDir() + QLatin1Char('/') + name + QStringLiteral(".png");
+        const QPixmap shot = widget->grab();
+        QVERIFY2(!shot.isNull() && shot.width() > 50 && shot.height() > 50, qPrintable(name));
+        QVERIFY2(shot.save(path), qPrintable(path));
+        // A panel that rendered has more than one colour.
+        const QImage img = shot.toImage();
+        const QRgb first = img.pixel(0, 0);
+        bool varied = false;
+        for (int y = 0; y < img.height() && !varied; y += 7)
+            for (int x = 0; x < img.width() && !varied; x += 7) varied = img.pixel(x, y) != first;
+        QVERIFY2(varied, qPrintable(name + QStringLiteral(" is blank")));
+    }
+
+    QString model_path_;
+    QTemporaryDir dir_;
+    std::unique_ptr<MainWindow> window_;
+    QString cli_text_;
+    qint64 first_conversation_ = 0;
+    QString first_reply_;
+
+private Q_SLOTS:
+    void initTestCase() {
+        QVERIFY(dir_.isValid());
+        QSettings().clear();
+        cli_text_ = cliGreedyText({QStringLiteral("generate"), QStringLiteral("--model"), model_path_, QStringLiteral("--chat"),
+                                   QStringLiteral("--prompt"), kPrompt, QStringLiteral("--max-tokens"),
+                                   QString::number(kMaxTokens)});
+        QVERIFY(!cli_text_.isEmpty());
+        QVERIFY(cli_text_ != QStringLiteral("<lumen-cli failed>"));
+    }
+
+    void defaultModelLoadsInChatMode() {
+        window_ = openWindow(true);
+        QTRY_VERIFY_WITH_TIMEOUT(window_->modelPanel()->isLoaded(), kLoadTimeoutMs);
+        QVERIFY(window_->modelPanel()->errorText().isEmpty());
+        const ModelSummary& s = window_->modelPanel()->summary();
+        QCOMPARE(s.chatTemplate, QStringLiteral("chatml"));
+        QVERIFY(s.layers > 0 && s.kvHeads > 0 && s.headDim > 0);
+        // The estimate shown uses 2 · layers · kv_heads · head_dim · bytes per token.
+        const int ctx = child<QSpinBox>(window_.get(), "contextSpin")->value();
+        const qint64 kv = qint64(2) * s.layers * s.kvHeads * s.headDim * 2 * ctx;
+        QCOMPARE(estimate_kv_bytes(s, ctx, 1, QStringLiteral("f16")), kv);
+        QVERIFY2(window_->modelPanel()->estimateText().contains(QStringLiteral("Memory estimate")),
+                 qPrintable(window_->modelPanel()->estimateText()));
+        QVERIFY(child<QTreeWidget>(window_.get(), "metadataTree")->topLevelItemCount() >= 10);
+        // The KV map shows the whole pool, all free.
+        QTRY_COMPARE_WITH_TIMEOUT(window_->kvModel()->rowCount(), (ctx + 15) / 16, 10000);
+        QCOMPARE(window_->kvModel()->totals().usedBlocks, 0);
+        QVERIFY(child<QPushButton>(window_.get(), "sendButton")->isEnabled());
+    }
+
+    void greedyReplyStreamsAndEqualsCli() {
+        setGreedy(kMaxTokens);
+        QSignalSpy tokens(window_->worker(), &EngineWorker::tokenGenerated);
+        int snapshotsChecked = 0;
+        auto conn = connect(window_->worker(), &EngineWorker::kvSnapshotReady, this, [&](const KvSnapshotData& snap) {
+            // The map was updated from this snapshot before us (connected first).
+            verifyMapEquals(*window_->kvModel(), snap);
+            ++snapshotsChecked;
+        });
+        // Event-loop latency: the largest gap between 5 ms timer ticks while generating.
+        QElapsedTimer clock;
+        double maxGapMs = 0;
+        int ticks = 0;
+        qint64 last = 0;
+        QTimer ticker;
+        ticker.setInterval(5);
+        connect(&ticker, &QTimer::timeout, this, [&] {
+            const qint64 now = clock.nsecsElapsed();
+            if (ticks++ > 0) maxGapMs = std::max(maxGapMs, double(now - last) / 1e6);
+            last = now;
+        });
+        clock.start();
+        ticker.start();
+        typeAndSend(kPrompt);
+        QVERIFY(window_->chatPanel()->isGenerating());
+        QVERIFY(waitForReply());
+        ticker.stop();
+        disconnect(conn);
+        const double seconds = double(clock.nsecsElapsed()) / 1e9;
+
+        QCOMPARE(window_->chatPanel()->streamedText(), cli_text_);
+        QString concatenated;
+        for (const auto& args : tokens) concatenated += args.at(0).value<TokenEventData>().text;
+        QCOMPARE(concatenated, cli_text_);
+        QVERIFY2(child<QTextBrowser>(window_.get(), "messageView")->toPlainText().contains(cli_text_.left(20)),
+                 qPrintable(child<QTextBrowser>(window_.get(), "messageView")->toPlainText()));
+        const QJsonObject stats = lastReplyStats();
+        QCOMPARE(stats.value("generated_tokens").toInt(), tokens.size());
+        QVERIFY(stats.value("prompt_tokens").toInt() > 5);
+        QVERIFY(stats.value("ttft_ms").toDouble() > 0);
+        QVERIFY(snapshotsChecked >= 1);
+
+        // After the reply the conversation keeps its KV: the map equals a fresh pool snapshot.
+        const KvSnapshotData snap = freshSnapshot();
+        verifyMapEquals(*window_->kvModel(), snap);
+        const int held = stats.value("prompt_tokens").toInt() + stats.value("generated_tokens").toInt() - 1;
+        QCOMPARE(window_->kvModel()->totals().usedBlocks, (held + 15) / 16);
+        QCOMPARE(window_->kvModel()->totals().tokensHeld, qint64(held));
+        first_conversation_ = window_->chatPanel()->currentConversation();
+        for (int i = 0; i < window_->kvModel()->rowCount(); ++i) {
+            const QModelIndex index = window_->kvModel()->index(i);
+            if (window_->kvModel()->data(index, KvMapModel::RefcountRole).toInt() > 0)
+                QCOMPARE(window_->kvModel()->data(index, KvMapModel::ConversationRole).toLongLong(), first_conversation_);
+        }
+        first_reply_ = cli_text_;
+
+        // A measurement, reported, not asserted against a threshold; the GUI thread
+        // must have kept ticking while the engine worked.
+        QVERIFY2(ticks > 3, "the GUI event loop did not run during generation");
+        const QString report = QStringLiteral("event-loop latency while generating: max gap %1 ms over %2 ticks in %3 s")
+                                   .arg(maxGapMs, 0, 'f', 1).arg(ticks).arg(seconds, 0, 'f', 2);
+        qInfo().noquote() << report;
+        QDir().mkpath(screenshotDir());
+        QFile f(screenshotDir() + QStringLiteral("/event_loop_latency.txt"));
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write(report.toUtf8() + '\n');
+    }
+
+    void secondTurnReusesTheConversationKv() {
+        typeAndSend(QStringLiteral("And of Germany?"));
+        QVERIFY(waitForReply());
+        const QJsonObject stats = lastReplyStats();
+        QVERIFY(stats.value("generated_tokens").toInt() > 0);
+        // Everything up to the previous reply was cached.
+        QVERIFY2(stats.value("cached_prompt_tokens").toInt() > stats.value("prompt_tokens").toInt() / 2,
+                 qPrintable(QString::fromUtf8(QJsonDocument(stats).toJson())));
+    }
+
+    void stopHaltsMidReply() {
+        QVERIFY(window_->chatPanel()->newConversation() > 0);
+        setGreedy(1000);
+        QSignalSpy tokens(window_->worker(), &EngineWorker::tokenGenerated);
+        typeAndSend(QStringLiteral("Write a very long story about a dragon who learns to paint."));
+        QTRY_VERIFY_WITH_TIMEOUT(tokens.size() >= 5, kReplyTimeoutMs);
+        const int atStop = tokens.size();
+        QTest::mouseClick(child<QPushButton>(window_.get(), "stopButton"), Qt::LeftButton);
+        QVERIFY(waitForReply());
+        const QJsonObject stats = lastReplyStats();
+        QCOMPARE(stats.value("stop_reason").toString(), QStringLiteral("cancelled"));
+        // Within one step: only tokens already in flight when Stop was clicked arrive after it.
+        QVERIFY2(stats.value("generated_tokens").toInt() <= atStop + 4,
+                 qPrintable(QStringLiteral("%1 tokens after stop at %2").arg(stats.value("generated_tokens").toInt()).arg(atStop)));
+        QVERIFY(child<QPushButton>(window_.get(), "sendButton")->isEnabled());
+        QVERIFY(!child<QPushButton>(window_.get(), "stopButton")->isEnabled());
+    }
+
+    void conversationSurvivesRestart() {
+        window_->close();
+        window_.reset();
+        window_ = openWindow(false);
+        ChatPanel* chat = window_->chatPanel();
+        const int row = chat->conversationModel()->rowOf(first_conversation_);
+        QVERIFY(row >= 0);
+        auto* list = child<QListView>(window_.get(), "conversationList");
+        list->setCurrentIndex(chat->conversationModel()->index(row));
+        QCOMPARE(chat->currentConversation(), first_conversation_);
+        const QString shown = child<QTextBrowser>(window_.get(), "messageView")->toPlainText();
+        QVERIFY2(shown.contains(kPrompt), qPrintable(shown));
+        QVERIFY2(shown.contains(first_reply_.left(20)), qPrintable(shown));
+        QVERIFY2(shown.contains(QStringLiteral("TTFT")), qPrintable(shown));  // the stats line
+        const auto messages = window_->chatStore()->messages(first_conversation_);
+        QCOMPARE(messages.size(), 4);
+        QCOMPARE(messages[1].content, first_reply_);
+        QVERIFY(!messages[1].samplingJson.isEmpty());
+        // Load the model again for the following tests.
+        window_->openModel(model_path_);
+        QTRY_VERIFY_WITH_TIMEOUT(window_->modelPanel()->isLoaded(), kLoadTimeoutMs);
+    }
+
+    void kvMapFollowsTwoConversationsAndDeleteFreesBlocks() {
+        setGreedy(24);
+        QVERIFY(window_->chatPanel()->newConversation() > 0);
+        const qint64 a = window_->chatPanel()->currentConversation();
+        typeAndSend(QStringLiteral("Name three colours."));
+        QVERIFY(waitForReply());
+        QVERIFY(window_->chatPanel()->newConversation() > 0);
+        const qint64 b = window_->chatPanel()->currentConversation();
+        typeAndSend(QStringLiteral("Name three animals."));
+        QVERIFY(waitForReply());
+
+        KvSnapshotData snap = freshSnapshot();
+        verifyMapEquals(*window_->kvModel(), snap);
+        QSet<qint64> owners;
+        for (int i = 0; i < window_->kvModel()->rowCount(); ++i) {
+            const qint64 c = window_->kvModel()->data(window_->kvModel()->index(i), KvMapModel::ConversationRole).toLongLong();
+            if (c >= 0) owners.insert(c);
+        }
+        QCOMPARE(owners, (QSet<qint64>{a, b}));
+
+        // Screenshots of each panel, with two conversations in the pool and data in the plots.
+        window_->plots()->replotNow();
+        for (QDockWidget* dock : window_->findChildren<QDockWidget*>()) {
+            dock->show();
+            dock->raise();
+        }
+        QApplication::processEvents();
+        saveScreenshot(window_.get(), QStringLiteral("main_window"));
+        saveScreenshot(window_->chatPanel(), QStringLiteral("chat_panel"));
+        saveScreenshot(window_->modelPanel(), QStringLiteral("model_panel"));
+        saveScreenshot(window_->samplingPanel(), QStringLiteral("sampling_panel"));
+        saveScreenshot(window_->kvPanel(), QStringLiteral("kv_map_panel"));
+        saveScreenshot(window_->plots(), QStringLiteral("performance_plots"));
+        for (const QString& name : window_->plots()->plotNames())
+            QVERIFY(window_->plots()->exportPng(name, screenshotDir() + QStringLiteral("/plot_") + name + QStringLiteral(".png"), nullptr));
+
+        // Deleting every conversation returns every block, in the engine and in the map.
+        QSignalSpy deleted(window_->chatPanel(), &ChatPanel::conversationDeleted);
+        while (window_->chatPanel()->currentConversation() != 0) {
+            const int before = deleted.size();
+            QTest::mouseClick(child<QPushButton>(window_.get(), "deleteConversationButton"), Qt::LeftButton);
+            QCOMPARE(deleted.size(), before + 1);
+        }
+        QCOMPARE(window_->chatPanel()->conversationModel()->rowCount(), 0);
+        snap = freshSnapshot();
+        verifyMapEquals(*window_->kvModel(), snap);
+        QCOMPARE(window_->kvModel()->totals().usedBlocks, 0);
+        for (const KvBlockData& block : snap.blocks) QCOMPARE(block.refcount, 0);
+    }
+
+    void brokenModelShowsErrorAndAppStaysUsable() {
+        QFile good(model_path_);
+        QVERIFY(good.open(QIODevice::ReadOnly));
+        const QString broken = dir_.filePath(QStringLiteral("truncated.gguf"));
+        QFile out(broken);
+        QVERIFY(out.open(QIODevice::WriteOnly));
+        out.write(good.read(100000));
+        out.close();
+        window_->openModel(broken);
+        QTRY_VERIFY_WITH_TIMEOUT(!window_->modelPanel()->errorText().isEmpty(), kLoadTimeoutMs);
+        QVERIFY2(window_->modelPanel()->errorText().contains(QStringLiteral("truncated.gguf")),
+                 qPrintable(window_->modelPanel()->errorText()));
+        QVERIFY(child<QLabel>(window_.get(), "modelErrorLabel")->isVisible());
+        // The previous model is still loaded and the app still chats.
+        setGreedy(8);
+        QVERIFY(window_->chatPanel()->newConversation() > 0);
+        typeAndSend(QStringLiteral("Hello"));
+        QVERIFY(waitForReply());
+        QVERIFY(lastReplyStats().value("generated_tokens").toInt() > 0);
+        // Loading the truncated file itself (not just inspecting it) fails the same way.
+        LoadSettings settings = window_->modelPanel()->loadSettings();
+        settings.path = broken;
+        QSignalSpy failed(window_->worker(), &EngineWorker::loadFailed);
+        QMetaObject::invokeMethod(window_->worker(), [w = window_->worker(), settings] { w->loadModel(settings); },
+                                  Qt::QueuedConnection);
+        QVERIFY(failed.wait(kLoadTimeoutMs));
+        QVERIFY(!failed.last().at(1).toString().isEmpty());
+        QTRY_VERIFY_WITH_TIMEOUT(!window_->modelPanel()->isLoaded(), 10000);
+        QVERIFY(!child<QPushButton>(window_.get(), "sendButton")->isEnabled());
+    }
+
+    void baseModelOpensInCompletionMode() {
+        if (!QFile::exists(stories15MPath())) QSKIP("../shared/testdata/stories15M is not present");
+        window_->openModel(stories15MPath());
+        QTRY_VERIFY_WITH_TIMEOUT(window_->modelPanel()->isLoaded(), kLoadTimeoutMs);
+        QVERIFY(window_->modelPanel()->summary().chatTemplate.isEmpty());
+        QVERIFY(window_->chatPanel()->newConversation() > 0);
+        QVERIFY2(child<QLabel>(window_.get(), "modeLabel")->text().contains(QStringLiteral("Completion")),
+                 qPrintable(child<QLabel>(window_.get(), "modeLabel")->text()));
+        setGreedy(32);
+        typeAndSend(QStringLiteral("Once upon a time"));
+        QVERIFY(waitForReply());
+        const QString expected = cliGreedyText({QStringLiteral("generate"), QStringLiteral("--model"), stories15MPath(),
+                                                QStringLiteral("--prompt"), QStringLiteral("Once upon a time"),
+                                                QStringLiteral("--max-tokens"), QStringLiteral("32")});
+        QCOMPARE(window_->chatPanel()->streamedText(), expected);
+    }
+
+    void cleanupTestCase() { window_.reset(); }
+};
+
+int main(int argc, char** argv) {
+    QApplication app(argc, argv);
+    QStandardPaths::setTestModeEnabled(true);
+    QApplication::setOrganizationName(QStringLiteral("LumenTest"));
+    QApplication::setApplicationName(QStringLiteral("lumen-workstation-test"));
+    const QString model = default_model_path();
+    if (!QFile::exists(model)) {
+        std::printf("SKIP: the default model is not at %s (run installer/fetch-model.sh or set LUMEN_MODEL_PATH)\n",
+                    qPrintable(model));
+        return 77;
+    }
+    WorkstationTest test(model);
+    return QTest::qExec(&test, argc, argv);
+}
+
+#include "test_ui_workstation.moc"

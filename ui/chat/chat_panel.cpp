@@ -1,0 +1,389 @@
+// ChatPanel: conversation management, message rendering and the send /
+// stream / store cycle of one reply.
+#include "chat/chat_panel.h"
+
+#include <QHBoxLayout>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListView>
+#include <QLocale>
+#include <QMessageBox>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QScrollBar>
+#include <QSplitter>
+#include <QTextBrowser>
+#include <QVBoxLayout>
+
+#include "chat/chat_store.h"
+#include "chat/conversation_list_model.h"
+#include "sampling/sampling_panel.h"
+
+namespace lumen::ui {
+
+namespace {
+
+QString statsToJson(const ReplyStats& s) {
+    const QJsonObject o{{"prompt_tokens", s.promptTokens},     {"generated_tokens", s.generatedTokens},
+                        {"cached_prompt_tokens", s.cachedPromptTokens},
+                        {"ttft_ms", s.ttftMs},                 {"prefill_tps", s.prefillTps},
+                        {"decode_tps", s.decodeTps},           {"stop_reason", s.stopReason}};
+    return QString::fromUtf8(QJsonDocument(o).toJson(QJsonDocument::Compact));
+}
+
+QString statsLine(const QString& statsJson) {
+    const QJsonObject o = QJsonDocument::fromJson(statsJson.toUtf8()).object();
+    if (o.isEmpty()) return {};
+    const QLocale l;
+    return QObject::tr("%1 prompt tokens (%2 cached) · %3 generated · TTFT %4 ms · %5 tok/s · stop: %6")
+        .arg(o.value("prompt_tokens").toInt())
+        .arg(o.value("cached_prompt_tokens").toInt())
+        .arg(o.value("generated_tokens").toInt())
+        .arg(l.toString(o.value("ttft_ms").toDouble(), 'f', 1))
+        .arg(l.toString(o.value("decode_tps").toDouble(), 'f', 1))
+        .arg(o.value("stop_reason").toString());
+}
+
+QString samplingLine(const QString& samplingJson) {
+    const QJsonObject o = QJsonDocument::fromJson(samplingJson.toUtf8()).object();
+    if (o.isEmpty()) return {};
+    return QObject::tr("temperature %1, top-k %2, top-p %3, min-p %4, repeat %5, seed %6")
+        .arg(o.value("temperature").toDouble())
+        .arg(o.value("top_k").toInt())
+        .arg(o.value("top_p").toDouble())
+        .arg(o.value("min_p").toDouble())
+        .arg(o.value("repeat_penalty").toDouble())
+        .arg(o.value("seed").toString());
+}
+
+QString htmlBlock(const QString& role, const QString& content) {
+    const QString color = role == QLatin1String("user") ? QStringLiteral("#1a5fb4") : QStringLiteral("#26a269");
+    return QStringLiteral("<p style='margin-top:10px;margin-bottom:2px;'><b style='color:%1'>%2</b></p>"
+                          "<p style='white-space:pre-wrap;margin-top:0px;'>%3</p>")
+        .arg(color, role.isEmpty() ? QString() : role.left(1).toUpper() + role.mid(1), content.toHtmlEscaped());
+}
+
+}  // namespace
+
+ChatPanel::ChatPanel(ChatStore* store, SamplingPanel* sampling, QWidget* parent)
+    : QWidget(parent), store_(store), sampling_(sampling) {
+    setObjectName(QStringLiteral("chatPanel"));
+    conversations_ = new ConversationListModel(store_, this);
+
+    search_ = new QLineEdit(this);
+    search_->setObjectName(QStringLiteral("conversationSearch"));
+    search_->setPlaceholderText(tr("Search conversations"));
+    search_->setClearButtonEnabled(true);
+    list_ = new QListView(this);
+    list_->setObjectName(QStringLiteral("conversationList"));
+    list_->setModel(conversations_);
+    list_->setEditTriggers(QAbstractItemView::EditKeyPressed | QAbstractItemView::SelectedClicked);
+    auto* newButton = new QPushButton(tr("New"), this);
+    newButton->setObjectName(QStringLiteral("newConversationButton"));
+    auto* renameButton = new QPushButton(tr("Rename"), this);
+    renameButton->setObjectName(QStringLiteral("renameConversationButton"));
+    auto* deleteButton = new QPushButton(tr("Delete"), this);
+    deleteButton->setObjectName(QStringLiteral("deleteConversationButton"));
+    auto* listButtons = new QHBoxLayout;
+    listButtons->addWidget(newButton);
+    listButtons->addWidget(renameButton);
+    listButtons->addWidget(deleteButton);
+    auto* left = new QWidget(this);
+    auto* leftLayout = new QVBoxLayout(left);
+    leftLayout->setContentsMargins(0, 0, 0, 0);
+    leftLayout->addWidget(search_);
+    leftLayout->addWidget(list_, 1);
+    leftLayout->addLayout(listButtons);
+
+    mode_ = new QLabel(this);
+    mode_->setObjectName(QStringLiteral("modeLabel"));
+    view_ = new QTextBrowser(this);
+    view_->setObjectName(QStringLiteral("messageView"));
+    view_->setOpenExternalLinks(false);
+    input_ = new QPlainTextEdit(this);
+    input_->setObjectName(QStringLiteral("promptInput"));
+    input_->setPlaceholderText(tr("Type a message; Ctrl+Return sends"));
+    input_->setMaximumHeight(110);
+    send_ = new QPushButton(tr("Send"), this);
+    send_->setObjectName(QStringLiteral("sendButton"));
+    stop_ = new QPushButton(tr("Stop"), this);
+    stop_->setObjectName(QStringLiteral("stopButton"));
+    regenerate_ = new QPushButton(tr("Regenerate"), this);
+    regenerate_->setObjectName(QStringLiteral("regenerateButton"));
+    status_ = new QLabel(this);
+    status_->setObjectName(QStringLiteral("chatStatusLabel"));
+    status_->setWordWrap(true);
+    status_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    auto* buttons = new QHBoxLayout;
+    buttons->addStretch(1);
+    buttons->addWidget(regenerate_);
+    buttons->addWidget(stop_);
+    buttons->addWidget(send_);
+    auto* right = new QWidget(this);
+    auto* rightLayout = new QVBoxLayout(right);
+    rightLayout->setContentsMargins(0, 0, 0, 0);
+    rightLayout->addWidget(mode_);
+    rightLayout->addWidget(view_, 1);
+    rightLayout->addWidget(input_);
+    rightLayout->addWidget(status_);
+    rightLayout->addLayout(buttons);
+
+    auto* splitter = new QSplitter(this);
+    splitter->setObjectName(QStringLiteral("chatSplitter"));
+    splitter->addWidget(left);
+    splitter->addWidget(right);
+    splitter->setStretchFactor(1, 3);
+    splitter->setSizes({220, 660});
+    auto* layout = new QHBoxLayout(this);
+    layout->addWidget(splitter);
+
+    connect(search_, &QLineEdit::textChanged, conversations_, &ConversationListModel::setSearch);
+    connect(list_->selectionModel(), &QItemSelectionModel::currentChanged, this, [this](const QModelIndex& index) {
+        if (index.isValid()) selectConversation(conversations_->idAt(index.row()));
+    });
+    connect(conversations_, &QAbstractItemModel::modelReset, this, [this] {
+        const int row = conversations_->rowOf(current_);
+        if (row >= 0) list_->setCurrentIndex(conversations_->index(row));
+    });
+    connect(newButton, &QPushButton::clicked, this, &ChatPanel::newConversation);
+    connect(renameButton, &QPushButton::clicked, this, &ChatPanel::renameCurrent);
+    connect(deleteButton, &QPushButton::clicked, this, &ChatPanel::deleteCurrent);
+    connect(send_, &QPushButton::clicked, this, &ChatPanel::send);
+    connect(stop_, &QPushButton::clicked, this, &ChatPanel::stop);
+    connect(regenerate_, &QPushButton::clicked, this, &ChatPanel::regenerate);
+
+    if (conversations_->rowCount() > 0) selectConversation(conversations_->idAt(0));
+    updateControls();
+}
+
+QString ChatPanel::statusText() const { return status_->text(); }
+
+QString ChatPanel::modeOf(qint64 conversation) const {
+    const auto record = store_->conversation(conversation);
+    return record ? record->mode : QString();
+}
+
+// ------------------------------------------------------------------ model
+
+void ChatPanel::setModel(const ModelSummary& summary) {
+    model_loaded_ = true;
+    model_path_ = summary.path;
+    chat_template_ = summary.chatTemplate;
+    // An empty conversation follows the model: chat with a template, else completion.
+    if (current_ && store_->messages(current_).isEmpty()) {
+        store_->setConversationMode(current_, chat_template_.isEmpty() ? QStringLiteral("completion") : QStringLiteral("chat"),
+                                    model_path_);
+        conversations_->touch(current_);
+    }
+    renderConversation();
+    updateControls();
+}
+
+void ChatPanel::clearModel() {
+    model_loaded_ = false;
+    updateControls();
+}
+
+// ------------------------------------------------------------------ conversations
+
+void ChatPanel::selectConversation(qint64 id) {
+    if (isGenerating() || id == current_) return;
+    current_ = id;
+    const int row = conversations_->rowOf(id);
+    if (row >= 0 && list_->currentIndex().row() != row) list_->setCurrentIndex(conversations_->index(row));
+    streamed_.clear();
+    setStatus({});
+    renderConversation();
+    updateControls();
+}
+
+qint64 ChatPanel::newConversation() {
+    if (isGenerating()) return 0;
+    const QString mode = chat_template_.isEmpty() && model_loaded_ ? QStringLiteral("completion") : QStringLiteral("chat");
+    const QModelIndex index = conversations_->addConversation(tr("New conversation"), mode, model_path_);
+    if (!index.isValid()) {
+        setStatus(tr("Could not create a conversation: %1").arg(store_->lastError()), true);
+        return 0;
+    }
+    const qint64 id = conversations_->idAt(index.row());
+    selectConversation(id);
+    list_->setCurrentIndex(index);
+    input_->setFocus();
+    return id;
+}
+
+void ChatPanel::renameCurrent() {
+    const int row = conversations_->rowOf(current_);
+    if (row >= 0) list_->edit(conversations_->index(row));
+}
+
+void ChatPanel::deleteCurrent() {
+    if (!current_ || isGenerating()) return;
+    const auto record = store_->conversation(current_);
+    if (confirm_deletes_ &&
+        QMessageBox::question(this, tr("Delete conversation"),
+                              tr("Delete “%1” and all its messages?").arg(record ? record->title : QString())) !=
+            QMessageBox::Yes)
+        return;
+    const qint64 id = current_;
+    if (!conversations_->removeConversation(id)) {
+        setStatus(tr("Could not delete the conversation: %1").arg(store_->lastError()), true);
+        return;
+    }
+    current_ = 0;
+    Q_EMIT conversationDeleted(id);
+    if (conversations_->rowCount() > 0) selectConversation(conversations_->idAt(0));
+    renderConversation();
+    updateControls();
+}
+
+// ------------------------------------------------------------------ generation
+
+void ChatPanel::send() {
+    const QString text = input_->toPlainText();
+    if (isGenerating() || !model_loaded_ || text.trimmed().isEmpty()) return;
+    if (!current_ && !newConversation()) return;
+    if (store_->messages(current_).isEmpty())  // the first message fixes the mode to the loaded model's
+        store_->setConversationMode(current_, chat_template_.isEmpty() ? QStringLiteral("completion") : QStringLiteral("chat"),
+                                    model_path_);
+    MessageRecord message;
+    message.conversationId = current_;
+    message.role = QStringLiteral("user");
+    message.content = text;
+    if (!store_->addMessage(message)) {
+        setStatus(tr("Could not save the message: %1").arg(store_->lastError()), true);
+        return;
+    }
+    // The first message names the conversation.
+    const auto record = store_->conversation(current_);
+    if (record && record->title == tr("New conversation"))
+        store_->renameConversation(current_, text.simplified().left(48));
+    conversations_->touch(current_);
+    input_->clear();
+    startJob();
+}
+
+void ChatPanel::regenerate() {
+    if (isGenerating() || !model_loaded_ || !current_) return;
+    const auto messages = store_->messages(current_);
+    if (messages.isEmpty()) return;
+    if (messages.last().role == QLatin1String("assistant") && !store_->deleteMessage(messages.last().id)) {
+        setStatus(tr("Could not remove the last reply: %1").arg(store_->lastError()), true);
+        return;
+    }
+    startJob();
+}
+
+void ChatPanel::startJob() {
+    GenerationJob job;
+    job.requestId = ++next_request_;
+    job.conversationId = current_;
+    job.chatMode = modeOf(current_) == QLatin1String("chat");
+    for (const MessageRecord& m : store_->messages(current_)) job.turns.append({m.role, m.content});
+    if (job.turns.isEmpty() || job.turns.last().role != QLatin1String("user")) {
+        if (!job.chatMode && !job.turns.isEmpty()) {
+            // Completion continues the document whatever its last part was.
+        } else {
+            setStatus(tr("Nothing to reply to: send a message first."), true);
+            return;
+        }
+    }
+    job.maxTokens = sampling_->maxTokens();
+    job.sampling = sampling_->params();
+    active_request_ = job.requestId;
+    active_conversation_ = current_;
+    streamed_.clear();
+    renderConversation();
+    view_->append(htmlBlock(QStringLiteral("assistant"), QString()));
+    setStatus(tr("Generating…"));
+    updateControls();
+    Q_EMIT generateRequested(job);
+}
+
+void ChatPanel::stop() {
+    if (isGenerating()) Q_EMIT stopRequested();
+}
+
+void ChatPanel::onGenerationStarted(qint64) {}
+
+void ChatPanel::onToken(const TokenEventData& token) {
+    if (token.requestId != active_request_ || token.text.isEmpty()) return;
+    streamed_ += token.text;
+    QTextCursor cursor(view_->document());
+    cursor.movePosition(QTextCursor::End);
+    cursor.insertText(token.text);
+    QScrollBar* bar = view_->verticalScrollBar();
+    bar->setValue(bar->maximum());
+}
+
+void ChatPanel::onReplyFinished(const ReplyStats& stats, const QString& text) {
+    if (stats.requestId != active_request_) return;
+    streamed_ = text;
+    MessageRecord reply;
+    reply.conversationId = active_conversation_;
+    reply.role = QStringLiteral("assistant");
+    reply.content = text;
+    reply.statsJson = statsToJson(stats);
+    reply.samplingJson = stats.samplingJson;
+    const bool stored = store_->addMessage(reply).has_value();
+    active_request_ = 0;
+    conversations_->touch(active_conversation_);
+    renderConversation();
+    if (!stored)
+        setStatus(tr("The reply could not be saved: %1").arg(store_->lastError()), true);
+    else
+        setStatus(statsLine(reply.statsJson));
+    updateControls();
+    Q_EMIT replyStored(stats);
+}
+
+void ChatPanel::onGenerationFailed(qint64 requestId, const QString& message) {
+    if (requestId != active_request_ && requestId != 0) return;
+    active_request_ = 0;
+    renderConversation();
+    setStatus(tr("Generation failed: %1").arg(message), true);
+    updateControls();
+}
+
+// ------------------------------------------------------------------ view
+
+void ChatPanel::renderConversation() {
+    view_->clear();
+    if (!current_) {
+        mode_->setText(tr("No conversation: press New or type a message."));
+        return;
+    }
+    const QString mode = modeOf(current_);
+    mode_->setText(mode == QLatin1String("chat")
+                       ? tr("Chat mode (template: %1)").arg(chat_template_.isEmpty() ? tr("none") : chat_template_)
+                       : tr("Completion mode: the model continues the text"));
+    QString html;
+    for (const MessageRecord& m : store_->messages(current_)) {
+        html += htmlBlock(m.role, m.content);
+        const QString stats = statsLine(m.statsJson), sampling = samplingLine(m.samplingJson);
+        if (!stats.isEmpty())
+            html += QStringLiteral("<p style='color:#777;font-size:small;margin-top:0px;'>%1<br>%2</p>")
+                        .arg(stats.toHtmlEscaped(), sampling.toHtmlEscaped());
+    }
+    view_->setHtml(html);
+    QScrollBar* bar = view_->verticalScrollBar();
+    bar->setValue(bar->maximum());
+}
+
+void ChatPanel::updateControls() {
+    const bool busy = isGenerating();
+    send_->setEnabled(!busy && model_loaded_);
+    stop_->setEnabled(busy);
+    regenerate_->setEnabled(!busy && model_loaded_ && current_ && !store_->messages(current_).isEmpty());
+    list_->setEnabled(!busy);
+    if (!model_loaded_ && !busy) setStatus(tr("Load a model to chat."));
+}
+
+void ChatPanel::setStatus(const QString& text, bool error) {
+    status_->setText(text);
+    status_->setStyleSheet(error ? QStringLiteral("color: #b00020;") : QString());
+}
+
+}  // namespace lumen::ui

@@ -1,0 +1,262 @@
+// MainWindow: panels, docks, menus and shortcuts, layout persistence, and the
+// wiring between the GUI and the engine worker (queued both ways).
+#include "main/main_window.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QDir>
+#include <QDockWidget>
+#include <QFile>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QLabel>
+#include <QLocale>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QSettings>
+#include <QStatusBar>
+
+#include "chat/chat_panel.h"
+#include "chat/chat_store.h"
+#include "kvcache/kv_map_view.h"
+#include "model/model_panel.h"
+#include "plots/performance_plots.h"
+#include "sampling/sampling_panel.h"
+
+namespace lumen::ui {
+
+QString default_model_path() {
+    const QString env = qEnvironmentVariable("LUMEN_MODEL_PATH");
+    if (!env.isEmpty()) return env;
+    QString dir = qEnvironmentVariable("LUMEN_MODEL_DIR");
+    if (dir.isEmpty() && !qEnvironmentVariable("XDG_CACHE_HOME").isEmpty())
+        dir = qEnvironmentVariable("XDG_CACHE_HOME") + QStringLiteral("/lumen/models");
+    if (dir.isEmpty()) dir = QDir::homePath() + QStringLiteral("/.cache/lumen/models");
+    return dir + QStringLiteral("/SmolLM2-135M-Instruct.Q4_1.gguf");
+}
+
+MainWindow::MainWindow(const MainWindowOptions& options, QWidget* parent) : QMainWindow(parent) {
+    setObjectName(QStringLiteral("mainWindow"));
+    setWindowTitle(QStringLiteral("Lumen"));
+    register_engine_types();
+
+    store_ = new ChatStore;
+    const QString dbPath = options.databasePath.isEmpty() ? defaultChatDatabasePath() : options.databasePath;
+    if (!store_->open(dbPath, &store_error_))
+        store_error_ = tr("Chat history is unavailable: %1").arg(store_error_);
+
+    sampling_ = new SamplingPanel(this);
+    chat_ = new ChatPanel(store_, sampling_, this);
+    chat_->setConfirmDeletes(true);
+    model_ = new ModelPanel(this);
+    kv_model_ = new KvMapModel(this);
+    kv_panel_ = new KvMapPanel(kv_model_, this);
+    plots_ = new PerformancePlots(this);
+    setCentralWidget(chat_);
+
+    worker_ = new EngineWorker;
+    worker_->moveToThread(&worker_thread_);
+    worker_thread_.setObjectName(QStringLiteral("lumen-engine"));
+    worker_thread_.start();
+
+    buildDocks();
+    buildMenus();
+    connectWorker();
+    status_model_ = new QLabel(tr("No model"), this);
+    status_speed_ = new QLabel(this);
+    statusBar()->addWidget(status_model_, 1);
+    statusBar()->addPermanentWidget(status_speed_);
+    if (!store_error_.isEmpty()) statusBar()->showMessage(store_error_);
+
+    default_state_ = saveState();
+    resize(1280, 820);
+    QSettings settings;
+    restoreGeometry(settings.value(QStringLiteral("window/geometry")).toByteArray());
+    restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
+
+    if (options.loadModelOnStart) {
+        QString path = options.modelPath;
+        if (path.isEmpty()) path = settings.value(QStringLiteral("model/last")).toString();
+        if (path.isEmpty() || !QFileInfo::exists(path)) path = default_model_path();
+        openModel(path);
+    }
+}
+
+MainWindow::~MainWindow() {
+    worker_->requestStop();
+    worker_->requestLoadCancel();
+    worker_thread_.quit();
+    worker_thread_.wait();
+    delete worker_;
+    delete store_;
+}
+
+// ------------------------------------------------------------------ layout
+
+void MainWindow::buildDocks() {
+    auto addDock = [this](QWidget* panel, const QString& title, const char* name, Qt::DockWidgetArea area) {
+        auto* dock = new QDockWidget(title, this);
+        dock->setObjectName(QString::fromLatin1(name));
+        dock->setWidget(panel);
+        addDockWidget(area, dock);
+        docks_ << dock;
+        return dock;
+    };
+    auto* modelDock = addDock(model_, tr("Model"), "modelDock", Qt::LeftDockWidgetArea);
+    auto* samplingDock = addDock(sampling_, tr("Sampling"), "samplingDock", Qt::LeftDockWidgetArea);
+    tabifyDockWidget(modelDock, samplingDock);
+    modelDock->raise();
+    addDock(kv_panel_, tr("KV cache"), "kvDock", Qt::RightDockWidgetArea);
+    addDock(plots_, tr("Performance"), "plotsDock", Qt::RightDockWidgetArea);
+}
+
+void MainWindow::buildMenus() {
+    QMenu* file = menuBar()->addMenu(tr("&File"));
+    QAction* open = file->addAction(tr("&Open Model…"), model_, &ModelPanel::openFileDialog);
+    open->setShortcut(QKeySequence::Open);
+    open->setObjectName(QStringLiteral("actionOpenModel"));
+    recent_menu_ = file->addMenu(tr("Recent Models"));
+    rebuildRecentMenu();
+    file->addAction(tr("&Unload Model"), model_, &ModelPanel::unloadRequested)->setObjectName(QStringLiteral("actionUnloadModel"));
+    file->addSeparator();
+    file->addAction(tr("Export Conversation as &Markdown…"), this, [this] { exportConversation(QStringLiteral("md")); });
+    file->addAction(tr("Export Conversation as &JSON…"), this, [this] { exportConversation(QStringLiteral("json")); });
+    file->addSeparator();
+    QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
+    quit->setShortcut(QKeySequence::Quit);
+
+    QMenu* conv = menuBar()->addMenu(tr("&Conversation"));
+    QAction* newConv = conv->addAction(tr("&New"), chat_, &ChatPanel::newConversation);
+    newConv->setShortcut(QKeySequence::New);
+    newConv->setObjectName(QStringLiteral("actionNewConversation"));
+    conv->addAction(tr("&Rename"), chat_, &ChatPanel::renameCurrent)->setShortcut(Qt::Key_F2);
+    conv->addAction(tr("&Delete"), chat_, &ChatPanel::deleteCurrent)->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Delete));
+    conv->addSeparator();
+    QAction* send = conv->addAction(tr("&Send"), chat_, &ChatPanel::send);
+    send->setShortcuts({QKeySequence(Qt::CTRL | Qt::Key_Return), QKeySequence(Qt::CTRL | Qt::Key_Enter)});
+    send->setObjectName(QStringLiteral("actionSend"));
+    QAction* stop = conv->addAction(tr("S&top"), chat_, &ChatPanel::stop);
+    stop->setShortcut(Qt::Key_Escape);
+    stop->setObjectName(QStringLiteral("actionStop"));
+    conv->addAction(tr("Re&generate"), chat_, &ChatPanel::regenerate)->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
+
+    QMenu* view = menuBar()->addMenu(tr("&View"));
+    for (QDockWidget* dock : docks_) view->addAction(dock->toggleViewAction());
+    view->addSeparator();
+    view->addAction(tr("&Reset Layout"), this, [this] {
+        restoreState(default_state_);
+        for (QDockWidget* dock : docks_) dock->show();
+    });
+
+    QMenu* help = menuBar()->addMenu(tr("&Help"));
+    help->addAction(tr("&About Lumen"), this, [this] {
+        QMessageBox::about(this, tr("About Lumen"),
+                           tr("<b>Lumen</b> %1<br>An LLM inference workstation: run a model and watch the engine "
+                              "work — tokens, KV blocks, latency and throughput.")
+                               .arg(QApplication::applicationVersion()));
+    });
+}
+
+void MainWindow::rebuildRecentMenu() {
+    recent_menu_->clear();
+    const QStringList recent = model_->recentModels();
+    for (const QString& path : recent) recent_menu_->addAction(path, this, [this, path] { openModel(path); });
+    recent_menu_->setEnabled(!recent.isEmpty());
+}
+
+// ------------------------------------------------------------------ worker wiring
+
+void MainWindow::connectWorker() {
+    // GUI -> worker: queued invocations; the GUI thread never waits.
+    connect(model_, &ModelPanel::inspectRequested, worker_, &EngineWorker::inspectModel);
+    connect(model_, &ModelPanel::loadRequested, worker_, &EngineWorker::loadModel);
+    connect(model_, &ModelPanel::unloadRequested, worker_, &EngineWorker::unloadModel);
+    connect(model_, &ModelPanel::cancelLoadRequested, this, [this] { worker_->requestLoadCancel(); });
+    connect(chat_, &ChatPanel::generateRequested, worker_, &EngineWorker::generate);
+    connect(chat_, &ChatPanel::stopRequested, this, [this] { worker_->requestStop(); });
+    connect(chat_, &ChatPanel::conversationDeleted, worker_, &EngineWorker::releaseConversation);
+
+    // worker -> GUI.
+    connect(worker_, &EngineWorker::modelInspected, model_, &ModelPanel::showSummary);
+    connect(worker_, &EngineWorker::modelInspected, this, [this](const ModelSummary& s) {
+        if (!load_after_inspect_) return;
+        load_after_inspect_ = false;
+        Q_EMIT model_->loadRequested(model_->loadSettings());
+        (void)s;
+    });
+    connect(worker_, &EngineWorker::inspectFailed, model_, &ModelPanel::showInspectError);
+    connect(worker_, &EngineWorker::inspectFailed, this, [this](const QString&, const QString& message) {
+        load_after_inspect_ = false;
+        statusBar()->showMessage(tr("Cannot open the model: %1").arg(message));
+    });
+    connect(worker_, &EngineWorker::loadProgress, model_, &ModelPanel::showLoadProgress);
+    connect(worker_, &EngineWorker::modelLoaded, model_, &ModelPanel::showLoaded);
+    connect(worker_, &EngineWorker::modelLoaded, chat_, &ChatPanel::setModel);
+    connect(worker_, &EngineWorker::modelLoaded, this, [this](const ModelSummary& s) {
+        QSettings().setValue(QStringLiteral("model/last"), s.path);
+        status_model_->setText(tr("%1 · %2 · %3").arg(s.name.isEmpty() ? QFileInfo(s.path).fileName() : s.name,
+                                                       s.architecture,
+                                                       s.chatTemplate.isEmpty() ? tr("completion") : s.chatTemplate));
+        rebuildRecentMenu();
+        plots_->clear();
+    });
+    connect(worker_, &EngineWorker::loadFailed, model_, &ModelPanel::showLoadFailed);
+    connect(worker_, &EngineWorker::loadFailed, this, [this](const QString&, const QString& message) {
+        chat_->clearModel();
+        status_model_->setText(tr("No model"));
+        statusBar()->showMessage(tr("Loading failed: %1").arg(message));
+    });
+    connect(worker_, &EngineWorker::modelUnloaded, model_, &ModelPanel::showUnloaded);
+    connect(worker_, &EngineWorker::modelUnloaded, chat_, &ChatPanel::clearModel);
+    connect(worker_, &EngineWorker::modelUnloaded, this, [this] { status_model_->setText(tr("No model")); });
+    connect(worker_, &EngineWorker::generationStarted, chat_, &ChatPanel::onGenerationStarted);
+    connect(worker_, &EngineWorker::tokenGenerated, chat_, &ChatPanel::onToken);
+    connect(worker_, &EngineWorker::tokenGenerated, plots_, &PerformancePlots::addToken);
+    connect(worker_, &EngineWorker::stepFinished, plots_, &PerformancePlots::addStep);
+    connect(worker_, &EngineWorker::stepFinished, this, [this](const StepStatsData& s) {
+        if (!s.prefill) status_speed_->setText(tr("%1 tok/s").arg(QLocale().toString(s.decodeTps, 'f', 1)));
+    });
+    connect(worker_, &EngineWorker::kvSnapshotReady, kv_model_, &KvMapModel::setSnapshot);
+    connect(worker_, &EngineWorker::replyFinished, chat_, &ChatPanel::onReplyFinished);
+    connect(worker_, &EngineWorker::replyFinished, plots_, &PerformancePlots::addReply);
+    connect(worker_, &EngineWorker::generationFailed, chat_, &ChatPanel::onGenerationFailed);
+}
+
+void MainWindow::openModel(const QString& path) {
+    load_after_inspect_ = true;
+    model_->selectModel(path);
+}
+
+// ------------------------------------------------------------------ export and close
+
+void MainWindow::exportConversation(const QString& format) {
+    const qint64 id = chat_->currentConversation();
+    if (!id) {
+        QMessageBox::information(this, tr("Export conversation"), tr("Select a conversation first."));
+        return;
+    }
+    const bool markdown = format == QLatin1String("md");
+    const QString path = QFileDialog::getSaveFileName(this, tr("Export conversation"), {},
+                                                      markdown ? tr("Markdown (*.md)") : tr("JSON (*.json)"));
+    if (path.isEmpty()) return;
+    const QByteArray data = markdown ? store_->exportMarkdown(id).toUtf8() : store_->exportJson(id);
+    QFile file(path);
+    if (data.isEmpty() || !file.open(QIODevice::WriteOnly) || file.write(data) != data.size())
+        QMessageBox::warning(this, tr("Export conversation"),
+                             tr("Could not write %1: %2").arg(path, data.isEmpty() ? store_->lastError() : file.errorString()));
+}
+
+void MainWindow::saveLayout() {
+    QSettings settings;
+    settings.setValue(QStringLiteral("window/geometry"), saveGeometry());
+    settings.setValue(QStringLiteral("window/state"), saveState());
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+    saveLayout();
+    worker_->requestStop();
+    event->accept();
+}
+
+}  // namespace lumen::ui

@@ -1,0 +1,84 @@
+// The workstation's main window: the chat in the centre, and dockable,
+// restorable panels for the model, sampling, the KV-cache map and the live
+// performance plots. It owns the ChatStore and the engine worker's thread and
+// wires the worker's queued signals to the panels.
+#pragma once
+
+#include <QMainWindow>
+#include <QThread>
+
+#include "worker/engine_worker.h"
+
+class QDockWidget;
+class QLabel;
+class QMenu;
+
+namespace lumen::ui {
+
+class ChatPanel;
+class ChatStore;
+class KvMapModel;
+class KvMapPanel;
+class ModelPanel;
+class PerformancePlots;
+class SamplingPanel;
+
+struct MainWindowOptions {
+    QString databasePath;   // empty: defaultChatDatabasePath()
+    QString modelPath;      // model to open at start; empty: the last one, else the default model
+    bool loadModelOnStart = true;
+};
+
+// The default model, where installer/fetch-model.sh puts it: $LUMEN_MODEL_PATH, else
+// SmolLM2-135M-Instruct.Q4_1.gguf in $LUMEN_MODEL_DIR, $XDG_CACHE_HOME/lumen/models or ~/.cache/lumen/models.
+QString default_model_path();
+
+class MainWindow : public QMainWindow {
+    Q_OBJECT
+public:
+    explicit MainWindow(const MainWindowOptions& options = {}, QWidget* parent = nullptr);
+    ~MainWindow() override;
+
+    ChatPanel* chatPanel() const { return chat_; }
+    ModelPanel* modelPanel() const { return model_; }
+    SamplingPanel* samplingPanel() const { return sampling_; }
+    KvMapModel* kvModel() const { return kv_model_; }
+    KvMapPanel* kvPanel() const { return kv_panel_; }
+    PerformancePlots* plots() const { return plots_; }
+    EngineWorker* worker() const { return worker_; }
+    ChatStore* chatStore() const { return store_; }
+    QString storeError() const { return store_error_; }
+
+public Q_SLOTS:
+    void openModel(const QString& path);     // inspect, then load with the panel's settings
+    void exportConversation(const QString& format);  // "md" or "json", asks for a file
+
+protected:
+    void closeEvent(QCloseEvent* event) override;
+
+private:
+    void buildDocks();
+    void buildMenus();
+    void connectWorker();
+    void rebuildRecentMenu();
+    void saveLayout();
+
+    ChatStore* store_;
+    QString store_error_;
+    QThread worker_thread_;
+    EngineWorker* worker_;
+    ChatPanel* chat_;
+    ModelPanel* model_;
+    SamplingPanel* sampling_;
+    KvMapModel* kv_model_;
+    KvMapPanel* kv_panel_;
+    PerformancePlots* plots_;
+    QList<QDockWidget*> docks_;
+    QByteArray default_state_;
+    QMenu* recent_menu_ = nullptr;
+    QLabel* status_model_ = nullptr;
+    QLabel* status_speed_ = nullptr;
+    bool load_after_inspect_ = false;
+};
+
+}  // namespace lumen::ui

@@ -1,0 +1,277 @@
+// ModelPanel: file choice, recent list, metadata tree, memory estimate and
+// the load / cancel / unload controls.
+#include "model/model_panel.h"
+
+#include <QComboBox>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QLocale>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSettings>
+#include <QSpinBox>
+#include <QTreeWidget>
+#include <QVBoxLayout>
+
+namespace lumen::ui {
+
+namespace {
+
+const char* kRecentKey = "model/recent";
+constexpr int kMaxRecent = 10;
+
+double kvBytesPerElement(const QString& kvType) {
+    if (kvType == QLatin1String("f32")) return 4.0;
+    if (kvType == QLatin1String("q8_0")) return 34.0 / 32.0;
+    return 2.0;  // f16, bf16
+}
+
+QString mib(qint64 bytes) { return QLocale().toString(double(bytes) / 1048576.0, 'f', 1) + QStringLiteral(" MiB"); }
+
+}  // namespace
+
+qint64 estimate_kv_bytes(const ModelSummary& m, int contextTokens, int batch, const QString& kvType) {
+    const double perToken = 2.0 * m.layers * m.kvHeads * m.headDim * kvBytesPerElement(kvType);
+    return qint64(perToken * double(contextTokens) * double(batch));
+}
+
+ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
+    setObjectName(QStringLiteral("modelPanel"));
+    path_ = new QLineEdit(this);
+    path_->setObjectName(QStringLiteral("modelPathEdit"));
+    path_->setPlaceholderText(tr("Path to a .gguf or llama2.c .bin file"));
+    auto* browse = new QPushButton(tr("Open…"), this);
+    browse->setObjectName(QStringLiteral("openModelButton"));
+    auto* pathRow = new QHBoxLayout;
+    pathRow->addWidget(path_, 1);
+    pathRow->addWidget(browse);
+
+    recent_ = new QListWidget(this);
+    recent_->setObjectName(QStringLiteral("recentModelsList"));
+    recent_->setMaximumHeight(90);
+    recent_->addItems(recentModels());
+
+    context_ = new QSpinBox(this);
+    context_->setObjectName(QStringLiteral("contextSpin"));
+    context_->setRange(16, 1 << 20);
+    context_->setSingleStep(256);
+    context_->setValue(4096);
+    context_->setToolTip(tr("KV cache capacity in tokens, shared by all conversations."));
+    batch_ = new QSpinBox(this);
+    batch_->setObjectName(QStringLiteral("batchSpin"));
+    batch_->setRange(1, 256);
+    batch_->setToolTip(tr("Sequences held at full context, for the memory estimate."));
+    kv_type_ = new QComboBox(this);
+    kv_type_->setObjectName(QStringLiteral("kvTypeCombo"));
+    kv_type_->addItems({QStringLiteral("f16"), QStringLiteral("f32")});
+    kv_type_->setToolTip(tr("Element type of the KV cache. f16 halves its memory; f32 is exact."));
+    threads_ = new QSpinBox(this);
+    threads_->setObjectName(QStringLiteral("threadsSpin"));
+    threads_->setRange(0, 1024);
+    threads_->setSpecialValueText(tr("all cores"));
+    auto* form = new QFormLayout;
+    form->addRow(tr("Context (tokens)"), context_);
+    form->addRow(tr("Batch (sequences)"), batch_);
+    form->addRow(tr("KV type"), kv_type_);
+    form->addRow(tr("Threads"), threads_);
+
+    metadata_ = new QTreeWidget(this);
+    metadata_->setObjectName(QStringLiteral("metadataTree"));
+    metadata_->setColumnCount(2);
+    metadata_->setHeaderLabels({tr("Property"), tr("Value")});
+    metadata_->header()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
+    estimate_ = new QLabel(this);
+    estimate_->setObjectName(QStringLiteral("memoryEstimateLabel"));
+    estimate_->setWordWrap(true);
+
+    load_ = new QPushButton(tr("Load"), this);
+    load_->setObjectName(QStringLiteral("loadModelButton"));
+    cancel_ = new QPushButton(tr("Cancel"), this);
+    cancel_->setObjectName(QStringLiteral("cancelLoadButton"));
+    unload_ = new QPushButton(tr("Unload"), this);
+    unload_->setObjectName(QStringLiteral("unloadModelButton"));
+    auto* buttons = new QHBoxLayout;
+    buttons->addWidget(load_);
+    buttons->addWidget(cancel_);
+    buttons->addWidget(unload_);
+    progress_ = new QProgressBar(this);
+    progress_->setObjectName(QStringLiteral("loadProgress"));
+    progress_->setRange(0, 100);
+    status_ = new QLabel(tr("No model loaded."), this);
+    status_->setObjectName(QStringLiteral("modelStatusLabel"));
+    status_->setWordWrap(true);
+    error_ = new QLabel(this);
+    error_->setObjectName(QStringLiteral("modelErrorLabel"));
+    error_->setWordWrap(true);
+    error_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    error_->setStyleSheet(QStringLiteral("color: #b00020;"));
+    error_->hide();
+
+    auto* layout = new QVBoxLayout(this);
+    layout->addLayout(pathRow);
+    layout->addWidget(new QLabel(tr("Recent models"), this));
+    layout->addWidget(recent_);
+    layout->addLayout(form);
+    layout->addWidget(metadata_, 1);
+    layout->addWidget(estimate_);
+    layout->addLayout(buttons);
+    layout->addWidget(progress_);
+    layout->addWidget(status_);
+    layout->addWidget(error_);
+    setBusy(false);
+
+    connect(browse, &QPushButton::clicked, this, &ModelPanel::openFileDialog);
+    connect(path_, &QLineEdit::returnPressed, this, [this] { selectModel(path_->text()); });
+    connect(recent_, &QListWidget::itemActivated, this, [this](QListWidgetItem* item) { selectModel(item->text()); });
+    connect(load_, &QPushButton::clicked, this, [this] {
+        setError({});
+        setBusy(true);
+        Q_EMIT loadRequested(loadSettings());
+    });
+    connect(cancel_, &QPushButton::clicked, this, &ModelPanel::cancelLoadRequested);
+    connect(unload_, &QPushButton::clicked, this, &ModelPanel::unloadRequested);
+    connect(context_, &QSpinBox::valueChanged, this, &ModelPanel::updateEstimate);
+    connect(batch_, &QSpinBox::valueChanged, this, &ModelPanel::updateEstimate);
+    connect(kv_type_, &QComboBox::currentTextChanged, this, &ModelPanel::updateEstimate);
+}
+
+LoadSettings ModelPanel::loadSettings() const {
+    LoadSettings s;
+    s.path = path_->text().trimmed();
+    s.contextTokens = context_->value();
+    s.kvType = kv_type_->currentText();
+    s.threads = threads_->value();
+    return s;
+}
+
+QString ModelPanel::errorText() const { return error_->isHidden() ? QString() : error_->text(); }
+QString ModelPanel::estimateText() const { return estimate_->text(); }
+
+QStringList ModelPanel::recentModels() const { return QSettings().value(kRecentKey).toStringList(); }
+
+void ModelPanel::selectModel(const QString& path) {
+    path_->setText(path);
+    setError({});
+    have_summary_ = false;
+    metadata_->clear();
+    estimate_->clear();
+    Q_EMIT inspectRequested(path);
+}
+
+void ModelPanel::openFileDialog() {
+    const QString start = path_->text().isEmpty() ? QString() : QFileInfo(path_->text()).absolutePath();
+    const QString path = QFileDialog::getOpenFileName(this, tr("Open model"), start,
+                                                      tr("Models (*.gguf *.bin);;All files (*)"));
+    if (!path.isEmpty()) selectModel(path);
+}
+
+void ModelPanel::showSummary(const ModelSummary& s) {
+    if (s.path != path_->text().trimmed() && !path_->text().isEmpty()) return;  // an older inspection
+    summary_ = s;
+    have_summary_ = true;
+    metadata_->clear();
+    auto add = [this](QTreeWidgetItem* parent, const QString& key, const QString& value) {
+        auto* item = parent ? new QTreeWidgetItem(parent) : new QTreeWidgetItem(metadata_);
+        item->setText(0, key);
+        item->setText(1, value);
+        item->setToolTip(1, value);
+        return item;
+    };
+    add(nullptr, tr("Name"), s.name.isEmpty() ? QFileInfo(s.path).fileName() : s.name);
+    add(nullptr, tr("Architecture"), s.architecture);
+    add(nullptr, tr("Format"), s.format);
+    add(nullptr, tr("Parameters"), QLocale().toString(double(s.parameters) / 1e6, 'f', 1) + QStringLiteral(" M"));
+    add(nullptr, tr("Layers"), QString::number(s.layers));
+    add(nullptr, tr("Heads / KV heads"), QStringLiteral("%1 / %2").arg(s.heads).arg(s.kvHeads));
+    add(nullptr, tr("Head dim / width / FFN"), QStringLiteral("%1 / %2 / %3").arg(s.headDim).arg(s.dim).arg(s.ffnDim));
+    add(nullptr, tr("Vocabulary"), QString::number(s.vocabSize));
+    add(nullptr, tr("Context length"), QString::number(s.contextLength));
+    add(nullptr, tr("Chat template"), s.chatTemplate.isEmpty() ? tr("none: completion mode") : s.chatTemplate);
+    add(nullptr, tr("Tensor types"), s.tensorTypes.join(QStringLiteral(", ")));
+    if (!s.metadata.isEmpty()) {
+        auto* meta = add(nullptr, tr("GGUF metadata"), tr("%1 keys").arg(s.metadata.size()));
+        for (const auto& [key, value] : s.metadata) add(meta, key, value);
+    }
+    context_->setValue(std::min(s.contextLength > 0 ? s.contextLength : 4096, 4096));
+    updateEstimate();
+    setBusy(false);
+}
+
+void ModelPanel::showInspectError(const QString& path, const QString& message) {
+    have_summary_ = false;
+    setError(tr("Cannot open %1: %2").arg(path, message));
+    setBusy(false);
+}
+
+void ModelPanel::showLoadProgress(const QString& stage, double fraction) {
+    progress_->setValue(int(fraction * 100));
+    status_->setText(tr("Loading: %1…").arg(stage));
+}
+
+void ModelPanel::showLoaded(const ModelSummary& s, double loadMs) {
+    loaded_ = true;
+    path_->setText(s.path);
+    showSummary(s);
+    progress_->setValue(100);
+    status_->setText(tr("Loaded %1 in %2 ms.").arg(s.name.isEmpty() ? QFileInfo(s.path).fileName() : s.name)
+                         .arg(QLocale().toString(loadMs, 'f', 0)));
+    rememberRecent(s.path);
+    setBusy(false);
+}
+
+void ModelPanel::showLoadFailed(const QString& path, const QString& message) {
+    loaded_ = false;
+    progress_->setValue(0);
+    status_->setText(tr("No model loaded."));
+    setError(tr("Loading %1 failed: %2").arg(path, message));
+    setBusy(false);
+}
+
+void ModelPanel::showUnloaded() {
+    loaded_ = false;
+    progress_->setValue(0);
+    status_->setText(tr("No model loaded."));
+    setBusy(false);
+}
+
+void ModelPanel::setBusy(bool busy) {
+    load_->setEnabled(!busy);
+    cancel_->setEnabled(busy);
+    unload_->setEnabled(!busy && loaded_);
+}
+
+void ModelPanel::setError(const QString& message) {
+    error_->setText(message);
+    error_->setVisible(!message.isEmpty());
+}
+
+void ModelPanel::updateEstimate() {
+    if (!have_summary_) {
+        estimate_->clear();
+        return;
+    }
+    const qint64 kv = estimate_kv_bytes(summary_, context_->value(), batch_->value(), kv_type_->currentText());
+    estimate_->setText(tr("Memory estimate: weights %1 + KV %2 (%3, %4 tokens × %5) = %6")
+                           .arg(mib(summary_.weightBytes), mib(kv), kv_type_->currentText())
+                           .arg(context_->value())
+                           .arg(batch_->value())
+                           .arg(mib(summary_.weightBytes + kv)));
+}
+
+void ModelPanel::rememberRecent(const QString& path) {
+    QStringList recent = recentModels();
+    recent.removeAll(path);
+    recent.prepend(path);
+    while (recent.size() > kMaxRecent) recent.removeLast();
+    QSettings().setValue(kRecentKey, recent);
+    recent_->clear();
+    recent_->addItems(recent);
+}
+
+}  // namespace lumen::ui

@@ -1,0 +1,79 @@
+// The model panel: open a GGUF or llama2.c file (or a recent one), see its
+// metadata and a memory estimate before loading, load with progress and
+// cancel, unload. Errors from the engine are shown here; the app keeps running.
+#pragma once
+
+#include <QWidget>
+
+#include "worker/engine_worker.h"
+
+class QComboBox;
+class QLabel;
+class QLineEdit;
+class QListWidget;
+class QProgressBar;
+class QPushButton;
+class QSpinBox;
+class QTreeWidget;
+
+namespace lumen::ui {
+
+// Weights plus KV for `contextTokens` tokens in each of `batch` sequences:
+// 2 · layers · kv_heads · head_dim · bytes per token and sequence.
+qint64 estimate_kv_bytes(const ModelSummary& model, int contextTokens, int batch, const QString& kvType);
+
+class ModelPanel : public QWidget {
+    Q_OBJECT
+public:
+    explicit ModelPanel(QWidget* parent = nullptr);
+
+    LoadSettings loadSettings() const;
+    QString errorText() const;
+    QString estimateText() const;
+    bool isLoaded() const { return loaded_; }
+    const ModelSummary& summary() const { return summary_; }
+    QStringList recentModels() const;
+
+public Q_SLOTS:
+    // Shows `path` and asks the worker to inspect it.
+    void selectModel(const QString& path);
+    void openFileDialog();
+    void showSummary(const lumen::ui::ModelSummary& summary);
+    void showInspectError(const QString& path, const QString& message);
+    void showLoadProgress(const QString& stage, double fraction);
+    void showLoaded(const lumen::ui::ModelSummary& summary, double loadMs);
+    void showLoadFailed(const QString& path, const QString& message);
+    void showUnloaded();
+
+Q_SIGNALS:
+    void inspectRequested(const QString& path);
+    void loadRequested(const lumen::ui::LoadSettings& settings);
+    void cancelLoadRequested();
+    void unloadRequested();
+
+private:
+    void setBusy(bool busy);
+    void setError(const QString& message);
+    void updateEstimate();
+    void rememberRecent(const QString& path);
+
+    ModelSummary summary_;
+    bool have_summary_ = false;
+    bool loaded_ = false;
+    QLineEdit* path_;
+    QListWidget* recent_;
+    QSpinBox* context_;
+    QSpinBox* batch_;
+    QComboBox* kv_type_;
+    QSpinBox* threads_;
+    QTreeWidget* metadata_;
+    QLabel* estimate_;
+    QLabel* status_;
+    QLabel* error_;
+    QProgressBar* progress_;
+    QPushButton* load_;
+    QPushButton* cancel_;
+    QPushButton* unload_;
+};
+
+}  // namespace lumen::ui

@@ -1,0 +1,149 @@
+// The live performance plots panel: decode tokens/s, TTFT per request,
+// inter-token latency (timeline and histogram) and memory over time, drawn
+// with QCustomPlot from the events the engine worker sends, with throttled
+// replots, a bound on retained points and PNG/CSV export per plot.
+#pragma once
+
+#include <QString>
+#include <QStringList>
+#include <QTimer>
+#include <QVector>
+#include <QWidget>
+
+#include <deque>
+
+// qcustomplot.h uses the Qt keywords `signals` and `foreach`, which
+// QT_NO_KEYWORDS (set for lumen_ui) removes: lend them for this include only.
+// Include qcustomplot.h through this header (or the same wrapper).
+#ifdef QT_NO_KEYWORDS
+#define LUMEN_QCP_SIGNALS_DEFINED
+#define LUMEN_QCP_FOREACH_DEFINED
+#define signals Q_SIGNALS
+#define foreach Q_FOREACH
+#endif
+#include <qcustomplot.h>
+#ifdef LUMEN_QCP_SIGNALS_DEFINED
+#undef signals
+#undef LUMEN_QCP_SIGNALS_DEFINED
+#endif
+#ifdef LUMEN_QCP_FOREACH_DEFINED
+#undef foreach
+#undef LUMEN_QCP_FOREACH_DEFINED
+#endif
+
+#include "worker/engine_events.h"
+
+class QTabWidget;
+
+namespace lumen::ui {
+
+// Bins of a histogram: bin i covers [edges[i], edges[i+1]); the last bin
+// also includes its upper edge. edges.size() == counts.size() + 1.
+struct HistogramBins {
+    QVector<double> edges;
+    QVector<int> counts;
+    int binCount() const { return counts.size(); }
+    double binStart(int i) const { return edges.at(i); }
+    double binEnd(int i) const { return edges.at(i + 1); }
+};
+
+// Bins `samples` with the Freedman–Diaconis rule: width = 2·IQR·n^(−1/3).
+// The bin count is ceil(range / width), clamped to 1..kMaxHistogramBins, and
+// the bins then split [min, max] evenly (so they cover exactly the data).
+// When the IQR is 0 it falls back to the square-root rule (ceil(sqrt(n))
+// bins over the range); when all samples are equal it is one bin of width
+// 1 ms centred on the value; no samples, no bins.
+HistogramBins histogramBins(const QVector<double>& samples);
+inline constexpr int kMaxHistogramBins = 200;
+
+class PerformancePlots : public QWidget {
+    Q_OBJECT
+
+public:
+    // Points kept per series (older ones are dropped first).
+    static constexpr int kDefaultMaxPoints = 20000;
+    // Interval of the throttled live replot.
+    static constexpr int kReplotIntervalMs = 100;
+    // Size of exported PNGs.
+    static constexpr int kPngWidth = 800;
+    static constexpr int kPngHeight = 500;
+
+    explicit PerformancePlots(QWidget* parent = nullptr);
+    ~PerformancePlots() override;
+
+    void addStep(const StepStatsData& step);
+    void addToken(const TokenEventData& token);
+    void addReply(const ReplyStats& reply);
+    void clear();
+
+    // The five plot names, in display order: decode_tps, ttft, itl_timeline,
+    // itl_histogram, memory.
+    QStringList plotNames() const;
+    // The plot widget (its objectName is the name), nullptr for an unknown name.
+    QCustomPlot* plot(const QString& name) const;
+    // The data behind a plot: a header row, then one row per point; empty
+    // for an unknown name.
+    QString csv(const QString& name) const;
+    bool exportCsv(const QString& name, const QString& path, QString* error) const;
+    bool exportPng(const QString& name, const QString& path, QString* error) const;
+    // Immediate replot of all plots (tests, screenshots).
+    void replotNow();
+
+    int maxPointsPerSeries() const { return m_maxPoints; }
+    // Changes the bound (at least 1) and drops what is beyond it now.
+    void setMaxPointsPerSeries(int maxPoints);
+
+private:
+    enum PlotId { DecodeTps = 0, Ttft, ItlTimeline, ItlHistogram, Memory, PlotCount };
+
+    struct DecodePoint {
+        double wallTimeSec;
+        qint64 requestId;
+        int step;
+        double decodeTps;
+    };
+    struct TtftPoint {
+        qint64 request;  // 1-based request number since the last clear()
+        qint64 requestId;
+        double ttftMs;
+    };
+    struct ItlPoint {
+        double wallTimeSec;
+        qint64 requestId;
+        int index;
+        double itlMs;
+    };
+    struct MemoryPoint {
+        double wallTimeSec;
+        qint64 weightBytes;
+        qint64 kvUsedBytes;
+        qint64 kvReservedBytes;
+    };
+
+    void buildPlot(PlotId id, const QString& title);
+    void setupAxes();
+    int indexOf(const QString& name) const;
+    void markDirty(PlotId id);
+    void onReplotTimer();
+    // Copies the retained data into the plot and rescales its axes.
+    void syncPlot(int id) const;
+    QVector<double> itlSamples() const;
+    template <typename T>
+    void trim(std::deque<T>& series) const;
+    void exportPngInteractive(const QString& name);
+    void exportCsvInteractive(const QString& name);
+
+    QTabWidget* m_tabs = nullptr;
+    QCustomPlot* m_plots[PlotCount] = {};
+    mutable bool m_dirty[PlotCount] = {};
+    QTimer m_replotTimer;
+    int m_maxPoints = kDefaultMaxPoints;
+
+    std::deque<DecodePoint> m_decode;
+    std::deque<TtftPoint> m_ttft;
+    std::deque<ItlPoint> m_itl;
+    std::deque<MemoryPoint> m_memory;
+    qint64 m_replyCount = 0;
+};
+
+}  // namespace lumen::ui

@@ -1,0 +1,74 @@
+// Value types the engine worker sends to the GUI thread through queued
+// signals. They are plain copies: nothing here points into the engine.
+#pragma once
+
+#include <QMetaType>
+#include <QString>
+#include <QStringList>
+#include <QVector>
+
+namespace lumen::ui {
+
+// One generated token, as it streams.
+struct TokenEventData {
+    qint64 requestId = 0;
+    int index = 0;           // 0-based among the reply's generated tokens
+    int tokenId = 0;
+    QString text;            // text now safe to show (may be empty while a stop string is pending)
+    double elapsedMs = 0;    // since the request started
+    double sinceLastMs = 0;  // inter-token latency (0 for the first token)
+    double wallTimeSec = 0;  // since the worker started (shared time axis of the plots)
+};
+
+// One forward step of the engine.
+struct StepStatsData {
+    qint64 requestId = 0;
+    int step = 0;               // 0-based within the request
+    bool prefill = false;       // a prompt chunk (else one decode token)
+    int tokens = 0;             // tokens processed in the step
+    double stepMs = 0;          // wall time of the forward pass
+    double elapsedMs = 0;       // since the request started, at the end of the step
+    double wallTimeSec = 0;     // since the worker started (shared time axis of the plots)
+    double decodeTps = 0;       // decode tokens/s of this request so far (0 during prefill)
+    qint64 weightBytes = 0;     // model weights
+    qint64 kvUsedBytes = 0;     // KV bytes of allocated blocks
+    qint64 kvReservedBytes = 0; // KV bytes of the whole pool
+};
+
+// The outcome and statistics of one reply.
+struct ReplyStats {
+    qint64 requestId = 0;
+    int promptTokens = 0;
+    int generatedTokens = 0;
+    int cachedPromptTokens = 0;  // prompt tokens whose KV was reused from the previous turn
+    double ttftMs = 0;
+    double prefillTps = 0;
+    double decodeTps = 0;
+    double totalMs = 0;
+    double wallTimeSec = 0;      // when the reply finished, on the worker's time axis
+    QString stopReason;          // eos, max_tokens, stop_string, context_full, cancelled
+    QString samplingJson;        // the sampling settings used, as JSON
+};
+
+struct KvBlockData {
+    int refcount = 0;
+    int tokens = 0;              // tokens held, 0..blockSize
+    QVector<int> owners;         // sequence ids
+};
+
+// The KV pool, one entry per block, with the owner of each sequence.
+struct KvSnapshotData {
+    int blockSize = 0;
+    qint64 bytesPerBlock = 0;
+    QVector<KvBlockData> blocks;
+    QVector<int> sequenceIds;            // sequences alive
+    QVector<qint64> sequenceConversation; // the conversation of each sequence (parallel to sequenceIds)
+    double wallTimeSec = 0;
+};
+
+}  // namespace lumen::ui
+
+Q_DECLARE_METATYPE(lumen::ui::TokenEventData)
+Q_DECLARE_METATYPE(lumen::ui::StepStatsData)
+Q_DECLARE_METATYPE(lumen::ui::ReplyStats)
+Q_DECLARE_METATYPE(lumen::ui::KvSnapshotData)
