@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Lumen set-up for a fresh Debian 12 machine, and the two entry points the
 # README documents:
-#   bash installer/setup.sh run    install, build (Release), fetch the default model, start Lumen on it
-#   bash installer/setup.sh test   install, build, fetch the default model, run the whole test suite (ctest)
+#   bash installer/setup.sh run      install, build (Release), fetch the default model, open the workstation on it
+#   bash installer/setup.sh test     install, build, fetch the default model, run the whole test suite (ctest)
+#   bash installer/setup.sh desktop  also put lumen.desktop and the icon in ~/.local/share for the desktop's menu
 # A second run is fast: apt is skipped when everything is installed, the build is
 # incremental and the model is cached outside the repository.
 set -euo pipefail
 
 mode="${1:-}"
 case "$mode" in
-  run|test|build) ;;
-  *) echo "usage: bash installer/setup.sh run|test|build" >&2; exit 2 ;;
+  run|test|build|desktop) ;;
+  *) echo "usage: bash installer/setup.sh run|test|build|desktop" >&2; exit 2 ;;
 esac
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,6 +23,8 @@ apt_packages=(
   build-essential cmake ninja-build pkg-config git
   libsentencepiece-dev libicu-dev nlohmann-json3-dev libgtest-dev
   python3 python3-pip
+  # the workstation: Qt 6 Widgets/Sql/Test/PrintSupport, SQLite driver, QCustomPlot, SVG icons, fonts
+  qt6-base-dev qt6-qpa-plugins libqt6sql6-sqlite libqcustomplot-dev libqt6svg6 fonts-dejavu-core
 )
 missing=()
 for p in "${apt_packages[@]}"; do
@@ -48,7 +51,22 @@ model_path="$(bash "$repo/installer/fetch-model.sh")"
 
 case "$mode" in
   build) echo "lumen: built in $build_dir; default model at $model_path" ;;
-  run) exec "$build_dir/app/lumen-cli" chat --model "$model_path" ;;
+  run)
+    if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}${QT_QPA_PLATFORM:-}" ]; then
+      exec "$build_dir/app/lumen" "$model_path"
+    fi
+    echo "lumen: no display (DISPLAY and WAYLAND_DISPLAY are unset), so the terminal chat opens instead;" >&2
+    echo "lumen: on a desktop the same command opens the workstation" >&2
+    exec "$build_dir/app/lumen-cli" chat --model "$model_path"
+    ;;
+  desktop)
+    apps="${XDG_DATA_HOME:-$HOME/.local/share}/applications"
+    icons="${XDG_DATA_HOME:-$HOME/.local/share}/icons/hicolor/scalable/apps"
+    mkdir -p "$apps" "$icons"
+    cp "$repo/resources/lumen.svg" "$icons/lumen.svg"
+    sed "s|^Exec=lumen|Exec=$build_dir/app/lumen|" "$repo/resources/lumen.desktop" > "$apps/lumen.desktop"
+    echo "lumen: installed $apps/lumen.desktop and $icons/lumen.svg"
+    ;;
   test)
     cd "$build_dir"
     LUMEN_MODEL_PATH="$model_path" ctest --output-on-failure -j "$jobs"

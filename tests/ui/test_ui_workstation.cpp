@@ -128,7 +128,8 @@ private:
     KvSnapshotData freshSnapshot() {
         QSignalSpy spy(window_->worker(), &EngineWorker::kvSnapshotReady);
         QMetaObject::invokeMethod(window_->worker(), &EngineWorker::publishKvSnapshot, Qt::QueuedConnection);
-        if (!spy.wait(10000)) return {};
+        // The worker may answer before wait() would start listening: poll the spy.
+        if (!QTest::qWaitFor([&] { return !spy.isEmpty(); }, 10000)) return {};
         return spy.last().at(0).value<KvSnapshotData>();
     }
 
@@ -265,6 +266,23 @@ private Q_SLOTS:
                  qPrintable(QString::fromUtf8(QJsonDocument(stats).toJson())));
     }
 
+    void regenerateReplacesTheLastReply() {
+        const qint64 id = window_->chatPanel()->currentConversation();
+        const auto before = window_->chatStore()->messages(id);
+        QVERIFY(before.size() >= 2);
+        QTest::mouseClick(child<QPushButton>(window_.get(), "regenerateButton"), Qt::LeftButton);
+        QVERIFY(window_->chatPanel()->isGenerating());
+        QVERIFY(waitForReply());
+        const auto after = window_->chatStore()->messages(id);
+        QCOMPARE(after.size(), before.size());
+        QVERIFY(after.last().created > before.last().created);  // a new reply replaced the old one
+        QCOMPARE(after[after.size() - 2].id, before[before.size() - 2].id);  // the user's turn stays
+        QCOMPARE(after.last().content, before.last().content);  // greedy: the same text again
+        // The whole prompt but its last token was still in the KV cache.
+        const QJsonObject stats = lastReplyStats();
+        QCOMPARE(stats.value("cached_prompt_tokens").toInt(), stats.value("prompt_tokens").toInt() - 1);
+    }
+
     void stopHaltsMidReply() {
         QVERIFY(window_->chatPanel()->newConversation() > 0);
         setGreedy(1000);
@@ -284,6 +302,7 @@ private Q_SLOTS:
     }
 
     void conversationSurvivesRestart() {
+        window_->findChild<QDockWidget*>(QStringLiteral("kvDock"))->hide();  // the layout persists too
         window_->close();
         window_.reset();
         window_ = openWindow(false);
@@ -293,6 +312,8 @@ private Q_SLOTS:
         auto* list = child<QListView>(window_.get(), "conversationList");
         list->setCurrentIndex(chat->conversationModel()->index(row));
         QCOMPARE(chat->currentConversation(), first_conversation_);
+        QVERIFY(window_->findChild<QDockWidget*>(QStringLiteral("kvDock"))->isHidden());
+        QVERIFY(!window_->findChild<QDockWidget*>(QStringLiteral("plotsDock"))->isHidden());
         const QString shown = child<QTextBrowser>(window_.get(), "messageView")->toPlainText();
         QVERIFY2(shown.contains(kPrompt), qPrintable(shown));
         QVERIFY2(shown.contains(first_reply_.left(20)), qPrintable(shown));
@@ -381,7 +402,7 @@ private Q_SLOTS:
         QSignalSpy failed(window_->worker(), &EngineWorker::loadFailed);
         QMetaObject::invokeMethod(window_->worker(), [w = window_->worker(), settings] { w->loadModel(settings); },
                                   Qt::QueuedConnection);
-        QVERIFY(failed.wait(kLoadTimeoutMs));
+        QVERIFY(QTest::qWaitFor([&] { return !failed.isEmpty(); }, kLoadTimeoutMs));
         QVERIFY(!failed.last().at(1).toString().isEmpty());
         QTRY_VERIFY_WITH_TIMEOUT(!window_->modelPanel()->isLoaded(), 10000);
         QVERIFY(!child<QPushButton>(window_.get(), "sendButton")->isEnabled());
