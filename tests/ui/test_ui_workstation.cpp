@@ -393,7 +393,15 @@ private Q_SLOTS:
         // The previous model is still loaded and the app still chats.
         setGreedy(8);
         QVERIFY(window_->chatPanel()->newConversation() > 0);
-        typeAndSend(QStringLiteral("Hello"));
+        // Sent with the keyboard this time: Ctrl+Return in the input box.
+        window_->activateWindow();
+        QVERIFY(QTest::qWaitForWindowActive(window_.get()));
+        auto* input = child<QPlainTextEdit>(window_.get(), "promptInput");
+        input->setFocus();
+        QTest::keyClicks(input, QStringLiteral("Hello"));
+        QTest::keyClick(input, Qt::Key_Return, Qt::ControlModifier);
+        QVERIFY(window_->chatPanel()->isGenerating());
+        QCOMPARE(input->toPlainText(), QString());
         QVERIFY(waitForReply());
         QVERIFY(lastReplyStats().value("generated_tokens").toInt() > 0);
         // Loading the truncated file itself (not just inspecting it) fails the same way.
