@@ -242,3 +242,38 @@ TEST(Cli, BadInputGivesOneLineErrors) {
     expect_one_line_error(r, "truncated.gguf");
     EXPECT_NE(r.err.find("data"), std::string::npos) << r.err;
 }
+
+TEST(Cli, ServeBenchJsonReportsTheWorkload) {
+    const auto r = cli({"serve-bench", "--model", model(), "--requests", "12", "--input-len", "40", "--output-len", "6",
+                       "--shared-prefix", "0.5", "--batch-tokens", "64", "-o", "json", "--steps-csv",
+                       temp_dir() + "/steps.csv"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["completed"], 12);
+    EXPECT_EQ(j["total_input_tokens"], 12 * 40);
+    EXPECT_EQ(j["total_output_tokens"], 12 * 6);  // no jitter, EOS ignored: exact lengths
+    for (const char* key : {"ttft_ms", "tpot_ms", "itl_ms", "e2el_ms"}) {
+        const auto& d = j[key];
+        EXPECT_GT(d["count"].get<int>(), 0) << key;
+        EXPECT_LE(d["median"].get<double>(), d["p90"].get<double>()) << key;
+        EXPECT_LE(d["p90"].get<double>(), d["p99"].get<double>()) << key;
+        EXPECT_LE(d["p99"].get<double>(), d["max"].get<double>()) << key;
+    }
+    EXPECT_EQ(j["itl_ms"]["count"], 12 * 5);
+    EXPECT_GT(j["request_throughput"].get<double>(), 0);
+    EXPECT_NEAR(j["output_throughput"].get<double>() / j["request_throughput"].get<double>(), 6.0, 1e-6);
+    // 64 tokens per step admit requests over several steps, so later ones reuse the shared 20-token prefix's block.
+    EXPECT_GT(j["prefix_hit_rate"].get<double>(), 0);
+    EXPECT_LE(j["kv_utilization"]["max"].get<double>(), 1.0);
+    const auto lines = test::split_lines(test::read_text_file(temp_dir() + "/steps.csv"));
+    EXPECT_EQ(int64_t(lines.size()), j["steps"].get<int64_t>() + 1);
+    EXPECT_EQ(lines[0].rfind("step,time_ms,", 0), 0u);
+}
+
+TEST(Cli, ServeBenchBadFlagsGiveOneLineErrors) {
+    expect_one_line_error(cli({"serve-bench", "--model", model(), "--preset", "huge"}), "--preset");
+    expect_one_line_error(cli({"serve-bench", "--model", model(), "--requests", "0"}), "--requests");
+    expect_one_line_error(cli({"serve-bench", "--model", model(), "--shared-prefix", "1.5"}), "--shared-prefix");
+    expect_one_line_error(cli({"serve-bench", "--model", model(), "--prompts", "/nonexistent.txt"}), "/nonexistent.txt");
+    expect_one_line_error(cli({"serve-bench", "--model", model(), "--input-len", "5000", "--ctx", "256"}), "5000");
+}

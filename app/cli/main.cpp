@@ -30,6 +30,10 @@ void print_usage() {
         "            presets: tinyllama-1.1b llama2-7b llama3-8b qwen2-0.5b smollm2-135m stories15m\n"
         "  bench     --model PATH [--tokenizer PATH] [-p 512[,N...]] [-n 128[,N...]] [-r 5] [-o md|json]\n"
         "            [--threads N] [--kv-type f16|f32] [--device cpu|cuda|auto] [--bandwidth-gbs X]  (0 skips a test)\n"
+        "  serve-bench --model PATH [--preset long-in-short-out|short-in-long-out|long-in-long-out] [--requests N]\n"
+        "            [--input-len N] [--output-len N] [--len-jitter F] [--shared-prefix F] [--rate R | --max-concurrency C]\n"
+        "            [--prompts FILE] [--batch-tokens N] [--max-running N] [--no-chunked-prefill] [--no-prefix-cache]\n"
+        "            [--ctx N] [--threads N] [--temperature T] [--seed S] [--steps-csv FILE] [-o md|json]\n"
         "\n"
         "Exit code 0 on success; otherwise one line on stderr says what was wrong.");
 }
@@ -52,8 +56,9 @@ int main(int argc, char** argv) {
         if (command == "quantize") return lumen::cli::cmd_quantize(args);
         if (command == "synth") return lumen::cli::cmd_synth(args);
         if (command == "bench") return lumen::cli::cmd_bench(args);
+        if (command == "serve-bench") return lumen::cli::cmd_serve_bench(args);
     } catch (const std::exception& e) {
         return lumen::cli::fail(std::string("internal error: ") + e.what());
     }
-    return lumen::cli::fail("unknown command '" + command + "'; expected generate, chat, tokenize, info, convert, quantize, synth or bench");
+    return lumen::cli::fail("unknown command '" + command + "'; expected generate, chat, tokenize, info, convert, quantize, synth, bench or serve-bench");
 }

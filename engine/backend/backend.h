@@ -61,6 +61,8 @@ public:
     // Run the whole model over `batch`; writes vocab-sized rows to *logits for
     // tokens with want_logits, in batch order. K/V of every token are stored.
     virtual Status forward(const StepBatch& batch, std::vector<float>* logits) = 0;
+    // Copy whole KV blocks (all layers, K and V), src -> dst: copy-on-write of shared blocks.
+    virtual Status copy_kv_blocks(const std::vector<std::pair<int32_t, int32_t>>& src_dst) = 0;
     virtual void synchronize() = 0;
     virtual MemoryInfo memory_info() const = 0;
 };

@@ -36,7 +36,8 @@ int32_t KVSnapshot::used_blocks() const {
     return n;
 }
 
-KVCacheManager::KVCacheManager(const KVCacheLayout& layout) : layout_(layout), pool_(layout.n_blocks) {}
+KVCacheManager::KVCacheManager(const KVCacheLayout& layout)
+    : layout_(layout), pool_(layout.n_blocks), external_(size_t(layout.n_blocks), 0) {}
 
 Result<int32_t> KVCacheManager::create_sequence() {
     const int32_t id = next_seq_id_++;
@@ -44,18 +45,78 @@ Result<int32_t> KVCacheManager::create_sequence() {
     return id;
 }
 
+Result<int32_t> KVCacheManager::create_sequence_from(const std::vector<int32_t>& blocks, int32_t n_tokens) {
+    const int32_t bs = layout_.block_size;
+    if (n_tokens < 0 || size_t((n_tokens + bs - 1) / bs) != blocks.size())
+        return Status::error("KV cache: " + std::to_string(blocks.size()) + " blocks cannot hold exactly " +
+                             std::to_string(n_tokens) + " tokens");
+    for (int32_t b : blocks)
+        if (b < 0 || b >= pool_.n_blocks() || pool_.refcount(b) == 0)
+            return Status::error("KV cache: block " + std::to_string(b) + " is not allocated");
+    const int32_t id = next_seq_id_++;
+    for (int32_t b : blocks) pool_.retain(b);
+    sequences_[id] = Sequence{blocks, n_tokens};
+    return id;
+}
+
+Result<int32_t> KVCacheManager::fork_sequence(int32_t seq) {
+    auto it = sequences_.find(seq);
+    if (it == sequences_.end()) return Status::error("KV cache: sequence " + std::to_string(seq) + " does not exist");
+    return create_sequence_from(it->second.blocks, it->second.n_tokens);
+}
+
+int32_t KVCacheManager::blocks_needed(int32_t seq, int32_t n_tokens) const {
+    auto it = sequences_.find(seq);
+    if (it == sequences_.end()) return 0;
+    const Sequence& s = it->second;
+    const int32_t bs = layout_.block_size;
+    const int32_t total = s.n_tokens + n_tokens;
+    int32_t needed = std::max<int32_t>(0, (total + bs - 1) / bs - int32_t(s.blocks.size()));
+    const bool partial_last = s.n_tokens % bs != 0 && size_t(s.n_tokens / bs) < s.blocks.size();
+    if (n_tokens > 0 && partial_last && pool_.refcount(s.blocks[size_t(s.n_tokens / bs)]) > 1) ++needed;
+    return needed;
+}
+
+std::vector<std::pair<int32_t, int32_t>> KVCacheManager::take_pending_copies() {
+    std::vector<std::pair<int32_t, int32_t>> out;
+    out.swap(pending_copies_);
+    return out;
+}
+
+void KVCacheManager::retain_external(int32_t block) {
+    pool_.retain(block);
+    ++external_[size_t(block)];
+}
+
+void KVCacheManager::release_external(int32_t block) {
+    LUMEN_CHECK(external_[size_t(block)] > 0);
+    --external_[size_t(block)];
+    pool_.release(block);
+}
+
 Status KVCacheManager::reserve(int32_t seq, int32_t n_tokens) {
     auto it = sequences_.find(seq);
     if (it == sequences_.end()) return Status::error("KV cache: sequence " + std::to_string(seq) + " does not exist");
     Sequence& s = it->second;
-    const size_t needed = size_t((n_tokens + layout_.block_size - 1) / layout_.block_size);
-    if (needed <= s.blocks.size()) return Status::ok();
-    const size_t missing = needed - s.blocks.size();
+    const int32_t bs = layout_.block_size;
+    // Copy-on-write: the next token lands in a partly filled block someone else also holds.
+    const size_t write_block = size_t(s.n_tokens / bs);
+    const bool cow = n_tokens > s.n_tokens && s.n_tokens % bs != 0 && write_block < s.blocks.size() &&
+                     pool_.refcount(s.blocks[write_block]) > 1;
+    const size_t needed = size_t((n_tokens + bs - 1) / bs);
+    if (needed <= s.blocks.size() && !cow) return Status::ok();
+    const size_t missing = (needed > s.blocks.size() ? needed - s.blocks.size() : 0) + (cow ? 1 : 0);
     if (missing > size_t(pool_.free_count()))
         return Status::recoverable("KV pool full: sequence " + std::to_string(seq) + " needs " + std::to_string(missing) +
                                    " more blocks of " + std::to_string(layout_.block_size) + " tokens, " +
                                    std::to_string(pool_.free_count()) + " of " + std::to_string(pool_.n_blocks()) +
                                    " are free");
+    if (cow) {
+        const int32_t copy = *pool_.allocate();
+        pending_copies_.emplace_back(s.blocks[write_block], copy);
+        pool_.release(s.blocks[write_block]);
+        s.blocks[write_block] = copy;
+    }
     while (s.blocks.size() < needed) s.blocks.push_back(*pool_.allocate());
     return Status::ok();
 }
@@ -101,7 +162,11 @@ KVSnapshot KVCacheManager::snapshot() const {
     snap.block_size = layout_.block_size;
     snap.bytes_per_block = layout_.bytes_per_block();
     snap.blocks.resize(size_t(pool_.n_blocks()));
-    for (int32_t b = 0; b < pool_.n_blocks(); ++b) snap.blocks[size_t(b)].refcount = pool_.refcount(b);
+    for (int32_t b = 0; b < pool_.n_blocks(); ++b) {
+        snap.blocks[size_t(b)].refcount = pool_.refcount(b);
+        snap.blocks[size_t(b)].cached = external_[size_t(b)] > 0;
+        if (external_[size_t(b)] > 0) snap.blocks[size_t(b)].tokens = layout_.block_size;  // the cache holds full blocks
+    }
     for (const auto& [id, s] : sequences_) {
         for (size_t i = 0; i < s.blocks.size(); ++i) {
             BlockInfo& info = snap.blocks[size_t(s.blocks[i])];
@@ -127,9 +192,11 @@ Status KVCacheManager::check_invariants() const {
     }
     int32_t free_expected = 0;
     for (int32_t b = 0; b < pool_.n_blocks(); ++b) {
-        if (owners[size_t(b)] != pool_.refcount(b))
+        if (owners[size_t(b)] + external_[size_t(b)] != pool_.refcount(b))
             return Status::error("block " + std::to_string(b) + " has refcount " + std::to_string(pool_.refcount(b)) +
-                                 " but " + std::to_string(owners[size_t(b)]) + " owners");
+                                 " but " + std::to_string(owners[size_t(b)]) + " owners and " +
+                                 std::to_string(external_[size_t(b)]) + " cache references");
+        owners[size_t(b)] += external_[size_t(b)];
         free_expected += owners[size_t(b)] == 0;
     }
     if (free_expected != pool_.free_count())

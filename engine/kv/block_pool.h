@@ -9,6 +9,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "core/dtype.h"
@@ -51,6 +52,7 @@ struct BlockInfo {
     int32_t refcount = 0;
     int32_t tokens = 0;               // tokens held (0..block_size)
     std::vector<int32_t> owners;      // sequence ids whose tables reference it
+    bool cached = false;              // also held by the prefix cache
 };
 
 struct KVSnapshot {
@@ -66,10 +68,25 @@ public:
 
     const KVCacheLayout& layout() const { return layout_; }
     Result<int32_t> create_sequence();
+    // A sequence whose first n_tokens tokens are held by `blocks` (shared: each is retained).
+    Result<int32_t> create_sequence_from(const std::vector<int32_t>& blocks, int32_t n_tokens);
+    // A new sequence sharing every block of `seq` (parallel sampling, beams).
+    Result<int32_t> fork_sequence(int32_t seq);
     bool has_sequence(int32_t seq) const { return sequences_.count(seq) != 0; }
     // Grow `seq` so it can hold `n_tokens` tokens, allocating blocks on demand.
-    // On a full pool nothing changes and the status is recoverable.
+    // Appending into a partly filled block that is shared copies it first
+    // (copy-on-write; the copy is queued in pending_copies()). On a full pool
+    // nothing changes and the status is recoverable.
     Status reserve(int32_t seq, int32_t n_tokens);
+    // Blocks that need at least `n_tokens` more tokens in `seq` (new blocks plus a copy-on-write).
+    int32_t blocks_needed(int32_t seq, int32_t n_tokens) const;
+    // Block copies (src, dst) the backend must perform before the next forward pass.
+    std::vector<std::pair<int32_t, int32_t>> take_pending_copies();
+    // References held outside sequences (the prefix cache).
+    void retain_external(int32_t block);
+    void release_external(int32_t block);
+    int32_t refcount(int32_t block) const { return pool_.refcount(block); }
+    int32_t external_refs(int32_t block) const { return external_[size_t(block)]; }
     // Record that `seq` now holds n_tokens (after the forward pass wrote them).
     void set_length(int32_t seq, int32_t n_tokens);
     // Drop tokens from position n_tokens on, returning blocks no longer needed.
@@ -93,6 +110,8 @@ private:
     KVCacheLayout layout_;
     BlockPool pool_;
     std::map<int32_t, Sequence> sequences_;
+    std::vector<int32_t> external_;                       // per block: references outside sequences
+    std::vector<std::pair<int32_t, int32_t>> pending_copies_;
     int32_t next_seq_id_ = 0;
 };
 

@@ -76,6 +76,18 @@ Result<int32_t> Engine::create_sequence() {
     return seq;
 }
 
+Result<int32_t> Engine::create_sequence_from(const std::vector<int32_t>& blocks, const std::vector<int32_t>& prefix_tokens) {
+    auto seq = kv_->create_sequence_from(blocks, int32_t(prefix_tokens.size()));
+    if (seq) sequence_tokens_[seq.value()] = prefix_tokens;
+    return seq;
+}
+
+Result<int32_t> Engine::fork_sequence(int32_t seq_id) {
+    auto seq = kv_->fork_sequence(seq_id);
+    if (seq) sequence_tokens_[seq.value()] = sequence_tokens_[seq_id];
+    return seq;
+}
+
 void Engine::free_sequence(int32_t seq_id) {
     kv_->free_sequence(seq_id);
     sequence_tokens_.erase(seq_id);
@@ -97,7 +109,10 @@ const std::vector<int32_t>& Engine::sequence_tokens(int32_t seq_id) const {
 Status Engine::step(const std::vector<SequenceInput>& inputs, std::vector<float>* logits) {
     batch_.clear();
     std::vector<std::pair<int32_t, int32_t>> reserved;  // (seq, length before) for roll-back
+    // Copy-on-write copies queued by the reservations run before anything reads or rolls back.
+    auto run_copies = [&] { return backend_->copy_kv_blocks(kv_->take_pending_copies()); };
     auto roll_back = [&] {
+        (void)run_copies();
         for (auto [seq, len] : reserved) (void)kv_->truncate(seq, len);
     };
     for (const auto& in : inputs) {
@@ -119,8 +134,12 @@ Status Engine::step(const std::vector<SequenceInput>& inputs, std::vector<float>
             batch_.tokens.push_back(in.tokens[i]);
             batch_.positions.push_back(start + int32_t(i));
             batch_.sequence_index.push_back(index);
-            batch_.want_logits.push_back(in.all_logits || i + 1 == in.tokens.size());
+            batch_.want_logits.push_back(in.logits && (in.all_logits || i + 1 == in.tokens.size()));
         }
+    }
+    if (Status c = run_copies(); !c.is_ok()) {
+        roll_back();
+        return c;
     }
     Status s = backend_->forward(batch_, logits);
     if (!s.is_ok()) {

@@ -33,6 +33,7 @@ struct SequenceInput {
     int32_t seq_id = 0;
     std::vector<int32_t> tokens;
     bool all_logits = false;  // logits for every token, else only for the last one
+    bool logits = true;       // false: no logits rows at all (a prompt chunk that does not end the prompt)
 };
 
 struct GenerationRequest {
@@ -96,10 +97,15 @@ public:
     const Tokenizer& tokenizer() const { return *model_->tokenizer; }
     Backend& backend() { return *backend_; }
     const KVCacheManager& kv() const { return *kv_; }
+    KVCacheManager& kv_manager() { return *kv_; }  // for the serving core's reservations
     const EngineOptions& options() const { return options_; }
     double load_ms() const { return load_ms_; }
 
     Result<int32_t> create_sequence();
+    // A sequence starting with `prefix_tokens` whose KV the (shared) `blocks` already hold.
+    Result<int32_t> create_sequence_from(const std::vector<int32_t>& blocks, const std::vector<int32_t>& prefix_tokens);
+    // A new sequence sharing all of `seq_id`'s blocks; appending copies a shared partial block.
+    Result<int32_t> fork_sequence(int32_t seq_id);
     void free_sequence(int32_t seq_id);
     // Drops the tokens of `seq_id` from position n_tokens on (its blocks return to the pool).
     Status truncate_sequence(int32_t seq_id, int32_t n_tokens);

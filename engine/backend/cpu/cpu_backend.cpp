@@ -6,6 +6,8 @@
 // so tokens of one sequence in the same step see each other causally.
 #include "backend/cpu/cpu_backend.h"
 
+#include <cstring>
+
 #include <algorithm>
 #include <cstdio>
 #include <thread>
@@ -89,6 +91,24 @@ Status CpuBackend::allocate_kv(const KVCacheLayout& layout) {
                              " MiB for the KV cache; use a smaller context");
     }
     kv_layout_ = layout;
+    return Status::ok();
+}
+
+Status CpuBackend::copy_kv_blocks(const std::vector<std::pair<int32_t, int32_t>>& src_dst) {
+    if (src_dst.empty()) return Status::ok();
+    if (!k_cache_) return Status::error("CPU backend: KV cache not allocated");
+    const size_t block_bytes = size_t(kv_layout_.block_size) * size_t(kv_layout_.kv_dim()) * row_bytes(kv_layout_.type, 1);
+    for (auto [src, dst] : src_dst) {
+        if (src < 0 || dst < 0 || src >= kv_layout_.n_blocks || dst >= kv_layout_.n_blocks)
+            return Status::error("CPU backend: KV block copy " + std::to_string(src) + " -> " + std::to_string(dst) +
+                                 " is outside the pool of " + std::to_string(kv_layout_.n_blocks) + " blocks");
+        for (int32_t layer = 0; layer < kv_layout_.n_layers; ++layer) {
+            const size_t layer_base = size_t(layer) * size_t(kv_layout_.n_blocks) * block_bytes;
+            for (uint8_t* cache : {k_cache_.get(), v_cache_.get()})
+                std::memcpy(cache + layer_base + size_t(dst) * block_bytes, cache + layer_base + size_t(src) * block_bytes,
+                            block_bytes);
+        }
+    }
     return Status::ok();
 }
 

@@ -25,6 +25,7 @@ public:
     bool supports(Op op, DType weight_type) const override;
     Status upload(const Model& model) override;
     Status allocate_kv(const KVCacheLayout& layout) override;
+    Status copy_kv_blocks(const std::vector<std::pair<int32_t, int32_t>>& src_dst) override;
     Status forward(const StepBatch& batch, std::vector<float>* logits) override;
     void synchronize() override {}
     MemoryInfo memory_info() const override;

@@ -1,0 +1,61 @@
+// A request in the serving core: what the client asked for, its state as the
+// scheduler moves it between the waiting and running queues, and its metrics.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sampling/sampler.h"
+
+namespace lumen {
+
+struct ServeRequest {
+    std::vector<int32_t> prompt;  // token ids
+    int32_t max_tokens = 128;
+    SamplingParams sampling;
+    bool stop_at_eos = true;
+    int32_t priority = 0;         // higher runs first; ties in arrival order (FCFS)
+};
+
+// Per-request latency metrics, in milliseconds on the serving engine's clock.
+struct RequestMetrics {
+    double arrival_ms = 0;
+    double first_scheduled_ms = -1;
+    double first_token_ms = -1;
+    double last_token_ms = -1;
+    double finished_ms = -1;
+    std::vector<double> itl_ms;   // every inter-token latency
+    int32_t n_input = 0;
+    int32_t n_output = 0;
+    int32_t n_cached = 0;         // prompt tokens served from the prefix cache (first admission)
+    int32_t n_preemptions = 0;
+
+    double queue_ms() const { return first_scheduled_ms - arrival_ms; }
+    double ttft_ms() const { return first_token_ms - arrival_ms; }
+    double e2e_ms() const { return finished_ms - arrival_ms; }
+    // Time per output token after the first.
+    double tpot_ms() const { return n_output > 1 ? (finished_ms - first_token_ms) / double(n_output - 1) : 0; }
+};
+
+enum class RequestStatus { waiting, running, finished };
+
+struct RequestState {
+    int64_t id = 0;
+    ServeRequest request;
+    std::vector<int32_t> tokens;  // prompt, then generated tokens
+    int32_t n_prompt = 0;
+    int32_t n_computed = 0;       // tokens whose KV the sequence holds
+    int32_t seq_id = -1;          // engine sequence while running
+    RequestStatus status = RequestStatus::waiting;
+    std::string finish_reason;    // eos, max_tokens, context_full, cancelled
+    RequestMetrics metrics;
+    std::unique_ptr<Sampler> sampler;
+    uint64_t arrival_order = 0;
+
+    int32_t n_generated() const { return int32_t(tokens.size()) - n_prompt; }
+    int32_t pending() const { return int32_t(tokens.size()) - n_computed; }  // tokens still to feed
+};
+
+}  // namespace lumen

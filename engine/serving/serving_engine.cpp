@@ -1,0 +1,199 @@
+// ServingEngine: request lifecycle, the memory side of scheduling, the ragged
+// step, sampling and metrics.
+#include "serving/serving_engine.h"
+
+#include <algorithm>
+
+namespace lumen {
+
+ServingEngine::ServingEngine(Engine& engine, const ServingOptions& options)
+    : engine_(engine), options_(options), scheduler_(options.scheduler), t0_(std::chrono::steady_clock::now()) {
+    if (options_.prefix_cache) cache_ = std::make_unique<PrefixCache>(engine_.kv_manager());
+}
+
+ServingEngine::~ServingEngine() {
+    for (auto& [id, r] : requests_)
+        if (r->seq_id >= 0) engine_.free_sequence(r->seq_id);
+    cache_.reset();
+}
+
+double ServingEngine::now_ms() const {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0_).count();
+}
+
+Result<int64_t> ServingEngine::submit(const ServeRequest& request) {
+    const int32_t capacity = engine_.kv().n_blocks() * engine_.kv().layout().block_size;
+    const int32_t vocab = engine_.model().config.vocab_size;
+    if (request.prompt.empty()) return Status::error("request has an empty prompt; expected at least one token");
+    if (int32_t(request.prompt.size()) >= capacity)
+        return Status::error("request prompt has " + std::to_string(request.prompt.size()) +
+                             " tokens but the KV pool holds " + std::to_string(capacity));
+    for (int32_t t : request.prompt)
+        if (t < 0 || t >= vocab)
+            return Status::error("request token " + std::to_string(t) + " is outside the vocabulary of " +
+                                 std::to_string(vocab));
+    if (request.max_tokens < 1) return Status::error("request max_tokens must be at least 1");
+    if (options_.scheduler.max_batch_tokens < 1) return Status::error("max batch tokens must be at least 1");
+    auto r = std::make_unique<RequestState>();
+    r->id = next_id_++;
+    r->request = request;
+    r->tokens = request.prompt;
+    r->n_prompt = int32_t(request.prompt.size());
+    r->metrics.arrival_ms = now_ms();
+    r->metrics.n_input = r->n_prompt;
+    r->sampler = std::make_unique<Sampler>(request.sampling);
+    r->arrival_order = arrivals_++;
+    RequestState* raw = r.get();
+    requests_[r->id] = std::move(r);
+    scheduler_.add(raw);
+    return raw->id;
+}
+
+const RequestState* ServingEngine::request(int64_t id) const {
+    auto it = requests_.find(id);
+    return it == requests_.end() ? nullptr : it->second.get();
+}
+
+Status ServingEngine::cancel(int64_t id) {
+    auto it = requests_.find(id);
+    if (it == requests_.end()) return Status::error("request " + std::to_string(id) + " is not in flight");
+    finish(*it->second, "cancelled");
+    return Status::ok();
+}
+
+std::vector<std::unique_ptr<RequestState>> ServingEngine::take_finished() {
+    std::vector<std::unique_ptr<RequestState>> out;
+    out.swap(finished_);
+    return out;
+}
+
+// ------------------------------------------------------------------ memory (BlockAllocator)
+
+bool ServingEngine::admit(RequestState& r) {
+    // Reuse whole cached blocks, but always recompute the last known token: its logits start the next step.
+    PrefixCache::Match match;
+    if (cache_) match = cache_->match(r.tokens.data(), r.tokens.size() - 1);
+    const std::vector<int32_t> prefix(r.tokens.begin(), r.tokens.begin() + match.n_tokens);
+    auto seq = engine_.create_sequence_from(match.blocks, prefix);
+    if (!seq) return false;
+    r.seq_id = seq.value();
+    r.n_computed = match.n_tokens;
+    if (r.metrics.first_scheduled_ms < 0) {
+        r.metrics.first_scheduled_ms = now_ms();
+        r.metrics.n_cached = std::min(match.n_tokens, r.n_prompt);
+        prompt_tokens_admitted_ += r.n_prompt;
+        prompt_tokens_cached_ += r.metrics.n_cached;
+    }
+    return true;
+}
+
+bool ServingEngine::reserve(RequestState& r, int32_t n_tokens) {
+    KVCacheManager& kv = engine_.kv_manager();
+    const int32_t needed = kv.blocks_needed(r.seq_id, n_tokens);
+    if (needed > kv.free_blocks() && cache_) cache_->evict(needed - kv.free_blocks());
+    if (needed > kv.free_blocks()) return false;
+    return kv.reserve(r.seq_id, r.n_computed + n_tokens).is_ok();
+}
+
+void ServingEngine::release(RequestState& r) {
+    if (r.seq_id < 0) return;
+    // Full computed blocks stay in the prefix cache for later requests (and for this one after a preemption).
+    if (cache_ && r.n_computed > 0)
+        cache_->insert(r.tokens.data(), size_t(r.n_computed), engine_.kv().block_table(r.seq_id));
+    engine_.free_sequence(r.seq_id);
+    r.seq_id = -1;
+}
+
+void ServingEngine::finish(RequestState& r, const std::string& reason) {
+    scheduler_.remove(&r);
+    release(r);
+    r.status = RequestStatus::finished;
+    r.finish_reason = reason;
+    r.metrics.finished_ms = now_ms();
+    r.metrics.n_output = r.n_generated();
+    auto it = requests_.find(r.id);
+    finished_.push_back(std::move(it->second));
+    requests_.erase(it);
+}
+
+// ------------------------------------------------------------------ step
+
+Result<StepMetrics> ServingEngine::step() {
+    const double start = now_ms();
+    StepMetrics m;
+    m.step = steps_++;
+    StepPlan plan = scheduler_.schedule(*this);
+    m.n_preempted = int32_t(plan.preempted.size());
+    m.n_prefill_tokens = plan.n_prefill_tokens;
+    m.n_decode_tokens = plan.n_decode_tokens;
+
+    int32_t sampled = 0;
+    if (!plan.empty()) {
+        std::vector<SequenceInput> inputs;
+        inputs.reserve(plan.chunks.size());
+        for (const ScheduledChunk& c : plan.chunks) {
+            RequestState& r = *c.request;
+            SequenceInput in;
+            in.seq_id = r.seq_id;
+            in.tokens.assign(r.tokens.begin() + r.n_computed, r.tokens.begin() + r.n_computed + c.n_tokens);
+            in.logits = r.n_computed + c.n_tokens == int32_t(r.tokens.size());
+            inputs.push_back(std::move(in));
+        }
+        Status s = engine_.step(inputs, &logits_);
+        if (!s.is_ok()) return s.with_context("serving step");
+
+        const int32_t vocab = engine_.model().config.vocab_size;
+        const int32_t capacity = engine_.kv().n_blocks() * engine_.kv().layout().block_size;
+        size_t row = 0;
+        const double t = now_ms();
+        for (size_t i = 0; i < plan.chunks.size(); ++i) {
+            RequestState& r = *plan.chunks[i].request;
+            const int32_t bs = engine_.kv().layout().block_size;
+            const bool filled_a_block = (r.n_computed + plan.chunks[i].n_tokens) / bs > r.n_computed / bs;
+            r.n_computed += plan.chunks[i].n_tokens;
+            // Blocks become shareable as soon as they are full, so requests running together share prefixes.
+            if (cache_ && filled_a_block)
+                cache_->insert(r.tokens.data(), size_t(r.n_computed), engine_.kv().block_table(r.seq_id));
+            if (!inputs[i].logits) continue;
+            const int32_t next = r.sampler->sample(logits_.data() + row * size_t(vocab), vocab, r.tokens);
+            ++row;
+            r.tokens.push_back(next);
+            ++sampled;
+            const int32_t index = r.n_generated() - 1;
+            if (index == 0)
+                r.metrics.first_token_ms = t;
+            else
+                r.metrics.itl_ms.push_back(t - r.metrics.last_token_ms);
+            r.metrics.last_token_ms = t;
+            if (on_token_) on_token_({r.id, next, index, t});
+            if (r.status == RequestStatus::finished) {  // cancelled from the callback
+                ++m.n_finished;
+                continue;
+            }
+            std::string reason;
+            if (r.request.stop_at_eos && engine_.tokenizer().is_end_of_generation(next))
+                reason = "eos";
+            else if (r.n_generated() >= r.request.max_tokens)
+                reason = "max_tokens";
+            else if (int32_t(r.tokens.size()) >= capacity)
+                reason = "context_full";
+            if (!reason.empty()) {
+                finish(r, reason);
+                ++m.n_finished;
+            }
+        }
+    }
+    const KVCacheManager& kv = engine_.kv();
+    m.n_running = int32_t(scheduler_.running().size());
+    m.n_waiting = int32_t(scheduler_.waiting().size());
+    m.blocks_free = kv.free_blocks();
+    m.blocks_used = kv.n_blocks() - kv.free_blocks();
+    m.blocks_cached = cache_ ? cache_->cached_blocks() : 0;
+    m.hit_rate = prompt_tokens_admitted_ ? double(prompt_tokens_cached_) / double(prompt_tokens_admitted_) : 0;
+    m.time_ms = now_ms();
+    m.step_ms = m.time_ms - start;
+    m.tokens_per_s = m.step_ms > 0 ? 1000.0 * sampled / m.step_ms : 0;
+    return m;
+}
+
+}  // namespace lumen

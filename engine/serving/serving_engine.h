@@ -1,0 +1,99 @@
+// The serving core's runner: many requests in flight through one Engine.
+// Each step asks the Scheduler for a plan, feeds every scheduled chunk in one
+// ragged forward pass, samples the requests whose pending tokens are done, and
+// records per-request and per-step metrics. It is also the scheduler's memory
+// manager: sequences start from the prefix cache's longest match, finished and
+// preempted requests leave their full blocks in the cache, and cached blocks
+// are evicted (LRU) only when the pool needs room.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+
+#include "runtime/engine.h"
+#include "serving/prefix_cache.h"
+#include "serving/scheduler.h"
+
+namespace lumen {
+
+struct ServingOptions {
+    SchedulerOptions scheduler;
+    bool prefix_cache = true;
+};
+
+// Engine-wide statistics of one step.
+struct StepMetrics {
+    int64_t step = 0;
+    double time_ms = 0;        // end of the step on the serving clock
+    double step_ms = 0;        // wall time of the step (schedule + forward + sampling)
+    int32_t n_running = 0;     // after the step
+    int32_t n_waiting = 0;
+    int32_t n_prefill_tokens = 0;
+    int32_t n_decode_tokens = 0;
+    int32_t n_preempted = 0;   // in this step
+    int32_t n_finished = 0;    // in this step
+    int32_t blocks_used = 0;   // held by sequences or the cache
+    int32_t blocks_free = 0;
+    int32_t blocks_cached = 0; // held by the prefix cache (some also by sequences)
+    double hit_rate = 0;       // prompt tokens served from the cache / prompt tokens admitted, so far
+    double tokens_per_s = 0;   // tokens sampled in this step / step time
+};
+
+struct TokenOutput {
+    int64_t request_id = 0;
+    int32_t token = 0;
+    int32_t index = 0;         // among the request's generated tokens
+    double time_ms = 0;
+};
+
+class ServingEngine : private BlockAllocator {
+public:
+    ServingEngine(Engine& engine, const ServingOptions& options = {});
+    ~ServingEngine() override;
+
+    // Queues a request; returns its id. Errors name what is wrong with it.
+    Result<int64_t> submit(const ServeRequest& request);
+    // Ends a request at once (waiting or running); its blocks return to the pool.
+    Status cancel(int64_t id);
+    // Runs one scheduled step. With nothing to do it returns a step with no tokens.
+    Result<StepMetrics> step();
+    bool idle() const { return scheduler_.running().empty() && scheduler_.waiting().empty(); }
+
+    const RequestState* request(int64_t id) const;
+    // Finished (or cancelled) requests since the last call, in finishing order; their state is dropped.
+    std::vector<std::unique_ptr<RequestState>> take_finished();
+
+    void set_token_callback(std::function<void(const TokenOutput&)> cb) { on_token_ = std::move(cb); }
+    double now_ms() const;
+    Engine& engine() { return engine_; }
+    PrefixCache* prefix_cache() { return cache_.get(); }
+    const Scheduler& scheduler() const { return scheduler_; }
+    int64_t preemptions() const { return scheduler_.preemptions(); }
+    // Checks the pool: refcounts match block tables plus the cache; nothing both free and owned.
+    Status check_invariants() const { return engine_.kv().check_invariants(); }
+
+private:
+    bool admit(RequestState& r) override;
+    bool reserve(RequestState& r, int32_t n_tokens) override;
+    void release(RequestState& r) override;
+    void finish(RequestState& r, const std::string& reason);
+
+    Engine& engine_;
+    ServingOptions options_;
+    Scheduler scheduler_;
+    std::unique_ptr<PrefixCache> cache_;
+    std::map<int64_t, std::unique_ptr<RequestState>> requests_;
+    std::vector<std::unique_ptr<RequestState>> finished_;
+    std::function<void(const TokenOutput&)> on_token_;
+    std::chrono::steady_clock::time_point t0_;
+    int64_t next_id_ = 1;
+    uint64_t arrivals_ = 0;
+    int64_t steps_ = 0;
+    int64_t prompt_tokens_admitted_ = 0;
+    int64_t prompt_tokens_cached_ = 0;
+    std::vector<float> logits_;
+};
+
+}  // namespace lumen

@@ -1,0 +1,409 @@
+// The serving core: radix prefix cache unit tests (insert, match, split,
+// evict, copy-on-write), and batched greedy output equal to sequential output
+// token for token for 16 concurrent requests with chunked prefill on and off,
+// with a pool small enough to force preemption, and with shared prefixes. Pool
+// invariants are checked after every step; cancel mid-prefill and mid-decode
+// leaves a consistent pool.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "model/synth.h"
+#include "runtime/engine.h"
+#include "serving/prefix_cache.h"
+#include "serving/serving_engine.h"
+#include "test_support.h"
+
+using namespace lumen;
+
+namespace {
+
+std::string model_path() {
+    static const std::string path = [] {
+        char tmpl[] = "/tmp/lumen-serving-XXXXXX";
+        const std::string dir = mkdtemp(tmpl);
+        SynthSpec spec;
+        spec.init_std = 0.2f;  // peaked distributions: greedy picks are well separated
+        const std::string p = dir + "/serving.gguf";
+        Status s = write_synthetic_model(spec, test::data_dir() + "/tokenizer/ggml-vocab-llama-spm.gguf", p);
+        EXPECT_TRUE(s.is_ok()) << s.message();
+        return p;
+    }();
+    return path;
+}
+
+std::unique_ptr<Engine> load(int32_t kv_tokens, int32_t block_size = 16) {
+    EngineOptions o;
+    o.kv_tokens = kv_tokens;
+    o.block_size = block_size;
+    o.backend.n_threads = 2;
+    auto e = Engine::load(model_path(), {}, o);
+    EXPECT_TRUE(e.is_ok()) << e.status().message();
+    return e.is_ok() ? std::move(e.value()) : nullptr;
+}
+
+std::vector<int32_t> random_tokens(size_t n, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int32_t> d(3, 31999);
+    std::vector<int32_t> out(n);
+    for (auto& t : out) t = d(rng);
+    return out;
+}
+
+ServeRequest greedy(std::vector<int32_t> prompt, int32_t max_tokens) {
+    ServeRequest r;
+    r.prompt = std::move(prompt);
+    r.max_tokens = max_tokens;
+    r.sampling.temperature = 0;
+    r.stop_at_eos = false;
+    return r;
+}
+
+// Sixteen requests of different prompt and output lengths; with shared_prefix,
+// every prompt starts with the same 40 tokens.
+std::vector<ServeRequest> workload(bool shared_prefix) {
+    std::vector<ServeRequest> out;
+    const auto prefix = random_tokens(40, 99);
+    for (uint32_t i = 0; i < 16; ++i) {
+        auto prompt = random_tokens(5 + (i * 13) % 70, 100 + i);
+        if (shared_prefix) prompt.insert(prompt.begin(), prefix.begin(), prefix.end());
+        out.push_back(greedy(prompt, 3 + int32_t(i * 7) % 29));
+    }
+    return out;
+}
+
+// Each request alone through Engine::generate.
+std::vector<std::vector<int32_t>> sequential(const std::vector<ServeRequest>& requests) {
+    auto e = load(4096);
+    std::vector<std::vector<int32_t>> out;
+    for (const auto& r : requests) {
+        GenerationRequest g;
+        g.prompt_ids = r.prompt;
+        g.max_tokens = r.max_tokens;
+        g.sampling = r.sampling;
+        g.stop_at_eos = false;
+        auto res = e->generate(g);
+        EXPECT_TRUE(res.is_ok()) << res.status().message();
+        out.push_back(res.is_ok() ? res->ids : std::vector<int32_t>{});
+    }
+    return out;
+}
+
+struct BatchedRun {
+    std::vector<std::vector<int32_t>> outputs;
+    int64_t preemptions = 0;
+    int64_t cached_tokens = 0;
+    int32_t max_running = 0;
+};
+
+// The requests submitted at once (or the first `first_wave`, then the rest once
+// those are done), stepped to completion, invariants checked after every step.
+BatchedRun batched(Engine& e, const ServingOptions& options, const std::vector<ServeRequest>& requests,
+                   size_t first_wave = SIZE_MAX) {
+    ServingEngine serving(e, options);
+    std::vector<int64_t> ids;
+    for (size_t i = 0; i < requests.size() && i < first_wave; ++i) ids.push_back(serving.submit(requests[i]).value());
+    BatchedRun run;
+    std::map<int64_t, std::vector<int32_t>> outputs;
+    for (int guard = 0; guard < 100000; ++guard) {
+        if (serving.idle()) {
+            if (ids.size() == requests.size()) break;
+            for (size_t i = ids.size(); i < requests.size(); ++i) ids.push_back(serving.submit(requests[i]).value());
+        }
+        auto m = serving.step();
+        EXPECT_TRUE(m.is_ok()) << m.status().message();
+        if (!m.is_ok()) break;
+        run.max_running = std::max(run.max_running, m->n_running + m->n_finished);
+        Status inv = serving.check_invariants();
+        EXPECT_TRUE(inv.is_ok()) << "step " << m->step << ": " << inv.message();
+        EXPECT_LE(m->n_prefill_tokens + m->n_decode_tokens, options.scheduler.max_batch_tokens + 200);
+        for (auto& f : serving.take_finished()) {
+            EXPECT_NE(f->finish_reason, "cancelled");
+            outputs[f->id] = std::vector<int32_t>(f->tokens.begin() + f->n_prompt, f->tokens.end());
+            run.cached_tokens += f->metrics.n_cached;
+            EXPECT_GE(f->metrics.ttft_ms(), f->metrics.queue_ms());
+            EXPECT_EQ(int32_t(f->metrics.itl_ms.size()), f->metrics.n_output - 1);
+        }
+    }
+    EXPECT_TRUE(serving.idle());
+    run.preemptions = serving.preemptions();
+    for (int64_t id : ids) run.outputs.push_back(outputs[id]);
+    // Everything is back in the pool or in the evictable cache.
+    const KVCacheManager& kv = e.kv();
+    const int32_t evictable = serving.prefix_cache() ? serving.prefix_cache()->evictable_blocks() : 0;
+    EXPECT_EQ(kv.free_blocks() + evictable, kv.n_blocks());
+    return run;
+}
+
+void expect_same(const BatchedRun& run, const std::vector<std::vector<int32_t>>& expected) {
+    ASSERT_EQ(run.outputs.size(), expected.size());
+    for (size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(run.outputs[i], expected[i]) << "request " << i;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ radix tree
+
+class PrefixCacheTest : public ::testing::Test {
+protected:
+    PrefixCacheTest() {
+        KVCacheLayout l;
+        l.n_layers = 1;
+        l.n_kv_heads = 1;
+        l.head_dim = 4;
+        l.block_size = 4;
+        l.n_blocks = 16;
+        kv = std::make_unique<KVCacheManager>(l);
+    }
+    // A sequence holding `tokens` in fresh blocks, as if computed.
+    int32_t computed(const std::vector<int32_t>& tokens) {
+        const int32_t seq = kv->create_sequence().value();
+        EXPECT_TRUE(kv->reserve(seq, int32_t(tokens.size())).is_ok());
+        kv->set_length(seq, int32_t(tokens.size()));
+        return seq;
+    }
+    std::unique_ptr<KVCacheManager> kv;
+};
+
+TEST_F(PrefixCacheTest, InsertMatchSplitEvict) {
+    PrefixCache cache(*kv);
+    const std::vector<int32_t> a = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14};  // 3 full blocks + 2
+    const int32_t sa = computed(a);
+    cache.insert(a.data(), a.size(), kv->block_table(sa));
+    EXPECT_EQ(cache.cached_blocks(), 3);
+    EXPECT_EQ(cache.node_count(), 1);
+    EXPECT_TRUE(kv->check_invariants().is_ok());
+
+    // Full match of the cached blocks; a partial block is never matched.
+    auto m = cache.match(a.data(), a.size());
+    EXPECT_EQ(m.n_tokens, 12);
+    EXPECT_EQ(m.blocks, std::vector<int32_t>(kv->block_table(sa).begin(), kv->block_table(sa).begin() + 3));
+    EXPECT_EQ(cache.node_count(), 1);
+
+    // A prompt diverging in the second block matches one block and splits the edge.
+    std::vector<int32_t> b = {1, 2, 3, 4, 5, 6, 99, 8, 9, 10, 11, 12};
+    m = cache.match(b.data(), b.size());
+    EXPECT_EQ(m.n_tokens, 4);
+    EXPECT_EQ(cache.node_count(), 2);
+    EXPECT_EQ(cache.match(a.data(), 7).n_tokens, 4);  // only one whole block fits in 7 tokens
+    EXPECT_EQ(cache.match(a.data(), a.size()).n_tokens, 12);  // across the split
+    const int32_t sb = computed(b);
+    cache.insert(b.data(), b.size(), kv->block_table(sb));
+    EXPECT_EQ(cache.node_count(), 3);      // root -> [blk0] -> {a's tail, b's tail}
+    EXPECT_EQ(cache.cached_blocks(), 3 + 2);  // b's first block was already cached as a's
+    EXPECT_TRUE(kv->check_invariants().is_ok());
+
+    // While the sequences live nothing is evictable.
+    EXPECT_EQ(cache.evict(100), 0);
+    kv->free_sequence(sa);
+    kv->free_sequence(sb);
+    EXPECT_EQ(cache.evictable_blocks(), 5);
+    const int32_t free_before = kv->free_blocks();
+
+    // LRU: touch a's path, then evicting 2 blocks takes b's tail (least recently used) first.
+    cache.match(a.data(), a.size());
+    EXPECT_EQ(cache.evict(2), 2);
+    EXPECT_EQ(kv->free_blocks(), free_before + 2);
+    EXPECT_EQ(cache.match(a.data(), a.size()).n_tokens, 12);
+    EXPECT_EQ(cache.match(b.data(), b.size()).n_tokens, 4);
+    EXPECT_TRUE(kv->check_invariants().is_ok());
+
+    // A sequence using a's first two blocks pins them; eviction takes a's tail only.
+    auto pinned = cache.match(a.data(), 8);
+    const int32_t sp = kv->create_sequence_from(pinned.blocks, pinned.n_tokens).value();
+    EXPECT_EQ(cache.evict(100), 1);
+    EXPECT_EQ(cache.cached_blocks(), 2);
+    kv->free_sequence(sp);
+    cache.clear();
+    EXPECT_EQ(cache.cached_blocks(), 0);
+    EXPECT_EQ(kv->free_blocks(), kv->n_blocks());
+    EXPECT_TRUE(kv->check_invariants().is_ok());
+}
+
+TEST_F(PrefixCacheTest, ForkCopiesASharedPartialBlockOnWrite) {
+    const int32_t s = computed({1, 2, 3, 4, 5, 6});  // one full block, one with 2 of 4 slots
+    const int32_t f = kv->fork_sequence(s).value();
+    EXPECT_EQ(kv->block_table(f), kv->block_table(s));
+    EXPECT_EQ(kv->refcount(kv->block_table(s)[1]), 2);
+    EXPECT_EQ(kv->blocks_needed(f, 1), 1);  // the copy
+    const int32_t shared = kv->block_table(s)[1];
+    ASSERT_TRUE(kv->reserve(f, 7).is_ok());
+    EXPECT_NE(kv->block_table(f)[1], shared);
+    EXPECT_EQ(kv->block_table(f)[0], kv->block_table(s)[0]);  // the full block stays shared
+    const auto copies = kv->take_pending_copies();
+    ASSERT_EQ(copies.size(), 1u);
+    EXPECT_EQ(copies[0], std::make_pair(shared, kv->block_table(f)[1]));
+    EXPECT_EQ(kv->refcount(shared), 1);
+    EXPECT_TRUE(kv->check_invariants().is_ok());
+}
+
+// Forked sequences continue independently: the copy carries the shared prefix's KV.
+TEST(ServingEngine, ForkedSequencesDecodeLikeFreshOnes) {
+    auto e = load(512, 4);
+    ASSERT_TRUE(e);
+    const auto prompt = random_tokens(10, 5);  // ends mid-block
+    std::vector<float> logits, fork_logits, fresh_logits;
+    const int32_t s = e->create_sequence().value();
+    ASSERT_TRUE(e->step({{s, prompt, false}}, &logits).is_ok());
+    const int32_t f = e->fork_sequence(s).value();
+    ASSERT_TRUE(e->step({{s, {7}, false}, {f, {8}, false}}, &logits).is_ok());
+    ASSERT_TRUE(e->step({{f, {9}, false}}, &fork_logits).is_ok());
+    // Fresh: prompt + 8 + 9 on its own.
+    auto tokens = prompt;
+    tokens.push_back(8);
+    tokens.push_back(9);
+    const int32_t g = e->create_sequence().value();
+    ASSERT_TRUE(e->step({{g, tokens, false}}, &fresh_logits).is_ok());
+    ASSERT_EQ(fork_logits.size(), fresh_logits.size());
+    for (size_t i = 0; i < fresh_logits.size(); ++i) ASSERT_NEAR(fork_logits[i], fresh_logits[i], 1e-3f) << i;
+    EXPECT_TRUE(e->kv().check_invariants().is_ok());
+}
+
+// ------------------------------------------------------------------ batched equals sequential
+
+class BatchedEqualsSequential : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        plain_ = new std::vector<ServeRequest>(workload(false));
+        shared_ = new std::vector<ServeRequest>(workload(true));
+        plain_expected_ = new std::vector<std::vector<int32_t>>(sequential(*plain_));
+        shared_expected_ = new std::vector<std::vector<int32_t>>(sequential(*shared_));
+    }
+    static void TearDownTestSuite() {
+        delete plain_;
+        delete shared_;
+        delete plain_expected_;
+        delete shared_expected_;
+    }
+    static std::vector<ServeRequest>* plain_;
+    static std::vector<ServeRequest>* shared_;
+    static std::vector<std::vector<int32_t>>* plain_expected_;
+    static std::vector<std::vector<int32_t>>* shared_expected_;
+};
+std::vector<ServeRequest>* BatchedEqualsSequential::plain_;
+std::vector<ServeRequest>* BatchedEqualsSequential::shared_;
+std::vector<std::vector<int32_t>>* BatchedEqualsSequential::plain_expected_;
+std::vector<std::vector<int32_t>>* BatchedEqualsSequential::shared_expected_;
+
+TEST_F(BatchedEqualsSequential, ChunkedPrefill) {
+    auto e = load(4096);
+    ServingOptions o;
+    o.scheduler.max_batch_tokens = 48;  // prompts up to 75 tokens: several are split
+    o.prefix_cache = false;
+    const BatchedRun run = batched(*e, o, *plain_);
+    expect_same(run, *plain_expected_);
+    EXPECT_GE(run.max_running, 8);  // requests really ran together
+}
+
+TEST_F(BatchedEqualsSequential, WithoutChunkedPrefill) {
+    auto e = load(4096);
+    ServingOptions o;
+    o.scheduler.chunked_prefill = false;
+    o.scheduler.max_batch_tokens = 256;
+    o.prefix_cache = false;
+    const BatchedRun run = batched(*e, o, *plain_);
+    expect_same(run, *plain_expected_);
+    EXPECT_GE(run.max_running, 8);
+}
+
+TEST_F(BatchedEqualsSequential, SmallPoolPreempts) {
+    auto e = load(160);  // 10 blocks of 16 tokens for 16 requests of up to 105 tokens
+    ServingOptions o;
+    o.scheduler.max_batch_tokens = 64;
+    const BatchedRun run = batched(*e, o, *plain_);
+    expect_same(run, *plain_expected_);
+    EXPECT_GT(run.preemptions, 0);
+}
+
+TEST_F(BatchedEqualsSequential, SmallPoolPreemptsWithoutChunking) {
+    auto e = load(160);
+    ServingOptions o;
+    o.scheduler.chunked_prefill = false;
+    o.prefix_cache = false;
+    const BatchedRun run = batched(*e, o, *plain_);
+    expect_same(run, *plain_expected_);
+    EXPECT_GT(run.preemptions, 0);
+}
+
+TEST_F(BatchedEqualsSequential, SharedPrefixesHitTheCache) {
+    auto e = load(4096);
+    ServingOptions o;
+    o.scheduler.max_batch_tokens = 64;
+    const BatchedRun run = batched(*e, o, *shared_);
+    expect_same(run, *shared_expected_);
+    // Only the first request computes the 40-token prefix's two full blocks.
+    EXPECT_GE(run.cached_tokens, 32 * 10);
+}
+
+TEST_F(BatchedEqualsSequential, SecondWaveReusesTheFirstWavesBlocks) {
+    auto e = load(4096);
+    ServingOptions o;
+    o.scheduler.max_batch_tokens = 64;
+    const BatchedRun run = batched(*e, o, *shared_, 4);
+    expect_same(run, *shared_expected_);
+    EXPECT_GE(run.cached_tokens, 32 * 12);  // every second-wave request hits the cached prefix
+}
+
+// ------------------------------------------------------------------ lifecycle
+
+TEST(ServingEngine, CancelMidPrefillAndMidDecodeLeavesAConsistentPool) {
+    auto e = load(1024);
+    ServingOptions o;
+    o.scheduler.max_batch_tokens = 32;
+    ServingEngine serving(*e, o);
+    const int64_t long_prompt = serving.submit(greedy(random_tokens(200, 1), 10)).value();
+    const int64_t decoding = serving.submit(greedy(random_tokens(10, 2), 100)).value();
+    ASSERT_TRUE(serving.step().is_ok());
+    // After one 32-token step the long prompt is mid-prefill.
+    const RequestState* lp = serving.request(long_prompt);
+    ASSERT_TRUE(lp);
+    EXPECT_GT(lp->n_computed, 0);
+    EXPECT_LT(lp->n_computed, 200);
+    ASSERT_TRUE(serving.cancel(long_prompt).is_ok());
+    EXPECT_TRUE(serving.check_invariants().is_ok());
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(serving.step().is_ok());
+    EXPECT_GT(serving.request(decoding)->n_generated(), 1);
+    ASSERT_TRUE(serving.cancel(decoding).is_ok());
+    EXPECT_TRUE(serving.check_invariants().is_ok());
+    EXPECT_TRUE(serving.idle());
+    auto finished = serving.take_finished();
+    ASSERT_EQ(finished.size(), 2u);
+    EXPECT_EQ(finished[0]->finish_reason, "cancelled");
+    EXPECT_EQ(finished[1]->finish_reason, "cancelled");
+    serving.prefix_cache()->clear();
+    EXPECT_EQ(e->kv().free_blocks(), e->kv().n_blocks());
+    EXPECT_FALSE(serving.cancel(decoding).is_ok());  // no longer in flight
+}
+
+TEST(ServingEngine, PrioritiesThenArrivalOrder) {
+    auto e = load(1024);
+    ServingOptions o;
+    o.scheduler.max_running = 1;  // one at a time makes the order visible
+    ServingEngine serving(*e, o);
+    ServeRequest low = greedy(random_tokens(8, 3), 2), high = low;
+    high.priority = 5;
+    const int64_t a = serving.submit(low).value();
+    const int64_t b = serving.submit(low).value();
+    const int64_t c = serving.submit(high).value();
+    std::vector<int64_t> order;
+    while (!serving.idle()) {
+        ASSERT_TRUE(serving.step().is_ok());
+        for (auto& f : serving.take_finished()) order.push_back(f->id);
+    }
+    EXPECT_EQ(order, (std::vector<int64_t>{c, a, b}));
+}
+
+TEST(ServingEngine, BadRequestsAreErrors) {
+    auto e = load(256);
+    ServingEngine serving(*e);
+    auto empty = serving.submit(greedy({}, 4));
+    EXPECT_FALSE(empty.is_ok());
+    auto too_long = serving.submit(greedy(random_tokens(300, 1), 4));
+    ASSERT_FALSE(too_long.is_ok());
+    EXPECT_NE(too_long.status().message().find("300"), std::string::npos);
+    auto bad_token = serving.submit(greedy({5, 999999}, 4));
+    ASSERT_FALSE(bad_token.is_ok());
+    EXPECT_NE(bad_token.status().message().find("999999"), std::string::npos);
+    EXPECT_FALSE(serving.submit(greedy({5}, 0)).is_ok());
+    EXPECT_TRUE(serving.idle());
+}
