@@ -40,13 +40,7 @@ std::unique_ptr<Engine> load(const std::string& path, EngineOptions opts = {}) {
     return e.is_ok() ? std::move(e.value()) : nullptr;
 }
 
-std::vector<int32_t> random_tokens(size_t n, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::uniform_int_distribution<int32_t> d(3, 31999);
-    std::vector<int32_t> out(n);
-    for (auto& t : out) t = d(rng);
-    return out;
-}
+using test::random_tokens;
 
 double max_rel_error(const float* a, const float* b, size_t n) {
     double num = 0, den = 0;

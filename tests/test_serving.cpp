@@ -42,13 +42,7 @@ std::unique_ptr<Engine> load(int32_t kv_tokens, int32_t block_size = 16) {
     return e.is_ok() ? std::move(e.value()) : nullptr;
 }
 
-std::vector<int32_t> random_tokens(size_t n, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::uniform_int_distribution<int32_t> d(3, 31999);
-    std::vector<int32_t> out(n);
-    for (auto& t : out) t = d(rng);
-    return out;
-}
+using test::random_tokens;
 
 ServeRequest greedy(std::vector<int32_t> prompt, int32_t max_tokens) {
     ServeRequest r;
@@ -215,6 +209,25 @@ TEST_F(PrefixCacheTest, InsertMatchSplitEvict) {
     EXPECT_EQ(cache.cached_blocks(), 2);
     kv->free_sequence(sp);
     cache.clear();
+    EXPECT_EQ(cache.cached_blocks(), 0);
+    EXPECT_EQ(kv->free_blocks(), kv->n_blocks());
+    EXPECT_TRUE(kv->check_invariants().is_ok());
+}
+
+TEST_F(PrefixCacheTest, EvictPathKeepsWhatOtherPathsShare) {
+    PrefixCache cache(*kv);
+    const std::vector<int32_t> a = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    const std::vector<int32_t> b = {1, 2, 3, 4, 5, 6, 7, 8, 90, 91, 92, 93};
+    for (const auto* t : {&a, &b}) {
+        const int32_t s = computed(*t);
+        cache.insert(t->data(), t->size(), kv->block_table(s));
+        kv->free_sequence(s);
+    }
+    EXPECT_EQ(cache.cached_blocks(), 4);  // two shared, one tail each
+    EXPECT_EQ(cache.evict_path(a.data(), a.size()), 1);  // a's tail only: b still continues the prefix
+    EXPECT_EQ(cache.match(b.data(), b.size()).n_tokens, 12);
+    EXPECT_EQ(cache.match(a.data(), a.size()).n_tokens, 8);
+    EXPECT_EQ(cache.evict_path(b.data(), b.size()), 3);  // now nothing else uses the prefix
     EXPECT_EQ(cache.cached_blocks(), 0);
     EXPECT_EQ(kv->free_blocks(), kv->n_blocks());
     EXPECT_TRUE(kv->check_invariants().is_ok());

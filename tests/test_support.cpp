@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -65,6 +66,14 @@ int run_command(const std::string& command, std::string* out) {
     while ((n = fread(buf, 1, sizeof buf, p)) > 0) out->append(buf, n);
     const int status = pclose(p);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::vector<int32_t> random_tokens(size_t n, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int32_t> d(3, 31999);
+    std::vector<int32_t> out(n);
+    for (auto& t : out) t = d(rng);
+    return out;
 }
 
 }  // namespace lumen::test

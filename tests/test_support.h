@@ -2,6 +2,7 @@
 // test that lacks its data reports "skipped" (exit code 77) to ctest.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,9 @@ void skip_unless_exists(const std::string& path, const std::string& what);
 
 std::string read_text_file(const std::string& path);
 std::vector<std::string> split_lines(const std::string& text);
+
+// n token ids, uniform in [3, 31999] (the llama-spm test vocabulary without its control tokens), seeded.
+std::vector<int32_t> random_tokens(size_t n, uint32_t seed);
 
 // Runs a shell command; returns its exit code and puts stdout in *out.
 int run_command(const std::string& command, std::string* out);

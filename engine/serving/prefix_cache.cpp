@@ -142,6 +142,40 @@ void PrefixCache::remove_leaf(Node* node) {
 
 void PrefixCache::clear() { evict(cached_blocks_); }
 
+int32_t PrefixCache::evict_path(const int32_t* tokens, size_t n) {
+    const size_t bs = size_t(block_size_);
+    // Walk the path without splitting; remember the nodes whose edges it covers.
+    std::vector<Node*> path;
+    Node* node = root_.get();
+    size_t pos = 0;
+    while (pos + bs <= n) {
+        auto it = node->children.find(Key(tokens + pos, tokens + pos + bs));
+        if (it == node->children.end()) break;
+        Node* child = it->second.get();
+        const size_t edge = child->tokens.size();
+        if (pos + edge > n || !std::equal(tokens + pos, tokens + pos + edge, child->tokens.begin())) break;
+        path.push_back(child);
+        pos += edge;
+        node = child;
+    }
+    // From the deepest node up, drop leaf blocks only the cache holds.
+    int32_t freed = 0;
+    for (auto it = path.rbegin(); it != path.rend(); ++it) {
+        Node* leaf = *it;
+        if (!leaf->children.empty()) break;
+        while (!leaf->blocks.empty() && kv_.refcount(leaf->blocks.back()) == 1) {
+            kv_.release_external(leaf->blocks.back());
+            leaf->blocks.pop_back();
+            leaf->tokens.resize(leaf->blocks.size() * bs);
+            --cached_blocks_;
+            ++freed;
+        }
+        if (!leaf->blocks.empty()) break;
+        remove_leaf(leaf);
+    }
+    return freed;
+}
+
 int32_t PrefixCache::evictable_blocks() const {
     int32_t n = 0;
     std::function<void(const Node*)> visit = [&](const Node* node) {

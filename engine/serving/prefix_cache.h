@@ -35,6 +35,9 @@ public:
     int32_t evict(int32_t n_blocks);
     // Releases every block the cache holds that no sequence uses; the rest stay.
     void clear();
+    // Forgets the cached path of tokens[0, n): its blocks that no sequence uses and
+    // that no other cached path continues from (a conversation that was deleted).
+    int32_t evict_path(const int32_t* tokens, size_t n);
 
     int32_t cached_blocks() const { return cached_blocks_; }
     int32_t evictable_blocks() const;  // cached blocks held by the cache only

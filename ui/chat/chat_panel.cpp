@@ -186,21 +186,20 @@ void ChatPanel::clearModel() {
     updateControls();
 }
 
+
 // ------------------------------------------------------------------ conversations
 
 void ChatPanel::selectConversation(qint64 id) {
-    if (isGenerating() || id == current_) return;
+    if (id == current_) return;
     current_ = id;
     const int row = conversations_->rowOf(id);
     if (row >= 0 && list_->currentIndex().row() != row) list_->setCurrentIndex(conversations_->index(row));
-    streamed_.clear();
-    setStatus({});
+    setStatus(isGenerating() ? tr("Generating…") : QString());
     renderConversation();
     updateControls();
 }
 
 qint64 ChatPanel::newConversation() {
-    if (isGenerating()) return 0;
     const QString mode = chat_template_.isEmpty() && model_loaded_ ? QStringLiteral("completion") : QStringLiteral("chat");
     const QModelIndex index = conversations_->addConversation(tr("New conversation"), mode, model_path_);
     if (!index.isValid()) {
@@ -220,7 +219,7 @@ void ChatPanel::renameCurrent() {
 }
 
 void ChatPanel::deleteCurrent() {
-    if (!current_ || isGenerating()) return;
+    if (!current_) return;
     const auto record = store_->conversation(current_);
     if (confirm_deletes_ &&
         QMessageBox::question(this, tr("Delete conversation"),
@@ -232,6 +231,13 @@ void ChatPanel::deleteCurrent() {
         setStatus(tr("Could not delete the conversation: %1").arg(store_->lastError()), true);
         return;
     }
+    // A reply in flight ends with it (the worker cancels it and drops its KV).
+    if (active_.contains(id)) {
+        active_[id].cancel->store(true);
+        conversation_of_.remove(active_[id].requestId);
+        active_.remove(id);
+    }
+    streamed_.remove(id);
     current_ = 0;
     Q_EMIT conversationDeleted(id);
     if (conversations_->rowCount() > 0) selectConversation(conversations_->idAt(0));
@@ -269,19 +275,18 @@ void ChatPanel::regenerate() {
     if (isGenerating() || !model_loaded_ || !current_) return;
     const auto messages = store_->messages(current_);
     if (messages.isEmpty()) return;
-    if (messages.last().role == QLatin1String("assistant") && !store_->deleteMessage(messages.last().id)) {
-        setStatus(tr("Could not remove the last reply: %1").arg(store_->lastError()), true);
-        return;
-    }
-    startJob();
+    // The old reply stays until the new one is complete, so a failure loses nothing.
+    startJob(messages.last().role == QLatin1String("assistant") ? messages.last().id : 0);
 }
 
-void ChatPanel::startJob() {
+void ChatPanel::startJob(qint64 replacesMessage) {
     GenerationJob job;
     job.requestId = ++next_request_;
+    job.cancel = std::make_shared<std::atomic<bool>>(false);
     job.conversationId = current_;
     job.chatMode = modeOf(current_) == QLatin1String("chat");
-    for (const MessageRecord& m : store_->messages(current_)) job.turns.append({m.role, m.content});
+    for (const MessageRecord& m : store_->messages(current_))
+        if (m.id != replacesMessage) job.turns.append({m.role, m.content});
     if (job.turns.isEmpty() || job.turns.last().role != QLatin1String("user")) {
         if (!job.chatMode && !job.turns.isEmpty()) {
             // Completion continues the document whatever its last part was.
@@ -292,25 +297,26 @@ void ChatPanel::startJob() {
     }
     job.maxTokens = sampling_->maxTokens();
     job.sampling = sampling_->params();
-    active_request_ = job.requestId;
-    active_conversation_ = current_;
-    streamed_.clear();
+    active_.insert(current_, {job.requestId, job.cancel, replacesMessage});
+    conversation_of_.insert(job.requestId, current_);
+    streamed_[current_].clear();
     renderConversation();
-    view_->append(htmlBlock(QStringLiteral("assistant"), QString()));
     setStatus(tr("Generating…"));
     updateControls();
     Q_EMIT generateRequested(job);
 }
 
 void ChatPanel::stop() {
-    if (isGenerating()) Q_EMIT stopRequested();
+    if (isGenerating()) active_[current_].cancel->store(true);  // the worker sees it before its next step
 }
 
 void ChatPanel::onGenerationStarted(qint64) {}
 
 void ChatPanel::onToken(const TokenEventData& token) {
-    if (token.requestId != active_request_ || token.text.isEmpty()) return;
-    streamed_ += token.text;
+    const qint64 conversation = conversation_of_.value(token.requestId, 0);
+    if (!conversation || token.text.isEmpty()) return;
+    streamed_[conversation] += token.text;
+    if (conversation != current_) return;
     QTextCursor cursor(view_->document());
     cursor.movePosition(QTextCursor::End);
     cursor.insertText(token.text);
@@ -319,31 +325,48 @@ void ChatPanel::onToken(const TokenEventData& token) {
 }
 
 void ChatPanel::onReplyFinished(const ReplyStats& stats, const QString& text) {
-    if (stats.requestId != active_request_) return;
-    streamed_ = text;
+    const qint64 conversation = conversation_of_.take(stats.requestId);
+    if (!conversation) return;  // its conversation was deleted
+    const ActiveReply finished = active_.take(conversation);
+    streamed_[conversation] = text;
+    if (text.isEmpty() && stats.stopReason == QLatin1String("cancelled")) {
+        // Stopped before any text: nothing to keep (and nothing to feed back into the next turn).
+        if (conversation == current_) {
+            renderConversation();
+            setStatus(tr("Stopped before the reply began."));
+        }
+        updateControls();
+        return;
+    }
+    if (finished.replacesMessage && !store_->deleteMessage(finished.replacesMessage))
+        setStatus(tr("Could not remove the previous reply: %1").arg(store_->lastError()), true);
     MessageRecord reply;
-    reply.conversationId = active_conversation_;
+    reply.conversationId = conversation;
     reply.role = QStringLiteral("assistant");
     reply.content = text;
     reply.statsJson = statsToJson(stats);
     reply.samplingJson = stats.samplingJson;
     const bool stored = store_->addMessage(reply).has_value();
-    active_request_ = 0;
-    conversations_->touch(active_conversation_);
-    renderConversation();
-    if (!stored)
-        setStatus(tr("The reply could not be saved: %1").arg(store_->lastError()), true);
-    else
-        setStatus(statsLine(reply.statsJson));
+    conversations_->touch(conversation);
+    if (conversation == current_) {
+        renderConversation();
+        if (!stored)
+            setStatus(tr("The reply could not be saved: %1").arg(store_->lastError()), true);
+        else
+            setStatus(statsLine(reply.statsJson));
+    }
     updateControls();
     Q_EMIT replyStored(stats);
 }
 
 void ChatPanel::onGenerationFailed(qint64 requestId, const QString& message) {
-    if (requestId != active_request_ && requestId != 0) return;
-    active_request_ = 0;
-    renderConversation();
-    setStatus(tr("Generation failed: %1").arg(message), true);
+    const qint64 conversation = conversation_of_.take(requestId);
+    if (!conversation) return;
+    active_.remove(conversation);
+    if (conversation == current_) {
+        renderConversation();
+        setStatus(tr("Generation failed: %1").arg(message), true);
+    }
     updateControls();
 }
 
@@ -360,13 +383,16 @@ void ChatPanel::renderConversation() {
                        ? tr("Chat mode (template: %1)").arg(chat_template_.isEmpty() ? tr("none") : chat_template_)
                        : tr("Completion mode: the model continues the text"));
     QString html;
+    const qint64 replaced = active_.value(current_).replacesMessage;
     for (const MessageRecord& m : store_->messages(current_)) {
+        if (replaced && m.id == replaced) continue;  // being regenerated
         html += htmlBlock(m.role, m.content);
         const QString stats = statsLine(m.statsJson), sampling = samplingLine(m.samplingJson);
         if (!stats.isEmpty())
             html += QStringLiteral("<p style='color:#777;font-size:small;margin-top:0px;'>%1<br>%2</p>")
                         .arg(stats.toHtmlEscaped(), sampling.toHtmlEscaped());
     }
+    if (isGenerating()) html += htmlBlock(QStringLiteral("assistant"), streamed_.value(current_));
     view_->setHtml(html);
     QScrollBar* bar = view_->verticalScrollBar();
     bar->setValue(bar->maximum());
@@ -377,8 +403,7 @@ void ChatPanel::updateControls() {
     send_->setEnabled(!busy && model_loaded_);
     stop_->setEnabled(busy);
     regenerate_->setEnabled(!busy && model_loaded_ && current_ && !store_->messages(current_).isEmpty());
-    list_->setEnabled(!busy);
-    if (!model_loaded_ && !busy) setStatus(tr("Load a model to chat."));
+    if (!model_loaded_ && !busy && status_->text().isEmpty()) setStatus(tr("Load a model to chat."));
 }
 
 void ChatPanel::setStatus(const QString& text, bool error) {

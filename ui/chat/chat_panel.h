@@ -1,11 +1,16 @@
 // The chat panel: the conversation list (new, rename, delete, search), the
 // message view with streamed tokens and per-reply stats, and the input with
 // Send, Stop and Regenerate. Chat mode renders the model's chat template;
-// completion mode continues the conversation's text as one document. Every
-// message is written to the ChatStore when it is complete.
+// completion mode continues the conversation's text as one document. Several
+// conversations can generate at once (each reply is a request of the same
+// engine); switching conversations never stops one. Every message is written
+// to the ChatStore when it is complete.
 #pragma once
 
+#include <QHash>
 #include <QWidget>
+#include <atomic>
+#include <memory>
 
 #include "worker/engine_worker.h"
 
@@ -29,8 +34,11 @@ public:
 
     ConversationListModel* conversationModel() const { return conversations_; }
     qint64 currentConversation() const { return current_; }
-    bool isGenerating() const { return active_request_ != 0; }
-    QString streamedText() const { return streamed_; }  // the reply being (or last) streamed
+    bool isGenerating() const { return active_.contains(current_); }  // the current conversation
+    bool isGenerating(qint64 conversation) const { return active_.contains(conversation); }
+    int generatingCount() const { return int(active_.size()); }
+    // The current conversation's reply being (or last) streamed.
+    QString streamedText() const { return streamed_.value(current_); }
     QString statusText() const;
     // Whether deleting asks for confirmation (off in tests).
     void setConfirmDeletes(bool confirm) { confirm_deletes_ = confirm; }
@@ -52,12 +60,11 @@ public Q_SLOTS:
 
 Q_SIGNALS:
     void generateRequested(const lumen::ui::GenerationJob& job);
-    void stopRequested();
     void conversationDeleted(qint64 id);
     void replyStored(const lumen::ui::ReplyStats& stats);
 
 private:
-    void startJob();
+    void startJob(qint64 replacesMessage = 0);
     void renderConversation();
     void updateControls();
     void setStatus(const QString& text, bool error = false);
@@ -79,11 +86,16 @@ private:
     bool model_loaded_ = false;
     QString model_path_;
     QString chat_template_;
+    struct ActiveReply {
+        qint64 requestId = 0;
+        std::shared_ptr<std::atomic<bool>> cancel;
+        qint64 replacesMessage = 0;  // Regenerate: the reply this one replaces once it is done
+    };
     qint64 current_ = 0;
     qint64 next_request_ = 0;
-    qint64 active_request_ = 0;
-    qint64 active_conversation_ = 0;
-    QString streamed_;
+    QHash<qint64, ActiveReply> active_;        // conversation -> its reply in flight
+    QHash<qint64, qint64> conversation_of_;    // request -> conversation
+    QHash<qint64, QString> streamed_;          // conversation -> text of its latest reply
     bool confirm_deletes_ = true;
 };
 

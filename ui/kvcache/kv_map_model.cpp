@@ -6,7 +6,7 @@ namespace lumen::ui {
 namespace {
 
 bool sameBlock(const KvBlockData& a, const KvBlockData& b) {
-    return a.refcount == b.refcount && a.tokens == b.tokens && a.owners == b.owners;
+    return a.refcount == b.refcount && a.tokens == b.tokens && a.owners == b.owners && a.cached == b.cached;
 }
 
 }  // namespace
@@ -31,7 +31,8 @@ QVariant KvMapModel::data(const QModelIndex& index, int role) const {
         return owners;
     }
     case ConversationRole: return b.owners.isEmpty() ? qint64(-1) : conversationOfSequence(b.owners.first());
-    case SharedRole: return b.refcount > 1;
+    case SharedRole: return b.owners.size() > 1;
+    case CachedRole: return b.cached;
     default: return {};
     }
 }
@@ -43,6 +44,7 @@ QHash<int, QByteArray> KvMapModel::roleNames() const {
     names[OwnersRole] = "owners";
     names[ConversationRole] = "conversation";
     names[SharedRole] = "shared";
+    names[CachedRole] = "cached";
     return names;
 }
 
@@ -50,14 +52,20 @@ QString KvMapModel::blockDescription(int block) const {
     if (block < 0 || block >= snapshot_.blocks.size()) return {};
     const KvBlockData& b = snapshot_.blocks[block];
     if (b.refcount == 0) return QStringLiteral("Block %1: free").arg(block);
+    if (b.owners.isEmpty())
+        return QStringLiteral("Block %1: prefix cache only (evictable)\ntokens: %2 of %3\nrefcount: %4")
+            .arg(block)
+            .arg(b.tokens)
+            .arg(snapshot_.blockSize)
+            .arg(b.refcount);
     QStringList owners;
     for (int s : b.owners) {
         const qint64 c = conversationOfSequence(s);
         owners << (c >= 0 ? QStringLiteral("sequence %1 (conversation %2)").arg(s).arg(c) : QStringLiteral("sequence %1").arg(s));
     }
-    return QStringLiteral("Block %1\nowners: %2\ntokens: %3 of %4\nrefcount: %5")
+    return QStringLiteral("Block %1\nowners: %2%3\ntokens: %4 of %5\nrefcount: %6")
         .arg(block)
-        .arg(owners.join(QStringLiteral(", ")))
+        .arg(owners.join(QStringLiteral(", ")), b.cached ? QStringLiteral(" + prefix cache") : QString())
         .arg(b.tokens)
         .arg(snapshot_.blockSize)
         .arg(b.refcount);
@@ -93,7 +101,9 @@ void KvMapModel::setSnapshot(const KvSnapshotData& snapshot) {
     for (const KvBlockData& b : snapshot_.blocks) {
         if (b.refcount == 0) continue;
         ++t.usedBlocks;
-        if (b.refcount > 1) ++t.sharedBlocks;
+        if (b.owners.size() > 1) ++t.sharedBlocks;
+        if (b.cached) ++t.cachedBlocks;
+        if (b.cached && b.owners.isEmpty()) ++t.cachedOnlyBlocks;
         t.tokensHeld += b.tokens;
     }
     t.usedBytes = qint64(t.usedBlocks) * snapshot_.bytesPerBlock;

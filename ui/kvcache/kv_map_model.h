@@ -12,7 +12,9 @@ namespace lumen::ui {
 struct KvTotals {
     int totalBlocks = 0;
     int usedBlocks = 0;
-    int sharedBlocks = 0;     // refcount > 1
+    int sharedBlocks = 0;     // held by more than one sequence
+    int cachedBlocks = 0;     // held by the prefix cache
+    int cachedOnlyBlocks = 0; // held only by the prefix cache: evictable
     qint64 usedBytes = 0;
     qint64 freeBytes = 0;
     qint64 tokensHeld = 0;
@@ -28,7 +30,8 @@ public:
         TokensRole,        // tokens held by the block
         OwnersRole,        // QVariantList of sequence ids
         ConversationRole,  // qint64 conversation of the first owner, -1 if none
-        SharedRole,        // refcount > 1
+        SharedRole,        // held by more than one sequence
+        CachedRole,        // held by the prefix cache
     };
 
     explicit KvMapModel(QObject* parent = nullptr);

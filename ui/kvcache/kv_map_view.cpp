@@ -13,6 +13,7 @@ namespace lumen::ui {
 namespace {
 
 const QColor kFreeColor(0xd0, 0xd0, 0xd0);
+const QColor kCachedColor(0x8f, 0xa3, 0xb8);  // held only by the prefix cache
 constexpr int kGap = 1;  // pixels between cells when cells are large enough
 
 QString mib(qint64 bytes) { return QLocale().toString(double(bytes) / 1048576.0, 'f', 1) + QStringLiteral(" MiB"); }
@@ -79,6 +80,11 @@ void KvMapView::paintEvent(QPaintEvent*) {
             p.fillRect(cell, kFreeColor);
             continue;
         }
+        if (d.owners.isEmpty()) {  // cached, no sequence: hatched slate
+            p.fillRect(cell, kCachedColor);
+            if (side >= 6) p.fillRect(cell, QBrush(kCachedColor.darker(130), Qt::BDiagPattern));
+            continue;
+        }
         const QColor color = conversationColor(d.owners.isEmpty() ? -1 : model_->conversationOfSequence(d.owners.first()));
         if (d.tokens >= blockSize) {
             p.fillRect(cell, color);
@@ -88,9 +94,12 @@ void KvMapView::paintEvent(QPaintEvent*) {
             const int filled = int(std::lround(double(cell.height()) * d.tokens / blockSize));
             p.fillRect(QRect(cell.left(), cell.bottom() - filled + 1, cell.width(), filled), color);
         }
-        if (d.refcount > 1) {
+        if (d.owners.size() > 1) {
             p.setPen(QPen(Qt::black, side >= 6 ? 2 : 1));
             p.drawRect(cell.adjusted(0, 0, -1, -1));
+        }
+        if (d.cached && side >= 8) {  // also in the prefix cache: a corner mark
+            p.fillRect(QRect(cell.right() - side / 4, cell.top(), side / 4, side / 4), kCachedColor.darker(150));
         }
     }
 }
@@ -118,7 +127,8 @@ KvMapPanel::KvMapPanel(KvMapModel* model, QWidget* parent) : QWidget(parent), mo
     totals_->setWordWrap(true);
     totals_->setTextInteractionFlags(Qt::TextSelectableByMouse);
     auto* legend = new QLabel(tr("Each cell is one KV block. Colour: owning conversation · grey: free · "
-                                 "black outline: shared (refcount > 1) · pale with a lower fill: partly filled."),
+                                 "hatched slate: prefix cache only (evictable) · dark corner: also in the prefix cache · "
+                                 "black outline: shared by several sequences · pale with a lower fill: partly filled."),
                               this);
     legend->setWordWrap(true);
     legend->setObjectName(QStringLiteral("kvLegend"));
@@ -138,8 +148,8 @@ void KvMapPanel::updateTotals() {
         totals_->setText(tr("KV pool: no model loaded"));
         return;
     }
-    totals_->setText(tr("%1 of %2 blocks used (%3 %), %4 shared · %5 used, %6 free · %7 tokens held, "
-                        "block size %8 · internal fragmentation %9 %")
+    totals_->setText(tr("%1 of %2 blocks used (%3 %), %4 shared, %10 cached (%11 evictable) · %5 used, %6 free · "
+                        "%7 tokens held, block size %8 · internal fragmentation %9 %")
                          .arg(t.usedBlocks)
                          .arg(t.totalBlocks)
                          .arg(QLocale().toString(100.0 * t.utilization, 'f', 1))
@@ -147,7 +157,9 @@ void KvMapPanel::updateTotals() {
                          .arg(mib(t.usedBytes), mib(t.freeBytes))
                          .arg(t.tokensHeld)
                          .arg(model_->blockSize())
-                         .arg(QLocale().toString(100.0 * t.fragmentation, 'f', 1)));
+                         .arg(QLocale().toString(100.0 * t.fragmentation, 'f', 1))
+                         .arg(t.cachedBlocks)
+                         .arg(t.cachedOnlyBlocks));
 }
 
 }  // namespace lumen::ui

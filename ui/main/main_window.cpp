@@ -89,6 +89,7 @@ MainWindow::~MainWindow() {
     worker_thread_.quit();
     worker_thread_.wait();
     delete worker_;
+    delete chat_;  // its models hold the store
     delete store_;
 }
 
@@ -170,24 +171,25 @@ void MainWindow::rebuildRecentMenu() {
 void MainWindow::connectWorker() {
     // GUI -> worker: queued invocations; the GUI thread never waits.
     connect(model_, &ModelPanel::inspectRequested, worker_, &EngineWorker::inspectModel);
+    connect(model_, &ModelPanel::loadRequested, this, [this] { worker_->clearLoadCancel(); });
     connect(model_, &ModelPanel::loadRequested, worker_, &EngineWorker::loadModel);
     connect(model_, &ModelPanel::unloadRequested, worker_, &EngineWorker::unloadModel);
     connect(model_, &ModelPanel::cancelLoadRequested, this, [this] { worker_->requestLoadCancel(); });
     connect(chat_, &ChatPanel::generateRequested, worker_, &EngineWorker::generate);
-    connect(chat_, &ChatPanel::stopRequested, this, [this] { worker_->requestStop(); });
     connect(chat_, &ChatPanel::conversationDeleted, worker_, &EngineWorker::releaseConversation);
 
     // worker -> GUI.
     connect(worker_, &EngineWorker::modelInspected, model_, &ModelPanel::showSummary);
     connect(worker_, &EngineWorker::modelInspected, this, [this](const ModelSummary& s) {
-        if (!load_after_inspect_) return;
-        load_after_inspect_ = false;
-        Q_EMIT model_->loadRequested(model_->loadSettings());
-        (void)s;
+        if (pending_load_path_.isEmpty() || s.path != pending_load_path_) return;
+        pending_load_path_.clear();
+        LoadSettings settings = model_->loadSettings();
+        settings.path = s.path;
+        model_->requestLoad(settings);
     });
     connect(worker_, &EngineWorker::inspectFailed, model_, &ModelPanel::showInspectError);
-    connect(worker_, &EngineWorker::inspectFailed, this, [this](const QString&, const QString& message) {
-        load_after_inspect_ = false;
+    connect(worker_, &EngineWorker::inspectFailed, this, [this](const QString& path, const QString& message) {
+        if (path == pending_load_path_) pending_load_path_.clear();
         statusBar()->showMessage(tr("Cannot open the model: %1").arg(message));
     });
     connect(worker_, &EngineWorker::loadProgress, model_, &ModelPanel::showLoadProgress);
@@ -224,7 +226,7 @@ void MainWindow::connectWorker() {
 }
 
 void MainWindow::openModel(const QString& path) {
-    load_after_inspect_ = true;
+    pending_load_path_ = path;
     model_->selectModel(path);
 }
 

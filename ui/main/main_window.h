@@ -78,7 +78,7 @@ private:
     QMenu* recent_menu_ = nullptr;
     QLabel* status_model_ = nullptr;
     QLabel* status_speed_ = nullptr;
-    bool load_after_inspect_ = false;
+    QString pending_load_path_;  // opened with openModel: load it once its inspection arrives
 };
 
 }  // namespace lumen::ui

@@ -124,16 +124,12 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     layout->addWidget(progress_);
     layout->addWidget(status_);
     layout->addWidget(error_);
-    setBusy(false);
+    updateButtons();
 
     connect(browse, &QPushButton::clicked, this, &ModelPanel::openFileDialog);
     connect(path_, &QLineEdit::returnPressed, this, [this] { selectModel(path_->text()); });
     connect(recent_, &QListWidget::itemActivated, this, [this](QListWidgetItem* item) { selectModel(item->text()); });
-    connect(load_, &QPushButton::clicked, this, [this] {
-        setError({});
-        setBusy(true);
-        Q_EMIT loadRequested(loadSettings());
-    });
+    connect(load_, &QPushButton::clicked, this, [this] { requestLoad(loadSettings()); });
     connect(cancel_, &QPushButton::clicked, this, &ModelPanel::cancelLoadRequested);
     connect(unload_, &QPushButton::clicked, this, &ModelPanel::unloadRequested);
     connect(context_, &QSpinBox::valueChanged, this, &ModelPanel::updateEstimate);
@@ -155,6 +151,14 @@ QString ModelPanel::estimateText() const { return estimate_->text(); }
 
 QStringList ModelPanel::recentModels() const { return QSettings().value(kRecentKey).toStringList(); }
 
+void ModelPanel::requestLoad(const LoadSettings& settings) {
+    setError({});
+    loading_ = true;
+    progress_->setValue(0);
+    updateButtons();
+    Q_EMIT loadRequested(settings);
+}
+
 void ModelPanel::selectModel(const QString& path) {
     path_->setText(path);
     setError({});
@@ -173,6 +177,12 @@ void ModelPanel::openFileDialog() {
 
 void ModelPanel::showSummary(const ModelSummary& s) {
     if (s.path != path_->text().trimmed() && !path_->text().isEmpty()) return;  // an older inspection
+    showMetadata(s);
+    context_->setValue(std::min(s.contextLength > 0 ? s.contextLength : 4096, 4096));
+    updateEstimate();
+}
+
+void ModelPanel::showMetadata(const ModelSummary& s) {
     summary_ = s;
     have_summary_ = true;
     metadata_->clear();
@@ -198,15 +208,12 @@ void ModelPanel::showSummary(const ModelSummary& s) {
         auto* meta = add(nullptr, tr("GGUF metadata"), tr("%1 keys").arg(s.metadata.size()));
         for (const auto& [key, value] : s.metadata) add(meta, key, value);
     }
-    context_->setValue(std::min(s.contextLength > 0 ? s.contextLength : 4096, 4096));
     updateEstimate();
-    setBusy(false);
 }
 
 void ModelPanel::showInspectError(const QString& path, const QString& message) {
     have_summary_ = false;
     setError(tr("Cannot open %1: %2").arg(path, message));
-    setBusy(false);
 }
 
 void ModelPanel::showLoadProgress(const QString& stage, double fraction) {
@@ -216,34 +223,38 @@ void ModelPanel::showLoadProgress(const QString& stage, double fraction) {
 
 void ModelPanel::showLoaded(const ModelSummary& s, double loadMs) {
     loaded_ = true;
+    loading_ = false;
     path_->setText(s.path);
-    showSummary(s);
+    showMetadata(s);  // keeps the context the model was loaded with
     progress_->setValue(100);
     status_->setText(tr("Loaded %1 in %2 ms.").arg(s.name.isEmpty() ? QFileInfo(s.path).fileName() : s.name)
                          .arg(QLocale().toString(loadMs, 'f', 0)));
     rememberRecent(s.path);
-    setBusy(false);
+    updateButtons();
 }
 
 void ModelPanel::showLoadFailed(const QString& path, const QString& message) {
     loaded_ = false;
+    loading_ = false;
     progress_->setValue(0);
     status_->setText(tr("No model loaded."));
     setError(tr("Loading %1 failed: %2").arg(path, message));
-    setBusy(false);
+    updateButtons();
 }
 
 void ModelPanel::showUnloaded() {
     loaded_ = false;
-    progress_->setValue(0);
-    status_->setText(tr("No model loaded."));
-    setBusy(false);
+    if (!loading_) {  // a load that replaces the model unloads it first: keep showing that load
+        progress_->setValue(0);
+        status_->setText(tr("No model loaded."));
+    }
+    updateButtons();
 }
 
-void ModelPanel::setBusy(bool busy) {
-    load_->setEnabled(!busy);
-    cancel_->setEnabled(busy);
-    unload_->setEnabled(!busy && loaded_);
+void ModelPanel::updateButtons() {
+    load_->setEnabled(!loading_);
+    cancel_->setEnabled(loading_);
+    unload_->setEnabled(!loading_ && loaded_);
 }
 
 void ModelPanel::setError(const QString& message) {

@@ -28,6 +28,9 @@ public:
     explicit ModelPanel(QWidget* parent = nullptr);
 
     LoadSettings loadSettings() const;
+    bool isLoading() const { return loading_; }
+    // Starts loading `settings` (the panel shows progress and enables Cancel until it ends).
+    void requestLoad(const LoadSettings& settings);
     QString errorText() const;
     QString estimateText() const;
     bool isLoaded() const { return loaded_; }
@@ -38,7 +41,7 @@ public Q_SLOTS:
     // Shows `path` and asks the worker to inspect it.
     void selectModel(const QString& path);
     void openFileDialog();
-    void showSummary(const lumen::ui::ModelSummary& summary);
+    void showSummary(const lumen::ui::ModelSummary& summary);  // an inspection: also proposes a context
     void showInspectError(const QString& path, const QString& message);
     void showLoadProgress(const QString& stage, double fraction);
     void showLoaded(const lumen::ui::ModelSummary& summary, double loadMs);
@@ -52,7 +55,8 @@ Q_SIGNALS:
     void unloadRequested();
 
 private:
-    void setBusy(bool busy);
+    void showMetadata(const ModelSummary& summary);
+    void updateButtons();
     void setError(const QString& message);
     void updateEstimate();
     void rememberRecent(const QString& path);
@@ -60,6 +64,7 @@ private:
     ModelSummary summary_;
     bool have_summary_ = false;
     bool loaded_ = false;
+    bool loading_ = false;
     QLineEdit* path_;
     QListWidget* recent_;
     QSpinBox* context_;

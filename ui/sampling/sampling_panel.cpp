@@ -131,6 +131,14 @@ SamplingPanel::SamplingPanel(QWidget* parent) : QWidget(parent) {
     connect(seed_, &QLineEdit::textChanged, this, [this] {
         if (!applying_) persistCurrent();
     });
+    connect(seed_, &QLineEdit::editingFinished, this, [this] {
+        bool ok = false;
+        seed_->text().toULongLong(&ok);
+        if (!ok) {  // empty or above 2^64-1: show the seed that will really be used
+            seed_->setText(QString::number(params().seed));
+            seed_->setToolTip(tr("The seed must be a whole number from 0 to 18446744073709551615."));
+        }
+    });
     connect(preset_combo_, &QComboBox::activated, this, &SamplingPanel::applyPreset);
     connect(save, &QPushButton::clicked, this, &SamplingPanel::askAndSavePreset);
     connect(remove, &QPushButton::clicked, this, &SamplingPanel::deleteSelectedPreset);

@@ -20,19 +20,23 @@ struct TokenEventData {
     double wallTimeSec = 0;  // since the worker started (shared time axis of the plots)
 };
 
-// One forward step of the engine.
+// One step of the serving engine (every running request advances together).
 struct StepStatsData {
-    qint64 requestId = 0;
-    int step = 0;               // 0-based within the request
-    bool prefill = false;       // a prompt chunk (else one decode token)
+    qint64 requestId = 0;       // 0: the step served several requests
+    int step = 0;               // 0-based since the model was loaded
+    bool prefill = false;       // only prompt tokens in the step
     int tokens = 0;             // tokens processed in the step
-    double stepMs = 0;          // wall time of the forward pass
-    double elapsedMs = 0;       // since the request started, at the end of the step
+    double stepMs = 0;          // wall time of the step
+    double elapsedMs = 0;       // since the model was loaded, at the end of the step
     double wallTimeSec = 0;     // since the worker started (shared time axis of the plots)
-    double decodeTps = 0;       // decode tokens/s of this request so far (0 during prefill)
+    double decodeTps = 0;       // decode tokens/s of the step, all requests together (0 for prefill-only steps)
     qint64 weightBytes = 0;     // model weights
     qint64 kvUsedBytes = 0;     // KV bytes of allocated blocks
     qint64 kvReservedBytes = 0; // KV bytes of the whole pool
+    int running = 0;            // requests running after the step
+    int waiting = 0;            // requests queued after the step
+    int prefillTokens = 0;      // prompt tokens in the step
+    int decodeTokens = 0;       // decode tokens in the step
 };
 
 // The outcome and statistics of one reply.
@@ -54,6 +58,7 @@ struct KvBlockData {
     int refcount = 0;
     int tokens = 0;              // tokens held, 0..blockSize
     QVector<int> owners;         // sequence ids
+    bool cached = false;         // held by the prefix cache
 };
 
 // The KV pool, one entry per block, with the owner of each sequence.

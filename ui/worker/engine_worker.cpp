@@ -10,6 +10,7 @@
 #include "chat/chat_template.h"
 #include "gguf/gguf_file.h"
 #include "runtime/engine.h"
+#include "serving/serving_engine.h"
 #include "sampling/sampling_preset_model.h"
 
 namespace lumen::ui {
@@ -19,6 +20,22 @@ namespace {
 QString q(const std::string& s) { return QString::fromStdString(s); }
 
 constexpr double kKvSnapshotIntervalSec = 0.1;  // the KV map updates at about 10 Hz
+
+// Bytes of text[from, end) that form whole UTF-8 characters: a token may end inside one.
+size_t complete_utf8(const std::string& text, size_t from) {
+    size_t end = text.size();
+    // Step back over at most 3 continuation bytes to the lead byte of the last character.
+    size_t lead = end;
+    for (int i = 0; i < 4 && lead > from; ++i) {
+        const unsigned char c = static_cast<unsigned char>(text[lead - 1]);
+        --lead;
+        if ((c & 0xC0) != 0x80) {
+            const size_t need = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 1;
+            return end - lead >= need ? end - from : lead - from;
+        }
+    }
+    return end - from;
+}
 
 }  // namespace
 
@@ -71,6 +88,14 @@ EngineWorker::EngineWorker(QObject* parent) : QObject(parent) { clock_.start(); 
 EngineWorker::~EngineWorker() = default;
 
 void EngineWorker::inspectModel(const QString& path) {
+    try {
+        inspect(path);
+    } catch (const std::exception& e) {
+        Q_EMIT inspectFailed(path, QStringLiteral("internal error: %1").arg(QString::fromUtf8(e.what())));
+    }
+}
+
+void EngineWorker::inspect(const QString& path) {
     auto model = load_model(path.toStdString());
     if (!model) {
         Q_EMIT inspectFailed(path, q(model.status().message()));
@@ -80,8 +105,14 @@ void EngineWorker::inspectModel(const QString& path) {
 }
 
 void EngineWorker::loadModel(const LoadSettings& settings) {
-    unloadModel();
-    load_cancel_.store(false);
+    try {
+        load(settings);
+    } catch (const std::exception& e) {
+        Q_EMIT loadFailed(settings.path, QStringLiteral("internal error: %1").arg(QString::fromUtf8(e.what())));
+    }
+}
+
+void EngineWorker::load(const LoadSettings& settings) {
     EngineOptions options;
     options.kv_tokens = settings.contextTokens;
     options.backend.n_threads = settings.threads;
@@ -93,6 +124,7 @@ void EngineWorker::loadModel(const LoadSettings& settings) {
         Q_EMIT loadFailed(settings.path, QStringLiteral("KV type '%1' is not supported; expected f16 or f32").arg(settings.kvType));
         return;
     }
+    unloadModel();  // both models would rarely fit side by side
     options.on_load_progress = [this](const std::string& stage, float fraction) {
         Q_EMIT loadProgress(q(stage), double(fraction));
         return !load_cancel_.load();
@@ -103,25 +135,60 @@ void EngineWorker::loadModel(const LoadSettings& settings) {
         return;
     }
     engine_ = std::move(engine.value());
+    serving_ = std::make_unique<ServingEngine>(*engine_);
+    serving_->set_token_callback([this](const TokenOutput& out) {
+        auto it = active_.find(out.request_id);
+        if (it == active_.end()) return;
+        ActiveReply& reply = it->second;
+        const Tokenizer& tok = engine_->tokenizer();
+        TokenEventData t;
+        t.requestId = reply.job.requestId;
+        t.index = out.index;
+        t.tokenId = out.token;
+        const RequestState* state = serving_->request(out.request_id);
+        const double arrival = state ? state->metrics.arrival_ms : 0;
+        t.elapsedMs = out.time_ms - arrival;
+        t.sinceLastMs = out.index == 0 ? 0 : out.time_ms - reply.lastTokenMs;
+        reply.lastTokenMs = out.time_ms;
+        t.wallTimeSec = wallTimeSec();
+        if (!tok.is_end_of_generation(out.token)) reply.text += tok.decode_token(out.token);
+        const size_t n = complete_utf8(reply.text, reply.shownBytes);
+        t.text = QString::fromUtf8(reply.text.data() + reply.shownBytes, qsizetype(n));
+        reply.shownBytes += n;
+        Q_EMIT tokenGenerated(t);
+    });
     Q_EMIT modelLoaded(summarize_model(engine_->model()), engine_->load_ms());
     publishKvSnapshot();
 }
 
+void EngineWorker::failAll(const QString& message) {
+    for (const auto& [id, reply] : active_) Q_EMIT generationFailed(reply.job.requestId, message);
+    active_.clear();
+}
+
 void EngineWorker::unloadModel() {
     if (!engine_) return;
+    failAll(QStringLiteral("the model was unloaded"));
+    serving_.reset();
     engine_.reset();
-    sequence_of_.clear();
-    recent_.clear();
+    conversation_paths_.clear();
     Q_EMIT modelUnloaded();
     Q_EMIT kvSnapshotReady(KvSnapshotData{});
 }
 
 void EngineWorker::releaseConversation(qint64 conversationId) {
-    auto it = sequence_of_.find(conversationId);
-    if (it == sequence_of_.end()) return;
-    if (engine_) engine_->free_sequence(it.value());
-    sequence_of_.erase(it);
-    recent_.removeAll(conversationId);
+    if (!serving_) return;
+    for (const auto& [id, reply] : active_)
+        if (reply.job.conversationId == conversationId) {
+            (void)serving_->cancel(id);
+            break;
+        }
+    reportFinished();
+    // Longest paths first, so that shorter ones (earlier turns) are leaves by the time they are evicted.
+    auto paths = conversation_paths_.take(conversationId);
+    std::sort(paths.begin(), paths.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+    if (PrefixCache* cache = serving_->prefix_cache())
+        for (const auto& path : paths) cache->evict_path(path.data(), path.size());
     publishKvSnapshot();
 }
 
@@ -140,42 +207,38 @@ KvSnapshotData EngineWorker::makeKvSnapshot() const {
         d.refcount = snap.blocks[b].refcount;
         d.tokens = snap.blocks[b].tokens;
         d.owners = QVector<int>(snap.blocks[b].owners.begin(), snap.blocks[b].owners.end());
+        d.cached = snap.blocks[b].cached;
     }
-    for (auto it = sequence_of_.begin(); it != sequence_of_.end(); ++it) {
-        out.sequenceIds << it.value();
-        out.sequenceConversation << it.key();
+    for (const auto& [id, reply] : active_) {
+        const RequestState* state = serving_->request(id);
+        if (!state || state->seq_id < 0) continue;
+        out.sequenceIds << state->seq_id;
+        out.sequenceConversation << reply.job.conversationId;
     }
     out.wallTimeSec = wallTimeSec();
     return out;
 }
 
-// Frees the KV of the least recently used other conversations until the
-// request fits (their KV is recomputed if they continue). False if it cannot.
-bool EngineWorker::makeRoom(qint64 conversationId, int tokensNeeded) {
-    const KVCacheManager& kv = engine_->kv();
-    const int blockSize = kv.layout().block_size;
-    const int seq = sequence_of_.value(conversationId, -1);
-    const int held = seq >= 0 ? int(kv.block_table(seq).size()) : 0;
-    const int blocksNeeded = std::min(kv.n_blocks(), (tokensNeeded + blockSize - 1) / blockSize);
-    for (int i = 0; i < recent_.size() && kv.free_blocks() + held < blocksNeeded;) {
-        const qint64 victim = recent_[i];
-        if (victim == conversationId) {
-            ++i;
-            continue;
-        }
-        engine_->free_sequence(sequence_of_.take(victim));
-        recent_.removeAt(i);
-    }
-    return kv.free_blocks() + held >= blocksNeeded;
-}
+// ------------------------------------------------------------------ generation
 
 void EngineWorker::generate(const GenerationJob& job) {
+    try {
+        submit(job);
+    } catch (const std::exception& e) {
+        Q_EMIT generationFailed(job.requestId, QStringLiteral("internal error: %1").arg(QString::fromUtf8(e.what())));
+    }
+}
+
+void EngineWorker::submit(const GenerationJob& job) {
     if (!engine_) {
         Q_EMIT generationFailed(job.requestId, QStringLiteral("no model is loaded; open a model first"));
         return;
     }
-    stop_.store(false);
-    Q_EMIT generationStarted(job.requestId);
+    for (const auto& [id, reply] : active_)
+        if (reply.job.conversationId == job.conversationId) {
+            Q_EMIT generationFailed(job.requestId, QStringLiteral("this conversation is already generating a reply"));
+            return;
+        }
     const Tokenizer& tok = engine_->tokenizer();
 
     // The prompt: the chat template over the turns, or their text as one document.
@@ -188,98 +251,122 @@ void EngineWorker::generate(const GenerationJob& job) {
     } else {
         for (const ChatTurn& t : job.turns) text += t.content.toStdString();
     }
-    GenerationRequest request;
-    request.prompt_ids = tok.encode(text, tok.vocab().add_bos, true);
+    ServeRequest request;
+    request.prompt = tok.encode(text, tok.vocab().add_bos, true);
     request.max_tokens = job.maxTokens;
     request.sampling = job.sampling;
-    if (request.prompt_ids.empty()) {
+    if (request.prompt.empty()) {
         Q_EMIT generationFailed(job.requestId, QStringLiteral("the prompt is empty; type some text first"));
         return;
     }
-
-    // The conversation's kept sequence, so the next turn reuses this one's KV.
-    if (!sequence_of_.contains(job.conversationId)) {
-        makeRoom(job.conversationId, 1);
-        auto seq = engine_->create_sequence();
-        if (!seq) {
-            Q_EMIT generationFailed(job.requestId, q(seq.status().message()));
-            return;
-        }
-        sequence_of_.insert(job.conversationId, seq.value());
-    }
-    recent_.removeAll(job.conversationId);
-    recent_.append(job.conversationId);
-    request.seq_id = sequence_of_.value(job.conversationId);
-    makeRoom(job.conversationId, int(request.prompt_ids.size()) + job.maxTokens);
-
-    const KVCacheManager& kv = engine_->kv();
-    const qint64 bytesPerBlock = kv.layout().bytes_per_block();
-    const qint64 weightBytes = engine_->model().weight_bytes();
-    double lastSnapshot = -1, lastTokenMs = 0, firstTokenMs = 0;
-    int decodeTokens = 0;
-    auto onStep = [&](const StepEvent& ev) {
-        StepStatsData s;
-        s.requestId = job.requestId;
-        s.step = ev.step;
-        s.prefill = ev.prefill;
-        s.tokens = ev.n_tokens;
-        s.stepMs = ev.step_ms;
-        s.elapsedMs = ev.elapsed_ms;
-        s.wallTimeSec = wallTimeSec();
-        if (!ev.prefill) {
-            decodeTokens += ev.n_tokens;
-            const double decodeMs = ev.elapsed_ms - firstTokenMs;
-            s.decodeTps = decodeMs > 0 ? 1000.0 * decodeTokens / decodeMs : 0;
-        }
-        s.weightBytes = weightBytes;
-        s.kvUsedBytes = qint64(kv.n_blocks() - kv.free_blocks()) * bytesPerBlock;
-        s.kvReservedBytes = qint64(kv.n_blocks()) * bytesPerBlock;
-        Q_EMIT stepFinished(s);
-        if (s.wallTimeSec - lastSnapshot >= kKvSnapshotIntervalSec) {
-            lastSnapshot = s.wallTimeSec;
-            Q_EMIT kvSnapshotReady(makeKvSnapshot());
-        }
-    };
-    auto onToken = [&](const TokenEvent& ev) {
-        TokenEventData t;
-        t.requestId = job.requestId;
-        t.index = ev.index;
-        t.tokenId = ev.id;
-        t.text = q(ev.text);
-        t.elapsedMs = ev.elapsed_ms;
-        t.sinceLastMs = ev.index == 0 ? 0 : ev.elapsed_ms - lastTokenMs;
-        t.wallTimeSec = wallTimeSec();
-        if (ev.index == 0) firstTokenMs = ev.elapsed_ms;
-        lastTokenMs = ev.elapsed_ms;
-        Q_EMIT tokenGenerated(t);
-    };
-
-    auto result = engine_->generate(request, onToken, &stop_, onStep);
-    if (!result && result.status().code() == StatusCode::recoverable && recent_.size() > 1) {
-        // The pool filled up during the prompt: free every other conversation and retry once.
-        for (qint64 other : QList<qint64>(recent_))
-            if (other != job.conversationId) engine_->free_sequence(sequence_of_.take(other));
-        recent_ = {job.conversationId};
-        result = engine_->generate(request, onToken, &stop_, onStep);
-    }
-    Q_EMIT kvSnapshotReady(makeKvSnapshot());
-    if (!result) {
-        Q_EMIT generationFailed(job.requestId, q(result.status().message()));
+    auto id = serving_->submit(request);
+    if (!id) {
+        Q_EMIT generationFailed(job.requestId, q(id.status().message()));
         return;
     }
-    ReplyStats stats;
-    stats.requestId = job.requestId;
-    stats.promptTokens = result->stats.n_prompt;
-    stats.generatedTokens = result->stats.n_gen;
-    stats.cachedPromptTokens = result->stats.n_cached;
-    stats.ttftMs = result->stats.ttft_ms;
-    stats.prefillTps = result->stats.prefill_tps;
-    stats.decodeTps = result->stats.decode_tps;
-    stats.totalMs = lastTokenMs;
-    stats.wallTimeSec = wallTimeSec();
-    stats.stopReason = q(result->stop_reason);
-    stats.samplingJson = sampling_to_json(job.sampling);
-    Q_EMIT replyFinished(stats, q(result->text));
+    active_[id.value()] = ActiveReply{job, {}, 0};
+    Q_EMIT generationStarted(job.requestId);
+    queueStep();
+}
+
+void EngineWorker::queueStep() {
+    if (step_queued_) return;
+    step_queued_ = true;
+    QMetaObject::invokeMethod(this, &EngineWorker::runStep, Qt::QueuedConnection);
+}
+
+// One serving step; queued again while requests remain, so that new requests,
+// cancels and deletions are handled between steps.
+void EngineWorker::runStep() {
+    step_queued_ = false;
+    try {
+        step();
+    } catch (const std::exception& e) {
+        // The engine's state is unknown: end every reply and start over with a fresh serving core.
+        failAll(QStringLiteral("internal error: %1").arg(QString::fromUtf8(e.what())));
+        serving_.reset();
+        if (engine_) {
+            Q_EMIT loadFailed(q(engine_->model().path), QStringLiteral("the engine stopped after an internal error; load the model again"));
+            engine_.reset();
+            Q_EMIT modelUnloaded();
+        }
+    }
+}
+
+void EngineWorker::step() {
+    if (!serving_) return;
+    std::vector<int64_t> cancelled;
+    for (const auto& [id, reply] : active_)
+        if (stop_.load() || (reply.job.cancel && reply.job.cancel->load())) cancelled.push_back(id);
+    for (int64_t id : cancelled) (void)serving_->cancel(id);
+    if (!serving_->idle()) {
+        auto m = serving_->step();
+        if (!m) {
+            const QString message = q(m.status().message());
+            for (const auto& [id, reply] : active_) (void)serving_->cancel(id);
+            (void)serving_->take_finished();
+            failAll(message);
+        } else {
+            const KVCacheManager& kv = engine_->kv();
+            const qint64 bytesPerBlock = kv.layout().bytes_per_block();
+            StepStatsData s;
+            s.step = int(m->step);
+            s.prefill = m->n_decode_tokens == 0;
+            s.tokens = m->n_prefill_tokens + m->n_decode_tokens;
+            s.prefillTokens = m->n_prefill_tokens;
+            s.decodeTokens = m->n_decode_tokens;
+            s.stepMs = m->step_ms;
+            s.elapsedMs = m->time_ms;
+            s.wallTimeSec = wallTimeSec();
+            s.decodeTps = m->step_ms > 0 && m->n_decode_tokens > 0 ? 1000.0 * m->n_decode_tokens / m->step_ms : 0;
+            s.weightBytes = engine_->model().weight_bytes();
+            s.kvUsedBytes = qint64(m->blocks_used) * bytesPerBlock;
+            s.kvReservedBytes = qint64(kv.n_blocks()) * bytesPerBlock;
+            s.running = m->n_running;
+            s.waiting = m->n_waiting;
+            Q_EMIT stepFinished(s);
+        }
+    }
+    reportFinished();
+    if (wallTimeSec() - lastSnapshotSec_ >= kKvSnapshotIntervalSec || serving_->idle()) {
+        lastSnapshotSec_ = wallTimeSec();
+        Q_EMIT kvSnapshotReady(makeKvSnapshot());
+    }
+    if (!serving_->idle()) queueStep();
+}
+
+void EngineWorker::reportFinished() {
+    for (auto& f : serving_->take_finished()) {
+        auto it = active_.find(f->id);
+        if (it == active_.end()) continue;
+        const ActiveReply& reply = it->second;
+        const RequestMetrics& rm = f->metrics;
+        // Remember the reply's cached path; a path that this one extends (an earlier turn) is covered by it.
+        auto& paths = conversation_paths_[reply.job.conversationId];
+        paths.erase(std::remove_if(paths.begin(), paths.end(),
+                                   [&](const std::vector<int32_t>& p) {
+                                       return p.size() <= f->tokens.size() && std::equal(p.begin(), p.end(), f->tokens.begin());
+                                   }),
+                    paths.end());
+        paths.push_back(f->tokens);
+        ReplyStats stats;
+        stats.requestId = reply.job.requestId;
+        stats.promptTokens = rm.n_input;
+        stats.generatedTokens = rm.n_output;
+        stats.cachedPromptTokens = rm.n_cached;
+        stats.ttftMs = rm.first_token_ms >= 0 ? rm.ttft_ms() : 0;
+        const double prefillMs = rm.first_token_ms - rm.first_scheduled_ms;
+        stats.prefillTps = rm.first_token_ms >= 0 && prefillMs > 0 ? 1000.0 * (rm.n_input - rm.n_cached) / prefillMs : 0;
+        const double decodeMs = rm.finished_ms - rm.first_token_ms;
+        stats.decodeTps = rm.n_output > 1 && decodeMs > 0 ? 1000.0 * (rm.n_output - 1) / decodeMs : 0;
+        stats.totalMs = rm.e2e_ms();
+        stats.wallTimeSec = wallTimeSec();
+        stats.stopReason = q(f->finish_reason);
+        stats.samplingJson = sampling_to_json(reply.job.sampling);
+        const QString text = QString::fromUtf8(reply.text.data(), qsizetype(reply.text.size()));
+        active_.erase(it);
+        Q_EMIT replyFinished(stats, text);
+    }
 }
 
 }  // namespace lumen::ui

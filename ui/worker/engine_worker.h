@@ -1,7 +1,11 @@
 // The engine worker: the one object that talks to lumen::Engine. It lives on
 // its own QThread; the GUI calls its slots through queued invocations and gets
 // value types back through queued signals, so the GUI thread never waits on
-// the engine. Stop and cancel are atomic flags the GUI sets directly.
+// the engine. Every reply is a request of one ServingEngine: several
+// conversations generate at once, batched into the same steps, and the
+// prefix cache carries a conversation's KV from one turn to the next. Each
+// step is queued to the worker's own event loop, so new requests join between
+// steps. Stop and cancel are atomic flags the GUI sets directly.
 #pragma once
 
 #include <QElapsedTimer>
@@ -13,13 +17,16 @@
 #include <QStringList>
 #include <QVector>
 #include <atomic>
+#include <map>
 #include <memory>
+#include <vector>
 
 #include "sampling/sampler.h"
 #include "worker/engine_events.h"
 
 namespace lumen {
 class Engine;
+class ServingEngine;
 struct Model;
 }  // namespace lumen
 
@@ -53,11 +60,12 @@ struct ChatTurn {
 
 struct GenerationJob {
     qint64 requestId = 0;
-    qint64 conversationId = 0;  // its KV sequence is kept between turns
+    qint64 conversationId = 0;
     bool chatMode = true;       // chat template over `turns`; else raw continuation of their text
     QVector<ChatTurn> turns;    // the conversation so far, ending with the user's turn
     int maxTokens = 256;
     SamplingParams sampling;
+    std::shared_ptr<std::atomic<bool>> cancel;  // set by the GUI to stop this reply (checked every step)
 };
 
 ModelSummary summarize_model(const Model& model);
@@ -70,15 +78,16 @@ public:
     ~EngineWorker() override;
 
     // Thread-safe: called from the GUI thread, take effect within one step.
-    void requestStop() { stop_.store(true); }
+    void requestStop() { stop_.store(true); }  // every reply (shutdown)
     void requestLoadCancel() { load_cancel_.store(true); }
+    void clearLoadCancel() { load_cancel_.store(false); }  // before queueing a load
 
 public Q_SLOTS:
     void inspectModel(const QString& path);
-    void loadModel(const lumen::ui::LoadSettings& settings);
+    void loadModel(const lumen::ui::LoadSettings& settings);  // a load that fails keeps the loaded model
     void unloadModel();
     void generate(const lumen::ui::GenerationJob& job);
-    // Frees the KV blocks a conversation keeps between turns.
+    // Ends the conversation's reply, if any, and forgets its cached KV.
     void releaseConversation(qint64 conversationId);
     void publishKvSnapshot();
 
@@ -97,16 +106,32 @@ Q_SIGNALS:
     void generationFailed(qint64 requestId, const QString& message);
 
 private:
+    struct ActiveReply {
+        GenerationJob job;
+        std::string text;
+        size_t shownBytes = 0;  // text already sent to the GUI (whole UTF-8 characters only)
+        double lastTokenMs = 0;
+    };
     double wallTimeSec() const { return double(clock_.nsecsElapsed()) * 1e-9; }
     KvSnapshotData makeKvSnapshot() const;
-    bool makeRoom(qint64 conversationId, int tokensNeeded);
+    void inspect(const QString& path);
+    void load(const LoadSettings& settings);
+    void submit(const GenerationJob& job);
+    void queueStep();
+    void runStep();
+    void step();
+    void reportFinished();
+    void failAll(const QString& message);
 
     std::unique_ptr<Engine> engine_;
+    std::unique_ptr<ServingEngine> serving_;
+    std::map<int64_t, ActiveReply> active_;                 // serving request id -> reply
+    QHash<qint64, std::vector<std::vector<int32_t>>> conversation_paths_;  // each reply's tokens: its cached path
     std::atomic<bool> stop_{false};
     std::atomic<bool> load_cancel_{false};
     QElapsedTimer clock_;
-    QHash<qint64, int> sequence_of_;   // conversation -> kept KV sequence
-    QList<qint64> recent_;             // conversations by last use, most recent last
+    double lastSnapshotSec_ = -1;
+    bool step_queued_ = false;
 };
 
 // Registers the value types for queued connections; call once before use.
