@@ -110,6 +110,12 @@ BatchedRun batched(Engine& e, const ServingOptions& options, const std::vector<S
         run.max_running = std::max(run.max_running, m->n_running + m->n_finished);
         Status inv = serving.check_invariants();
         EXPECT_TRUE(inv.is_ok()) << "step " << m->step << ": " << inv.message();
+        // Fragmentation: a running sequence's blocks hold its tokens with at most one partly filled block.
+        for (const RequestState* r : serving.scheduler().running()) {
+            const int32_t bs = e.kv().layout().block_size;
+            EXPECT_EQ(int32_t(e.kv().block_table(r->seq_id).size()), (e.kv().length(r->seq_id) + bs - 1) / bs);
+            EXPECT_EQ(e.kv().length(r->seq_id), r->n_computed);
+        }
         EXPECT_LE(m->n_prefill_tokens + m->n_decode_tokens, options.scheduler.max_batch_tokens + 200);
         for (auto& f : serving.take_finished()) {
             EXPECT_NE(f->finish_reason, "cancelled");

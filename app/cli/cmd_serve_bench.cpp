@@ -129,6 +129,8 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
     j["request_throughput"] = r.request_throughput;
     j["output_throughput"] = r.output_throughput;
     j["total_token_throughput"] = r.total_token_throughput;
+    j["decode_throughput"] = r.decode_throughput;
+    j["prefill_throughput"] = r.prefill_throughput;
     j["ttft_ms"] = to_json(r.ttft_ms);
     j["tpot_ms"] = to_json(r.tpot_ms);
     j["itl_ms"] = to_json(r.itl_ms);
@@ -152,6 +154,8 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
     std::printf("| request throughput | %.2f req/s |\n", r.request_throughput);
     std::printf("| output throughput | %.1f tok/s |\n", r.output_throughput);
     std::printf("| total token throughput | %.1f tok/s |\n", r.total_token_throughput);
+    std::printf("| decode throughput (decode-only steps) | %.1f tok/s |\n", r.decode_throughput);
+    std::printf("| prefill throughput (prefill-only steps) | %.1f tok/s |\n", r.prefill_throughput);
     std::printf("| prefix hit rate | %.1f %% |\n", 100.0 * r.prefix_hit_rate);
     std::printf("| preemptions | %lld |\n", (long long)r.preemptions);
     std::printf("| KV utilization mean / max | %.1f %% / %.1f %% |\n\n", 100.0 * r.kv_utilization.mean,

@@ -3,6 +3,7 @@
 #include "serving/prefix_cache.h"
 
 #include <algorithm>
+#include <climits>
 #include <functional>
 
 namespace lumen {
@@ -119,16 +120,23 @@ int32_t PrefixCache::evict(int32_t n_blocks) {
         };
         visit(root_.get());
         if (!victim) break;
-        while (freed < n_blocks && !victim->blocks.empty() && kv_.refcount(victim->blocks.back()) == 1) {
-            kv_.release_external(victim->blocks.back());
-            victim->blocks.pop_back();
-            victim->tokens.resize(victim->blocks.size() * size_t(block_size_));
-            --cached_blocks_;
-            ++freed;
-        }
+        freed += drop_unused_tail(victim, n_blocks - freed);
         if (victim->blocks.empty()) remove_leaf(victim);
     }
     return freed;
+}
+
+// Releases up to `limit` blocks from the end of a leaf's edge while only the cache holds them.
+int32_t PrefixCache::drop_unused_tail(Node* leaf, int32_t limit) {
+    int32_t dropped = 0;
+    while (dropped < limit && !leaf->blocks.empty() && kv_.refcount(leaf->blocks.back()) == 1) {
+        kv_.release_external(leaf->blocks.back());
+        leaf->blocks.pop_back();
+        leaf->tokens.resize(leaf->blocks.size() * size_t(block_size_));
+        --cached_blocks_;
+        ++dropped;
+    }
+    return dropped;
 }
 
 void PrefixCache::remove_leaf(Node* node) {
@@ -163,13 +171,7 @@ int32_t PrefixCache::evict_path(const int32_t* tokens, size_t n) {
     for (auto it = path.rbegin(); it != path.rend(); ++it) {
         Node* leaf = *it;
         if (!leaf->children.empty()) break;
-        while (!leaf->blocks.empty() && kv_.refcount(leaf->blocks.back()) == 1) {
-            kv_.release_external(leaf->blocks.back());
-            leaf->blocks.pop_back();
-            leaf->tokens.resize(leaf->blocks.size() * bs);
-            --cached_blocks_;
-            ++freed;
-        }
+        freed += drop_unused_tail(leaf, INT32_MAX);
         if (!leaf->blocks.empty()) break;
         remove_leaf(leaf);
     }

@@ -49,6 +49,7 @@ private:
     using Key = std::vector<int32_t>;  // the tokens of an edge's first block
     Node* split(Node* node, size_t at_block);
     void remove_leaf(Node* node);
+    int32_t drop_unused_tail(Node* leaf, int32_t limit);
 
     KVCacheManager& kv_;
     int32_t block_size_;

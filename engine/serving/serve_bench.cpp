@@ -145,6 +145,19 @@ Result<ServeBenchResult> run_serve_bench(ServingEngine& serving, const std::vect
         }
     }
     r.duration_s = (serving.now_ms() - start) / 1000.0;
+    double decode_ms = 0, prefill_ms = 0;
+    int64_t decode_tokens = 0, prefill_tokens = 0;
+    for (const StepMetrics& m : r.step_log) {
+        if (m.n_prefill_tokens == 0 && m.n_decode_tokens > 0) {
+            decode_ms += m.step_ms;
+            decode_tokens += m.n_decode_tokens;
+        } else if (m.n_decode_tokens == 0 && m.n_prefill_tokens > 0) {
+            prefill_ms += m.step_ms;
+            prefill_tokens += m.n_prefill_tokens;
+        }
+    }
+    r.decode_throughput = decode_ms > 0 ? 1000.0 * double(decode_tokens) / decode_ms : 0;
+    r.prefill_throughput = prefill_ms > 0 ? 1000.0 * double(prefill_tokens) / prefill_ms : 0;
     r.request_throughput = r.completed / r.duration_s;
     r.output_throughput = double(r.output_tokens) / r.duration_s;
     r.total_token_throughput = double(r.input_tokens + r.output_tokens) / r.duration_s;

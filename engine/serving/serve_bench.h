@@ -46,6 +46,8 @@ struct ServeBenchResult {
     double request_throughput = 0;      // requests/s
     double output_throughput = 0;       // generated tokens/s
     double total_token_throughput = 0;  // (input + generated) tokens/s
+    double decode_throughput = 0;       // decode tokens/s over decode-only steps (llama-batched-bench's S_TG)
+    double prefill_throughput = 0;      // prompt tokens/s over prefill-only steps (S_PP)
     Distribution ttft_ms, tpot_ms, itl_ms, e2el_ms, queue_ms;
     Distribution kv_utilization;        // blocks in use (sequences + cache) / pool, per step
     Distribution running, waiting;      // per step
