@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <set>
 
 #include "model/synth.h"
 #include "runtime/engine.h"
@@ -361,6 +362,55 @@ TEST_F(BatchedEqualsSequential, SecondWaveReusesTheFirstWavesBlocks) {
     const BatchedRun run = batched(*e, o, *shared_, 4);
     expect_same(run, *shared_expected_);
     EXPECT_GE(run.cached_tokens, 32 * 12);  // every second-wave request hits the cached prefix
+}
+
+// Parallel sampling: n samples share the prompt's blocks and each equals a
+// sequential run with its own seed (seed + i).
+TEST(ServingEngine, ParallelSamplesShareThePromptAndMatchSequentialRuns) {
+    auto e = load(2048);
+    ServingEngine serving(*e);
+    ServeRequest r = greedy(random_tokens(37, 21), 12);  // 2 full blocks + a shared partial one
+    r.sampling.temperature = 0.9f;
+    r.sampling.top_k = 0;
+    r.sampling.top_p = 1.f;
+    r.sampling.min_p = 0.f;
+    r.sampling.seed = 77;
+    r.n = 4;
+    const int64_t id = serving.submit(r).value();
+    bool checked_sharing = false;
+    std::map<int32_t, std::vector<int32_t>> by_sample;
+    while (!serving.idle()) {
+        ASSERT_TRUE(serving.step().is_ok());
+        ASSERT_TRUE(serving.check_invariants().is_ok());
+        const auto& running = serving.scheduler().running();
+        if (!checked_sharing && running.size() == 4) {
+            // The first prompt block is held by all four sequences.
+            const int32_t first = e->kv().block_table(running[0]->seq_id)[0];
+            EXPECT_GE(e->kv().refcount(first), 4);
+            checked_sharing = true;
+        }
+        for (auto& f : serving.take_finished()) {
+            EXPECT_EQ(f->group_id, id);
+            by_sample[f->sample_index] = std::vector<int32_t>(f->tokens.begin() + f->n_prompt, f->tokens.end());
+        }
+    }
+    EXPECT_TRUE(checked_sharing);
+    ASSERT_EQ(by_sample.size(), 4u);
+    std::set<std::vector<int32_t>> distinct;
+    for (int32_t i = 0; i < 4; ++i) {
+        GenerationRequest g;
+        g.prompt_ids = r.prompt;
+        g.max_tokens = r.max_tokens;
+        g.sampling = r.sampling;
+        g.sampling.seed = r.sampling.seed + uint64_t(i);
+        g.stop_at_eos = false;
+        auto alone = load(2048)->generate(g);
+        ASSERT_TRUE(alone.is_ok());
+        EXPECT_EQ(by_sample[i], alone->ids) << "sample " << i;
+        distinct.insert(by_sample[i]);
+    }
+    EXPECT_GT(distinct.size(), 1u);  // the samples really differ
+    EXPECT_FALSE(serving.submit([&] { auto bad = r; bad.n = 0; return bad; }()).is_ok());
 }
 
 // ------------------------------------------------------------------ lifecycle

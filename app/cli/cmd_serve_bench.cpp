@@ -34,7 +34,7 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
                             {"--model", "--tokenizer", "--threads", "--ctx", "--kv-type", "--device", "--requests",
                              "--preset", "--input-len", "--output-len", "--len-jitter", "--shared-prefix", "--rate",
                              "--max-concurrency", "--prompts", "--batch-tokens", "--max-running", "--seed", "-o",
-                             "--steps-csv", "--temperature"},
+                             "--steps-csv", "--temperature", "--interfering-prompt"},
                             {"--no-chunked-prefill", "--no-prefix-cache"});
     if (!args) return fail(args.status().message());
     auto model_path = args->required("--model");
@@ -56,9 +56,10 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
     auto max_running = args->get_int("--max-running", 64, 1, 1 << 16);
     auto seed = args->get_int("--seed", 1, 0, (1LL << 62));
     auto temperature = args->get_double("--temperature", 0.0, 0.0, 100.0);
+    auto interfering = args->get_int("--interfering-prompt", 0, 0, 1 << 24);
     for (const Status* s : {&requests.status(), &input_len.status(), &output_len.status(), &jitter.status(),
                             &shared.status(), &rate.status(), &concurrency.status(), &batch_tokens.status(),
-                            &max_running.status(), &seed.status(), &temperature.status()})
+                            &max_running.status(), &seed.status(), &temperature.status(), &interfering.status()})
         if (!s->is_ok()) return fail(s->message());
     const std::string format = args->get("-o", "md");
     if (format != "md" && format != "json") return fail("option -o is '" + format + "', expected md or json");
@@ -71,6 +72,7 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
     config.max_concurrency = int32_t(*concurrency);
     config.seed = uint64_t(*seed);
     config.sampling.temperature = float(*temperature);
+    config.interfering_prompt = int32_t(*interfering);
 
     LoadOptions load;
     load.tokenizer_path = args->get("--tokenizer");
@@ -119,6 +121,7 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
                    {"batch_tokens", serving_options.scheduler.max_batch_tokens},
                    {"chunked_prefill", serving_options.scheduler.chunked_prefill},
                    {"prefix_cache", serving_options.prefix_cache},
+                   {"interfering_prompt", config.interfering_prompt},
                    {"kv_blocks", e.kv().n_blocks()},
                    {"block_size", e.kv().layout().block_size},
                    {"prompts", config.prompts.empty() ? "random" : args->get("--prompts")}};
@@ -142,6 +145,7 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
     j["prefix_hit_rate"] = r.prefix_hit_rate;
     j["preemptions"] = r.preemptions;
     j["steps"] = r.steps;
+    if (config.interfering_prompt > 0) j["interfering_ttft_ms"] = r.interfering_ttft_ms;
     if (format == "json") {
         std::puts(j.dump(2).c_str());
         return 0;

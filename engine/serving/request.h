@@ -17,6 +17,7 @@ struct ServeRequest {
     SamplingParams sampling;
     bool stop_at_eos = true;
     int32_t priority = 0;         // higher runs first; ties in arrival order (FCFS)
+    int32_t n = 1;                // parallel samples: after the prompt, n sequences share its blocks
 };
 
 // Per-request latency metrics, in milliseconds on the serving engine's clock.
@@ -53,6 +54,8 @@ struct RequestState {
     RequestMetrics metrics;
     std::unique_ptr<Sampler> sampler;
     uint64_t arrival_order = 0;
+    int64_t group_id = 0;         // the submitted request's id, shared by its parallel samples
+    int32_t sample_index = 0;     // 0 for the submitted request, 1..n-1 for its forks
 
     int32_t n_generated() const { return int32_t(tokens.size()) - n_prompt; }
     int32_t pending() const { return int32_t(tokens.size()) - n_computed; }  // tokens still to feed

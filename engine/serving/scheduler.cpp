@@ -16,6 +16,11 @@ void Scheduler::add(RequestState* r) {
     waiting_.insert(std::upper_bound(waiting_.begin(), waiting_.end(), r, before), r);
 }
 
+void Scheduler::add_running(RequestState* r) {
+    r->status = RequestStatus::running;
+    running_.insert(std::upper_bound(running_.begin(), running_.end(), r, before), r);
+}
+
 void Scheduler::remove(RequestState* r) {
     waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), r), waiting_.end());
     running_.erase(std::remove(running_.begin(), running_.end(), r), running_.end());

@@ -51,6 +51,7 @@ public:
     const SchedulerOptions& options() const { return options_; }
 
     void add(RequestState* r);      // to the waiting queue
+    void add_running(RequestState* r);  // a fork of a running request: runs from the next step
     void remove(RequestState* r);   // finished or cancelled: out of both queues
     StepPlan schedule(BlockAllocator& memory);
 

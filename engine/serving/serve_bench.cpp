@@ -89,12 +89,24 @@ Result<std::vector<ServeBenchRequestPlan>> make_serve_workload(const ServeBenchC
         p.arrival_ms = t_ms;
         out.push_back(std::move(p));
     }
+    if (c.interfering_prompt > 0) {
+        ServeBenchRequestPlan p;
+        for (int32_t k = 0; k < c.interfering_prompt; ++k) p.request.prompt.push_back(token(rng));
+        p.request.max_tokens = 1;
+        p.request.sampling = c.sampling;
+        p.request.stop_at_eos = false;
+        p.arrival_ms = t_ms;
+        p.after_first_tokens = true;
+        p.measured = false;
+        out.push_back(std::move(p));
+    }
     return out;
 }
 
 Result<ServeBenchResult> run_serve_bench(ServingEngine& serving, const std::vector<ServeBenchRequestPlan>& workload,
                                          int32_t max_concurrency, const std::function<void(const StepMetrics&)>& on_step,
-                                         const std::atomic<bool>* stop) {
+                                         const std::atomic<bool>* stop,
+                                         const std::function<void(const RequestState&)>& on_request) {
     ServeBenchResult r;
     if (!serving.idle()) return Status::error("serve-bench needs an idle serving engine");
     const double start = serving.now_ms();
@@ -104,13 +116,30 @@ Result<ServeBenchResult> run_serve_bench(ServingEngine& serving, const std::vect
     size_t next = 0;
     int32_t in_flight = 0;
     int64_t cached = 0, admitted = 0;
+    std::vector<int64_t> submitted;
+    int64_t unmeasured = -1;
+    // Every submitted request still running has its first token.
+    auto all_started = [&] {
+        for (int64_t id : submitted) {
+            const RequestState* s = serving.request(id);
+            if (s && s->n_generated() == 0) return false;
+        }
+        return true;
+    };
     while (r.completed < int32_t(workload.size())) {
-        if (stop && stop->load()) return Status::error("serve-bench stopped");
+        if (stop && stop->load()) {
+            for (int64_t id : submitted) (void)serving.cancel(id);  // in flight ones; finished ids are no-ops
+            (void)serving.take_finished();
+            return Status::error("serve-bench stopped");
+        }
         const double now = serving.now_ms() - start;
         while (next < workload.size() && workload[next].arrival_ms <= now &&
-               (max_concurrency <= 0 || in_flight < max_concurrency)) {
+               (max_concurrency <= 0 || in_flight < max_concurrency) &&
+               (!workload[next].after_first_tokens || all_started())) {
             auto id = serving.submit(workload[next].request);
             if (!id) return id.status().with_context("request " + std::to_string(next));
+            submitted.push_back(id.value());
+            if (!workload[next].measured) unmeasured = id.value();
             ++next;
             ++in_flight;
         }
@@ -133,6 +162,10 @@ Result<ServeBenchResult> run_serve_bench(ServingEngine& serving, const std::vect
             --in_flight;
             ++r.completed;
             const RequestMetrics& rm = f->metrics;
+            if (f->id == unmeasured) {
+                r.interfering_ttft_ms = rm.ttft_ms();
+                continue;
+            }
             r.input_tokens += rm.n_input;
             r.output_tokens += rm.n_output;
             ttft.push_back(rm.ttft_ms());
@@ -142,6 +175,7 @@ Result<ServeBenchResult> run_serve_bench(ServingEngine& serving, const std::vect
             queue.push_back(rm.queue_ms());
             cached += rm.n_cached;
             admitted += rm.n_input;
+            if (on_request) on_request(*f);
         }
     }
     r.duration_s = (serving.now_ms() - start) / 1000.0;

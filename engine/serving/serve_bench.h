@@ -24,6 +24,10 @@ struct ServeBenchConfig {
     int32_t max_concurrency = 0;    // requests in flight at most; 0: unlimited (passed to run_serve_bench)
     uint64_t seed = 1;
     std::vector<std::vector<int32_t>> prompts;  // from a file; empty: random tokens
+    // > 0: one more request with a prompt this long (and one output token) arrives once
+    // every other request has its first token; the latency figures then show how much
+    // its prefill disturbs the running requests. It is left out of the distributions.
+    int32_t interfering_prompt = 0;
     SamplingParams sampling;        // default: greedy
     ServeBenchConfig() { sampling.temperature = 0; }
 };
@@ -54,21 +58,26 @@ struct ServeBenchResult {
     double prefix_hit_rate = 0;
     int64_t preemptions = 0;
     int64_t steps = 0;
+    double interfering_ttft_ms = 0;     // the interfering request's TTFT (0 if none)
     std::vector<StepMetrics> step_log;
 };
 
 struct ServeBenchRequestPlan {
     ServeRequest request;
-    double arrival_ms = 0;  // offset from the start
+    double arrival_ms = 0;         // offset from the start
+    bool after_first_tokens = false;  // arrives once every earlier request has its first token
+    bool measured = true;          // counted in the latency distributions
 };
 // The requests and arrival times for a config, over a vocabulary of n_vocab ids.
 Result<std::vector<ServeBenchRequestPlan>> make_serve_workload(const ServeBenchConfig& config, int32_t n_vocab);
 
 // Runs the workload to completion (or until *stop) with at most max_concurrency
 // requests in flight (0: no limit). on_step sees every step's metrics.
+// on_request sees every measured request when it finishes.
 Result<ServeBenchResult> run_serve_bench(ServingEngine& serving, const std::vector<ServeBenchRequestPlan>& workload,
                                          int32_t max_concurrency = 0,
                                          const std::function<void(const StepMetrics&)>& on_step = {},
-                                         const std::atomic<bool>* stop = nullptr);
+                                         const std::atomic<bool>* stop = nullptr,
+                                         const std::function<void(const RequestState&)>& on_request = {});
 
 }  // namespace lumen

@@ -33,6 +33,7 @@ Result<int64_t> ServingEngine::submit(const ServeRequest& request) {
             return Status::error("request token " + std::to_string(t) + " is outside the vocabulary of " +
                                  std::to_string(vocab));
     if (request.max_tokens < 1) return Status::error("request max_tokens must be at least 1");
+    if (request.n < 1 || request.n > 64) return Status::error("request n is " + std::to_string(request.n) + ", expected 1..64");
     if (options_.scheduler.max_batch_tokens < 1) return Status::error("max batch tokens must be at least 1");
     auto r = std::make_unique<RequestState>();
     r->id = next_id_++;
@@ -43,6 +44,7 @@ Result<int64_t> ServingEngine::submit(const ServeRequest& request) {
     r->metrics.n_input = r->n_prompt;
     r->sampler = std::make_unique<Sampler>(request.sampling);
     r->arrival_order = arrivals_++;
+    r->group_id = r->id;
     RequestState* raw = r.get();
     requests_[r->id] = std::move(r);
     scheduler_.add(raw);
@@ -118,6 +120,62 @@ void ServingEngine::finish(RequestState& r, const std::string& reason) {
 
 // ------------------------------------------------------------------ step
 
+Status ServingEngine::fork_samples(RequestState& r, std::vector<RequestState*>* forks) {
+    for (int32_t i = 1; i < r.request.n; ++i) {
+        auto seq = engine_.fork_sequence(r.seq_id);
+        if (!seq) return seq.status();
+        auto f = std::make_unique<RequestState>();
+        f->id = next_id_++;
+        f->request = r.request;
+        f->request.sampling.seed = r.request.sampling.seed + uint64_t(i);
+        f->tokens = r.tokens;
+        f->n_prompt = r.n_prompt;
+        f->n_computed = r.n_computed;
+        f->seq_id = seq.value();
+        f->metrics = r.metrics;
+        f->metrics.n_cached = 0;  // the group's prompt is counted once, on its first sample
+        f->sampler = std::make_unique<Sampler>(f->request.sampling);
+        f->arrival_order = r.arrival_order;
+        f->group_id = r.group_id;
+        f->sample_index = i;
+        RequestState* raw = f.get();
+        requests_[f->id] = std::move(f);
+        scheduler_.add_running(raw);
+        forks->push_back(raw);
+    }
+    return Status::ok();
+}
+
+void ServingEngine::sample_into(RequestState& r, float* logits_row, double t, StepMetrics& m, int32_t& sampled) {
+    const int32_t vocab = engine_.model().config.vocab_size;
+    const int32_t capacity = engine_.kv().n_blocks() * engine_.kv().layout().block_size;
+    const int32_t next = r.sampler->sample(logits_row, vocab, r.tokens);
+    r.tokens.push_back(next);
+    ++sampled;
+    const int32_t index = r.n_generated() - 1;
+    if (index == 0)
+        r.metrics.first_token_ms = t;
+    else
+        r.metrics.itl_ms.push_back(t - r.metrics.last_token_ms);
+    r.metrics.last_token_ms = t;
+    if (on_token_) on_token_({r.id, next, index, t});
+    if (r.status == RequestStatus::finished) {  // cancelled from the callback
+        ++m.n_finished;
+        return;
+    }
+    std::string reason;
+    if (r.request.stop_at_eos && engine_.tokenizer().is_end_of_generation(next))
+        reason = "eos";
+    else if (r.n_generated() >= r.request.max_tokens)
+        reason = "max_tokens";
+    else if (int32_t(r.tokens.size()) >= capacity)
+        reason = "context_full";
+    if (!reason.empty()) {
+        finish(r, reason);
+        ++m.n_finished;
+    }
+}
+
 Result<StepMetrics> ServingEngine::step() {
     const double start = now_ms();
     StepMetrics m;
@@ -143,7 +201,6 @@ Result<StepMetrics> ServingEngine::step() {
         if (!s.is_ok()) return s.with_context("serving step");
 
         const int32_t vocab = engine_.model().config.vocab_size;
-        const int32_t capacity = engine_.kv().n_blocks() * engine_.kv().layout().block_size;
         size_t row = 0;
         const double t = now_ms();
         for (size_t i = 0; i < plan.chunks.size(); ++i) {
@@ -155,31 +212,19 @@ Result<StepMetrics> ServingEngine::step() {
             if (cache_ && filled_a_block)
                 cache_->insert(r.tokens.data(), size_t(r.n_computed), engine_.kv().block_table(r.seq_id));
             if (!inputs[i].logits) continue;
-            const int32_t next = r.sampler->sample(logits_.data() + row * size_t(vocab), vocab, r.tokens);
+            float* row_logits = logits_.data() + row * size_t(vocab);
             ++row;
-            r.tokens.push_back(next);
-            ++sampled;
-            const int32_t index = r.n_generated() - 1;
-            if (index == 0)
-                r.metrics.first_token_ms = t;
-            else
-                r.metrics.itl_ms.push_back(t - r.metrics.last_token_ms);
-            r.metrics.last_token_ms = t;
-            if (on_token_) on_token_({r.id, next, index, t});
-            if (r.status == RequestStatus::finished) {  // cancelled from the callback
-                ++m.n_finished;
-                continue;
+            std::vector<RequestState*> forks;
+            std::vector<float> row_copy;
+            if (r.request.n > 1 && r.n_generated() == 0 && r.sample_index == 0) {
+                // Parallel samples branch here: each draws its first token from this row.
+                row_copy.assign(row_logits, row_logits + vocab);
+                if (Status f = fork_samples(r, &forks); !f.is_ok()) return f.with_context("serving step");
             }
-            std::string reason;
-            if (r.request.stop_at_eos && engine_.tokenizer().is_end_of_generation(next))
-                reason = "eos";
-            else if (r.n_generated() >= r.request.max_tokens)
-                reason = "max_tokens";
-            else if (int32_t(r.tokens.size()) >= capacity)
-                reason = "context_full";
-            if (!reason.empty()) {
-                finish(r, reason);
-                ++m.n_finished;
+            sample_into(r, row_logits, t, m, sampled);
+            for (RequestState* fork : forks) {
+                std::vector<float> fork_row = row_copy;
+                sample_into(*fork, fork_row.data(), t, m, sampled);
             }
         }
     }

@@ -79,6 +79,10 @@ private:
     bool reserve(RequestState& r, int32_t n_tokens) override;
     void release(RequestState& r) override;
     void finish(RequestState& r, const std::string& reason);
+    // Samples r's next token from a logits row (modified: penalties), reports it, finishes r if done.
+    void sample_into(RequestState& r, float* logits_row, double t, StepMetrics& m, int32_t& sampled);
+    // The n-1 parallel samples of r, forked from its sequence once its prompt is computed.
+    Status fork_samples(RequestState& r, std::vector<RequestState*>* forks);
 
     Engine& engine_;
     ServingOptions options_;

@@ -39,6 +39,7 @@
 #include "model/model_panel.h"
 #include "plots/performance_plots.h"
 #include "sampling/sampling_panel.h"
+#include "serving/serving_panel.h"
 
 using namespace lumen::ui;
 
@@ -391,6 +392,39 @@ private Q_SLOTS:
         verifyMapEquals(*window_->kvModel(), snap);
         QCOMPARE(window_->kvModel()->totals().usedBlocks, 0);
         for (const KvBlockData& block : snap.blocks) QCOMPARE(block.refcount, 0);
+    }
+
+    void servingPanelRunsAWorkload() {
+        ServingPanel* panel = window_->servingPanel();
+        ServeBenchSettings settings;
+        settings.requests = 8;
+        settings.inputLen = 64;
+        settings.outputLen = 8;
+        settings.lenJitter = 0;
+        settings.sharedPrefix = 0.5;
+        settings.maxConcurrency = 2;  // later requests arrive after the shared prefix is cached
+        panel->setSettings(settings);
+        window_->findChild<QDockWidget*>(QStringLiteral("servingDock"))->raise();
+        QSignalSpy steps(window_->worker(), &EngineWorker::serveBenchStep);
+        QTest::mouseClick(child<QPushButton>(window_.get(), "serveRunButton"), Qt::LeftButton);
+        QVERIFY(panel->isRunning());
+        QVERIFY(QTest::qWaitFor([panel] { return !panel->isRunning(); }, kReplyTimeoutMs));
+        const ServeBenchSummary& summary = panel->lastSummary();
+        QCOMPARE(summary.completed, 8);
+        QVERIFY(summary.requestThroughput > 0);
+        QVERIFY(summary.prefixHitRate > 0);  // later requests reuse the shared 32-token prefix's blocks
+        QVERIFY(steps.size() > 0);
+        panel->replotNow();
+        QCOMPARE(panel->plot(QStringLiteral("serve_queue"))->graph(0)->dataCount(), steps.size());
+        // The TTFT histogram counts every request once.
+        auto* ttft = static_cast<QCPBars*>(panel->plot(QStringLiteral("serve_ttft_hist"))->plottable(0));
+        double requests = 0;
+        for (auto it = ttft->data()->constBegin(); it != ttft->data()->constEnd(); ++it) requests += it->value;
+        QCOMPARE(requests, 8.0);
+        QVERIFY(child<QTextBrowser>(window_.get(), "serveSummary")->toPlainText().contains(QStringLiteral("TTFT")));
+        saveScreenshot(panel, QStringLiteral("serving_panel"));
+        // The chat still works afterwards.
+        QVERIFY(child<QPushButton>(window_.get(), "sendButton")->isEnabled());
     }
 
     void brokenModelShowsErrorAndAppStaysUsable() {

@@ -23,6 +23,7 @@
 #include "model/model_panel.h"
 #include "plots/performance_plots.h"
 #include "sampling/sampling_panel.h"
+#include "serving/serving_panel.h"
 
 namespace lumen::ui {
 
@@ -53,6 +54,7 @@ MainWindow::MainWindow(const MainWindowOptions& options, QWidget* parent) : QMai
     kv_model_ = new KvMapModel(this);
     kv_panel_ = new KvMapPanel(kv_model_, this);
     plots_ = new PerformancePlots(this);
+    serving_ = new ServingPanel(this);
     setCentralWidget(chat_);
 
     worker_ = new EngineWorker;
@@ -86,6 +88,7 @@ MainWindow::MainWindow(const MainWindowOptions& options, QWidget* parent) : QMai
 MainWindow::~MainWindow() {
     worker_->requestStop();
     worker_->requestLoadCancel();
+    worker_->requestServeBenchStop();
     worker_thread_.quit();
     worker_thread_.wait();
     delete worker_;
@@ -109,7 +112,10 @@ void MainWindow::buildDocks() {
     tabifyDockWidget(modelDock, samplingDock);
     modelDock->raise();
     addDock(kv_panel_, tr("KV cache"), "kvDock", Qt::RightDockWidgetArea);
-    addDock(plots_, tr("Performance"), "plotsDock", Qt::RightDockWidgetArea);
+    auto* plotsDock = addDock(plots_, tr("Performance"), "plotsDock", Qt::RightDockWidgetArea);
+    auto* servingDock = addDock(serving_, tr("Serving"), "servingDock", Qt::RightDockWidgetArea);
+    tabifyDockWidget(plotsDock, servingDock);
+    plotsDock->raise();
 }
 
 void MainWindow::buildMenus() {
@@ -223,6 +229,17 @@ void MainWindow::connectWorker() {
     connect(worker_, &EngineWorker::replyFinished, chat_, &ChatPanel::onReplyFinished);
     connect(worker_, &EngineWorker::replyFinished, plots_, &PerformancePlots::addReply);
     connect(worker_, &EngineWorker::generationFailed, chat_, &ChatPanel::onGenerationFailed);
+
+    connect(serving_, &ServingPanel::runRequested, worker_, &EngineWorker::runServeBench);
+    connect(serving_, &ServingPanel::stopRequested, this, [this] { worker_->requestServeBenchStop(); });
+    connect(worker_, &EngineWorker::serveBenchStep, serving_, &ServingPanel::onStep);
+    connect(worker_, &EngineWorker::serveBenchStep, plots_, &PerformancePlots::addStep);
+    connect(worker_, &EngineWorker::serveBenchRequestDone, serving_, &ServingPanel::onRequestDone);
+    connect(worker_, &EngineWorker::serveBenchFinished, serving_, &ServingPanel::onFinished);
+    connect(worker_, &EngineWorker::serveBenchFailed, serving_, &ServingPanel::onFailed);
+    connect(worker_, &EngineWorker::modelLoaded, serving_, [this] { serving_->setModelLoaded(true); });
+    connect(worker_, &EngineWorker::modelUnloaded, serving_, [this] { serving_->setModelLoaded(false); });
+    connect(worker_, &EngineWorker::loadFailed, serving_, [this] { serving_->setModelLoaded(false); });
 }
 
 void MainWindow::openModel(const QString& path) {
@@ -258,6 +275,7 @@ void MainWindow::saveLayout() {
 void MainWindow::closeEvent(QCloseEvent* event) {
     saveLayout();
     worker_->requestStop();
+    worker_->requestServeBenchStop();
     event->accept();
 }
 

@@ -22,6 +22,7 @@ class KvMapPanel;
 class ModelPanel;
 class PerformancePlots;
 class SamplingPanel;
+class ServingPanel;
 
 struct MainWindowOptions {
     QString databasePath;   // empty: defaultChatDatabasePath()
@@ -45,6 +46,7 @@ public:
     KvMapModel* kvModel() const { return kv_model_; }
     KvMapPanel* kvPanel() const { return kv_panel_; }
     PerformancePlots* plots() const { return plots_; }
+    ServingPanel* servingPanel() const { return serving_; }
     EngineWorker* worker() const { return worker_; }
     ChatStore* chatStore() const { return store_; }
     QString storeError() const { return store_error_; }
@@ -73,6 +75,7 @@ private:
     KvMapModel* kv_model_;
     KvMapPanel* kv_panel_;
     PerformancePlots* plots_;
+    ServingPanel* serving_;
     QList<QDockWidget*> docks_;
     QByteArray default_state_;
     QMenu* recent_menu_ = nullptr;

@@ -71,8 +71,39 @@ struct KvSnapshotData {
     double wallTimeSec = 0;
 };
 
+// A serve-bench workload run from the Serving panel.
+struct ServeBenchSettings {
+    int requests = 32;
+    int inputLen = 256;
+    int outputLen = 64;
+    double lenJitter = 0.25;
+    double sharedPrefix = 0.0;  // fraction of each input from one common prefix
+    double rate = 0.0;          // Poisson requests/s; 0: all at once
+    int maxConcurrency = 0;     // 0: unlimited
+};
+
+// One finished request of a serve-bench run.
+struct ServeRequestDone {
+    double ttftMs = 0;
+    QVector<double> itlMs;
+    double wallTimeSec = 0;
+};
+
+struct ServeBenchSummary {
+    int completed = 0;
+    double durationSec = 0;
+    double requestThroughput = 0;  // requests/s
+    double outputThroughput = 0;   // generated tokens/s
+    double prefixHitRate = 0;
+    qint64 preemptions = 0;
+    QString table;                 // the figures as an HTML table
+};
+
 }  // namespace lumen::ui
 
+Q_DECLARE_METATYPE(lumen::ui::ServeBenchSettings)
+Q_DECLARE_METATYPE(lumen::ui::ServeRequestDone)
+Q_DECLARE_METATYPE(lumen::ui::ServeBenchSummary)
 Q_DECLARE_METATYPE(lumen::ui::TokenEventData)
 Q_DECLARE_METATYPE(lumen::ui::StepStatsData)
 Q_DECLARE_METATYPE(lumen::ui::ReplyStats)

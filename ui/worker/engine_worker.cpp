@@ -10,6 +10,7 @@
 #include "chat/chat_template.h"
 #include "gguf/gguf_file.h"
 #include "runtime/engine.h"
+#include "serving/serve_bench.h"
 #include "serving/serving_engine.h"
 #include "sampling/sampling_preset_model.h"
 
@@ -49,6 +50,9 @@ void register_engine_types() {
     qRegisterMetaType<ModelSummary>();
     qRegisterMetaType<LoadSettings>();
     qRegisterMetaType<GenerationJob>();
+    qRegisterMetaType<ServeBenchSettings>();
+    qRegisterMetaType<ServeRequestDone>();
+    qRegisterMetaType<ServeBenchSummary>();
 }
 
 ModelSummary summarize_model(const Model& m) {
@@ -307,23 +311,7 @@ void EngineWorker::step() {
             (void)serving_->take_finished();
             failAll(message);
         } else {
-            const KVCacheManager& kv = engine_->kv();
-            const qint64 bytesPerBlock = kv.layout().bytes_per_block();
-            StepStatsData s;
-            s.step = int(m->step);
-            s.prefill = m->n_decode_tokens == 0;
-            s.tokens = m->n_prefill_tokens + m->n_decode_tokens;
-            s.prefillTokens = m->n_prefill_tokens;
-            s.decodeTokens = m->n_decode_tokens;
-            s.stepMs = m->step_ms;
-            s.elapsedMs = m->time_ms;
-            s.wallTimeSec = wallTimeSec();
-            s.decodeTps = m->step_ms > 0 && m->n_decode_tokens > 0 ? 1000.0 * m->n_decode_tokens / m->step_ms : 0;
-            s.weightBytes = engine_->model().weight_bytes();
-            s.kvUsedBytes = qint64(m->blocks_used) * bytesPerBlock;
-            s.kvReservedBytes = qint64(kv.n_blocks()) * bytesPerBlock;
-            s.running = m->n_running;
-            s.waiting = m->n_waiting;
+            const StepStatsData s = stepStats(*m);
             Q_EMIT stepFinished(s);
         }
     }
@@ -333,6 +321,114 @@ void EngineWorker::step() {
         Q_EMIT kvSnapshotReady(makeKvSnapshot());
     }
     if (!serving_->idle()) queueStep();
+}
+
+StepStatsData EngineWorker::stepStats(const StepMetrics& m) const {
+    const KVCacheManager& kv = engine_->kv();
+    const qint64 bytesPerBlock = kv.layout().bytes_per_block();
+    StepStatsData s;
+    s.step = int(m.step);
+    s.prefill = m.n_decode_tokens == 0;
+    s.tokens = m.n_prefill_tokens + m.n_decode_tokens;
+    s.prefillTokens = m.n_prefill_tokens;
+    s.decodeTokens = m.n_decode_tokens;
+    s.stepMs = m.step_ms;
+    s.elapsedMs = m.time_ms;
+    s.wallTimeSec = wallTimeSec();
+    s.decodeTps = m.step_ms > 0 && m.n_decode_tokens > 0 ? 1000.0 * m.n_decode_tokens / m.step_ms : 0;
+    s.weightBytes = engine_->model().weight_bytes();
+    s.kvUsedBytes = qint64(m.blocks_used) * bytesPerBlock;
+    s.kvReservedBytes = qint64(kv.n_blocks()) * bytesPerBlock;
+    s.running = m.n_running;
+    s.waiting = m.n_waiting;
+    return s;
+}
+
+void EngineWorker::runServeBench(const ServeBenchSettings& settings) {
+    if (!engine_) {
+        Q_EMIT serveBenchFailed(QStringLiteral("no model is loaded; open a model first"));
+        return;
+    }
+    if (!serving_->idle()) {
+        Q_EMIT serveBenchFailed(QStringLiteral("replies are still being generated; run the workload when they are done"));
+        return;
+    }
+    bench_stop_.store(false);
+    ServeBenchConfig config;
+    config.n_requests = settings.requests;
+    config.input_len = settings.inputLen;
+    config.output_len = settings.outputLen;
+    config.len_jitter = settings.lenJitter;
+    config.shared_prefix = settings.sharedPrefix;
+    config.rate = settings.rate;
+    config.max_concurrency = settings.maxConcurrency;
+    try {
+        auto workload = make_serve_workload(config, engine_->model().config.vocab_size);
+        if (!workload) {
+            Q_EMIT serveBenchFailed(q(workload.status().message()));
+            return;
+        }
+        auto onStep = [&](const StepMetrics& m) {
+            Q_EMIT serveBenchStep(stepStats(m));
+            if (wallTimeSec() - lastSnapshotSec_ >= kKvSnapshotIntervalSec) {
+                lastSnapshotSec_ = wallTimeSec();
+                Q_EMIT kvSnapshotReady(makeKvSnapshot());
+            }
+        };
+        auto onRequest = [&](const RequestState& r) {
+            ServeRequestDone done;
+            done.ttftMs = r.metrics.ttft_ms();
+            done.itlMs = QVector<double>(r.metrics.itl_ms.begin(), r.metrics.itl_ms.end());
+            done.wallTimeSec = wallTimeSec();
+            Q_EMIT serveBenchRequestDone(done);
+        };
+        auto result = run_serve_bench(*serving_, workload.value(), config.max_concurrency, onStep, &bench_stop_, onRequest);
+        Q_EMIT kvSnapshotReady(makeKvSnapshot());
+        if (!result) {
+            Q_EMIT serveBenchFailed(q(result.status().message()));
+            return;
+        }
+        const ServeBenchResult& r = result.value();
+        ServeBenchSummary summary;
+        summary.completed = r.completed;
+        summary.durationSec = r.duration_s;
+        summary.requestThroughput = r.request_throughput;
+        summary.outputThroughput = r.output_throughput;
+        summary.prefixHitRate = r.prefix_hit_rate;
+        summary.preemptions = r.preemptions;
+        QString rows;
+        auto row = [&](const QString& name, const Distribution& d) {
+            rows += QStringLiteral("<tr><td>%1</td><td>%2</td><td>%3</td><td>%4</td><td>%5</td></tr>")
+                        .arg(name)
+                        .arg(d.mean, 0, 'f', 1)
+                        .arg(d.median, 0, 'f', 1)
+                        .arg(d.p90, 0, 'f', 1)
+                        .arg(d.p99, 0, 'f', 1);
+        };
+        row(QStringLiteral("TTFT"), r.ttft_ms);
+        row(QStringLiteral("TPOT"), r.tpot_ms);
+        row(QStringLiteral("ITL"), r.itl_ms);
+        row(QStringLiteral("E2EL"), r.e2el_ms);
+        row(QStringLiteral("queue"), r.queue_ms);
+        summary.table =
+            QStringLiteral("<p>%1 requests in %2 s · %3 req/s · output %4 tok/s · total %5 tok/s · decode %6 tok/s · "
+                           "prefix hits %7 % · %8 preemptions · KV use mean %9 %</p>"
+                           "<table border='1' cellspacing='0' cellpadding='3'><tr><th>ms</th><th>mean</th>"
+                           "<th>median</th><th>p90</th><th>p99</th></tr>%10</table>")
+                .arg(r.completed)
+                .arg(r.duration_s, 0, 'f', 2)
+                .arg(r.request_throughput, 0, 'f', 2)
+                .arg(r.output_throughput, 0, 'f', 1)
+                .arg(r.total_token_throughput, 0, 'f', 1)
+                .arg(r.decode_throughput, 0, 'f', 1)
+                .arg(100.0 * r.prefix_hit_rate, 0, 'f', 1)
+                .arg(r.preemptions)
+                .arg(100.0 * r.kv_utilization.mean, 0, 'f', 1)
+                .arg(rows);
+        Q_EMIT serveBenchFinished(summary);
+    } catch (const std::exception& e) {
+        Q_EMIT serveBenchFailed(QStringLiteral("internal error: %1").arg(QString::fromUtf8(e.what())));
+    }
 }
 
 void EngineWorker::reportFinished() {

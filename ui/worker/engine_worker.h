@@ -28,6 +28,7 @@ namespace lumen {
 class Engine;
 class ServingEngine;
 struct Model;
+struct StepMetrics;
 }  // namespace lumen
 
 namespace lumen::ui {
@@ -80,6 +81,7 @@ public:
     // Thread-safe: called from the GUI thread, take effect within one step.
     void requestStop() { stop_.store(true); }  // every reply (shutdown)
     void requestLoadCancel() { load_cancel_.store(true); }
+    void requestServeBenchStop() { bench_stop_.store(true); }
     void clearLoadCancel() { load_cancel_.store(false); }  // before queueing a load
 
 public Q_SLOTS:
@@ -90,6 +92,8 @@ public Q_SLOTS:
     // Ends the conversation's reply, if any, and forgets its cached KV.
     void releaseConversation(qint64 conversationId);
     void publishKvSnapshot();
+    // Runs a serve-bench workload on the loaded model (chat waits until it ends).
+    void runServeBench(const lumen::ui::ServeBenchSettings& settings);
 
 Q_SIGNALS:
     void modelInspected(const lumen::ui::ModelSummary& summary);
@@ -104,6 +108,10 @@ Q_SIGNALS:
     void kvSnapshotReady(const lumen::ui::KvSnapshotData& snapshot);
     void replyFinished(const lumen::ui::ReplyStats& stats, const QString& text);
     void generationFailed(qint64 requestId, const QString& message);
+    void serveBenchStep(const lumen::ui::StepStatsData& step);
+    void serveBenchRequestDone(const lumen::ui::ServeRequestDone& request);
+    void serveBenchFinished(const lumen::ui::ServeBenchSummary& summary);
+    void serveBenchFailed(const QString& message);
 
 private:
     struct ActiveReply {
@@ -120,6 +128,7 @@ private:
     void queueStep();
     void runStep();
     void step();
+    StepStatsData stepStats(const StepMetrics& m) const;
     void reportFinished();
     void failAll(const QString& message);
 
@@ -129,6 +138,7 @@ private:
     QHash<qint64, std::vector<std::vector<int32_t>>> conversation_paths_;  // each reply's tokens: its cached path
     std::atomic<bool> stop_{false};
     std::atomic<bool> load_cancel_{false};
+    std::atomic<bool> bench_stop_{false};
     QElapsedTimer clock_;
     double lastSnapshotSec_ = -1;
     bool step_queued_ = false;

@@ -1,0 +1,274 @@
+// ServingPanel: workload controls, live plots and the run's summary.
+#include "serving/serving_panel.h"
+
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QFormLayout>
+#include <QGridLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QTextBrowser>
+#include <QTimer>
+#include <QVBoxLayout>
+
+namespace lumen::ui {
+
+namespace {
+
+struct Preset {
+    const char* name;
+    int input;
+    int output;
+};
+// The seed's query patterns (as lumen-cli serve-bench --preset), scaled for a desktop CPU.
+const Preset kPresets[] = {{"Custom", 0, 0},
+                           {"Long in, short out", 1024, 32},
+                           {"Short in, long out", 64, 256},
+                           {"Long in, long out", 1024, 256}};
+
+void fillHistogram(QCustomPlot* plot, const QVector<double>& samples) {
+    auto* bars = static_cast<QCPBars*>(plot->plottable(0));
+    const HistogramBins bins = histogramBins(samples);
+    QVector<double> keys, values;
+    for (int i = 0; i < bins.binCount(); ++i) {
+        keys << (bins.binStart(i) + bins.binEnd(i)) / 2;
+        values << bins.counts[i];
+    }
+    bars->setWidth(bins.binCount() ? bins.binEnd(0) - bins.binStart(0) : 1);
+    bars->setData(keys, values, true);
+}
+
+}  // namespace
+
+QCustomPlot* ServingPanel::makePlot(const char* name, const QString& title, const QString& x, const QString& y) {
+    auto* plot = new QCustomPlot(this);
+    plot->setObjectName(QString::fromLatin1(name));
+    plot->setMinimumSize(220, 150);
+    plot->plotLayout()->insertRow(0);
+    plot->plotLayout()->addElement(0, 0, new QCPTextElement(plot, title, QFont(font().family(), 9, QFont::Bold)));
+    plot->xAxis->setLabel(x);
+    plot->yAxis->setLabel(y);
+    return plot;
+}
+
+ServingPanel::ServingPanel(QWidget* parent) : QWidget(parent) {
+    setObjectName(QStringLiteral("servingPanel"));
+    preset_ = new QComboBox(this);
+    preset_->setObjectName(QStringLiteral("servePresetCombo"));
+    for (const Preset& p : kPresets) preset_->addItem(tr(p.name));
+    auto spin = [this](const char* name, int lo, int hi, int value, const QString& tip) {
+        auto* s = new QSpinBox(this);
+        s->setObjectName(QString::fromLatin1(name));
+        s->setRange(lo, hi);
+        s->setValue(value);
+        s->setToolTip(tip);
+        return s;
+    };
+    requests_ = spin("serveRequestsSpin", 1, 100000, 16, tr("Requests in the workload."));
+    input_len_ = spin("serveInputSpin", 1, 1 << 20, 256, tr("Prompt tokens per request (±25%)."));
+    output_len_ = spin("serveOutputSpin", 1, 1 << 20, 64, tr("Generated tokens per request (±25%; EOS is ignored)."));
+    concurrency_ = spin("serveConcurrencySpin", 0, 100000, 0, tr("Requests in flight at most; 0: no limit."));
+    concurrency_->setSpecialValueText(tr("unlimited"));
+    shared_prefix_ = new QDoubleSpinBox(this);
+    shared_prefix_->setObjectName(QStringLiteral("serveSharedSpin"));
+    shared_prefix_->setRange(0, 100);
+    shared_prefix_->setSuffix(QStringLiteral(" %"));
+    shared_prefix_->setToolTip(tr("Share of each prompt taken from one common prefix (a system prompt): "
+                                  "the prefix cache computes it once."));
+    rate_ = new QDoubleSpinBox(this);
+    rate_->setObjectName(QStringLiteral("serveRateSpin"));
+    rate_->setRange(0, 10000);
+    rate_->setDecimals(2);
+    rate_->setSpecialValueText(tr("all at once"));
+    rate_->setSuffix(tr(" req/s"));
+    rate_->setToolTip(tr("Poisson arrivals at this rate; 0: every request arrives at the start."));
+    run_ = new QPushButton(tr("Run"), this);
+    run_->setObjectName(QStringLiteral("serveRunButton"));
+    stop_ = new QPushButton(tr("Stop"), this);
+    stop_->setObjectName(QStringLiteral("serveStopButton"));
+    status_ = new QLabel(this);
+    status_->setObjectName(QStringLiteral("serveStatusLabel"));
+    status_->setWordWrap(true);
+    summary_view_ = new QTextBrowser(this);
+    summary_view_->setObjectName(QStringLiteral("serveSummary"));
+    summary_view_->setMaximumHeight(150);
+
+    auto* form = new QFormLayout;
+    form->addRow(tr("Pattern"), preset_);
+    form->addRow(tr("Requests"), requests_);
+    form->addRow(tr("Input tokens"), input_len_);
+    form->addRow(tr("Output tokens"), output_len_);
+    form->addRow(tr("Shared prefix"), shared_prefix_);
+    form->addRow(tr("Arrival rate"), rate_);
+    form->addRow(tr("Max concurrency"), concurrency_);
+    auto* buttons = new QHBoxLayout;
+    buttons->addWidget(run_);
+    buttons->addWidget(stop_);
+    auto* controls = new QVBoxLayout;
+    controls->addLayout(form);
+    controls->addLayout(buttons);
+    controls->addWidget(status_);
+    controls->addStretch(1);
+
+    throughput_ = makePlot("serve_throughput", tr("Throughput"), tr("Time (s)"), tr("Tokens/s"));
+    throughput_->addGraph()->setName(tr("decode"));
+    throughput_->addGraph()->setName(tr("prefill"));
+    throughput_->graph(1)->setPen(QPen(QColor(0xe0, 0x7b, 0x00)));
+    throughput_->legend->setVisible(true);
+    queue_ = makePlot("serve_queue", tr("Queue depth"), tr("Time (s)"), tr("Requests"));
+    queue_->addGraph()->setName(tr("running"));
+    queue_->addGraph()->setName(tr("waiting"));
+    queue_->graph(1)->setPen(QPen(QColor(0xc0, 0x1c, 0x28)));
+    queue_->legend->setVisible(true);
+    ttft_hist_ = makePlot("serve_ttft_hist", tr("TTFT distribution"), tr("TTFT (ms)"), tr("Requests"));
+    new QCPBars(ttft_hist_->xAxis, ttft_hist_->yAxis);
+    itl_hist_ = makePlot("serve_itl_hist", tr("ITL distribution"), tr("Inter-token latency (ms)"), tr("Tokens"));
+    new QCPBars(itl_hist_->xAxis, itl_hist_->yAxis);
+    auto* plots = new QGridLayout;
+    plots->addWidget(throughput_, 0, 0);
+    plots->addWidget(queue_, 0, 1);
+    plots->addWidget(ttft_hist_, 1, 0);
+    plots->addWidget(itl_hist_, 1, 1);
+    auto* right = new QVBoxLayout;
+    right->addLayout(plots, 1);
+    right->addWidget(summary_view_);
+    auto* layout = new QHBoxLayout(this);
+    layout->addLayout(controls);
+    layout->addLayout(right, 1);
+
+    replot_timer_ = new QTimer(this);
+    replot_timer_->setInterval(100);  // live, at most ten redraws a second
+    connect(replot_timer_, &QTimer::timeout, this, [this] {
+        if (dirty_) replotNow();
+    });
+    connect(preset_, &QComboBox::activated, this, &ServingPanel::applyPreset);
+    connect(run_, &QPushButton::clicked, this, &ServingPanel::start);
+    connect(stop_, &QPushButton::clicked, this, &ServingPanel::stopRequested);
+    updateControls();
+}
+
+QStringList ServingPanel::plotNames() const {
+    return {QStringLiteral("serve_throughput"), QStringLiteral("serve_queue"), QStringLiteral("serve_ttft_hist"),
+            QStringLiteral("serve_itl_hist")};
+}
+
+QCustomPlot* ServingPanel::plot(const QString& name) const {
+    for (QCustomPlot* p : {throughput_, queue_, ttft_hist_, itl_hist_})
+        if (p->objectName() == name) return p;
+    return nullptr;
+}
+
+ServeBenchSettings ServingPanel::settings() const {
+    ServeBenchSettings s;
+    s.requests = requests_->value();
+    s.inputLen = input_len_->value();
+    s.outputLen = output_len_->value();
+    s.sharedPrefix = shared_prefix_->value() / 100.0;
+    s.rate = rate_->value();
+    s.maxConcurrency = concurrency_->value();
+    return s;
+}
+
+void ServingPanel::setSettings(const ServeBenchSettings& s) {
+    requests_->setValue(s.requests);
+    input_len_->setValue(s.inputLen);
+    output_len_->setValue(s.outputLen);
+    shared_prefix_->setValue(100.0 * s.sharedPrefix);
+    rate_->setValue(s.rate);
+    concurrency_->setValue(s.maxConcurrency);
+}
+
+void ServingPanel::applyPreset(int index) {
+    if (index <= 0 || index >= int(std::size(kPresets))) return;
+    input_len_->setValue(kPresets[index].input);
+    output_len_->setValue(kPresets[index].output);
+}
+
+void ServingPanel::setModelLoaded(bool loaded) {
+    model_loaded_ = loaded;
+    updateControls();
+}
+
+void ServingPanel::updateControls() {
+    run_->setEnabled(model_loaded_ && !running_);
+    stop_->setEnabled(running_);
+    if (!model_loaded_ && !running_) status_->setText(tr("Load a model to run a workload."));
+}
+
+void ServingPanel::clearPlots() {
+    for (QCustomPlot* p : {throughput_, queue_})
+        for (int g = 0; g < p->graphCount(); ++g) p->graph(g)->data()->clear();
+    ttft_ms_.clear();
+    itl_ms_.clear();
+    fillHistogram(ttft_hist_, ttft_ms_);
+    fillHistogram(itl_hist_, itl_ms_);
+    t0_ = -1;
+    done_ = 0;
+    replotNow();
+}
+
+void ServingPanel::start() {
+    if (running_ || !model_loaded_) return;
+    running_ = true;
+    status_->setStyleSheet(QString());
+    clearPlots();
+    summary_ = {};
+    summary_view_->clear();
+    status_->setText(tr("Running %1 requests…").arg(requests_->value()));
+    updateControls();
+    replot_timer_->start();
+    Q_EMIT runRequested(settings());
+}
+
+void ServingPanel::onStep(const StepStatsData& s) {
+    if (t0_ < 0) t0_ = s.wallTimeSec;
+    const double t = s.wallTimeSec - t0_;
+    const double tps = s.stepMs > 0 ? 1000.0 / s.stepMs : 0;
+    throughput_->graph(0)->addData(t, s.decodeTokens * tps);
+    throughput_->graph(1)->addData(t, s.prefillTokens * tps);
+    queue_->graph(0)->addData(t, s.running);
+    queue_->graph(1)->addData(t, s.waiting);
+    dirty_ = true;
+}
+
+void ServingPanel::onRequestDone(const ServeRequestDone& r) {
+    ttft_ms_ << r.ttftMs;
+    itl_ms_ << r.itlMs;
+    ++done_;
+    status_->setText(tr("Running: %1 of %2 requests done").arg(done_).arg(requests_->value()));
+    dirty_ = true;
+}
+
+void ServingPanel::onFinished(const ServeBenchSummary& summary) {
+    running_ = false;
+    replot_timer_->stop();
+    summary_ = summary;
+    summary_view_->setHtml(summary.table);
+    status_->setText(tr("Done: %1 requests in %2 s.").arg(summary.completed).arg(summary.durationSec, 0, 'f', 2));
+    replotNow();
+    updateControls();
+}
+
+void ServingPanel::onFailed(const QString& message) {
+    running_ = false;
+    replot_timer_->stop();
+    status_->setText(tr("The workload did not finish: %1").arg(message));
+    status_->setStyleSheet(QStringLiteral("color: #b00020;"));
+    replotNow();
+    updateControls();
+}
+
+void ServingPanel::replotNow() {
+    dirty_ = false;
+    fillHistogram(ttft_hist_, ttft_ms_);
+    fillHistogram(itl_hist_, itl_ms_);
+    for (QCustomPlot* p : {throughput_, queue_, ttft_hist_, itl_hist_}) {
+        p->rescaleAxes();
+        p->yAxis->setRangeLower(0);
+        p->replot(QCustomPlot::rpQueuedReplot);
+    }
+}
+
+}  // namespace lumen::ui

@@ -1,0 +1,79 @@
+// The Serving panel: runs a serve-bench workload (N requests, input/output
+// lengths, shared prefix, arrival rate or concurrency) through the loaded
+// model's serving engine, with live plots of throughput, queue depth and the
+// TTFT and inter-token-latency distributions, and the summary table at the end.
+#pragma once
+
+#include <QVector>
+#include <QWidget>
+
+#include "plots/performance_plots.h"  // includes <qcustomplot.h> safely under QT_NO_KEYWORDS
+#include "worker/engine_events.h"
+
+class QComboBox;
+class QDoubleSpinBox;
+class QLabel;
+class QPushButton;
+class QSpinBox;
+class QTextBrowser;
+class QTimer;
+
+namespace lumen::ui {
+
+class ServingPanel : public QWidget {
+    Q_OBJECT
+public:
+    explicit ServingPanel(QWidget* parent = nullptr);
+
+    ServeBenchSettings settings() const;
+    void setSettings(const ServeBenchSettings& settings);
+    bool isRunning() const { return running_; }
+    QStringList plotNames() const;
+    QCustomPlot* plot(const QString& name) const;
+    const ServeBenchSummary& lastSummary() const { return summary_; }
+    void replotNow();
+
+public Q_SLOTS:
+    void setModelLoaded(bool loaded);
+    void start();
+    void onStep(const lumen::ui::StepStatsData& step);
+    void onRequestDone(const lumen::ui::ServeRequestDone& request);
+    void onFinished(const lumen::ui::ServeBenchSummary& summary);
+    void onFailed(const QString& message);
+
+Q_SIGNALS:
+    void runRequested(const lumen::ui::ServeBenchSettings& settings);
+    void stopRequested();
+
+private:
+    void applyPreset(int index);
+    void clearPlots();
+    void updateControls();
+    QCustomPlot* makePlot(const char* name, const QString& title, const QString& x, const QString& y);
+
+    QComboBox* preset_;
+    QSpinBox* requests_;
+    QSpinBox* input_len_;
+    QSpinBox* output_len_;
+    QDoubleSpinBox* shared_prefix_;
+    QDoubleSpinBox* rate_;
+    QSpinBox* concurrency_;
+    QPushButton* run_;
+    QPushButton* stop_;
+    QLabel* status_;
+    QTextBrowser* summary_view_;
+    QCustomPlot* throughput_;
+    QCustomPlot* queue_;
+    QCustomPlot* ttft_hist_;
+    QCustomPlot* itl_hist_;
+    QTimer* replot_timer_;
+    QVector<double> ttft_ms_, itl_ms_;
+    double t0_ = -1;
+    int done_ = 0;
+    bool running_ = false;
+    bool model_loaded_ = false;
+    bool dirty_ = false;
+    ServeBenchSummary summary_;
+};
+
+}  // namespace lumen::ui
