@@ -127,8 +127,8 @@ private Q_SLOTS:
             QCOMPARE(view->blockAt(QPoint(-1, 5)), -1);
             if (n == 64) QVERIFY(side >= 20);  // small pools get large, readable cells
             const QImage shot = view->grab().toImage();
-            // Block 0 is full (sequence 0, no conversation: the default colour), block 1 free (grey).
-            QCOMPARE(shot.pixelColor(side / 2, side - 2), KvMapView::conversationColor(-1));
+            // Block 0 is full (sequence 0, no conversation: its request colour), block 1 free (grey).
+            QCOMPARE(shot.pixelColor(side / 2, side - 2).rgb(), KvMapView::sequenceColor(0).rgb());
             QCOMPARE(shot.pixelColor(side + side / 2, side / 2), QColor(0xd0, 0xd0, 0xd0));
             QVERIFY(panel.totalsText().contains(QStringLiteral("of %1 blocks").arg(n)));
         }

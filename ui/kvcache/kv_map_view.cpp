@@ -37,6 +37,12 @@ QColor KvMapView::conversationColor(qint64 conversationId) {
     return QColor::fromHsvF(float(hue), 0.65f, 0.85f);
 }
 
+QColor KvMapView::sequenceColor(int sequenceId) {
+    // Offset hues and a darker value keep request colours apart from conversation colours.
+    const double hue = std::fmod(0.61 + 0.618033988749895 * double(sequenceId), 1.0);
+    return QColor::fromHsvF(float(hue), 0.55f, 0.7f);
+}
+
 int KvMapView::cellSize() const {
     const int n = model_->rowCount();
     if (n == 0) return 0;
@@ -85,7 +91,8 @@ void KvMapView::paintEvent(QPaintEvent*) {
             if (side >= 6) p.fillRect(cell, QBrush(kCachedColor.darker(130), Qt::BDiagPattern));
             continue;
         }
-        const QColor color = conversationColor(d.owners.isEmpty() ? -1 : model_->conversationOfSequence(d.owners.first()));
+        const qint64 conversation = model_->conversationOfSequence(d.owners.first());
+        const QColor color = conversation >= 0 ? conversationColor(conversation) : sequenceColor(d.owners.first());
         if (d.tokens >= blockSize) {
             p.fillRect(cell, color);
         } else {
@@ -126,7 +133,7 @@ KvMapPanel::KvMapPanel(KvMapModel* model, QWidget* parent) : QWidget(parent), mo
     totals_->setObjectName(QStringLiteral("kvTotals"));
     totals_->setWordWrap(true);
     totals_->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    auto* legend = new QLabel(tr("Each cell is one KV block. Colour: owning conversation · grey: free · "
+    auto* legend = new QLabel(tr("Each cell is one KV block. Colour: owning conversation (or request) · grey: free · "
                                  "hatched slate: prefix cache only (evictable) · dark corner: also in the prefix cache · "
                                  "black outline: shared by several sequences · pale with a lower fill: partly filled."),
                               this);

@@ -19,6 +19,8 @@ public:
     int blockAt(const QPoint& pos) const;
     int cellSize() const;  // pixels per cell side for the current size and block count
     static QColor conversationColor(qint64 conversationId);
+    // A sequence with no conversation (a serve-bench request) gets its own colour too.
+    static QColor sequenceColor(int sequenceId);
 
 protected:
     void paintEvent(QPaintEvent* event) override;
