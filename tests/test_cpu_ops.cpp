@@ -732,6 +732,34 @@ void check_paged_attention(const AttentionCase& c, std::mt19937& rng, double thr
                 << "query " << t;
         }
     }
+
+    // GQA: the query heads of one KV head in one pass (token-major rows, up to
+    // kMaxAttentionRows) give each (token, head) exactly what attention_queries gives it.
+    for (int group : {2, 3, 12}) {
+        const int n_queries = std::min({4, cpu::kMaxAttentionRows / group, int(c.n_ctx)});
+        const int32_t first = c.n_ctx - n_queries;
+        const int64_t q_stride = int64_t(group + 1) * c.head_dim;  // as in a step: other heads between tokens
+        const auto qs = random_floats(size_t(n_queries * q_stride), rng);
+        Guarded grouped(size_t(n_queries * q_stride));
+        std::fill(grouped.data(), grouped.data() + grouped.size(), 0.f);
+        Guarded scratch(size_t(cpu::attention_group_scratch(n_queries * group, c.n_ctx, c.head_dim)));
+        cpu::attention_group(qs.data(), q_stride, n_queries, group, first, kv, kv_head, c.head_dim, scratch.data(),
+                             grouped.data(), q_stride);
+        EXPECT_TRUE(grouped.guards_intact() && scratch.guards_intact());
+        for (int t = 0; t < n_queries; ++t)
+            for (int g = 0; g < group; ++g) {
+                Guarded alone(static_cast<size_t>(c.head_dim)), scratch1(size_t(first + t + 1));
+                cpu::attention_queries(qs.data() + t * q_stride + g * c.head_dim, 0, 1, first + t, kv, kv_head,
+                                       c.head_dim, scratch1.data(), alone.data(), 0);
+                EXPECT_EQ(std::memcmp(alone.data(), grouped.data() + t * q_stride + g * c.head_dim,
+                                      size_t(c.head_dim) * 4),
+                          0)
+                    << "group " << group << " query " << t << " head " << g;
+            }
+        // The slots between the groups' heads (another KV head's) are untouched.
+        for (int t = 0; t < n_queries; ++t)
+            for (int32_t d = 0; d < c.head_dim; ++d) EXPECT_EQ(grouped.data()[t * q_stride + group * c.head_dim + d], 0.f);
+    }
 }
 
 const AttentionCase kAttentionCases[] = {

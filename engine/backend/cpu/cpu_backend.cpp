@@ -137,8 +137,10 @@ void CpuBackend::ensure_activations(int64_t n_tokens, int64_t max_context) {
         act_.final_x.resize(size_t(n_tokens * c.dim));
         act_.capacity_tokens = n_tokens;
     }
-    // Each thread scores a tile of up to kQueriesPerTile queries over at most max_context positions.
-    const size_t scores_needed = size_t(pool_.size()) * kQueriesPerTile * size_t(max_context);
+    // Each thread scores a tile of up to kMaxAttentionRows query rows over at most
+    // max_context positions, with room for the gathered rows and their outputs.
+    const size_t scores_needed =
+        size_t(pool_.size()) * size_t(cpu::attention_group_scratch(cpu::kMaxAttentionRows, max_context, c.head_dim));
     if (act_.scores.size() < scores_needed) act_.scores.resize(scores_needed);
 }
 
@@ -163,16 +165,32 @@ void CpuBackend::store_kv(int32_t layer, const StepBatch& batch) {
     }
 }
 
+// The query heads that share a KV head (GQA) go through attention together when there
+// is enough other work to keep the threads busy: the (token, head) rows then share
+// each pass over the keys and values. Per head alone is bitwise the same (tested).
+int CpuBackend::attention_head_group(int64_t n_tokens) const {
+    const ModelConfig& c = model_->config;
+    const int group = c.n_heads / c.n_kv_heads;
+    int heads = std::min(group, cpu::kMaxAttentionRows);
+    while (group % heads != 0) --heads;
+    const int queries_per_tile = std::max(1, std::min(kQueriesPerTile, cpu::kMaxAttentionRows / heads));
+    const int64_t items = (n_tokens + queries_per_tile - 1) / queries_per_tile * (c.n_heads / heads);
+    return heads > 1 && items >= 4 * pool_.size() ? heads : 1;
+}
+
 void CpuBackend::attention(int32_t layer, const StepBatch& batch) {
     const ModelConfig& c = model_->config;
     const int64_t kv_dim = kv_layout_.kv_dim();
     const int64_t layer_offset = int64_t(layer) * kv_layout_.n_blocks * kv_layout_.block_size * kv_dim;
     const int32_t group = c.n_heads / c.n_kv_heads;
+    const int heads = attention_head_group(batch.n_tokens());  // query heads per item
+    const int queries_per_tile = heads == 1 ? kQueriesPerTile : std::max(1, std::min(kQueriesPerTile, cpu::kMaxAttentionRows / heads));
+    const int head_items = c.n_heads / heads;
     const int64_t scratch_per_thread = int64_t(act_.scores.size()) / pool_.size();
-    // Up to kQueriesPerTile consecutive tokens of one sequence share each pass over the keys.
+    // Up to queries_per_tile consecutive tokens of one sequence share each pass over the keys.
     query_tiles_.clear();
     for (int32_t t = 0; t < batch.n_tokens(); ++t) {
-        const bool extends = !query_tiles_.empty() && query_tiles_.back().count < kQueriesPerTile &&
+        const bool extends = !query_tiles_.empty() && query_tiles_.back().count < queries_per_tile &&
                              batch.sequence_index[size_t(t)] == batch.sequence_index[size_t(t - 1)] &&
                              batch.positions[size_t(t)] == batch.positions[size_t(t - 1)] + 1;
         if (extends) ++query_tiles_.back().count;
@@ -183,27 +201,31 @@ void CpuBackend::attention(int32_t layer, const StepBatch& batch) {
     // every range holds early and late tokens alike.
     const int64_t n_tiles = int64_t(query_tiles_.size());
     auto tile_at = [n_tiles](int64_t k) { return k % 2 == 0 ? k / 2 : n_tiles - 1 - k / 2; };
-    pool_.parallel_for(n_tiles * c.n_heads, [&](int64_t begin, int64_t end, int thread) {
-        float* scores = act_.scores.data() + thread * scratch_per_thread;
+    pool_.parallel_for(n_tiles * head_items, [&](int64_t begin, int64_t end, int thread) {
+        float* scratch = act_.scores.data() + thread * scratch_per_thread;
         for (int64_t i = begin; i < end; ++i) {
-            const QueryTile tile = query_tiles_[size_t(tile_at(i / c.n_heads))];
-            const int32_t h = int32_t(i % c.n_heads), t = tile.first;
+            const QueryTile tile = query_tiles_[size_t(tile_at(i / head_items))];
+            const int32_t h = int32_t(i % head_items) * heads, t = tile.first;  // first head of the item
             const auto& seq = batch.sequences[size_t(batch.sequence_index[size_t(t)])];
             const float* q = act_.q.data() + int64_t(t) * c.q_dim() + int64_t(h) * c.head_dim;
             float* out = act_.att.data() + int64_t(t) * c.q_dim() + int64_t(h) * c.head_dim;
             const int32_t first_position = batch.positions[size_t(t)];
+            auto run = [&](const auto& kv) {
+                if (heads == 1)
+                    cpu::attention_queries(q, c.q_dim(), tile.count, first_position, kv, h / group, c.head_dim, scratch,
+                                           out, c.q_dim());
+                else
+                    cpu::attention_group(q, c.q_dim(), tile.count, heads, first_position, kv, h / group, c.head_dim,
+                                         scratch, out, c.q_dim());
+            };
             if (kv_layout_.type == DType::F16) {
                 const auto* k = reinterpret_cast<const uint16_t*>(k_cache_.get()) + layer_offset;
                 const auto* v = reinterpret_cast<const uint16_t*>(v_cache_.get()) + layer_offset;
-                cpu::PagedKV<uint16_t> kv{k, v, kv_layout_.block_size, kv_dim, seq.block_table->data()};
-                cpu::attention_queries(q, c.q_dim(), tile.count, first_position, kv, h / group, c.head_dim, scores,
-                                       out, c.q_dim());
+                run(cpu::PagedKV<uint16_t>{k, v, kv_layout_.block_size, kv_dim, seq.block_table->data()});
             } else {
                 const auto* k = reinterpret_cast<const float*>(k_cache_.get()) + layer_offset;
                 const auto* v = reinterpret_cast<const float*>(v_cache_.get()) + layer_offset;
-                cpu::PagedKV<float> kv{k, v, kv_layout_.block_size, kv_dim, seq.block_table->data()};
-                cpu::attention_queries(q, c.q_dim(), tile.count, first_position, kv, h / group, c.head_dim, scores,
-                                       out, c.q_dim());
+                run(cpu::PagedKV<float>{k, v, kv_layout_.block_size, kv_dim, seq.block_table->data()});
             }
         }
     });

@@ -59,6 +59,7 @@ private:
 
     // Consecutive tokens of one sequence whose attention runs together (attention_queries).
     static constexpr int kQueriesPerTile = 4;
+    int attention_head_group(int64_t n_tokens) const;
     struct QueryTile {
         int32_t first;
         int32_t count;

@@ -10,6 +10,7 @@
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/packed_weights.h"
 #include "backend/thread_pool.h"
+#include "core/check.h"
 
 namespace lumen::cpu {
 
@@ -156,13 +157,14 @@ constexpr DType kv_dtype() {
     return std::is_same_v<T, uint16_t> ? DType::F16 : DType::F32;
 }
 
-// Query t's output += sum over p <= first_position + t of probs_t[p] * value(p). Every
-// output adds its positions in order, one rounding each, so sharing a pass changes no bit.
-// fp16: the positions all queries see go four at a time into all outputs (each value
-// vector widened once); each query's own last positions follow.
+// Row r's output += sum over p <= first_position + r / group of probs_r[p] * value(p):
+// rows are (token, head) pairs, token-major, and a token's heads see the same positions.
+// Every output adds its positions in order, one rounding each, so sharing a pass changes
+// no bit. fp16: the positions all rows see go four at a time into all outputs (each value
+// vector widened once); each row's own last positions follow.
 void accumulate_values(const KernelTable& k, const PagedKV<uint16_t>& kv, int64_t head_offset, int32_t head_dim,
-                       const float* probs, int64_t probs_stride, int n_queries, int32_t first_position, float* out,
-                       int64_t out_stride) {
+                       const float* probs, int64_t probs_stride, int n_rows, int group, int32_t first_position,
+                       float* out, int64_t out_stride) {
     auto four_values = [&](int32_t p, const uint16_t* values[4]) {
         for (int j = 0; j < 4; ++j) values[j] = kv.value(p + j) + head_offset;
     };
@@ -170,56 +172,88 @@ void accumulate_values(const KernelTable& k, const PagedKV<uint16_t>& kv, int64_
     for (int32_t p = 0; p < shared; p += 4) {
         const uint16_t* values[4];
         four_values(p, values);
-        k.axpy4_f16(probs + p, probs_stride, n_queries, values, out, out_stride, head_dim);
+        k.axpy4_f16(probs + p, probs_stride, n_rows, values, out, out_stride, head_dim);
     }
-    for (int t = 0; t < n_queries; ++t) {
-        const float* pt = probs + t * probs_stride;
-        float* o = out + t * out_stride;
-        const int32_t n_ctx = first_position + t + 1;
+    for (int r = 0; r < n_rows; ++r) {
+        const float* pr = probs + r * probs_stride;
+        float* o = out + r * out_stride;
+        const int32_t n_ctx = first_position + r / group + 1;
         int32_t p = shared;
         for (; p + 4 <= n_ctx; p += 4) {
             const uint16_t* values[4];
             four_values(p, values);
-            k.axpy4_f16(pt + p, 0, 1, values, o, 0, head_dim);
+            k.axpy4_f16(pr + p, 0, 1, values, o, 0, head_dim);
         }
-        for (; p < n_ctx; ++p) k.axpy_f16(pt[p], kv.value(p) + head_offset, o, head_dim);
+        for (; p < n_ctx; ++p) k.axpy_f16(pr[p], kv.value(p) + head_offset, o, head_dim);
     }
 }
 
 void accumulate_values(const KernelTable& k, const PagedKV<float>& kv, int64_t head_offset, int32_t head_dim,
-                       const float* probs, int64_t probs_stride, int n_queries, int32_t first_position, float* out,
-                       int64_t out_stride) {
-    for (int t = 0; t < n_queries; ++t)
-        for (int32_t p = 0; p <= first_position + t; ++p)
-            k.axpy_f32(probs[t * probs_stride + p], kv.value(p) + head_offset, out + t * out_stride, head_dim);
+                       const float* probs, int64_t probs_stride, int n_rows, int group, int32_t first_position,
+                       float* out, int64_t out_stride) {
+    for (int r = 0; r < n_rows; ++r)
+        for (int32_t p = 0; p <= first_position + r / group; ++p)
+            k.axpy_f32(probs[r * probs_stride + p], kv.value(p) + head_offset, out + r * out_stride, head_dim);
+}
+
+// Attention for n_rows query rows at q + r * q_stride (row r belongs to the token at
+// first_position + r / group), outputs at out + r * out_stride; scores: n_rows rows of
+// first_position + n_rows / group positions.
+template <typename T>
+void attend_rows(const float* q, int64_t q_stride, int n_rows, int group, int32_t first_position, const PagedKV<T>& kv,
+                 int32_t kv_head, int32_t head_dim, float* scores, float* out, int64_t out_stride) {
+    const KernelTable& k = active_kernels();
+    const float scale = 1.0f / std::sqrt(float(head_dim));
+    const int64_t head_offset = int64_t(kv_head) * head_dim;
+    const int32_t n_ctx_all = first_position + n_rows / group;  // the last token sees this many positions
+    // Scores block by block: the block's keys are rows kv_dim apart, the query rows are the
+    // tokens; row r's score for position p lands at scores[r * n_ctx_all + p].
+    for (int32_t p0 = 0; p0 < n_ctx_all; p0 += kv.block_size) {
+        const int n_keys = int(std::min<int32_t>(kv.block_size, n_ctx_all - p0));
+        k.dot_rows(kv_dtype<T>(), reinterpret_cast<const uint8_t*>(kv.key(p0) + head_offset), size_t(kv.kv_dim) * sizeof(T),
+                   n_keys, reinterpret_cast<const uint8_t*>(q), size_t(q_stride) * sizeof(float), n_rows, head_dim,
+                   scores + p0, n_ctx_all);
+    }
+    for (int r = 0; r < n_rows; ++r) {
+        float* probs = scores + int64_t(r) * n_ctx_all;
+        const int32_t n_ctx = first_position + r / group + 1;  // causal: later positions are ignored
+        for (int32_t p = 0; p < n_ctx; ++p) probs[p] *= scale;
+        k.softmax(probs, n_ctx);
+        std::fill(out + r * out_stride, out + r * out_stride + head_dim, 0.f);
+    }
+    accumulate_values(k, kv, head_offset, head_dim, scores, n_ctx_all, n_rows, group, first_position, out, out_stride);
 }
 }  // namespace
 
 template <typename T>
 void attention_queries(const float* q, int64_t q_stride, int n_queries, int32_t first_position, const PagedKV<T>& kv,
                        int32_t kv_head, int32_t head_dim, float* scores, float* out, int64_t out_stride) {
-    const KernelTable& k = active_kernels();
-    const float scale = 1.0f / std::sqrt(float(head_dim));
-    const int64_t head_offset = int64_t(kv_head) * head_dim;
-    const int32_t n_ctx_all = first_position + n_queries;  // the last query sees this many positions
-    // Scores block by block: the block's keys are rows kv_dim apart, the queries are the
-    // tokens; query t's score for position p lands at scores[t * n_ctx_all + p].
-    for (int32_t p0 = 0; p0 < n_ctx_all; p0 += kv.block_size) {
-        const int n_rows = int(std::min<int32_t>(kv.block_size, n_ctx_all - p0));
-        k.dot_rows(kv_dtype<T>(), reinterpret_cast<const uint8_t*>(kv.key(p0) + head_offset), size_t(kv.kv_dim) * sizeof(T),
-                   n_rows, reinterpret_cast<const uint8_t*>(q), size_t(q_stride) * sizeof(float), n_queries, head_dim,
-                   scores + p0, n_ctx_all);
-    }
-    for (int t = 0; t < n_queries; ++t) {
-        float* probs = scores + int64_t(t) * n_ctx_all;
-        const int32_t n_ctx = first_position + t + 1;  // causal: later positions are ignored
-        for (int32_t p = 0; p < n_ctx; ++p) probs[p] *= scale;
-        k.softmax(probs, n_ctx);
-        std::fill(out + t * out_stride, out + t * out_stride + head_dim, 0.f);
-    }
-    accumulate_values(k, kv, head_offset, head_dim, scores, n_ctx_all, n_queries, first_position, out, out_stride);
+    attend_rows(q, q_stride, n_queries, 1, first_position, kv, kv_head, head_dim, scores, out, out_stride);
 }
 
+template <typename T>
+void attention_group(const float* q, int64_t q_stride, int n_queries, int group, int32_t first_position,
+                     const PagedKV<T>& kv, int32_t kv_head, int32_t head_dim, float* scratch, float* out,
+                     int64_t out_stride) {
+    const int n_rows = n_queries * group;
+    LUMEN_CHECK(n_rows <= kMaxAttentionRows);
+    float* scores = scratch;
+    float* q_rows = scratch + int64_t(n_rows) * (first_position + n_queries);
+    float* out_rows = q_rows + int64_t(n_rows) * head_dim;
+    // Gather the (token, head) query rows contiguously: one stride for the kernels.
+    for (int t = 0; t < n_queries; ++t)
+        for (int g = 0; g < group; ++g)
+            std::copy_n(q + t * q_stride + int64_t(g) * head_dim, head_dim, q_rows + int64_t(t * group + g) * head_dim);
+    attend_rows(q_rows, head_dim, n_rows, group, first_position, kv, kv_head, head_dim, scores, out_rows, head_dim);
+    for (int t = 0; t < n_queries; ++t)
+        for (int g = 0; g < group; ++g)
+            std::copy_n(out_rows + int64_t(t * group + g) * head_dim, head_dim, out + t * out_stride + int64_t(g) * head_dim);
+}
+
+template void attention_group<float>(const float*, int64_t, int, int, int32_t, const PagedKV<float>&, int32_t, int32_t,
+                                     float*, float*, int64_t);
+template void attention_group<uint16_t>(const float*, int64_t, int, int, int32_t, const PagedKV<uint16_t>&, int32_t,
+                                        int32_t, float*, float*, int64_t);
 template void attention_queries<float>(const float*, int64_t, int, int32_t, const PagedKV<float>&, int32_t, int32_t,
                                        float*, float*, int64_t);
 template void attention_queries<uint16_t>(const float*, int64_t, int, int32_t, const PagedKV<uint16_t>&, int32_t,

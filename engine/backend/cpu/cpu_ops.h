@@ -88,5 +88,21 @@ template <typename T>
 void attention_queries(const float* q, int64_t q_stride, int n_queries, int32_t first_position, const PagedKV<T>& kv,
                        int32_t kv_head, int32_t head_dim, float* scores, float* out, int64_t out_stride);
 
+// The most query rows (queries × heads) one pass over the keys serves (dot_rows' limit).
+constexpr int kMaxAttentionRows = 12;
+
+// GQA: n_queries consecutive tokens for `group` query heads sharing one KV head, in one
+// pass over the keys and values (n_queries · group <= kMaxAttentionRows). Query (t, g)
+// is at q + t * q_stride + g * head_dim, its output at out + t * out_stride + g * head_dim.
+// Every output is bitwise what attention_queries gives for that head and token alone.
+// scratch: n_rows * (first_position + n_queries) + 2 * n_rows * head_dim floats.
+template <typename T>
+void attention_group(const float* q, int64_t q_stride, int n_queries, int group, int32_t first_position,
+                     const PagedKV<T>& kv, int32_t kv_head, int32_t head_dim, float* scratch, float* out,
+                     int64_t out_stride);
+inline int64_t attention_group_scratch(int n_rows, int32_t n_ctx, int32_t head_dim) {
+    return int64_t(n_rows) * n_ctx + 2 * int64_t(n_rows) * head_dim;
+}
+
 }  // namespace cpu
 }  // namespace lumen
