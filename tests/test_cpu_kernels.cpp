@@ -143,6 +143,48 @@ TEST(CpuKernels, Axpy) {
 
 // Four cache positions at once: the value accumulation has the roundings of four single
 // axpy_f16 calls (bitwise).
+// Scores against transposed keys: every level gives the scalar table's bits (one fused
+// multiply-add per dimension, in order), whatever the rows and slots in the call, and
+// the scalar table is close to a double reference.
+TEST(CpuKernels, KeyScoresAgainstTransposedKeys) {
+    std::mt19937 rng(41);
+    const KernelTable& ref = kernel_table(CpuLevel::scalar);
+    for (DType type : {DType::F32, DType::F16})
+        for (int64_t head_dim : {5, 64})
+            for (int n_slots : {1, 7, 8, 15, 16, 23, 37}) {
+                const int n_rows = 12;
+                const int64_t key_stride = n_slots + 3;  // padding between dimensions is never read as a slot
+                std::vector<float> keys_f(size_t(head_dim * key_stride)), q(size_t(n_rows * head_dim));
+                std::normal_distribution<float> nd(0.f, 1.f);
+                for (auto& x : keys_f) x = nd(rng);
+                for (auto& x : q) x = nd(rng);
+                std::vector<uint16_t> keys_h(keys_f.size());
+                for (size_t i = 0; i < keys_f.size(); ++i) keys_h[i] = fp32_to_fp16(keys_f[i]);
+                const void* keys = type == DType::F16 ? static_cast<const void*>(keys_h.data()) : keys_f.data();
+                std::vector<float> expected(size_t(n_rows * n_slots));
+                ref.key_scores(type, keys, key_stride, n_slots, q.data(), head_dim, n_rows, head_dim, expected.data(), n_slots);
+                for (int r = 0; r < n_rows; ++r)
+                    for (int s = 0; s < n_slots; ++s) {
+                        double dot = 0;
+                        for (int64_t d = 0; d < head_dim; ++d) {
+                            const double key = type == DType::F16 ? double(fp16_to_fp32(keys_h[size_t(d * key_stride + s)]))
+                                                                  : double(keys_f[size_t(d * key_stride + s)]);
+                            dot += double(q[size_t(r * head_dim + d)]) * key;
+                        }
+                        EXPECT_NEAR(expected[size_t(r * n_slots + s)], dot, 1e-4 * (1 + std::fabs(dot)));
+                    }
+                for (CpuLevel level : fast_levels())
+                    for (int rows : {1, 5, 6, 7, 12}) {
+                        std::vector<float> got(size_t(rows * n_slots), NAN);
+                        kernel_table(level).key_scores(type, keys, key_stride, n_slots, q.data(), head_dim, rows,
+                                                       head_dim, got.data(), n_slots);
+                        EXPECT_EQ(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)), 0)
+                            << cpu_level_name(level) << " " << dtype_name(type) << " head_dim " << head_dim << " slots "
+                            << n_slots << " rows " << rows;
+                    }
+            }
+}
+
 TEST(CpuKernels, AxpyFourPositionsAtOnce) {
     std::mt19937 rng(48);
     for (int64_t n : {1, 7, 8, 48, 64, 100, 128}) {

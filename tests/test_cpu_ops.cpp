@@ -688,7 +688,7 @@ void check_paged_attention(const AttentionCase& c, std::mt19937& rng, double thr
     cpu::PagedKV<T> kv{k.data(), v.data(), c.block_size, kv_dim, table.data()};
     for (int32_t p = 0; p < c.n_ctx; ++p)
         for (int64_t i = 0; i < kv_dim; ++i) {
-            k[size_t(kv.offset(p) + i)] = store(keys[size_t(p * kv_dim + i)]);
+            k[size_t(kv.key_offset(p, i))] = store(keys[size_t(p * kv_dim + i)]);
             v[size_t(kv.offset(p) + i)] = store(values[size_t(p * kv_dim + i)]);
         }
 

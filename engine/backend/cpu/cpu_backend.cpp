@@ -146,21 +146,29 @@ void CpuBackend::ensure_activations(int64_t n_tokens, int64_t max_context) {
 
 void CpuBackend::store_kv(int32_t layer, const StepBatch& batch) {
     const int64_t kv_dim = kv_layout_.kv_dim();
-    const int64_t layer_offset = int64_t(layer) * kv_layout_.n_blocks * kv_layout_.block_size * kv_dim;
+    const int32_t bs = kv_layout_.block_size;
+    const int64_t layer_offset = int64_t(layer) * kv_layout_.n_blocks * bs * kv_dim;
+    const bool f16 = kv_layout_.type == DType::F16;
+    const cpu::KernelTable& kernels = cpu::active_kernels();
     for (int32_t t = 0; t < batch.n_tokens(); ++t) {
         const auto& seq = batch.sequences[size_t(batch.sequence_index[size_t(t)])];
         const int32_t pos = batch.positions[size_t(t)];
-        const int32_t block = (*seq.block_table)[size_t(pos / kv_layout_.block_size)];
-        const int64_t off = layer_offset + (int64_t(block) * kv_layout_.block_size + pos % kv_layout_.block_size) * kv_dim;
+        const int32_t block = (*seq.block_table)[size_t(pos / bs)], slot = pos % bs;
+        const int64_t block_base = layer_offset + int64_t(block) * bs * kv_dim;
         const float* k = act_.k.data() + t * kv_dim;
         const float* v = act_.v.data() + t * kv_dim;
-        if (kv_layout_.type == DType::F16) {
-            const cpu::KernelTable& kernels = cpu::active_kernels();
-            kernels.f32_to_f16(k, reinterpret_cast<uint16_t*>(k_cache_.get()) + off, kv_dim);
-            kernels.f32_to_f16(v, reinterpret_cast<uint16_t*>(v_cache_.get()) + off, kv_dim);
+        // Values row-major per slot; keys transposed within the block (see cpu::PagedKV).
+        const int64_t value_at = block_base + int64_t(slot) * kv_dim;
+        if (f16) {
+            auto* kc = reinterpret_cast<uint16_t*>(k_cache_.get()) + block_base + slot;
+            kernels.f32_to_f16(v, reinterpret_cast<uint16_t*>(v_cache_.get()) + value_at, kv_dim);
+            key_row_.resize(size_t(kv_dim));
+            kernels.f32_to_f16(k, key_row_.data(), kv_dim);
+            for (int64_t i = 0; i < kv_dim; ++i) kc[i * bs] = key_row_[size_t(i)];
         } else {
-            std::copy_n(k, kv_dim, reinterpret_cast<float*>(k_cache_.get()) + off);
-            std::copy_n(v, kv_dim, reinterpret_cast<float*>(v_cache_.get()) + off);
+            auto* kc = reinterpret_cast<float*>(k_cache_.get()) + block_base + slot;
+            std::copy_n(v, kv_dim, reinterpret_cast<float*>(v_cache_.get()) + value_at);
+            for (int64_t i = 0; i < kv_dim; ++i) kc[i * bs] = k[i];
         }
     }
 }

@@ -73,7 +73,10 @@ private:
     std::vector<float> rope_frequencies_;  // per model, so that no step calls pow
     cpu::PackedWeights packed_;  // matrices repacked for the active kernel table
     KVCacheLayout kv_layout_;
-    std::unique_ptr<uint8_t[]> k_cache_, v_cache_;  // [layer][block][slot][kv_dim] of f32 or f16
+    // [layer][block] of f32 or f16; within a block V is [slot][kv_dim] and K is
+    // transposed, [kv_dim][slot] (cpu::PagedKV).
+    std::unique_ptr<uint8_t[]> k_cache_, v_cache_;
+    std::vector<uint16_t> key_row_;  // one token's keys in fp16 before the transposed store
     Activations act_;
 };
 

@@ -206,13 +206,12 @@ void attend_rows(const float* q, int64_t q_stride, int n_rows, int group, int32_
     const float scale = 1.0f / std::sqrt(float(head_dim));
     const int64_t head_offset = int64_t(kv_head) * head_dim;
     const int32_t n_ctx_all = first_position + n_rows / group;  // the last token sees this many positions
-    // Scores block by block: the block's keys are rows kv_dim apart, the query rows are the
-    // tokens; row r's score for position p lands at scores[r * n_ctx_all + p].
+    // Scores block by block from the transposed keys; row r's score for position p lands
+    // at scores[r * n_ctx_all + p].
     for (int32_t p0 = 0; p0 < n_ctx_all; p0 += kv.block_size) {
         const int n_keys = int(std::min<int32_t>(kv.block_size, n_ctx_all - p0));
-        k.dot_rows(kv_dtype<T>(), reinterpret_cast<const uint8_t*>(kv.key(p0) + head_offset), size_t(kv.kv_dim) * sizeof(T),
-                   n_keys, reinterpret_cast<const uint8_t*>(q), size_t(q_stride) * sizeof(float), n_rows, head_dim,
-                   scores + p0, n_ctx_all);
+        k.key_scores(kv_dtype<T>(), kv.key_block(p0, head_offset), kv.block_size, n_keys, q, q_stride, n_rows, head_dim,
+                     scores + p0, n_ctx_all);
     }
     for (int r = 0; r < n_rows; ++r) {
         float* probs = scores + int64_t(r) * n_ctx_all;

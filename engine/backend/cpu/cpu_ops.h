@@ -60,8 +60,11 @@ struct MatmulTarget {
 void matmul_targets(const KernelTable& kernels, const MatmulTarget* targets, int n_targets, const float* x,
                     int64_t n_tokens, ThreadPool& pool);
 
-// Paged K/V for one layer: element (block, slot, kv_dim index) at
-// base + (block * block_size + slot) * kv_dim + index. T is float or uint16_t (fp16).
+// Paged K/V for one layer. Values: element (block, slot, kv_dim index) at
+// base + (block * block_size + slot) * kv_dim + index. Keys are stored transposed within
+// each block, index-major: element (block, slot, index) at
+// base + block * block_size * kv_dim + index * block_size + slot, so that the score
+// kernel reads one dimension of many slots as a vector. T is float or uint16_t (fp16).
 template <typename T>
 struct PagedKV {
     const T* k = nullptr;
@@ -70,10 +73,15 @@ struct PagedKV {
     int64_t kv_dim = 0;
     const int32_t* block_table = nullptr;
 
-    const T* key(int32_t pos) const { return k + offset(pos); }
+    // The keys of the block holding logical position `pos`, starting at dimension `index`.
+    const T* key_block(int32_t pos, int64_t index) const { return k + key_block_offset(pos) + index * block_size; }
     const T* value(int32_t pos) const { return v + offset(pos); }
     int64_t offset(int32_t pos) const {
         return (int64_t(block_table[pos / block_size]) * block_size + pos % block_size) * kv_dim;
+    }
+    int64_t key_block_offset(int32_t pos) const { return int64_t(block_table[pos / block_size]) * block_size * kv_dim; }
+    int64_t key_offset(int32_t pos, int64_t index) const {
+        return key_block_offset(pos) + index * block_size + pos % block_size;
     }
 };
 

@@ -56,8 +56,7 @@ struct KernelTable {
     void (*axpy_f16)(float alpha, const uint16_t* x, float* y, int64_t n);
     // Four cache positions into n_out outputs at once, each value vector widened once:
     // output o (at y + o * y_stride) += alpha[o * alpha_stride + j] * values[j] for
-    // j = 0..3 in turn (the roundings of four axpy_f16 calls). Attention scores go
-    // through dot_rows.
+    // j = 0..3 in turn (the roundings of four axpy_f16 calls).
     void (*axpy4_f16)(const float* alpha, int64_t alpha_stride, int n_out, const uint16_t* const values[4], float* y,
                       int64_t y_stride, int64_t n);
     // x = softmax(x) over n values.
@@ -84,6 +83,13 @@ struct KernelTable {
     // level has no packed kernels; weights are then not repacked.
     void (*dot_packed8)(DType type, const uint8_t* group, const uint8_t* x, size_t x_stride, int n_tokens,
                         int64_t n, float* y);
+    // Attention scores against keys stored transposed (the KV cache's key layout):
+    // dimension d of slot s at keys[d * key_stride + s], f32 or fp16 (type F32 or F16).
+    // out[r * out_stride + s] = sum over d of q_r[d] * key_s[d] for n_rows query rows
+    // (q_r at q + r * q_stride) and n_slots slots, each accumulated from 0 in d order with
+    // one fused multiply-add per d: a score never depends on the other rows or slots.
+    void (*key_scores)(DType type, const void* keys, int64_t key_stride, int n_slots, const float* q,
+                       int64_t q_stride, int n_rows, int64_t head_dim, float* out, int64_t out_stride);
 };
 
 // dot_rows done as calls of a level's dot_row, row by row, up to kMaxTokensPerRowPass

@@ -302,6 +302,21 @@ void dot_rows(DType type, const uint8_t* rows, size_t row_stride, int n_rows, co
     dot_rows_by_row(dot_row, type, rows, row_stride, n_rows, x, x_stride, n_tokens, n, y, y_stride);
 }
 
+void key_scores(DType type, const void* keys, int64_t key_stride, int n_slots, const float* q, int64_t q_stride,
+                int n_rows, int64_t head_dim, float* out, int64_t out_stride) {
+    for (int r = 0; r < n_rows; ++r)
+        for (int s = 0; s < n_slots; ++s) {
+            float acc = 0.f;
+            for (int64_t d = 0; d < head_dim; ++d) {
+                const int64_t at = d * key_stride + s;
+                const float key = type == DType::F16 ? fp16_to_fp32(static_cast<const uint16_t*>(keys)[at])
+                                                     : static_cast<const float*>(keys)[at];
+                acc = std::fma(q[r * q_stride + d], key, acc);
+            }
+            out[r * out_stride + s] = acc;
+        }
+}
+
 }  // namespace
 
 const KernelTable& scalar_kernels() {
@@ -317,7 +332,8 @@ const KernelTable& scalar_kernels() {
                                    .quantize_q8k = quantize_q8k,
                                    .dot_row = dot_row,
                                    .dot_rows = dot_rows,
-                                   .dot_packed8 = nullptr};  // no packed layouts at this level
+                                   .dot_packed8 = nullptr,  // no packed layouts at this level
+                                   .key_scores = key_scores};
     return table;
 }
 
