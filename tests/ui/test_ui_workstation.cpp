@@ -319,6 +319,7 @@ private Q_SLOTS:
         QCOMPARE(chat->currentConversation(), first_conversation_);
         QVERIFY(window_->findChild<QDockWidget*>(QStringLiteral("kvDock"))->isHidden());
         QVERIFY(!window_->findChild<QDockWidget*>(QStringLiteral("plotsDock"))->isHidden());
+        window_->findChild<QDockWidget*>(QStringLiteral("kvDock"))->show();  // for the screenshots
         const QString shown = child<QTextBrowser>(window_.get(), "messageView")->toPlainText();
         QVERIFY2(shown.contains(kPrompt), qPrintable(shown));
         QVERIFY2(shown.contains(first_reply_.left(20)), qPrintable(shown));
@@ -334,6 +335,10 @@ private Q_SLOTS:
 
     void twoConversationsGenerateAtOnceAndShareThePool() {
         setGreedy(64);
+        // Room for the map in the screenshots.
+        auto* kvDock = window_->findChild<QDockWidget*>(QStringLiteral("kvDock"));
+        auto* plotsDock = window_->findChild<QDockWidget*>(QStringLiteral("plotsDock"));
+        window_->resizeDocks({kvDock, plotsDock}, {420, 380}, Qt::Vertical);
         QSet<qint64> seenTogether;
         auto conn = connect(window_->worker(), &EngineWorker::kvSnapshotReady, this, [&](const KvSnapshotData& snap) {
             verifyMapEquals(*window_->kvModel(), snap);
