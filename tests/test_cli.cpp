@@ -270,9 +270,21 @@ TEST(Cli, ServeBenchJsonReportsTheWorkload) {
     EXPECT_EQ(lines[0].rfind("step,time_ms,", 0), 0u);
 }
 
+TEST(Cli, ServeBenchParallelSamples) {
+    const auto r = cli({"serve-bench", "--model", model(), "--requests", "3", "--input-len", "40", "--output-len", "5",
+                        "--n", "4", "--temperature", "0.8", "-o", "json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["completed"], 12);                 // 3 requests × 4 samples
+    EXPECT_EQ(j["total_output_tokens"], 12 * 5);
+    EXPECT_EQ(j["total_input_tokens"], 12 * 40);   // each sample reports its prompt
+    EXPECT_EQ(j["config"]["n"], 4);
+}
+
 TEST(Cli, ServeBenchBadFlagsGiveOneLineErrors) {
     expect_one_line_error(cli({"serve-bench", "--model", model(), "--preset", "huge"}), "--preset");
     expect_one_line_error(cli({"serve-bench", "--model", model(), "--requests", "0"}), "--requests");
+    expect_one_line_error(cli({"serve-bench", "--model", model(), "--n", "0"}), "--n");
     expect_one_line_error(cli({"serve-bench", "--model", model(), "--shared-prefix", "1.5"}), "--shared-prefix");
     expect_one_line_error(cli({"serve-bench", "--model", model(), "--prompts", "/nonexistent.txt"}), "/nonexistent.txt");
     expect_one_line_error(cli({"serve-bench", "--model", model(), "--input-len", "5000", "--ctx", "256"}), "5000");

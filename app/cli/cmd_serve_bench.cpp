@@ -34,7 +34,7 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
                             {"--model", "--tokenizer", "--threads", "--ctx", "--kv-type", "--device", "--requests",
                              "--preset", "--input-len", "--output-len", "--len-jitter", "--shared-prefix", "--rate",
                              "--max-concurrency", "--prompts", "--batch-tokens", "--max-running", "--seed", "-o",
-                             "--steps-csv", "--temperature", "--interfering-prompt"},
+                             "--steps-csv", "--temperature", "--interfering-prompt", "--n"},
                             {"--no-chunked-prefill", "--no-prefix-cache"});
     if (!args) return fail(args.status().message());
     auto model_path = args->required("--model");
@@ -57,9 +57,10 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
     auto seed = args->get_int("--seed", 1, 0, (1LL << 62));
     auto temperature = args->get_double("--temperature", 0.0, 0.0, 100.0);
     auto interfering = args->get_int("--interfering-prompt", 0, 0, 1 << 24);
+    auto samples = args->get_int("--n", 1, 1, 64);
     for (const Status* s : {&requests.status(), &input_len.status(), &output_len.status(), &jitter.status(),
                             &shared.status(), &rate.status(), &concurrency.status(), &batch_tokens.status(),
-                            &max_running.status(), &seed.status(), &temperature.status(), &interfering.status()})
+                            &max_running.status(), &seed.status(), &temperature.status(), &interfering.status(), &samples.status()})
         if (!s->is_ok()) return fail(s->message());
     const std::string format = args->get("-o", "md");
     if (format != "md" && format != "json") return fail("option -o is '" + format + "', expected md or json");
@@ -73,6 +74,7 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
     config.seed = uint64_t(*seed);
     config.sampling.temperature = float(*temperature);
     config.interfering_prompt = int32_t(*interfering);
+    config.n = int32_t(*samples);
 
     LoadOptions load;
     load.tokenizer_path = args->get("--tokenizer");
@@ -122,6 +124,7 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
                    {"chunked_prefill", serving_options.scheduler.chunked_prefill},
                    {"prefix_cache", serving_options.prefix_cache},
                    {"interfering_prompt", config.interfering_prompt},
+                   {"n", config.n},
                    {"kv_blocks", e.kv().n_blocks()},
                    {"block_size", e.kv().layout().block_size},
                    {"prompts", config.prompts.empty() ? "random" : args->get("--prompts")}};

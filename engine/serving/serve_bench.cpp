@@ -55,6 +55,7 @@ Result<std::vector<ServeBenchRequestPlan>> make_serve_workload(const ServeBenchC
     if (c.len_jitter < 0 || c.len_jitter >= 1) return Status::error("length jitter must be in [0, 1)");
     if (c.shared_prefix < 0 || c.shared_prefix > 1) return Status::error("shared prefix ratio must be in [0, 1]");
     if (c.rate < 0) return Status::error("arrival rate must be >= 0");
+    if (c.n < 1 || c.n > 64) return Status::error("parallel samples n must be in 1..64");
     std::mt19937_64 rng(c.seed);
     // Ids from the middle of the vocabulary: no control or byte tokens.
     std::uniform_int_distribution<int32_t> token(std::min(n_vocab - 1, 256), n_vocab - 1);
@@ -85,6 +86,7 @@ Result<std::vector<ServeBenchRequestPlan>> make_serve_workload(const ServeBenchC
         p.request.sampling = c.sampling;
         p.request.sampling.seed = c.seed + uint64_t(i);
         p.request.stop_at_eos = false;  // fixed output lengths, as benchmark_serving's --ignore-eos
+        p.request.n = c.n;
         if (c.rate > 0) t_ms += 1000.0 * gap(rng);
         p.arrival_ms = t_ms;
         out.push_back(std::move(p));
@@ -126,7 +128,9 @@ Result<ServeBenchResult> run_serve_bench(ServingEngine& serving, const std::vect
         }
         return true;
     };
-    while (r.completed < int32_t(workload.size())) {
+    int32_t expected = 0;  // finished sequences to wait for: n per request
+    for (const auto& w : workload) expected += w.request.n;
+    while (r.completed < expected) {
         if (stop && stop->load()) {
             for (int64_t id : submitted) (void)serving.cancel(id);  // in flight ones; finished ids are no-ops
             (void)serving.take_finished();
@@ -159,7 +163,7 @@ Result<ServeBenchResult> run_serve_bench(ServingEngine& serving, const std::vect
         r.step_log.push_back(*m);
         if (on_step) on_step(*m);
         for (auto& f : serving.take_finished()) {
-            --in_flight;
+            if (f->sample_index == 0) --in_flight;  // a request is in flight until its first sample ends
             ++r.completed;
             const RequestMetrics& rm = f->metrics;
             if (f->id == unmeasured) {

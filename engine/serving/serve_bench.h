@@ -29,6 +29,7 @@ struct ServeBenchConfig {
     // its prefill disturbs the running requests. It is left out of the distributions.
     int32_t interfering_prompt = 0;
     SamplingParams sampling;        // default: greedy
+    int32_t n = 1;                  // parallel samples per request (they share its prompt's blocks)
     ServeBenchConfig() { sampling.temperature = 0; }
 };
 
