@@ -34,6 +34,7 @@ void print_usage() {
         "            [--input-len N] [--output-len N] [--len-jitter F] [--shared-prefix F] [--rate R | --max-concurrency C]\n"
         "            [--prompts FILE] [--batch-tokens N] [--max-running N] [--no-chunked-prefill] [--no-prefix-cache]\n"
         "            [--ctx N] [--threads N] [--temperature T] [--seed S] [--n N] [--interfering-prompt N] [--steps-csv FILE] [-o md|json]\n"
+        "  eval      --model PATH --text FILE [--ctx 512] [--chunks N] [--reference PATH] [--threads N] [--kv-type f16|f32] [--json]\n"
         "\n"
         "Exit code 0 on success; otherwise one line on stderr says what was wrong.");
 }
@@ -57,8 +58,9 @@ int main(int argc, char** argv) {
         if (command == "synth") return lumen::cli::cmd_synth(args);
         if (command == "bench") return lumen::cli::cmd_bench(args);
         if (command == "serve-bench") return lumen::cli::cmd_serve_bench(args);
+        if (command == "eval") return lumen::cli::cmd_eval(args);
     } catch (const std::exception& e) {
         return lumen::cli::fail(std::string("internal error: ") + e.what());
     }
-    return lumen::cli::fail("unknown command '" + command + "'; expected generate, chat, tokenize, info, convert, quantize, synth, bench or serve-bench");
+    return lumen::cli::fail("unknown command '" + command + "'; expected generate, chat, tokenize, info, convert, quantize, synth, bench, serve-bench or eval");
 }
