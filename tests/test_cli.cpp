@@ -3,6 +3,9 @@
 // synthetic model (and on stories15M for convert, when ../shared is present).
 #include <gtest/gtest.h>
 
+#include <set>
+#include <tuple>
+
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -288,4 +291,33 @@ TEST(Cli, ServeBenchBadFlagsGiveOneLineErrors) {
     expect_one_line_error(cli({"serve-bench", "--model", model(), "--shared-prefix", "1.5"}), "--shared-prefix");
     expect_one_line_error(cli({"serve-bench", "--model", model(), "--prompts", "/nonexistent.txt"}), "/nonexistent.txt");
     expect_one_line_error(cli({"serve-bench", "--model", model(), "--input-len", "5000", "--ctx", "256"}), "5000");
+}
+
+// --no-repeat-ngram 3: no trigram of prompt + output appears twice. Without it the same
+// greedy run of stories15M repeats 16 (so the check can fail).
+TEST(Cli, NoRepeatNgramHoldsOverPromptAndOutput) {
+    const std::string stories = test::shared_dir() + "/testdata/stories15M/stories15M.bin";
+    if (!test::file_exists(stories)) GTEST_SKIP() << "stories15M (../shared)" << " absent";
+    auto trigram_repeats = [](const nlohmann::json& j) {
+        std::vector<int32_t> all = j["prompt_ids"].get<std::vector<int32_t>>();
+        for (int32_t id : j["ids"].get<std::vector<int32_t>>()) all.push_back(id);
+        std::set<std::tuple<int32_t, int32_t, int32_t>> seen;
+        for (size_t i = 0; i + 3 <= all.size(); ++i)
+            if (!seen.insert({all[i], all[i + 1], all[i + 2]}).second) return true;
+        return false;
+    };
+    const std::vector<std::string> base = {"generate", "--model", stories, "--prompt", "Once upon a time",
+                                           "--max-tokens", "200", "--temperature", "0", "--json"};
+    const auto plain = cli(base);
+    ASSERT_EQ(plain.exit_code, 0) << plain.err;
+    EXPECT_TRUE(trigram_repeats(nlohmann::json::parse(plain.out)));
+    auto args = base;
+    args.insert(args.end(), {"--no-repeat-ngram", "3"});
+    const auto banned = cli(args);
+    ASSERT_EQ(banned.exit_code, 0) << banned.err;
+    const auto j = nlohmann::json::parse(banned.out);
+    EXPECT_GT(j["ids"].size(), 50u);
+    EXPECT_FALSE(trigram_repeats(j));
+    expect_one_line_error(cli({"generate", "--model", model(), "--prompt", "x", "--no-repeat-ngram", "-1"}),
+                          "--no-repeat-ngram");
 }

@@ -28,7 +28,7 @@ std::string stories15M() { return test::shared_dir() + "/testdata/stories15M/sto
 
 // The fp32 anchor: every chunk's running estimate within 0.05% of llama.cpp's.
 TEST(Eval, Stories15MPerplexityMatchesLlamaCpp) {
-    test::skip_unless_exists(stories15M(), "stories15M (../shared)");
+    if (!test::file_exists(stories15M())) GTEST_SKIP() << "stories15M (../shared)" << " absent";
     const auto j = eval_json({"--model", stories15M(), "--text", text(), "--ctx", "256", "--threads", "2"});
     ASSERT_FALSE(j.is_null());
     const std::vector<double> expected = {41144.5058, 11119.4489, 8384.4632, 8017.4707, 7253.4745, 7183.8042, 6808.2880};
@@ -42,7 +42,7 @@ TEST(Eval, Stories15MPerplexityMatchesLlamaCpp) {
 // The default model (Q4_1): within 0.5% of llama.cpp (the engines' 8-bit activation
 // rounding differs slightly).
 TEST(Eval, DefaultModelPerplexityMatchesLlamaCpp) {
-    test::skip_unless_exists(test::default_model_path(), "the default model");
+    if (!test::file_exists(test::default_model_path())) GTEST_SKIP() << "the default model" << " absent";
     const auto j = eval_json({"--model", test::default_model_path(), "--text", text(), "--ctx", "256"});
     ASSERT_FALSE(j.is_null());
     EXPECT_EQ(j["chunks"], 6);
@@ -52,7 +52,7 @@ TEST(Eval, DefaultModelPerplexityMatchesLlamaCpp) {
 // Against itself: no divergence and full agreement; against its Q8_0 quantization:
 // a small positive divergence and high agreement.
 TEST(Eval, ReferenceStatistics) {
-    test::skip_unless_exists(stories15M(), "stories15M (../shared)");
+    if (!test::file_exists(stories15M())) GTEST_SKIP() << "stories15M (../shared)" << " absent";
     const auto self = eval_json({"--model", stories15M(), "--reference", stories15M(), "--text", text(), "--ctx", "256",
                                  "--chunks", "2"});
     ASSERT_FALSE(self.is_null());
@@ -83,7 +83,7 @@ TEST(Eval, ReferenceStatistics) {
 }
 
 TEST(Eval, BadInputIsAnError) {
-    test::skip_unless_exists(test::default_model_path(), "the default model");
+    if (!test::file_exists(test::default_model_path())) GTEST_SKIP() << "the default model" << " absent";
     int rc = 0;
     eval_json({"--model", test::default_model_path(), "--text", "/nonexistent.txt"}, &rc);
     EXPECT_NE(rc, 0);

@@ -21,7 +21,8 @@ SamplingParams plain(float temperature) {
 }  // namespace
 
 TEST(Sampler, ChainOrderIsDocumented) {
-    EXPECT_EQ(sampling_chain_order(), (std::vector<std::string>{"penalties", "top_k", "top_p", "min_p", "temperature", "dist"}));
+    EXPECT_EQ(sampling_chain_order(), (std::vector<std::string>{"penalties", "no_repeat_ngram", "top_k", "top_p", "min_p",
+                                                                "temperature", "dist"}));
 }
 
 TEST(Sampler, TemperatureZeroIsArgmax) {
@@ -119,4 +120,41 @@ TEST(Sampler, SameSeedSameDraws) {
     }
     EXPECT_EQ(da, db);
     EXPECT_NE(da, dc);
+}
+
+// No-repeat-ngram: a token that would complete an n-gram already in the history is
+// banned, however likely; other tokens are untouched; n = 0 bans nothing.
+TEST(Sampler, NoRepeatNgramBansCompletions) {
+    SamplingParams p;
+    p.temperature = 0;
+    p.no_repeat_ngram = 3;
+    const std::vector<int32_t> history = {5, 6, 7, 1, 5, 6};  // "5 6 7" exists, the tail is "5 6"
+    std::vector<float> logits(10, 0.f);
+    logits[7] = 10.f;  // the repeat is by far the most likely
+    logits[8] = 5.f;
+    Sampler s(p);
+    EXPECT_EQ(s.sample(logits.data(), 10, history), 8);
+    EXPECT_TRUE(std::isinf(logits[7]) && logits[7] < 0);
+    EXPECT_EQ(logits[8], 5.f);
+
+    // Every earlier occurrence of the tail counts.
+    const std::vector<int32_t> twice = {5, 6, 7, 5, 6, 9, 5, 6};
+    std::vector<float> l2(10, 0.f);
+    l2[7] = 3.f;
+    l2[9] = 2.f;
+    l2[2] = 1.f;
+    EXPECT_EQ(Sampler(p).sample(l2.data(), 10, twice), 2);
+
+    // Size 1 bans every token seen; size 0 bans nothing.
+    p.no_repeat_ngram = 1;
+    std::vector<float> l3 = {9.f, 8.f, 1.f};
+    EXPECT_EQ(Sampler(p).sample(l3.data(), 3, {0, 1}), 2);
+    p.no_repeat_ngram = 0;
+    std::vector<float> l4 = {9.f, 8.f, 1.f};
+    EXPECT_EQ(Sampler(p).sample(l4.data(), 3, {0, 1}), 0);
+
+    // A ban of the whole vocabulary is dropped rather than leaving nothing to pick.
+    p.no_repeat_ngram = 1;
+    std::vector<float> l5 = {1.f, 2.f};
+    EXPECT_EQ(Sampler(p).sample(l5.data(), 2, {0, 1}), 1);
 }

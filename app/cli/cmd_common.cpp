@@ -9,7 +9,7 @@ namespace lumen::cli {
 
 const std::set<std::string> kSamplingOptions = {"--temperature",    "--top-k",           "--top-p", "--min-p",
                                                 "--repeat-penalty", "--presence-penalty", "--frequency-penalty",
-                                                "--seed",           "--repeat-last-n"};
+                                                "--seed",           "--repeat-last-n",   "--no-repeat-ngram"};
 
 Result<SamplingParams> parse_sampling(const Args& a) {
     SamplingParams p;
@@ -31,6 +31,9 @@ Result<SamplingParams> parse_sampling(const Args& a) {
     if (!last_n) return last_n.status();
     auto seed = a.get_int("--seed", (long long)(p.seed & 0x7FFFFFFFFFFFFFFFull), 0, (1ll << 62));
     if (!seed) return seed.status();
+    auto no_repeat = a.get_int("--no-repeat-ngram", 0, 0, 1 << 16);
+    if (!no_repeat) return no_repeat.status();
+    p.no_repeat_ngram = int32_t(no_repeat.value());
     p.temperature = float(temp.value());
     p.top_k = int32_t(top_k.value());
     p.top_p = float(top_p.value());

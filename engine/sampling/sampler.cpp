@@ -4,12 +4,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <unordered_map>
 
 namespace lumen {
 
 std::vector<std::string> sampling_chain_order() {
-    return {"penalties", "top_k", "top_p", "min_p", "temperature", "dist"};
+    return {"penalties", "no_repeat_ngram", "top_k", "top_p", "min_p", "temperature", "dist"};
 }
 
 Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) {}
@@ -29,8 +30,27 @@ void Sampler::apply_penalties(float* logits, int32_t n_vocab, const std::vector<
     }
 }
 
+// No n-gram may appear twice (as TensorRT-LLM's and Hugging Face's no_repeat_ngram_size):
+// every token that would complete an n-gram already in the history is banned. If that
+// bans the whole vocabulary, nothing is banned.
+void Sampler::ban_repeated_ngrams(float* logits, int32_t n_vocab, const std::vector<int32_t>& history) {
+    const size_t n = size_t(params_.no_repeat_ngram);
+    if (n == 0 || history.size() + 1 < n) return;
+    banned_.clear();
+    const size_t prefix = n - 1;  // the last n-1 tokens, which the next token would extend
+    const int32_t* tail = history.data() + history.size() - prefix;
+    for (size_t i = 0; i + n <= history.size(); ++i)
+        if (std::equal(tail, tail + prefix, history.data() + i)) banned_.push_back(history[i + prefix]);
+    std::sort(banned_.begin(), banned_.end());
+    banned_.erase(std::unique(banned_.begin(), banned_.end()), banned_.end());
+    if (banned_.size() >= size_t(n_vocab)) return;
+    for (int32_t id : banned_)
+        if (id >= 0 && id < n_vocab) logits[id] = -std::numeric_limits<float>::infinity();
+}
+
 int32_t Sampler::sample(float* logits, int32_t n_vocab, const std::vector<int32_t>& history) {
     apply_penalties(logits, n_vocab, history);
+    ban_repeated_ngrams(logits, n_vocab, history);
     if (params_.greedy()) return int32_t(std::max_element(logits, logits + n_vocab) - logits);
 
     candidates_.resize(size_t(n_vocab));

@@ -2,7 +2,7 @@
 // to one row of logits. Each stage corresponds to one UI control.
 //
 //   penalties (repetition, presence, frequency over the last N tokens)
-//   -> top-k -> top-p -> min-p -> temperature -> draw (seeded)
+//   -> no-repeat-ngram (a hard ban) -> top-k -> top-p -> min-p -> temperature -> draw (seeded)
 // With temperature <= 0 the chain is greedy: argmax after the penalties.
 #pragma once
 
@@ -22,6 +22,7 @@ struct SamplingParams {
     float presence_penalty = 0.f; // subtract once from logits of tokens seen in the window
     float frequency_penalty = 0.f;// subtract count × this from logits of tokens seen in the window
     int32_t penalty_last_n = 64;  // window of recent tokens the penalties look at; -1 = all
+    int32_t no_repeat_ngram = 0;  // ban a token that would repeat an n-gram of this size seen anywhere before; 0 disables
     uint64_t seed = 0xC0FFEE;     // fixed seed gives reproducible draws
 
     bool greedy() const { return temperature <= 0.f; }
@@ -45,10 +46,12 @@ private:
         float p;
     };
     void apply_penalties(float* logits, int32_t n_vocab, const std::vector<int32_t>& history) const;
+    void ban_repeated_ngrams(float* logits, int32_t n_vocab, const std::vector<int32_t>& history);
 
     SamplingParams params_;
     std::mt19937_64 rng_;
     std::vector<Candidate> candidates_;
+    std::vector<int32_t> banned_;
 };
 
 }  // namespace lumen

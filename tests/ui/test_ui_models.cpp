@@ -150,6 +150,7 @@ private Q_SLOTS:
         p.temperature = 0.33f;
         p.top_k = 7;
         p.seed = 18446744073709551557ull;  // needs all 64 bits
+        p.no_repeat_ngram = 3;
         QString error;
         const int row = model.savePreset(QStringLiteral("Mine"), p, 99, &error);
         QCOMPARE(row, 3);
@@ -171,6 +172,7 @@ private Q_SLOTS:
         QCOMPARE(again.preset(r).params.top_k, 8);
         QCOMPARE(again.preset(r).params.temperature, 0.33f);
         QCOMPARE(again.preset(r).params.seed, 18446744073709551557ull);
+        QCOMPARE(again.preset(r).params.no_repeat_ngram, 3);
         QCOMPARE(again.preset(r).maxTokens, 100);
         QVERIFY(!again.preset(r).builtIn);
 
@@ -188,7 +190,8 @@ private Q_SLOTS:
         for (const auto& s : lumen::sampling_chain_order()) stages << QString::fromStdString(s);
         QVERIFY2(chain->text().contains(stages.join(QStringLiteral(" → "))), qPrintable(chain->text()));
         for (const char* name : {"temperatureSpin", "topKSpin", "topPSpin", "minPSpin", "repeatPenaltySpin",
-                                 "presencePenaltySpin", "frequencyPenaltySpin", "penaltyLastNSpin", "maxTokensSpin"}) {
+                                 "presencePenaltySpin", "frequencyPenaltySpin", "penaltyLastNSpin", "noRepeatNgramSpin",
+                                 "maxTokensSpin"}) {
             QWidget* w = panel.findChild<QWidget*>(QString::fromLatin1(name));
             QVERIFY2(w && !w->toolTip().isEmpty(), name);
         }

@@ -84,6 +84,10 @@ SamplingPanel::SamplingPanel(QWidget* parent) : QWidget(parent) {
                                        "(logit − α·count(t)). 0 disables."));
     penalty_last_n_ = intSpin(this, "penaltyLastNSpin", -1, 1 << 20,
                               tr("How many recent tokens the penalties look at. -1: the whole context."));
+    no_repeat_ngram_ = intSpin(this, "noRepeatNgramSpin", 0, 64,
+                               tr("Hard ban: a token that would repeat an n-gram of this size already in the prompt "
+                                  "or reply is never picked. 0 disables."));
+    no_repeat_ngram_->setSpecialValueText(tr("off"));
     seed_ = new QLineEdit(this);
     seed_->setObjectName(QStringLiteral("seedEdit"));
     seed_->setValidator(new QRegularExpressionValidator(QRegularExpression(QStringLiteral("[0-9]{1,20}")), seed_));
@@ -104,6 +108,7 @@ SamplingPanel::SamplingPanel(QWidget* parent) : QWidget(parent) {
     form->addRow(tr("Presence penalty"), presence_penalty_);
     form->addRow(tr("Frequency penalty"), frequency_penalty_);
     form->addRow(tr("Penalty window"), penalty_last_n_);
+    form->addRow(tr("No-repeat n-gram"), no_repeat_ngram_);
     form->addRow(tr("Top-k"), top_k_);
     form->addRow(tr("Top-p"), top_p_);
     form->addRow(tr("Min-p"), min_p_);
@@ -124,7 +129,7 @@ SamplingPanel::SamplingPanel(QWidget* parent) : QWidget(parent) {
         connect(s, &QDoubleSpinBox::valueChanged, this, [this] {
             if (!applying_) persistCurrent();
         });
-    for (QSpinBox* s : {top_k_, penalty_last_n_, max_tokens_})
+    for (QSpinBox* s : {top_k_, penalty_last_n_, no_repeat_ngram_, max_tokens_})
         connect(s, &QSpinBox::valueChanged, this, [this] {
             if (!applying_) persistCurrent();
         });
@@ -154,6 +159,7 @@ SamplingParams SamplingPanel::params() const {
     p.presence_penalty = float(presence_penalty_->value());
     p.frequency_penalty = float(frequency_penalty_->value());
     p.penalty_last_n = penalty_last_n_->value();
+    p.no_repeat_ngram = no_repeat_ngram_->value();
     bool ok = false;
     const quint64 seed = seed_->text().toULongLong(&ok);
     if (ok) p.seed = seed;
@@ -172,6 +178,7 @@ void SamplingPanel::setParams(const SamplingParams& p, int maxTokens) {
     presence_penalty_->setValue(double(p.presence_penalty));
     frequency_penalty_->setValue(double(p.frequency_penalty));
     penalty_last_n_->setValue(p.penalty_last_n);
+    no_repeat_ngram_->setValue(p.no_repeat_ngram);
     seed_->setText(QString::number(p.seed));
     max_tokens_->setValue(maxTokens);
     applying_ = false;

@@ -48,6 +48,7 @@ private:
     QDoubleSpinBox* presence_penalty_;
     QDoubleSpinBox* frequency_penalty_;
     QSpinBox* penalty_last_n_;
+    QSpinBox* no_repeat_ngram_;
     QLineEdit* seed_;
     QSpinBox* max_tokens_;
     QLabel* chain_;

@@ -18,6 +18,7 @@ QJsonObject sampling_params_to_json(const SamplingParams& p) {
     o["presence_penalty"] = double(p.presence_penalty);
     o["frequency_penalty"] = double(p.frequency_penalty);
     o["penalty_last_n"] = p.penalty_last_n;
+    o["no_repeat_ngram"] = p.no_repeat_ngram;
     o["seed"] = QString::number(p.seed);  // 64-bit: a string keeps every digit
     return o;
 }
@@ -32,6 +33,7 @@ SamplingParams sampling_params_from_json(const QJsonObject& o) {
     p.presence_penalty = float(o.value("presence_penalty").toDouble(p.presence_penalty));
     p.frequency_penalty = float(o.value("frequency_penalty").toDouble(p.frequency_penalty));
     p.penalty_last_n = o.value("penalty_last_n").toInt(p.penalty_last_n);
+    p.no_repeat_ngram = o.value("no_repeat_ngram").toInt(p.no_repeat_ngram);
     bool ok = false;
     const quint64 seed = o.value("seed").toString().toULongLong(&ok);
     if (ok) p.seed = seed;
