@@ -408,3 +408,46 @@ TEST(EngineLoad, ProgressIsReportedAndCanCancel) {
     ASSERT_FALSE(cancelled.is_ok());
     EXPECT_NE(cancelled.status().message().find("cancelled"), std::string::npos);
 }
+
+TEST(EngineSpeculative, PromptLookupDraft) {
+    // The longest earlier match of the context's tail, most recent first.
+    EXPECT_EQ(prompt_lookup_draft({1, 2, 3, 4, 9, 1, 2, 3}, 3, 2), (std::vector<int32_t>{4, 9}));
+    EXPECT_EQ(prompt_lookup_draft({1, 2, 7, 5, 2, 8, 1, 2}, 3, 3), (std::vector<int32_t>{7, 5, 2}));
+    EXPECT_EQ(prompt_lookup_draft({5, 6, 7, 8}, 3, 4), (std::vector<int32_t>{}));  // no earlier match
+    EXPECT_EQ(prompt_lookup_draft({4, 4}, 3, 4), (std::vector<int32_t>{4}));        // the draft stops at the end
+}
+
+// Prompt-lookup speculation at temperature 0 gives exactly plain greedy output, with
+// drafts really verified: stories15M repeats itself enough for drafts to match.
+TEST(EngineSpeculative, GreedyOutputIsUnchanged) {
+    const std::string stories = test::shared_dir() + "/testdata/stories15M/stories15M.bin";
+    if (!test::file_exists(stories)) GTEST_SKIP() << "stories15M (../shared) absent";
+    auto e = load(stories);
+    ASSERT_TRUE(e);
+    GenerationRequest plain;
+    plain.prompt = "Once upon a time";
+    plain.max_tokens = 120;
+    plain.sampling.temperature = 0;
+    plain.stop_at_eos = false;
+    auto a = e->generate(plain);
+    ASSERT_TRUE(a.is_ok());
+    GenerationRequest spec_req = plain;
+    spec_req.lookup_draft = 4;
+    auto b = e->generate(spec_req);
+    ASSERT_TRUE(b.is_ok()) << b.status().message();
+    EXPECT_EQ(a->ids, b->ids);
+    EXPECT_GT(b->stats.n_verify_steps, 0);
+    EXPECT_GT(b->stats.n_draft_accepted, 0);
+    EXPECT_GE(b->stats.n_drafted, b->stats.n_draft_accepted);
+    int32_t by_position = 0;
+    for (int32_t c : b->stats.draft_accepted_at) by_position += c;
+    EXPECT_EQ(by_position, b->stats.n_draft_accepted);
+    EXPECT_EQ(e->kv().free_blocks(), e->kv().n_blocks());  // rejected drafts' KV went back too
+
+    // Sampling: seeded runs repeat exactly.
+    spec_req.sampling.temperature = 0.9f;
+    auto c1 = e->generate(spec_req), c2 = e->generate(spec_req);
+    ASSERT_TRUE(c1.is_ok() && c2.is_ok());
+    EXPECT_EQ(c1->ids, c2->ids);
+    EXPECT_EQ(int32_t(c1->ids.size()), spec_req.max_tokens);
+}

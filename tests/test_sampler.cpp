@@ -158,3 +158,47 @@ TEST(Sampler, NoRepeatNgramBansCompletions) {
     std::vector<float> l5 = {1.f, 2.f};
     EXPECT_EQ(Sampler(p).sample(l5.data(), 2, {0, 1}), 1);
 }
+
+// Speculative verification of a deterministic draft: whatever the draft, the token that
+// comes out is distributed as the chain's own distribution (rejection sampling).
+TEST(Sampler, VerifyDraftKeepsTheDistribution) {
+    SamplingParams p;
+    p.temperature = 1.f;
+    p.top_k = 0;
+    p.top_p = 1.f;
+    p.min_p = 0.f;
+    const std::vector<float> logits = {2.0f, 1.0f, 0.5f, -1.0f};
+    std::vector<double> expected(4);
+    double z = 0;
+    for (float l : logits) z += std::exp(double(l));
+    for (size_t i = 0; i < 4; ++i) expected[i] = std::exp(double(logits[i])) / z;
+    for (int32_t draft : {0, 2, 3}) {
+        Sampler s(p);
+        std::vector<int> counts(4, 0);
+        int accepted_count = 0;
+        const int trials = 40000;
+        for (int t = 0; t < trials; ++t) {
+            std::vector<float> l = logits;
+            bool accepted = false;
+            const int32_t tok = s.verify_draft(l.data(), 4, {}, draft, &accepted);
+            ASSERT_GE(tok, 0);
+            ASSERT_LT(tok, 4);
+            EXPECT_EQ(accepted, tok == draft);
+            ++counts[size_t(tok)];
+            accepted_count += accepted;
+        }
+        for (size_t i = 0; i < 4; ++i)  // 40k draws: the standard error is below 0.0025
+            EXPECT_NEAR(double(counts[i]) / trials, expected[i], 0.012) << "draft " << draft << " token " << i;
+        EXPECT_NEAR(double(accepted_count) / trials, expected[size_t(draft)], 0.012);
+    }
+    // Greedy: the draft is accepted exactly when it is the argmax.
+    p.temperature = 0;
+    Sampler g(p);
+    std::vector<float> l = logits;
+    bool accepted = false;
+    EXPECT_EQ(g.verify_draft(l.data(), 4, {}, 0, &accepted), 0);
+    EXPECT_TRUE(accepted);
+    l = logits;
+    EXPECT_EQ(g.verify_draft(l.data(), 4, {}, 2, &accepted), 0);
+    EXPECT_FALSE(accepted);
+}

@@ -9,7 +9,7 @@
 namespace lumen::cli {
 
 int cmd_generate(const std::vector<std::string>& argv) {
-    std::set<std::string> valued = {"--model", "--tokenizer", "--prompt", "--max-tokens", "--threads", "--ctx", "--kv-type", "--device", "--stop"};
+    std::set<std::string> valued = {"--model", "--tokenizer", "--prompt", "--max-tokens", "--threads", "--ctx", "--kv-type", "--device", "--stop", "--lookup-draft", "--lookup-ngram"};
     valued.insert(kSamplingOptions.begin(), kSamplingOptions.end());
     auto args = Args::parse(argv, valued, {"--json", "--chat", "--no-special"});
     if (!args) return fail(args.status().message());
@@ -18,6 +18,10 @@ int cmd_generate(const std::vector<std::string>& argv) {
     auto prompt = args->required("--prompt");
     if (!prompt) return fail(prompt.status().message());
     auto max_tokens = args->get_int("--max-tokens", 128, 0, 1 << 24);
+    auto lookup_draft = args->get_int("--lookup-draft", 0, 0, 64);
+    if (!lookup_draft) return fail(lookup_draft.status().message());
+    auto lookup_ngram = args->get_int("--lookup-ngram", 3, 1, 64);
+    if (!lookup_ngram) return fail(lookup_ngram.status().message());
     if (!max_tokens) return fail(max_tokens.status().message());
     auto sampling = parse_sampling(*args);
     if (!sampling) return fail(sampling.status().message());
@@ -43,6 +47,8 @@ int cmd_generate(const std::vector<std::string>& argv) {
         req.parse_special = true;
     }
     req.max_tokens = int32_t(max_tokens.value());
+    req.lookup_draft = int32_t(lookup_draft.value());
+    req.lookup_ngram = int32_t(lookup_ngram.value());
     req.sampling = sampling.value();
     if (args->has("--stop")) req.stop_strings.push_back(args->get("--stop"));
     TokenCallback stream;
@@ -65,6 +71,15 @@ int cmd_generate(const std::vector<std::string>& argv) {
         j["stats"] = {{"load_ms", engine.value()->load_ms()}, {"ttft_ms", r.stats.ttft_ms},
                       {"prefill_tps", r.stats.prefill_tps},   {"decode_tps", r.stats.decode_tps},
                       {"n_prompt", r.stats.n_prompt},         {"n_gen", r.stats.n_gen}};
+        if (req.lookup_draft > 0)
+            j["speculative"] = {{"drafted", r.stats.n_drafted},
+                                {"accepted", r.stats.n_draft_accepted},
+                                {"verify_steps", r.stats.n_verify_steps},
+                                {"acceptance_rate", r.stats.n_drafted ? double(r.stats.n_draft_accepted) / r.stats.n_drafted : 0.0},
+                                {"mean_accepted_per_step", r.stats.n_verify_steps
+                                                               ? double(r.stats.n_draft_accepted) / r.stats.n_verify_steps
+                                                               : 0.0},
+                                {"accepted_at_position", r.stats.draft_accepted_at}};
         std::puts(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     } else {
         std::fprintf(stderr, "\n\n[%d prompt tokens, %d generated; TTFT %.1f ms, prefill %.1f tok/s, decode %.1f tok/s; %s]\n",

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 
 namespace lumen {
 
@@ -27,6 +28,23 @@ size_t held_back_suffix(const std::string& text, const std::vector<std::string>&
 }
 
 }  // namespace
+
+std::vector<int32_t> prompt_lookup_draft(const std::vector<int32_t>& history, int32_t max_ngram, int32_t max_draft) {
+    // The longest suffix (max_ngram tokens down to 1) that occurred before; the most recent
+    // earlier occurrence's continuation is the draft.
+    const int64_t len = int64_t(history.size());
+    for (int64_t n = std::min<int64_t>(max_ngram, len - 1); n >= 1; --n) {
+        const int32_t* suffix = history.data() + len - n;
+        for (int64_t start = len - n - 1; start >= 0; --start) {
+            if (!std::equal(suffix, suffix + n, history.data() + start)) continue;
+            const int64_t from = start + n;
+            const int64_t count = std::min<int64_t>(max_draft, len - from);
+            if (count <= 0) continue;
+            return std::vector<int32_t>(history.begin() + from, history.begin() + from + count);
+        }
+    }
+    return {};
+}
 
 Engine::~Engine() = default;
 
@@ -201,10 +219,10 @@ Result<GenerationResult> Engine::generate(const GenerationRequest& request, cons
     // Prefill in chunks of max_batch_tokens; logits only for the last prompt token.
     std::vector<float> logits;
     int32_t n_steps = 0;
-    auto timed_step = [&](std::vector<int32_t> tokens, bool prefill) {
+    auto timed_step = [&](std::vector<int32_t> tokens, bool prefill, bool all_logits = false) {
         const auto ts = Clock::now();
         const int32_t n = int32_t(tokens.size());
-        Status s = step({{seq.value(), std::move(tokens), false}}, &logits);
+        Status s = step({{seq.value(), std::move(tokens), all_logits}}, &logits);
         if (s.is_ok() && on_step) {
             StepEvent ev;
             ev.step = n_steps;
@@ -235,8 +253,15 @@ Result<GenerationResult> Engine::generate(const GenerationRequest& request, cons
     Clock::time_point first_token_time;
     const int32_t n_vocab = model_->config.vocab_size;
     result.stop_reason = "max_tokens";
+    std::deque<int32_t> decided;  // tokens speculative verification already chose (all but the last in the KV)
     for (int32_t n = 0; n < request.max_tokens; ++n) {
-        const int32_t next = sampler.sample(logits.data(), n_vocab, history);
+        int32_t next;
+        if (!decided.empty()) {
+            next = decided.front();
+            decided.pop_front();
+        } else {
+            next = sampler.sample(logits.data(), n_vocab, history);
+        }
         if (n == 0) {
             first_token_time = Clock::now();
             result.stats.ttft_ms = ms_since(t0);
@@ -273,9 +298,38 @@ Result<GenerationResult> Engine::generate(const GenerationRequest& request, cons
         if (stop_string_hit) { result.stop_reason = "stop_string"; break; }
         if (n + 1 == request.max_tokens) break;
         if (cancel && cancel->load()) { result.stop_reason = "cancelled"; break; }
-        Status s = timed_step({next}, false);
+        if (!decided.empty()) continue;  // accepted drafts: their KV is already there
+
+        // Feed `next`, with drafts to verify in the same step when speculating.
+        const std::vector<int32_t> draft = request.lookup_draft > 0
+                                               ? prompt_lookup_draft(history, request.lookup_ngram, request.lookup_draft)
+                                               : std::vector<int32_t>{};
+        std::vector<int32_t> feed = {next};
+        feed.insert(feed.end(), draft.begin(), draft.end());
+        Status s = timed_step(feed, false, !draft.empty());
         if (s.code() == StatusCode::recoverable) { result.stop_reason = "context_full"; break; }
         if (!s.is_ok()) return s;
+        if (draft.empty()) continue;
+        // Row i predicts the token after feed[i]: accept drafts while the chain agrees.
+        std::vector<int32_t> h = history;
+        size_t i = 0;
+        for (; i < draft.size(); ++i) {
+            bool accepted = false;
+            const int32_t t = sampler.verify_draft(logits.data() + i * size_t(n_vocab), n_vocab, h, draft[i], &accepted);
+            if (result.stats.draft_accepted_at.size() <= i) result.stats.draft_accepted_at.resize(i + 1, 0);
+            decided.push_back(t);
+            if (!accepted) break;
+            ++result.stats.draft_accepted_at[i];
+            h.push_back(t);
+        }
+        result.stats.n_drafted += int32_t(draft.size());
+        result.stats.n_draft_accepted += int32_t(i);
+        ++result.stats.n_verify_steps;
+        if (i == draft.size()) {  // every draft accepted: the last row gives one more token
+            decided.push_back(sampler.sample(logits.data() + i * size_t(n_vocab), n_vocab, h));
+        } else {  // drop the KV of the rejected drafts
+            LUMEN_TRY(truncate_sequence(seq.value(), kv_->length(seq.value()) - int32_t(draft.size() - i)));
+        }
     }
     result.stats.n_gen = int32_t(result.ids.size());
     if (result.ids.size() > 1) {

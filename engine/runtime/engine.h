@@ -49,7 +49,16 @@ struct GenerationRequest {
     // continue: the longest common prefix of its tokens and the prompt is reused
     // (its KV is not recomputed), the rest is dropped, and the sequence is kept.
     int32_t seq_id = -1;
+    // Prompt-lookup speculative decoding: up to lookup_draft tokens that followed the latest
+    // earlier occurrence of the context's last 1..lookup_ngram tokens are verified in one
+    // step, with rejection sampling (the output distribution is the chain's exactly; at
+    // temperature 0 the output equals plain greedy). 0: off.
+    int32_t lookup_draft = 0;
+    int32_t lookup_ngram = 3;
 };
+
+// The prompt-lookup draft for a context: see GenerationRequest::lookup_draft.
+std::vector<int32_t> prompt_lookup_draft(const std::vector<int32_t>& history, int32_t max_ngram, int32_t max_draft);
 
 struct GenerationStats {
     double ttft_ms = 0;      // request start to first generated token
@@ -58,6 +67,11 @@ struct GenerationStats {
     int32_t n_prompt = 0;
     int32_t n_gen = 0;
     int32_t n_cached = 0;    // prompt tokens whose KV was reused from the sequence (seq_id >= 0)
+    // Speculative decoding (lookup_draft > 0):
+    int32_t n_drafted = 0;          // draft tokens proposed
+    int32_t n_draft_accepted = 0;   // of which accepted
+    int32_t n_verify_steps = 0;     // steps that verified a draft
+    std::vector<int32_t> draft_accepted_at;  // accepted count per draft position (0 = first draft token)
 };
 
 // One forward step of a generation, for live statistics.

@@ -49,9 +49,53 @@ void Sampler::ban_repeated_ngrams(float* logits, int32_t n_vocab, const std::vec
 }
 
 int32_t Sampler::sample(float* logits, int32_t n_vocab, const std::vector<int32_t>& history) {
+    const size_t n = distribution(logits, n_vocab, history);
+    if (params_.greedy()) return candidates_[0].id;
+    std::uniform_real_distribution<double> uniform(0.0, 1.0);
+    const double r = uniform(rng_);
+    double cum = 0;
+    for (size_t i = 0; i < n; ++i) {
+        cum += candidates_[i].p;
+        if (r < cum) return candidates_[i].id;
+    }
+    return candidates_[n - 1].id;
+}
+
+// Speculative verification of a deterministic draft token d (prompt lookup, or a greedy
+// draft model): accept d with probability p(d); otherwise draw from p without d,
+// renormalized. The token that comes out is distributed exactly as p.
+int32_t Sampler::verify_draft(float* logits, int32_t n_vocab, const std::vector<int32_t>& history, int32_t draft,
+                              bool* accepted) {
+    const size_t n = distribution(logits, n_vocab, history);
+    double p_draft = 0;
+    for (size_t i = 0; i < n; ++i)
+        if (candidates_[i].id == draft) p_draft = candidates_[i].p;
+    std::uniform_real_distribution<double> uniform(0.0, 1.0);
+    if (p_draft >= 1.0 || (p_draft > 0 && uniform(rng_) < p_draft)) {
+        *accepted = true;
+        return draft;
+    }
+    *accepted = false;
+    const double r = uniform(rng_) * (1.0 - p_draft);
+    double cum = 0;
+    int32_t last = candidates_[0].id;
+    for (size_t i = 0; i < n; ++i) {
+        if (candidates_[i].id == draft) continue;
+        last = candidates_[i].id;
+        cum += candidates_[i].p;
+        if (r < cum) return candidates_[i].id;
+    }
+    return last;
+}
+
+size_t Sampler::distribution(float* logits, int32_t n_vocab, const std::vector<int32_t>& history) {
     apply_penalties(logits, n_vocab, history);
     ban_repeated_ngrams(logits, n_vocab, history);
-    if (params_.greedy()) return int32_t(std::max_element(logits, logits + n_vocab) - logits);
+    if (params_.greedy()) {  // a point mass on the argmax
+        candidates_.resize(1);
+        candidates_[0] = {int32_t(std::max_element(logits, logits + n_vocab) - logits), 0.f, 1.f};
+        return 1;
+    }
 
     candidates_.resize(size_t(n_vocab));
     for (int32_t i = 0; i < n_vocab; ++i) candidates_[size_t(i)] = {i, logits[i], 0.f};
@@ -94,14 +138,7 @@ int32_t Sampler::sample(float* logits, int32_t n_vocab, const std::vector<int32_
         n = keep;
     }
     softmax_prefix(n, params_.temperature);
-    std::uniform_real_distribution<double> uniform(0.0, 1.0);
-    const double r = uniform(rng_);
-    double cum = 0;
-    for (size_t i = 0; i < n; ++i) {
-        cum += candidates_[i].p;
-        if (r < cum) return candidates_[i].id;
-    }
-    return candidates_[n - 1].id;
+    return n;
 }
 
 }  // namespace lumen

@@ -37,6 +37,11 @@ public:
     // Picks the next token from `logits` (modified in place by the penalties),
     // given the tokens so far (prompt and generated) for the penalty window.
     int32_t sample(float* logits, int32_t n_vocab, const std::vector<int32_t>& history);
+    // Speculative decoding: checks a deterministic draft token against this chain's
+    // distribution p. Returns the draft (accepted, probability p(draft)) or a token drawn
+    // from p without it; either way the result is distributed exactly as sample()'s.
+    int32_t verify_draft(float* logits, int32_t n_vocab, const std::vector<int32_t>& history, int32_t draft,
+                         bool* accepted);
     const SamplingParams& params() const { return params_; }
 
 private:
@@ -45,6 +50,8 @@ private:
         float logit;
         float p;
     };
+    // Runs the chain up to the draw: candidates_[0, n) with probabilities p (greedy: the argmax alone).
+    size_t distribution(float* logits, int32_t n_vocab, const std::vector<int32_t>& history);
     void apply_penalties(float* logits, int32_t n_vocab, const std::vector<int32_t>& history) const;
     void ban_repeated_ngrams(float* logits, int32_t n_vocab, const std::vector<int32_t>& history);
 
