@@ -444,6 +444,14 @@ TEST(EngineSpeculative, GreedyOutputIsUnchanged) {
     EXPECT_EQ(by_position, b->stats.n_draft_accepted);
     EXPECT_EQ(e->kv().free_blocks(), e->kv().n_blocks());  // rejected drafts' KV went back too
 
+    // An adaptive draft length changes the speed, never the greedy output.
+    GenerationRequest adaptive = spec_req;
+    adaptive.lookup_adaptive = true;
+    auto d = e->generate(adaptive);
+    ASSERT_TRUE(d.is_ok());
+    EXPECT_EQ(a->ids, d->ids);
+    EXPECT_GT(d->stats.n_verify_steps, 0);
+
     // Sampling: seeded runs repeat exactly.
     spec_req.sampling.temperature = 0.9f;
     auto c1 = e->generate(spec_req), c2 = e->generate(spec_req);

@@ -11,7 +11,7 @@ namespace lumen::cli {
 int cmd_generate(const std::vector<std::string>& argv) {
     std::set<std::string> valued = {"--model", "--tokenizer", "--prompt", "--max-tokens", "--threads", "--ctx", "--kv-type", "--device", "--stop", "--lookup-draft", "--lookup-ngram"};
     valued.insert(kSamplingOptions.begin(), kSamplingOptions.end());
-    auto args = Args::parse(argv, valued, {"--json", "--chat", "--no-special"});
+    auto args = Args::parse(argv, valued, {"--json", "--chat", "--no-special", "--lookup-adaptive"});
     if (!args) return fail(args.status().message());
     auto model_path = args->required("--model");
     if (!model_path) return fail(model_path.status().message());
@@ -49,6 +49,7 @@ int cmd_generate(const std::vector<std::string>& argv) {
     req.max_tokens = int32_t(max_tokens.value());
     req.lookup_draft = int32_t(lookup_draft.value());
     req.lookup_ngram = int32_t(lookup_ngram.value());
+    req.lookup_adaptive = args->has("--lookup-adaptive");
     req.sampling = sampling.value();
     if (args->has("--stop")) req.stop_strings.push_back(args->get("--stop"));
     TokenCallback stream;

@@ -254,6 +254,7 @@ Result<GenerationResult> Engine::generate(const GenerationRequest& request, cons
     const int32_t n_vocab = model_->config.vocab_size;
     result.stop_reason = "max_tokens";
     std::deque<int32_t> decided;  // tokens speculative verification already chose (all but the last in the KV)
+    int32_t draft_length = request.lookup_adaptive ? std::min(2, request.lookup_draft) : request.lookup_draft;
     for (int32_t n = 0; n < request.max_tokens; ++n) {
         int32_t next;
         if (!decided.empty()) {
@@ -302,7 +303,7 @@ Result<GenerationResult> Engine::generate(const GenerationRequest& request, cons
 
         // Feed `next`, with drafts to verify in the same step when speculating.
         const std::vector<int32_t> draft = request.lookup_draft > 0
-                                               ? prompt_lookup_draft(history, request.lookup_ngram, request.lookup_draft)
+                                               ? prompt_lookup_draft(history, request.lookup_ngram, draft_length)
                                                : std::vector<int32_t>{};
         std::vector<int32_t> feed = {next};
         feed.insert(feed.end(), draft.begin(), draft.end());
@@ -325,6 +326,10 @@ Result<GenerationResult> Engine::generate(const GenerationRequest& request, cons
         result.stats.n_drafted += int32_t(draft.size());
         result.stats.n_draft_accepted += int32_t(i);
         ++result.stats.n_verify_steps;
+        if (request.lookup_adaptive) {
+            if (i == draft.size()) draft_length = std::min(request.lookup_draft, draft_length + 1);
+            else if (i == 0) draft_length = std::max(1, draft_length / 2);
+        }
         if (i == draft.size()) {  // every draft accepted: the last row gives one more token
             decided.push_back(sampler.sample(logits.data() + i * size_t(n_vocab), n_vocab, h));
         } else {  // drop the KV of the rejected drafts

@@ -55,6 +55,9 @@ struct GenerationRequest {
     // temperature 0 the output equals plain greedy). 0: off.
     int32_t lookup_draft = 0;
     int32_t lookup_ngram = 3;
+    // Adapt the draft length: grow by one after a step that accepts every draft, halve
+    // after one that accepts none (between 1 and lookup_draft).
+    bool lookup_adaptive = false;
 };
 
 // The prompt-lookup draft for a context: see GenerationRequest::lookup_draft.
