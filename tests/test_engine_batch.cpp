@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <sstream>
 #include <unistd.h>
 
 #include "model/synth.h"
@@ -319,6 +320,11 @@ TEST(EngineKv, BadTokenIsAnErrorAndRollsBack) {
     EXPECT_EQ(e->kv().length(seq), 0);
     EXPECT_EQ(e->kv().free_blocks(), e->kv().n_blocks());
     EXPECT_FALSE(e->step({{12345, {5}, false}}, &logits).is_ok());
+    // The same sequence twice in one step is an error, not an abort.
+    Status twice = e->step({{seq, {5}, false}, {seq, {6}, false}}, &logits);
+    EXPECT_FALSE(twice.is_ok());
+    EXPECT_NE(twice.message().find("twice"), std::string::npos) << twice.message();
+    EXPECT_EQ(e->kv().length(seq), 0);
 }
 
 // A kept sequence continues from the longest common prefix: the next turn's
@@ -451,6 +457,32 @@ TEST(EngineSpeculative, GreedyOutputIsUnchanged) {
     ASSERT_TRUE(d.is_ok());
     EXPECT_EQ(a->ids, d->ids);
     EXPECT_GT(d->stats.n_verify_steps, 0);
+
+    // A kept sequence holds exactly the prompt and the emitted tokens but the last, even
+    // when accepted drafts were still queued at the stop.
+    // Stop strings taken from the greedy text end generations at many points, some with
+    // verified drafts still queued.
+    std::vector<std::string> stops;
+    {
+        std::istringstream words(a->text);
+        std::string w;
+        for (int i = 0; words >> w && stops.size() < 12; ++i)
+            if (i >= 8 && w.size() >= 4) stops.push_back(w);
+    }
+    ASSERT_GE(stops.size(), 4u);
+    for (const std::string& stop : stops) {
+        const int32_t seq = e->create_sequence().value();
+        GenerationRequest kept = spec_req;
+        kept.seq_id = seq;
+        kept.stop_strings = {stop};
+        auto k = e->generate(kept);
+        ASSERT_TRUE(k.is_ok());
+        std::vector<int32_t> expected = k->prompt_ids;
+        expected.insert(expected.end(), k->ids.begin(), k->ids.end() - 1);
+        EXPECT_EQ(e->sequence_tokens(seq), expected) << stop;
+        EXPECT_EQ(e->kv().length(seq), int32_t(expected.size()));
+        e->free_sequence(seq);
+    }
 
     // Sampling: seeded runs repeat exactly.
     spec_req.sampling.temperature = 0.9f;

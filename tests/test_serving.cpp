@@ -444,6 +444,26 @@ TEST(ServingEngine, CancelMidPrefillAndMidDecodeLeavesAConsistentPool) {
     EXPECT_FALSE(serving.cancel(decoding).is_ok());  // no longer in flight
 }
 
+// A token callback may cancel another request of the same step.
+TEST(ServingEngine, CallbackCancelsAnotherRequest) {
+    auto e = load(1024);
+    ServingEngine serving(*e);
+    const int64_t a = serving.submit(greedy(random_tokens(20, 7), 10)).value();
+    const int64_t b = serving.submit(greedy(random_tokens(40, 8), 10)).value();
+    serving.set_token_callback([&](const TokenOutput& out) {
+        if (out.request_id == a && out.index == 2 && serving.request(b)) (void)serving.cancel(b);
+    });
+    while (!serving.idle()) {
+        auto m = serving.step();
+        ASSERT_TRUE(m.is_ok()) << m.status().message();
+        ASSERT_TRUE(serving.check_invariants().is_ok());
+    }
+    std::map<int64_t, std::string> reasons;
+    for (auto& f : serving.take_finished()) reasons[f->id] = f->finish_reason;
+    EXPECT_EQ(reasons[a], "max_tokens");
+    EXPECT_EQ(reasons[b], "cancelled");
+}
+
 TEST(ServingEngine, PrioritiesThenArrivalOrder) {
     auto e = load(1024);
     ServingOptions o;

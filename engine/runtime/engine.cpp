@@ -133,6 +133,11 @@ Status Engine::step(const std::vector<SequenceInput>& inputs, std::vector<float>
         (void)run_copies();
         for (auto [seq, len] : reserved) (void)kv_->truncate(seq, len);
     };
+    for (size_t i = 0; i < inputs.size(); ++i)
+        for (size_t j = 0; j < i; ++j)
+            if (inputs[i].seq_id == inputs[j].seq_id)
+                return Status::error("sequence " + std::to_string(inputs[i].seq_id) +
+                                     " appears twice in one step; expected each sequence at most once");
     for (const auto& in : inputs) {
         if (!kv_->has_sequence(in.seq_id)) {
             roll_back();
@@ -302,12 +307,19 @@ Result<GenerationResult> Engine::generate(const GenerationRequest& request, cons
         if (!decided.empty()) continue;  // accepted drafts: their KV is already there
 
         // Feed `next`, with drafts to verify in the same step when speculating.
-        const std::vector<int32_t> draft = request.lookup_draft > 0
-                                               ? prompt_lookup_draft(history, request.lookup_ngram, draft_length)
-                                               : std::vector<int32_t>{};
+        // Drafts never reach past max_tokens or the KV capacity, so they cannot end a
+        // generation that plain decoding would continue.
+        const int32_t room = std::min(request.max_tokens - n - 2, capacity - kv_->length(seq.value()) - 1);
+        std::vector<int32_t> draft = request.lookup_draft > 0 && room > 0
+                                         ? prompt_lookup_draft(history, request.lookup_ngram, std::min(draft_length, room))
+                                         : std::vector<int32_t>{};
         std::vector<int32_t> feed = {next};
         feed.insert(feed.end(), draft.begin(), draft.end());
         Status s = timed_step(feed, false, !draft.empty());
+        if (s.code() == StatusCode::recoverable && !draft.empty()) {  // the pool is short: no drafts this step
+            draft.clear();
+            s = timed_step({next}, false);
+        }
         if (s.code() == StatusCode::recoverable) { result.stop_reason = "context_full"; break; }
         if (!s.is_ok()) return s;
         if (draft.empty()) continue;
@@ -335,6 +347,12 @@ Result<GenerationResult> Engine::generate(const GenerationRequest& request, cons
         } else {  // drop the KV of the rejected drafts
             LUMEN_TRY(truncate_sequence(seq.value(), kv_->length(seq.value()) - int32_t(draft.size() - i)));
         }
+    }
+    // A kept sequence holds exactly the prompt and the emitted tokens but the last (accepted
+    // drafts beyond a stop are dropped), as without speculation.
+    if (keep_sequence && !decided.empty()) {
+        const int32_t emitted_len = int32_t(ids.size() + result.ids.size()) - 1;
+        if (kv_->length(seq.value()) > emitted_len) LUMEN_TRY(truncate_sequence(seq.value(), emitted_len));
     }
     result.stats.n_gen = int32_t(result.ids.size());
     if (result.ids.size() > 1) {

@@ -49,6 +49,7 @@ struct RequestState {
     int32_t n_prompt = 0;
     int32_t n_computed = 0;       // tokens whose KV the sequence holds
     int32_t seq_id = -1;          // engine sequence while running
+    int32_t cached_at_admission = 0;  // prompt tokens the prefix cache supplied at the latest admission
     RequestStatus status = RequestStatus::waiting;
     std::string finish_reason;    // eos, max_tokens, context_full, cancelled
     RequestMetrics metrics;

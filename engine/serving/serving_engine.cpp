@@ -80,19 +80,16 @@ bool ServingEngine::admit(RequestState& r) {
     if (!seq) return false;
     r.seq_id = seq.value();
     r.n_computed = match.n_tokens;
-    if (r.metrics.first_scheduled_ms < 0) {
-        r.metrics.first_scheduled_ms = now_ms();
-        r.metrics.n_cached = std::min(match.n_tokens, r.n_prompt);
-        prompt_tokens_admitted_ += r.n_prompt;
-        prompt_tokens_cached_ += r.metrics.n_cached;
-    }
+    r.cached_at_admission = std::min(match.n_tokens, r.n_prompt);
     return true;
 }
 
 bool ServingEngine::reserve(RequestState& r, int32_t n_tokens) {
     KVCacheManager& kv = engine_.kv_manager();
     const int32_t needed = kv.blocks_needed(r.seq_id, n_tokens);
-    if (needed > kv.free_blocks() && cache_) cache_->evict(needed - kv.free_blocks());
+    // Evict cached blocks only when that makes the reservation succeed.
+    if (needed > kv.free_blocks() && cache_ && needed <= kv.free_blocks() + cache_->evictable_blocks())
+        cache_->evict(needed - kv.free_blocks());
     if (needed > kv.free_blocks()) return false;
     return kv.reserve(r.seq_id, r.n_computed + n_tokens).is_ok();
 }
@@ -203,17 +200,29 @@ Result<StepMetrics> ServingEngine::step() {
         const int32_t vocab = engine_.model().config.vocab_size;
         size_t row = 0;
         const double t = now_ms();
+        // First every chunk's bookkeeping (the KV now holds its tokens), then the sampling,
+        // so that nothing a callback does mid-loop leaves a chunk half-recorded.
+        const int32_t bs = engine_.kv().layout().block_size;
         for (size_t i = 0; i < plan.chunks.size(); ++i) {
             RequestState& r = *plan.chunks[i].request;
-            const int32_t bs = engine_.kv().layout().block_size;
+            if (r.metrics.first_scheduled_ms < 0) {  // the first chunk it really ran
+                r.metrics.first_scheduled_ms = start;  // the step that ran it began here
+                r.metrics.n_cached = r.cached_at_admission;
+                prompt_tokens_admitted_ += r.n_prompt;
+                prompt_tokens_cached_ += r.metrics.n_cached;
+            }
             const bool filled_a_block = (r.n_computed + plan.chunks[i].n_tokens) / bs > r.n_computed / bs;
             r.n_computed += plan.chunks[i].n_tokens;
             // Blocks become shareable as soon as they are full, so requests running together share prefixes.
             if (cache_ && filled_a_block)
                 cache_->insert(r.tokens.data(), size_t(r.n_computed), engine_.kv().block_table(r.seq_id));
+        }
+        for (size_t i = 0; i < plan.chunks.size(); ++i) {
+            RequestState& r = *plan.chunks[i].request;
             if (!inputs[i].logits) continue;
             float* row_logits = logits_.data() + row * size_t(vocab);
             ++row;
+            if (r.status == RequestStatus::finished) continue;  // cancelled by a callback earlier in this step
             std::vector<RequestState*> forks;
             std::vector<float> row_copy;
             if (r.request.n > 1 && r.n_generated() == 0 && r.sample_index == 0) {

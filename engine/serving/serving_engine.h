@@ -65,6 +65,8 @@ public:
     // Finished (or cancelled) requests since the last call, in finishing order; their state is dropped.
     std::vector<std::unique_ptr<RequestState>> take_finished();
 
+    // Called for every sampled token, inside step(). It may cancel requests; it must not
+    // call step() or take_finished().
     void set_token_callback(std::function<void(const TokenOutput&)> cb) { on_token_ = std::move(cb); }
     double now_ms() const;
     Engine& engine() { return engine_; }
