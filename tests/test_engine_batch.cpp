@@ -460,8 +460,8 @@ TEST(EngineSpeculative, GreedyOutputIsUnchanged) {
 
     // A kept sequence holds exactly the prompt and the emitted tokens but the last, even
     // when accepted drafts were still queued at the stop.
-    // Stop strings taken from the greedy text end generations at many points, some with
-    // verified drafts still queued.
+    // Stop strings taken from the greedy text end generations at many points (whether a
+    // verified draft is still queued at the stop depends on the text).
     std::vector<std::string> stops;
     {
         std::istringstream words(a->text);

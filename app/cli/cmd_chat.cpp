@@ -42,6 +42,10 @@ int cmd_chat(const std::vector<std::string>& argv) {
     std::vector<ChatMessage> history;
     if (args->has("--system")) history.push_back({"system", args->get("--system")});
     const size_t base = history.size();
+    // One kept sequence: each turn reuses the KV of the conversation so far (its longest
+    // common prefix with the new prompt) and computes only what is new.
+    auto seq = e.create_sequence();
+    if (!seq) return fail(seq.status().message());
     std::string line;
     for (;;) {
         std::fprintf(stderr, "\n> ");
@@ -54,6 +58,7 @@ int cmd_chat(const std::vector<std::string>& argv) {
         GenerationRequest req;
         req.max_tokens = int32_t(max_tokens.value());
         req.sampling = sampling.value();
+        req.seq_id = seq.value();
         if (kind) {
             history.push_back({"user", line});
             req.prompt = apply_chat_template(*kind, history, true);
@@ -71,7 +76,8 @@ int cmd_chat(const std::vector<std::string>& argv) {
             continue;
         }
         if (kind) history.push_back({"assistant", result->text});
-        std::fprintf(stderr, "\n[%d tokens, %.1f tok/s]", result->stats.n_gen, result->stats.decode_tps);
+        std::fprintf(stderr, "\n[%d tokens, %.1f tok/s, %d prompt tokens reused]", result->stats.n_gen,
+                     result->stats.decode_tps, result->stats.n_cached);
     }
     std::fputc('\n', stderr);
     return 0;

@@ -310,8 +310,6 @@ void ChatPanel::stop() {
     if (isGenerating()) active_[current_].cancel->store(true);  // the worker sees it before its next step
 }
 
-void ChatPanel::onGenerationStarted(qint64) {}
-
 void ChatPanel::onToken(const TokenEventData& token) {
     const qint64 conversation = conversation_of_.value(token.requestId, 0);
     if (!conversation || token.text.isEmpty()) return;

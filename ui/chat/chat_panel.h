@@ -53,7 +53,6 @@ public Q_SLOTS:
     void send();
     void stop();
     void regenerate();
-    void onGenerationStarted(qint64 requestId);
     void onToken(const lumen::ui::TokenEventData& token);
     void onReplyFinished(const lumen::ui::ReplyStats& stats, const QString& text);
     void onGenerationFailed(qint64 requestId, const QString& message);

@@ -31,7 +31,6 @@ KvMapView::KvMapView(KvMapModel* model, QWidget* parent) : QWidget(parent), mode
 }
 
 QColor KvMapView::conversationColor(qint64 conversationId) {
-    if (conversationId < 0) return QColor(0x55, 0x77, 0x99);
     // Golden-ratio hue steps keep neighbouring ids far apart on the wheel.
     const double hue = std::fmod(0.11 + 0.618033988749895 * double(conversationId), 1.0);
     return QColor::fromHsvF(float(hue), 0.65f, 0.85f);

@@ -218,7 +218,6 @@ void MainWindow::connectWorker() {
     connect(worker_, &EngineWorker::modelUnloaded, model_, &ModelPanel::showUnloaded);
     connect(worker_, &EngineWorker::modelUnloaded, chat_, &ChatPanel::clearModel);
     connect(worker_, &EngineWorker::modelUnloaded, this, [this] { status_model_->setText(tr("No model")); });
-    connect(worker_, &EngineWorker::generationStarted, chat_, &ChatPanel::onGenerationStarted);
     connect(worker_, &EngineWorker::tokenGenerated, chat_, &ChatPanel::onToken);
     connect(worker_, &EngineWorker::tokenGenerated, plots_, &PerformancePlots::addToken);
     connect(worker_, &EngineWorker::stepFinished, plots_, &PerformancePlots::addStep);

@@ -133,11 +133,11 @@ void PerformancePlots::buildPlot(PlotId id, const QString& title) {
     auto* pngAction = new QAction(tr("Export PNG…"), plot);
     pngAction->setObjectName(QStringLiteral("exportPng_") + name);
     pngAction->setToolTip(tr("Save this plot as a PNG image (%1×%2)").arg(kPngWidth).arg(kPngHeight));
-    connect(pngAction, &QAction::triggered, this, [this, name] { exportPngInteractive(name); });
+    connect(pngAction, &QAction::triggered, this, [this, name] { exportInteractive(name, true); });
     auto* csvAction = new QAction(tr("Export CSV…"), plot);
     csvAction->setObjectName(QStringLiteral("exportCsv_") + name);
     csvAction->setToolTip(tr("Save the data behind this plot as CSV"));
-    connect(csvAction, &QAction::triggered, this, [this, name] { exportCsvInteractive(name); });
+    connect(csvAction, &QAction::triggered, this, [this, name] { exportInteractive(name, false); });
     plot->addAction(pngAction);
     plot->addAction(csvAction);
     plot->setContextMenuPolicy(Qt::ActionsContextMenu);
@@ -511,30 +511,20 @@ bool PerformancePlots::exportPng(const QString& name, const QString& path, QStri
     return true;
 }
 
-void PerformancePlots::exportPngInteractive(const QString& name) {
+// Asks for a file (adding the suffix when none is typed) and exports; errors go to a message box.
+void PerformancePlots::exportInteractive(const QString& name, bool png) {
+    const QString suffix = png ? QStringLiteral("png") : QStringLiteral("csv");
     QString path = QFileDialog::getSaveFileName(
-        this, tr("Export plot as PNG"), QDir::home().filePath(QStringLiteral("lumen_%1.png").arg(name)),
-        tr("PNG images (*.png)"));
+        this, png ? tr("Export plot as PNG") : tr("Export plot data as CSV"),
+        QDir::home().filePath(QStringLiteral("lumen_%1.%2").arg(name, suffix)),
+        png ? tr("PNG images (*.png)") : tr("CSV files (*.csv)"));
     if (path.isEmpty())
         return;
     if (QFileInfo(path).suffix().isEmpty())
-        path += QStringLiteral(".png");
+        path += QLatin1Char('.') + suffix;
     QString error;
-    if (!exportPng(name, path, &error))
-        QMessageBox::warning(this, tr("Export PNG"), error);
-}
-
-void PerformancePlots::exportCsvInteractive(const QString& name) {
-    QString path = QFileDialog::getSaveFileName(
-        this, tr("Export plot data as CSV"), QDir::home().filePath(QStringLiteral("lumen_%1.csv").arg(name)),
-        tr("CSV files (*.csv)"));
-    if (path.isEmpty())
-        return;
-    if (QFileInfo(path).suffix().isEmpty())
-        path += QStringLiteral(".csv");
-    QString error;
-    if (!exportCsv(name, path, &error))
-        QMessageBox::warning(this, tr("Export CSV"), error);
+    if (!(png ? exportPng(name, path, &error) : exportCsv(name, path, &error)))
+        QMessageBox::warning(this, png ? tr("Export PNG") : tr("Export CSV"), error);
 }
 
 }  // namespace lumen::ui

@@ -130,8 +130,7 @@ private:
     QVector<double> itlSamples() const;
     template <typename T>
     void trim(std::deque<T>& series) const;
-    void exportPngInteractive(const QString& name);
-    void exportCsvInteractive(const QString& name);
+    void exportInteractive(const QString& name, bool png);
 
     QTabWidget* m_tabs = nullptr;
     QCustomPlot* m_plots[PlotCount] = {};

@@ -269,7 +269,6 @@ void EngineWorker::submit(const GenerationJob& job) {
         return;
     }
     active_[id.value()] = ActiveReply{job, {}, 0};
-    Q_EMIT generationStarted(job.requestId);
     queueStep();
 }
 

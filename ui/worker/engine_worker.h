@@ -10,7 +10,6 @@
 
 #include <QElapsedTimer>
 #include <QHash>
-#include <QList>
 #include <QObject>
 #include <QPair>
 #include <QString>
@@ -102,7 +101,6 @@ Q_SIGNALS:
     void modelLoaded(const lumen::ui::ModelSummary& summary, double loadMs);
     void loadFailed(const QString& path, const QString& message);
     void modelUnloaded();
-    void generationStarted(qint64 requestId);
     void tokenGenerated(const lumen::ui::TokenEventData& token);
     void stepFinished(const lumen::ui::StepStatsData& step);
     void kvSnapshotReady(const lumen::ui::KvSnapshotData& snapshot);
