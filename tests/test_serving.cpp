@@ -89,6 +89,8 @@ struct BatchedRun {
     int64_t preemptions = 0;
     int64_t cached_tokens = 0;
     int32_t max_running = 0;
+    int32_t mixed_steps = 0;    // steps with decodes and prompt tokens
+    int32_t limited_steps = 0;  // steps whose prompt tokens the ITL governor capped below the budget
 };
 
 // The requests submitted at once (or the first `first_wave`, then the rest once
@@ -118,6 +120,11 @@ BatchedRun batched(Engine& e, const ServingOptions& options, const std::vector<S
             EXPECT_EQ(e.kv().length(r->seq_id), r->n_computed);
         }
         EXPECT_LE(m->n_prefill_tokens + m->n_decode_tokens, options.scheduler.max_batch_tokens + 200);
+        if (m->n_decode_tokens > 0 && m->n_prefill_tokens > 0) ++run.mixed_steps;
+        if (m->n_decode_tokens > 0 && m->prefill_limit >= 0) {
+            EXPECT_LE(m->n_prefill_tokens, m->prefill_limit) << "step " << m->step;
+            if (m->prefill_limit < options.scheduler.max_batch_tokens - m->n_decode_tokens) ++run.limited_steps;
+        }
         for (auto& f : serving.take_finished()) {
             EXPECT_NE(f->finish_reason, "cancelled");
             outputs[f->id] = std::vector<int32_t>(f->tokens.begin() + f->n_prompt, f->tokens.end());
@@ -240,6 +247,44 @@ TEST_F(PrefixCacheTest, EvictPathKeepsWhatOtherPathsShare) {
     EXPECT_TRUE(kv->check_invariants().is_ok());
 }
 
+// Two sequences that computed the same prefix at once: the cache keeps one copy.
+// While the first copy is in use, the second sequence's later blocks hang below
+// it, and once the first sequence ends its blocks are not counted as evictable
+// (eviction cannot reach them past a live block); the next insert from the
+// second sequence swaps them for its own and frees the duplicates at once.
+TEST_F(PrefixCacheTest, DuplicatePrefixBlocksGiveWayAndAreCountedExactly) {
+    PrefixCache cache(*kv);
+    const std::vector<int32_t> first = {1, 2, 3, 4, 5, 6, 7, 8};
+    std::vector<int32_t> second = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    const int32_t sa = computed(first);
+    const int32_t sb = computed(second);
+    cache.insert(first.data(), first.size(), kv->block_table(sa));
+    cache.insert(second.data(), second.size(), kv->block_table(sb));
+    EXPECT_EQ(cache.cached_blocks(), 3);  // first's two blocks, then second's third
+    EXPECT_EQ(cache.node_count(), 2);
+    kv->free_sequence(sa);
+    // first's two blocks are held by the cache only, but second's third block below them is live.
+    EXPECT_EQ(cache.evictable_blocks(), 0);
+    EXPECT_EQ(cache.evict(10), 0);
+    const int32_t free_before = kv->free_blocks();
+
+    // second fills a fourth block; inserting it swaps in second's own first two blocks.
+    ASSERT_TRUE(kv->reserve(sb, 16).is_ok());
+    kv->set_length(sb, 16);
+    for (int32_t t = 13; t <= 16; ++t) second.push_back(t);
+    cache.insert(second.data(), second.size(), kv->block_table(sb));
+    EXPECT_EQ(kv->free_blocks(), free_before - 1 + 2);  // one block reserved, two duplicates freed
+    EXPECT_EQ(cache.cached_blocks(), 4);
+    const auto m = cache.match(second.data(), second.size());
+    EXPECT_EQ(m.blocks, kv->block_table(sb));
+    EXPECT_TRUE(kv->check_invariants().is_ok());
+
+    kv->free_sequence(sb);
+    EXPECT_EQ(cache.evictable_blocks(), 4);
+    EXPECT_EQ(cache.evict(10), 4);
+    EXPECT_EQ(kv->free_blocks(), kv->n_blocks());
+}
+
 TEST_F(PrefixCacheTest, ForkCopiesASharedPartialBlockOnWrite) {
     const int32_t s = computed({1, 2, 3, 4, 5, 6});  // one full block, one with 2 of 4 slots
     const int32_t f = kv->fork_sequence(s).value();
@@ -324,6 +369,19 @@ TEST_F(BatchedEqualsSequential, WithoutChunkedPrefill) {
     const BatchedRun run = batched(*e, o, *plain_);
     expect_same(run, *plain_expected_);
     EXPECT_GE(run.max_running, 8);
+}
+
+// The ITL governor sizes prompt chunks beside decodes from measured step times;
+// whatever sizes it picks, the tokens are those of sequential runs.
+TEST_F(BatchedEqualsSequential, ItlGovernorLimitsPromptChunksBesideDecodes) {
+    auto e = load(4096);
+    ServingOptions o;
+    o.scheduler.max_batch_tokens = 64;
+    o.max_itl_factor = 2.0;
+    o.prefix_cache = false;
+    const BatchedRun run = batched(*e, o, *plain_);
+    expect_same(run, *plain_expected_);
+    EXPECT_GT(run.limited_steps, 0);
 }
 
 TEST_F(BatchedEqualsSequential, SmallPoolPreempts) {
@@ -495,4 +553,10 @@ TEST(ServingEngine, BadRequestsAreErrors) {
     EXPECT_NE(bad_token.status().message().find("999999"), std::string::npos);
     EXPECT_FALSE(serving.submit(greedy({5}, 0)).is_ok());
     EXPECT_TRUE(serving.idle());
+    ServingOptions bad_factor;
+    bad_factor.max_itl_factor = 0.5;
+    ServingEngine misconfigured(*e, bad_factor);
+    auto refused = misconfigured.submit(greedy({5, 6}, 4));
+    ASSERT_FALSE(refused.is_ok());
+    EXPECT_NE(refused.status().message().find("ITL factor"), std::string::npos);
 }

@@ -34,7 +34,7 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
                             {"--model", "--tokenizer", "--threads", "--ctx", "--kv-type", "--device", "--requests",
                              "--preset", "--input-len", "--output-len", "--len-jitter", "--shared-prefix", "--rate",
                              "--max-concurrency", "--prompts", "--batch-tokens", "--max-running", "--seed", "-o",
-                             "--steps-csv", "--temperature", "--interfering-prompt", "--n"},
+                             "--steps-csv", "--temperature", "--interfering-prompt", "--n", "--max-itl-factor"},
                             {"--no-chunked-prefill", "--no-prefix-cache"});
     if (!args) return fail(args.status().message());
     auto model_path = args->required("--model");
@@ -58,9 +58,11 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
     auto temperature = args->get_double("--temperature", 0.0, 0.0, 100.0);
     auto interfering = args->get_int("--interfering-prompt", 0, 0, 1 << 24);
     auto samples = args->get_int("--n", 1, 1, 64);
+    auto itl_factor = args->get_double("--max-itl-factor", 0.0, 0.0, 1000.0);
     for (const Status* s : {&requests.status(), &input_len.status(), &output_len.status(), &jitter.status(),
                             &shared.status(), &rate.status(), &concurrency.status(), &batch_tokens.status(),
-                            &max_running.status(), &seed.status(), &temperature.status(), &interfering.status(), &samples.status()})
+                            &max_running.status(), &seed.status(), &temperature.status(), &interfering.status(), &samples.status(),
+                            &itl_factor.status()})
         if (!s->is_ok()) return fail(s->message());
     const std::string format = args->get("-o", "md");
     if (format != "md" && format != "json") return fail("option -o is '" + format + "', expected md or json");
@@ -94,6 +96,11 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
     serving_options.scheduler.max_running = int32_t(*max_running);
     serving_options.scheduler.chunked_prefill = !args->has("--no-chunked-prefill");
     serving_options.prefix_cache = !args->has("--no-prefix-cache");
+    serving_options.max_itl_factor = *itl_factor;
+    if (*itl_factor != 0 && *itl_factor <= 1)
+        return fail("option --max-itl-factor is " + args->get("--max-itl-factor") + ", expected 0 (off) or more than 1");
+    if (*itl_factor != 0 && args->has("--no-chunked-prefill"))
+        return fail("option --max-itl-factor needs chunked prefill; drop --no-chunked-prefill");
     ServingEngine serving(e, serving_options);
     auto result = run_serve_bench(serving, workload.value(), config.max_concurrency);
     if (!result) return fail(result.status().message());
@@ -103,12 +110,12 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
         std::ofstream csv(args->get("--steps-csv"));
         if (!csv) return fail("cannot write '" + args->get("--steps-csv") + "'");
         csv << "step,time_ms,step_ms,running,waiting,prefill_tokens,decode_tokens,preempted,finished,blocks_used,"
-               "blocks_free,blocks_cached,hit_rate,tokens_per_s\n";
+               "blocks_free,blocks_cached,hit_rate,tokens_per_s,prefill_limit\n";
         for (const StepMetrics& m : r.step_log)
             csv << m.step << ',' << m.time_ms << ',' << m.step_ms << ',' << m.n_running << ',' << m.n_waiting << ','
                 << m.n_prefill_tokens << ',' << m.n_decode_tokens << ',' << m.n_preempted << ',' << m.n_finished << ','
                 << m.blocks_used << ',' << m.blocks_free << ',' << m.blocks_cached << ',' << m.hit_rate << ','
-                << m.tokens_per_s << '\n';
+                << m.tokens_per_s << ',' << m.prefill_limit << '\n';
     }
 
     nlohmann::json j;
@@ -122,6 +129,7 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
                    {"max_concurrency", config.max_concurrency},
                    {"batch_tokens", serving_options.scheduler.max_batch_tokens},
                    {"chunked_prefill", serving_options.scheduler.chunked_prefill},
+                   {"max_itl_factor", serving_options.max_itl_factor},
                    {"prefix_cache", serving_options.prefix_cache},
                    {"interfering_prompt", config.interfering_prompt},
                    {"n", config.n},

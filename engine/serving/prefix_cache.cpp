@@ -97,8 +97,18 @@ void PrefixCache::insert(const int32_t* tokens, size_t n, const std::vector<int3
         Node* child = it->second.get();
         size_t k = 0;
         while (k < child->blocks.size() && b + k < n_blocks &&
-               std::equal(tokens + (b + k) * bs, tokens + (b + k + 1) * bs, child->tokens.begin() + long(k * bs)))
+               std::equal(tokens + (b + k) * bs, tokens + (b + k + 1) * bs, child->tokens.begin() + long(k * bs))) {
+            // The same tokens computed twice (two requests ran the prefix at once): a copy
+            // only the cache holds gives way to the sequence's, so the duplicate is freed
+            // now and the cached path stays in use while this sequence runs.
+            int32_t& cached = child->blocks[k];
+            if (cached != blocks[b + k] && kv_.refcount(cached) == 1) {
+                kv_.retain_external(blocks[b + k]);
+                kv_.release_external(cached);
+                cached = blocks[b + k];
+            }
             ++k;
+        }
         if (k < child->blocks.size()) child = split(child, k);
         child->last_used = now;
         b += k;
@@ -179,13 +189,28 @@ int32_t PrefixCache::evict_path(const int32_t* tokens, size_t n) {
 }
 
 int32_t PrefixCache::evictable_blocks() const {
-    int32_t n = 0;
-    std::function<void(const Node*)> visit = [&](const Node* node) {
-        for (int32_t b : node->blocks) n += kv_.refcount(b) == 1;
-        for (const auto& [key, child] : node->children) visit(child.get());
+    // Exactly what evict() can reach: eviction drops unused blocks from the ends of
+    // leaves, so a node's unused blocks count only when every block below it can go
+    // first. Unused blocks above a live sequence's blocks stay until it ends.
+    struct Reach {
+        int32_t blocks = 0;
+        bool whole = true;  // the node and everything below it can be evicted
     };
-    visit(root_.get());
-    return n;
+    std::function<Reach(const Node*)> visit = [&](const Node* node) {
+        Reach r;
+        for (const auto& [key, child] : node->children) {
+            const Reach c = visit(child.get());
+            r.blocks += c.blocks;
+            r.whole = r.whole && c.whole;
+        }
+        if (!r.whole) return r;
+        size_t tail = 0;
+        while (tail < node->blocks.size() && kv_.refcount(node->blocks[node->blocks.size() - 1 - tail]) == 1) ++tail;
+        r.blocks += int32_t(tail);
+        r.whole = tail == node->blocks.size();
+        return r;
+    };
+    return visit(root_.get()).blocks;
 }
 
 int32_t PrefixCache::node_count() const {

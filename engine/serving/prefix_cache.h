@@ -29,7 +29,8 @@ public:
     // The longest cached prefix of tokens[0, n), in whole blocks; marks it used now.
     Match match(const int32_t* tokens, size_t n);
     // Caches the whole blocks of tokens[0, n) held by `blocks` (a sequence's block
-    // table). Runs already cached keep their blocks; new runs are retained.
+    // table). New runs are retained. Runs already cached keep their blocks, except
+    // blocks only the cache holds, which give way to the sequence's (duplicates freed).
     void insert(const int32_t* tokens, size_t n, const std::vector<int32_t>& blocks);
     // Frees up to n_blocks blocks that only the cache holds, LRU leaves first. Returns how many.
     int32_t evict(int32_t n_blocks);
@@ -40,7 +41,8 @@ public:
     int32_t evict_path(const int32_t* tokens, size_t n);
 
     int32_t cached_blocks() const { return cached_blocks_; }
-    int32_t evictable_blocks() const;  // cached blocks held by the cache only
+    // Cached blocks eviction can free now: held by the cache only, with nothing in use below them.
+    int32_t evictable_blocks() const;
     int32_t node_count() const;        // tree nodes below the root (edges), for tests
     int32_t block_size() const { return block_size_; }
 

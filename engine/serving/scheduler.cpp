@@ -37,31 +37,44 @@ void Scheduler::preempt(RequestState* victim, BlockAllocator& memory, StepPlan& 
     plan.preempted.push_back(victim);
 }
 
-StepPlan Scheduler::schedule(BlockAllocator& memory) {
+StepPlan Scheduler::schedule(BlockAllocator& memory, const StepLimits& limits) {
     StepPlan plan;
     int32_t budget = options_.max_batch_tokens;
     std::unordered_set<const RequestState*> scheduled;
+    bool memory_short = false;  // an older request could not get all it needed: admit nothing new
 
-    // Reserve n tokens for r, preempting lower-ordered running requests not yet
-    // scheduled this step. False when nothing more can be freed.
+    // The running request ordered last that is not yet scheduled and is ordered after r.
+    auto victim_for = [&](const RequestState* r) -> RequestState* {
+        for (auto it = running_.rbegin(); it != running_.rend(); ++it) {
+            if (*it == r) break;
+            if (!scheduled.count(*it)) return *it;
+        }
+        return nullptr;
+    };
+    // Reserves n tokens for r, preempting requests ordered after it. False when nothing more can be freed.
     auto make_room = [&](RequestState* r, int32_t n) {
         for (;;) {
             if (memory.reserve(*r, n)) return true;
-            RequestState* victim = nullptr;
-            for (auto it = running_.rbegin(); it != running_.rend(); ++it) {
-                if (*it == r) break;  // only requests ordered after r
-                if (!scheduled.count(*it)) {
-                    victim = *it;
-                    break;
-                }
-            }
+            RequestState* victim = victim_for(r);
             if (!victim) return false;
             preempt(victim, memory, plan);
         }
     };
+    // Reserves as much of a prompt chunk as fits (at least one token), preempting
+    // requests ordered after r only when not even one token fits. Returns the tokens reserved.
+    auto fit_chunk = [&](RequestState* r, int32_t want) -> int32_t {
+        for (;;) {
+            const int32_t n = memory.reservable(*r, want);
+            if (n > 0 && memory.reserve(*r, n)) return n;
+            RequestState* victim = victim_for(r);
+            if (!victim) return 0;
+            preempt(victim, memory, plan);
+        }
+    };
+    // A decode feeds the one token sampled last; everything else is prompt (or recompute) work.
+    auto is_decode = [](const RequestState* r) { return r->pending() == 1 && r->n_generated() > 0; };
     auto add_chunk = [&](RequestState* r, int32_t n) {
-        const bool decode = n == 1 && r->n_generated() > 0 && r->pending() == 1;
-        (decode ? plan.n_decode_tokens : plan.n_prefill_tokens) += n;
+        (is_decode(r) ? plan.n_decode_tokens : plan.n_prefill_tokens) += n;
         plan.chunks.push_back({r, n});
         scheduled.insert(r);
         budget -= n;
@@ -70,11 +83,13 @@ StepPlan Scheduler::schedule(BlockAllocator& memory) {
         const std::vector<RequestState*> order = running_;
         for (RequestState* r : order) {
             if (budget <= 0) break;
-            if (r->status != RequestStatus::running || r->pending() != 1 || scheduled.count(r)) continue;
-            if (make_room(r, 1))
+            if (r->status != RequestStatus::running || !is_decode(r) || scheduled.count(r)) continue;
+            if (make_room(r, 1)) {
                 add_chunk(r, 1);
-            else
+            } else {
                 preempt(r, memory, plan);  // nothing below it to free: it waits and recomputes
+                memory_short = true;
+            }
         }
     };
     auto admit_front = [&]() -> RequestState* {
@@ -96,23 +111,30 @@ StepPlan Scheduler::schedule(BlockAllocator& memory) {
 
     if (options_.chunked_prefill) {
         decodes();
+        // While requests decode in this step, prompt chunks may be held to a smaller
+        // share so that the decoding requests' inter-token latency stays bounded.
+        if (plan.n_decode_tokens > 0) budget = std::min(budget, std::max(0, limits.prefill_tokens_with_decodes));
         // Prompts already under way, then new admissions, in chunks that fill the budget.
         const std::vector<RequestState*> order = running_;
         for (RequestState* r : order) {
             if (budget <= 0) break;
-            if (r->status != RequestStatus::running || r->pending() <= 1 || scheduled.count(r)) continue;
-            const int32_t chunk = std::min(r->pending(), budget);
-            if (make_room(r, chunk)) add_chunk(r, chunk);
+            if (r->status != RequestStatus::running || r->pending() < 1 || is_decode(r) || scheduled.count(r)) continue;
+            const int32_t want = std::min(r->pending(), budget);
+            const int32_t n = fit_chunk(r, want);
+            if (n > 0) add_chunk(r, n);
+            if (n < want) memory_short = true;
         }
-        while (budget > 0) {
+        while (budget > 0 && !memory_short) {
             RequestState* r = admit_front();
             if (!r) break;
-            const int32_t chunk = std::min(r->pending(), budget);
-            if (!memory.reserve(*r, chunk)) {
+            const int32_t want = std::min(r->pending(), budget);
+            const int32_t n = memory.reservable(*r, want);  // a new request never preempts
+            if (n == 0 || !memory.reserve(*r, n)) {
                 unadmit(r);
                 break;
             }
-            add_chunk(r, chunk);
+            add_chunk(r, n);
+            if (n < want) break;
         }
         return plan;
     }

@@ -7,7 +7,11 @@
 namespace lumen {
 
 ServingEngine::ServingEngine(Engine& engine, const ServingOptions& options)
-    : engine_(engine), options_(options), scheduler_(options.scheduler), t0_(std::chrono::steady_clock::now()) {
+    : engine_(engine),
+      options_(options),
+      scheduler_(options.scheduler),
+      governor_(options.scheduler.chunked_prefill ? options.max_itl_factor : 0),
+      t0_(std::chrono::steady_clock::now()) {
     if (options_.prefix_cache) cache_ = std::make_unique<PrefixCache>(engine_.kv_manager());
 }
 
@@ -35,6 +39,9 @@ Result<int64_t> ServingEngine::submit(const ServeRequest& request) {
     if (request.max_tokens < 1) return Status::error("request max_tokens must be at least 1");
     if (request.n < 1 || request.n > 64) return Status::error("request n is " + std::to_string(request.n) + ", expected 1..64");
     if (options_.scheduler.max_batch_tokens < 1) return Status::error("max batch tokens must be at least 1");
+    if (options_.max_itl_factor != 0 && !(options_.max_itl_factor > 1))
+        return Status::error("max ITL factor is " + std::to_string(options_.max_itl_factor) +
+                             "; expected 0 (off) or more than 1");
     auto r = std::make_unique<RequestState>();
     r->id = next_id_++;
     r->request = request;
@@ -92,6 +99,19 @@ bool ServingEngine::reserve(RequestState& r, int32_t n_tokens) {
         cache_->evict(needed - kv.free_blocks());
     if (needed > kv.free_blocks()) return false;
     return kv.reserve(r.seq_id, r.n_computed + n_tokens).is_ok();
+}
+
+int32_t ServingEngine::reservable(const RequestState& r, int32_t max_tokens) const {
+    const KVCacheManager& kv = engine_.kv();
+    const int32_t available = kv.free_blocks() + (cache_ ? cache_->evictable_blocks() : 0);
+    if (kv.blocks_needed(r.seq_id, max_tokens) <= available) return max_tokens;
+    // blocks_needed grows with the token count: the largest count that fits.
+    int32_t lo = 0, hi = max_tokens;  // lo fits, hi does not
+    while (hi - lo > 1) {
+        const int32_t mid = lo + (hi - lo) / 2;
+        (kv.blocks_needed(r.seq_id, mid) <= available ? lo : hi) = mid;
+    }
+    return lo;
 }
 
 void ServingEngine::release(RequestState& r) {
@@ -177,7 +197,12 @@ Result<StepMetrics> ServingEngine::step() {
     const double start = now_ms();
     StepMetrics m;
     m.step = steps_++;
-    StepPlan plan = scheduler_.schedule(*this);
+    StepLimits limits;
+    if (governor_.enabled()) {
+        limits.prefill_tokens_with_decodes = governor_.prefill_limit();
+        m.prefill_limit = limits.prefill_tokens_with_decodes;
+    }
+    StepPlan plan = scheduler_.schedule(*this, limits);
     m.n_preempted = int32_t(plan.preempted.size());
     m.n_prefill_tokens = plan.n_prefill_tokens;
     m.n_decode_tokens = plan.n_decode_tokens;
@@ -247,6 +272,7 @@ Result<StepMetrics> ServingEngine::step() {
     m.time_ms = now_ms();
     m.step_ms = m.time_ms - start;
     m.tokens_per_s = m.step_ms > 0 ? 1000.0 * sampled / m.step_ms : 0;
+    governor_.observe(m.n_decode_tokens, m.n_prefill_tokens, m.step_ms);
     return m;
 }
 

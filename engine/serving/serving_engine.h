@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "runtime/engine.h"
+#include "serving/itl_governor.h"
 #include "serving/prefix_cache.h"
 #include "serving/scheduler.h"
 
@@ -21,6 +22,9 @@ namespace lumen {
 struct ServingOptions {
     SchedulerOptions scheduler;
     bool prefix_cache = true;
+    // With chunked prefill: keep decoding requests' steps within this factor of a
+    // decode-only step by sizing prompt chunks online (ItlGovernor). 0: off.
+    double max_itl_factor = 0;
 };
 
 // Engine-wide statistics of one step.
@@ -33,6 +37,7 @@ struct StepMetrics {
     int32_t n_prefill_tokens = 0;
     int32_t n_decode_tokens = 0;
     int32_t n_preempted = 0;   // in this step
+    int32_t prefill_limit = -1; // prompt tokens allowed beside decodes (ItlGovernor), -1 when unlimited
     int32_t n_finished = 0;    // in this step
     int32_t blocks_used = 0;   // held by sequences or the cache
     int32_t blocks_free = 0;
@@ -72,6 +77,7 @@ public:
     Engine& engine() { return engine_; }
     PrefixCache* prefix_cache() { return cache_.get(); }
     const Scheduler& scheduler() const { return scheduler_; }
+    const ItlGovernor& itl_governor() const { return governor_; }
     int64_t preemptions() const { return scheduler_.preemptions(); }
     // Checks the pool: refcounts match block tables plus the cache; nothing both free and owned.
     Status check_invariants() const { return engine_.kv().check_invariants(); }
@@ -79,6 +85,7 @@ public:
 private:
     bool admit(RequestState& r) override;
     bool reserve(RequestState& r, int32_t n_tokens) override;
+    int32_t reservable(const RequestState& r, int32_t max_tokens) const override;
     void release(RequestState& r) override;
     void finish(RequestState& r, const std::string& reason);
     // Samples r's next token from a logits row (modified: penalties), reports it, finishes r if done.
@@ -90,6 +97,7 @@ private:
     ServingOptions options_;
     Scheduler scheduler_;
     std::unique_ptr<PrefixCache> cache_;
+    ItlGovernor governor_;
     std::map<int64_t, std::unique_ptr<RequestState>> requests_;
     std::vector<std::unique_ptr<RequestState>> finished_;
     std::function<void(const TokenOutput&)> on_token_;

@@ -21,6 +21,7 @@ namespace {
 QString q(const std::string& s) { return QString::fromStdString(s); }
 
 constexpr double kKvSnapshotIntervalSec = 0.1;  // the KV map updates at about 10 Hz
+constexpr double kChatMaxItlFactor = 2.0;       // streaming replies keep steps within 2x a decode step
 
 // Bytes of text[from, end) that form whole UTF-8 characters: a token may end inside one.
 size_t complete_utf8(const std::string& text, size_t from) {
@@ -139,7 +140,12 @@ void EngineWorker::load(const LoadSettings& settings) {
         return;
     }
     engine_ = std::move(engine.value());
-    serving_ = std::make_unique<ServingEngine>(*engine_);
+    // Conversations share one serving core. When one of them sends a long prompt while
+    // others stream, its chunks are sized so that the streaming replies' steps stay
+    // within twice a decode-only step (ItlGovernor); a reply generating alone is unaffected.
+    ServingOptions servingOptions;
+    servingOptions.max_itl_factor = kChatMaxItlFactor;
+    serving_ = std::make_unique<ServingEngine>(*engine_, servingOptions);
     serving_->set_token_callback([this](const TokenOutput& out) {
         auto it = active_.find(out.request_id);
         if (it == active_.end()) return;
