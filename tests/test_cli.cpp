@@ -321,3 +321,26 @@ TEST(Cli, NoRepeatNgramHoldsOverPromptAndOutput) {
     expect_one_line_error(cli({"generate", "--model", model(), "--prompt", "x", "--no-repeat-ngram", "-1"}),
                           "--no-repeat-ngram");
 }
+
+// generate --beams: hypotheses best first with their scores and search statistics;
+// bad beam flags are one-line errors.
+TEST(Cli, GenerateWithBeamSearch) {
+    const auto r = cli({"generate", "--model", model(), "--prompt", "Once upon a time", "--max-tokens", "12", "--beams",
+                        "3", "--beam-return", "3", "--length-penalty", "0.5", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j["hypotheses"].size(), 3u);
+    for (size_t i = 0; i < 3; ++i) {
+        const auto& h = j["hypotheses"][i];
+        const double expected = h["sum_logprob"].get<double>() / std::pow(double(h["ids"].size()), 0.5);
+        EXPECT_NEAR(h["score"].get<double>(), expected, 1e-9);
+        if (i > 0) EXPECT_GE(j["hypotheses"][i - 1]["score"].get<double>(), h["score"].get<double>());
+    }
+    EXPECT_EQ(j["stats"]["width"], 3);
+    EXPECT_GE(j["stats"]["steps"].get<int>(), 1);
+    expect_one_line_error(cli({"generate", "--model", model(), "--prompt", "x", "--beams", "0"}), "--beams");
+    expect_one_line_error(cli({"generate", "--model", model(), "--prompt", "x", "--beams", "2", "--beam-return", "3"}),
+                          "width");
+    expect_one_line_error(
+        cli({"generate", "--model", model(), "--prompt", "x", "--beams", "2", "--lookup-draft", "3"}), "--beams");
+}

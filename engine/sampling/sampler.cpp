@@ -88,9 +88,13 @@ int32_t Sampler::verify_draft(float* logits, int32_t n_vocab, const std::vector<
     return last;
 }
 
-size_t Sampler::distribution(float* logits, int32_t n_vocab, const std::vector<int32_t>& history) {
+void Sampler::constrain(float* logits, int32_t n_vocab, const std::vector<int32_t>& history) {
     apply_penalties(logits, n_vocab, history);
     ban_repeated_ngrams(logits, n_vocab, history);
+}
+
+size_t Sampler::distribution(float* logits, int32_t n_vocab, const std::vector<int32_t>& history) {
+    constrain(logits, n_vocab, history);
     if (params_.greedy()) {  // a point mass on the argmax
         candidates_.resize(1);
         candidates_[0] = {int32_t(std::max_element(logits, logits + n_vocab) - logits), 0.f, 1.f};

@@ -42,6 +42,9 @@ public:
     // from p without it; either way the result is distributed exactly as sample()'s.
     int32_t verify_draft(float* logits, int32_t n_vocab, const std::vector<int32_t>& history, int32_t draft,
                          bool* accepted);
+    // Only the stages that change logits without truncating them: the penalties and the
+    // no-repeat-ngram ban (beam search scores every token after these).
+    void constrain(float* logits, int32_t n_vocab, const std::vector<int32_t>& history);
     const SamplingParams& params() const { return params_; }
 
 private:
