@@ -131,6 +131,36 @@ TEST(BeamSearch, BeamsShareThePromptBlocksAndEarlyStoppingOffSearchesOn) {
         }
 }
 
+TEST(BeamSearch, CancelEndsWithTheLiveBeamsAndFreesThem) {
+    auto e = load_engine(synthetic_model(), 1024);
+    ASSERT_TRUE(e);
+    // Blocks held elsewhere (another sequence) are not counted as the search's.
+    const int32_t other = e->create_sequence().value();
+    SequenceInput in;
+    in.seq_id = other;
+    in.tokens = test::random_tokens(40, 8);
+    std::vector<float> logits;
+    ASSERT_TRUE(e->step({in}, &logits).is_ok());
+    BeamSearchRequest b;
+    b.prompt_ids = test::random_tokens(20, 7);  // 2 blocks
+    b.width = 3;
+    b.n_return = 3;
+    b.max_tokens = 50;
+    b.stop_at_eos = false;
+    std::atomic<bool> cancel{true};
+    auto r = beam_search(*e, b, &cancel);
+    ASSERT_TRUE(r.is_ok()) << r.status().message();
+    EXPECT_EQ(r->n_steps, 1);
+    ASSERT_EQ(r->hypotheses.size(), 3u);
+    for (const BeamHypothesis& h : r->hypotheses) {
+        EXPECT_EQ(h.finish_reason, "cancelled");
+        EXPECT_EQ(h.ids.size(), 1u);
+    }
+    EXPECT_EQ(r->prompt_blocks, 2);
+    e->free_sequence(other);
+    expect_pool_empty(*e);
+}
+
 TEST(BeamSearch, BadRequestsAndAFullPoolAreErrorsThatLoseNothing) {
     auto e = load_engine(synthetic_model(), 64);  // 4 blocks
     ASSERT_TRUE(e);

@@ -55,7 +55,7 @@ struct SequenceGuard {
 
 }  // namespace
 
-Result<BeamSearchResult> beam_search(Engine& engine, const BeamSearchRequest& request) {
+Result<BeamSearchResult> beam_search(Engine& engine, const BeamSearchRequest& request, const std::atomic<bool>* cancel) {
     const auto start = std::chrono::steady_clock::now();
     const int32_t vocab = engine.model().config.vocab_size;
     const int32_t bs = engine.kv().layout().block_size;
@@ -79,6 +79,10 @@ Result<BeamSearchResult> beam_search(Engine& engine, const BeamSearchRequest& re
     SequenceGuard guard{engine, &beams};
     Sampler constraints(request.constraints);
 
+    // Blocks are counted above what the pool held before (other sequences, a prefix cache).
+    const int32_t used_before = engine.kv().n_blocks() - engine.kv().free_blocks();
+    auto blocks_in_use = [&] { return engine.kv().n_blocks() - engine.kv().free_blocks() - used_before; };
+
     // The prompt, in chunks of the engine's batch size; logits for its last token.
     auto seq = engine.create_sequence();
     if (!seq) return seq.status().with_context("beam search");
@@ -92,7 +96,7 @@ Result<BeamSearchResult> beam_search(Engine& engine, const BeamSearchRequest& re
         in.logits = i + chunk >= prompt.size();
         if (Status s = engine.step({in}, &logits); !s.is_ok()) return s.with_context("beam search prompt");
     }
-    result.prompt_blocks = engine.kv().n_blocks() - engine.kv().free_blocks();
+    result.prompt_blocks = blocks_in_use();
     result.peak_blocks = result.prompt_blocks;
 
     std::vector<BeamHypothesis> finished;  // the best `width`, kept sorted by score
@@ -155,9 +159,11 @@ Result<BeamSearchResult> beam_search(Engine& engine, const BeamSearchRequest& re
             const double best_live = length_normalized(next[0].sum_logprob, next[0].ids.size(), request.length_penalty);
             done = request.early_stopping || best_live <= finished.back().score;
         }
-        if (done || last_step || context_full) {
+        const bool cancelled = cancel && cancel->load();
+        if (done || last_step || context_full || cancelled) {
+            const char* why = cancelled ? "cancelled" : last_step ? "max_tokens" : "context_full";
             if (!done)
-                for (const Beam& b : next) add_hypothesis(b.ids, b.sum_logprob, last_step ? "max_tokens" : "context_full");
+                for (const Beam& b : next) add_hypothesis(b.ids, b.sum_logprob, why);
             break;
         }
 
@@ -197,7 +203,7 @@ Result<BeamSearchResult> beam_search(Engine& engine, const BeamSearchRequest& re
         if (Status s = engine.step(inputs, &logits); !s.is_ok())
             return s.with_context("beam search step " + std::to_string(t + 1) + " with " +
                                   std::to_string(beams.size()) + " beams");
-        result.peak_blocks = std::max(result.peak_blocks, engine.kv().n_blocks() - engine.kv().free_blocks());
+        result.peak_blocks = std::max(result.peak_blocks, blocks_in_use());
     }
 
     finished.resize(std::min(finished.size(), size_t(request.n_return)));

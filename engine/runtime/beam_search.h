@@ -16,6 +16,7 @@
 // hypothesis.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -39,7 +40,7 @@ struct BeamHypothesis {
     std::vector<int32_t> ids;       // generated ids (a final end-of-generation token included)
     double sum_logprob = 0;         // sum of the tokens' log-probabilities
     double score = 0;               // sum_logprob / length^length_penalty
-    std::string finish_reason;      // "eos", "max_tokens", "context_full"
+    std::string finish_reason;      // "eos", "max_tokens", "context_full", "cancelled"
 };
 
 // One beam after a step, for showing the search as a tree.
@@ -55,13 +56,16 @@ struct BeamSearchResult {
     std::vector<std::vector<BeamNode>> steps;     // per step: the kept beams, then the hypotheses it finished
     int32_t n_steps = 0;                          // decode steps run
     int32_t n_forks = 0;                          // sequences forked from a parent beam
-    int32_t peak_blocks = 0;                      // KV blocks in use at the widest point
+    int32_t peak_blocks = 0;                      // KV blocks the search held at its widest point
     int32_t prompt_blocks = 0;                    // blocks the prompt alone takes
     double elapsed_ms = 0;
 };
 
 // Runs beam search for one request. Every sequence it makes is freed before it
 // returns, on success and on error (a full KV pool is an error naming the need).
-Result<BeamSearchResult> beam_search(Engine& engine, const BeamSearchRequest& request);
+// `cancel`, checked before every step, ends the search early: the live beams
+// become hypotheses with finish_reason "cancelled".
+Result<BeamSearchResult> beam_search(Engine& engine, const BeamSearchRequest& request,
+                                     const std::atomic<bool>* cancel = nullptr);
 
 }  // namespace lumen

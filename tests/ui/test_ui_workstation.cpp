@@ -10,6 +10,7 @@
 #include <QDockWidget>
 #include <QElapsedTimer>
 #include <QFile>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLabel>
@@ -33,6 +34,7 @@
 #include "chat/chat_panel.h"
 #include "chat/chat_store.h"
 #include "chat/conversation_list_model.h"
+#include "decoding/decoding_panel.h"
 #include "kvcache/kv_map_model.h"
 #include "kvcache/kv_map_view.h"
 #include "main/main_window.h"
@@ -430,6 +432,58 @@ private Q_SLOTS:
         saveScreenshot(panel, QStringLiteral("serving_panel"));
         // The chat still works afterwards.
         QVERIFY(child<QPushButton>(window_.get(), "sendButton")->isEnabled());
+    }
+
+    // Beam search from the Decoding panel: the reply is lumen-cli's best hypothesis for the
+    // same request, the panel lists the hypotheses and the tree of beams, and every beam's
+    // sequence is freed afterwards.
+    void beamSearchReplyEqualsCliAndShowsTheTree() {
+        window_->chatPanel()->newConversation();
+        setGreedy(kMaxTokens);
+        window_->findChild<QDockWidget*>(QStringLiteral("decodingDock"))->raise();
+        child<QComboBox>(window_.get(), "strategyCombo")->setCurrentIndex(1);
+        child<QSpinBox>(window_.get(), "beamWidthSpin")->setValue(3);
+        child<QDoubleSpinBox>(window_.get(), "lengthPenaltySpin")->setValue(1.0);
+        QSignalSpy searches(window_->worker(), &EngineWorker::beamSearchFinished);
+        typeAndSend(kPrompt);
+        QVERIFY(waitForReply());
+        QCOMPARE(searches.size(), 1);
+        const BeamSearchData search = searches.at(0).at(0).value<BeamSearchData>();
+
+        QProcess cli;
+        cli.start(QStringLiteral(LUMEN_CLI_PATH),
+                  {QStringLiteral("generate"), QStringLiteral("--model"), model_path_, QStringLiteral("--chat"),
+                   QStringLiteral("--prompt"), kPrompt, QStringLiteral("--max-tokens"), QString::number(kMaxTokens),
+                   QStringLiteral("--beams"), QStringLiteral("3"), QStringLiteral("--beam-return"), QStringLiteral("3"),
+                   QStringLiteral("--json")});
+        QVERIFY(cli.waitForFinished(kReplyTimeoutMs));
+        QCOMPARE(cli.exitCode(), 0);
+        const QJsonObject expected = QJsonDocument::fromJson(cli.readAllStandardOutput()).object();
+        const QString bestText = expected.value("hypotheses").toArray().at(0).toObject().value("text").toString();
+        const auto messages = window_->chatStore()->messages(window_->chatPanel()->currentConversation());
+        QVERIFY(!messages.isEmpty());
+        QCOMPARE(messages.last().content, bestText);
+        QVERIFY(messages.last().samplingJson.contains(QStringLiteral("beam_width")));
+        QCOMPARE(search.hypotheses.size(), 3);
+        QCOMPARE(search.hypotheses.at(0).text, bestText);
+        QCOMPARE(search.steps, expected.value("stats").toObject().value("steps").toInt());
+
+        auto* hypotheses = child<QTreeWidget>(window_.get(), "beamHypotheses");
+        QCOMPARE(hypotheses->topLevelItemCount(), 3);
+        auto* tree = child<QTreeWidget>(window_.get(), "beamTree");
+        int nodes = 0;
+        for (const auto& step : search.tree) nodes += int(step.size());
+        int items = 0;
+        for (QTreeWidgetItemIterator it(tree); *it; ++it) ++items;
+        QCOMPARE(items, nodes + 1);  // the prompt, then one item per beam per step
+        QVERIFY(child<QLabel>(window_.get(), "beamSummaryLabel")->text().contains(QStringLiteral("forks")));
+        // No sequence outlives the search.
+        const KvSnapshotData snap = freshSnapshot();
+        for (const KvBlockData& b : snap.blocks) QVERIFY(b.owners.isEmpty());
+        saveScreenshot(window_->decodingPanel(), QStringLiteral("decoding_panel"));
+
+        window_->decodingPanel()->setBeamSettings({});  // back to sampling for the other tests
+        QCOMPARE(window_->decodingPanel()->beamSettings().width, 0);
     }
 
     void brokenModelShowsErrorAndAppStaysUsable() {

@@ -19,6 +19,7 @@
 
 #include "chat/chat_store.h"
 #include "chat/conversation_list_model.h"
+#include "decoding/decoding_panel.h"
 #include "sampling/sampling_panel.h"
 
 namespace lumen::ui {
@@ -49,6 +50,11 @@ QString statsLine(const QString& statsJson) {
 QString samplingLine(const QString& samplingJson) {
     const QJsonObject o = QJsonDocument::fromJson(samplingJson.toUtf8()).object();
     if (o.isEmpty()) return {};
+    if (o.contains(QLatin1String("beam_width")))
+        return QObject::tr("beam search: width %1, length penalty %2, early stopping %3")
+            .arg(o.value("beam_width").toInt())
+            .arg(o.value("length_penalty").toDouble())
+            .arg(o.value("early_stopping").toBool() ? QObject::tr("on") : QObject::tr("off"));
     return QObject::tr("temperature %1, top-k %2, top-p %3, min-p %4, repeat %5, seed %6")
         .arg(o.value("temperature").toDouble())
         .arg(o.value("top_k").toInt())
@@ -297,6 +303,7 @@ void ChatPanel::startJob(qint64 replacesMessage) {
     }
     job.maxTokens = sampling_->maxTokens();
     job.sampling = sampling_->params();
+    if (decoding_) job.beam = decoding_->beamSettings();
     active_.insert(current_, {job.requestId, job.cancel, replacesMessage});
     conversation_of_.insert(job.requestId, current_);
     streamed_[current_].clear();

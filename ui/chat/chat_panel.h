@@ -26,11 +26,14 @@ namespace lumen::ui {
 class ChatStore;
 class ConversationListModel;
 class SamplingPanel;
+class DecodingPanel;
 
 class ChatPanel : public QWidget {
     Q_OBJECT
 public:
     ChatPanel(ChatStore* store, SamplingPanel* sampling, QWidget* parent = nullptr);
+    // Where replies take their decoding strategy (beam search); without one they sample.
+    void setDecodingPanel(DecodingPanel* decoding) { decoding_ = decoding; }
 
     ConversationListModel* conversationModel() const { return conversations_; }
     qint64 currentConversation() const { return current_; }
@@ -71,6 +74,7 @@ private:
 
     ChatStore* store_;
     SamplingPanel* sampling_;
+    DecodingPanel* decoding_ = nullptr;
     ConversationListModel* conversations_;
     QLineEdit* search_;
     QListView* list_;

@@ -22,6 +22,7 @@
 #include "kvcache/kv_map_view.h"
 #include "model/model_panel.h"
 #include "plots/performance_plots.h"
+#include "decoding/decoding_panel.h"
 #include "sampling/sampling_panel.h"
 #include "serving/serving_panel.h"
 
@@ -49,6 +50,8 @@ MainWindow::MainWindow(const MainWindowOptions& options, QWidget* parent) : QMai
 
     sampling_ = new SamplingPanel(this);
     chat_ = new ChatPanel(store_, sampling_, this);
+    decoding_ = new DecodingPanel(this);
+    chat_->setDecodingPanel(decoding_);
     chat_->setConfirmDeletes(true);
     model_ = new ModelPanel(this);
     kv_model_ = new KvMapModel(this);
@@ -110,6 +113,8 @@ void MainWindow::buildDocks() {
     auto* modelDock = addDock(model_, tr("Model"), "modelDock", Qt::LeftDockWidgetArea);
     auto* samplingDock = addDock(sampling_, tr("Sampling"), "samplingDock", Qt::LeftDockWidgetArea);
     tabifyDockWidget(modelDock, samplingDock);
+    auto* decodingDock = addDock(decoding_, tr("Decoding"), "decodingDock", Qt::LeftDockWidgetArea);
+    tabifyDockWidget(samplingDock, decodingDock);
     modelDock->raise();
     addDock(kv_panel_, tr("KV cache"), "kvDock", Qt::RightDockWidgetArea);
     auto* plotsDock = addDock(plots_, tr("Performance"), "plotsDock", Qt::RightDockWidgetArea);
@@ -226,6 +231,7 @@ void MainWindow::connectWorker() {
     });
     connect(worker_, &EngineWorker::kvSnapshotReady, kv_model_, &KvMapModel::setSnapshot);
     connect(worker_, &EngineWorker::replyFinished, chat_, &ChatPanel::onReplyFinished);
+    connect(worker_, &EngineWorker::beamSearchFinished, decoding_, &DecodingPanel::showBeamSearch);
     connect(worker_, &EngineWorker::replyFinished, plots_, &PerformancePlots::addReply);
     connect(worker_, &EngineWorker::generationFailed, chat_, &ChatPanel::onGenerationFailed);
 

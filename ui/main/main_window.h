@@ -22,6 +22,7 @@ class KvMapPanel;
 class ModelPanel;
 class PerformancePlots;
 class SamplingPanel;
+class DecodingPanel;
 class ServingPanel;
 
 struct MainWindowOptions {
@@ -43,6 +44,7 @@ public:
     ChatPanel* chatPanel() const { return chat_; }
     ModelPanel* modelPanel() const { return model_; }
     SamplingPanel* samplingPanel() const { return sampling_; }
+    DecodingPanel* decodingPanel() const { return decoding_; }
     KvMapModel* kvModel() const { return kv_model_; }
     KvMapPanel* kvPanel() const { return kv_panel_; }
     PerformancePlots* plots() const { return plots_; }
@@ -72,6 +74,7 @@ private:
     ChatPanel* chat_;
     ModelPanel* model_;
     SamplingPanel* sampling_;
+    DecodingPanel* decoding_;
     KvMapModel* kv_model_;
     KvMapPanel* kv_panel_;
     PerformancePlots* plots_;

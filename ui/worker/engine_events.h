@@ -99,8 +99,47 @@ struct ServeBenchSummary {
     QString table;                 // the figures as an HTML table
 };
 
+// The decoding strategy of a reply other than the sampling chain (DecodingPanel).
+struct BeamSettings {
+    int width = 0;               // 0: sample with the chain; >= 1: beam search with this many beams
+    double lengthPenalty = 1.0;  // score = sum log p / length^lengthPenalty
+    bool earlyStopping = true;
+};
+
+// One beam after one step of a beam search, for the tree view.
+struct BeamNodeData {
+    int step = 0;
+    int parent = -1;             // index among the previous step's nodes; -1: the prompt
+    QString token;
+    double sumLogprob = 0;
+    bool finished = false;       // an end-of-generation token ended a hypothesis here
+};
+
+struct BeamHypothesisData {
+    QString text;
+    double score = 0;
+    double sumLogprob = 0;
+    int tokens = 0;
+    QString finishReason;
+};
+
+// A finished beam search: its tree, its hypotheses (best first) and what it cost.
+struct BeamSearchData {
+    qint64 requestId = 0;
+    int width = 0;
+    double lengthPenalty = 1.0;
+    int steps = 0;
+    int forks = 0;
+    int promptBlocks = 0;
+    int peakBlocks = 0;
+    double elapsedMs = 0;
+    QVector<QVector<BeamNodeData>> tree;  // per step: the kept beams, then the hypotheses it finished
+    QVector<BeamHypothesisData> hypotheses;
+};
+
 }  // namespace lumen::ui
 
+Q_DECLARE_METATYPE(lumen::ui::BeamSearchData)
 Q_DECLARE_METATYPE(lumen::ui::ServeBenchSettings)
 Q_DECLARE_METATYPE(lumen::ui::ServeRequestDone)
 Q_DECLARE_METATYPE(lumen::ui::ServeBenchSummary)

@@ -54,6 +54,7 @@ void register_engine_types() {
     qRegisterMetaType<ServeBenchSettings>();
     qRegisterMetaType<ServeRequestDone>();
     qRegisterMetaType<ServeBenchSummary>();
+    qRegisterMetaType<BeamSearchData>();
 }
 
 ModelSummary summarize_model(const Model& m) {
@@ -267,6 +268,10 @@ void EngineWorker::submit(const GenerationJob& job) {
     request.sampling = job.sampling;
     if (request.prompt.empty()) {
         Q_EMIT generationFailed(job.requestId, QStringLiteral("the prompt is empty; type some text first"));
+        return;
+    }
+    if (job.beam.width >= 1) {
+        runBeamSearch(job, request.prompt);
         return;
     }
     auto id = serving_->submit(request);

@@ -65,6 +65,7 @@ struct GenerationJob {
     QVector<ChatTurn> turns;    // the conversation so far, ending with the user's turn
     int maxTokens = 256;
     SamplingParams sampling;
+    BeamSettings beam;          // width >= 1: beam search instead of sampling
     std::shared_ptr<std::atomic<bool>> cancel;  // set by the GUI to stop this reply (checked every step)
 };
 
@@ -110,6 +111,7 @@ Q_SIGNALS:
     void serveBenchRequestDone(const lumen::ui::ServeRequestDone& request);
     void serveBenchFinished(const lumen::ui::ServeBenchSummary& summary);
     void serveBenchFailed(const QString& message);
+    void beamSearchFinished(const lumen::ui::BeamSearchData& search);
 
 private:
     struct ActiveReply {
@@ -123,6 +125,9 @@ private:
     void inspect(const QString& path);
     void load(const LoadSettings& settings);
     void submit(const GenerationJob& job);
+    // A beam-search reply: runs to the end on this thread (between serving steps), then
+    // reports the best hypothesis as the reply and the whole search for the tree view.
+    void runBeamSearch(const GenerationJob& job, const std::vector<int32_t>& prompt);
     void queueStep();
     void runStep();
     void step();
