@@ -505,7 +505,7 @@ TEST(PackedWeights, PackThenUnpackIsTheIdentity) {
     EXPECT_EQ(big, copy);
 }
 
-// Each level's packed kernels for every packable type and 1..4 tokens against the
+// Each level's packed kernels for every packable type and 1..4 tokens (1..8 for Q4_0) against the
 // scalar table on the plain rows; a token's result never depends on its tile.
 TEST(PackedWeights, DotPacked8AgreesWithTheScalarRows) {
     std::mt19937 rng(46);
@@ -521,21 +521,22 @@ TEST(PackedWeights, DotPacked8AgreesWithTheScalarRows) {
                 const TensorView w{type, wb.data(), kRows, cols, "w"};
                 std::vector<uint8_t> packed(wb.size());
                 pack_rows8(w, packed.data());
-                const auto x = random_floats(size_t(4 * cols), rng);
+                const int max_tokens = type == DType::Q4_0 ? kMaxTokensPerPackedQ4_0Pass : kMaxTokensPerRowPass;
+                const auto x = random_floats(size_t(max_tokens * cols), rng);
                 const size_t x_stride = activation_row_bytes(activation_format(type), cols);
-                const auto xa = activations(k, type, x, cols, 4);
-                std::vector<double> want(kRows * 4);
+                const auto xa = activations(k, type, x, cols, max_tokens);
+                std::vector<double> want(size_t(kRows * max_tokens));
                 for (int r = 0; r < kRows; ++r)
-                    for (int t = 0; t < 4; ++t) {
+                    for (int t = 0; t < max_tokens; ++t) {
                         float y;
                         scalar_kernels().dot_row(type, w.row(r), xa.data() + size_t(t) * x_stride, x_stride, 1, cols, &y);
                         want[size_t(t * kRows + r)] = y;
                     }
-                for (int nt = 1; nt <= 4; ++nt) {
+                for (int nt = 1; nt <= max_tokens; ++nt) {
                     SCOPED_TRACE(std::string(cpu_level_name(level)) + " " + dtype_name(type) + " cols " +
                                  std::to_string(cols) + " tokens " + std::to_string(nt));
-                    std::vector<float> got(kRows * 4, 0.f);
-                    std::vector<double> expect(kRows * 4, 0.0);
+                    std::vector<float> got(size_t(kRows * max_tokens), 0.f);
+                    std::vector<double> expect(size_t(kRows * max_tokens), 0.0);
                     for (int g = 0; g < kRows / kPackedRows; ++g) {
                         const uint8_t* group = packed.data() + size_t(g) * kPackedRows * w.row_stride();
                         Guarded y(size_t(nt * kPackedRows));

@@ -77,7 +77,7 @@ void matmul_with_kernels(const KernelTable& k, const TensorView& w, const float*
 // do not depend on the thread count), a contiguous range of units per thread. Within a
 // thread: blocks of 60 tokens, whose 8-bit activations stay in L2, times units, whose
 // weights stay in L1 while each pass of 12 tokens (dot_rows) or 4 (packed groups of 8
-// rows) goes over them.
+// rows; 8 for Q4_0) goes over them.
 void matmul_targets(const KernelTable& k, const MatmulTarget* targets, int n_targets, const float* x,
                     int64_t n_tokens, ThreadPool& pool) {
     // 60 tokens: whole passes of 12 (dot_rows) and of 4 (the packed kernels).
@@ -121,9 +121,10 @@ void matmul_targets(const KernelTable& k, const MatmulTarget* targets, int n_tar
         const int n_rows = int(std::min(rows, r0 + kRowChunk) - r0);
         if (target.packed && k.dot_packed8 && can_pack(w)) {
             const size_t group_stride = size_t(kPackedRows) * w.row_stride();
-            float out[kMaxTokensPerRowPass * kPackedRows];
-            for (int64_t t0 = t_begin; t0 < t_end; t0 += kMaxTokensPerRowPass) {
-                const int nt = int(std::min<int64_t>(kMaxTokensPerRowPass, t_end - t0));
+            const int64_t pass = w.type == DType::Q4_0 ? kMaxTokensPerPackedQ4_0Pass : kMaxTokensPerRowPass;
+            float out[kMaxTokensPerPackedQ4_0Pass * kPackedRows];
+            for (int64_t t0 = t_begin; t0 < t_end; t0 += pass) {
+                const int nt = int(std::min<int64_t>(pass, t_end - t0));
                 for (int64_t g = r0 / kPackedRows; g < (r0 + n_rows) / kPackedRows; ++g) {
                     k.dot_packed8(w.type, target.packed + size_t(g) * group_stride, xa + size_t(t0) * stride, stride,
                                   nt, cols, out);

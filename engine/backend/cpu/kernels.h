@@ -25,7 +25,9 @@ ActivationFormat activation_format(DType weight_type);
 struct ActivationBlockQ8 {
     float d;  // scale, rounded through fp16 as the block format stores it
     float s;  // d * sum(qs), rounded through fp16 (used by q4_1/q5_1)
-    int32_t sum;  // sum(qs), exact (the packed Q4_0 kernels subtract 8 * sum)
+    // 8 * sum(qs[i]) over i % 4 < 2, and over i % 4 >= 2, exact (|.| <= 16256): the packed
+    // Q4_0 kernel takes its offset of 8 off each int16 pair sum with one subtraction.
+    int16_t sum8[2];
     int8_t qs[32];
 };
 
@@ -45,6 +47,8 @@ const char* cpu_level_name(CpuLevel level);
 
 // Up to this many tokens share one pass over a weight row (weights unpacked once).
 constexpr int kMaxTokensPerRowPass = 4;
+// dot_packed8 takes up to this many tokens for Q4_0 (kMaxTokensPerRowPass for the other types).
+constexpr int kMaxTokensPerPackedQ4_0Pass = 8;
 // dot_rows takes up to this many tokens and tiles them as its level likes.
 constexpr int kMaxTokensPerRowsPass = 12;
 
@@ -79,7 +83,8 @@ struct KernelTable {
     void (*dot_rows)(DType type, const uint8_t* rows, size_t row_stride, int n_rows, const uint8_t* x,
                      size_t x_stride, int n_tokens, int64_t n, float* y, int64_t y_stride);
     // The same for a group of 8 rows in the packed layout (packed_weights.h), for every
-    // packable type: y[t * 8 + r] for row r of the group and token t. nullptr when this
+    // packable type: y[t * 8 + r] for row r of the group and token t (up to
+    // kMaxTokensPerPackedQ4_0Pass tokens for Q4_0). nullptr when this
     // level has no packed kernels; weights are then not repacked.
     void (*dot_packed8)(DType type, const uint8_t* group, const uint8_t* x, size_t x_stride, int n_tokens,
                         int64_t n, float* y);

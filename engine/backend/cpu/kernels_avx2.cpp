@@ -288,7 +288,12 @@ void quantize_q8(const float* x, int64_t n, ActivationBlockQ8* out) {
         for (int k = 0; k < 4; ++k)
             q[k] = _mm256_cvtps_epi32(
                 _mm256_round_ps(_mm256_mul_ps(v[k], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-        const int32_t sum = hsum_i32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+        // Lane j holds the elements j (mod 8): lanes j % 4 < 2 and j % 4 >= 2 give sum8.
+        const __m256i q_all = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+        __m128i q4 = _mm_add_epi32(_mm256_castsi256_si128(q_all), _mm256_extracti128_si256(q_all, 1));
+        q4 = _mm_add_epi32(q4, _mm_shuffle_epi32(q4, _MM_SHUFFLE(2, 3, 0, 1)));
+        const int32_t half0 = _mm_cvtsi128_si32(q4), half1 = _mm_extract_epi32(q4, 2);
+        const int32_t sum = half0 + half1;
         // Packing works within 128-bit lanes; the permute puts the 32 bytes back in order.
         const __m256i p16a = _mm256_packs_epi32(q[0], q[1]), p16b = _mm256_packs_epi32(q[2], q[3]);
         const __m256i p8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16a, p16b),
@@ -297,7 +302,8 @@ void quantize_q8(const float* x, int64_t n, ActivationBlockQ8* out) {
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.qs), p8);
         a.d = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
         a.s = _cvtsh_ss(_cvtss_sh(d * float(sum), _MM_FROUND_TO_NEAREST_INT));
-        a.sum = sum;
+        a.sum8[0] = int16_t(8 * half0);
+        a.sum8[1] = int16_t(8 * half1);
     }
 }
 

@@ -18,8 +18,7 @@ inline __m256i broadcast4(const int8_t* p) {
 // A group of 8 rows in the packed layout (packed_weights.h): lane r of every vector
 // belongs to row r, so the 8 sums come out in one register, with one fp16 widening
 // for the 8 scales. 4-bit weights stay unsigned (0..15) so that eight maddubs
-// results fit int16 (|sum| <= 8 * 2 * 15 * 127); Q4_0's offset of 8 is taken off
-// once per block as 8 * sum(x).
+// results fit int16 (|sum| <= 8 * 2 * 15 * 127). Q4_1 and Q8_0 (Q4_0: dot_packed8_q4_0).
 template <DType T, int NT>
 void dot_packed8_tokens(const uint8_t* group, const uint8_t* x, size_t x_stride, int64_t n, float* y) {
     constexpr bool kHasMin = T == DType::Q4_1;
@@ -62,11 +61,57 @@ void dot_packed8_tokens(const uint8_t* group, const uint8_t* x, size_t x_stride,
                     s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(lo[k], broadcast4(a.qs + 4 * k)));
                     s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[k], broadcast4(a.qs + 16 + 4 * k)));
                 }
-                __m256i sum = _mm256_madd_epi16(s16, ones16);
-                if constexpr (!kHasMin) sum = _mm256_sub_epi32(sum, _mm256_set1_epi32(8 * a.sum));
+                const __m256i sum = _mm256_madd_epi16(s16, ones16);
                 acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(a.d)), _mm256_cvtepi32_ps(sum), acc[t]);
                 if constexpr (kHasMin) acc[t] = _mm256_fmadd_ps(m, _mm256_set1_ps(a.s), acc[t]);
             }
+        }
+    }
+    for (int t = 0; t < NT; ++t) _mm256_storeu_ps(y + 8 * t, acc[t]);
+}
+
+// Q4_0 in groups of 8 rows, for up to 8 tokens: each of a block's 4 weight vectors is
+// split into its nibbles once and meets every token before the next one is loaded, so
+// two weight registers stay live next to the NT int16 sums (NT = 8 amortizes the
+// unpacking; the weights-outer order of dot_packed8_tokens spills at NT > 4).
+// Weights stay unsigned (0..15): an int16 lane sums 16 products, |sum| <= 16 * 15 * 127.
+// Int16 lane 0 of row r gathers elements i % 4 < 2, lane 1 elements i % 4 >= 2, and the
+// offset of 8 comes off each with the activation's sum8 in one subtraction: the true
+// sums, |.| <= 16 * 8 * 127, fit int16, so the wrapping arithmetic is exact and the
+// result equals the scalar table's integer dot product.
+template <int NT>
+void dot_packed8_q4_0(const uint8_t* group, const uint8_t* x, size_t x_stride, int64_t n, float* y) {
+    constexpr int kGroupBlockBytes = 8 * 18;
+    const auto xt = token_rows<ActivationBlockQ8, NT>(x, x_stride);
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    const __m256i ones16 = _mm256_set1_epi16(1), low4 = _mm256_set1_epi8(0x0F);
+    for (int64_t b = 0; b < n / 32; ++b) {
+        const uint8_t* g = group + b * kGroupBlockBytes;
+        prefetch_ahead<kGroupBlockBytes>(g);
+        const uint8_t* q = g + 16;
+        __m256i s16[NT];
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+            const __m256i v = load256(q + 32 * k);
+            const __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+#pragma GCC unroll 8
+            for (int t = 0; t < NT; ++t) {
+                const int8_t* qs = xt[t][b].qs;
+                const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, broadcast4(qs + 4 * k)),
+                                                   _mm256_maddubs_epi16(hi, broadcast4(qs + 16 + 4 * k)));
+                s16[t] = k == 0 ? p : _mm256_add_epi16(s16[t], p);
+                // Without this GCC computes all of a block's products first, and spills them.
+                asm("" : "+x"(s16[t]));
+            }
+        }
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
+        for (int t = 0; t < NT; ++t) {
+            const ActivationBlockQ8& a = xt[t][b];
+            int32_t offset;
+            std::memcpy(&offset, a.sum8, 4);
+            const __m256i sum = _mm256_madd_epi16(_mm256_sub_epi16(s16[t], _mm256_set1_epi32(offset)), ones16);
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(a.d)), _mm256_cvtepi32_ps(sum), acc[t]);
         }
     }
     for (int t = 0; t < NT; ++t) _mm256_storeu_ps(y + 8 * t, acc[t]);
@@ -230,7 +275,6 @@ void dot_packed8_q6k(const uint8_t* group, const uint8_t* x, size_t x_stride, in
 template <int NT>
 void dot_packed8_type(DType type, const uint8_t* group, const uint8_t* x, size_t stride, int64_t n, float* y) {
     switch (type) {
-        case DType::Q4_0: return dot_packed8_tokens<DType::Q4_0, NT>(group, x, stride, n, y);
         case DType::Q4_1: return dot_packed8_tokens<DType::Q4_1, NT>(group, x, stride, n, y);
         case DType::Q8_0: return dot_packed8_tokens<DType::Q8_0, NT>(group, x, stride, n, y);
         case DType::Q4_K: return dot_packed8_q4k<NT>(group, x, stride, n, y);
@@ -243,6 +287,18 @@ void dot_packed8_type(DType type, const uint8_t* group, const uint8_t* x, size_t
 
 void dot_packed8(DType type, const uint8_t* group, const uint8_t* x, size_t x_stride, int n_tokens, int64_t n,
                  float* y) {
+    if (type == DType::Q4_0) {
+        switch (n_tokens) {
+            case 1: return dot_packed8_q4_0<1>(group, x, x_stride, n, y);
+            case 2: return dot_packed8_q4_0<2>(group, x, x_stride, n, y);
+            case 3: return dot_packed8_q4_0<3>(group, x, x_stride, n, y);
+            case 4: return dot_packed8_q4_0<4>(group, x, x_stride, n, y);
+            case 5: return dot_packed8_q4_0<5>(group, x, x_stride, n, y);
+            case 6: return dot_packed8_q4_0<6>(group, x, x_stride, n, y);
+            case 7: return dot_packed8_q4_0<7>(group, x, x_stride, n, y);
+            default: return dot_packed8_q4_0<8>(group, x, x_stride, n, y);
+        }
+    }
     switch (n_tokens) {
         case 1: return dot_packed8_type<1>(type, group, x, x_stride, n, y);
         case 2: return dot_packed8_type<2>(type, group, x, x_stride, n, y);

@@ -78,16 +78,18 @@ void quantize_q8(const float* x, int64_t n, ActivationBlockQ8* out) {
         for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
         const float d = amax / 127.f;
         const float id = amax != 0.f ? 127.f / amax : 0.f;
-        int32_t sum = 0;
+        int32_t half[2] = {0, 0};  // over elements j % 4 < 2 and j % 4 >= 2
         ActivationBlockQ8& a = out[b];
         for (int j = 0; j < 32; ++j) {
             const int v = int(std::nearbyint(xb[j] * id));  // round half to even, as the SIMD path
             a.qs[j] = int8_t(v);
-            sum += v;
+            half[(j % 4) / 2] += v;
         }
+        const int32_t sum = half[0] + half[1];
         a.d = round_fp16(d);
         a.s = round_fp16(d * float(sum));
-        a.sum = sum;
+        a.sum8[0] = int16_t(8 * half[0]);
+        a.sum8[1] = int16_t(8 * half[1]);
     }
 }
 
