@@ -6,6 +6,7 @@
 #include "cli/cmd_common.h"
 #include "cli/commands.h"
 #include "runtime/beam_search.h"
+#include "runtime/speculative.h"
 
 namespace lumen::cli {
 
@@ -63,9 +64,9 @@ int run_beam_search(Engine& engine, const Args& args, const GenerationRequest& r
 
 int cmd_generate(const std::vector<std::string>& argv) {
     std::set<std::string> valued = {"--model", "--tokenizer", "--prompt", "--max-tokens", "--threads", "--ctx", "--kv-type", "--device", "--stop", "--lookup-draft", "--lookup-ngram",
-                                   "--beams", "--beam-return", "--length-penalty"};
+                                   "--draft-model", "--draft-tokens", "--beams", "--beam-return", "--length-penalty"};
     valued.insert(kSamplingOptions.begin(), kSamplingOptions.end());
-    auto args = Args::parse(argv, valued, {"--json", "--chat", "--no-special", "--lookup-adaptive", "--no-early-stopping"});
+    auto args = Args::parse(argv, valued, {"--json", "--chat", "--no-special", "--lookup-adaptive", "--draft-adaptive", "--no-early-stopping"});
     if (!args) return fail(args.status().message());
     auto model_path = args->required("--model");
     if (!model_path) return fail(model_path.status().message());
@@ -76,6 +77,15 @@ int cmd_generate(const std::vector<std::string>& argv) {
     if (!lookup_draft) return fail(lookup_draft.status().message());
     auto lookup_ngram = args->get_int("--lookup-ngram", 3, 1, 64);
     if (!lookup_ngram) return fail(lookup_ngram.status().message());
+    auto draft_tokens = args->get_int("--draft-tokens", kDefaultDraftTokens, 1, 64);
+    if (!draft_tokens) return fail(draft_tokens.status().message());
+    const bool draft_model = args->has("--draft-model");
+    if (draft_model && lookup_draft.value() > 0)
+        return fail("--draft-model and --lookup-draft cannot be combined; choose one draft source");
+    if (draft_model && args->has("--beams"))
+        return fail("--beams and --draft-model cannot be combined; choose one decoding strategy");
+    if (!draft_model && (args->has("--draft-tokens") || args->has("--draft-adaptive")))
+        return fail("--draft-tokens and --draft-adaptive need --draft-model PATH");
     if (!max_tokens) return fail(max_tokens.status().message());
     auto sampling = parse_sampling(*args);
     if (!sampling) return fail(sampling.status().message());
@@ -87,6 +97,16 @@ int cmd_generate(const std::vector<std::string>& argv) {
     load.tokenizer_path = args->get("--tokenizer");
     auto engine = Engine::load(model_path.value(), load, options.value());
     if (!engine) return fail(engine.status().message());
+    // The draft model runs beside the target with the same engine options (threads, context,
+    // KV type, device); Engine::generate checks that the vocabularies match.
+    std::unique_ptr<Engine> draft_engine;
+    if (draft_model) {
+        auto loaded = Engine::load(args->get("--draft-model"), {}, options.value());
+        if (!loaded) return fail("--draft-model: " + loaded.status().message());
+        if (Status s = check_same_vocabulary(*engine.value(), *loaded.value()); !s.is_ok())
+            return fail("--draft-model: " + s.message());
+        draft_engine = std::move(loaded.value());
+    }
 
     GenerationRequest req;
     // Like llama.cpp, special-token text in the prompt (e.g. "<|im_start|>") becomes
@@ -103,7 +123,9 @@ int cmd_generate(const std::vector<std::string>& argv) {
     req.max_tokens = int32_t(max_tokens.value());
     req.lookup_draft = int32_t(lookup_draft.value());
     req.lookup_ngram = int32_t(lookup_ngram.value());
-    req.lookup_adaptive = args->has("--lookup-adaptive");
+    req.lookup_adaptive = args->has("--lookup-adaptive") || args->has("--draft-adaptive");
+    req.draft_engine = draft_engine.get();
+    if (draft_model) req.draft_tokens = int32_t(draft_tokens.value());
     req.sampling = sampling.value();
     if (args->has("--stop")) req.stop_strings.push_back(args->get("--stop"));
     if (args->has("--beams")) {
@@ -130,20 +152,31 @@ int cmd_generate(const std::vector<std::string>& argv) {
         j["stats"] = {{"load_ms", engine.value()->load_ms()}, {"ttft_ms", r.stats.ttft_ms},
                       {"prefill_tps", r.stats.prefill_tps},   {"decode_tps", r.stats.decode_tps},
                       {"n_prompt", r.stats.n_prompt},         {"n_gen", r.stats.n_gen}};
-        if (req.lookup_draft > 0)
-            j["speculative"] = {{"drafted", r.stats.n_drafted},
+        if (req.lookup_draft > 0 || draft_engine) {
+            j["speculative"] = {{"mode", draft_engine ? "draft_model" : "prompt_lookup"},
+                                {"drafted", r.stats.n_drafted},
                                 {"accepted", r.stats.n_draft_accepted},
                                 {"verify_steps", r.stats.n_verify_steps},
                                 {"acceptance_rate", r.stats.n_drafted ? double(r.stats.n_draft_accepted) / r.stats.n_drafted : 0.0},
                                 {"mean_accepted_per_step", r.stats.n_verify_steps
                                                                ? double(r.stats.n_draft_accepted) / r.stats.n_verify_steps
                                                                : 0.0},
-                                {"accepted_at_position", r.stats.draft_accepted_at}};
+                                {"accepted_at_position", r.stats.draft_accepted_at},
+                                {"draft_ms", r.stats.draft_ms}};
+            if (draft_engine) {
+                j["speculative"]["draft_tokens"] = req.draft_tokens;
+                j["speculative"]["draft_load_ms"] = draft_engine->load_ms();
+            }
+        }
         std::puts(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     } else {
         std::fprintf(stderr, "\n\n[%d prompt tokens, %d generated; TTFT %.1f ms, prefill %.1f tok/s, decode %.1f tok/s; %s]\n",
                      r.stats.n_prompt, r.stats.n_gen, r.stats.ttft_ms, r.stats.prefill_tps, r.stats.decode_tps,
                      r.stop_reason.c_str());
+        if (r.stats.n_verify_steps > 0)
+            std::fprintf(stderr, "[speculative (%s): %d of %d drafts accepted in %d verify steps; %.1f ms drafting]\n",
+                         draft_engine ? "draft model" : "prompt lookup", r.stats.n_draft_accepted, r.stats.n_drafted,
+                         r.stats.n_verify_steps, r.stats.draft_ms);
     }
     return 0;
 }

@@ -19,6 +19,7 @@ void print_usage() {
         "            [--frequency-penalty X] [--seed S] [--threads N] [--ctx N] [--kv-type f16|f32]\n"
         "            [--device cpu|cuda|auto] [--stop TEXT] [--chat] [--no-special] [--json] [--no-repeat-ngram N]\n"
         "            [--lookup-draft K [--lookup-ngram N] [--lookup-adaptive]]\n"
+        "            [--draft-model PATH [--draft-tokens K] [--draft-adaptive]]  (same vocabulary as --model)\n"
         "            [--beams W [--beam-return N] [--length-penalty A] [--no-early-stopping]]\n"
         "  chat      --model PATH [--system TEXT] [--template NAME] [--max-tokens N] [sampling options]\n"
         "  tokenize  --model PATH [--tokenizer PATH] --text TEXT [--no-bos] [--json]\n"

@@ -2,6 +2,8 @@
 // single-request generation loop (prefill in chunks, then one token per step).
 #include "runtime/engine.h"
 
+#include "runtime/speculative.h"
+
 #include <algorithm>
 #include <chrono>
 #include <deque>
@@ -28,23 +30,6 @@ size_t held_back_suffix(const std::string& text, const std::vector<std::string>&
 }
 
 }  // namespace
-
-std::vector<int32_t> prompt_lookup_draft(const std::vector<int32_t>& history, int32_t max_ngram, int32_t max_draft) {
-    // The longest suffix (max_ngram tokens down to 1) that occurred before; the most recent
-    // earlier occurrence's continuation is the draft.
-    const int64_t len = int64_t(history.size());
-    for (int64_t n = std::min<int64_t>(max_ngram, len - 1); n >= 1; --n) {
-        const int32_t* suffix = history.data() + len - n;
-        for (int64_t start = len - n - 1; start >= 0; --start) {
-            if (!std::equal(suffix, suffix + n, history.data() + start)) continue;
-            const int64_t from = start + n;
-            const int64_t count = std::min<int64_t>(max_draft, len - from);
-            if (count <= 0) continue;
-            return std::vector<int32_t>(history.begin() + from, history.begin() + from + count);
-        }
-    }
-    return {};
-}
 
 Engine::~Engine() = default;
 
@@ -195,6 +180,12 @@ Result<GenerationResult> Engine::generate(const GenerationRequest& request, cons
         return Status::error("the prompt has " + std::to_string(result.prompt_ids.size()) +
                              " tokens but the KV cache holds " + std::to_string(capacity) + "; use a larger context");
     if (request.max_tokens < 0) return Status::error("max tokens must be >= 0");
+    // Before any sequence exists: a bad draft setup (e.g. another vocabulary) changes nothing.
+    // The plan's source owns the draft model's sequence and frees it on every return path.
+    auto drafts = plan_drafts(request, *this);
+    if (!drafts) return drafts.status();
+    DraftSource* draft_source = drafts->source.get();
+    DraftLengthPolicy& draft_length = drafts->length;
 
     const bool keep_sequence = request.seq_id >= 0;
     if (keep_sequence && !kv_->has_sequence(request.seq_id))
@@ -259,7 +250,6 @@ Result<GenerationResult> Engine::generate(const GenerationRequest& request, cons
     const int32_t n_vocab = model_->config.vocab_size;
     result.stop_reason = "max_tokens";
     std::deque<int32_t> decided;  // tokens speculative verification already chose (all but the last in the KV)
-    int32_t draft_length = request.lookup_adaptive ? std::min(2, request.lookup_draft) : request.lookup_draft;
     for (int32_t n = 0; n < request.max_tokens; ++n) {
         int32_t next;
         if (!decided.empty()) {
@@ -310,9 +300,12 @@ Result<GenerationResult> Engine::generate(const GenerationRequest& request, cons
         // Drafts never reach past max_tokens or the KV capacity, so they cannot end a
         // generation that plain decoding would continue.
         const int32_t room = std::min(request.max_tokens - n - 2, capacity - kv_->length(seq.value()) - 1);
-        std::vector<int32_t> draft = request.lookup_draft > 0 && room > 0
-                                         ? prompt_lookup_draft(history, request.lookup_ngram, std::min(draft_length, room))
-                                         : std::vector<int32_t>{};
+        std::vector<int32_t> draft;
+        if (draft_source && room > 0) {
+            auto proposed = draft_source->propose(history, std::min(draft_length.current(), room));
+            if (!proposed) return proposed.status();
+            draft = std::move(proposed.value());
+        }
         std::vector<int32_t> feed = {next};
         feed.insert(feed.end(), draft.begin(), draft.end());
         Status s = timed_step(feed, false, !draft.empty());
@@ -338,10 +331,7 @@ Result<GenerationResult> Engine::generate(const GenerationRequest& request, cons
         result.stats.n_drafted += int32_t(draft.size());
         result.stats.n_draft_accepted += int32_t(i);
         ++result.stats.n_verify_steps;
-        if (request.lookup_adaptive) {
-            if (i == draft.size()) draft_length = std::min(request.lookup_draft, draft_length + 1);
-            else if (i == 0) draft_length = std::max(1, draft_length / 2);
-        }
+        draft_length.update(draft.size(), i);
         if (i == draft.size()) {  // every draft accepted: the last row gives one more token
             decided.push_back(sampler.sample(logits.data() + i * size_t(n_vocab), n_vocab, h));
         } else {  // drop the KV of the rejected drafts
@@ -355,6 +345,7 @@ Result<GenerationResult> Engine::generate(const GenerationRequest& request, cons
         if (kv_->length(seq.value()) > emitted_len) LUMEN_TRY(truncate_sequence(seq.value(), emitted_len));
     }
     result.stats.n_gen = int32_t(result.ids.size());
+    if (draft_source) result.stats.draft_ms = draft_source->draft_ms();
     if (result.ids.size() > 1) {
         const double decode_ms = std::chrono::duration<double, std::milli>(Clock::now() - first_token_time).count();
         result.stats.decode_tps = decode_ms > 0 ? 1000.0 * double(result.ids.size() - 1) / decode_ms : 0;

@@ -17,6 +17,8 @@
 
 namespace lumen {
 
+class Engine;
+
 struct EngineOptions {
     BackendOptions backend;
     int32_t kv_tokens = 0;          // KV pool capacity in tokens; 0 = min(model context, 4096)
@@ -55,10 +57,19 @@ struct GenerationRequest {
     // temperature 0 the output equals plain greedy). 0: off.
     int32_t lookup_draft = 0;
     int32_t lookup_ngram = 3;
-    // Adapt the draft length: grow by one after a step that accepts every draft, halve
-    // after one that accepts none (between 1 and lookup_draft).
+    // Draft-model speculative decoding: a smaller model with the same vocabulary proposes up
+    // to draft_tokens tokens greedily on its own sequence (freed at the end); they are verified
+    // exactly as the prompt-lookup drafts are, so the output distribution is unchanged. The
+    // draft engine must not be used from another thread during the call. draft_tokens 0 means
+    // kDefaultDraftTokens. Cannot be combined with lookup_draft.
+    Engine* draft_engine = nullptr;
+    int32_t draft_tokens = 0;
+    // Adapt the draft length (of either source): grow by one after a step that accepts every
+    // draft, halve after one that accepts none (between 1 and lookup_draft or draft_tokens).
     bool lookup_adaptive = false;
 };
+
+constexpr int32_t kDefaultDraftTokens = 4;
 
 // The prompt-lookup draft for a context: see GenerationRequest::lookup_draft.
 std::vector<int32_t> prompt_lookup_draft(const std::vector<int32_t>& history, int32_t max_ngram, int32_t max_draft);
@@ -70,11 +81,12 @@ struct GenerationStats {
     int32_t n_prompt = 0;
     int32_t n_gen = 0;
     int32_t n_cached = 0;    // prompt tokens whose KV was reused from the sequence (seq_id >= 0)
-    // Speculative decoding (lookup_draft > 0):
+    // Speculative decoding (lookup_draft > 0 or a draft_engine):
     int32_t n_drafted = 0;          // draft tokens proposed
     int32_t n_draft_accepted = 0;   // of which accepted
     int32_t n_verify_steps = 0;     // steps that verified a draft
     std::vector<int32_t> draft_accepted_at;  // accepted count per draft position (0 = first draft token)
+    double draft_ms = 0;            // wall time in the draft model (0 for prompt lookup)
 };
 
 // One forward step of a generation, for live statistics.
