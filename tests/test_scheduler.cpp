@@ -238,3 +238,20 @@ TEST(ItlGovernor, ConvergesToTheChunkThatMeetsTheTarget) {
     g.observe(4, 3, -1.0);
     EXPECT_EQ(g.prefill_limit(), 1);
 }
+
+TEST(ItlGovernor, SlowOutliersDoNotMoveTheDecodeEstimateAndItReprobes) {
+    ItlGovernor g(2.0);
+    for (double ms : {10.0, 11.0, 10.5, 60.0, 58.0, 10.2, 9.8, 10.1})  // two steps slowed by noise
+        g.observe(4, 0, ms);
+    EXPECT_LE(g.decode_step_ms(), 10.2);
+    EXPECT_GE(g.decode_step_ms(), 9.8);
+    // Mixed steps only: after kReprobeAfter of them one decode-only step is let through.
+    int32_t steps = 0;
+    while (g.prefill_limit() > 0 && steps < 1000) {
+        g.observe(4, g.prefill_limit(), simulated_step_ms(10.0, 0.5, g.prefill_limit()));
+        ++steps;
+    }
+    EXPECT_EQ(steps, ItlGovernor::kReprobeAfter);
+    g.observe(4, 0, 12.0);  // the probe
+    EXPECT_GT(g.prefill_limit(), 0);
+}
