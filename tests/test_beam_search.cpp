@@ -17,14 +17,6 @@ using namespace lumen;
 
 namespace {
 
-std::unique_ptr<Engine> load_engine(const std::string& path, int32_t kv_tokens) {
-    EngineOptions o;
-    o.kv_tokens = kv_tokens;
-    o.backend.n_threads = 2;
-    auto e = Engine::load(path, {}, o);
-    EXPECT_TRUE(e.is_ok()) << e.status().message();
-    return e.is_ok() ? std::move(e.value()) : nullptr;
-}
 
 const std::string& synthetic_model() {
     static const std::string path = [] {
@@ -72,7 +64,7 @@ void expect_pool_empty(const Engine& e) {
 }  // namespace
 
 TEST(BeamSearch, WidthOneIsGreedy) {
-    auto e = load_engine(synthetic_model(), 1024);
+    auto e = test::load_engine(synthetic_model(), 1024);
     ASSERT_TRUE(e);
     for (uint32_t seed : {1u, 2u, 3u}) {
         const auto prompt = test::random_tokens(5 + seed * 7, seed);
@@ -96,7 +88,7 @@ TEST(BeamSearch, WidthOneIsGreedy) {
 }
 
 TEST(BeamSearch, BeamsShareThePromptBlocksAndEarlyStoppingOffSearchesOn) {
-    auto e = load_engine(synthetic_model(), 2048);
+    auto e = test::load_engine(synthetic_model(), 2048);
     ASSERT_TRUE(e);
     BeamSearchRequest b;
     b.prompt_ids = test::random_tokens(200, 9);  // 13 blocks of 16
@@ -132,7 +124,7 @@ TEST(BeamSearch, BeamsShareThePromptBlocksAndEarlyStoppingOffSearchesOn) {
 }
 
 TEST(BeamSearch, CancelEndsWithTheLiveBeamsAndFreesThem) {
-    auto e = load_engine(synthetic_model(), 1024);
+    auto e = test::load_engine(synthetic_model(), 1024);
     ASSERT_TRUE(e);
     // Blocks held elsewhere (another sequence) are not counted as the search's.
     const int32_t other = e->create_sequence().value();
@@ -162,7 +154,7 @@ TEST(BeamSearch, CancelEndsWithTheLiveBeamsAndFreesThem) {
 }
 
 TEST(BeamSearch, BadRequestsAndAFullPoolAreErrorsThatLoseNothing) {
-    auto e = load_engine(synthetic_model(), 64);  // 4 blocks
+    auto e = test::load_engine(synthetic_model(), 64);  // 4 blocks
     ASSERT_TRUE(e);
     BeamSearchRequest b;
     b.prompt_ids = test::random_tokens(10, 4);
@@ -196,7 +188,7 @@ TEST(BeamSearch, BadRequestsAndAFullPoolAreErrorsThatLoseNothing) {
 TEST(BeamSearch, RealModelHypothesesAreScoredByTheirLogProbabilities) {
     const std::string path = test::default_model_path();
     if (!test::file_exists(path)) GTEST_SKIP() << "default model not downloaded: " << path;
-    auto e = load_engine(path, 2048);
+    auto e = test::load_engine(path, 2048);
     ASSERT_TRUE(e);
     BeamSearchRequest b;
     b.prompt_ids = e->tokenizer().encode(

@@ -344,3 +344,35 @@ TEST(Cli, GenerateWithBeamSearch) {
     expect_one_line_error(
         cli({"generate", "--model", model(), "--prompt", "x", "--beams", "2", "--lookup-draft", "3"}), "--beams");
 }
+
+// generate --contrastive-layers: the per-token trace of expert and amateur probabilities;
+// the options are checked, and contrastive decoding excludes the other strategies.
+TEST(Cli, GenerateWithContrastiveDecoding) {
+    const auto r = cli({"generate", "--model", model(), "--prompt", "Once upon a time", "--max-tokens", "8",
+                        "--contrastive-layers", "1", "--contrastive-alpha", "0.2", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    const auto& trace = j["contrastive"]["trace"];
+    ASSERT_EQ(trace.size(), j["ids"].size());
+    for (size_t i = 0; i < trace.size(); ++i) {
+        EXPECT_EQ(trace[i]["token"], j["ids"][i]);
+        EXPECT_EQ(trace[i]["candidates"][0]["token"], trace[i]["token"]);
+        EXPECT_GE(trace[i]["n_plausible"].get<int>(), 1);
+        for (const auto& k : trace[i]["candidates"]) {
+            EXPECT_GT(k["p_expert"].get<double>(), 0.0);
+            EXPECT_NEAR(k["score"].get<double>(),
+                        std::log(k["p_expert"].get<double>()) - std::log(k["p_amateur"].get<double>()), 1e-4);
+        }
+    }
+    EXPECT_EQ(j["contrastive"]["alpha"].get<double>(), 0.2f);
+    expect_one_line_error(cli({"generate", "--model", model(), "--prompt", "x", "--contrastive-layers", "99"}),
+                          "--contrastive-layers");
+    expect_one_line_error(cli({"generate", "--model", model(), "--prompt", "x", "--contrastive-layers", "1",
+                               "--contrastive-alpha", "3"}),
+                          "--contrastive-alpha");
+    expect_one_line_error(
+        cli({"generate", "--model", model(), "--prompt", "x", "--contrastive-layers", "1", "--beams", "2"}), "--beams");
+    expect_one_line_error(cli({"generate", "--model", model(), "--prompt", "x", "--contrastive-amateur",
+                               "/nonexistent.gguf"}),
+                          "/nonexistent.gguf");
+}

@@ -1,6 +1,10 @@
 // Test helpers: data locations, skip handling, small file and process utilities.
 #include "test_support.h"
 
+#include <gtest/gtest.h>
+
+#include "runtime/engine.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -74,6 +78,15 @@ std::vector<int32_t> random_tokens(size_t n, uint32_t seed) {
     std::vector<int32_t> out(n);
     for (auto& t : out) t = d(rng);
     return out;
+}
+
+std::unique_ptr<Engine> load_engine(const std::string& path, int32_t kv_tokens) {
+    EngineOptions o;
+    o.kv_tokens = kv_tokens;
+    o.backend.n_threads = 2;
+    auto e = Engine::load(path, {}, o);
+    EXPECT_TRUE(e.is_ok()) << e.status().message();
+    return e.is_ok() ? std::move(e.value()) : nullptr;
 }
 
 }  // namespace lumen::test

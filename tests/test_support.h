@@ -3,10 +3,19 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+namespace lumen {
+class Engine;
+}
+
 namespace lumen::test {
+
+// An engine on `path` with a KV pool of kv_tokens and 2 threads; nullptr (and a test
+// failure naming the error) if it does not load.
+std::unique_ptr<Engine> load_engine(const std::string& path, int32_t kv_tokens);
 
 // ../shared beside the repository (CI has it; a user's clone may not).
 std::string shared_dir();

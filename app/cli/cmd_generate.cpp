@@ -5,66 +5,17 @@
 #include "chat/chat_template.h"
 #include "cli/cmd_common.h"
 #include "cli/commands.h"
-#include "runtime/beam_search.h"
+#include "cli/decoding_strategies.h"
 #include "runtime/speculative.h"
 
 namespace lumen::cli {
 
-namespace {
-
-// --beams N: beam search instead of sampling; prints the hypotheses best first.
-int run_beam_search(Engine& engine, const Args& args, const GenerationRequest& req, bool json) {
-    auto width = args.get_int("--beams", 4, 1, 64);
-    if (!width) return fail(width.status().message());
-    auto n_return = args.get_int("--beam-return", 1, 1, 64);
-    if (!n_return) return fail(n_return.status().message());
-    auto length_penalty = args.get_double("--length-penalty", 1.0, -10.0, 10.0);
-    if (!length_penalty) return fail(length_penalty.status().message());
-    BeamSearchRequest beam;
-    const bool add_bos = engine.tokenizer().vocab().add_bos;
-    beam.prompt_ids = engine.tokenizer().encode(req.prompt, add_bos, req.parse_special);
-    beam.width = int32_t(*width);
-    beam.n_return = int32_t(*n_return);
-    beam.max_tokens = req.max_tokens;
-    beam.length_penalty = float(*length_penalty);
-    beam.early_stopping = !args.has("--no-early-stopping");
-    beam.constraints = req.sampling;
-    auto result = beam_search(engine, beam);
-    if (!result) return fail(result.status().message());
-    const BeamSearchResult& r = result.value();
-    if (json) {
-        nlohmann::json hyps = nlohmann::json::array();
-        for (const BeamHypothesis& h : r.hypotheses)
-            hyps.push_back({{"text", engine.tokenizer().decode(h.ids)},
-                            {"ids", h.ids},
-                            {"sum_logprob", h.sum_logprob},
-                            {"score", h.score},
-                            {"finish_reason", h.finish_reason}});
-        nlohmann::json j;
-        j["prompt_ids"] = beam.prompt_ids;
-        j["hypotheses"] = hyps;
-        j["stats"] = {{"width", beam.width},          {"length_penalty", beam.length_penalty},
-                      {"early_stopping", beam.early_stopping}, {"steps", r.n_steps},
-                      {"forks", r.n_forks},           {"prompt_blocks", r.prompt_blocks},
-                      {"peak_blocks", r.peak_blocks}, {"elapsed_ms", r.elapsed_ms}};
-        std::puts(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
-        return 0;
-    }
-    for (size_t i = 0; i < r.hypotheses.size(); ++i) {
-        const BeamHypothesis& h = r.hypotheses[i];
-        std::printf("[%zu] score %.4f (sum log p %.4f, %zu tokens, %s)\n%s%s\n\n", i + 1, h.score, h.sum_logprob,
-                    h.ids.size(), h.finish_reason.c_str(), req.prompt.c_str(), engine.tokenizer().decode(h.ids).c_str());
-    }
-    std::fprintf(stderr, "[beam search: width %d, %d steps, %d forks, KV blocks %d for the prompt, %d at the peak, %.1f ms]\n",
-                 beam.width, r.n_steps, r.n_forks, r.prompt_blocks, r.peak_blocks, r.elapsed_ms);
-    return 0;
-}
-
-}  // namespace
 
 int cmd_generate(const std::vector<std::string>& argv) {
     std::set<std::string> valued = {"--model", "--tokenizer", "--prompt", "--max-tokens", "--threads", "--ctx", "--kv-type", "--device", "--stop", "--lookup-draft", "--lookup-ngram",
-                                   "--draft-model", "--draft-tokens", "--beams", "--beam-return", "--length-penalty"};
+                                   "--draft-model", "--draft-tokens", "--beams", "--beam-return", "--length-penalty",
+                                   "--contrastive-amateur", "--contrastive-layers", "--contrastive-alpha",
+                                   "--contrastive-lambda", "--amateur-temperature"};
     valued.insert(kSamplingOptions.begin(), kSamplingOptions.end());
     auto args = Args::parse(argv, valued, {"--json", "--chat", "--no-special", "--lookup-adaptive", "--draft-adaptive", "--no-early-stopping"});
     if (!args) return fail(args.status().message());
@@ -128,6 +79,11 @@ int cmd_generate(const std::vector<std::string>& argv) {
     if (draft_model) req.draft_tokens = int32_t(draft_tokens.value());
     req.sampling = sampling.value();
     if (args->has("--stop")) req.stop_strings.push_back(args->get("--stop"));
+    const bool contrastive = args->has("--contrastive-amateur") || args->has("--contrastive-layers");
+    if (contrastive && (args->has("--beams") || req.lookup_draft > 0 || draft_engine))
+        return fail("contrastive decoding cannot be combined with --beams, --lookup-draft or --draft-model; choose one "
+                    "decoding strategy");
+    if (contrastive) return run_contrastive(*engine.value(), *args, req, options.value(), json);
     if (args->has("--beams")) {
         if (req.lookup_draft > 0) return fail("--beams and --lookup-draft cannot be combined; choose one decoding strategy");
         return run_beam_search(*engine.value(), *args, req, json);

@@ -37,6 +37,11 @@ struct StepBatch {
     std::vector<int32_t> sequence_index;  // per token: index into `sequences`
     std::vector<uint8_t> want_logits;     // per token: 1 to return its logits row
     std::vector<Sequence> sequences;
+    // Early-exit logits: with exit_layer = k (1 .. n_layers - 1), the logits rows are
+    // followed by the same tokens' rows computed from the hidden state after the first
+    // k layers, through the final norm and the output head (a truncated "amateur" model
+    // that shares the full model's KV, and the intermediate logits of early exit).
+    int32_t exit_layer = 0;
 
     int32_t n_tokens() const { return int32_t(tokens.size()); }
     int32_t n_logit_rows() const;
@@ -59,7 +64,8 @@ public:
     // Reserve the KV pool described by `layout`.
     virtual Status allocate_kv(const KVCacheLayout& layout) = 0;
     // Run the whole model over `batch`; writes vocab-sized rows to *logits for
-    // tokens with want_logits, in batch order. K/V of every token are stored.
+    // tokens with want_logits, in batch order (then their early-exit rows, if the
+    // batch asks for them). K/V of every token are stored.
     virtual Status forward(const StepBatch& batch, std::vector<float>* logits) = 0;
     // Copy whole KV blocks (all layers, K and V), src -> dst: copy-on-write of shared blocks.
     virtual Status copy_kv_blocks(const std::vector<std::pair<int32_t, int32_t>>& src_dst) = 0;

@@ -109,8 +109,9 @@ const std::vector<int32_t>& Engine::sequence_tokens(int32_t seq_id) const {
     return it == sequence_tokens_.end() ? none : it->second;
 }
 
-Status Engine::step(const std::vector<SequenceInput>& inputs, std::vector<float>* logits) {
+Status Engine::step(const std::vector<SequenceInput>& inputs, std::vector<float>* logits, int32_t exit_layer) {
     batch_.clear();
+    batch_.exit_layer = exit_layer;
     std::vector<std::pair<int32_t, int32_t>> reserved;  // (seq, length before) for roll-back
     // Copy-on-write copies queued by the reservations run before anything reads or rolls back.
     auto run_copies = [&] { return backend_->copy_kv_blocks(kv_->take_pending_copies()); };

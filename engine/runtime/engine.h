@@ -142,7 +142,9 @@ public:
     const std::vector<int32_t>& sequence_tokens(int32_t seq_id) const;
     // Appends each input's tokens to its sequence in one forward step. Logit rows
     // come back in input order. On failure no sequence changes (blocks rolled back).
-    Status step(const std::vector<SequenceInput>& inputs, std::vector<float>* logits);
+    // With exit_layer = k > 0 the rows are followed by the same rows computed after the
+    // first k layers (the early-exit amateur of contrastive decoding; StepBatch::exit_layer).
+    Status step(const std::vector<SequenceInput>& inputs, std::vector<float>* logits, int32_t exit_layer = 0);
 
     // Generates for one request, on a fresh sequence freed at the end or on the
     // request's seq_id. `cancel` is checked after every step.

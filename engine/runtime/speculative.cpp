@@ -27,7 +27,7 @@ Result<std::vector<int32_t>> PromptLookupSource::propose(const std::vector<int32
     return prompt_lookup_draft(history, max_ngram_, max_draft);
 }
 
-Status check_same_vocabulary(const Engine& target, const Engine& draft) {
+Status check_same_vocabulary(const Engine& target, const Engine& draft, const std::string& role) {
     const Vocab& tv = target.tokenizer().vocab();
     const Vocab& dv = draft.tokenizer().vocab();
     const int32_t t_size = target.model().config.vocab_size, d_size = draft.model().config.vocab_size;
@@ -35,19 +35,19 @@ Status check_same_vocabulary(const Engine& target, const Engine& draft) {
     auto count = [](int32_t rows, int32_t tokens) {
         return std::to_string(rows) + (rows == tokens ? "" : " (tokenizer " + std::to_string(tokens) + ")");
     };
-    const std::string sizes = "the draft model has " + count(d_size, dv.size()) + " tokens, the target model " +
+    const std::string sizes = "the " + role + " has " + count(d_size, dv.size()) + " tokens, the target model " +
                               count(t_size, tv.size());
-    const std::string need = "; a draft model needs the target's vocabulary";
+    const std::string need = "; a " + role + " needs the target's vocabulary";
     if (t_size != d_size || tv.size() != dv.size()) return Status::error("vocabulary mismatch: " + sizes + need);
     // Every id: a draft token id is only a useful guess if it means the same text.
     for (int32_t id = 0; id < tv.size(); ++id)
         if (tv.tokens[size_t(id)] != dv.tokens[size_t(id)])
             return Status::error("vocabulary mismatch: token " + std::to_string(id) + " is '" + dv.tokens[size_t(id)] +
-                                 "' in the draft model but '" + tv.tokens[size_t(id)] + "' in the target (" + sizes +
+                                 "' in the " + role + " but '" + tv.tokens[size_t(id)] + "' in the target (" + sizes +
                                  ")" + need);
     if (tv.bos_id != dv.bos_id || tv.eos_id != dv.eos_id)
         return Status::error("vocabulary mismatch: BOS/EOS ids are " + std::to_string(dv.bos_id) + "/" +
-                             std::to_string(dv.eos_id) + " in the draft model but " + std::to_string(tv.bos_id) + "/" +
+                             std::to_string(dv.eos_id) + " in the " + role + " but " + std::to_string(tv.bos_id) + "/" +
                              std::to_string(tv.eos_id) + " in the target (" + sizes + ")" + need);
     return Status::ok();
 }

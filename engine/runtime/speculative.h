@@ -57,8 +57,8 @@ private:
 };
 
 // The same vocabulary: equal logit rows, the same text for every token id, the same BOS/EOS.
-// The error names both vocabulary sizes.
-Status check_same_vocabulary(const Engine& target, const Engine& draft);
+// The error names both vocabulary sizes and what the second model is for (`role`).
+Status check_same_vocabulary(const Engine& target, const Engine& draft, const std::string& role = "draft model");
 
 // How many tokens to draft: fixed at `max`, or adaptive: one more after a step that accepted
 // the whole draft, half as many after one that accepted none (always between 1 and max).

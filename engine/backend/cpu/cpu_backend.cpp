@@ -35,6 +35,7 @@ void StepBatch::clear() {
     sequence_index.clear();
     want_logits.clear();
     sequences.clear();
+    exit_layer = 0;
 }
 
 CpuBackend::CpuBackend(int n_threads) : pool_(n_threads) {}
@@ -118,7 +119,7 @@ MemoryInfo CpuBackend::memory_info() const {
     m.kv_bytes = kv_layout_.total_bytes();
     const auto f = [](const std::vector<float>& v) { return int64_t(v.capacity() * sizeof(float)); };
     m.scratch_bytes = f(act_.x) + f(act_.xb) + f(act_.q) + f(act_.k) + f(act_.v) + f(act_.att) + f(act_.proj) +
-                      f(act_.gate) + f(act_.up) + f(act_.scores) + f(act_.final_x);
+                      f(act_.gate) + f(act_.up) + f(act_.scores) + f(act_.final_x) + f(act_.exit_x);
     return m;
 }
 
@@ -134,7 +135,8 @@ void CpuBackend::ensure_activations(int64_t n_tokens, int64_t max_context) {
         act_.proj.resize(size_t(n_tokens * c.dim));
         act_.gate.resize(size_t(n_tokens * c.ffn_dim));
         act_.up.resize(size_t(n_tokens * c.ffn_dim));
-        act_.final_x.resize(size_t(n_tokens * c.dim));
+        act_.final_x.resize(size_t(2 * n_tokens * c.dim));  // the early-exit rows follow the final ones
+        act_.exit_x.resize(size_t(n_tokens * c.dim));
         act_.capacity_tokens = n_tokens;
     }
     // Each thread scores a tile of up to kMaxAttentionRows query rows over at most
@@ -258,8 +260,20 @@ Status CpuBackend::forward(const StepBatch& batch, std::vector<float>* logits) {
                                  " has no KV block reserved");
         max_pos = std::max(max_pos, pos);
     }
+    if (batch.exit_layer < 0 || batch.exit_layer >= c.n_layers)
+        return Status::error("early-exit layer " + std::to_string(batch.exit_layer) + " is out of range; expected 1.." +
+                             std::to_string(c.n_layers - 1) + " (or 0 for none)");
     ensure_activations(T, max_pos + 1);
     const int64_t dim = c.dim, qd = c.q_dim(), kvd = c.kv_dim(), ffn = c.ffn_dim;
+    const int64_t n_rows = batch.n_logit_rows();
+    // The final norm of the rows that want logits, into out[n_rows, dim].
+    auto normalize_logit_rows = [&](float* out) {
+        int64_t row = 0;
+        for (int64_t t = 0; t < T; ++t)
+            if (batch.want_logits[size_t(t)])
+                cpu::rms_norm(act_.x.data() + t * dim, static_cast<const float*>(w.output_norm.data), out + row++ * dim, dim,
+                              c.rms_eps);
+    };
 
     for (int64_t t = 0; t < T; ++t)
         dequantize_row(w.token_embedding.type, w.token_embedding.row(batch.tokens[size_t(t)]), act_.x.data() + t * dim, dim);
@@ -291,17 +305,17 @@ Status CpuBackend::forward(const StepBatch& batch, std::vector<float>* logits) {
         cpu::silu_mul(act_.gate.data(), act_.up.data(), act_.gate.data(), T * ffn);
         matmul(lw.w_down, act_.gate.data(), T, act_.proj.data());
         cpu::add_inplace(act_.x.data(), act_.proj.data(), T * dim);
+        if (l + 1 == batch.exit_layer) normalize_logit_rows(act_.exit_x.data());
     }
 
-    // Only the rows asked for go through the final norm and the (large) output matrix.
-    int64_t n_rows = 0;
-    for (int64_t t = 0; t < T; ++t) {
-        if (!batch.want_logits[size_t(t)]) continue;
-        cpu::rms_norm(act_.x.data() + t * dim, f32(w.output_norm), act_.final_x.data() + n_rows * dim, dim, c.rms_eps);
-        ++n_rows;
-    }
-    logits->resize(size_t(n_rows * c.vocab_size));
-    if (n_rows > 0) matmul(w.output, act_.final_x.data(), n_rows, logits->data());
+    // Only the rows asked for go through the final norm and the (large) output matrix,
+    // the early-exit rows (if any) right after them in the same matmul.
+    normalize_logit_rows(act_.final_x.data());
+    const int64_t out_rows = batch.exit_layer > 0 ? 2 * n_rows : n_rows;
+    if (batch.exit_layer > 0)
+        std::copy_n(act_.exit_x.data(), n_rows * dim, act_.final_x.data() + n_rows * dim);
+    logits->resize(size_t(out_rows * c.vocab_size));
+    if (out_rows > 0) matmul(w.output, act_.final_x.data(), out_rows, logits->data());
     return Status::ok();
 }
 

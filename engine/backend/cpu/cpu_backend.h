@@ -45,7 +45,8 @@ private:
         std::vector<float> gate;     // [T, ffn]
         std::vector<float> up;       // [T, ffn]
         std::vector<float> scores;   // [threads, 4 queries x max context] attention scratch
-        std::vector<float> final_x;  // [rows with logits, dim]
+        std::vector<float> final_x;  // [rows with logits (then their early-exit rows), dim]
+        std::vector<float> exit_x;   // [rows with logits, dim] after batch.exit_layer layers, normalized
         int64_t capacity_tokens = 0;
     };
     void ensure_activations(int64_t n_tokens, int64_t max_context);

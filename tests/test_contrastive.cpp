@@ -1,0 +1,245 @@
+// Contrastive decoding (engine/runtime/contrastive.h) and the early-exit logits
+// it uses (StepBatch::exit_layer). The anchor for the early-exit amateur is a
+// real truncated model: the expert's first k layers written as their own GGUF
+// file by the model writer. Its logits must equal the expert's early-exit rows,
+// and contrastive decoding against that file must equal decoding against the
+// early-exit amateur. With lambda 0 the output is the expert's greedy output;
+// every chosen token is plausible and scores best, with probabilities that an
+// independent forward pass reproduces. Bad requests are errors, pools end empty.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "model/model.h"
+#include "model/model_writer.h"
+#include "model/synth.h"
+#include "runtime/contrastive.h"
+#include "runtime/engine.h"
+#include "test_support.h"
+
+using namespace lumen;
+
+namespace {
+
+constexpr int32_t kLayers = 4, kAmateurLayers = 2;
+
+std::string temp_dir() {
+    static const std::string dir = [] {
+        char tmpl[] = "/tmp/lumen-contrastive-XXXXXX";
+        return std::string(mkdtemp(tmpl));
+    }();
+    return dir;
+}
+
+const std::string& expert_path() {
+    static const std::string path = [] {
+        SynthSpec spec;
+        spec.n_layers = kLayers;
+        spec.init_std = 0.15f;
+        const std::string p = temp_dir() + "/expert.gguf";
+        Status s = write_synthetic_model(spec, test::data_dir() + "/tokenizer/ggml-vocab-llama-spm.gguf", p);
+        EXPECT_TRUE(s.is_ok()) << s.message();
+        return p;
+    }();
+    return path;
+}
+
+// The expert's first k layers, with its own final norm and output head, as a model file.
+const std::string& truncated_path() {
+    static const std::string path = [] {
+        auto model = load_model(expert_path());
+        EXPECT_TRUE(model.is_ok()) << model.status().message();
+        Model& m = *model.value();
+        m.config.n_layers = kAmateurLayers;
+        m.weights.layers.resize(kAmateurLayers);
+        const std::string p = temp_dir() + "/first-layers.gguf";
+        Status s = write_model_gguf(m, p);
+        EXPECT_TRUE(s.is_ok()) << s.message();
+        return p;
+    }();
+    return path;
+}
+
+
+// Softmax rows (double) of `tokens` fed to a fresh sequence, one per position.
+std::vector<std::vector<double>> probabilities(Engine& e, const std::vector<int32_t>& tokens) {
+    const int32_t seq = e.create_sequence().value();
+    SequenceInput in;
+    in.seq_id = seq;
+    in.tokens = tokens;
+    in.all_logits = true;
+    std::vector<float> logits;
+    EXPECT_TRUE(e.step({in}, &logits).is_ok());
+    e.free_sequence(seq);
+    const int32_t vocab = e.model().config.vocab_size;
+    std::vector<std::vector<double>> rows;
+    for (size_t r = 0; r < tokens.size(); ++r) {
+        const float* row = logits.data() + r * size_t(vocab);
+        const double mx = *std::max_element(row, row + vocab);
+        std::vector<double> p(static_cast<size_t>(vocab));
+        double z = 0;
+        for (int32_t i = 0; i < vocab; ++i) z += p[size_t(i)] = std::exp(double(row[i]) - mx);
+        for (double& x : p) x /= z;
+        rows.push_back(std::move(p));
+    }
+    return rows;
+}
+
+void expect_free(const Engine& e) {
+    EXPECT_EQ(e.kv().free_blocks(), e.kv().n_blocks());
+    EXPECT_EQ(e.kv().n_sequences(), 0);
+}
+
+}  // namespace
+
+TEST(EarlyExit, RowsEqualTheTruncatedModelsLogits) {
+    auto expert = test::load_engine(expert_path(), 1024);
+    auto truncated = test::load_engine(truncated_path(), 1024);
+    ASSERT_TRUE(expert && truncated);
+    ASSERT_EQ(truncated->model().config.n_layers, kAmateurLayers);
+    const auto tokens = test::random_tokens(21, 5);
+    std::vector<float> both, alone;
+    auto run = [&](Engine& e, int32_t exit_layer, std::vector<float>* out) {
+        const int32_t seq = e.create_sequence().value();
+        SequenceInput in;
+        in.seq_id = seq;
+        in.tokens = tokens;
+        in.all_logits = true;
+        ASSERT_TRUE(e.step({in}, out, exit_layer).is_ok());
+        e.free_sequence(seq);
+    };
+    run(*expert, kAmateurLayers, &both);
+    run(*truncated, 0, &alone);
+    const size_t rows = tokens.size() * size_t(expert->model().config.vocab_size);
+    ASSERT_EQ(both.size(), 2 * rows);  // the final rows, then the early-exit rows
+    ASSERT_EQ(alone.size(), rows);
+    double max_diff = 0;
+    for (size_t i = 0; i < rows; ++i) max_diff = std::max(max_diff, double(std::abs(both[rows + i] - alone[i])));
+    EXPECT_LT(max_diff, 1e-4);
+    // And the final rows are not the early-exit ones (the check can fail).
+    double final_diff = 0;
+    for (size_t i = 0; i < rows; ++i) final_diff = std::max(final_diff, double(std::abs(both[i] - alone[i])));
+    EXPECT_GT(final_diff, 1e-2);
+    std::vector<float> bad;
+    const int32_t seq = expert->create_sequence().value();
+    SequenceInput in;
+    in.seq_id = seq;
+    in.tokens = {5};
+    EXPECT_FALSE(expert->step({in}, &bad, kLayers).is_ok());  // k must leave at least one layer out
+    expert->free_sequence(seq);
+    expect_free(*expert);
+}
+
+TEST(Contrastive, LambdaZeroIsTheExpertsGreedyOutput) {
+    auto expert = test::load_engine(expert_path(), 1024);
+    ASSERT_TRUE(expert);
+    for (uint32_t seed : {1u, 2u}) {
+        ContrastiveRequest c;
+        c.prompt_ids = test::random_tokens(6 + seed, seed);
+        c.max_tokens = 24;
+        c.lambda = 0;
+        c.amateur_layers = kAmateurLayers;
+        auto r = contrastive_generate(*expert, c);
+        ASSERT_TRUE(r.is_ok()) << r.status().message();
+        GenerationRequest g;
+        g.prompt_ids = c.prompt_ids;
+        g.max_tokens = 24;
+        g.sampling.temperature = 0;
+        auto greedy = expert->generate(g);
+        ASSERT_TRUE(greedy.is_ok());
+        EXPECT_EQ(r->ids, greedy->ids);
+        EXPECT_EQ(r->n_differs, 0);
+        expect_free(*expert);
+    }
+}
+
+TEST(Contrastive, ChoicesArePlausibleBestScoredAndReproducible) {
+    auto expert = test::load_engine(expert_path(), 1024);
+    auto truncated = test::load_engine(truncated_path(), 1024);
+    ASSERT_TRUE(expert && truncated);
+    ContrastiveRequest c;
+    c.prompt_ids = test::random_tokens(9, 3);
+    c.max_tokens = 20;
+    c.alpha = 0.1f;
+    c.lambda = 1.0f;
+    c.stop_at_eos = false;
+    c.amateur_layers = kAmateurLayers;
+    auto early = contrastive_generate(*expert, c);
+    ASSERT_TRUE(early.is_ok()) << early.status().message();
+    ASSERT_EQ(early->ids.size(), 20u);
+    EXPECT_GT(early->n_differs, 0);  // the amateur changed something (else the test shows nothing)
+
+    // The same amateur as a model file of its own gives the same tokens and probabilities.
+    c.amateur_layers = 0;
+    c.amateur = truncated.get();
+    auto file = contrastive_generate(*expert, c);
+    ASSERT_TRUE(file.is_ok()) << file.status().message();
+    EXPECT_EQ(file->ids, early->ids);
+    expect_free(*expert);
+    expect_free(*truncated);
+
+    // Independent forward passes over prompt + output reproduce every step's numbers.
+    std::vector<int32_t> all = c.prompt_ids;
+    all.insert(all.end(), early->ids.begin(), early->ids.end());
+    const auto p_expert = probabilities(*expert, all);
+    const auto p_amateur = probabilities(*truncated, all);
+    for (size_t n = 0; n < early->trace.size(); ++n) {
+        const ContrastiveToken& t = early->trace[n];
+        const auto& pe = p_expert[c.prompt_ids.size() - 1 + n];
+        const auto& pa = p_amateur[c.prompt_ids.size() - 1 + n];
+        const double max_pe = *std::max_element(pe.begin(), pe.end());
+        ASSERT_FALSE(t.candidates.empty());
+        EXPECT_EQ(t.candidates[0].token, t.token);
+        EXPECT_EQ(t.token, early->ids[n]);
+        EXPECT_GE(pe[size_t(t.token)], 0.1 * max_pe - 1e-6) << "step " << n;  // plausible
+        // The chosen token's score beats every plausible token's, recomputed here.
+        const double chosen = std::log(pe[size_t(t.token)]) - std::log(pa[size_t(t.token)]);
+        for (size_t v = 0; v < pe.size(); ++v)
+            if (pe[v] >= 0.1 * max_pe + 1e-6) EXPECT_GE(chosen + 1e-4, std::log(pe[v]) - std::log(pa[v])) << n << " " << v;
+        for (const ContrastiveCandidate& k : t.candidates) {
+            EXPECT_NEAR(k.p_expert, pe[size_t(k.token)], 1e-4);
+            EXPECT_NEAR(k.p_amateur, pa[size_t(k.token)], 1e-4);
+            EXPECT_NEAR(k.score, std::log(pe[size_t(k.token)]) - std::log(pa[size_t(k.token)]), 1e-3);
+        }
+    }
+}
+
+TEST(Contrastive, BadRequestsAreErrorsThatLoseNothing) {
+    auto expert = test::load_engine(expert_path(), 1024);
+    auto truncated = test::load_engine(truncated_path(), 1024);
+    ASSERT_TRUE(expert && truncated);
+    ContrastiveRequest c;
+    c.prompt_ids = test::random_tokens(5, 1);
+    auto none = contrastive_generate(*expert, c);  // no amateur
+    ASSERT_FALSE(none.is_ok());
+    EXPECT_NE(none.status().message().find("amateur"), std::string::npos);
+    c.amateur_layers = 1;
+    c.amateur = truncated.get();
+    EXPECT_FALSE(contrastive_generate(*expert, c).is_ok());  // both kinds
+    c.amateur = nullptr;
+    c.amateur_layers = kLayers;
+    auto too_deep = contrastive_generate(*expert, c);
+    ASSERT_FALSE(too_deep.is_ok());
+    EXPECT_NE(too_deep.status().message().find("1..3"), std::string::npos) << too_deep.status().message();
+    c.amateur_layers = 1;
+    c.alpha = 2;
+    EXPECT_FALSE(contrastive_generate(*expert, c).is_ok());
+    c.alpha = 0.1f;
+    c.prompt_ids.clear();
+    EXPECT_FALSE(contrastive_generate(*expert, c).is_ok());
+
+    // An amateur with another vocabulary.
+    SynthSpec gpt2;
+    const std::string other = temp_dir() + "/gpt2.gguf";
+    ASSERT_TRUE(write_synthetic_model(gpt2, test::data_dir() + "/tokenizer/ggml-vocab-gpt-2.gguf", other).is_ok());
+    auto foreign = test::load_engine(other, 1024);
+    ASSERT_TRUE(foreign);
+    c.prompt_ids = test::random_tokens(5, 1);
+    c.amateur_layers = 0;
+    c.amateur = foreign.get();
+    auto mismatch = contrastive_generate(*expert, c);
+    ASSERT_FALSE(mismatch.is_ok());
+    EXPECT_NE(mismatch.status().message().find("amateur model"), std::string::npos) << mismatch.status().message();
+    expect_free(*expert);
+    expect_free(*foreign);
+}
