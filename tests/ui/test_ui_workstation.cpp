@@ -486,6 +486,48 @@ private Q_SLOTS:
         QCOMPARE(window_->decodingPanel()->beamSettings().width, 0);
     }
 
+    // Contrastive decoding with an early-exit amateur: the reply is lumen-cli's for the same
+    // settings, and the panel lists every token with both models' probabilities.
+    void contrastiveReplyEqualsCliAndShowsTheTrace() {
+        window_->chatPanel()->newConversation();
+        setGreedy(kMaxTokens);
+        window_->findChild<QDockWidget*>(QStringLiteral("decodingDock"))->raise();
+        child<QComboBox>(window_.get(), "strategyCombo")->setCurrentIndex(2);
+        child<QComboBox>(window_.get(), "amateurKindCombo")->setCurrentIndex(0);
+        child<QSpinBox>(window_.get(), "amateurLayersSpin")->setValue(8);
+        child<QDoubleSpinBox>(window_.get(), "contrastiveAlphaSpin")->setValue(0.1);
+        child<QDoubleSpinBox>(window_.get(), "contrastiveLambdaSpin")->setValue(1.0);
+        QSignalSpy results(window_->worker(), &EngineWorker::contrastiveFinished);
+        typeAndSend(kPrompt);
+        QVERIFY(waitForReply());
+        QCOMPARE(results.size(), 1);
+        const ContrastiveData data = results.at(0).at(0).value<ContrastiveData>();
+
+        QProcess cli;
+        cli.start(QStringLiteral(LUMEN_CLI_PATH),
+                  {QStringLiteral("generate"), QStringLiteral("--model"), model_path_, QStringLiteral("--chat"),
+                   QStringLiteral("--prompt"), kPrompt, QStringLiteral("--max-tokens"), QString::number(kMaxTokens),
+                   QStringLiteral("--contrastive-layers"), QStringLiteral("8"), QStringLiteral("--json")});
+        QVERIFY(cli.waitForFinished(kReplyTimeoutMs));
+        QCOMPARE(cli.exitCode(), 0);
+        const QJsonObject expected = QJsonDocument::fromJson(cli.readAllStandardOutput()).object();
+        const auto messages = window_->chatStore()->messages(window_->chatPanel()->currentConversation());
+        QVERIFY(!messages.isEmpty());
+        QCOMPARE(messages.last().content, expected.value("text").toString());
+        QVERIFY(messages.last().samplingJson.contains(QStringLiteral("contrastive_amateur")));
+        QCOMPARE(data.tokens.size(), expected.value("ids").toArray().size());
+        QCOMPARE(data.differs, expected.value("contrastive").toObject().value("differs_from_greedy").toInt());
+        auto* trace = child<QTreeWidget>(window_.get(), "contrastiveTrace");
+        QCOMPARE(trace->topLevelItemCount(), data.tokens.size());
+        QVERIFY(trace->topLevelItem(0)->childCount() >= 1);  // the candidates under each token
+        QVERIFY(child<QLabel>(window_.get(), "contrastiveSummaryLabel")->text().contains(QStringLiteral("first 8 layers")));
+        const KvSnapshotData snap = freshSnapshot();
+        for (const KvBlockData& b : snap.blocks) QVERIFY(b.owners.isEmpty());
+        saveScreenshot(window_->decodingPanel(), QStringLiteral("decoding_contrastive"));
+        child<QComboBox>(window_.get(), "strategyCombo")->setCurrentIndex(0);  // back to sampling
+        QVERIFY(!window_->decodingPanel()->contrastiveSettings().enabled);
+    }
+
     void brokenModelShowsErrorAndAppStaysUsable() {
         QVERIFY(window_->modelPanel()->isLoaded());
         QFile good(model_path_);

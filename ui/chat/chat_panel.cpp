@@ -50,6 +50,11 @@ QString statsLine(const QString& statsJson) {
 QString samplingLine(const QString& samplingJson) {
     const QJsonObject o = QJsonDocument::fromJson(samplingJson.toUtf8()).object();
     if (o.isEmpty()) return {};
+    if (o.contains(QLatin1String("contrastive_amateur")))
+        return QObject::tr("contrastive decoding: amateur %1, α %2, λ %3")
+            .arg(o.value("contrastive_amateur").toString())
+            .arg(o.value("contrastive_alpha").toDouble())
+            .arg(o.value("contrastive_lambda").toDouble());
     if (o.contains(QLatin1String("beam_width")))
         return QObject::tr("beam search: width %1, length penalty %2, early stopping %3")
             .arg(o.value("beam_width").toInt())
@@ -303,7 +308,10 @@ void ChatPanel::startJob(qint64 replacesMessage) {
     }
     job.maxTokens = sampling_->maxTokens();
     job.sampling = sampling_->params();
-    if (decoding_) job.beam = decoding_->beamSettings();
+    if (decoding_) {
+        job.beam = decoding_->beamSettings();
+        job.contrastive = decoding_->contrastiveSettings();
+    }
     active_.insert(current_, {job.requestId, job.cancel, replacesMessage});
     conversation_of_.insert(job.requestId, current_);
     streamed_[current_].clear();

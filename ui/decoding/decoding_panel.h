@@ -3,6 +3,10 @@
 // a beam-search reply the panel shows its hypotheses with their scores and the
 // search as a tree of beams (each node a token, its beam's summed log-probability,
 // dead ends where a beam was pruned, marks where a hypothesis finished).
+// Contrastive decoding takes an amateur (the model's first K layers, or another
+// model file), the plausibility alpha and the weight lambda; after a reply the
+// panel lists every token with the expert's and the amateur's probabilities of
+// its best candidates.
 #pragma once
 
 #include <QWidget>
@@ -13,7 +17,9 @@ class QCheckBox;
 class QComboBox;
 class QDoubleSpinBox;
 class QLabel;
+class QLineEdit;
 class QSpinBox;
+class QStackedWidget;
 class QTreeWidget;
 
 namespace lumen::ui {
@@ -26,9 +32,13 @@ public:
     // Width 0 unless beam search is chosen.
     BeamSettings beamSettings() const;
     void setBeamSettings(const BeamSettings& settings);
+    // enabled == false unless contrastive decoding is chosen.
+    ContrastiveSettings contrastiveSettings() const;
+    void setContrastiveSettings(const ContrastiveSettings& settings);
 
 public Q_SLOTS:
     void showBeamSearch(const lumen::ui::BeamSearchData& search);
+    void showContrastive(const lumen::ui::ContrastiveData& result);
 
 private:
     void persist();
@@ -38,9 +48,17 @@ private:
     QSpinBox* width_;
     QDoubleSpinBox* length_penalty_;
     QCheckBox* early_stopping_;
+    QComboBox* amateur_kind_;
+    QSpinBox* amateur_layers_;
+    QLineEdit* amateur_path_;
+    QDoubleSpinBox* alpha_;
+    QDoubleSpinBox* lambda_;
+    QStackedWidget* views_;
     QLabel* summary_;
     QTreeWidget* hypotheses_;
     QTreeWidget* tree_;
+    QLabel* contrastive_summary_;
+    QTreeWidget* contrastive_trace_;
     bool applying_ = false;
 };
 

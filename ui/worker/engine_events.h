@@ -106,6 +106,38 @@ struct BeamSettings {
     bool earlyStopping = true;
 };
 
+// Contrastive decoding of a reply (DecodingPanel): an early-exit amateur (the model's
+// first amateurLayers layers) or another model file with the same vocabulary.
+struct ContrastiveSettings {
+    bool enabled = false;
+    int amateurLayers = 0;       // > 0: early-exit amateur
+    QString amateurPath;         // else this model file
+    double alpha = 0.1;          // plausibility: p_expert >= alpha * max p_expert
+    double lambda = 1.0;         // score = log p_expert - lambda * log p_amateur
+};
+
+// One token of a contrastive reply: the best candidates with both models' probabilities.
+struct ContrastiveCandidateData {
+    QString token;
+    double pExpert = 0;
+    double pAmateur = 0;
+    double score = 0;
+};
+struct ContrastiveTokenData {
+    QString token;
+    QString expertGreedy;        // what the expert alone would have picked
+    int plausible = 0;
+    QVector<ContrastiveCandidateData> candidates;
+};
+struct ContrastiveData {
+    qint64 requestId = 0;
+    QString amateur;             // "first K layers" or the file name
+    double alpha = 0, lambda = 0;
+    int differs = 0;             // tokens where the choice was not the expert's greedy token
+    double elapsedMs = 0;
+    QVector<ContrastiveTokenData> tokens;
+};
+
 // One beam after one step of a beam search, for the tree view.
 struct BeamNodeData {
     int step = 0;
@@ -140,6 +172,7 @@ struct BeamSearchData {
 }  // namespace lumen::ui
 
 Q_DECLARE_METATYPE(lumen::ui::BeamSearchData)
+Q_DECLARE_METATYPE(lumen::ui::ContrastiveData)
 Q_DECLARE_METATYPE(lumen::ui::ServeBenchSettings)
 Q_DECLARE_METATYPE(lumen::ui::ServeRequestDone)
 Q_DECLARE_METATYPE(lumen::ui::ServeBenchSummary)

@@ -55,6 +55,7 @@ void register_engine_types() {
     qRegisterMetaType<ServeRequestDone>();
     qRegisterMetaType<ServeBenchSummary>();
     qRegisterMetaType<BeamSearchData>();
+    qRegisterMetaType<ContrastiveData>();
 }
 
 ModelSummary summarize_model(const Model& m) {
@@ -182,6 +183,8 @@ void EngineWorker::unloadModel() {
     failAll(QStringLiteral("the model was unloaded"));
     serving_.reset();
     engine_.reset();
+    amateur_.reset();
+    amateurPath_.clear();
     conversation_paths_.clear();
     Q_EMIT modelUnloaded();
     Q_EMIT kvSnapshotReady(KvSnapshotData{});
@@ -268,6 +271,10 @@ void EngineWorker::submit(const GenerationJob& job) {
     request.sampling = job.sampling;
     if (request.prompt.empty()) {
         Q_EMIT generationFailed(job.requestId, QStringLiteral("the prompt is empty; type some text first"));
+        return;
+    }
+    if (job.contrastive.enabled) {
+        runContrastive(job, request.prompt);
         return;
     }
     if (job.beam.width >= 1) {

@@ -66,6 +66,7 @@ struct GenerationJob {
     int maxTokens = 256;
     SamplingParams sampling;
     BeamSettings beam;          // width >= 1: beam search instead of sampling
+    ContrastiveSettings contrastive;  // enabled: contrastive decoding instead of sampling
     std::shared_ptr<std::atomic<bool>> cancel;  // set by the GUI to stop this reply (checked every step)
 };
 
@@ -112,6 +113,7 @@ Q_SIGNALS:
     void serveBenchFinished(const lumen::ui::ServeBenchSummary& summary);
     void serveBenchFailed(const QString& message);
     void beamSearchFinished(const lumen::ui::BeamSearchData& search);
+    void contrastiveFinished(const lumen::ui::ContrastiveData& result);
 
 private:
     struct ActiveReply {
@@ -128,6 +130,8 @@ private:
     // A beam-search reply: runs to the end on this thread (between serving steps), then
     // reports the best hypothesis as the reply and the whole search for the tree view.
     void runBeamSearch(const GenerationJob& job, const std::vector<int32_t>& prompt);
+    // A contrastive reply, likewise; an amateur model file is loaded once and kept.
+    void runContrastive(const GenerationJob& job, const std::vector<int32_t>& prompt);
     void queueStep();
     void runStep();
     void step();
@@ -137,6 +141,8 @@ private:
 
     std::unique_ptr<Engine> engine_;
     std::unique_ptr<ServingEngine> serving_;
+    std::unique_ptr<Engine> amateur_;      // contrastive decoding's amateur model, if a file
+    QString amateurPath_;
     std::map<int64_t, ActiveReply> active_;                 // serving request id -> reply
     QHash<qint64, std::vector<std::vector<int32_t>>> conversation_paths_;  // each reply's tokens: its cached path
     std::atomic<bool> stop_{false};

@@ -1,0 +1,156 @@
+// EngineWorker::runBeamSearch and runContrastive: chat replies decoded by beam
+// search or contrastively. Each runs to the end on the worker thread (other
+// conversations' steps wait for it); the result becomes the reply, and what the
+// strategy did goes to the Decoding panel.
+#include <QFileInfo>
+#include <QJsonDocument>
+#include <QJsonObject>
+
+#include "runtime/beam_search.h"
+#include "runtime/contrastive.h"
+#include "runtime/engine.h"
+#include "sampling/sampling_preset_model.h"
+#include "worker/engine_worker.h"
+
+namespace lumen::ui {
+
+namespace {
+
+QString beam_settings_json(const SamplingParams& constraints, const BeamSettings& beam) {
+    QJsonObject o = sampling_params_to_json(constraints);
+    o.insert(QStringLiteral("beam_width"), beam.width);
+    o.insert(QStringLiteral("length_penalty"), beam.lengthPenalty);
+    o.insert(QStringLiteral("early_stopping"), beam.earlyStopping);
+    return QString::fromUtf8(QJsonDocument(o).toJson(QJsonDocument::Compact));
+}
+
+QString contrastive_settings_json(const SamplingParams& sampling, const ContrastiveSettings& c, const QString& amateur) {
+    QJsonObject o = sampling_params_to_json(sampling);
+    o.insert(QStringLiteral("contrastive_amateur"), amateur);
+    o.insert(QStringLiteral("contrastive_alpha"), c.alpha);
+    o.insert(QStringLiteral("contrastive_lambda"), c.lambda);
+    return QString::fromUtf8(QJsonDocument(o).toJson(QJsonDocument::Compact));
+}
+
+}  // namespace
+
+void EngineWorker::runBeamSearch(const GenerationJob& job, const std::vector<int32_t>& prompt) {
+    BeamSearchRequest request;
+    request.prompt_ids = prompt;
+    request.width = job.beam.width;
+    request.n_return = job.beam.width;
+    request.max_tokens = job.maxTokens;
+    request.length_penalty = float(job.beam.lengthPenalty);
+    request.early_stopping = job.beam.earlyStopping;
+    request.constraints = job.sampling;
+    auto result = beam_search(*engine_, request, job.cancel.get());
+    publishKvSnapshot();
+    if (!result) {
+        Q_EMIT generationFailed(job.requestId, QString::fromStdString(result.status().message()));
+        return;
+    }
+    const BeamSearchResult& r = result.value();
+    const Tokenizer& tok = engine_->tokenizer();
+
+    BeamSearchData search;
+    search.requestId = job.requestId;
+    search.width = request.width;
+    search.lengthPenalty = request.length_penalty;
+    search.steps = r.n_steps;
+    search.forks = r.n_forks;
+    search.promptBlocks = r.prompt_blocks;
+    search.peakBlocks = r.peak_blocks;
+    search.elapsedMs = r.elapsed_ms;
+    for (size_t t = 0; t < r.steps.size(); ++t) {
+        QVector<BeamNodeData> nodes;
+        for (const BeamNode& n : r.steps[t])
+            nodes.append({int(t), n.parent, QString::fromStdString(tok.decode_token(n.token, true)), n.sum_logprob,
+                          n.finished});
+        search.tree.append(nodes);
+    }
+    for (const BeamHypothesis& h : r.hypotheses)
+        search.hypotheses.append({QString::fromStdString(tok.decode(h.ids)), h.score, h.sum_logprob,
+                                  int(h.ids.size()), QString::fromStdString(h.finish_reason)});
+    Q_EMIT beamSearchFinished(search);
+
+    ReplyStats stats;
+    stats.requestId = job.requestId;
+    stats.promptTokens = int(prompt.size());
+    const BeamHypothesis* best = r.hypotheses.empty() ? nullptr : &r.hypotheses.front();
+    stats.generatedTokens = best ? int(best->ids.size()) : 0;
+    stats.ttftMs = r.elapsed_ms;  // nothing streams: the reply appears when the search ends
+    stats.decodeTps = r.elapsed_ms > 0 ? 1000.0 * stats.generatedTokens / r.elapsed_ms : 0;
+    stats.totalMs = r.elapsed_ms;
+    stats.wallTimeSec = wallTimeSec();
+    stats.stopReason = best ? QString::fromStdString(best->finish_reason) : QStringLiteral("cancelled");
+    stats.samplingJson = beam_settings_json(job.sampling, job.beam);
+    Q_EMIT replyFinished(stats, best ? QString::fromStdString(tok.decode(best->ids)) : QString());
+}
+
+void EngineWorker::runContrastive(const GenerationJob& job, const std::vector<int32_t>& prompt) {
+    const ContrastiveSettings& settings = job.contrastive;
+    ContrastiveRequest request;
+    request.prompt_ids = prompt;
+    request.max_tokens = job.maxTokens;
+    request.alpha = float(settings.alpha);
+    request.lambda = float(settings.lambda);
+    request.amateur_layers = settings.amateurLayers;
+    QString amateurName = tr("first %1 layers").arg(settings.amateurLayers);
+    if (settings.amateurLayers <= 0) {
+        if (settings.amateurPath.isEmpty()) {
+            Q_EMIT generationFailed(job.requestId, tr("contrastive decoding needs an amateur: a layer count or a model file"));
+            return;
+        }
+        if (!amateur_ || amateurPath_ != settings.amateurPath) {
+            amateur_.reset();
+            EngineOptions options = engine_->options();
+            options.on_load_progress = nullptr;
+            auto loaded = Engine::load(settings.amateurPath.toStdString(), {}, options);
+            if (!loaded) {
+                Q_EMIT generationFailed(job.requestId, tr("amateur model: %1").arg(QString::fromStdString(loaded.status().message())));
+                return;
+            }
+            amateur_ = std::move(loaded.value());
+            amateurPath_ = settings.amateurPath;
+        }
+        request.amateur = amateur_.get();
+        amateurName = QFileInfo(settings.amateurPath).fileName();
+    }
+    auto result = contrastive_generate(*engine_, request, job.cancel.get());
+    publishKvSnapshot();
+    if (!result) {
+        Q_EMIT generationFailed(job.requestId, QString::fromStdString(result.status().message()));
+        return;
+    }
+    const ContrastiveResult& r = result.value();
+    const Tokenizer& tok = engine_->tokenizer();
+    auto text = [&](int32_t id) { return QString::fromStdString(tok.decode_token(id, true)); };
+    ContrastiveData data;
+    data.requestId = job.requestId;
+    data.amateur = amateurName;
+    data.alpha = settings.alpha;
+    data.lambda = settings.lambda;
+    data.differs = r.n_differs;
+    data.elapsedMs = r.elapsed_ms;
+    for (const ContrastiveToken& t : r.trace) {
+        ContrastiveTokenData td{text(t.token), text(t.expert_greedy), t.n_plausible, {}};
+        for (const ContrastiveCandidate& k : t.candidates)
+            td.candidates.append({text(k.token), k.p_expert, k.p_amateur, k.score});
+        data.tokens.append(td);
+    }
+    Q_EMIT contrastiveFinished(data);
+
+    ReplyStats stats;
+    stats.requestId = job.requestId;
+    stats.promptTokens = int(prompt.size());
+    stats.generatedTokens = int(r.ids.size());
+    stats.ttftMs = r.elapsed_ms;  // nothing streams: the reply appears when decoding ends
+    stats.decodeTps = r.elapsed_ms > 0 ? 1000.0 * double(r.ids.size()) / r.elapsed_ms : 0;
+    stats.totalMs = r.elapsed_ms;
+    stats.wallTimeSec = wallTimeSec();
+    stats.stopReason = QString::fromStdString(r.stop_reason);
+    stats.samplingJson = contrastive_settings_json(job.sampling, settings, amateurName);
+    Q_EMIT replyFinished(stats, QString::fromStdString(tok.decode(r.ids)));
+}
+
+}  // namespace lumen::ui
