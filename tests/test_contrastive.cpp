@@ -6,6 +6,8 @@
 // early-exit amateur. With lambda 0 the output is the expert's greedy output;
 // every chosen token is plausible and scores best, with probabilities that an
 // independent forward pass reproduces. Bad requests are errors, pools end empty.
+// Early exit (GenerationRequest::early_exit) forced at layer k continues exactly as
+// the truncated model does, and its statistics count every decode step.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -242,4 +244,78 @@ TEST(Contrastive, BadRequestsAreErrorsThatLoseNothing) {
     EXPECT_NE(mismatch.status().message().find("amateur model"), std::string::npos) << mismatch.status().message();
     expect_free(*expert);
     expect_free(*foreign);
+}
+
+// With an entropy bound no logits can reach, every decode step exits at the first
+// checked layer k: after the first token (from the full prompt pass) the output is the
+// truncated model's greedy continuation, since both read the same KV below layer k.
+TEST(EarlyExit, ForcedExitContinuesAsTheTruncatedModel) {
+    auto expert = test::load_engine(expert_path(), 1024);
+    auto truncated = test::load_engine(truncated_path(), 1024);
+    ASSERT_TRUE(expert && truncated);
+    GenerationRequest g;
+    g.prompt_ids = test::random_tokens(11, 4);
+    g.max_tokens = 16;
+    g.sampling.temperature = 0;
+    g.stop_at_eos = false;
+    g.early_exit = {100.0f, kAmateurLayers, 1};
+    auto exited = expert->generate(g);
+    ASSERT_TRUE(exited.is_ok()) << exited.status().message();
+    ASSERT_EQ(exited->ids.size(), 16u);
+    ASSERT_EQ(exited->stats.exit_layer_counts.size(), size_t(kLayers) + 1);
+    EXPECT_EQ(exited->stats.exit_layer_counts[kAmateurLayers], 15);  // every decode step
+    GenerationRequest full = g;
+    full.early_exit = {};
+    auto plain = expert->generate(full);
+    ASSERT_TRUE(plain.is_ok());
+    EXPECT_EQ(exited->ids[0], plain->ids[0]);
+    EXPECT_NE(exited->ids, plain->ids);  // exiting changed the text (else this shows nothing)
+    GenerationRequest cont = full;
+    cont.prompt_ids.push_back(exited->ids[0]);
+    cont.max_tokens = 15;
+    auto small = truncated->generate(cont);
+    ASSERT_TRUE(small.is_ok());
+    EXPECT_EQ(std::vector<int32_t>(exited->ids.begin() + 1, exited->ids.end()), small->ids);
+    expect_free(*expert);
+    EXPECT_TRUE(expert->kv().check_invariants().is_ok());
+}
+
+// An unreachable bound never exits and changes nothing; a bound every row meets exits at
+// the first checked layer only; the counts cover every decode step; bad rules are errors.
+TEST(EarlyExit, CountsAndRules) {
+    auto expert = test::load_engine(expert_path(), 1024);
+    ASSERT_TRUE(expert);
+    GenerationRequest g;
+    g.prompt_ids = test::random_tokens(7, 9);
+    g.max_tokens = 30;
+    g.sampling.temperature = 0;
+    g.stop_at_eos = false;
+    g.early_exit = {1e-9f, 1, 2};  // no distribution is that peaked: never exits
+    auto never = expert->generate(g);
+    ASSERT_TRUE(never.is_ok()) << never.status().message();
+    EXPECT_EQ(never->stats.exit_layer_counts[kLayers], 29);
+    GenerationRequest plain = g;
+    plain.early_exit = {};
+    EXPECT_EQ(never->ids, expert->generate(plain)->ids);  // checking alone changes nothing
+
+    g.early_exit = {100.0f, 1, 2};  // always exits at the first checked layer, 1
+    auto always = expert->generate(g);
+    ASSERT_TRUE(always.is_ok());
+    EXPECT_EQ(always->stats.exit_layer_counts[1], 29);
+    int32_t total = 0;
+    for (size_t l = 0; l < always->stats.exit_layer_counts.size(); ++l) {
+        total += always->stats.exit_layer_counts[l];
+        if (l != 1) EXPECT_EQ(always->stats.exit_layer_counts[l], 0) << l;
+    }
+    EXPECT_EQ(total, 29);
+    expect_free(*expert);
+
+    g.early_exit = {1.0f, kLayers, 1};
+    auto bad = expert->generate(g);
+    ASSERT_FALSE(bad.is_ok());
+    EXPECT_NE(bad.status().message().find("first layer"), std::string::npos) << bad.status().message();
+    g.early_exit = {1.0f, 1, 1};
+    g.lookup_draft = 3;
+    EXPECT_FALSE(expert->generate(g).is_ok());
+    expect_free(*expert);
 }

@@ -10,12 +10,25 @@
 
 namespace lumen::cli {
 
+namespace {
+// The mean number of layers decode steps ran, from counts indexed by layers run.
+double mean_exit_layer(const std::vector<int32_t>& counts) {
+    double steps = 0, layers = 0;
+    for (size_t l = 0; l < counts.size(); ++l) {
+        steps += counts[l];
+        layers += double(l) * counts[l];
+    }
+    return steps > 0 ? layers / steps : 0;
+}
+}  // namespace
+
 
 int cmd_generate(const std::vector<std::string>& argv) {
     std::set<std::string> valued = {"--model", "--tokenizer", "--prompt", "--max-tokens", "--threads", "--ctx", "--kv-type", "--device", "--stop", "--lookup-draft", "--lookup-ngram",
                                    "--draft-model", "--draft-tokens", "--beams", "--beam-return", "--length-penalty",
                                    "--contrastive-amateur", "--contrastive-layers", "--contrastive-alpha",
-                                   "--contrastive-lambda", "--amateur-temperature"};
+                                   "--contrastive-lambda", "--amateur-temperature", "--early-exit-entropy",
+                                   "--early-exit-first-layer", "--early-exit-every"};
     valued.insert(kSamplingOptions.begin(), kSamplingOptions.end());
     auto args = Args::parse(argv, valued, {"--json", "--chat", "--no-special", "--lookup-adaptive", "--draft-adaptive", "--no-early-stopping"});
     if (!args) return fail(args.status().message());
@@ -78,6 +91,18 @@ int cmd_generate(const std::vector<std::string>& argv) {
     req.draft_engine = draft_engine.get();
     if (draft_model) req.draft_tokens = int32_t(draft_tokens.value());
     req.sampling = sampling.value();
+    if (args->has("--early-exit-entropy")) {
+        const int32_t layers = engine.value()->model().config.n_layers;
+        auto entropy = args->get_double("--early-exit-entropy", 0.0, 1e-6, 100.0);
+        if (!entropy) return fail(entropy.status().message());
+        auto first = args->get_int("--early-exit-first-layer", std::max(1, layers / 2), 1, std::max(1, layers - 1));
+        if (!first) return fail(first.status().message());
+        auto every = args->get_int("--early-exit-every", 1, 1, 1 << 10);
+        if (!every) return fail(every.status().message());
+        req.early_exit = {float(*entropy), int32_t(*first), int32_t(*every)};
+    } else if (args->has("--early-exit-first-layer") || args->has("--early-exit-every")) {
+        return fail("--early-exit-first-layer and --early-exit-every need --early-exit-entropy H");
+    }
     if (args->has("--stop")) req.stop_strings.push_back(args->get("--stop"));
     const bool contrastive = args->has("--contrastive-amateur") || args->has("--contrastive-layers");
     if (contrastive && (args->has("--beams") || req.lookup_draft > 0 || draft_engine))
@@ -124,6 +149,18 @@ int cmd_generate(const std::vector<std::string>& argv) {
                 j["speculative"]["draft_load_ms"] = draft_engine->load_ms();
             }
         }
+        if (req.early_exit.enabled()) {
+            nlohmann::json counts = nlohmann::json::object();
+            for (size_t l = 1; l < r.stats.exit_layer_counts.size(); ++l)
+                if (r.stats.exit_layer_counts[l] > 0) counts[std::to_string(l)] = r.stats.exit_layer_counts[l];
+            j["early_exit"] = {{"lossy", true},
+                               {"max_entropy", req.early_exit.max_entropy},
+                               {"first_layer", req.early_exit.first_layer},
+                               {"every", req.early_exit.every},
+                               {"n_layers", engine.value()->model().config.n_layers},
+                               {"mean_layers", mean_exit_layer(r.stats.exit_layer_counts)},
+                               {"steps_by_layers_run", counts}};
+        }
         std::puts(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     } else {
         std::fprintf(stderr, "\n\n[%d prompt tokens, %d generated; TTFT %.1f ms, prefill %.1f tok/s, decode %.1f tok/s; %s]\n",
@@ -133,6 +170,9 @@ int cmd_generate(const std::vector<std::string>& argv) {
             std::fprintf(stderr, "[speculative (%s): %d of %d drafts accepted in %d verify steps; %.1f ms drafting]\n",
                          draft_engine ? "draft model" : "prompt lookup", r.stats.n_draft_accepted, r.stats.n_drafted,
                          r.stats.n_verify_steps, r.stats.draft_ms);
+        if (req.early_exit.enabled())
+            std::fprintf(stderr, "[early exit (lossy): decode steps ran %.1f of %d layers on average]\n",
+                         mean_exit_layer(r.stats.exit_layer_counts), engine.value()->model().config.n_layers);
     }
     return 0;
 }

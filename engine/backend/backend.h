@@ -25,6 +25,18 @@ enum class Op {
     matmul,      // y = W x for a weight type
 };
 
+// Early exit (lossy, for study): a one-token step stops after the first layer count
+// in first_layer, first_layer + every, ... whose intermediate logits (through the final
+// norm and output head) have an entropy below max_entropy. The skipped layers' K/V at
+// that position come from the exited hidden state (CALM's state propagation), so later
+// tokens still find every layer's KV.
+struct EarlyExitRule {
+    float max_entropy = 0;   // nats; 0: off
+    int32_t first_layer = 1;
+    int32_t every = 1;
+    bool enabled() const { return max_entropy > 0; }
+};
+
 // One step of work: tokens from several sequences, each with its position.
 // A token at position p of sequence s attends to positions 0..p of s.
 struct StepBatch {
@@ -42,6 +54,7 @@ struct StepBatch {
     // k layers, through the final norm and the output head (a truncated "amateur" model
     // that shares the full model's KV, and the intermediate logits of early exit).
     int32_t exit_layer = 0;
+    EarlyExitRule early_exit;  // one-token steps only
 
     int32_t n_tokens() const { return int32_t(tokens.size()); }
     int32_t n_logit_rows() const;
@@ -68,6 +81,9 @@ public:
     // batch asks for them). K/V of every token are stored.
     virtual Status forward(const StepBatch& batch, std::vector<float>* logits) = 0;
     // Copy whole KV blocks (all layers, K and V), src -> dst: copy-on-write of shared blocks.
+    // Layers the last forward ran for its token when it had an early-exit rule (the
+    // model's layer count when it did not exit early); 0 without a rule.
+    virtual int32_t last_exit_layer() const { return 0; }
     virtual Status copy_kv_blocks(const std::vector<std::pair<int32_t, int32_t>>& src_dst) = 0;
     virtual void synchronize() = 0;
     virtual MemoryInfo memory_info() const = 0;

@@ -150,6 +150,7 @@ Status Engine::step(const std::vector<SequenceInput>& inputs, std::vector<float>
         roll_back();
         return c;
     }
+    if (step_early_exit_.enabled() && batch_.n_tokens() == 1) batch_.early_exit = step_early_exit_;
     Status s = backend_->forward(batch_, logits);
     if (!s.is_ok()) {
         roll_back();
@@ -183,6 +184,16 @@ Result<GenerationResult> Engine::generate(const GenerationRequest& request, cons
     if (request.max_tokens < 0) return Status::error("max tokens must be >= 0");
     // Before any sequence exists: a bad draft setup (e.g. another vocabulary) changes nothing.
     // The plan's source owns the draft model's sequence and frees it on every return path.
+    if (request.early_exit.enabled()) {
+        if (request.lookup_draft > 0 || request.draft_engine)
+            return Status::error("early exit cannot be combined with speculative decoding; choose one");
+        const int32_t layers = model_->config.n_layers;
+        if (request.early_exit.first_layer < 1 || request.early_exit.first_layer >= layers || request.early_exit.every < 1)
+            return Status::error("early exit's first layer is " + std::to_string(request.early_exit.first_layer) +
+                                 "; expected 1.." + std::to_string(layers - 1) + " (the model has " +
+                                 std::to_string(layers) + " layers), and every >= 1");
+        result.stats.exit_layer_counts.assign(size_t(layers) + 1, 0);
+    }
     auto drafts = plan_drafts(request, *this);
     if (!drafts) return drafts.status();
     DraftSource* draft_source = drafts->source.get();
@@ -219,7 +230,15 @@ Result<GenerationResult> Engine::generate(const GenerationRequest& request, cons
     auto timed_step = [&](std::vector<int32_t> tokens, bool prefill, bool all_logits = false) {
         const auto ts = Clock::now();
         const int32_t n = int32_t(tokens.size());
+        const bool early_exit = !prefill && request.early_exit.enabled();
+        // The rule applies to this step only, whatever happens in it.
+        struct RuleScope {
+            EarlyExitRule& slot;
+            ~RuleScope() { slot = {}; }
+        } scope{step_early_exit_};
+        if (early_exit) step_early_exit_ = request.early_exit;
         Status s = step({{seq.value(), std::move(tokens), all_logits}}, &logits);
+        if (s.is_ok() && early_exit) ++result.stats.exit_layer_counts[size_t(backend_->last_exit_layer())];
         if (s.is_ok() && on_step) {
             StepEvent ev;
             ev.step = n_steps;

@@ -67,6 +67,10 @@ struct GenerationRequest {
     // Adapt the draft length (of either source): grow by one after a step that accepts every
     // draft, halve after one that accepts none (between 1 and lookup_draft or draft_tokens).
     bool lookup_adaptive = false;
+    // Early exit (lossy, for study): each decode step stops at the first checked layer whose
+    // intermediate logits have an entropy below early_exit.max_entropy (EarlyExitRule). Not
+    // with speculative decoding. 0: off.
+    EarlyExitRule early_exit;
 };
 
 constexpr int32_t kDefaultDraftTokens = 4;
@@ -87,6 +91,8 @@ struct GenerationStats {
     int32_t n_verify_steps = 0;     // steps that verified a draft
     std::vector<int32_t> draft_accepted_at;  // accepted count per draft position (0 = first draft token)
     double draft_ms = 0;            // wall time in the draft model (0 for prompt lookup)
+    // Early exit: decode steps by the number of layers they ran (index 1..n_layers).
+    std::vector<int32_t> exit_layer_counts;
 };
 
 // One forward step of a generation, for live statistics.
@@ -158,6 +164,7 @@ private:
     std::unique_ptr<KVCacheManager> kv_;
     EngineOptions options_;
     StepBatch batch_;
+    EarlyExitRule step_early_exit_;  // set by generate around its one-token decode steps
     std::map<int32_t, std::vector<int32_t>> sequence_tokens_;  // tokens each sequence's KV holds
     double load_ms_ = 0;
 };

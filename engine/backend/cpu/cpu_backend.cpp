@@ -36,6 +36,7 @@ void StepBatch::clear() {
     want_logits.clear();
     sequences.clear();
     exit_layer = 0;
+    early_exit = {};
 }
 
 CpuBackend::CpuBackend(int n_threads) : pool_(n_threads) {}
@@ -144,6 +145,26 @@ void CpuBackend::ensure_activations(int64_t n_tokens, int64_t max_context) {
     const size_t scores_needed =
         size_t(pool_.size()) * size_t(cpu::attention_group_scratch(cpu::kMaxAttentionRows, max_context, c.head_dim));
     if (act_.scores.size() < scores_needed) act_.scores.resize(scores_needed);
+}
+
+void CpuBackend::propagate_kv(int32_t from, const StepBatch& batch) {
+    const ModelConfig& c = model_->config;
+    const int64_t T = batch.n_tokens(), dim = c.dim, kvd = c.kv_dim();
+    cpu::RopeParams rope = rope_params();
+    rope.frequencies = rope_frequencies_.data();
+    for (int32_t l = from; l < c.n_layers; ++l) {
+        const LayerWeights& lw = model_->weights.layers[size_t(l)];
+        for (int64_t t = 0; t < T; ++t)
+            cpu::rms_norm(act_.x.data() + t * dim, static_cast<const float*>(lw.attn_norm.data), act_.xb.data() + t * dim,
+                          dim, c.rms_eps);
+        matmul_same_input({{&lw.wk, act_.k.data()}, {&lw.wv, act_.v.data()}}, act_.xb.data(), T);
+        for (int64_t t = 0; t < T; ++t) {
+            if (lw.bk.present()) cpu::add_inplace(act_.k.data() + t * kvd, static_cast<const float*>(lw.bk.data), kvd);
+            if (lw.bv.present()) cpu::add_inplace(act_.v.data() + t * kvd, static_cast<const float*>(lw.bv.data), kvd);
+            cpu::rope(act_.k.data() + t * kvd, c.n_kv_heads, batch.positions[size_t(t)], rope);
+        }
+        store_kv(l, batch);
+    }
 }
 
 void CpuBackend::store_kv(int32_t layer, const StepBatch& batch) {
@@ -260,6 +281,17 @@ Status CpuBackend::forward(const StepBatch& batch, std::vector<float>* logits) {
                                  " has no KV block reserved");
         max_pos = std::max(max_pos, pos);
     }
+    const EarlyExitRule& early = batch.early_exit;
+    last_exit_layer_ = 0;
+    if (early.enabled()) {
+        if (T != 1 || !batch.want_logits[0] || batch.exit_layer != 0)
+            return Status::error("early exit works on a step of one token that wants logits, without exit_layer");
+        if (early.first_layer < 1 || early.first_layer >= c.n_layers || early.every < 1)
+            return Status::error("early exit checks from layer " + std::to_string(early.first_layer) + " every " +
+                                 std::to_string(early.every) + "; expected a first layer in 1.." +
+                                 std::to_string(c.n_layers - 1) + " and every >= 1");
+        last_exit_layer_ = c.n_layers;
+    }
     if (batch.exit_layer < 0 || batch.exit_layer >= c.n_layers)
         return Status::error("early-exit layer " + std::to_string(batch.exit_layer) + " is out of range; expected 1.." +
                              std::to_string(c.n_layers - 1) + " (or 0 for none)");
@@ -306,6 +338,18 @@ Status CpuBackend::forward(const StepBatch& batch, std::vector<float>* logits) {
         matmul(lw.w_down, act_.gate.data(), T, act_.proj.data());
         cpu::add_inplace(act_.x.data(), act_.proj.data(), T * dim);
         if (l + 1 == batch.exit_layer) normalize_logit_rows(act_.exit_x.data());
+        const int32_t done = l + 1;
+        if (early.enabled() && done < c.n_layers && done >= early.first_layer &&
+            (done - early.first_layer) % early.every == 0) {
+            normalize_logit_rows(act_.final_x.data());
+            logits->resize(size_t(c.vocab_size));
+            matmul(w.output, act_.final_x.data(), 1, logits->data());
+            if (cpu::softmax_entropy(logits->data(), c.vocab_size) < double(early.max_entropy)) {
+                propagate_kv(done, batch);
+                last_exit_layer_ = done;
+                return Status::ok();
+            }
+        }
     }
 
     // Only the rows asked for go through the final norm and the (large) output matrix,

@@ -27,6 +27,7 @@ public:
     Status allocate_kv(const KVCacheLayout& layout) override;
     Status copy_kv_blocks(const std::vector<std::pair<int32_t, int32_t>>& src_dst) override;
     Status forward(const StepBatch& batch, std::vector<float>* logits) override;
+    int32_t last_exit_layer() const override { return last_exit_layer_; }
     void synchronize() override {}
     MemoryInfo memory_info() const override;
 
@@ -51,6 +52,8 @@ private:
     };
     void ensure_activations(int64_t n_tokens, int64_t max_context);
     void store_kv(int32_t layer, const StepBatch& batch);
+    // K/V of layers [from, n_layers) from the current hidden state (early exit).
+    void propagate_kv(int32_t from, const StepBatch& batch);
     void attention(int32_t layer, const StepBatch& batch);
     // y = w · x for n_tokens rows, through the packed copy of w when there is one.
     void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y);
@@ -68,6 +71,7 @@ private:
     std::vector<QueryTile> query_tiles_;
 
     ThreadPool pool_;
+    int32_t last_exit_layer_ = 0;
     cpu::RopeParams rope_params() const;
 
     const Model* model_ = nullptr;

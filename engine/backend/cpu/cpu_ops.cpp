@@ -24,6 +24,18 @@ void rms_norm(const float* x, const float* weight, float* out, int64_t n, float 
 
 void softmax(float* x, int64_t n) { active_kernels().softmax(x, n); }
 
+double softmax_entropy(const float* logits, int64_t n) {
+    // H = log Z - sum p * (z - m), with z - m <= 0 and Z = sum exp(z - m).
+    const double m = *std::max_element(logits, logits + n);
+    double z_sum = 0, weighted = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        const double d = double(logits[i]) - m, e = std::exp(d);
+        z_sum += e;
+        weighted += e * d;
+    }
+    return std::log(z_sum) - weighted / z_sum;
+}
+
 void silu_mul(const float* gate, const float* up, float* out, int64_t n) { active_kernels().silu_mul(gate, up, out, n); }
 
 void add_inplace(float* x, const float* y, int64_t n) {

@@ -20,6 +20,8 @@ struct KernelTable;
 float dot(const float* a, const float* b, int64_t n);
 void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps);
 void softmax(float* x, int64_t n);
+// Entropy in nats of softmax(logits), in double (early exit's confidence test).
+double softmax_entropy(const float* logits, int64_t n);
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);
 void add_inplace(float* x, const float* y, int64_t n);
 
