@@ -91,6 +91,7 @@ struct BatchedRun {
     int32_t max_running = 0;
     int32_t mixed_steps = 0;    // steps with decodes and prompt tokens
     int32_t limited_steps = 0;  // steps whose prompt tokens the ITL governor capped below the budget
+    int64_t drafted = 0, accepted = 0;  // speculative draft tokens, over all requests
 };
 
 // The requests submitted at once (or the first `first_wave`, then the rest once
@@ -129,6 +130,8 @@ BatchedRun batched(Engine& e, const ServingOptions& options, const std::vector<S
             EXPECT_NE(f->finish_reason, "cancelled");
             outputs[f->id] = std::vector<int32_t>(f->tokens.begin() + f->n_prompt, f->tokens.end());
             run.cached_tokens += f->metrics.n_cached;
+            run.drafted += f->metrics.n_drafted;
+            run.accepted += f->metrics.n_draft_accepted;
             EXPECT_GE(f->metrics.ttft_ms(), f->metrics.queue_ms());
             EXPECT_EQ(int32_t(f->metrics.itl_ms.size()), f->metrics.n_output - 1);
         }
@@ -382,6 +385,66 @@ TEST_F(BatchedEqualsSequential, ItlGovernorLimitsPromptChunksBesideDecodes) {
     const BatchedRun run = batched(*e, o, *plain_);
     expect_same(run, *plain_expected_);
     EXPECT_GT(run.limited_steps, 0);
+}
+
+// Prompt-lookup speculation in the serving core: drafts verified in the batched step,
+// rejected drafts' KV dropped; greedy output stays the sequential output, also when the
+// pool is small enough to preempt.
+TEST_F(BatchedEqualsSequential, SpeculativeDraftsKeepTheOutput) {
+    // Long replies: greedy decoding of the peaked synthetic model falls into loops, which
+    // prompt lookup then predicts.
+    std::vector<ServeRequest> requests;
+    for (uint32_t i = 0; i < 8; ++i) requests.push_back(greedy(random_tokens(6 + i * 5, 300 + i), 60 + int32_t(i) * 5));
+    const auto expected = sequential(requests);
+    for (ServeRequest& r : requests) {
+        r.lookup_draft = 4;
+        r.lookup_ngram = 2;
+    }
+    for (int32_t kv_tokens : {4096, 240}) {
+        auto e = load(kv_tokens);
+        ServingOptions o;
+        o.scheduler.max_batch_tokens = 64;
+        const BatchedRun run = batched(*e, o, requests);
+        expect_same(run, expected);
+        EXPECT_GT(run.drafted, 0) << kv_tokens;  // drafts were fed, rejected and rolled back
+        EXPECT_LT(run.accepted, run.drafted) << kv_tokens;
+    }
+}
+
+// On the real model with repetitive prompts most drafts are accepted, and the batched
+// speculative output equals each request alone through Engine::generate.
+TEST(ServingEngine, SpeculativeDraftsOnTheRealModel) {
+    const std::string path = test::default_model_path();
+    if (!test::file_exists(path)) GTEST_SKIP() << "default model not downloaded: " << path;
+    EngineOptions eo;
+    eo.kv_tokens = 2048;
+    eo.backend.n_threads = 2;
+    auto e = Engine::load(path, {}, eo);
+    ASSERT_TRUE(e.is_ok()) << e.status().message();
+    Engine& engine = *e.value();
+    std::vector<ServeRequest> requests;
+    std::string text;
+    for (int i = 0; i < 5; ++i) text += "Once upon a time there was a little cat. The little cat liked to play. ";
+    for (int i = 0; i < 3; ++i) {
+        auto prompt = engine.tokenizer().encode(text.substr(size_t(i) * 5), true, false);
+        requests.push_back(greedy(prompt, 40));
+    }
+    std::vector<std::vector<int32_t>> expected;
+    for (const ServeRequest& r : requests) {
+        GenerationRequest g;
+        g.prompt_ids = r.prompt;
+        g.max_tokens = r.max_tokens;
+        g.sampling.temperature = 0;
+        g.stop_at_eos = false;
+        expected.push_back(engine.generate(g)->ids);
+    }
+    for (ServeRequest& r : requests) r.lookup_draft = 4;
+    ServingOptions o;
+    o.scheduler.max_batch_tokens = 128;
+    const BatchedRun run = batched(engine, o, requests);
+    expect_same(run, expected);
+    EXPECT_GT(run.drafted, 0);
+    EXPECT_GT(run.accepted, run.drafted / 2);
 }
 
 TEST_F(BatchedEqualsSequential, SmallPoolPreempts) {

@@ -34,7 +34,7 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
                             {"--model", "--tokenizer", "--threads", "--ctx", "--kv-type", "--device", "--requests",
                              "--preset", "--input-len", "--output-len", "--len-jitter", "--shared-prefix", "--rate",
                              "--max-concurrency", "--prompts", "--batch-tokens", "--max-running", "--seed", "-o",
-                             "--steps-csv", "--temperature", "--interfering-prompt", "--n", "--max-itl-factor"},
+                             "--steps-csv", "--temperature", "--interfering-prompt", "--n", "--max-itl-factor", "--lookup-draft"},
                             {"--no-chunked-prefill", "--no-prefix-cache"});
     if (!args) return fail(args.status().message());
     auto model_path = args->required("--model");
@@ -59,10 +59,11 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
     auto interfering = args->get_int("--interfering-prompt", 0, 0, 1 << 24);
     auto samples = args->get_int("--n", 1, 1, 64);
     auto itl_factor = args->get_double("--max-itl-factor", 0.0, 0.0, 1000.0);
+    auto lookup_draft = args->get_int("--lookup-draft", 0, 0, 64);
     for (const Status* s : {&requests.status(), &input_len.status(), &output_len.status(), &jitter.status(),
                             &shared.status(), &rate.status(), &concurrency.status(), &batch_tokens.status(),
                             &max_running.status(), &seed.status(), &temperature.status(), &interfering.status(), &samples.status(),
-                            &itl_factor.status()})
+                            &itl_factor.status(), &lookup_draft.status()})
         if (!s->is_ok()) return fail(s->message());
     const std::string format = args->get("-o", "md");
     if (format != "md" && format != "json") return fail("option -o is '" + format + "', expected md or json");
@@ -77,6 +78,7 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
     config.sampling.temperature = float(*temperature);
     config.interfering_prompt = int32_t(*interfering);
     config.n = int32_t(*samples);
+    config.lookup_draft = int32_t(*lookup_draft);
 
     LoadOptions load;
     load.tokenizer_path = args->get("--tokenizer");
@@ -130,6 +132,7 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
                    {"batch_tokens", serving_options.scheduler.max_batch_tokens},
                    {"chunked_prefill", serving_options.scheduler.chunked_prefill},
                    {"max_itl_factor", serving_options.max_itl_factor},
+                   {"lookup_draft", config.lookup_draft},
                    {"prefix_cache", serving_options.prefix_cache},
                    {"interfering_prompt", config.interfering_prompt},
                    {"n", config.n},
@@ -155,6 +158,10 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
     j["waiting"] = to_json(r.waiting);
     j["prefix_hit_rate"] = r.prefix_hit_rate;
     j["preemptions"] = r.preemptions;
+    if (config.lookup_draft > 0)
+        j["speculative"] = {{"drafted", r.drafted},
+                            {"accepted", r.draft_accepted},
+                            {"acceptance_rate", r.drafted ? double(r.draft_accepted) / double(r.drafted) : 0.0}};
     j["steps"] = r.steps;
     if (config.interfering_prompt > 0) j["interfering_ttft_ms"] = r.interfering_ttft_ms;
     if (format == "json") {

@@ -18,6 +18,12 @@ struct ServeRequest {
     bool stop_at_eos = true;
     int32_t priority = 0;         // higher runs first; ties in arrival order (FCFS)
     int32_t n = 1;                // parallel samples: after the prompt, n sequences share its blocks
+    // Prompt-lookup speculative decoding in the serving core: each decode step feeds up to
+    // lookup_draft tokens that followed the latest earlier occurrence of the context's last
+    // 1..lookup_ngram tokens, verified by rejection sampling (the output distribution is
+    // unchanged; greedy output is identical). Drafts use spare step budget only. 0: off.
+    int32_t lookup_draft = 0;
+    int32_t lookup_ngram = 3;
 };
 
 // Per-request latency metrics, in milliseconds on the serving engine's clock.
@@ -32,6 +38,9 @@ struct RequestMetrics {
     int32_t n_output = 0;
     int32_t n_cached = 0;         // prompt tokens served from the prefix cache (first admission)
     int32_t n_preemptions = 0;
+    int32_t n_drafted = 0;        // speculative draft tokens fed
+    int32_t n_draft_accepted = 0; // of which accepted
+    int32_t n_verify_steps = 0;   // decode steps that carried a draft
 
     double queue_ms() const { return first_scheduled_ms - arrival_ms; }
     double ttft_ms() const { return first_token_ms - arrival_ms; }

@@ -87,6 +87,7 @@ Result<std::vector<ServeBenchRequestPlan>> make_serve_workload(const ServeBenchC
         p.request.sampling.seed = c.seed + uint64_t(i);
         p.request.stop_at_eos = false;  // fixed output lengths, as benchmark_serving's --ignore-eos
         p.request.n = c.n;
+        p.request.lookup_draft = c.lookup_draft;
         if (c.rate > 0) t_ms += 1000.0 * gap(rng);
         p.arrival_ms = t_ms;
         out.push_back(std::move(p));
@@ -179,6 +180,8 @@ Result<ServeBenchResult> run_serve_bench(ServingEngine& serving, const std::vect
             queue.push_back(rm.queue_ms());
             cached += rm.n_cached;
             admitted += rm.n_input;
+            r.drafted += rm.n_drafted;
+            r.draft_accepted += rm.n_draft_accepted;
             if (on_request) on_request(*f);
         }
     }

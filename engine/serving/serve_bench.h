@@ -30,6 +30,7 @@ struct ServeBenchConfig {
     int32_t interfering_prompt = 0;
     SamplingParams sampling;        // default: greedy
     int32_t n = 1;                  // parallel samples per request (they share its prompt's blocks)
+    int32_t lookup_draft = 0;       // prompt-lookup speculation per request (ServeRequest::lookup_draft)
     ServeBenchConfig() { sampling.temperature = 0; }
 };
 
@@ -58,6 +59,8 @@ struct ServeBenchResult {
     Distribution running, waiting;      // per step
     double prefix_hit_rate = 0;
     int64_t preemptions = 0;
+    int64_t drafted = 0;                // speculative draft tokens fed
+    int64_t draft_accepted = 0;         // of which accepted
     int64_t steps = 0;
     double interfering_ttft_ms = 0;     // the interfering request's TTFT (0 if none)
     std::vector<StepMetrics> step_log;

@@ -165,8 +165,52 @@ Status ServingEngine::fork_samples(RequestState& r, std::vector<RequestState*>* 
 
 void ServingEngine::sample_into(RequestState& r, float* logits_row, double t, StepMetrics& m, int32_t& sampled) {
     const int32_t vocab = engine_.model().config.vocab_size;
+    emit(r, r.sampler->sample(logits_row, vocab, r.tokens), t, m, sampled);
+}
+
+std::vector<int32_t> ServingEngine::draft_for(RequestState& r, int32_t spare) {
+    if (r.request.lookup_draft <= 0 || spare <= 0) return {};
     const int32_t capacity = engine_.kv().n_blocks() * engine_.kv().layout().block_size;
-    const int32_t next = r.sampler->sample(logits_row, vocab, r.tokens);
+    // Drafts never reach past max_tokens or the pool, so they cannot end a request that
+    // plain decoding would continue: at most all drafts and one more token are emitted.
+    const int32_t room = std::min({r.request.lookup_draft, spare, r.request.max_tokens - r.n_generated() - 1,
+                                   capacity - int32_t(r.tokens.size()) - 1});
+    if (room <= 0) return {};
+    std::vector<int32_t> draft = prompt_lookup_draft(r.tokens, r.request.lookup_ngram, room);
+    // The decode's own token is reserved already; the drafts need room after it.
+    if (draft.empty() || reservable(r, 1 + int32_t(draft.size())) < 1 + int32_t(draft.size()) ||
+        !reserve(r, 1 + int32_t(draft.size())))
+        return {};
+    return draft;
+}
+
+Status ServingEngine::verify_draft(RequestState& r, const std::vector<int32_t>& draft, float* rows, double t,
+                                   StepMetrics& m, int32_t& sampled) {
+    const int32_t vocab = engine_.model().config.vocab_size;
+    ++r.metrics.n_verify_steps;
+    r.metrics.n_drafted += int32_t(draft.size());
+    size_t i = 0;
+    for (; i < draft.size(); ++i) {
+        bool accepted = false;
+        const int32_t token = r.sampler->verify_draft(rows + i * size_t(vocab), vocab, r.tokens, draft[i], &accepted);
+        if (accepted) {
+            ++r.metrics.n_draft_accepted;
+            ++r.n_computed;  // the draft's KV, fed this step, is now the token's
+        }
+        emit(r, token, t, m, sampled);
+        if (!accepted || r.status == RequestStatus::finished) break;
+    }
+    if (r.status == RequestStatus::finished) return Status::ok();
+    if (i == draft.size()) emit(r, r.sampler->sample(rows + i * size_t(vocab), vocab, r.tokens), t, m, sampled);
+    if (r.status == RequestStatus::finished) return Status::ok();
+    // Drop the KV of the rejected drafts: the sequence holds exactly the computed tokens.
+    if (engine_.kv().length(r.seq_id) > r.n_computed) LUMEN_TRY(engine_.truncate_sequence(r.seq_id, r.n_computed));
+    if (cache_) cache_->insert(r.tokens.data(), size_t(r.n_computed), engine_.kv().block_table(r.seq_id));
+    return Status::ok();
+}
+
+void ServingEngine::emit(RequestState& r, int32_t next, double t, StepMetrics& m, int32_t& sampled) {
+    const int32_t capacity = engine_.kv().n_blocks() * engine_.kv().layout().block_size;
     r.tokens.push_back(next);
     ++sampled;
     const int32_t index = r.n_generated() - 1;
@@ -211,12 +255,23 @@ Result<StepMetrics> ServingEngine::step() {
     if (!plan.empty()) {
         std::vector<SequenceInput> inputs;
         inputs.reserve(plan.chunks.size());
-        for (const ScheduledChunk& c : plan.chunks) {
+        // Speculative drafts ride on decode chunks, within the budget the plan left over.
+        std::vector<std::vector<int32_t>> drafts(plan.chunks.size());
+        int32_t spare = options_.scheduler.max_batch_tokens - plan.n_prefill_tokens - plan.n_decode_tokens;
+        for (size_t i = 0; i < plan.chunks.size(); ++i) {
+            const ScheduledChunk& c = plan.chunks[i];
             RequestState& r = *c.request;
             SequenceInput in;
             in.seq_id = r.seq_id;
             in.tokens.assign(r.tokens.begin() + r.n_computed, r.tokens.begin() + r.n_computed + c.n_tokens);
             in.logits = r.n_computed + c.n_tokens == int32_t(r.tokens.size());
+            if (c.n_tokens == 1 && r.pending() == 1 && r.n_generated() > 0) {
+                drafts[i] = draft_for(r, spare);
+                spare -= int32_t(drafts[i].size());
+                m.n_draft_tokens += int32_t(drafts[i].size());
+                in.tokens.insert(in.tokens.end(), drafts[i].begin(), drafts[i].end());
+                in.all_logits = !drafts[i].empty();
+            }
             inputs.push_back(std::move(in));
         }
         Status s = engine_.step(inputs, &logits_);
@@ -246,8 +301,13 @@ Result<StepMetrics> ServingEngine::step() {
             RequestState& r = *plan.chunks[i].request;
             if (!inputs[i].logits) continue;
             float* row_logits = logits_.data() + row * size_t(vocab);
-            ++row;
+            row += 1 + drafts[i].size();
             if (r.status == RequestStatus::finished) continue;  // cancelled by a callback earlier in this step
+            if (!drafts[i].empty()) {
+                if (Status v = verify_draft(r, drafts[i], row_logits, t, m, sampled); !v.is_ok())
+                    return v.with_context("serving step");
+                continue;
+            }
             std::vector<RequestState*> forks;
             std::vector<float> row_copy;
             if (r.request.n > 1 && r.n_generated() == 0 && r.sample_index == 0) {

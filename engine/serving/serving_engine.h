@@ -39,6 +39,7 @@ struct StepMetrics {
     int32_t n_preempted = 0;   // in this step
     int32_t prefill_limit = -1; // prompt tokens allowed beside decodes (ItlGovernor), -1 when unlimited
     int32_t n_finished = 0;    // in this step
+    int32_t n_draft_tokens = 0; // speculative draft tokens fed in this step (beyond the decodes)
     int32_t blocks_used = 0;   // held by sequences or the cache
     int32_t blocks_free = 0;
     int32_t blocks_cached = 0; // held by the prefix cache (some also by sequences)
@@ -90,6 +91,15 @@ private:
     void finish(RequestState& r, const std::string& reason);
     // Samples r's next token from a logits row (modified: penalties), reports it, finishes r if done.
     void sample_into(RequestState& r, float* logits_row, double t, StepMetrics& m, int32_t& sampled);
+    // Appends a chosen token to r: metrics, the token callback, and the stop conditions.
+    void emit(RequestState& r, int32_t token, double t, StepMetrics& m, int32_t& sampled);
+    // A prompt-lookup draft for a decode chunk of r within `spare` budget tokens, with its
+    // KV reserved; empty when r does not speculate or nothing fits.
+    std::vector<int32_t> draft_for(RequestState& r, int32_t spare);
+    // Verifies r's draft against its rows (row i follows the i-th fed token), emits the
+    // accepted tokens and one more, and drops the KV of rejected drafts.
+    Status verify_draft(RequestState& r, const std::vector<int32_t>& draft, float* rows, double t, StepMetrics& m,
+                        int32_t& sampled);
     // The n-1 parallel samples of r, forked from its sequence once its prompt is computed.
     Status fork_samples(RequestState& r, std::vector<RequestState*>* forks);
 
