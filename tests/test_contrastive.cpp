@@ -11,6 +11,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <set>
 
 #include "model/model.h"
 #include "model/model_writer.h"
@@ -318,4 +320,47 @@ TEST(EarlyExit, CountsAndRules) {
     g.lookup_draft = 3;
     EXPECT_FALSE(expert->generate(g).is_ok());
     expect_free(*expert);
+}
+
+// distinct-n: unique n-grams over all n-grams of a token sequence.
+namespace {
+double distinct_n(const std::vector<int32_t>& ids, size_t n) {
+    if (ids.size() < n) return 1.0;
+    std::set<std::vector<int32_t>> seen;
+    for (size_t i = 0; i + n <= ids.size(); ++i) seen.insert(std::vector<int32_t>(ids.begin() + long(i), ids.begin() + long(i + n)));
+    return double(seen.size()) / double(ids.size() - n + 1);
+}
+}  // namespace
+
+// On the real model and a repetitive prompt, greedy decoding loops; contrastive decoding
+// against an early-exit amateur departs from it and repeats less (distinct-2 and -3).
+TEST(Contrastive, RealModelRepeatsLessThanGreedyOnARepetitivePrompt) {
+    const std::string path = test::default_model_path();
+    if (!test::file_exists(path)) GTEST_SKIP() << "default model not downloaded: " << path;
+    auto e = test::load_engine(path, 1024);
+    ASSERT_TRUE(e);
+    const auto prompt = e->tokenizer().encode(
+        "The cat sat on the mat. The cat sat on the mat. The cat sat on the mat. The cat", true, false);
+    GenerationRequest g;
+    g.prompt_ids = prompt;
+    g.max_tokens = 60;
+    g.sampling.temperature = 0;
+    g.stop_at_eos = false;
+    auto greedy = e->generate(g);
+    ASSERT_TRUE(greedy.is_ok());
+    ContrastiveRequest c;
+    c.prompt_ids = prompt;
+    c.max_tokens = 60;
+    c.stop_at_eos = false;
+    c.amateur_layers = 8;
+    auto contrastive = contrastive_generate(*e, c);
+    ASSERT_TRUE(contrastive.is_ok()) << contrastive.status().message();
+    EXPECT_NE(contrastive->ids, greedy->ids);
+    EXPECT_GT(contrastive->n_differs, 0);
+    for (size_t n : {2u, 3u}) {
+        const double d_greedy = distinct_n(greedy->ids, n), d_contrastive = distinct_n(contrastive->ids, n);
+        std::printf("distinct-%zu: greedy %.3f, contrastive %.3f\n", n, d_greedy, d_contrastive);
+        EXPECT_GT(d_contrastive, d_greedy) << "distinct-" << n;
+    }
+    expect_free(*e);
 }

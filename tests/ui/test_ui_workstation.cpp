@@ -14,6 +14,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLabel>
+#include <QLineEdit>
 #include <QListView>
 #include <QPlainTextEdit>
 #include <QProcess>
@@ -526,6 +527,67 @@ private Q_SLOTS:
         saveScreenshot(window_->decodingPanel(), QStringLiteral("decoding_contrastive"));
         child<QComboBox>(window_.get(), "strategyCombo")->setCurrentIndex(0);  // back to sampling
         QVERIFY(!window_->decodingPanel()->contrastiveSettings().enabled);
+    }
+
+    // Speculative decoding with the sampling chain (greedy): prompt lookup in the serving
+    // core and a draft model (the model itself) give lumen-cli's plain greedy reply, and the
+    // panel and the reply's stats show the acceptance.
+    void speculativeRepliesEqualGreedyAndShowAcceptance() {
+        const QString prompt = QStringLiteral("Repeat this line three times: the cat sat on the mat by the door.");
+        const QString expected = cliGreedyText({QStringLiteral("generate"), QStringLiteral("--model"), model_path_,
+                                                QStringLiteral("--chat"), QStringLiteral("--prompt"), prompt,
+                                                QStringLiteral("--max-tokens"), QString::number(kMaxTokens)});
+        window_->findChild<QDockWidget*>(QStringLiteral("decodingDock"))->raise();
+        child<QComboBox>(window_.get(), "strategyCombo")->setCurrentIndex(0);
+        child<QSpinBox>(window_.get(), "draftTokensSpin")->setValue(4);
+        child<QLineEdit>(window_.get(), "draftPathEdit")->setText(model_path_);
+        for (int mode : {1, 2}) {  // prompt lookup, then a draft model
+            window_->chatPanel()->newConversation();
+            setGreedy(kMaxTokens);
+            child<QComboBox>(window_.get(), "speculationCombo")->setCurrentIndex(mode);
+            QSignalSpy details(window_->worker(), &EngineWorker::decodingStatsReady);
+            typeAndSend(prompt);
+            QVERIFY(waitForReply());
+            QCOMPARE(window_->chatPanel()->streamedText(), expected);
+            QCOMPARE(details.size(), 1);
+            const DecodingStatsData d = details.at(0).at(0).value<DecodingStatsData>();
+            QVERIFY2(d.drafted > 0 && d.accepted > 0, qPrintable(d.mode));
+            const QJsonObject stats = lastReplyStats();
+            QCOMPARE(stats.value("drafted").toInt(), d.drafted);
+            QVERIFY(child<QLabel>(window_.get(), "speculationSummaryLabel")->text().contains(QStringLiteral("accepted")));
+        }
+        saveScreenshot(window_->decodingPanel(), QStringLiteral("decoding_speculation"));
+        child<QComboBox>(window_.get(), "speculationCombo")->setCurrentIndex(0);
+        QCOMPARE(window_->decodingPanel()->speculationSettings().mode, int(SpeculationSettings::off));
+    }
+
+    // Early exit (lossy) forced at layer 10: the reply equals lumen-cli's with the same rule,
+    // and the panel counts every decode step at 10 layers.
+    void earlyExitReplyShowsTheLayersRun() {
+        window_->chatPanel()->newConversation();
+        setGreedy(kMaxTokens);
+        window_->findChild<QDockWidget*>(QStringLiteral("decodingDock"))->raise();
+        child<QComboBox>(window_.get(), "strategyCombo")->setCurrentIndex(3);
+        child<QDoubleSpinBox>(window_.get(), "exitEntropySpin")->setValue(20.0);
+        child<QSpinBox>(window_.get(), "exitFirstLayerSpin")->setValue(10);
+        child<QSpinBox>(window_.get(), "exitEverySpin")->setValue(1);
+        typeAndSend(kPrompt);
+        QVERIFY(waitForReply());
+        const QString expected = cliGreedyText({QStringLiteral("generate"), QStringLiteral("--model"), model_path_,
+                                                QStringLiteral("--chat"), QStringLiteral("--prompt"), kPrompt,
+                                                QStringLiteral("--max-tokens"), QString::number(kMaxTokens),
+                                                QStringLiteral("--early-exit-entropy"), QStringLiteral("20"),
+                                                QStringLiteral("--early-exit-first-layer"), QStringLiteral("10"),
+                                                QStringLiteral("--early-exit-every"), QStringLiteral("1")});
+        QCOMPARE(window_->chatPanel()->streamedText(), expected);
+        auto* table = child<QTreeWidget>(window_.get(), "exitLayersTable");
+        QCOMPARE(table->topLevelItemCount(), 1);
+        QCOMPARE(table->topLevelItem(0)->text(0), QStringLiteral("10"));
+        QCOMPARE(table->topLevelItem(0)->text(1).toInt(), lastReplyStats().value("generated_tokens").toInt() - 1);
+        QVERIFY(child<QLabel>(window_.get(), "exitSummaryLabel")->text().contains(QStringLiteral("lossy")));
+        saveScreenshot(window_->decodingPanel(), QStringLiteral("decoding_early_exit"));
+        child<QComboBox>(window_.get(), "strategyCombo")->setCurrentIndex(0);
+        QVERIFY(!window_->decodingPanel()->earlyExitSettings().enabled);
     }
 
     void brokenModelShowsErrorAndAppStaysUsable() {

@@ -30,7 +30,8 @@ QString statsToJson(const ReplyStats& s) {
     const QJsonObject o{{"prompt_tokens", s.promptTokens},     {"generated_tokens", s.generatedTokens},
                         {"cached_prompt_tokens", s.cachedPromptTokens},
                         {"ttft_ms", s.ttftMs},                 {"prefill_tps", s.prefillTps},
-                        {"decode_tps", s.decodeTps},           {"stop_reason", s.stopReason}};
+                        {"decode_tps", s.decodeTps},           {"stop_reason", s.stopReason},
+                        {"drafted", s.drafted},                {"draft_accepted", s.draftAccepted}};
     return QString::fromUtf8(QJsonDocument(o).toJson(QJsonDocument::Compact));
 }
 
@@ -44,7 +45,10 @@ QString statsLine(const QString& statsJson) {
         .arg(o.value("generated_tokens").toInt())
         .arg(l.toString(o.value("ttft_ms").toDouble(), 'f', 1))
         .arg(l.toString(o.value("decode_tps").toDouble(), 'f', 1))
-        .arg(o.value("stop_reason").toString());
+        .arg(o.value("stop_reason").toString()) +
+           (o.value("drafted").toInt() > 0
+                ? QObject::tr(" · drafts: %1 of %2 accepted").arg(o.value("draft_accepted").toInt()).arg(o.value("drafted").toInt())
+                : QString());
 }
 
 QString samplingLine(const QString& samplingJson) {
@@ -311,6 +315,8 @@ void ChatPanel::startJob(qint64 replacesMessage) {
     if (decoding_) {
         job.beam = decoding_->beamSettings();
         job.contrastive = decoding_->contrastiveSettings();
+        job.speculation = decoding_->speculationSettings();
+        job.earlyExit = decoding_->earlyExitSettings();
     }
     active_.insert(current_, {job.requestId, job.cancel, replacesMessage});
     conversation_of_.insert(job.requestId, current_);

@@ -21,6 +21,8 @@
 #include <QTreeWidget>
 #include <QVBoxLayout>
 
+#include "common/spin_boxes.h"
+
 namespace lumen::ui {
 
 namespace {
@@ -33,18 +35,31 @@ const char* kAmateurLayersKey = "decoding/amateurLayers";
 const char* kAmateurPathKey = "decoding/amateurPath";
 const char* kAlphaKey = "decoding/contrastiveAlpha";
 const char* kLambdaKey = "decoding/contrastiveLambda";
-enum Strategy { kSampling = 0, kBeamSearch = 1, kContrastive = 2 };
-enum AmateurKind { kEarlyExit = 0, kModelFile = 1 };
+const char* kSpeculationKey = "decoding/speculation";
+const char* kDraftTokensKey = "decoding/draftTokens";
+const char* kDraftPathKey = "decoding/draftPath";
+const char* kExitEntropyKey = "decoding/exitEntropy";
+const char* kExitFirstLayerKey = "decoding/exitFirstLayer";
+const char* kExitEveryKey = "decoding/exitEvery";
+enum Strategy { kSampling = 0, kBeamSearch = 1, kContrastive = 2, kEarlyExit = 3 };
+enum AmateurKind { kFirstLayers = 0, kModelFile = 1 };
 
-QDoubleSpinBox* spin(QWidget* parent, const char* name, double lo, double hi, double step, const QString& tip) {
-    auto* s = new QDoubleSpinBox(parent);
-    s->setObjectName(QString::fromLatin1(name));
-    s->setRange(lo, hi);
-    s->setSingleStep(step);
-    s->setDecimals(2);
-    s->setToolTip(tip);
-    return s;
+
+// A line edit for a model path with a browse button beside it.
+QHBoxLayout* pathRow(QWidget* parent, QLineEdit* edit, const QString& title) {
+    auto* browse = new QPushButton(QObject::tr("…"), parent);
+    browse->setToolTip(title);
+    QObject::connect(browse, &QPushButton::clicked, parent, [parent, edit, title] {
+        const QString path = QFileDialog::getOpenFileName(parent, title, edit->text(),
+                                                          QObject::tr("Models (*.gguf *.bin);;All files (*)"));
+        if (!path.isEmpty()) edit->setText(path);
+    });
+    auto* row = new QHBoxLayout;
+    row->addWidget(edit, 1);
+    row->addWidget(browse);
+    return row;
 }
+
 }  // namespace
 
 DecodingPanel::DecodingPanel(QWidget* parent) : QWidget(parent) {
@@ -54,6 +69,7 @@ DecodingPanel::DecodingPanel(QWidget* parent) : QWidget(parent) {
     strategy_->addItem(tr("Sampling chain"));
     strategy_->addItem(tr("Beam search"));
     strategy_->addItem(tr("Contrastive decoding"));
+    strategy_->addItem(tr("Early exit (lossy)"));
     strategy_->setToolTip(tr("Sampling draws each token through the chain on the Sampling panel. Beam search keeps "
                              "the most likely continuations and returns the best by length-normalized log-probability; "
                              "its beams share the prompt's KV blocks. Contrastive decoding picks the token that the "
@@ -62,7 +78,7 @@ DecodingPanel::DecodingPanel(QWidget* parent) : QWidget(parent) {
     width_->setObjectName(QStringLiteral("beamWidthSpin"));
     width_->setRange(1, 16);
     width_->setToolTip(tr("Beams kept per step. Width 1 is greedy decoding."));
-    length_penalty_ = spin(this, "lengthPenaltySpin", -2.0, 5.0, 0.1,
+    length_penalty_ = doubleSpin(this, "lengthPenaltySpin", -2.0, 5.0, 0.1, 2,
                            tr("A hypothesis scores sum(log p) / length^penalty. Above 0 favours longer replies; "
                               "0 ranks by total log-probability."));
     early_stopping_ = new QCheckBox(tr("Stop when as many hypotheses as beams are finished"), this);
@@ -84,14 +100,27 @@ DecodingPanel::DecodingPanel(QWidget* parent) : QWidget(parent) {
     amateur_path_ = new QLineEdit(this);
     amateur_path_->setObjectName(QStringLiteral("amateurPathEdit"));
     amateur_path_->setPlaceholderText(tr("amateur model (.gguf)"));
-    auto* browse = new QPushButton(tr("…"), this);
-    browse->setToolTip(tr("Choose the amateur model file"));
-    auto* pathRow = new QHBoxLayout;
-    pathRow->addWidget(amateur_path_, 1);
-    pathRow->addWidget(browse);
-    alpha_ = spin(this, "contrastiveAlphaSpin", 0.0, 1.0, 0.05,
+    QHBoxLayout* amateurRow = pathRow(this, amateur_path_, tr("Amateur model"));
+    speculation_ = new QComboBox(this);
+    speculation_->setObjectName(QStringLiteral("speculationCombo"));
+    speculation_->addItems({tr("Off"), tr("Prompt lookup"), tr("Draft model")});
+    speculation_->setToolTip(tr("Speculative decoding with the sampling chain: drafts are verified in one step by "
+                                "rejection sampling, so replies are distributed exactly as without it. Prompt lookup "
+                                "drafts from the conversation itself; a draft model must share the vocabulary."));
+    draft_tokens_ = intSpin(this, "draftTokensSpin", 1, 16, tr("Draft tokens per step (k)."));
+    draft_path_ = new QLineEdit(this);
+    draft_path_->setObjectName(QStringLiteral("draftPathEdit"));
+    draft_path_->setPlaceholderText(tr("draft model (.gguf)"));
+    QHBoxLayout* draftRow = pathRow(this, draft_path_, tr("Draft model"));
+    exit_entropy_ = doubleSpin(this, "exitEntropySpin", 0.01, 20.0, 0.1, 2,
+                         tr("A decode step stops at the first checked layer whose intermediate logits have an "
+                            "entropy below this (nats). Lossy."));
+    exit_first_layer_ = intSpin(this, "exitFirstLayerSpin", 1, 255, tr("The first layer checked."));
+    exit_every_ = intSpin(this, "exitEverySpin", 1, 64,
+                          tr("Check every this many layers after the first. Each check costs an output-head product."));
+    alpha_ = doubleSpin(this, "contrastiveAlphaSpin", 0.0, 1.0, 0.05, 2,
                   tr("Plausibility: only tokens with p_expert ≥ α · max p_expert are candidates."));
-    lambda_ = spin(this, "contrastiveLambdaSpin", 0.0, 10.0, 0.1,
+    lambda_ = doubleSpin(this, "contrastiveLambdaSpin", 0.0, 10.0, 0.1, 2,
                    tr("Score = log p_expert − λ · log p_amateur. 0 is the expert's greedy choice."));
 
     summary_ = new QLabel(tr("No beam search yet."), this);
@@ -133,10 +162,28 @@ DecodingPanel::DecodingPanel(QWidget* parent) : QWidget(parent) {
     contrastiveLayout->addWidget(contrastive_summary_);
     contrastiveLayout->addWidget(contrastive_trace_, 1);
 
+    speculation_summary_ = new QLabel(tr("Replies are drawn through the sampling chain (Sampling panel)."), this);
+    speculation_summary_->setObjectName(QStringLiteral("speculationSummaryLabel"));
+    speculation_summary_->setWordWrap(true);
+    speculation_summary_->setAlignment(Qt::AlignTop | Qt::AlignLeft);
+    exit_summary_ = new QLabel(tr("No early-exit reply yet. Early exit is lossy: it changes the text."), this);
+    exit_summary_->setObjectName(QStringLiteral("exitSummaryLabel"));
+    exit_summary_->setWordWrap(true);
+    exit_layers_ = new QTreeWidget(this);
+    exit_layers_->setObjectName(QStringLiteral("exitLayersTable"));
+    exit_layers_->setHeaderLabels({tr("layers run"), tr("decode steps"), tr("share")});
+    exit_layers_->setRootIsDecorated(false);
+    auto* exitPage = new QWidget(this);
+    auto* exitLayout = new QVBoxLayout(exitPage);
+    exitLayout->setContentsMargins(0, 0, 0, 0);
+    exitLayout->addWidget(exit_summary_);
+    exitLayout->addWidget(exit_layers_, 1);
+
     views_ = new QStackedWidget(this);
-    views_->addWidget(new QLabel(tr("Replies are drawn through the sampling chain (Sampling panel)."), this));
+    views_->addWidget(speculation_summary_);
     views_->addWidget(beamPage);
     views_->addWidget(contrastivePage);
+    views_->addWidget(exitPage);
 
     auto* form = new QFormLayout;
     form->addRow(tr("Strategy"), strategy_);
@@ -145,17 +192,29 @@ DecodingPanel::DecodingPanel(QWidget* parent) : QWidget(parent) {
     form->addRow(QString(), early_stopping_);
     form->addRow(tr("Amateur"), amateur_kind_);
     form->addRow(tr("Amateur layers"), amateur_layers_);
-    form->addRow(tr("Amateur model"), pathRow);
+    form->addRow(tr("Amateur model"), amateurRow);
     form->addRow(tr("Plausibility α"), alpha_);
     form->addRow(tr("Amateur weight λ"), lambda_);
+    form->addRow(tr("Speculation"), speculation_);
+    form->addRow(tr("Draft tokens"), draft_tokens_);
+    form->addRow(tr("Draft model"), draftRow);
+    form->addRow(tr("Exit entropy"), exit_entropy_);
+    form->addRow(tr("First exit layer"), exit_first_layer_);
+    form->addRow(tr("Check every"), exit_every_);
     auto* layout = new QVBoxLayout(this);
     layout->addLayout(form);
     layout->addWidget(views_, 1);
 
     const QSettings settings;
     applying_ = true;
-    strategy_->setCurrentIndex(std::clamp(settings.value(kStrategyKey, kSampling).toInt(), 0, int(kContrastive)));
-    amateur_kind_->setCurrentIndex(settings.value(kAmateurKindKey, kEarlyExit).toInt() == kModelFile ? kModelFile : kEarlyExit);
+    strategy_->setCurrentIndex(std::clamp(settings.value(kStrategyKey, kSampling).toInt(), 0, int(kEarlyExit)));
+    speculation_->setCurrentIndex(std::clamp(settings.value(kSpeculationKey, 0).toInt(), 0, 2));
+    draft_tokens_->setValue(settings.value(kDraftTokensKey, 4).toInt());
+    draft_path_->setText(settings.value(kDraftPathKey).toString());
+    exit_entropy_->setValue(settings.value(kExitEntropyKey, 1.0).toDouble());
+    exit_first_layer_->setValue(settings.value(kExitFirstLayerKey, 16).toInt());
+    exit_every_->setValue(settings.value(kExitEveryKey, 4).toInt());
+    amateur_kind_->setCurrentIndex(settings.value(kAmateurKindKey, kFirstLayers).toInt() == kModelFile ? kModelFile : kFirstLayers);
     amateur_layers_->setValue(settings.value(kAmateurLayersKey, 8).toInt());
     amateur_path_->setText(settings.value(kAmateurPathKey).toString());
     alpha_->setValue(settings.value(kAlphaKey, 0.1).toDouble());
@@ -181,19 +240,76 @@ DecodingPanel::DecodingPanel(QWidget* parent) : QWidget(parent) {
     connect(amateur_path_, &QLineEdit::textChanged, this, &DecodingPanel::persist);
     connect(alpha_, &QDoubleSpinBox::valueChanged, this, &DecodingPanel::persist);
     connect(lambda_, &QDoubleSpinBox::valueChanged, this, &DecodingPanel::persist);
-    connect(browse, &QPushButton::clicked, this, [this] {
-        const QString path = QFileDialog::getOpenFileName(this, tr("Amateur model"), amateur_path_->text(),
-                                                          tr("Models (*.gguf *.bin);;All files (*)"));
-        if (!path.isEmpty()) amateur_path_->setText(path);
+    connect(speculation_, &QComboBox::currentIndexChanged, this, [this] {
+        updateEnabled();
+        persist();
     });
+    connect(draft_tokens_, &QSpinBox::valueChanged, this, &DecodingPanel::persist);
+    connect(draft_path_, &QLineEdit::textChanged, this, &DecodingPanel::persist);
+    connect(exit_entropy_, &QDoubleSpinBox::valueChanged, this, &DecodingPanel::persist);
+    connect(exit_first_layer_, &QSpinBox::valueChanged, this, &DecodingPanel::persist);
+    connect(exit_every_, &QSpinBox::valueChanged, this, &DecodingPanel::persist);
+}
+
+SpeculationSettings DecodingPanel::speculationSettings() const {
+    SpeculationSettings sp;
+    if (strategy_->currentIndex() == kSampling) sp.mode = speculation_->currentIndex();
+    sp.draftTokens = draft_tokens_->value();
+    sp.draftPath = draft_path_->text();
+    return sp;
+}
+
+EarlyExitSettings DecodingPanel::earlyExitSettings() const {
+    EarlyExitSettings e;
+    e.enabled = strategy_->currentIndex() == kEarlyExit;
+    e.maxEntropy = exit_entropy_->value();
+    e.firstLayer = exit_first_layer_->value();
+    e.every = exit_every_->value();
+    return e;
+}
+
+void DecodingPanel::showDecodingStats(const DecodingStatsData& d) {
+    if (!d.stepsByLayersRun.isEmpty()) {
+        double steps = 0, layers = 0;
+        for (int l = 0; l < d.stepsByLayersRun.size(); ++l) {
+            steps += d.stepsByLayersRun[l];
+            layers += double(l) * d.stepsByLayersRun[l];
+        }
+        exit_summary_->setText(tr("Early exit (lossy): decode steps ran %1 of %2 layers on average · %3 tok/s")
+                                   .arg(steps > 0 ? layers / steps : 0, 0, 'f', 1)
+                                   .arg(d.stepsByLayersRun.size() - 1)
+                                   .arg(d.decodeTps, 0, 'f', 1));
+        exit_layers_->clear();
+        for (int l = 1; l < d.stepsByLayersRun.size(); ++l) {
+            if (d.stepsByLayersRun[l] == 0) continue;
+            auto* item = new QTreeWidgetItem(exit_layers_);
+            item->setText(0, QString::number(l));
+            item->setText(1, QString::number(d.stepsByLayersRun[l]));
+            item->setText(2, QStringLiteral("%1 %").arg(100.0 * d.stepsByLayersRun[l] / std::max(1.0, steps), 0, 'f', 1));
+        }
+        return;
+    }
+    QStringList positions;
+    for (int p = 0; p < d.acceptedAtPosition.size(); ++p) positions << QString::number(d.acceptedAtPosition[p]);
+    QString text = tr("%1: %2 of %3 drafts accepted (%4 %) over %5 verify steps, %6 accepted per step · decode %7 tok/s")
+                       .arg(d.mode)
+                       .arg(d.accepted)
+                       .arg(d.drafted)
+                       .arg(d.drafted ? 100.0 * d.accepted / d.drafted : 0.0, 0, 'f', 1)
+                       .arg(d.verifySteps)
+                       .arg(d.verifySteps ? double(d.accepted) / d.verifySteps : 0.0, 0, 'f', 2)
+                       .arg(d.decodeTps, 0, 'f', 1);
+    if (!positions.isEmpty()) text += tr("\nAccepted by draft position: %1").arg(positions.join(QStringLiteral(", ")));
+    if (d.draftMs > 0) text += tr("\nTime in the draft model: %1 ms").arg(d.draftMs, 0, 'f', 1);
+    speculation_summary_->setText(text);
 }
 
 ContrastiveSettings DecodingPanel::contrastiveSettings() const {
     ContrastiveSettings c;
     c.enabled = strategy_->currentIndex() == kContrastive;
-    const bool earlyExit = amateur_kind_->currentIndex() == kEarlyExit;
-    c.amateurLayers = earlyExit ? amateur_layers_->value() : 0;
-    c.amateurPath = earlyExit ? QString() : amateur_path_->text();
+    const bool firstLayers = amateur_kind_->currentIndex() == kFirstLayers;
+    c.amateurLayers = firstLayers ? amateur_layers_->value() : 0;
+    c.amateurPath = firstLayers ? QString() : amateur_path_->text();
     c.alpha = alpha_->value();
     c.lambda = lambda_->value();
     return c;
@@ -202,7 +318,7 @@ ContrastiveSettings DecodingPanel::contrastiveSettings() const {
 void DecodingPanel::setContrastiveSettings(const ContrastiveSettings& c) {
     applying_ = true;
     if (c.enabled) strategy_->setCurrentIndex(kContrastive);
-    amateur_kind_->setCurrentIndex(c.amateurLayers > 0 ? kEarlyExit : kModelFile);
+    amateur_kind_->setCurrentIndex(c.amateurLayers > 0 ? kFirstLayers : kModelFile);
     if (c.amateurLayers > 0) amateur_layers_->setValue(c.amateurLayers);
     if (!c.amateurPath.isEmpty()) amateur_path_->setText(c.amateurPath);
     alpha_->setValue(c.alpha);
@@ -243,16 +359,28 @@ void DecodingPanel::persist() {
     settings.setValue(kAmateurPathKey, amateur_path_->text());
     settings.setValue(kAlphaKey, alpha_->value());
     settings.setValue(kLambdaKey, lambda_->value());
+    settings.setValue(kSpeculationKey, speculation_->currentIndex());
+    settings.setValue(kDraftTokensKey, draft_tokens_->value());
+    settings.setValue(kDraftPathKey, draft_path_->text());
+    settings.setValue(kExitEntropyKey, exit_entropy_->value());
+    settings.setValue(kExitFirstLayerKey, exit_first_layer_->value());
+    settings.setValue(kExitEveryKey, exit_every_->value());
 }
 
 void DecodingPanel::updateEnabled() {
     const int strategy = strategy_->currentIndex();
     for (QWidget* w : std::initializer_list<QWidget*>{width_, length_penalty_, early_stopping_})
         w->setEnabled(strategy == kBeamSearch);
-    const bool contrastive = strategy == kContrastive, earlyExit = amateur_kind_->currentIndex() == kEarlyExit;
+    const bool contrastive = strategy == kContrastive, firstLayers = amateur_kind_->currentIndex() == kFirstLayers;
     for (QWidget* w : std::initializer_list<QWidget*>{amateur_kind_, alpha_, lambda_}) w->setEnabled(contrastive);
-    amateur_layers_->setEnabled(contrastive && earlyExit);
-    amateur_path_->setEnabled(contrastive && !earlyExit);
+    amateur_layers_->setEnabled(contrastive && firstLayers);
+    amateur_path_->setEnabled(contrastive && !firstLayers);
+    const bool sampling = strategy == kSampling;
+    speculation_->setEnabled(sampling);
+    draft_tokens_->setEnabled(sampling && speculation_->currentIndex() != 0);
+    draft_path_->setEnabled(sampling && speculation_->currentIndex() == 2);
+    for (QWidget* w : std::initializer_list<QWidget*>{exit_entropy_, exit_first_layer_, exit_every_})
+        w->setEnabled(strategy == kEarlyExit);
     views_->setCurrentIndex(strategy);
 }
 

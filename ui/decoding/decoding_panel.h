@@ -6,7 +6,9 @@
 // Contrastive decoding takes an amateur (the model's first K layers, or another
 // model file), the plausibility alpha and the weight lambda; after a reply the
 // panel lists every token with the expert's and the amateur's probabilities of
-// its best candidates.
+// its best candidates. With the sampling chain, speculative decoding (prompt
+// lookup in the serving core, or a draft model) shows its acceptance after each
+// reply; early exit (lossy) shows how many layers the decode steps ran.
 #pragma once
 
 #include <QWidget>
@@ -35,10 +37,15 @@ public:
     // enabled == false unless contrastive decoding is chosen.
     ContrastiveSettings contrastiveSettings() const;
     void setContrastiveSettings(const ContrastiveSettings& settings);
+    // Off unless the sampling chain is chosen with speculation.
+    SpeculationSettings speculationSettings() const;
+    // Enabled only for the early-exit strategy.
+    EarlyExitSettings earlyExitSettings() const;
 
 public Q_SLOTS:
     void showBeamSearch(const lumen::ui::BeamSearchData& search);
     void showContrastive(const lumen::ui::ContrastiveData& result);
+    void showDecodingStats(const lumen::ui::DecodingStatsData& stats);
 
 private:
     void persist();
@@ -53,6 +60,15 @@ private:
     QLineEdit* amateur_path_;
     QDoubleSpinBox* alpha_;
     QDoubleSpinBox* lambda_;
+    QComboBox* speculation_;
+    QSpinBox* draft_tokens_;
+    QLineEdit* draft_path_;
+    QDoubleSpinBox* exit_entropy_;
+    QSpinBox* exit_first_layer_;
+    QSpinBox* exit_every_;
+    QLabel* speculation_summary_;
+    QLabel* exit_summary_;
+    QTreeWidget* exit_layers_;
     QStackedWidget* views_;
     QLabel* summary_;
     QTreeWidget* hypotheses_;

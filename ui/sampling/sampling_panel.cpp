@@ -18,6 +18,7 @@
 #include <QSpinBox>
 #include <QVBoxLayout>
 
+#include "common/spin_boxes.h"
 #include "sampling/sampling_preset_model.h"
 
 namespace lumen::ui {
@@ -26,24 +27,7 @@ namespace {
 
 const char* kCurrentKey = "sampling/current";
 
-QDoubleSpinBox* doubleSpin(QWidget* parent, const char* name, double lo, double hi, double step, int decimals,
-                           const QString& tip) {
-    auto* s = new QDoubleSpinBox(parent);
-    s->setObjectName(QString::fromLatin1(name));
-    s->setRange(lo, hi);
-    s->setSingleStep(step);
-    s->setDecimals(decimals);
-    s->setToolTip(tip);
-    return s;
-}
 
-QSpinBox* intSpin(QWidget* parent, const char* name, int lo, int hi, const QString& tip) {
-    auto* s = new QSpinBox(parent);
-    s->setObjectName(QString::fromLatin1(name));
-    s->setRange(lo, hi);
-    s->setToolTip(tip);
-    return s;
-}
 
 }  // namespace
 

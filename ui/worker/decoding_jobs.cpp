@@ -101,19 +101,12 @@ void EngineWorker::runContrastive(const GenerationJob& job, const std::vector<in
             Q_EMIT generationFailed(job.requestId, tr("contrastive decoding needs an amateur: a layer count or a model file"));
             return;
         }
-        if (!amateur_ || amateurPath_ != settings.amateurPath) {
-            amateur_.reset();
-            EngineOptions options = engine_->options();
-            options.on_load_progress = nullptr;
-            auto loaded = Engine::load(settings.amateurPath.toStdString(), {}, options);
-            if (!loaded) {
-                Q_EMIT generationFailed(job.requestId, tr("amateur model: %1").arg(QString::fromStdString(loaded.status().message())));
-                return;
-            }
-            amateur_ = std::move(loaded.value());
-            amateurPath_ = settings.amateurPath;
+        QString error;
+        request.amateur = secondModel(settings.amateurPath, &error);
+        if (!request.amateur) {
+            Q_EMIT generationFailed(job.requestId, tr("amateur model: %1").arg(error));
+            return;
         }
-        request.amateur = amateur_.get();
         amateurName = QFileInfo(settings.amateurPath).fileName();
     }
     auto result = contrastive_generate(*engine_, request, job.cancel.get());
@@ -151,6 +144,94 @@ void EngineWorker::runContrastive(const GenerationJob& job, const std::vector<in
     stats.stopReason = QString::fromStdString(r.stop_reason);
     stats.samplingJson = contrastive_settings_json(job.sampling, settings, amateurName);
     Q_EMIT replyFinished(stats, QString::fromStdString(tok.decode(r.ids)));
+}
+
+Engine* EngineWorker::secondModel(const QString& path, QString* error) {
+    if (amateur_ && amateurPath_ == path) return amateur_.get();
+    amateur_.reset();
+    amateurPath_.clear();
+    EngineOptions options = engine_->options();
+    options.on_load_progress = nullptr;
+    auto loaded = Engine::load(path.toStdString(), {}, options);
+    if (!loaded) {
+        *error = QString::fromStdString(loaded.status().message());
+        return nullptr;
+    }
+    amateur_ = std::move(loaded.value());
+    amateurPath_ = path;
+    return amateur_.get();
+}
+
+void EngineWorker::runGenerate(const GenerationJob& job, const std::vector<int32_t>& prompt) {
+    GenerationRequest request;
+    request.prompt_ids = prompt;
+    request.max_tokens = job.maxTokens;
+    request.sampling = job.sampling;
+    DecodingStatsData details;
+    details.requestId = job.requestId;
+    if (job.earlyExit.enabled) {
+        request.early_exit = {float(job.earlyExit.maxEntropy), job.earlyExit.firstLayer, job.earlyExit.every};
+        details.mode = tr("early exit (lossy)");
+    }
+    if (job.speculation.mode == SpeculationSettings::draftModel) {
+        QString error;
+        request.draft_engine = secondModel(job.speculation.draftPath, &error);
+        if (!request.draft_engine) {
+            Q_EMIT generationFailed(job.requestId, tr("draft model: %1").arg(error));
+            return;
+        }
+        request.draft_tokens = job.speculation.draftTokens;
+        details.mode = tr("draft model %1").arg(QFileInfo(job.speculation.draftPath).fileName());
+    }
+    // Tokens stream to the chat as the serving path's do.
+    std::string text;
+    size_t shown = 0;
+    double lastMs = 0;
+    auto onToken = [&](const TokenEvent& ev) {
+        TokenEventData t;
+        t.requestId = job.requestId;
+        t.index = ev.index;
+        t.tokenId = ev.id;
+        t.elapsedMs = ev.elapsed_ms;
+        t.sinceLastMs = ev.index == 0 ? 0 : ev.elapsed_ms - lastMs;
+        lastMs = ev.elapsed_ms;
+        t.wallTimeSec = wallTimeSec();
+        text += ev.text;
+        const size_t n = complete_utf8(text, shown);
+        t.text = QString::fromUtf8(text.data() + shown, qsizetype(n));
+        shown += n;
+        Q_EMIT tokenGenerated(t);
+    };
+    auto result = engine_->generate(request, onToken, job.cancel.get());
+    publishKvSnapshot();
+    if (!result) {
+        Q_EMIT generationFailed(job.requestId, QString::fromStdString(result.status().message()));
+        return;
+    }
+    const GenerationStats& g = result->stats;
+    details.drafted = g.n_drafted;
+    details.accepted = g.n_draft_accepted;
+    details.verifySteps = g.n_verify_steps;
+    details.acceptedAtPosition = QVector<int>(g.draft_accepted_at.begin(), g.draft_accepted_at.end());
+    details.draftMs = g.draft_ms;
+    details.decodeTps = g.decode_tps;
+    details.stepsByLayersRun = QVector<int>(g.exit_layer_counts.begin(), g.exit_layer_counts.end());
+    Q_EMIT decodingStatsReady(details);
+
+    ReplyStats stats;
+    stats.requestId = job.requestId;
+    stats.promptTokens = g.n_prompt;
+    stats.generatedTokens = g.n_gen;
+    stats.ttftMs = g.ttft_ms;
+    stats.prefillTps = g.prefill_tps;
+    stats.decodeTps = g.decode_tps;
+    stats.totalMs = lastMs;
+    stats.wallTimeSec = wallTimeSec();
+    stats.stopReason = QString::fromStdString(result->stop_reason);
+    stats.samplingJson = sampling_to_json(job.sampling);
+    stats.drafted = g.n_drafted;
+    stats.draftAccepted = g.n_draft_accepted;
+    Q_EMIT replyFinished(stats, QString::fromStdString(result->text));
 }
 
 }  // namespace lumen::ui

@@ -52,6 +52,8 @@ struct ReplyStats {
     double wallTimeSec = 0;      // when the reply finished, on the worker's time axis
     QString stopReason;          // eos, max_tokens, stop_string, context_full, cancelled
     QString samplingJson;        // the sampling settings used, as JSON
+    int drafted = 0;             // speculative decoding: draft tokens verified
+    int draftAccepted = 0;       // of which accepted
 };
 
 struct KvBlockData {
@@ -116,6 +118,33 @@ struct ContrastiveSettings {
     double lambda = 1.0;         // score = log p_expert - lambda * log p_amateur
 };
 
+// Speculative decoding and early exit for a sampled reply (DecodingPanel).
+struct SpeculationSettings {
+    enum Mode { off = 0, promptLookup = 1, draftModel = 2 };
+    int mode = off;
+    int draftTokens = 4;         // k: draft tokens per step
+    QString draftPath;           // draftModel: a smaller model with the same vocabulary
+};
+struct EarlyExitSettings {
+    bool enabled = false;        // lossy: for studying the quality/speed trade-off
+    double maxEntropy = 1.0;     // nats
+    int firstLayer = 1;
+    int every = 1;
+};
+
+// What a reply's decoding did beyond sampling: speculation and early exit statistics.
+struct DecodingStatsData {
+    qint64 requestId = 0;
+    QString mode;                // "prompt lookup", "draft model: <file>", "early exit"
+    int drafted = 0;
+    int accepted = 0;
+    int verifySteps = 0;
+    QVector<int> acceptedAtPosition;  // accepted drafts per draft position (generate path)
+    double draftMs = 0;
+    double decodeTps = 0;
+    QVector<int> stepsByLayersRun;    // early exit: index = layers run
+};
+
 // One token of a contrastive reply: the best candidates with both models' probabilities.
 struct ContrastiveCandidateData {
     QString token;
@@ -173,6 +202,7 @@ struct BeamSearchData {
 
 Q_DECLARE_METATYPE(lumen::ui::BeamSearchData)
 Q_DECLARE_METATYPE(lumen::ui::ContrastiveData)
+Q_DECLARE_METATYPE(lumen::ui::DecodingStatsData)
 Q_DECLARE_METATYPE(lumen::ui::ServeBenchSettings)
 Q_DECLARE_METATYPE(lumen::ui::ServeRequestDone)
 Q_DECLARE_METATYPE(lumen::ui::ServeBenchSummary)

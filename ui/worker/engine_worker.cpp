@@ -23,7 +23,8 @@ QString q(const std::string& s) { return QString::fromStdString(s); }
 constexpr double kKvSnapshotIntervalSec = 0.1;  // the KV map updates at about 10 Hz
 constexpr double kChatMaxItlFactor = 2.0;       // streaming replies keep steps within 2x a decode step
 
-// Bytes of text[from, end) that form whole UTF-8 characters: a token may end inside one.
+}  // namespace
+
 size_t complete_utf8(const std::string& text, size_t from) {
     size_t end = text.size();
     // Step back over at most 3 continuation bytes to the lead byte of the last character.
@@ -38,8 +39,6 @@ size_t complete_utf8(const std::string& text, size_t from) {
     }
     return end - from;
 }
-
-}  // namespace
 
 // ------------------------------------------------------------------ helpers
 
@@ -56,6 +55,7 @@ void register_engine_types() {
     qRegisterMetaType<ServeBenchSummary>();
     qRegisterMetaType<BeamSearchData>();
     qRegisterMetaType<ContrastiveData>();
+    qRegisterMetaType<DecodingStatsData>();
 }
 
 ModelSummary summarize_model(const Model& m) {
@@ -281,6 +281,11 @@ void EngineWorker::submit(const GenerationJob& job) {
         runBeamSearch(job, request.prompt);
         return;
     }
+    if (job.earlyExit.enabled || job.speculation.mode == SpeculationSettings::draftModel) {
+        runGenerate(job, request.prompt);
+        return;
+    }
+    if (job.speculation.mode == SpeculationSettings::promptLookup) request.lookup_draft = job.speculation.draftTokens;
     auto id = serving_->submit(request);
     if (!id) {
         Q_EMIT generationFailed(job.requestId, q(id.status().message()));
@@ -476,6 +481,18 @@ void EngineWorker::reportFinished() {
         stats.wallTimeSec = wallTimeSec();
         stats.stopReason = q(f->finish_reason);
         stats.samplingJson = sampling_to_json(reply.job.sampling);
+        stats.drafted = rm.n_drafted;
+        stats.draftAccepted = rm.n_draft_accepted;
+        if (reply.job.speculation.mode == SpeculationSettings::promptLookup) {
+            DecodingStatsData d;
+            d.requestId = reply.job.requestId;
+            d.mode = tr("prompt lookup (in the serving core)");
+            d.drafted = rm.n_drafted;
+            d.accepted = rm.n_draft_accepted;
+            d.verifySteps = rm.n_verify_steps;
+            d.decodeTps = stats.decodeTps;
+            Q_EMIT decodingStatsReady(d);
+        }
         const QString text = QString::fromUtf8(reply.text.data(), qsizetype(reply.text.size()));
         active_.erase(it);
         Q_EMIT replyFinished(stats, text);

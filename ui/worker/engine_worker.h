@@ -67,6 +67,8 @@ struct GenerationJob {
     SamplingParams sampling;
     BeamSettings beam;          // width >= 1: beam search instead of sampling
     ContrastiveSettings contrastive;  // enabled: contrastive decoding instead of sampling
+    SpeculationSettings speculation;  // with sampling: drafts verified by rejection sampling
+    EarlyExitSettings earlyExit;      // with sampling: lossy early exit
     std::shared_ptr<std::atomic<bool>> cancel;  // set by the GUI to stop this reply (checked every step)
 };
 
@@ -114,6 +116,7 @@ Q_SIGNALS:
     void serveBenchFailed(const QString& message);
     void beamSearchFinished(const lumen::ui::BeamSearchData& search);
     void contrastiveFinished(const lumen::ui::ContrastiveData& result);
+    void decodingStatsReady(const lumen::ui::DecodingStatsData& stats);
 
 private:
     struct ActiveReply {
@@ -132,6 +135,11 @@ private:
     void runBeamSearch(const GenerationJob& job, const std::vector<int32_t>& prompt);
     // A contrastive reply, likewise; an amateur model file is loaded once and kept.
     void runContrastive(const GenerationJob& job, const std::vector<int32_t>& prompt);
+    // A reply through Engine::generate on this thread, streamed: draft-model speculation
+    // and early exit, which the serving core does not run.
+    void runGenerate(const GenerationJob& job, const std::vector<int32_t>& prompt);
+    // The engine of a second model (amateur or draft), loaded once per path and kept.
+    Engine* secondModel(const QString& path, QString* error);
     void queueStep();
     void runStep();
     void step();
@@ -152,6 +160,9 @@ private:
     double lastSnapshotSec_ = -1;
     bool step_queued_ = false;
 };
+
+// Bytes of text[from, end) that form whole UTF-8 characters: a token may end inside one.
+size_t complete_utf8(const std::string& text, size_t from);
 
 // Registers the value types for queued connections; call once before use.
 void register_engine_types();
