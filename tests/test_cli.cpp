@@ -376,3 +376,16 @@ TEST(Cli, GenerateWithContrastiveDecoding) {
                                "/nonexistent.gguf"}),
                           "/nonexistent.gguf");
 }
+
+// convert --keep-layers: the first K layers as a model of their own; out of range is an error.
+TEST(Cli, ConvertKeepsTheFirstLayers) {
+    char tmpl[] = "/tmp/lumen-keep-XXXXXX";
+    const std::string out = std::string(mkdtemp(tmpl)) + "/first.gguf";
+    const auto r = cli({"convert", "--model", model(), "--output", out, "--keep-layers", "1"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto info = cli({"info", "--model", out, "--json"});
+    ASSERT_EQ(info.exit_code, 0) << info.err;
+    const auto j = nlohmann::json::parse(info.out);
+    EXPECT_EQ(j["config"]["n_layers"], 1) << info.out.substr(0, 400);
+    expect_one_line_error(cli({"convert", "--model", model(), "--output", out, "--keep-layers", "0"}), "--keep-layers");
+}

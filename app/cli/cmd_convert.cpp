@@ -1,4 +1,7 @@
-// lumen-cli convert: write any loadable model (e.g. a llama2.c checkpoint) as GGUF.
+// lumen-cli convert: write any loadable model (e.g. a llama2.c checkpoint) as GGUF,
+// optionally keeping only its first K layers (a layer-truncated draft or amateur:
+// the kept layers, the final norm and the output head are the model's own).
+#include <algorithm>
 #include <cstdio>
 
 #include "cli/args.h"
@@ -8,7 +11,7 @@
 namespace lumen::cli {
 
 int cmd_convert(const std::vector<std::string>& argv) {
-    auto args = Args::parse(argv, {"--model", "--tokenizer", "--output"}, {});
+    auto args = Args::parse(argv, {"--model", "--tokenizer", "--output", "--keep-layers"}, {});
     if (!args) return fail(args.status().message());
     auto model_path = args->required("--model");
     if (!model_path) return fail(model_path.status().message());
@@ -18,7 +21,14 @@ int cmd_convert(const std::vector<std::string>& argv) {
     load.tokenizer_path = args->get("--tokenizer");
     auto model = load_model(model_path.value(), load);
     if (!model) return fail(model.status().message());
-    Status s = write_model_gguf(*model.value(), output.value());
+    Model& m = *model.value();
+    if (args->has("--keep-layers")) {
+        auto keep = args->get_int("--keep-layers", m.config.n_layers, 1, std::max(1, m.config.n_layers - 1));
+        if (!keep) return fail(keep.status().message() + " (the model has " + std::to_string(m.config.n_layers) + " layers)");
+        m.config.n_layers = int32_t(*keep);
+        m.weights.layers.resize(size_t(*keep));
+    }
+    Status s = write_model_gguf(m, output.value());
     if (!s.is_ok()) return fail(s.message());
     std::printf("wrote %s (%lld parameters)\n", output.value().c_str(), (long long)model.value()->n_parameters());
     return 0;

@@ -24,7 +24,7 @@ void print_usage() {
         "  chat      --model PATH [--system TEXT] [--template NAME] [--max-tokens N] [sampling options]\n"
         "  tokenize  --model PATH [--tokenizer PATH] --text TEXT [--no-bos] [--json]\n"
         "  info      --model PATH [--tokenizer PATH] [--ctx N] [--batch N] [--kv-type f32|f16|bf16|q8_0] [--json]\n"
-        "  convert   --model PATH [--tokenizer PATH] --output OUT.gguf\n"
+        "  convert   --model PATH [--tokenizer PATH] --output OUT.gguf [--keep-layers K]\n"
         "  quantize  --input IN.gguf|IN.bin [--tokenizer PATH] --output OUT.gguf\n"
         "            --type q8_0|q4_0|q4_1|q5_0|q5_1|q4_k|q5_k|q6_k|q4_k_m|f16|bf16|f32\n"
         "  synth     --preset NAME | --dim N --layers N --heads N [--kv-heads N] --ffn N  (flags override the preset)\n"
