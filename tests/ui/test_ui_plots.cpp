@@ -123,9 +123,8 @@ Csv parseCsv(const QString& text) {
         QVector<double> row;
         for (const QString& cell : lines.at(i).split(QLatin1Char(','))) {
             bool ok = false;
-            row.push_back(cell.toDouble(&ok));
-            if (!ok)
-                row.push_back(std::nan(""));
+            const double value = cell.toDouble(&ok);
+            row.push_back(ok ? value : std::nan(""));  // an empty cell is NaN, in its column
         }
         csv.rows.push_back(row);
     }
@@ -150,6 +149,7 @@ private Q_SLOTS:
     void itlHistogram();
     void histogramRules();
     void memoryCsvAndData();
+    void decodingCsvAndData();
     void exportPngAndCsv();
     void exportFailures();
     void boundOnRetainedPoints();
@@ -161,7 +161,7 @@ void TestUiPlots::namesAndWidgets() {
     PerformancePlots plots;
     const QStringList expected = {QStringLiteral("decode_tps"), QStringLiteral("ttft"),
                                   QStringLiteral("itl_timeline"), QStringLiteral("itl_histogram"),
-                                  QStringLiteral("memory")};
+                                  QStringLiteral("memory"), QStringLiteral("decoding")};
     QCOMPARE(plots.plotNames(), expected);
     for (const QString& name : expected) {
         QCustomPlot* p = plots.plot(name);
@@ -361,6 +361,44 @@ void TestUiPlots::memoryCsvAndData() {
     QCOMPARE(p->graph(1)->data()->at(0)->value, e.memory.first().used);
     QCOMPARE(p->graph(2)->data()->at(0)->value, 256.0);
     QVERIFY(p->yAxis->range().upper >= 512.0);
+}
+
+// Per reply: the draft acceptance of speculative replies and the share of layers run by
+// early-exit replies, each on its own graph; a reply with neither adds a point to neither.
+void TestUiPlots::decodingCsvAndData() {
+    PerformancePlots plots;
+    lumen::ui::DecodingStatsData lookup;
+    lookup.requestId = 11;
+    lookup.drafted = 200;
+    lookup.accepted = 150;
+    lookup.verifySteps = 50;
+    plots.addDecodingStats(lookup);
+    lumen::ui::DecodingStatsData exits;
+    exits.requestId = 12;
+    exits.stepsByLayersRun = QVector<int>(31, 0);  // a 30-layer model
+    exits.stepsByLayersRun[20] = 30;
+    exits.stepsByLayersRun[30] = 10;
+    plots.addDecodingStats(exits);
+    plots.addDecodingStats(lumen::ui::DecodingStatsData{});  // nothing to show
+    const Csv csv = parseCsv(plots.csv(QStringLiteral("decoding")));
+    QCOMPARE(csv.header, QStringLiteral("reply,request_id,draft_acceptance_pct,accepted_per_verify_step,layers_run_pct"));
+    QCOMPARE(csv.rows.size(), 3);
+    QCOMPARE(csv.rows.at(0).mid(0, 4), (QVector<double>{1, 11, 75.0, 3.0}));
+    QCOMPARE(csv.rows.at(1).at(0), 2.0);
+    QVERIFY(std::isnan(csv.rows.at(1).at(2)));  // no drafts
+    // (30 steps x 20 layers + 10 x 30) / 40 steps = 22.5 of 30 layers = 75 %.
+    QCOMPARE(csv.rows.at(1).at(4), 75.0);
+    QVERIFY(std::isnan(csv.rows.at(2).at(2)) && std::isnan(csv.rows.at(2).at(4)));
+    plots.replotNow();
+    QCustomPlot* p = plots.plot(QStringLiteral("decoding"));
+    QCOMPARE(p->graphCount(), 2);
+    QCOMPARE(p->graph(0)->dataCount(), 1);
+    QCOMPARE(p->graph(0)->data()->at(0)->key, 1.0);
+    QCOMPARE(p->graph(0)->data()->at(0)->value, 75.0);
+    QCOMPARE(p->graph(1)->dataCount(), 1);
+    QCOMPARE(p->graph(1)->data()->at(0)->key, 2.0);
+    plots.clear();
+    QCOMPARE(parseCsv(plots.csv(QStringLiteral("decoding"))).rows.size(), 0);
 }
 
 void TestUiPlots::exportPngAndCsv() {

@@ -556,6 +556,9 @@ private Q_SLOTS:
             QCOMPARE(stats.value("drafted").toInt(), d.drafted);
             QVERIFY(child<QLabel>(window_.get(), "speculationSummaryLabel")->text().contains(QStringLiteral("accepted")));
         }
+        // Both replies' acceptance reached the Decoding plot.
+        const QString plotCsv = window_->plots()->csv(QStringLiteral("decoding"));
+        QVERIFY2(plotCsv.count(QLatin1Char('\n')) >= 3, qPrintable(plotCsv));
         saveScreenshot(window_->decodingPanel(), QStringLiteral("decoding_speculation"));
         child<QComboBox>(window_.get(), "speculationCombo")->setCurrentIndex(0);
         QCOMPARE(window_->decodingPanel()->speculationSettings().mode, int(SpeculationSettings::off));

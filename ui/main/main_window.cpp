@@ -234,6 +234,7 @@ void MainWindow::connectWorker() {
     connect(worker_, &EngineWorker::beamSearchFinished, decoding_, &DecodingPanel::showBeamSearch);
     connect(worker_, &EngineWorker::contrastiveFinished, decoding_, &DecodingPanel::showContrastive);
     connect(worker_, &EngineWorker::decodingStatsReady, decoding_, &DecodingPanel::showDecodingStats);
+    connect(worker_, &EngineWorker::decodingStatsReady, plots_, &PerformancePlots::addDecodingStats);
     connect(worker_, &EngineWorker::replyFinished, plots_, &PerformancePlots::addReply);
     connect(worker_, &EngineWorker::generationFailed, chat_, &ChatPanel::onGenerationFailed);
 

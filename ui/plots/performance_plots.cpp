@@ -22,7 +22,7 @@ namespace lumen::ui {
 
 namespace {
 
-const char* const kPlotNames[] = {"decode_tps", "ttft", "itl_timeline", "itl_histogram", "memory"};
+const char* const kPlotNames[] = {"decode_tps", "ttft", "itl_timeline", "itl_histogram", "memory", "decoding"};
 
 constexpr double kBytesPerMiB = 1024.0 * 1024.0;
 
@@ -106,6 +106,7 @@ PerformancePlots::PerformancePlots(QWidget* parent) : QWidget(parent) {
     buildPlot(ItlTimeline, tr("ITL timeline"));
     buildPlot(ItlHistogram, tr("ITL histogram"));
     buildPlot(Memory, tr("Memory"));
+    buildPlot(Decoding, tr("Decoding"));
     setupAxes();
 
     m_replotTimer.setSingleShot(true);
@@ -217,6 +218,23 @@ void PerformancePlots::setupAxes() {
     p->legend->setVisible(true);
     p->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
 
+    p = m_plots[Decoding];
+    const struct {
+        QString name;
+        QColor color;
+    } decodingSeries[] = {{tr("Draft acceptance"), QColor(23, 190, 207)}, {tr("Layers run (early exit)"), QColor(188, 189, 34)}};
+    for (const auto& s : decodingSeries) {
+        graph = p->addGraph();
+        graph->setName(s.name);
+        graph->setLineStyle(QCPGraph::lsNone);
+        graph->setPen(QPen(s.color, 1.5));
+        graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, 6));
+    }
+    p->xAxis->setTicker(requestTicker);
+    p->xAxis->setLabel(tr("Reply (#)"));
+    p->yAxis->setLabel(tr("Share (%)"));
+    p->legend->setVisible(true);
+
     for (int i = 0; i < PlotCount; ++i)
         m_dirty[i] = true;
 }
@@ -289,7 +307,28 @@ void PerformancePlots::addReply(const ReplyStats& reply) {
     markDirty(Ttft);
 }
 
+void PerformancePlots::addDecodingStats(const DecodingStatsData& d) {
+    DecodingPoint point{++m_decodingCount, d.requestId, -1, 0, -1};
+    if (d.drafted > 0) {
+        point.acceptancePct = 100.0 * d.accepted / d.drafted;
+        point.acceptedPerStep = d.verifySteps > 0 ? double(d.accepted) / d.verifySteps : 0;
+    }
+    if (d.stepsByLayersRun.size() > 1) {
+        double steps = 0, layers = 0;
+        for (int l = 0; l < d.stepsByLayersRun.size(); ++l) {
+            steps += d.stepsByLayersRun[l];
+            layers += double(l) * d.stepsByLayersRun[l];
+        }
+        if (steps > 0) point.layersRunPct = 100.0 * layers / steps / double(d.stepsByLayersRun.size() - 1);
+    }
+    m_decoding.push_back(point);
+    trim(m_decoding);
+    markDirty(Decoding);
+}
+
 void PerformancePlots::clear() {
+    m_decoding.clear();
+    m_decodingCount = 0;
     m_decode.clear();
     m_ttft.clear();
     m_itl.clear();
@@ -394,6 +433,27 @@ void PerformancePlots::syncPlot(int id) const {
             p->xAxis->setRange(0, 1);
         break;
     }
+    case Decoding: {
+        QVector<double> acceptanceKeys, acceptance, layerKeys, layers;
+        for (const DecodingPoint& d : m_decoding) {
+            if (d.acceptancePct >= 0) {
+                acceptanceKeys.push_back(double(d.reply));
+                acceptance.push_back(d.acceptancePct);
+            }
+            if (d.layersRunPct >= 0) {
+                layerKeys.push_back(double(d.reply));
+                layers.push_back(d.layersRunPct);
+            }
+        }
+        p->graph(0)->setData(acceptanceKeys, acceptance);
+        p->graph(1)->setData(layerKeys, layers);
+        maxValue = 100.0;
+        if (!m_decoding.empty())
+            p->xAxis->setRange(double(m_decoding.front().reply) - 0.5, double(m_decoding.back().reply) + 0.5);
+        else
+            p->xAxis->setRange(0.5, 1.5);
+        break;
+    }
     default:
         break;
     }
@@ -453,6 +513,14 @@ QString PerformancePlots::csv(const QString& name) const {
         for (const MemoryPoint& m : m_memory)
             out += num(m.wallTimeSec) + ',' + num(mib(m.weightBytes)) + ',' +
                    num(mib(m.kvUsedBytes)) + ',' + num(mib(m.kvReservedBytes)) + '\n';
+        break;
+    case Decoding:
+        out += QStringLiteral("reply,request_id,draft_acceptance_pct,accepted_per_verify_step,layers_run_pct\n");
+        for (const DecodingPoint& d : m_decoding)
+            out += QString::number(d.reply) + ',' + QString::number(d.requestId) + ',' +
+                   (d.acceptancePct >= 0 ? num(d.acceptancePct) : QString()) + ',' +
+                   (d.acceptancePct >= 0 ? num(d.acceptedPerStep) : QString()) + ',' +
+                   (d.layersRunPct >= 0 ? num(d.layersRunPct) : QString()) + '\n';
         break;
     default:
         break;

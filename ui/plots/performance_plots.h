@@ -1,5 +1,6 @@
 // The live performance plots panel: decode tokens/s, TTFT per request,
-// inter-token latency (timeline and histogram) and memory over time, drawn
+// inter-token latency (timeline and histogram), memory over time, and per reply
+// what a decoding strategy did (draft acceptance, layers run with early exit), drawn
 // with QCustomPlot from the events the engine worker sends, with throttled
 // replots, a bound on retained points and PNG/CSV export per plot.
 #pragma once
@@ -74,10 +75,11 @@ public:
     void addStep(const StepStatsData& step);
     void addToken(const TokenEventData& token);
     void addReply(const ReplyStats& reply);
+    void addDecodingStats(const DecodingStatsData& stats);
     void clear();
 
-    // The five plot names, in display order: decode_tps, ttft, itl_timeline,
-    // itl_histogram, memory.
+    // The six plot names, in display order: decode_tps, ttft, itl_timeline,
+    // itl_histogram, memory, decoding.
     QStringList plotNames() const;
     // The plot widget (its objectName is the name), nullptr for an unknown name.
     QCustomPlot* plot(const QString& name) const;
@@ -94,7 +96,7 @@ public:
     void setMaxPointsPerSeries(int maxPoints);
 
 private:
-    enum PlotId { DecodeTps = 0, Ttft, ItlTimeline, ItlHistogram, Memory, PlotCount };
+    enum PlotId { DecodeTps = 0, Ttft, ItlTimeline, ItlHistogram, Memory, Decoding, PlotCount };
 
     struct DecodePoint {
         double wallTimeSec;
@@ -112,6 +114,13 @@ private:
         qint64 requestId;
         int index;
         double itlMs;
+    };
+    struct DecodingPoint {
+        qint64 reply;            // 1-based count of replies with decoding statistics
+        qint64 requestId;
+        double acceptancePct;    // drafts accepted / drafted, -1 without speculation
+        double acceptedPerStep;  // accepted drafts per verify step
+        double layersRunPct;     // mean layers run / model layers (early exit), -1 without
     };
     struct MemoryPoint {
         double wallTimeSec;
@@ -142,7 +151,9 @@ private:
     std::deque<TtftPoint> m_ttft;
     std::deque<ItlPoint> m_itl;
     std::deque<MemoryPoint> m_memory;
+    std::deque<DecodingPoint> m_decoding;
     qint64 m_replyCount = 0;
+    qint64 m_decodingCount = 0;
 };
 
 }  // namespace lumen::ui
