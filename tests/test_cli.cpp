@@ -389,3 +389,27 @@ TEST(Cli, ConvertKeepsTheFirstLayers) {
     EXPECT_EQ(j["config"]["n_layers"], 1) << info.out.substr(0, 400);
     expect_one_line_error(cli({"convert", "--model", model(), "--output", out, "--keep-layers", "0"}), "--keep-layers");
 }
+
+// --weights FMT quantizes at load: eval against the unquantized reference gives the same
+// figures as evaluating the file `quantize` writes; a bad format is a one-line error.
+TEST(Cli, LoadTimeWeightsEvaluateAsTheQuantizedFile) {
+    char tmpl[] = "/tmp/lumen-weights-XXXXXX";
+    const std::string file = std::string(mkdtemp(tmpl)) + "/q4_0.gguf";
+    ASSERT_EQ(cli({"quantize", "--input", model(), "--output", file, "--type", "q4_0"}).exit_code, 0);
+    const std::string text = test::data_dir() + "/eval/cc0-1.0.txt";
+    const std::vector<std::string> common = {"--reference", model(), "--text", text, "--ctx", "64", "--chunks", "3", "--json"};
+    auto run = [&](std::vector<std::string> args) {
+        args.insert(args.end(), common.begin(), common.end());
+        const auto r = cli(args);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        return r.exit_code == 0 ? nlohmann::json::parse(r.out) : nlohmann::json{};
+    };
+    const auto at_load = run({"eval", "--model", model(), "--weights", "q4_0"});
+    const auto from_file = run({"eval", "--model", file});
+    ASSERT_FALSE(at_load.is_null() || from_file.is_null());
+    EXPECT_EQ(at_load["weights"], "q4_0");
+    EXPECT_EQ(at_load["perplexity"], from_file["perplexity"]);
+    EXPECT_EQ(at_load["reference"]["kld_mean"], from_file["reference"]["kld_mean"]);
+    EXPECT_GT(at_load["reference"]["kld_mean"].get<double>(), 0.0);  // the reference stayed unquantized
+    expect_one_line_error(cli({"generate", "--model", model(), "--prompt", "x", "--weights", "q3"}), "--weights");
+}

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "gguf/gguf_file.h"
+#include "model/model_writer.h"
 #include "model/synth.h"
 #include "quant/quantize.h"
 #include "runtime/engine.h"
@@ -398,6 +399,44 @@ TEST(QuantizeModel, EverySchemeLoadsWithItsTypesAndGenerates) {
         EXPECT_EQ(result->ids.size(), 4u);
         std::remove(out.c_str());
     }
+}
+
+// Load-time quantization (EngineOptions::weights_scheme) gives the same weights, byte for
+// byte, as loading the file `quantize` writes for the scheme, hence the same logits.
+TEST(QuantizeModel, LoadTimeQuantizationEqualsTheQuantizedFile) {
+    const std::vector<int32_t> prompt = {1, 15043, 3186, 29892, 590};
+    for (const char* name : {"q8_0", "q4_0", "q4_k_m", "bf16"}) {
+        SCOPED_TRACE(name);
+        const std::string out = temp_dir() + "/file-" + name + ".gguf";
+        ASSERT_TRUE(quantize_model(f32_model(), out, name, nullptr).is_ok());
+        EngineOptions opts;
+        opts.kv_type = DType::F32;
+        auto from_file = Engine::load(out, {}, opts);
+        opts.weights_scheme = name;
+        auto at_load = Engine::load(f32_model(), {}, opts);
+        ASSERT_TRUE(from_file && at_load) << (at_load ? "" : at_load.status().message());
+        const auto a = gguf_named_tensors(from_file.value()->model()), b = gguf_named_tensors(at_load.value()->model());
+        ASSERT_EQ(a.size(), b.size());
+        for (size_t i = 0; i < a.size(); ++i) {
+            ASSERT_EQ(a[i].first, b[i].first);
+            EXPECT_EQ(a[i].second->type, b[i].second->type) << a[i].first;
+            ASSERT_EQ(a[i].second->n_bytes(), b[i].second->n_bytes()) << a[i].first;
+            EXPECT_EQ(std::memcmp(a[i].second->data, b[i].second->data, size_t(a[i].second->n_bytes())), 0) << a[i].first;
+        }
+        EXPECT_EQ(from_file.value()->model().weight_bytes(), at_load.value()->model().weight_bytes());
+        std::vector<float> la, lb;
+        for (const auto& [engine, logits] : {std::pair{from_file.value().get(), &la}, std::pair{at_load.value().get(), &lb}}) {
+            auto seq = engine->create_sequence();
+            ASSERT_TRUE(engine->step({{seq.value(), prompt, false}}, logits).is_ok());
+        }
+        EXPECT_EQ(la, lb);
+        std::remove(out.c_str());
+    }
+    EngineOptions bad;
+    bad.weights_scheme = "q3_x";
+    auto refused = Engine::load(f32_model(), {}, bad);
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.status().message().find("q4_k_m"), std::string::npos) << refused.status().message();
 }
 
 TEST(QuantizeModel, BadInputsAreErrors) {

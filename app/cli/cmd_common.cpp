@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "quant/quantize.h"
 
 namespace lumen::cli {
 
@@ -58,6 +59,11 @@ Result<EngineOptions> parse_engine_options(const Args& a) {
     o.backend.device = a.get("--device", "cpu");
     o.backend.n_threads = int(threads.value());
     o.kv_tokens = int32_t(ctx.value());
+    if (a.has("--weights")) {
+        auto scheme = parse_quant_scheme(a.get("--weights"));
+        if (!scheme) return Status::error("option --weights: " + scheme.status().message());
+        o.weights_scheme = a.get("--weights");
+    }
     return o;
 }
 

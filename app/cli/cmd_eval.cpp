@@ -13,7 +13,7 @@ namespace lumen::cli {
 
 int cmd_eval(const std::vector<std::string>& argv) {
     auto args = Args::parse(argv, {"--model", "--tokenizer", "--text", "--ctx", "--chunks", "--reference", "--threads",
-                                   "--kv-type", "--device"},
+                                   "--kv-type", "--weights", "--device"},
                             {"--json"});
     if (!args) return fail(args.status().message());
     auto model_path = args->required("--model");
@@ -39,7 +39,9 @@ int cmd_eval(const std::vector<std::string>& argv) {
     if (!engine) return fail(engine.status().message());
     std::unique_ptr<Engine> reference;
     if (args->has("--reference")) {
-        auto ref = Engine::load(args->get("--reference"), {}, engine_options);
+        EngineOptions reference_options = engine_options;
+        reference_options.weights_scheme.clear();  // the reference keeps its file's types
+        auto ref = Engine::load(args->get("--reference"), {}, reference_options);
         if (!ref) return fail("--reference: " + ref.status().message());
         reference = std::move(ref.value());
     }
@@ -59,7 +61,8 @@ int cmd_eval(const std::vector<std::string>& argv) {
         nlohmann::json j = {{"model", model_path.value()}, {"text", text_path.value()},  {"tokens", tokens.size()},
                             {"n_ctx", eval.n_ctx},         {"chunks", r.n_chunks},       {"scored", r.n_scored},
                             {"perplexity", r.perplexity},  {"perplexity_error", r.perplexity_error},
-                            {"chunk_perplexity", r.chunk_perplexity}};
+                            {"chunk_perplexity", r.chunk_perplexity},
+                            {"weights", engine_options.weights_scheme.empty() ? "as stored" : engine_options.weights_scheme}};
         if (r.has_reference)
             j["reference"] = {{"model", args->get("--reference")},
                               {"perplexity", r.reference_perplexity},

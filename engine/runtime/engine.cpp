@@ -2,6 +2,7 @@
 // single-request generation loop (prefill in chunks, then one token per step).
 #include "runtime/engine.h"
 
+#include "quant/requantize.h"
 #include "runtime/speculative.h"
 
 #include <algorithm>
@@ -46,6 +47,13 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const Load
     if (!model) return model.status();
     engine->model_ = std::move(model.value());
     const ModelConfig& c = engine->model_->config;
+    if (!options.weights_scheme.empty()) {
+        auto scheme = parse_quant_scheme(options.weights_scheme);
+        if (!scheme) return scheme.status().with_context("load-time quantization");
+        if (!progress("quantizing the weights", 0.15f)) return Status::error("loading cancelled");
+        auto requantized = requantize_model(*engine->model_, scheme.value(), options.backend.n_threads);
+        if (!requantized) return requantized.status().with_context("load-time quantization");
+    }
 
     if (!progress("preparing the backend", 0.3f)) return Status::error("loading cancelled");
     auto backend = create_backend(options.backend);

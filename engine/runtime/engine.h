@@ -25,6 +25,9 @@ struct EngineOptions {
     int32_t block_size = 16;        // tokens per KV block
     DType kv_type = DType::F16;     // element type of the KV cache (f16 as llama.cpp; f32 for exact fp32 work)
     int32_t max_batch_tokens = 512; // prompt tokens per forward step (prefill chunk)
+    // Load-time quantization: re-encode the weights for this scheme ("q8_0", "q4_k_m", ...,
+    // as `lumen-cli quantize --type`) after reading them; empty keeps the file's types.
+    std::string weights_scheme;
     // Called between the stages of Engine::load with a stage name and the fraction
     // done (0..1); returning false cancels the load ("loading cancelled").
     std::function<bool(const std::string& stage, float fraction)> on_load_progress;

@@ -1,0 +1,48 @@
+// requantize_model: each matrix through f32 in chunks of rows, into an owned buffer.
+#include "quant/requantize.h"
+
+#include <algorithm>
+#include <memory>
+#include <vector>
+
+#include "model/model_writer.h"
+
+namespace lumen {
+
+Result<RequantizeReport> requantize_model(Model& model, QuantScheme scheme, int n_threads) {
+    RequantizeReport report;
+    report.bytes_before = model.weight_bytes();
+    QuantModelShape shape;
+    shape.n_layers = model.config.n_layers;
+    shape.has_output_tensor = !model.config.tied_output;
+    ModelWeights& w = model.weights;
+    const bool tied = w.output.data == w.token_embedding.data;
+    constexpr int64_t kChunkRows = 256;
+    for (const auto& [name, view] : gguf_named_tensors(model)) {
+        TensorView& t = const_cast<TensorView&>(*view);  // gguf_named_tensors points into model.weights
+        if (t.rows <= 1) continue;  // norms and biases keep their types
+        const DType target = tensor_type_for_scheme(scheme, name, gguf_dims(t), t.type, shape);
+        if (target == t.type) continue;
+        if (t.cols % traits(target).block_elements != 0)
+            return Status::error("tensor " + name + " has rows of " + std::to_string(t.cols) +
+                                 " values, which do not divide into " + dtype_name(target) + " blocks");
+        const size_t out_stride = row_bytes(target, t.cols);
+        auto buffer = std::shared_ptr<uint8_t[]>(new uint8_t[out_stride * size_t(t.rows)]);
+        std::vector<float> rows(size_t(std::min<int64_t>(kChunkRows, t.rows)) * size_t(t.cols));
+        for (int64_t r0 = 0; r0 < t.rows; r0 += kChunkRows) {
+            const int64_t n = std::min(kChunkRows, t.rows - r0);
+            for (int64_t r = 0; r < n; ++r) dequantize_row(t.type, t.row(r0 + r), rows.data() + r * t.cols, t.cols);
+            LUMEN_TRY(quantize_rows(target, rows.data(), buffer.get() + size_t(r0) * out_stride, n, t.cols, n_threads));
+        }
+        t.type = target;
+        t.data = buffer.get();
+        w.owned.push_back(std::static_pointer_cast<void>(std::shared_ptr<uint8_t>(buffer, buffer.get())));
+        ++report.tensors_changed;
+    }
+    // A tied output projection is the embedding: it follows the embedding's new type.
+    if (tied) w.output = w.token_embedding;
+    report.bytes_after = model.weight_bytes();
+    return report;
+}
+
+}  // namespace lumen
