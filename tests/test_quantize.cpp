@@ -20,6 +20,7 @@
 #include "model/model_writer.h"
 #include "model/synth.h"
 #include "quant/quantize.h"
+#include "quant/requantize.h"
 #include "runtime/engine.h"
 #include "test_support.h"
 
@@ -424,6 +425,10 @@ TEST(QuantizeModel, LoadTimeQuantizationEqualsTheQuantizedFile) {
             EXPECT_EQ(std::memcmp(a[i].second->data, b[i].second->data, size_t(a[i].second->n_bytes())), 0) << a[i].first;
         }
         EXPECT_EQ(from_file.value()->model().weight_bytes(), at_load.value()->model().weight_bytes());
+        auto original = load_model(f32_model());
+        ASSERT_TRUE(original);
+        EXPECT_EQ(predicted_weight_bytes(*original.value(), parse_quant_scheme(name).value()),
+                  at_load.value()->model().weight_bytes());
         std::vector<float> la, lb;
         for (const auto& [engine, logits] : {std::pair{from_file.value().get(), &la}, std::pair{at_load.value().get(), &lb}}) {
             auto seq = engine->create_sequence();

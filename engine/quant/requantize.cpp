@@ -9,12 +9,32 @@
 
 namespace lumen {
 
-Result<RequantizeReport> requantize_model(Model& model, QuantScheme scheme, int n_threads) {
-    RequantizeReport report;
-    report.bytes_before = model.weight_bytes();
+namespace {
+QuantModelShape shape_of(const Model& model) {
     QuantModelShape shape;
     shape.n_layers = model.config.n_layers;
     shape.has_output_tensor = !model.config.tied_output;
+    return shape;
+}
+}  // namespace
+
+int64_t predicted_weight_bytes(const Model& model, QuantScheme scheme) {
+    const QuantModelShape shape = shape_of(model);
+    int64_t bytes = model.weight_bytes();  // counts a tied output projection once, as the embedding
+    for (const auto& [name, view] : gguf_named_tensors(model)) {
+        const TensorView& t = *view;
+        if (t.rows <= 1) continue;
+        const DType target = tensor_type_for_scheme(scheme, name, gguf_dims(t), t.type, shape);
+        if (target == t.type || t.cols % traits(target).block_elements != 0) continue;
+        bytes += int64_t(row_bytes(target, t.cols)) * t.rows - t.n_bytes();
+    }
+    return bytes;
+}
+
+Result<RequantizeReport> requantize_model(Model& model, QuantScheme scheme, int n_threads) {
+    RequantizeReport report;
+    report.bytes_before = model.weight_bytes();
+    const QuantModelShape shape = shape_of(model);
     ModelWeights& w = model.weights;
     const bool tied = w.output.data == w.token_embedding.data;
     constexpr int64_t kChunkRows = 256;

@@ -20,6 +20,9 @@ struct RequantizeReport {
     int64_t bytes_after = 0;
 };
 
+// The weight bytes the model would have after requantize_model(scheme), without doing it.
+int64_t predicted_weight_bytes(const Model& model, QuantScheme scheme);
+
 // Re-encodes model's matrices for `scheme`; the new bytes are owned by model.weights.
 // Matrices already in their scheme type are left as they are.
 Result<RequantizeReport> requantize_model(Model& model, QuantScheme scheme, int n_threads = 0);

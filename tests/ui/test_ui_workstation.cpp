@@ -593,6 +593,36 @@ private Q_SLOTS:
         QVERIFY(!window_->decodingPanel()->earlyExitSettings().enabled);
     }
 
+    // Load-time quantization from the Model panel: the estimate names the format and
+    // predicts the loaded weights' size exactly, and the reply equals lumen-cli's with
+    // --weights for the same format. Then the model is loaded as stored again.
+    void modelPanelLoadsWithQuantizedWeights() {
+        auto* weights = child<QComboBox>(window_.get(), "weightsCombo");
+        weights->setCurrentIndex(weights->findData(QStringLiteral("q8_0")));
+        QVERIFY(window_->modelPanel()->estimateText().contains(QStringLiteral("(q8_0)")));
+        qint64 predicted = 0;
+        for (const auto& [name, bytes] : window_->modelPanel()->summary().weightBytesByFormat)
+            if (name == QLatin1String("q8_0")) predicted = bytes;
+        QVERIFY(predicted > window_->modelPanel()->summary().weightBytes);  // the file is Q4_1
+        QSignalSpy loaded(window_->worker(), &EngineWorker::modelLoaded);
+        QTest::mouseClick(child<QPushButton>(window_.get(), "loadModelButton"), Qt::LeftButton);
+        QVERIFY(loaded.wait(kLoadTimeoutMs));
+        QCOMPARE(loaded.at(0).at(0).value<ModelSummary>().weightBytes, predicted);
+        window_->chatPanel()->newConversation();
+        setGreedy(kMaxTokens);
+        typeAndSend(kPrompt);
+        QVERIFY(waitForReply());
+        const QString expected = cliGreedyText({QStringLiteral("generate"), QStringLiteral("--model"), model_path_,
+                                                QStringLiteral("--chat"), QStringLiteral("--prompt"), kPrompt,
+                                                QStringLiteral("--max-tokens"), QString::number(kMaxTokens),
+                                                QStringLiteral("--weights"), QStringLiteral("q8_0")});
+        QCOMPARE(window_->chatPanel()->streamedText(), expected);
+        weights->setCurrentIndex(0);  // as stored, for the tests after this one
+        QSignalSpy reloaded(window_->worker(), &EngineWorker::modelLoaded);
+        QTest::mouseClick(child<QPushButton>(window_.get(), "loadModelButton"), Qt::LeftButton);
+        QVERIFY(reloaded.wait(kLoadTimeoutMs));
+    }
+
     void brokenModelShowsErrorAndAppStaysUsable() {
         QVERIFY(window_->modelPanel()->isLoaded());
         QFile good(model_path_);

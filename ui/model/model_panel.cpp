@@ -71,6 +71,14 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     kv_type_->setObjectName(QStringLiteral("kvTypeCombo"));
     kv_type_->addItems({QStringLiteral("f16"), QStringLiteral("f32")});
     kv_type_->setToolTip(tr("Element type of the KV cache. f16 halves its memory; f32 is exact."));
+    weights_ = new QComboBox(this);
+    weights_->setObjectName(QStringLiteral("weightsCombo"));
+    weights_->addItem(tr("as stored"), QString());
+    for (const char* f : {"f16", "bf16", "q8_0", "q6_k", "q5_k", "q5_1", "q5_0", "q4_k_m", "q4_k", "q4_1", "q4_0"})
+        weights_->addItem(QString::fromLatin1(f), QString::fromLatin1(f));
+    weights_->setToolTip(tr("Load-time quantization: the weights are re-encoded in this format as the model loads "
+                            "(byte for byte what lumen-cli quantize writes), so an F32/F16 file runs quantized "
+                            "without a separate file. Norms stay f32; q4_k_m mixes q4_k and q6_k as llama.cpp does."));
     threads_ = new QSpinBox(this);
     threads_->setObjectName(QStringLiteral("threadsSpin"));
     threads_->setRange(0, 1024);
@@ -79,6 +87,7 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     form->addRow(tr("Context (tokens)"), context_);
     form->addRow(tr("Batch (sequences)"), batch_);
     form->addRow(tr("KV type"), kv_type_);
+    form->addRow(tr("Weights"), weights_);
     form->addRow(tr("Threads"), threads_);
 
     metadata_ = new QTreeWidget(this);
@@ -135,6 +144,7 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     connect(context_, &QSpinBox::valueChanged, this, &ModelPanel::updateEstimate);
     connect(batch_, &QSpinBox::valueChanged, this, &ModelPanel::updateEstimate);
     connect(kv_type_, &QComboBox::currentTextChanged, this, &ModelPanel::updateEstimate);
+    connect(weights_, &QComboBox::currentIndexChanged, this, &ModelPanel::updateEstimate);
 }
 
 LoadSettings ModelPanel::loadSettings() const {
@@ -142,6 +152,7 @@ LoadSettings ModelPanel::loadSettings() const {
     s.path = path_->text().trimmed();
     s.contextTokens = context_->value();
     s.kvType = kv_type_->currentText();
+    s.weights = weights_->currentData().toString();
     s.threads = threads_->value();
     return s;
 }
@@ -268,11 +279,21 @@ void ModelPanel::updateEstimate() {
         return;
     }
     const qint64 kv = estimate_kv_bytes(summary_, context_->value(), batch_->value(), kv_type_->currentText());
-    estimate_->setText(tr("Memory estimate: weights %1 + KV %2 (%3, %4 tokens × %5) = %6")
-                           .arg(mib(summary_.weightBytes), mib(kv), kv_type_->currentText())
-                           .arg(context_->value())
-                           .arg(batch_->value())
-                           .arg(mib(summary_.weightBytes + kv)));
+    // The weights in the chosen load-time format, as predicted from the tensors' shapes.
+    qint64 weights = summary_.weightBytes;
+    const QString format = weights_->currentData().toString();
+    for (const auto& [name, bytes] : summary_.weightBytesByFormat)
+        if (name == format) weights = bytes;
+    QString text = tr("Memory estimate: weights %1%2 + KV %3 (%4, %5 tokens × %6) = %7")
+                       .arg(mib(weights), format.isEmpty() ? QString() : QStringLiteral(" (%1)").arg(format),
+                            mib(kv), kv_type_->currentText())
+                       .arg(context_->value())
+                       .arg(batch_->value())
+                       .arg(mib(weights + kv));
+    QStringList formats;
+    for (const auto& [name, bytes] : summary_.weightBytesByFormat) formats << QStringLiteral("%1 %2").arg(name, mib(bytes));
+    if (!formats.isEmpty()) text += tr("\nWeights by format: %1").arg(formats.join(QStringLiteral(" · ")));
+    estimate_->setText(text);
 }
 
 void ModelPanel::rememberRecent(const QString& path) {

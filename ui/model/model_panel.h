@@ -70,6 +70,7 @@ private:
     QSpinBox* context_;
     QSpinBox* batch_;
     QComboBox* kv_type_;
+    QComboBox* weights_;
     QSpinBox* threads_;
     QTreeWidget* metadata_;
     QLabel* estimate_;

@@ -9,6 +9,7 @@
 
 #include "chat/chat_template.h"
 #include "gguf/gguf_file.h"
+#include "quant/requantize.h"
 #include "runtime/engine.h"
 #include "serving/serve_bench.h"
 #include "serving/serving_engine.h"
@@ -76,6 +77,10 @@ ModelSummary summarize_model(const Model& m) {
     s.vocabSize = c.vocab_size;
     s.contextLength = c.context_length;
     if (auto kind = detect_chat_template(m.tokenizer->vocab().chat_template)) s.chatTemplate = chat_template_name(*kind);
+    for (QuantScheme scheme : {QuantScheme::f32, QuantScheme::f16, QuantScheme::bf16, QuantScheme::q8_0,
+                               QuantScheme::q6_k, QuantScheme::q5_k, QuantScheme::q5_1, QuantScheme::q5_0,
+                               QuantScheme::q4_k_m, QuantScheme::q4_k, QuantScheme::q4_1, QuantScheme::q4_0})
+        s.weightBytesByFormat.append({QString::fromLatin1(quant_scheme_name(scheme)), predicted_weight_bytes(m, scheme)});
     for (const auto& [type, count] : m.tensor_type_counts())
         s.tensorTypes << QStringLiteral("%1 × %2").arg(q(type)).arg(count);
     if (m.gguf)
@@ -131,6 +136,7 @@ void EngineWorker::load(const LoadSettings& settings) {
         Q_EMIT loadFailed(settings.path, QStringLiteral("KV type '%1' is not supported; expected f16 or f32").arg(settings.kvType));
         return;
     }
+    options.weights_scheme = settings.weights.toStdString();
     unloadModel();  // both models would rarely fit side by side
     options.on_load_progress = [this](const std::string& stage, float fraction) {
         Q_EMIT loadProgress(q(stage), double(fraction));

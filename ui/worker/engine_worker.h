@@ -40,6 +40,7 @@ struct ModelSummary {
     QString architecture;
     qint64 parameters = 0;
     qint64 weightBytes = 0;
+    QVector<QPair<QString, qint64>> weightBytesByFormat;  // predicted after load-time quantization to each format
     int dim = 0, layers = 0, heads = 0, kvHeads = 0, headDim = 0, ffnDim = 0, vocabSize = 0, contextLength = 0;
     QString chatTemplate;  // detected template family; empty: completion mode
     QStringList tensorTypes;                       // "q4_1 × 90"
@@ -51,6 +52,7 @@ struct LoadSettings {
     int contextTokens = 0;  // KV pool capacity in tokens; 0: min(model context, 4096)
     QString kvType = QStringLiteral("f16");
     int threads = 0;        // 0: all hardware threads
+    QString weights;        // load-time quantization format ("q4_k_m", ...); empty: as stored
 };
 
 struct ChatTurn {
