@@ -444,6 +444,32 @@ TEST(QuantizeModel, LoadTimeQuantizationEqualsTheQuantizedFile) {
     EXPECT_NE(refused.status().message().find("q4_k_m"), std::string::npos) << refused.status().message();
 }
 
+// Per-tensor error of a requantized model against its original: zero against itself,
+// small for q8_0, larger for q4_0, for every matrix.
+TEST(QuantizeModel, TensorErrorsCompareEveryMatrix) {
+    auto original = load_model(f32_model());
+    auto q8 = load_model(f32_model());
+    auto q4 = load_model(f32_model());
+    ASSERT_TRUE(original && q8 && q4);
+    ASSERT_TRUE(requantize_model(*q8.value(), QuantScheme::q8_0));
+    ASSERT_TRUE(requantize_model(*q4.value(), QuantScheme::q4_0));
+    const auto same = tensor_errors(*original.value(), *original.value());
+    const auto e8 = tensor_errors(*q8.value(), *original.value());
+    const auto e4 = tensor_errors(*q4.value(), *original.value());
+    ASSERT_EQ(same.size(), 1u + 4 * 7);  // the embedding and 7 matrices per layer (tied output)
+    ASSERT_EQ(e8.size(), same.size());
+    ASSERT_EQ(e4.size(), same.size());
+    for (size_t i = 0; i < same.size(); ++i) {
+        EXPECT_EQ(same[i].nmse, 0.0) << same[i].name;
+        EXPECT_EQ(e8[i].type, DType::Q8_0) << e8[i].name;
+        EXPECT_EQ(e8[i].original_type, DType::F32);
+        EXPECT_GT(e8[i].nmse, 0.0) << e8[i].name;
+        EXPECT_LT(e8[i].nmse, 1e-4) << e8[i].name;  // 8-bit rows: ~1e-5 (see the row bounds above)
+        EXPECT_GT(e4[i].nmse, 10 * e8[i].nmse) << e4[i].name;
+        EXPECT_LT(e4[i].nmse, 2e-2) << e4[i].name;
+    }
+}
+
 TEST(QuantizeModel, BadInputsAreErrors) {
     const std::string out = temp_dir() + "/never.gguf";
     Status s = quantize_model(f32_model(), out, "q2_k", nullptr);

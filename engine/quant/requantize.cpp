@@ -66,3 +66,33 @@ Result<RequantizeReport> requantize_model(Model& model, QuantScheme scheme, int 
 }
 
 }  // namespace lumen
+
+namespace lumen {
+
+std::vector<TensorError> tensor_errors(const Model& model, const Model& original) {
+    std::vector<TensorError> out;
+    const auto a = gguf_named_tensors(model), b = gguf_named_tensors(original);
+    std::vector<float> x, y;
+    for (const auto& [name, t] : a) {
+        if (t->rows <= 1) continue;
+        auto it = std::find_if(b.begin(), b.end(), [&](const auto& p) { return p.first == name; });
+        if (it == b.end() || it->second->rows != t->rows || it->second->cols != t->cols) continue;
+        const TensorView& o = *it->second;
+        x.resize(size_t(t->cols));
+        y.resize(size_t(t->cols));
+        double err = 0, ref = 0;
+        for (int64_t r = 0; r < t->rows; ++r) {
+            dequantize_row(t->type, t->row(r), x.data(), t->cols);
+            dequantize_row(o.type, o.row(r), y.data(), o.cols);
+            for (int64_t i = 0; i < t->cols; ++i) {
+                const double d = double(x[size_t(i)]) - double(y[size_t(i)]);
+                err += d * d;
+                ref += double(y[size_t(i)]) * double(y[size_t(i)]);
+            }
+        }
+        out.push_back({name, t->type, o.type, t->rows * t->cols, ref > 0 ? err / ref : 0});
+    }
+    return out;
+}
+
+}  // namespace lumen

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "model/model.h"
@@ -26,5 +27,22 @@ int64_t predicted_weight_bytes(const Model& model, QuantScheme scheme);
 // Re-encodes model's matrices for `scheme`; the new bytes are owned by model.weights.
 // Matrices already in their scheme type are left as they are.
 Result<RequantizeReport> requantize_model(Model& model, QuantScheme scheme, int n_threads = 0);
+
+}  // namespace lumen
+
+namespace lumen {
+
+// How far a tensor of one model is from the same tensor of another (the original):
+// NMSE = sum (w - w0)^2 / sum w0^2 over its dequantized values.
+struct TensorError {
+    std::string name;
+    DType type = DType::F32;       // in `model`
+    DType original_type = DType::F32;
+    int64_t elements = 0;
+    double nmse = 0;
+};
+
+// Every matrix that `model` and `original` both have with the same shape, in GGUF order.
+std::vector<TensorError> tensor_errors(const Model& model, const Model& original);
 
 }  // namespace lumen

@@ -36,6 +36,7 @@
 #include "chat/chat_store.h"
 #include "chat/conversation_list_model.h"
 #include "decoding/decoding_panel.h"
+#include "quantization/quantization_panel.h"
 #include "kvcache/kv_map_model.h"
 #include "kvcache/kv_map_view.h"
 #include "main/main_window.h"
@@ -617,10 +618,44 @@ private Q_SLOTS:
                                                 QStringLiteral("--max-tokens"), QString::number(kMaxTokens),
                                                 QStringLiteral("--weights"), QStringLiteral("q8_0")});
         QCOMPARE(window_->chatPanel()->streamedText(), expected);
+
+        // The Quantization panel's quick evaluation: against the file's own (Q4_1) weights.
+        window_->findChild<QDockWidget*>(QStringLiteral("quantizationDock"))->raise();
+        child<QSpinBox>(window_.get(), "evalContextSpin")->setValue(128);
+        child<QSpinBox>(window_.get(), "evalChunksSpin")->setValue(2);
+        child<QLineEdit>(window_.get(), "evalTextEdit")->setText(QStringLiteral(LUMEN_TEST_DATA_DIR "/eval/cc0-1.0.txt"));
+        QSignalSpy evaluated(window_->worker(), &EngineWorker::quantEvalFinished);
+        QTest::mouseClick(child<QPushButton>(window_.get(), "evaluateButton"), Qt::LeftButton);
+        QVERIFY(evaluated.wait(kReplyTimeoutMs));
+        const QuantEvalData q8 = evaluated.at(0).at(0).value<QuantEvalData>();
+        QCOMPARE(q8.format, QStringLiteral("q8_0"));
+        QVERIFY(q8.hasReference);
+        QVERIFY(q8.kldMean > 0 && q8.top1 > 0.5);
+        QVERIFY(q8.perplexity > 1);
+        QVERIFY(!q8.tensors.isEmpty());
+        for (const TensorErrorData& t : q8.tensors) {
+            QCOMPARE(t.type, QStringLiteral("q8_0"));
+            if (t.originalType == t.type)
+                QCOMPARE(t.nmse, 0.0);  // already q8_0 in the file (the embedding): kept as it was
+            else
+                QVERIFY2(t.nmse > 0 && t.nmse < 0.05, qPrintable(t.name));
+        }
+        QCOMPARE(child<QTreeWidget>(window_.get(), "tensorErrorTable")->topLevelItemCount(), q8.tensors.size());
+        QVERIFY(child<QCustomPlot>(window_.get(), "tensorErrorHistogram")->plottable(0)->interface1D()->dataCount() > 0);
+        saveScreenshot(window_->quantizationPanel(), QStringLiteral("quantization_panel"));
+
         weights->setCurrentIndex(0);  // as stored, for the tests after this one
         QSignalSpy reloaded(window_->worker(), &EngineWorker::modelLoaded);
         QTest::mouseClick(child<QPushButton>(window_.get(), "loadModelButton"), Qt::LeftButton);
         QVERIFY(reloaded.wait(kLoadTimeoutMs));
+        // As stored there is no reference: perplexity only, and a second row to compare.
+        QSignalSpy again(window_->worker(), &EngineWorker::quantEvalFinished);
+        QTest::mouseClick(child<QPushButton>(window_.get(), "evaluateButton"), Qt::LeftButton);
+        QVERIFY(again.wait(kReplyTimeoutMs));
+        const QuantEvalData stored = again.at(0).at(0).value<QuantEvalData>();
+        QVERIFY(!stored.hasReference);
+        QVERIFY(stored.format.startsWith(QStringLiteral("as stored")));
+        QCOMPARE(child<QTreeWidget>(window_.get(), "quantComparisonTable")->topLevelItemCount(), 2);
     }
 
     void brokenModelShowsErrorAndAppStaysUsable() {

@@ -24,6 +24,7 @@
 #include "plots/performance_plots.h"
 #include "decoding/decoding_panel.h"
 #include "sampling/sampling_panel.h"
+#include "quantization/quantization_panel.h"
 #include "serving/serving_panel.h"
 
 namespace lumen::ui {
@@ -58,6 +59,7 @@ MainWindow::MainWindow(const MainWindowOptions& options, QWidget* parent) : QMai
     kv_panel_ = new KvMapPanel(kv_model_, this);
     plots_ = new PerformancePlots(this);
     serving_ = new ServingPanel(this);
+    quantization_ = new QuantizationPanel(this);
     setCentralWidget(chat_);
 
     worker_ = new EngineWorker;
@@ -115,6 +117,8 @@ void MainWindow::buildDocks() {
     tabifyDockWidget(modelDock, samplingDock);
     auto* decodingDock = addDock(decoding_, tr("Decoding"), "decodingDock", Qt::LeftDockWidgetArea);
     tabifyDockWidget(samplingDock, decodingDock);
+    auto* quantizationDock = addDock(quantization_, tr("Quantization"), "quantizationDock", Qt::LeftDockWidgetArea);
+    tabifyDockWidget(decodingDock, quantizationDock);
     modelDock->raise();
     addDock(kv_panel_, tr("KV cache"), "kvDock", Qt::RightDockWidgetArea);
     auto* plotsDock = addDock(plots_, tr("Performance"), "plotsDock", Qt::RightDockWidgetArea);
@@ -239,6 +243,11 @@ void MainWindow::connectWorker() {
     connect(worker_, &EngineWorker::generationFailed, chat_, &ChatPanel::onGenerationFailed);
 
     connect(serving_, &ServingPanel::runRequested, worker_, &EngineWorker::runServeBench);
+    connect(quantization_, &QuantizationPanel::evaluateRequested, worker_, &EngineWorker::evaluateQuantization);
+    connect(worker_, &EngineWorker::quantEvalFinished, quantization_, &QuantizationPanel::showResult);
+    connect(worker_, &EngineWorker::quantEvalFailed, quantization_, &QuantizationPanel::showFailure);
+    connect(worker_, &EngineWorker::modelLoaded, quantization_, [this] { quantization_->setModelLoaded(true); });
+    connect(worker_, &EngineWorker::modelUnloaded, quantization_, [this] { quantization_->setModelLoaded(false); });
     connect(serving_, &ServingPanel::stopRequested, this, [this] { worker_->requestServeBenchStop(); });
     connect(worker_, &EngineWorker::serveBenchStep, serving_, &ServingPanel::onStep);
     connect(worker_, &EngineWorker::serveBenchStep, plots_, &PerformancePlots::addStep);

@@ -23,6 +23,7 @@ class ModelPanel;
 class PerformancePlots;
 class SamplingPanel;
 class DecodingPanel;
+class QuantizationPanel;
 class ServingPanel;
 
 struct MainWindowOptions {
@@ -45,6 +46,7 @@ public:
     ModelPanel* modelPanel() const { return model_; }
     SamplingPanel* samplingPanel() const { return sampling_; }
     DecodingPanel* decodingPanel() const { return decoding_; }
+    QuantizationPanel* quantizationPanel() const { return quantization_; }
     KvMapModel* kvModel() const { return kv_model_; }
     KvMapPanel* kvPanel() const { return kv_panel_; }
     PerformancePlots* plots() const { return plots_; }
@@ -75,6 +77,7 @@ private:
     ModelPanel* model_;
     SamplingPanel* sampling_;
     DecodingPanel* decoding_;
+    QuantizationPanel* quantization_;
     KvMapModel* kv_model_;
     KvMapPanel* kv_panel_;
     PerformancePlots* plots_;

@@ -145,6 +145,31 @@ struct DecodingStatsData {
     QVector<int> stepsByLayersRun;    // early exit: index = layers run
 };
 
+// A quick evaluation of the loaded model (QuantizationPanel): perplexity on a text, and
+// against the unquantized file when the weights were quantized at load.
+struct QuantEvalSettings {
+    QString textPath;            // a plain English text (Debian's CC0-1.0 license by default)
+    int contextTokens = 256;
+    int chunks = 4;
+};
+struct TensorErrorData {
+    QString name;
+    QString type;                // loaded
+    QString originalType;        // in the file
+    double nmse = 0;
+};
+struct QuantEvalData {
+    QString format;              // the load-time format, or "as stored (<types>)"
+    qint64 weightBytes = 0;
+    double perplexity = 0;
+    double perplexityError = 0;
+    bool hasReference = false;   // KLD and top-1 against the file's own weights
+    double kldMean = 0, kldP99 = 0, kldMax = 0, top1 = 0;
+    double decodeTps = 0;        // greedy, a short generation
+    int scored = 0;
+    QVector<TensorErrorData> tensors;  // with a reference: every matrix's error
+};
+
 // One token of a contrastive reply: the best candidates with both models' probabilities.
 struct ContrastiveCandidateData {
     QString token;
@@ -201,6 +226,8 @@ struct BeamSearchData {
 }  // namespace lumen::ui
 
 Q_DECLARE_METATYPE(lumen::ui::BeamSearchData)
+Q_DECLARE_METATYPE(lumen::ui::QuantEvalSettings)
+Q_DECLARE_METATYPE(lumen::ui::QuantEvalData)
 Q_DECLARE_METATYPE(lumen::ui::ContrastiveData)
 Q_DECLARE_METATYPE(lumen::ui::DecodingStatsData)
 Q_DECLARE_METATYPE(lumen::ui::ServeBenchSettings)

@@ -57,6 +57,8 @@ void register_engine_types() {
     qRegisterMetaType<BeamSearchData>();
     qRegisterMetaType<ContrastiveData>();
     qRegisterMetaType<DecodingStatsData>();
+    qRegisterMetaType<QuantEvalSettings>();
+    qRegisterMetaType<QuantEvalData>();
 }
 
 ModelSummary summarize_model(const Model& m) {
@@ -148,6 +150,7 @@ void EngineWorker::load(const LoadSettings& settings) {
         return;
     }
     engine_ = std::move(engine.value());
+    loaded_ = settings;
     // Conversations share one serving core. When one of them sends a long prompt while
     // others stream, its chunks are sized so that the streaming replies' steps stay
     // within twice a decode-only step (ItlGovernor); a reply generating alone is unaffected.

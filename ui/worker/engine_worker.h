@@ -99,6 +99,9 @@ public Q_SLOTS:
     void publishKvSnapshot();
     // Runs a serve-bench workload on the loaded model (chat waits until it ends).
     void runServeBench(const lumen::ui::ServeBenchSettings& settings);
+    // Perplexity of the loaded model on a text; with load-time quantization also KLD,
+    // top-1 agreement and per-tensor errors against the file's own weights.
+    void evaluateQuantization(const lumen::ui::QuantEvalSettings& settings);
 
 Q_SIGNALS:
     void modelInspected(const lumen::ui::ModelSummary& summary);
@@ -119,6 +122,8 @@ Q_SIGNALS:
     void beamSearchFinished(const lumen::ui::BeamSearchData& search);
     void contrastiveFinished(const lumen::ui::ContrastiveData& result);
     void decodingStatsReady(const lumen::ui::DecodingStatsData& stats);
+    void quantEvalFinished(const lumen::ui::QuantEvalData& result);
+    void quantEvalFailed(const QString& message);
 
 private:
     struct ActiveReply {
@@ -153,6 +158,7 @@ private:
     std::unique_ptr<ServingEngine> serving_;
     std::unique_ptr<Engine> amateur_;      // contrastive decoding's amateur model, if a file
     QString amateurPath_;
+    LoadSettings loaded_;                  // how the current model was loaded
     std::map<int64_t, ActiveReply> active_;                 // serving request id -> reply
     QHash<qint64, std::vector<std::vector<int32_t>>> conversation_paths_;  // each reply's tokens: its cached path
     std::atomic<bool> stop_{false};

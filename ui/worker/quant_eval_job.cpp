@@ -1,0 +1,83 @@
+// EngineWorker::evaluateQuantization: the Quantization panel's quick evaluation of
+// the loaded model, on the worker thread (replies wait for it).
+#include <QFile>
+#include <QFileInfo>
+
+#include "quant/requantize.h"
+#include "runtime/evaluate.h"
+#include "runtime/engine.h"
+#include "worker/engine_worker.h"
+
+namespace lumen::ui {
+
+void EngineWorker::evaluateQuantization(const QuantEvalSettings& settings) {
+    if (!engine_) {
+        Q_EMIT quantEvalFailed(tr("no model is loaded; open a model first"));
+        return;
+    }
+    QFile file(settings.textPath);
+    if (!file.open(QIODevice::ReadOnly)) {
+        Q_EMIT quantEvalFailed(tr("cannot read the evaluation text '%1': %2").arg(settings.textPath, file.errorString()));
+        return;
+    }
+    const std::string text = file.readAll().toStdString();
+    try {
+        const Tokenizer& tok = engine_->tokenizer();
+        const std::vector<int32_t> tokens = tok.encode(text, true, false);
+        QuantEvalData data;
+        data.weightBytes = engine_->model().weight_bytes();
+        QStringList types;
+        for (const auto& [type, count] : engine_->model().tensor_type_counts()) types << QString::fromStdString(type);
+        data.format = loaded_.weights.isEmpty() ? tr("as stored (%1)").arg(types.join(QStringLiteral(", "))) : loaded_.weights;
+
+        // The reference: the same file with its own weights, when they were requantized at load.
+        std::unique_ptr<Engine> reference;
+        if (!loaded_.weights.isEmpty()) {
+            EngineOptions options = engine_->options();
+            options.weights_scheme.clear();
+            options.on_load_progress = nullptr;
+            options.kv_tokens = settings.contextTokens;
+            auto ref = Engine::load(engine_->model().path, {}, options);
+            if (!ref) {
+                Q_EMIT quantEvalFailed(tr("reference model: %1").arg(QString::fromStdString(ref.status().message())));
+                return;
+            }
+            reference = std::move(ref.value());
+        }
+        EvalOptions eval;
+        eval.n_ctx = settings.contextTokens;
+        eval.max_chunks = settings.chunks;
+        auto r = evaluate_perplexity(*engine_, tokens, eval, reference.get());
+        if (!r) {
+            Q_EMIT quantEvalFailed(QString::fromStdString(r.status().message()));
+            return;
+        }
+        data.perplexity = r->perplexity;
+        data.perplexityError = r->perplexity_error;
+        data.scored = int(r->n_scored);
+        data.hasReference = r->has_reference;
+        data.kldMean = r->kld_mean;
+        data.kldP99 = r->kld_p99;
+        data.kldMax = r->kld_max;
+        data.top1 = r->top1_agreement;
+        if (reference)
+            for (const TensorError& e : tensor_errors(engine_->model(), reference->model()))
+                data.tensors.append({QString::fromStdString(e.name), QString::fromLatin1(dtype_name(e.type)),
+                                     QString::fromLatin1(dtype_name(e.original_type)), e.nmse});
+        reference.reset();
+
+        // Decode speed: a short greedy generation on a fresh sequence.
+        GenerationRequest g;
+        g.prompt_ids = std::vector<int32_t>(tokens.begin(), tokens.begin() + std::min<size_t>(tokens.size(), 16));
+        g.max_tokens = 32;
+        g.sampling.temperature = 0;
+        g.stop_at_eos = false;
+        if (auto gen = engine_->generate(g)) data.decodeTps = gen->stats.decode_tps;
+        publishKvSnapshot();
+        Q_EMIT quantEvalFinished(data);
+    } catch (const std::exception& e) {
+        Q_EMIT quantEvalFailed(tr("internal error: %1").arg(QString::fromUtf8(e.what())));
+    }
+}
+
+}  // namespace lumen::ui
