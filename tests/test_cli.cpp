@@ -413,3 +413,21 @@ TEST(Cli, LoadTimeWeightsEvaluateAsTheQuantizedFile) {
     EXPECT_GT(at_load["reference"]["kld_mean"].get<double>(), 0.0);  // the reference stayed unquantized
     expect_one_line_error(cli({"generate", "--model", model(), "--prompt", "x", "--weights", "q3"}), "--weights");
 }
+
+// serve-bench --draft-model: draft-model speculation in the serving core reports its
+// acceptance (the model drafting for itself accepts nearly everything); bad combinations
+// are one-line errors.
+TEST(Cli, ServeBenchWithADraftModel) {
+    const auto r = cli({"serve-bench", "--model", model(), "--requests", "3", "--input-len", "24", "--output-len", "12",
+                        "--draft-model", model(), "--draft-tokens", "3", "-o", "json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["completed"], 3);
+    EXPECT_EQ(j["config"]["draft_model_tokens"], 3);
+    ASSERT_TRUE(j.contains("speculative"));
+    EXPECT_GT(j["speculative"]["drafted"].get<int>(), 0);
+    EXPECT_GT(j["speculative"]["acceptance_rate"].get<double>(), 0.9);
+    expect_one_line_error(cli({"serve-bench", "--model", model(), "--draft-tokens", "3"}), "--draft-tokens");
+    expect_one_line_error(
+        cli({"serve-bench", "--model", model(), "--draft-model", model(), "--lookup-draft", "2"}), "--lookup-draft");
+}

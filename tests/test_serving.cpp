@@ -411,6 +411,32 @@ TEST_F(BatchedEqualsSequential, SpeculativeDraftsKeepTheOutput) {
     }
 }
 
+// Draft-model speculation in the serving core, the target itself as the draft (a second
+// engine on the same file): greedy output stays the sequential output, nearly every draft
+// is accepted, and the draft engine's pool is empty afterwards, also under preemption.
+TEST_F(BatchedEqualsSequential, DraftModelKeepsTheOutput) {
+    std::vector<ServeRequest> requests = *plain_;
+    for (ServeRequest& r : requests) r.draft_model_tokens = 3;
+    for (int32_t kv_tokens : {4096, 160}) {
+        auto e = load(kv_tokens);
+        auto draft = load(4096);
+        ServingOptions o;
+        o.scheduler.max_batch_tokens = 64;
+        o.draft_engine = draft.get();
+        const BatchedRun run = batched(*e, o, requests);
+        expect_same(run, *plain_expected_);
+        EXPECT_GT(run.drafted, 0) << kv_tokens;
+        EXPECT_GT(run.accepted, run.drafted * 9 / 10) << kv_tokens;
+        EXPECT_EQ(draft->kv().free_blocks(), draft->kv().n_blocks()) << kv_tokens;
+        EXPECT_EQ(draft->kv().n_sequences(), 0) << kv_tokens;
+    }
+    auto e = load(1024);
+    ServingEngine without(*e);
+    auto refused = without.submit(requests[0]);
+    ASSERT_FALSE(refused.is_ok());
+    EXPECT_NE(refused.status().message().find("no draft model"), std::string::npos);
+}
+
 // On the real model with repetitive prompts most drafts are accepted, and the batched
 // speculative output equals each request alone through Engine::generate.
 TEST(ServingEngine, SpeculativeDraftsOnTheRealModel) {

@@ -2,6 +2,7 @@
 // reported as vLLM's benchmark_serving does (JSON or markdown).
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "cli/cmd_common.h"
@@ -34,7 +35,7 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
                             {"--model", "--tokenizer", "--threads", "--ctx", "--kv-type", "--weights", "--device", "--requests",
                              "--preset", "--input-len", "--output-len", "--len-jitter", "--shared-prefix", "--rate",
                              "--max-concurrency", "--prompts", "--batch-tokens", "--max-running", "--seed", "-o",
-                             "--steps-csv", "--temperature", "--interfering-prompt", "--n", "--max-itl-factor", "--lookup-draft"},
+                             "--steps-csv", "--temperature", "--interfering-prompt", "--n", "--max-itl-factor", "--lookup-draft", "--draft-model", "--draft-tokens"},
                             {"--no-chunked-prefill", "--no-prefix-cache"});
     if (!args) return fail(args.status().message());
     auto model_path = args->required("--model");
@@ -60,10 +61,12 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
     auto samples = args->get_int("--n", 1, 1, 64);
     auto itl_factor = args->get_double("--max-itl-factor", 0.0, 0.0, 1000.0);
     auto lookup_draft = args->get_int("--lookup-draft", 0, 0, 64);
+    auto draft_tokens = args->get_int("--draft-tokens", 4, 1, 64);
     for (const Status* s : {&requests.status(), &input_len.status(), &output_len.status(), &jitter.status(),
                             &shared.status(), &rate.status(), &concurrency.status(), &batch_tokens.status(),
                             &max_running.status(), &seed.status(), &temperature.status(), &interfering.status(), &samples.status(),
-                            &itl_factor.status(), &lookup_draft.status()})
+                            &itl_factor.status(), &lookup_draft.status(),
+                            &draft_tokens.status()})
         if (!s->is_ok()) return fail(s->message());
     const std::string format = args->get("-o", "md");
     if (format != "md" && format != "json") return fail("option -o is '" + format + "', expected md or json");
@@ -79,6 +82,10 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
     config.interfering_prompt = int32_t(*interfering);
     config.n = int32_t(*samples);
     config.lookup_draft = int32_t(*lookup_draft);
+    if (args->has("--draft-model") && config.lookup_draft > 0)
+        return fail("--draft-model and --lookup-draft cannot be combined; choose one draft source");
+    if (args->has("--draft-tokens") && !args->has("--draft-model")) return fail("--draft-tokens needs --draft-model PATH");
+    if (args->has("--draft-model")) config.draft_model_tokens = int32_t(*draft_tokens);
 
     LoadOptions load;
     load.tokenizer_path = args->get("--tokenizer");
@@ -99,6 +106,13 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
     serving_options.scheduler.chunked_prefill = !args->has("--no-chunked-prefill");
     serving_options.prefix_cache = !args->has("--no-prefix-cache");
     serving_options.max_itl_factor = *itl_factor;
+    std::unique_ptr<Engine> draft_engine;
+    if (args->has("--draft-model")) {
+        auto loaded = Engine::load(args->get("--draft-model"), {}, options.value());
+        if (!loaded) return fail("--draft-model: " + loaded.status().message());
+        draft_engine = std::move(loaded.value());
+        serving_options.draft_engine = draft_engine.get();
+    }
     if (*itl_factor != 0 && *itl_factor <= 1)
         return fail("option --max-itl-factor is " + args->get("--max-itl-factor") + ", expected 0 (off) or more than 1");
     if (*itl_factor != 0 && args->has("--no-chunked-prefill"))
@@ -133,6 +147,8 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
                    {"chunked_prefill", serving_options.scheduler.chunked_prefill},
                    {"max_itl_factor", serving_options.max_itl_factor},
                    {"lookup_draft", config.lookup_draft},
+                   {"draft_model", args->get("--draft-model")},
+                   {"draft_model_tokens", config.draft_model_tokens},
                    {"prefix_cache", serving_options.prefix_cache},
                    {"interfering_prompt", config.interfering_prompt},
                    {"n", config.n},
@@ -158,7 +174,7 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
     j["waiting"] = to_json(r.waiting);
     j["prefix_hit_rate"] = r.prefix_hit_rate;
     j["preemptions"] = r.preemptions;
-    if (config.lookup_draft > 0)
+    if (config.lookup_draft > 0 || config.draft_model_tokens > 0)
         j["speculative"] = {{"drafted", r.drafted},
                             {"accepted", r.draft_accepted},
                             {"acceptance_rate", r.drafted ? double(r.draft_accepted) / double(r.drafted) : 0.0}};

@@ -36,7 +36,7 @@ void print_usage() {
         "  serve-bench --model PATH [--preset long-in-short-out|short-in-long-out|long-in-long-out] [--requests N]\n"
         "            [--input-len N] [--output-len N] [--len-jitter F] [--shared-prefix F] [--rate R | --max-concurrency C]\n"
         "            [--prompts FILE] [--batch-tokens N] [--max-running N] [--no-chunked-prefill] [--no-prefix-cache]\n"
-        "            [--max-itl-factor F] [--lookup-draft K] [--ctx N] [--threads N] [--temperature T] [--seed S] [--n N] [--interfering-prompt N] [--steps-csv FILE] [-o md|json]\n"
+        "            [--max-itl-factor F] [--lookup-draft K | --draft-model PATH [--draft-tokens K]] [--ctx N] [--threads N] [--temperature T] [--seed S] [--n N] [--interfering-prompt N] [--steps-csv FILE] [-o md|json]\n"
         "  eval      --model PATH --text FILE [--ctx 512] [--chunks N] [--reference PATH] [--threads N] [--kv-type f16|f32] [--json]\n"
         "\n"
         "Exit code 0 on success; otherwise one line on stderr says what was wrong.");

@@ -24,6 +24,9 @@ struct ServeRequest {
     // unchanged; greedy output is identical). Drafts use spare step budget only. 0: off.
     int32_t lookup_draft = 0;
     int32_t lookup_ngram = 3;
+    // Draft-model speculation: up to this many tokens proposed greedily by the serving
+    // engine's draft model (ServingOptions::draft_engine), verified the same way. 0: off.
+    int32_t draft_model_tokens = 0;
 };
 
 // Per-request latency metrics, in milliseconds on the serving engine's clock.
@@ -58,6 +61,7 @@ struct RequestState {
     int32_t n_prompt = 0;
     int32_t n_computed = 0;       // tokens whose KV the sequence holds
     int32_t seq_id = -1;          // engine sequence while running
+    int32_t draft_seq = -1;       // its sequence on the draft engine (draft-model speculation)
     int32_t cached_at_admission = 0;  // prompt tokens the prefix cache supplied at the latest admission
     RequestStatus status = RequestStatus::waiting;
     std::string finish_reason;    // eos, max_tokens, context_full, cancelled

@@ -88,6 +88,7 @@ Result<std::vector<ServeBenchRequestPlan>> make_serve_workload(const ServeBenchC
         p.request.stop_at_eos = false;  // fixed output lengths, as benchmark_serving's --ignore-eos
         p.request.n = c.n;
         p.request.lookup_draft = c.lookup_draft;
+        p.request.draft_model_tokens = c.draft_model_tokens;
         if (c.rate > 0) t_ms += 1000.0 * gap(rng);
         p.arrival_ms = t_ms;
         out.push_back(std::move(p));

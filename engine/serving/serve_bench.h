@@ -31,6 +31,7 @@ struct ServeBenchConfig {
     SamplingParams sampling;        // default: greedy
     int32_t n = 1;                  // parallel samples per request (they share its prompt's blocks)
     int32_t lookup_draft = 0;       // prompt-lookup speculation per request (ServeRequest::lookup_draft)
+    int32_t draft_model_tokens = 0; // draft-model speculation per request (needs ServingOptions::draft_engine)
     ServeBenchConfig() { sampling.temperature = 0; }
 };
 

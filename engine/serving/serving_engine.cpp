@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "runtime/speculative.h"
+
 namespace lumen {
 
 ServingEngine::ServingEngine(Engine& engine, const ServingOptions& options)
@@ -16,8 +18,10 @@ ServingEngine::ServingEngine(Engine& engine, const ServingOptions& options)
 }
 
 ServingEngine::~ServingEngine() {
-    for (auto& [id, r] : requests_)
+    for (auto& [id, r] : requests_) {
         if (r->seq_id >= 0) engine_.free_sequence(r->seq_id);
+        if (r->draft_seq >= 0 && options_.draft_engine) options_.draft_engine->free_sequence(r->draft_seq);
+    }
     cache_.reset();
 }
 
@@ -39,6 +43,18 @@ Result<int64_t> ServingEngine::submit(const ServeRequest& request) {
     if (request.max_tokens < 1) return Status::error("request max_tokens must be at least 1");
     if (request.n < 1 || request.n > 64) return Status::error("request n is " + std::to_string(request.n) + ", expected 1..64");
     if (options_.scheduler.max_batch_tokens < 1) return Status::error("max batch tokens must be at least 1");
+    if (request.draft_model_tokens < 0 || request.lookup_draft < 0)
+        return Status::error("request draft lengths must be 0 (off) or more");
+    if (request.draft_model_tokens > 0) {
+        if (!options_.draft_engine)
+            return Status::error("request asks for draft-model speculation but the serving engine has no draft model");
+        if (request.lookup_draft > 0)
+            return Status::error("request asks for both prompt lookup and a draft model; choose one draft source");
+        if (!draft_vocabulary_checked_) {
+            LUMEN_TRY(check_same_vocabulary(engine_, *options_.draft_engine, "draft model"));
+            draft_vocabulary_checked_ = true;
+        }
+    }
     if (options_.max_itl_factor != 0 && !(options_.max_itl_factor > 1))
         return Status::error("max ITL factor is " + std::to_string(options_.max_itl_factor) +
                              "; expected 0 (off) or more than 1");
@@ -115,6 +131,8 @@ int32_t ServingEngine::reservable(const RequestState& r, int32_t max_tokens) con
 }
 
 void ServingEngine::release(RequestState& r) {
+    if (r.draft_seq >= 0 && options_.draft_engine) options_.draft_engine->free_sequence(r.draft_seq);
+    r.draft_seq = -1;
     if (r.seq_id < 0) return;
     // Full computed blocks stay in the prefix cache for later requests (and for this one after a preemption).
     if (cache_ && r.n_computed > 0)
@@ -168,20 +186,70 @@ void ServingEngine::sample_into(RequestState& r, float* logits_row, double t, St
     emit(r, r.sampler->sample(logits_row, vocab, r.tokens), t, m, sampled);
 }
 
-std::vector<int32_t> ServingEngine::draft_for(RequestState& r, int32_t spare) {
-    if (r.request.lookup_draft <= 0 || spare <= 0) return {};
+int32_t ServingEngine::draft_room(const RequestState& r, int32_t spare) const {
+    const int32_t k = r.request.lookup_draft > 0 ? r.request.lookup_draft
+                      : options_.draft_engine   ? r.request.draft_model_tokens
+                                                : 0;
+    if (k <= 0 || spare <= 0) return 0;
     const int32_t capacity = engine_.kv().n_blocks() * engine_.kv().layout().block_size;
     // Drafts never reach past max_tokens or the pool, so they cannot end a request that
     // plain decoding would continue: at most all drafts and one more token are emitted.
-    const int32_t room = std::min({r.request.lookup_draft, spare, r.request.max_tokens - r.n_generated() - 1,
-                                   capacity - int32_t(r.tokens.size()) - 1});
-    if (room <= 0) return {};
-    std::vector<int32_t> draft = prompt_lookup_draft(r.tokens, r.request.lookup_ngram, room);
+    return std::max(0, std::min({k, spare, r.request.max_tokens - r.n_generated() - 1,
+                                 capacity - int32_t(r.tokens.size()) - 1}));
+}
+
+bool ServingEngine::reserve_draft(RequestState& r, const std::vector<int32_t>& draft) {
     // The decode's own token is reserved already; the drafts need room after it.
-    if (draft.empty() || reservable(r, 1 + int32_t(draft.size())) < 1 + int32_t(draft.size()) ||
-        !reserve(r, 1 + int32_t(draft.size())))
-        return {};
-    return draft;
+    const int32_t n = 1 + int32_t(draft.size());
+    return reservable(r, n) >= n && reserve(r, n);
+}
+
+void ServingEngine::propose_with_draft_model(const std::vector<RequestState*>& requests,
+                                             const std::vector<int32_t>& rooms,
+                                             std::vector<std::vector<int32_t>*>& drafts) {
+    Engine& d = *options_.draft_engine;
+    const int32_t vocab = d.model().config.vocab_size;
+    std::vector<float> logits;
+    auto argmax = [&](size_t row) {
+        const float* p = logits.data() + row * size_t(vocab);
+        return int32_t(std::max_element(p, p + vocab) - p);
+    };
+    // Catch up: each draft sequence keeps what it shares with the request's tokens and is
+    // fed the rest, the last token included, whose logits give the first draft token.
+    std::vector<SequenceInput> inputs;
+    std::vector<size_t> active;
+    for (size_t i = 0; i < requests.size(); ++i) {
+        RequestState& r = *requests[i];
+        if (r.draft_seq < 0) {
+            auto seq = d.create_sequence();
+            if (!seq) continue;
+            r.draft_seq = seq.value();
+        }
+        const std::vector<int32_t>& held = d.sequence_tokens(r.draft_seq);
+        size_t common = 0;
+        while (common < held.size() && common + 1 < r.tokens.size() && held[common] == r.tokens[common]) ++common;
+        if (!d.truncate_sequence(r.draft_seq, int32_t(common)).is_ok()) continue;
+        SequenceInput in;
+        in.seq_id = r.draft_seq;
+        in.tokens.assign(r.tokens.begin() + long(common), r.tokens.end());
+        inputs.push_back(std::move(in));
+        active.push_back(i);
+    }
+    if (inputs.empty() || !d.step(inputs, &logits).is_ok()) return;  // a full draft pool: no drafts this step
+    for (size_t j = 0; j < active.size(); ++j) drafts[active[j]]->push_back(argmax(j));
+    // Then one greedy token per step for the requests that want more.
+    for (int32_t round = 1;; ++round) {
+        inputs.clear();
+        std::vector<size_t> next;
+        for (size_t i : active)
+            if (rooms[i] > round) {
+                inputs.push_back({requests[i]->draft_seq, {drafts[i]->back()}});
+                next.push_back(i);
+            }
+        if (inputs.empty() || !d.step(inputs, &logits).is_ok()) return;
+        for (size_t j = 0; j < next.size(); ++j) drafts[next[j]]->push_back(argmax(j));
+        active = next;
+    }
 }
 
 Status ServingEngine::verify_draft(RequestState& r, const std::vector<int32_t>& draft, float* rows, double t,
@@ -258,20 +326,36 @@ Result<StepMetrics> ServingEngine::step() {
         // Speculative drafts ride on decode chunks, within the budget the plan left over.
         std::vector<std::vector<int32_t>> drafts(plan.chunks.size());
         int32_t spare = options_.scheduler.max_batch_tokens - plan.n_prefill_tokens - plan.n_decode_tokens;
+        std::vector<RequestState*> model_drafted;
+        std::vector<int32_t> model_rooms;
+        std::vector<std::vector<int32_t>*> model_drafts;
+        for (size_t i = 0; i < plan.chunks.size(); ++i) {
+            RequestState& r = *plan.chunks[i].request;
+            if (plan.chunks[i].n_tokens != 1 || r.pending() != 1 || r.n_generated() == 0) continue;
+            const int32_t room = draft_room(r, spare);
+            if (room <= 0) continue;
+            if (r.request.lookup_draft > 0) {
+                drafts[i] = prompt_lookup_draft(r.tokens, r.request.lookup_ngram, room);
+                spare -= int32_t(drafts[i].size());
+            } else {
+                model_drafted.push_back(&r);
+                model_rooms.push_back(room);
+                model_drafts.push_back(&drafts[i]);
+                spare -= room;
+            }
+        }
+        if (!model_drafted.empty()) propose_with_draft_model(model_drafted, model_rooms, model_drafts);
         for (size_t i = 0; i < plan.chunks.size(); ++i) {
             const ScheduledChunk& c = plan.chunks[i];
             RequestState& r = *c.request;
+            if (!drafts[i].empty() && !reserve_draft(r, drafts[i])) drafts[i].clear();
             SequenceInput in;
             in.seq_id = r.seq_id;
             in.tokens.assign(r.tokens.begin() + r.n_computed, r.tokens.begin() + r.n_computed + c.n_tokens);
             in.logits = r.n_computed + c.n_tokens == int32_t(r.tokens.size());
-            if (c.n_tokens == 1 && r.pending() == 1 && r.n_generated() > 0) {
-                drafts[i] = draft_for(r, spare);
-                spare -= int32_t(drafts[i].size());
-                m.n_draft_tokens += int32_t(drafts[i].size());
-                in.tokens.insert(in.tokens.end(), drafts[i].begin(), drafts[i].end());
-                in.all_logits = !drafts[i].empty();
-            }
+            m.n_draft_tokens += int32_t(drafts[i].size());
+            in.tokens.insert(in.tokens.end(), drafts[i].begin(), drafts[i].end());
+            in.all_logits = !drafts[i].empty();
             inputs.push_back(std::move(in));
         }
         Status s = engine_.step(inputs, &logits_);

@@ -25,6 +25,9 @@ struct ServingOptions {
     // With chunked prefill: keep decoding requests' steps within this factor of a
     // decode-only step by sizing prompt chunks online (ItlGovernor). 0: off.
     double max_itl_factor = 0;
+    // Draft-model speculation for requests that ask for it (ServeRequest::draft_model_tokens):
+    // a smaller model with the same vocabulary, not used elsewhere while serving.
+    Engine* draft_engine = nullptr;
 };
 
 // Engine-wide statistics of one step.
@@ -93,9 +96,14 @@ private:
     void sample_into(RequestState& r, float* logits_row, double t, StepMetrics& m, int32_t& sampled);
     // Appends a chosen token to r: metrics, the token callback, and the stop conditions.
     void emit(RequestState& r, int32_t token, double t, StepMetrics& m, int32_t& sampled);
-    // A prompt-lookup draft for a decode chunk of r within `spare` budget tokens, with its
-    // KV reserved; empty when r does not speculate or nothing fits.
-    std::vector<int32_t> draft_for(RequestState& r, int32_t spare);
+    // How many draft tokens r may feed this step within `spare` budget tokens (0: none).
+    int32_t draft_room(const RequestState& r, int32_t spare) const;
+    // Reserves the KV of r's decode token and its draft; false when it does not fit.
+    bool reserve_draft(RequestState& r, const std::vector<int32_t>& draft);
+    // Draft-model proposals, batched on the draft engine: request i gets up to rooms[i]
+    // greedy tokens in (*drafts)[i]. A draft pool that is full just gives no drafts.
+    void propose_with_draft_model(const std::vector<RequestState*>& requests, const std::vector<int32_t>& rooms,
+                                  std::vector<std::vector<int32_t>*>& drafts);
     // Verifies r's draft against its rows (row i follows the i-th fed token), emits the
     // accepted tokens and one more, and drops the KV of rejected drafts.
     Status verify_draft(RequestState& r, const std::vector<int32_t>& draft, float* rows, double t, StepMetrics& m,
@@ -117,6 +125,7 @@ private:
     int64_t steps_ = 0;
     int64_t prompt_tokens_admitted_ = 0;
     int64_t prompt_tokens_cached_ = 0;
+    bool draft_vocabulary_checked_ = false;
     std::vector<float> logits_;
 };
 
