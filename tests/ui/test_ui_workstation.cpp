@@ -632,6 +632,10 @@ private Q_SLOTS:
         QVERIFY(q8.hasReference);
         QVERIFY(q8.kldMean > 0 && q8.top1 > 0.5);
         QVERIFY(q8.perplexity > 1);
+        // Memory: the backend holds at least the predicted weights and KV pool; the process more.
+        QVERIFY(q8.predictedBytes > q8.weightBytes);
+        QVERIFY2(q8.backendBytes >= q8.predictedBytes, qPrintable(QStringLiteral("%1 < %2").arg(q8.backendBytes).arg(q8.predictedBytes)));
+        QVERIFY(q8.processRssBytes > 0);
         QVERIFY(!q8.tensors.isEmpty());
         for (const TensorErrorData& t : q8.tensors) {
             QCOMPARE(t.type, QStringLiteral("q8_0"));

@@ -59,8 +59,11 @@ QuantizationPanel::QuantizationPanel(QWidget* parent) : QWidget(parent) {
 
     comparison_ = new QTreeWidget(this);
     comparison_->setObjectName(QStringLiteral("quantComparisonTable"));
-    comparison_->setHeaderLabels({tr("format"), tr("weights MiB"), tr("PPL"), tr("KLD mean"), tr("KLD p99"),
-                                  tr("top-1 %"), tr("decode tok/s")});
+    comparison_->setHeaderLabels({tr("format"), tr("weights MiB"), tr("predicted MiB"), tr("backend MiB"),
+                                  tr("process MiB"), tr("PPL"), tr("KLD mean"), tr("KLD p99"), tr("top-1 %"),
+                                  tr("decode tok/s")});
+    comparison_->setToolTip(tr("predicted: weights plus the KV pool, from the shapes; backend: what the backend holds "
+                               "(weights, KV pool, scratch); process: resident memory after the evaluation."));
     comparison_->setRootIsDecorated(false);
     comparison_->setSortingEnabled(true);
     kld_plot_ = new QCustomPlot(this);
@@ -137,11 +140,14 @@ void QuantizationPanel::showResult(const QuantEvalData& r) {
     auto* row = new NumericItem(comparison_);
     row->setText(0, r.format);
     row->setText(1, mib(r.weightBytes));
-    row->setText(2, QString::number(r.perplexity, 'f', 3));
-    row->setText(3, r.hasReference ? QString::number(r.kldMean, 'f', 5) : tr("–"));
-    row->setText(4, r.hasReference ? QString::number(r.kldP99, 'f', 4) : tr("–"));
-    row->setText(5, r.hasReference ? QString::number(100.0 * r.top1, 'f', 2) : tr("–"));
-    row->setText(6, QString::number(r.decodeTps, 'f', 1));
+    row->setText(2, mib(r.predictedBytes));
+    row->setText(3, mib(r.backendBytes));
+    row->setText(4, mib(r.processRssBytes));
+    row->setText(5, QString::number(r.perplexity, 'f', 3));
+    row->setText(6, r.hasReference ? QString::number(r.kldMean, 'f', 5) : tr("–"));
+    row->setText(7, r.hasReference ? QString::number(r.kldP99, 'f', 4) : tr("–"));
+    row->setText(8, r.hasReference ? QString::number(100.0 * r.top1, 'f', 2) : tr("–"));
+    row->setText(9, QString::number(r.decodeTps, 'f', 1));
     for (int c = 0; c < comparison_->columnCount(); ++c) comparison_->resizeColumnToContents(c);
     status_->setText(tr("%1: PPL %2 ± %3 over %4 predictions%5")
                          .arg(r.format)

@@ -166,6 +166,9 @@ struct QuantEvalData {
     bool hasReference = false;   // KLD and top-1 against the file's own weights
     double kldMean = 0, kldP99 = 0, kldMax = 0, top1 = 0;
     double decodeTps = 0;        // greedy, a short generation
+    qint64 predictedBytes = 0;   // weights + the KV pool, from the shapes (the Model panel's estimate)
+    qint64 backendBytes = 0;     // what the backend holds: weights, KV pool and scratch
+    qint64 processRssBytes = 0;  // the whole process's resident memory (both models while evaluating)
     int scored = 0;
     QVector<TensorErrorData> tensors;  // with a reference: every matrix's error
 };

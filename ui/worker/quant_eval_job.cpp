@@ -10,6 +10,17 @@
 
 namespace lumen::ui {
 
+namespace {
+// VmRSS of this process (Linux), 0 when unknown.
+qint64 resident_bytes() {
+    QFile status(QStringLiteral("/proc/self/status"));
+    if (!status.open(QIODevice::ReadOnly)) return 0;
+    for (const QByteArray& line : status.readAll().split('\n'))
+        if (line.startsWith("VmRSS:")) return line.mid(6).trimmed().split(' ').value(0).toLongLong() * 1024;
+    return 0;
+}
+}  // namespace
+
 void EngineWorker::evaluateQuantization(const QuantEvalSettings& settings) {
     if (!engine_) {
         Q_EMIT quantEvalFailed(tr("no model is loaded; open a model first"));
@@ -73,6 +84,13 @@ void EngineWorker::evaluateQuantization(const QuantEvalSettings& settings) {
         g.sampling.temperature = 0;
         g.stop_at_eos = false;
         if (auto gen = engine_->generate(g)) data.decodeTps = gen->stats.decode_tps;
+        const ModelConfig& c = engine_->model().config;
+        const KVCacheLayout& kv = engine_->kv().layout();
+        data.predictedBytes = data.weightBytes + qint64(2) * c.n_layers * c.n_kv_heads * c.head_dim *
+                                                     qint64(row_bytes(kv.type, 1)) * kv.block_size * kv.n_blocks;
+        const MemoryInfo mem = engine_->backend().memory_info();
+        data.backendBytes = mem.weight_bytes + mem.kv_bytes + mem.scratch_bytes;
+        data.processRssBytes = resident_bytes();
         publishKvSnapshot();
         Q_EMIT quantEvalFinished(data);
     } catch (const std::exception& e) {
