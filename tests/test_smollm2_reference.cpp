@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <set>
 #include <sstream>
 
 #include "chat/chat_template.h"
@@ -157,4 +158,34 @@ TEST_F(SmolLM2, AnswersAQuestionSensibly) {
     ASSERT_TRUE(r.is_ok()) << r.status().message();
     EXPECT_NE(r->text.find("Paris"), std::string::npos) << r->text;
     EXPECT_EQ(r->stop_reason, "eos");
+}
+
+// No-repeat-ngram over 500 generated tokens with a repetitive prompt: greedy decoding
+// repeats the prompt's trigrams throughout, and with the ban no trigram that ends in the
+// output appears twice in prompt + output.
+TEST_F(SmolLM2, NoRepeatNgramHoldsOver500Tokens) {
+    GenerationRequest g;
+    g.prompt = "The cat sat on the mat. The cat sat on the mat. The cat sat on the mat.";
+    g.max_tokens = 500;
+    g.sampling.temperature = 0;
+    g.stop_at_eos = false;
+    auto repeats_in_output = [](const GenerationResult& r) {
+        std::vector<int32_t> all = r.prompt_ids;
+        all.insert(all.end(), r.ids.begin(), r.ids.end());
+        std::set<std::vector<int32_t>> seen;
+        int repeats = 0;
+        for (size_t i = 0; i + 3 <= all.size(); ++i) {
+            const bool new_trigram = seen.insert({all[i], all[i + 1], all[i + 2]}).second;
+            if (!new_trigram && i + 2 >= r.prompt_ids.size()) ++repeats;
+        }
+        return repeats;
+    };
+    auto plain = engine_->generate(g);
+    ASSERT_TRUE(plain.is_ok()) << plain.status().message();
+    EXPECT_GT(repeats_in_output(*plain), 100);  // the check can fail
+    g.sampling.no_repeat_ngram = 3;
+    auto banned = engine_->generate(g);
+    ASSERT_TRUE(banned.is_ok()) << banned.status().message();
+    ASSERT_EQ(banned->ids.size(), 500u);
+    EXPECT_EQ(repeats_in_output(*banned), 0);
 }
