@@ -109,7 +109,9 @@ TEST(EarlyExit, RowsEqualTheTruncatedModelsLogits) {
         in.seq_id = seq;
         in.tokens = tokens;
         in.all_logits = true;
-        ASSERT_TRUE(e.step({in}, out, exit_layer).is_ok());
+        StepOptions options;
+        options.exit_layer = exit_layer;
+        ASSERT_TRUE(e.step({in}, out, options).is_ok());
         e.free_sequence(seq);
     };
     run(*expert, kAmateurLayers, &both);
@@ -129,7 +131,9 @@ TEST(EarlyExit, RowsEqualTheTruncatedModelsLogits) {
     SequenceInput in;
     in.seq_id = seq;
     in.tokens = {5};
-    EXPECT_FALSE(expert->step({in}, &bad, kLayers).is_ok());  // k must leave at least one layer out
+    StepOptions all_layers;
+    all_layers.exit_layer = kLayers;
+    EXPECT_FALSE(expert->step({in}, &bad, all_layers).is_ok());  // k must leave at least one layer out
     expert->free_sequence(seq);
     expect_free(*expert);
 }
@@ -296,6 +300,7 @@ TEST(EarlyExit, CountsAndRules) {
     auto never = expert->generate(g);
     ASSERT_TRUE(never.is_ok()) << never.status().message();
     EXPECT_EQ(never->stats.exit_layer_counts[kLayers], 29);
+    EXPECT_DOUBLE_EQ(never->stats.mean_layers_run(), double(kLayers));
     GenerationRequest plain = g;
     plain.early_exit = {};
     EXPECT_EQ(never->ids, expert->generate(plain)->ids);  // checking alone changes nothing
@@ -304,6 +309,7 @@ TEST(EarlyExit, CountsAndRules) {
     auto always = expert->generate(g);
     ASSERT_TRUE(always.is_ok());
     EXPECT_EQ(always->stats.exit_layer_counts[1], 29);
+    EXPECT_DOUBLE_EQ(always->stats.mean_layers_run(), 1.0);
     int32_t total = 0;
     for (size_t l = 0; l < always->stats.exit_layer_counts.size(); ++l) {
         total += always->stats.exit_layer_counts[l];

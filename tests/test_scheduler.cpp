@@ -117,7 +117,7 @@ TEST(Scheduler, PromptChunkShrinksToWhatFitsAndAdmitsNothingBehindIt) {
     EXPECT_EQ(chunk_of(plan, small), 0);
 }
 
-TEST(Scheduler, AnOlderPromptPreemptsOnlyWhenNothingFits) {
+TEST(Scheduler, AFullPoolAdmitsNothingAndPreemptsNobodyOlder) {
     CountingMemory memory(4, 16);
     Scheduler s(with_budget(64));
     RequestState older = make_request(200, 0), younger = make_request(32, 1);

@@ -10,17 +10,6 @@
 
 namespace lumen::cli {
 
-namespace {
-// The mean number of layers decode steps ran, from counts indexed by layers run.
-double mean_exit_layer(const std::vector<int32_t>& counts) {
-    double steps = 0, layers = 0;
-    for (size_t l = 0; l < counts.size(); ++l) {
-        steps += counts[l];
-        layers += double(l) * counts[l];
-    }
-    return steps > 0 ? layers / steps : 0;
-}
-}  // namespace
 
 
 int cmd_generate(const std::vector<std::string>& argv) {
@@ -158,7 +147,7 @@ int cmd_generate(const std::vector<std::string>& argv) {
                                {"first_layer", req.early_exit.first_layer},
                                {"every", req.early_exit.every},
                                {"n_layers", engine.value()->model().config.n_layers},
-                               {"mean_layers", mean_exit_layer(r.stats.exit_layer_counts)},
+                               {"mean_layers", r.stats.mean_layers_run()},
                                {"steps_by_layers_run", counts}};
         }
         std::puts(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
@@ -172,7 +161,7 @@ int cmd_generate(const std::vector<std::string>& argv) {
                          r.stats.n_verify_steps, r.stats.draft_ms);
         if (req.early_exit.enabled())
             std::fprintf(stderr, "[early exit (lossy): decode steps ran %.1f of %d layers on average]\n",
-                         mean_exit_layer(r.stats.exit_layer_counts), engine.value()->model().config.n_layers);
+                         r.stats.mean_layers_run(), engine.value()->model().config.n_layers);
     }
     return 0;
 }

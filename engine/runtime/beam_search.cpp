@@ -88,14 +88,7 @@ Result<BeamSearchResult> beam_search(Engine& engine, const BeamSearchRequest& re
     if (!seq) return seq.status().with_context("beam search");
     beams.push_back({seq.value(), {}, 0.0, -1});
     std::vector<float> logits;
-    const size_t chunk = size_t(engine.options().max_batch_tokens);
-    for (size_t i = 0; i < prompt.size(); i += chunk) {
-        SequenceInput in;
-        in.seq_id = beams[0].seq;
-        in.tokens.assign(prompt.begin() + long(i), prompt.begin() + long(std::min(prompt.size(), i + chunk)));
-        in.logits = i + chunk >= prompt.size();
-        if (Status s = engine.step({in}, &logits); !s.is_ok()) return s.with_context("beam search prompt");
-    }
+    if (Status s = engine.feed(beams[0].seq, prompt, &logits); !s.is_ok()) return s.with_context("beam search prompt");
     result.prompt_blocks = blocks_in_use();
     result.peak_blocks = result.prompt_blocks;
 

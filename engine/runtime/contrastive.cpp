@@ -32,18 +32,6 @@ struct OwnedSequence {
     }
 };
 
-// Feeds `tokens` to a sequence in chunks of the engine's batch size; logits for the last.
-Status feed(Engine& e, int32_t seq, const std::vector<int32_t>& tokens, int32_t exit_layer, std::vector<float>* logits) {
-    const size_t chunk = size_t(e.options().max_batch_tokens);
-    for (size_t i = 0; i < tokens.size(); i += chunk) {
-        SequenceInput in;
-        in.seq_id = seq;
-        in.tokens.assign(tokens.begin() + long(i), tokens.begin() + long(std::min(tokens.size(), i + chunk)));
-        in.logits = i + chunk >= tokens.size();
-        LUMEN_TRY(e.step({in}, logits, in.logits ? exit_layer : 0));
-    }
-    return Status::ok();
-}
 
 }  // namespace
 
@@ -80,18 +68,19 @@ Result<ContrastiveResult> contrastive_generate(Engine& expert, const Contrastive
     ContrastiveResult result;
     result.prompt_ids = prompt;
     const int32_t vocab = expert.model().config.vocab_size;
-    const int32_t exit_layer = early_exit ? request.amateur_layers : 0;
+    StepOptions expert_options;
+    expert_options.exit_layer = early_exit ? request.amateur_layers : 0;
     OwnedSequence expert_seq{&expert, -1}, amateur_seq{request.amateur, -1};
     auto es = expert.create_sequence();
     if (!es) return es.status().with_context("contrastive decoding");
     expert_seq.id = es.value();
     std::vector<float> expert_logits, amateur_logits;
-    LUMEN_TRY(feed(expert, expert_seq.id, prompt, exit_layer, &expert_logits));
+    LUMEN_TRY(expert.feed(expert_seq.id, prompt, &expert_logits, expert_options));
     if (request.amateur) {
         auto as = request.amateur->create_sequence();
         if (!as) return as.status().with_context("contrastive decoding amateur");
         amateur_seq.id = as.value();
-        LUMEN_TRY(feed(*request.amateur, amateur_seq.id, prompt, 0, &amateur_logits));
+        LUMEN_TRY(request.amateur->feed(amateur_seq.id, prompt, &amateur_logits));
     }
 
     std::vector<double> lp_expert, lp_amateur;
@@ -139,9 +128,9 @@ Result<ContrastiveResult> contrastive_generate(Engine& expert, const Contrastive
             result.stop_reason = "cancelled";
             break;
         }
-        LUMEN_TRY(feed(expert, expert_seq.id, {next}, exit_layer, &expert_logits));
+        LUMEN_TRY(expert.feed(expert_seq.id, {next}, &expert_logits, expert_options));
         if (request.amateur)
-            LUMEN_TRY(feed(*request.amateur, amateur_seq.id, {next}, 0, &amateur_logits).with_context("amateur model"));
+            LUMEN_TRY(request.amateur->feed(amateur_seq.id, {next}, &amateur_logits).with_context("amateur model"));
     }
     result.elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     return result;

@@ -34,6 +34,28 @@ size_t held_back_suffix(const std::string& text, const std::vector<std::string>&
 
 Engine::~Engine() = default;
 
+double GenerationStats::mean_layers_run() const {
+    double steps = 0, layers = 0;
+    for (size_t l = 0; l < exit_layer_counts.size(); ++l) {
+        steps += exit_layer_counts[l];
+        layers += double(l) * exit_layer_counts[l];
+    }
+    return steps > 0 ? layers / steps : 0;
+}
+
+Status Engine::feed(int32_t seq_id, const std::vector<int32_t>& tokens, std::vector<float>* logits,
+                    const StepOptions& options) {
+    const size_t chunk = size_t(options_.max_batch_tokens);
+    for (size_t i = 0; i < tokens.size(); i += chunk) {
+        SequenceInput in;
+        in.seq_id = seq_id;
+        in.tokens.assign(tokens.begin() + long(i), tokens.begin() + long(std::min(tokens.size(), i + chunk)));
+        in.logits = i + chunk >= tokens.size();
+        LUMEN_TRY(step({in}, logits, in.logits ? options : StepOptions{}));
+    }
+    return Status::ok();
+}
+
 Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const LoadOptions& load_options,
                                              const EngineOptions& options) {
     const auto t0 = Clock::now();
@@ -117,9 +139,10 @@ const std::vector<int32_t>& Engine::sequence_tokens(int32_t seq_id) const {
     return it == sequence_tokens_.end() ? none : it->second;
 }
 
-Status Engine::step(const std::vector<SequenceInput>& inputs, std::vector<float>* logits, int32_t exit_layer) {
+Status Engine::step(const std::vector<SequenceInput>& inputs, std::vector<float>* logits, const StepOptions& options) {
     batch_.clear();
-    batch_.exit_layer = exit_layer;
+    batch_.exit_layer = options.exit_layer;
+    batch_.early_exit = options.early_exit;
     std::vector<std::pair<int32_t, int32_t>> reserved;  // (seq, length before) for roll-back
     // Copy-on-write copies queued by the reservations run before anything reads or rolls back.
     auto run_copies = [&] { return backend_->copy_kv_blocks(kv_->take_pending_copies()); };
@@ -158,7 +181,6 @@ Status Engine::step(const std::vector<SequenceInput>& inputs, std::vector<float>
         roll_back();
         return c;
     }
-    if (step_early_exit_.enabled() && batch_.n_tokens() == 1) batch_.early_exit = step_early_exit_;
     Status s = backend_->forward(batch_, logits);
     if (!s.is_ok()) {
         roll_back();
@@ -239,13 +261,9 @@ Result<GenerationResult> Engine::generate(const GenerationRequest& request, cons
         const auto ts = Clock::now();
         const int32_t n = int32_t(tokens.size());
         const bool early_exit = !prefill && request.early_exit.enabled();
-        // The rule applies to this step only, whatever happens in it.
-        struct RuleScope {
-            EarlyExitRule& slot;
-            ~RuleScope() { slot = {}; }
-        } scope{step_early_exit_};
-        if (early_exit) step_early_exit_ = request.early_exit;
-        Status s = step({{seq.value(), std::move(tokens), all_logits}}, &logits);
+        StepOptions options;
+        if (early_exit) options.early_exit = request.early_exit;
+        Status s = step({{seq.value(), std::move(tokens), all_logits}}, &logits, options);
         if (s.is_ok() && early_exit) ++result.stats.exit_layer_counts[size_t(backend_->last_exit_layer())];
         if (s.is_ok() && on_step) {
             StepEvent ev;

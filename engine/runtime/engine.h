@@ -33,6 +33,15 @@ struct EngineOptions {
     std::function<bool(const std::string& stage, float fraction)> on_load_progress;
 };
 
+// What a step computes beyond the logits (StepBatch's fields of the same names):
+// exit_layer = k > 0 appends each row's logits after the first k layers (the
+// early-exit amateur of contrastive decoding); early_exit lets a one-token step stop
+// at a confident layer.
+struct StepOptions {
+    int32_t exit_layer = 0;
+    EarlyExitRule early_exit;
+};
+
 // Tokens to append to one sequence in a step.
 struct SequenceInput {
     int32_t seq_id = 0;
@@ -96,6 +105,7 @@ struct GenerationStats {
     double draft_ms = 0;            // wall time in the draft model (0 for prompt lookup)
     // Early exit: decode steps by the number of layers they ran (index 1..n_layers).
     std::vector<int32_t> exit_layer_counts;
+    double mean_layers_run() const;  // over exit_layer_counts; 0 without early exit
 };
 
 // One forward step of a generation, for live statistics.
@@ -151,9 +161,11 @@ public:
     const std::vector<int32_t>& sequence_tokens(int32_t seq_id) const;
     // Appends each input's tokens to its sequence in one forward step. Logit rows
     // come back in input order. On failure no sequence changes (blocks rolled back).
-    // With exit_layer = k > 0 the rows are followed by the same rows computed after the
-    // first k layers (the early-exit amateur of contrastive decoding; StepBatch::exit_layer).
-    Status step(const std::vector<SequenceInput>& inputs, std::vector<float>* logits, int32_t exit_layer = 0);
+    Status step(const std::vector<SequenceInput>& inputs, std::vector<float>* logits, const StepOptions& options = {});
+    // Feeds tokens to one sequence in steps of at most max_batch_tokens; logits (and
+    // any early-exit rows the options ask for) for the last token only.
+    Status feed(int32_t seq_id, const std::vector<int32_t>& tokens, std::vector<float>* logits,
+                const StepOptions& options = {});
 
     // Generates for one request, on a fresh sequence freed at the end or on the
     // request's seq_id. `cancel` is checked after every step.
@@ -167,7 +179,6 @@ private:
     std::unique_ptr<KVCacheManager> kv_;
     EngineOptions options_;
     StepBatch batch_;
-    EarlyExitRule step_early_exit_;  // set by generate around its one-token decode steps
     std::map<int32_t, std::vector<int32_t>> sequence_tokens_;  // tokens each sequence's KV holds
     double load_ms_ = 0;
 };

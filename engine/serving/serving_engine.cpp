@@ -200,8 +200,7 @@ int32_t ServingEngine::draft_room(const RequestState& r, int32_t spare) const {
 
 bool ServingEngine::reserve_draft(RequestState& r, const std::vector<int32_t>& draft) {
     // The decode's own token is reserved already; the drafts need room after it.
-    const int32_t n = 1 + int32_t(draft.size());
-    return reservable(r, n) >= n && reserve(r, n);
+    return reserve(r, 1 + int32_t(draft.size()));
 }
 
 void ServingEngine::propose_with_draft_model(const std::vector<RequestState*>& requests,
@@ -255,6 +254,8 @@ void ServingEngine::propose_with_draft_model(const std::vector<RequestState*>& r
 Status ServingEngine::verify_draft(RequestState& r, const std::vector<int32_t>& draft, float* rows, double t,
                                    StepMetrics& m, int32_t& sampled) {
     const int32_t vocab = engine_.model().config.vocab_size;
+    const int32_t bs = engine_.kv().layout().block_size;
+    const int32_t computed_before = r.n_computed;
     ++r.metrics.n_verify_steps;
     r.metrics.n_drafted += int32_t(draft.size());
     size_t i = 0;
@@ -273,7 +274,9 @@ Status ServingEngine::verify_draft(RequestState& r, const std::vector<int32_t>& 
     if (r.status == RequestStatus::finished) return Status::ok();
     // Drop the KV of the rejected drafts: the sequence holds exactly the computed tokens.
     if (engine_.kv().length(r.seq_id) > r.n_computed) LUMEN_TRY(engine_.truncate_sequence(r.seq_id, r.n_computed));
-    if (cache_) cache_->insert(r.tokens.data(), size_t(r.n_computed), engine_.kv().block_table(r.seq_id));
+    // Accepted drafts that filled a block make it shareable, as the step's own tokens do.
+    if (cache_ && r.n_computed / bs > computed_before / bs)
+        cache_->insert(r.tokens.data(), size_t(r.n_computed), engine_.kv().block_table(r.seq_id));
     return Status::ok();
 }
 

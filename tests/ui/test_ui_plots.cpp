@@ -378,6 +378,7 @@ void TestUiPlots::decodingCsvAndData() {
     exits.stepsByLayersRun = QVector<int>(31, 0);  // a 30-layer model
     exits.stepsByLayersRun[20] = 30;
     exits.stepsByLayersRun[30] = 10;
+    exits.meanLayersRun = 22.5;  // (30 x 20 + 10 x 30) / 40, as GenerationStats::mean_layers_run gives it
     plots.addDecodingStats(exits);
     plots.addDecodingStats(lumen::ui::DecodingStatsData{});  // nothing to show
     const Csv csv = parseCsv(plots.csv(QStringLiteral("decoding")));

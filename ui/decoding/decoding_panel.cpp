@@ -270,13 +270,10 @@ EarlyExitSettings DecodingPanel::earlyExitSettings() const {
 
 void DecodingPanel::showDecodingStats(const DecodingStatsData& d) {
     if (!d.stepsByLayersRun.isEmpty()) {
-        double steps = 0, layers = 0;
-        for (int l = 0; l < d.stepsByLayersRun.size(); ++l) {
-            steps += d.stepsByLayersRun[l];
-            layers += double(l) * d.stepsByLayersRun[l];
-        }
+        double steps = 0;
+        for (int count : d.stepsByLayersRun) steps += count;
         exit_summary_->setText(tr("Early exit (lossy): decode steps ran %1 of %2 layers on average · %3 tok/s")
-                                   .arg(steps > 0 ? layers / steps : 0, 0, 'f', 1)
+                                   .arg(d.meanLayersRun, 0, 'f', 1)
                                    .arg(d.stepsByLayersRun.size() - 1)
                                    .arg(d.decodeTps, 0, 'f', 1));
         exit_layers_->clear();

@@ -313,14 +313,8 @@ void PerformancePlots::addDecodingStats(const DecodingStatsData& d) {
         point.acceptancePct = 100.0 * d.accepted / d.drafted;
         point.acceptedPerStep = d.verifySteps > 0 ? double(d.accepted) / d.verifySteps : 0;
     }
-    if (d.stepsByLayersRun.size() > 1) {
-        double steps = 0, layers = 0;
-        for (int l = 0; l < d.stepsByLayersRun.size(); ++l) {
-            steps += d.stepsByLayersRun[l];
-            layers += double(l) * d.stepsByLayersRun[l];
-        }
-        if (steps > 0) point.layersRunPct = 100.0 * layers / steps / double(d.stepsByLayersRun.size() - 1);
-    }
+    if (d.stepsByLayersRun.size() > 1 && d.meanLayersRun > 0)
+        point.layersRunPct = 100.0 * d.meanLayersRun / double(d.stepsByLayersRun.size() - 1);
     m_decoding.push_back(point);
     trim(m_decoding);
     markDirty(Decoding);

@@ -32,6 +32,21 @@ QString contrastive_settings_json(const SamplingParams& sampling, const Contrast
     return QString::fromUtf8(QJsonDocument(o).toJson(QJsonDocument::Compact));
 }
 
+// The stats of a reply that appears whole when its search ends (nothing streams).
+ReplyStats whole_reply_stats(const GenerationJob& job, size_t prompt_tokens, size_t generated, double elapsed_ms,
+                             const std::string& stop_reason, const QString& settings_json) {
+    ReplyStats stats;
+    stats.requestId = job.requestId;
+    stats.promptTokens = int(prompt_tokens);
+    stats.generatedTokens = int(generated);
+    stats.ttftMs = elapsed_ms;
+    stats.decodeTps = elapsed_ms > 0 ? 1000.0 * double(generated) / elapsed_ms : 0;
+    stats.totalMs = elapsed_ms;
+    stats.stopReason = QString::fromStdString(stop_reason);
+    stats.samplingJson = settings_json;
+    return stats;
+}
+
 }  // namespace
 
 void EngineWorker::runBeamSearch(const GenerationJob& job, const std::vector<int32_t>& prompt) {
@@ -73,17 +88,10 @@ void EngineWorker::runBeamSearch(const GenerationJob& job, const std::vector<int
                                   int(h.ids.size()), QString::fromStdString(h.finish_reason)});
     Q_EMIT beamSearchFinished(search);
 
-    ReplyStats stats;
-    stats.requestId = job.requestId;
-    stats.promptTokens = int(prompt.size());
     const BeamHypothesis* best = r.hypotheses.empty() ? nullptr : &r.hypotheses.front();
-    stats.generatedTokens = best ? int(best->ids.size()) : 0;
-    stats.ttftMs = r.elapsed_ms;  // nothing streams: the reply appears when the search ends
-    stats.decodeTps = r.elapsed_ms > 0 ? 1000.0 * stats.generatedTokens / r.elapsed_ms : 0;
-    stats.totalMs = r.elapsed_ms;
+    ReplyStats stats = whole_reply_stats(job, prompt.size(), best ? best->ids.size() : 0, r.elapsed_ms,
+                                         best ? best->finish_reason : "cancelled", beam_settings_json(job.sampling, job.beam));
     stats.wallTimeSec = wallTimeSec();
-    stats.stopReason = best ? QString::fromStdString(best->finish_reason) : QStringLiteral("cancelled");
-    stats.samplingJson = beam_settings_json(job.sampling, job.beam);
     Q_EMIT replyFinished(stats, best ? QString::fromStdString(tok.decode(best->ids)) : QString());
 }
 
@@ -133,23 +141,16 @@ void EngineWorker::runContrastive(const GenerationJob& job, const std::vector<in
     }
     Q_EMIT contrastiveFinished(data);
 
-    ReplyStats stats;
-    stats.requestId = job.requestId;
-    stats.promptTokens = int(prompt.size());
-    stats.generatedTokens = int(r.ids.size());
-    stats.ttftMs = r.elapsed_ms;  // nothing streams: the reply appears when decoding ends
-    stats.decodeTps = r.elapsed_ms > 0 ? 1000.0 * double(r.ids.size()) / r.elapsed_ms : 0;
-    stats.totalMs = r.elapsed_ms;
+    ReplyStats stats = whole_reply_stats(job, prompt.size(), r.ids.size(), r.elapsed_ms, r.stop_reason,
+                                         contrastive_settings_json(job.sampling, settings, amateurName));
     stats.wallTimeSec = wallTimeSec();
-    stats.stopReason = QString::fromStdString(r.stop_reason);
-    stats.samplingJson = contrastive_settings_json(job.sampling, settings, amateurName);
     Q_EMIT replyFinished(stats, QString::fromStdString(tok.decode(r.ids)));
 }
 
 Engine* EngineWorker::secondModel(const QString& path, QString* error) {
-    if (amateur_ && amateurPath_ == path) return amateur_.get();
-    amateur_.reset();
-    amateurPath_.clear();
+    if (second_model_ && secondModelPath_ == path) return second_model_.get();
+    second_model_.reset();
+    secondModelPath_.clear();
     EngineOptions options = engine_->options();
     options.on_load_progress = nullptr;
     auto loaded = Engine::load(path.toStdString(), {}, options);
@@ -157,9 +158,9 @@ Engine* EngineWorker::secondModel(const QString& path, QString* error) {
         *error = QString::fromStdString(loaded.status().message());
         return nullptr;
     }
-    amateur_ = std::move(loaded.value());
-    amateurPath_ = path;
-    return amateur_.get();
+    second_model_ = std::move(loaded.value());
+    secondModelPath_ = path;
+    return second_model_.get();
 }
 
 void EngineWorker::runGenerate(const GenerationJob& job, const std::vector<int32_t>& prompt) {
@@ -216,6 +217,7 @@ void EngineWorker::runGenerate(const GenerationJob& job, const std::vector<int32
     details.draftMs = g.draft_ms;
     details.decodeTps = g.decode_tps;
     details.stepsByLayersRun = QVector<int>(g.exit_layer_counts.begin(), g.exit_layer_counts.end());
+    details.meanLayersRun = g.mean_layers_run();
     Q_EMIT decodingStatsReady(details);
 
     ReplyStats stats;

@@ -143,6 +143,7 @@ struct DecodingStatsData {
     double draftMs = 0;
     double decodeTps = 0;
     QVector<int> stepsByLayersRun;    // early exit: index = layers run
+    double meanLayersRun = 0;         // early exit: over the decode steps
 };
 
 // A quick evaluation of the loaded model (QuantizationPanel): perplexity on a text, and

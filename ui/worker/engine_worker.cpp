@@ -192,8 +192,8 @@ void EngineWorker::unloadModel() {
     failAll(QStringLiteral("the model was unloaded"));
     serving_.reset();
     engine_.reset();
-    amateur_.reset();
-    amateurPath_.clear();
+    second_model_.reset();
+    secondModelPath_.clear();
     conversation_paths_.clear();
     Q_EMIT modelUnloaded();
     Q_EMIT kvSnapshotReady(KvSnapshotData{});

@@ -156,8 +156,8 @@ private:
 
     std::unique_ptr<Engine> engine_;
     std::unique_ptr<ServingEngine> serving_;
-    std::unique_ptr<Engine> amateur_;      // contrastive decoding's amateur model, if a file
-    QString amateurPath_;
+    std::unique_ptr<Engine> second_model_;  // an amateur or draft model file, kept between replies
+    QString secondModelPath_;
     LoadSettings loaded_;                  // how the current model was loaded
     std::map<int64_t, ActiveReply> active_;                 // serving request id -> reply
     QHash<qint64, std::vector<std::vector<int32_t>>> conversation_paths_;  // each reply's tokens: its cached path
