@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "quant/quantize.h"
+
 namespace lumen::test {
 
 std::vector<float> random_floats(size_t n, std::mt19937& rng, float lo, float hi) {
@@ -26,6 +28,13 @@ double nmse(const float* got, const double* ref, size_t n) {
 std::vector<uint8_t> random_weight_bytes(DType type, int64_t rows, int64_t cols, std::mt19937& rng) {
     const auto& tr = traits(type);
     std::vector<uint8_t> b(size_t(rows) * row_bytes(type, cols));
+    if (!tr.in_gguf) {  // Lumen's formats: scales and codes as their encoder writes them
+        std::uniform_real_distribution<float> uni(-1.f, 1.f);
+        std::vector<float> values(size_t(rows * cols));
+        for (float& v : values) v = uni(rng);
+        if (!quantize_rows(type, values.data(), b.data(), rows, cols, 1).is_ok()) b.clear();
+        return b;
+    }
     for (auto& x : b) x = uint8_t(rng());
     std::uniform_real_distribution<float> scale(0.002f, 0.03f), offset(-0.1f, 0.1f), uni(-1.f, 1.f);
     auto set_u16 = [&](size_t at, uint16_t h) {

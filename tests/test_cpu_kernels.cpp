@@ -28,8 +28,11 @@ using test::nmse;
 using test::random_floats;
 using test::random_weight_bytes;
 
-const DType kAllTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0, DType::Q4_1, DType::Q5_0,
-                           DType::Q5_1, DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+// Every weight type: GGUF's and Lumen's own (quant/lumen_formats.h).
+const DType kAllTypes[] = {DType::F32,     DType::F16,        DType::BF16,      DType::Q4_0,     DType::Q4_1,
+                           DType::Q5_0,    DType::Q5_1,       DType::Q8_0,      DType::Q4_K,     DType::Q5_K,
+                           DType::Q6_K,    DType::I8_CH,      DType::I4_G32,    DType::I4_G64,   DType::I4_G128,
+                           DType::I4Z_G32, DType::I4Z_G64,    DType::I4Z_G128,  DType::F8_E4M3_CH, DType::F8_E4M3_T};
 
 std::vector<CpuLevel> fast_levels() {
     std::vector<CpuLevel> out;
@@ -42,7 +45,8 @@ std::vector<int64_t> column_sizes(DType type) {
     const int64_t block = traits(type).block_elements;
     if (block == 1) return {1, 7, 16, 33, 4097};
     if (block == 32) return {32, 96, 4128};
-    return {256, 768, 2816};
+    if (block == 256) return {256, 768, 2816};
+    return {block, 3 * block, 33 * block};
 }
 
 // Activations of n_tokens rows in the format the weight type meets, quantized by `k`.

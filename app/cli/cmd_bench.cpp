@@ -279,7 +279,7 @@ int cmd_bench(const std::vector<std::string>& raw_argv) {
     for (auto& a : argv)
         if (auto it = kAliases.find(a); it != kAliases.end()) a = it->second;
     auto args = Args::parse(argv,
-                            {"--model", "--tokenizer", "-p", "-n", "-r", "--threads", "-o", "--kv-type", "--weights", "--device",
+                            {"--model", "--tokenizer", "-p", "-n", "-r", "--threads", "-o", "--kv-type", "--weights", "--weights-mix", "--kv", "--device",
                              "--bandwidth-gbs"},
                             {});
     if (!args) return fail(args.status().message());

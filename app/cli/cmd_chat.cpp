@@ -10,7 +10,7 @@
 namespace lumen::cli {
 
 int cmd_chat(const std::vector<std::string>& argv) {
-    std::set<std::string> valued = {"--model", "--tokenizer", "--system", "--template", "--max-tokens", "--threads", "--ctx", "--kv-type", "--weights", "--device"};
+    std::set<std::string> valued = {"--model", "--tokenizer", "--system", "--template", "--max-tokens", "--threads", "--ctx", "--kv-type", "--weights", "--weights-mix", "--kv", "--device"};
     valued.insert(kSamplingOptions.begin(), kSamplingOptions.end());
     auto args = Args::parse(argv, valued, {});
     if (!args) return fail(args.status().message());

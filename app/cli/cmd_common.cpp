@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "kv/block_pool.h"
 #include "quant/quantize.h"
 
 namespace lumen::cli {
@@ -53,9 +54,11 @@ Result<EngineOptions> parse_engine_options(const Args& a) {
     if (!threads) return threads.status();
     auto ctx = a.get_int("--ctx", 0, 0, 1 << 24);
     if (!ctx) return ctx.status();
-    const std::string kv = a.get("--kv-type", "f16");
-    if (kv != "f16" && kv != "f32") return Status::error("option --kv-type is '" + kv + "', expected f16 or f32");
-    o.kv_type = kv == "f16" ? DType::F16 : DType::F32;
+    if (a.has("--kv") && a.has("--kv-type")) return Status::error("options --kv and --kv-type name the same setting; give one");
+    const char* kv_flag = a.has("--kv") ? "--kv" : "--kv-type";
+    auto kv_type = parse_kv_cache_type(a.get(kv_flag, "f16"));
+    if (!kv_type) return Status::error(std::string("option ") + kv_flag + ": " + kv_type.status().message());
+    o.kv_type = kv_type.value();
     o.backend.device = a.get("--device", "cpu");
     o.backend.n_threads = int(threads.value());
     o.kv_tokens = int32_t(ctx.value());
@@ -63,6 +66,12 @@ Result<EngineOptions> parse_engine_options(const Args& a) {
         auto scheme = parse_quant_scheme(a.get("--weights"));
         if (!scheme) return Status::error("option --weights: " + scheme.status().message());
         o.weights_scheme = a.get("--weights");
+    }
+    if (a.has("--weights-mix")) {
+        auto mix = parse_quant_mix(a.get("--weights-mix"));
+        if (!mix) return Status::error("option --weights-mix: " + mix.status().message());
+        if (!a.has("--weights")) return Status::error("option --weights-mix needs --weights for the other tensors");
+        o.weights_mix = a.get("--weights-mix");
     }
     return o;
 }

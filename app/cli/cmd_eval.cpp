@@ -13,7 +13,7 @@ namespace lumen::cli {
 
 int cmd_eval(const std::vector<std::string>& argv) {
     auto args = Args::parse(argv, {"--model", "--tokenizer", "--text", "--ctx", "--chunks", "--reference", "--threads",
-                                   "--kv-type", "--weights", "--device"},
+                                   "--kv-type", "--weights", "--weights-mix", "--kv", "--device"},
                             {"--json"});
     if (!args) return fail(args.status().message());
     auto model_path = args->required("--model");

@@ -13,7 +13,7 @@ namespace lumen::cli {
 
 
 int cmd_generate(const std::vector<std::string>& argv) {
-    std::set<std::string> valued = {"--model", "--tokenizer", "--prompt", "--max-tokens", "--threads", "--ctx", "--kv-type", "--weights", "--device", "--stop", "--lookup-draft", "--lookup-ngram",
+    std::set<std::string> valued = {"--model", "--tokenizer", "--prompt", "--max-tokens", "--threads", "--ctx", "--kv-type", "--weights", "--weights-mix", "--kv", "--device", "--stop", "--lookup-draft", "--lookup-ngram",
                                    "--draft-model", "--draft-tokens", "--beams", "--beam-return", "--length-penalty",
                                    "--contrastive-amateur", "--contrastive-layers", "--contrastive-alpha",
                                    "--contrastive-lambda", "--amateur-temperature", "--early-exit-entropy",

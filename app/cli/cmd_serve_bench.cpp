@@ -32,7 +32,7 @@ Result<std::vector<std::vector<int32_t>>> read_prompts(const std::string& path, 
 
 int cmd_serve_bench(const std::vector<std::string>& argv) {
     auto args = Args::parse(argv,
-                            {"--model", "--tokenizer", "--threads", "--ctx", "--kv-type", "--weights", "--device", "--requests",
+                            {"--model", "--tokenizer", "--threads", "--ctx", "--kv-type", "--weights", "--weights-mix", "--kv", "--device", "--requests",
                              "--preset", "--input-len", "--output-len", "--len-jitter", "--shared-prefix", "--rate",
                              "--max-concurrency", "--prompts", "--batch-tokens", "--max-running", "--seed", "-o",
                              "--steps-csv", "--temperature", "--interfering-prompt", "--n", "--max-itl-factor", "--lookup-draft", "--draft-model", "--draft-tokens"},

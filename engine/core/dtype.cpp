@@ -2,7 +2,10 @@
 // readable definition of each format; fast kernels are tested against them.
 #include "core/dtype.h"
 
+#include <algorithm>
 #include <array>
+#include <cmath>
+#include <limits>
 #include <bit>
 #include <cstring>
 
@@ -13,18 +16,29 @@ namespace {
 constexpr int QK = 32;     // elements per block of the legacy formats
 constexpr int QK_K = 256;  // elements per super-block of the k-quants
 
-constexpr std::array<DTypeTraits, 11> kTraits = {{
-    {DType::F32, "f32", 1, 4},
-    {DType::F16, "f16", 1, 2},
-    {DType::Q4_0, "q4_0", QK, 2 + QK / 2},
-    {DType::Q4_1, "q4_1", QK, 4 + QK / 2},
-    {DType::Q5_0, "q5_0", QK, 2 + 4 + QK / 2},
-    {DType::Q5_1, "q5_1", QK, 4 + 4 + QK / 2},
-    {DType::Q8_0, "q8_0", QK, 2 + QK},
-    {DType::Q4_K, "q4_k", QK_K, 2 + 2 + 12 + QK_K / 2},
-    {DType::Q5_K, "q5_k", QK_K, 2 + 2 + 12 + QK_K / 8 + QK_K / 2},
-    {DType::Q6_K, "q6_k", QK_K, QK_K / 2 + QK_K / 4 + QK_K / 16 + 2},
-    {DType::BF16, "bf16", 1, 2},
+constexpr std::array<DTypeTraits, 22> kTraits = {{
+    {DType::F32, "f32", 1, 4, 0, true},
+    {DType::F16, "f16", 1, 2, 0, true},
+    {DType::Q4_0, "q4_0", QK, 2 + QK / 2, 0, true},
+    {DType::Q4_1, "q4_1", QK, 4 + QK / 2, 0, true},
+    {DType::Q5_0, "q5_0", QK, 2 + 4 + QK / 2, 0, true},
+    {DType::Q5_1, "q5_1", QK, 4 + 4 + QK / 2, 0, true},
+    {DType::Q8_0, "q8_0", QK, 2 + QK, 0, true},
+    {DType::Q4_K, "q4_k", QK_K, 2 + 2 + 12 + QK_K / 2, 0, true},
+    {DType::Q5_K, "q5_k", QK_K, 2 + 2 + 12 + QK_K / 8 + QK_K / 2, 0, true},
+    {DType::Q6_K, "q6_k", QK_K, QK_K / 2 + QK_K / 4 + QK_K / 16 + 2, 0, true},
+    {DType::BF16, "bf16", 1, 2, 0, true},
+    {DType::I8_CH, "int8-ch", 1, 1, 4, false},
+    {DType::I4_G32, "int4-g32", 32, 2 + 16, 0, false},
+    {DType::I4_G64, "int4-g64", 64, 2 + 32, 0, false},
+    {DType::I4_G128, "int4-g128", 128, 2 + 64, 0, false},
+    {DType::I4Z_G32, "int4-asym-g32", 32, 4 + 16, 0, false},
+    {DType::I4Z_G64, "int4-asym-g64", 64, 4 + 32, 0, false},
+    {DType::I4Z_G128, "int4-asym-g128", 128, 4 + 64, 0, false},
+    {DType::F8_E4M3_CH, "fp8-e4m3-ch", 1, 1, 4, false},
+    {DType::F8_E4M3_T, "fp8-e4m3-tensor", 1, 1, 4, false},
+    {DType::F8_E4M3, "fp8-e4m3", 1, 1, 0, false},
+    {DType::F8_E5M2, "fp8-e5m2", 1, 1, 0, false},
 }};
 
 uint16_t load_u16(const uint8_t* p) {
@@ -163,11 +177,44 @@ void dequant_q6_k(const uint8_t* b, float* y) {
     }
 }
 
+// ------------------------------------------------------------------ Lumen's formats
+
+float load_f32(const uint8_t* p) {
+    float v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+
+// int4 groups of G: byte j packs element j (low nibble) and element j + G/2 (high).
+void dequant_int4(const uint8_t* b, float* y, int group, bool asymmetric) {
+    const float d = load_half(b);
+    const float m = asymmetric ? load_half(b + 2) : -8.f * d;
+    const uint8_t* qs = b + (asymmetric ? 4 : 2);
+    for (int j = 0; j < group / 2; ++j) {
+        y[j] = float(qs[j] & 0x0F) * d + m;
+        y[j + group / 2] = float(qs[j] >> 4) * d + m;
+    }
+}
+
+int int4_group(DType type) {
+    switch (type) {
+        case DType::I4_G32: case DType::I4Z_G32: return 32;
+        case DType::I4_G64: case DType::I4Z_G64: return 64;
+        default: return 128;
+    }
+}
+
 }  // namespace
+
+std::vector<DType> all_dtypes() {
+    std::vector<DType> types;
+    for (const auto& t : kTraits) types.push_back(t.type);
+    return types;
+}
 
 std::optional<DTypeTraits> dtype_traits(uint32_t ggml_type) {
     for (const auto& t : kTraits)
-        if (uint32_t(t.type) == ggml_type) return t;
+        if (t.in_gguf && uint32_t(t.type) == ggml_type) return t;
     return std::nullopt;
 }
 
@@ -187,12 +234,12 @@ std::optional<DType> dtype_from_name(std::string_view name) {
 
 size_t row_bytes(DType type, int64_t n) {
     const auto& t = traits(type);
-    return size_t(n / t.block_elements) * size_t(t.block_bytes);
+    return size_t(t.row_header_bytes) + size_t(n / t.block_elements) * size_t(t.block_bytes);
 }
 
-double bits_per_weight(DType type) {
+double bits_per_weight(DType type, int64_t row_length) {
     const auto& t = traits(type);
-    return 8.0 * t.block_bytes / t.block_elements;
+    return 8.0 * t.block_bytes / t.block_elements + 8.0 * t.row_header_bytes / double(std::max<int64_t>(1, row_length));
 }
 
 void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
@@ -206,6 +253,30 @@ void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
         case DType::BF16:
             for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_fp32(load_u16(p + 2 * i));
             return;
+        case DType::I8_CH: {
+            const float s = load_f32(p);
+            for (int64_t i = 0; i < n; ++i) dst[i] = s * float(int8_t(p[4 + i]));
+            return;
+        }
+        case DType::F8_E4M3_CH:
+        case DType::F8_E4M3_T: {
+            const float s = load_f32(p);
+            for (int64_t i = 0; i < n; ++i) dst[i] = s * fp8_e4m3_to_fp32(p[4 + i]);
+            return;
+        }
+        case DType::F8_E4M3:
+            for (int64_t i = 0; i < n; ++i) dst[i] = fp8_e4m3_to_fp32(p[i]);
+            return;
+        case DType::F8_E5M2:
+            for (int64_t i = 0; i < n; ++i) dst[i] = fp8_e5m2_to_fp32(p[i]);
+            return;
+        case DType::I4_G32: case DType::I4_G64: case DType::I4_G128:
+        case DType::I4Z_G32: case DType::I4Z_G64: case DType::I4Z_G128: {
+            const int g = int4_group(type);
+            const bool asym = type == DType::I4Z_G32 || type == DType::I4Z_G64 || type == DType::I4Z_G128;
+            for (int64_t i = 0; i < n / g; ++i) dequant_int4(p + i * t.block_bytes, dst + i * g, g, asym);
+            return;
+        }
         default: break;
     }
     void (*block_fn)(const uint8_t*, float*) = nullptr;
@@ -284,5 +355,42 @@ uint16_t fp32_to_bf16(float f) {
     x += 0x7FFF + ((x >> 16) & 1);
     return uint16_t(x >> 16);
 }
+
+// ------------------------------------------------------------------ fp8
+
+float fp8_e4m3_to_fp32(uint8_t v) {
+    // As an fp16 the 7 magnitude bits sit 7 places up with an exponent bias of 15
+    // instead of 7: scale by 2^8. Subnormals map to fp16 subnormals exactly.
+    if ((v & 0x7F) == 0x7F) return std::numeric_limits<float>::quiet_NaN();
+    const uint16_t h = uint16_t(((v & 0x80) << 8) | ((v & 0x7F) << 7));
+    return fp16_to_fp32(h) * 256.f;
+}
+
+float fp8_e5m2_to_fp32(uint8_t v) { return fp16_to_fp32(uint16_t(v << 8)); }
+
+namespace {
+// Round |f| onto a binary float with `mantissa_bits` and exponent bias `bias`
+// (subnormals below 2^(1-bias)), to nearest even; `max` saturates.
+uint8_t encode_fp8(float f, int mantissa_bits, int bias, float max, uint8_t nan_code) {
+    const uint8_t sign = std::signbit(f) ? 0x80 : 0;
+    if (std::isnan(f)) return uint8_t(sign | nan_code);
+    float a = std::min(std::fabs(f), max);
+    const float min_normal = std::ldexp(1.f, 1 - bias);
+    const float quantum_sub = std::ldexp(1.f, 1 - bias - mantissa_bits);
+    if (a < min_normal) {
+        const int q = int(std::nearbyint(a / quantum_sub));  // 0 .. 2^m (2^m rounds up into the first normal)
+        return uint8_t(sign | q);
+    }
+    int e;
+    const float frac = std::frexp(a, &e);  // a = frac * 2^e, frac in [0.5, 1)
+    int exp_field = e - 1 + bias;
+    int mant = int(std::nearbyint((frac * 2.f - 1.f) * float(1 << mantissa_bits)));
+    if (mant == (1 << mantissa_bits)) mant = 0, ++exp_field;
+    return uint8_t(sign | exp_field << mantissa_bits | mant);
+}
+}  // namespace
+
+uint8_t fp32_to_fp8_e4m3(float f) { return encode_fp8(f, 3, 7, kFp8E4M3Max, 0x7F); }
+uint8_t fp32_to_fp8_e5m2(float f) { return encode_fp8(f, 2, 15, 57344.f, 0x7F); }
 
 }  // namespace lumen

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace lumen {
 
@@ -23,6 +24,19 @@ enum class DType : uint32_t {
     Q5_K = 13,
     Q6_K = 14,
     BF16 = 30,
+    // Lumen's own formats, numbered outside ggml's range: GGUF cannot hold them, so
+    // they exist only in memory (load-time quantization, the KV cache).
+    I8_CH = 1000,       // int8 per output channel: f32 scale s heads the row, w = s * q
+    I4_G32 = 1001,      // int4 symmetric groups: f16 d, G/2 bytes, w = d * (q - 8)
+    I4_G64 = 1002,
+    I4_G128 = 1003,
+    I4Z_G32 = 1004,     // int4 asymmetric groups: f16 d, f16 m, G/2 bytes, w = d * q + m
+    I4Z_G64 = 1005,
+    I4Z_G128 = 1006,
+    F8_E4M3_CH = 1007,  // fp8 e4m3 per output channel: f32 scale heads the row, w = s * e4m3(q)
+    F8_E4M3_T = 1008,   // the same with one scale per tensor (repeated in each row's header)
+    F8_E4M3 = 1009,     // plain fp8 values (the KV cache)
+    F8_E5M2 = 1010,
 };
 
 struct DTypeTraits {
@@ -30,18 +44,24 @@ struct DTypeTraits {
     const char* name;        // "q4_k", as llama.cpp prints it
     int block_elements;      // elements per block (1 for plain floats)
     int block_bytes;         // bytes per block
+    int row_header_bytes;    // bytes before a row's first block (a per-row scale), 0 for GGUF types
+    bool in_gguf;            // a ggml type that GGUF files hold
 };
 
-// Traits for a supported type, or nullopt for a ggml type number Lumen does not read.
+// Traits for a supported GGUF type, or nullopt for a ggml type number Lumen does not read.
 std::optional<DTypeTraits> dtype_traits(uint32_t ggml_type);
 const DTypeTraits& traits(DType type);
 const char* dtype_name(DType type);
 std::optional<DType> dtype_from_name(std::string_view name);  // "f32", "q8_0", ...
 
+// Every type, GGUF's first.
+std::vector<DType> all_dtypes();
+
 // Bytes taken by a row of n elements; n must be a multiple of the block size.
 size_t row_bytes(DType type, int64_t n);
-// Bits per weight including scales, e.g. 4.5 for Q4_0.
-double bits_per_weight(DType type);
+// Bits per weight including scales, e.g. 4.5 for Q4_0; a row header (per-channel
+// scale) is spread over a row of `row_length` elements.
+double bits_per_weight(DType type, int64_t row_length = 4096);
 
 // Dequantize one row of n elements (n a multiple of the block size) to f32.
 void dequantize_row(DType type, const void* src, float* dst, int64_t n);
@@ -51,5 +71,12 @@ float fp16_to_fp32(uint16_t h);
 uint16_t fp32_to_fp16(float f);
 float bf16_to_fp32(uint16_t h);
 uint16_t fp32_to_bf16(float f);
+// FP8 (OCP): e4m3 has no infinities and saturates at +-448; e5m2 is the upper byte of
+// an fp16 and saturates at +-57344. Round to nearest even, NaN stays NaN.
+float fp8_e4m3_to_fp32(uint8_t v);
+uint8_t fp32_to_fp8_e4m3(float f);
+float fp8_e5m2_to_fp32(uint8_t v);
+uint8_t fp32_to_fp8_e5m2(float f);
+constexpr float kFp8E4M3Max = 448.f;
 
 }  // namespace lumen

@@ -8,6 +8,38 @@
 
 namespace lumen {
 
+const std::vector<DType>& kv_cache_types() {
+    static const std::vector<DType> types = {DType::F16,  DType::F32,     DType::BF16,   DType::Q8_0,
+                                             DType::Q4_0, DType::F8_E4M3, DType::F8_E5M2};
+    return types;
+}
+
+std::string kv_cache_type_names() {
+    std::string names;
+    for (DType t : kv_cache_types()) names += (names.empty() ? "" : "|") + std::string(dtype_name(t));
+    return names;
+}
+
+Result<DType> parse_kv_cache_type(std::string_view name) {
+    const auto type = dtype_from_name(name);
+    if (type && std::find(kv_cache_types().begin(), kv_cache_types().end(), *type) != kv_cache_types().end())
+        return *type;
+    return Status::error("KV cache type '" + std::string(name) + "' is not supported, expected one of " +
+                         kv_cache_type_names());
+}
+
+Status check_kv_cache_type(DType type, int32_t head_dim) {
+    if (std::find(kv_cache_types().begin(), kv_cache_types().end(), type) == kv_cache_types().end())
+        return Status::error(std::string("KV cache type ") + dtype_name(type) + " is not supported, expected one of " +
+                             kv_cache_type_names());
+    const int block = traits(type).block_elements;
+    if (head_dim % block != 0)
+        return Status::error(std::string("KV cache type ") + dtype_name(type) + " stores heads in blocks of " +
+                             std::to_string(block) + " values, but this model's heads have " + std::to_string(head_dim) +
+                             "; choose f16, bf16 or fp8-e4m3");
+    return Status::ok();
+}
+
 BlockPool::BlockPool(int32_t n_blocks) : refcount_(size_t(n_blocks), 0) {
     for (int32_t i = 0; i < n_blocks; ++i) free_list_.push_back(i);
 }

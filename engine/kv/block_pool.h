@@ -9,6 +9,8 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -16,6 +18,15 @@
 #include "core/status.h"
 
 namespace lumen {
+
+// The element types the KV cache stores: f16 (the default), f32, bf16, q8_0 (INT8 with
+// a scale per 32 values), q4_0 (4-bit), fp8-e4m3 and fp8-e5m2. Each token's K and V
+// are encoded per head, so the block formats need head_dim to divide into blocks.
+const std::vector<DType>& kv_cache_types();
+std::string kv_cache_type_names();  // "f16|f32|..."
+Result<DType> parse_kv_cache_type(std::string_view name);
+// An error when `type` cannot hold heads of head_dim values.
+Status check_kv_cache_type(DType type, int32_t head_dim);
 
 struct KVCacheLayout {
     int32_t n_layers = 0;
@@ -26,8 +37,10 @@ struct KVCacheLayout {
     DType type = DType::F32;  // element type of stored K and V
 
     int64_t kv_dim() const { return int64_t(n_kv_heads) * head_dim; }
-    // 2 (K and V) · layers · kv_heads · head_dim · bytes, per token.
-    int64_t bytes_per_token() const { return 2 * int64_t(n_layers) * kv_dim() * int64_t(row_bytes(type, 1)); }
+    // Bytes of one head's K (or V) for one token in `type`.
+    int64_t bytes_per_head() const { return int64_t(row_bytes(type, head_dim)); }
+    // 2 (K and V) · layers · kv_heads · bytes of a head, per token.
+    int64_t bytes_per_token() const { return 2 * int64_t(n_layers) * n_kv_heads * bytes_per_head(); }
     int64_t bytes_per_block() const { return bytes_per_token() * block_size; }
     int64_t total_bytes() const { return bytes_per_block() * n_blocks; }
 };

@@ -3,6 +3,7 @@
 // for the llama and qwen2 tensors Lumen knows.
 #include <array>
 #include <cstdio>
+#include <string>
 
 #include "quant/quantize.h"
 
@@ -18,7 +19,9 @@ struct SchemeInfo {
 };
 
 // In the order `quantize --type` lists them.
-constexpr std::array<SchemeInfo, 12> kSchemes = {{
+constexpr uint32_t kNoFileType = ~0u;  // Lumen's own formats: no GGUF file holds them
+
+constexpr std::array<SchemeInfo, 21> kSchemes = {{
     {QuantScheme::q8_0, "q8_0", DType::Q8_0, 7},
     {QuantScheme::q4_0, "q4_0", DType::Q4_0, 2},
     {QuantScheme::q4_1, "q4_1", DType::Q4_1, 3},
@@ -31,6 +34,15 @@ constexpr std::array<SchemeInfo, 12> kSchemes = {{
     {QuantScheme::f16, "f16", DType::F16, 1},
     {QuantScheme::bf16, "bf16", DType::BF16, 32},
     {QuantScheme::f32, "f32", DType::F32, 0},
+    {QuantScheme::int8_ch, "int8-ch", DType::I8_CH, kNoFileType},
+    {QuantScheme::int4_g32, "int4-g32", DType::I4_G32, kNoFileType},
+    {QuantScheme::int4_g64, "int4-g64", DType::I4_G64, kNoFileType},
+    {QuantScheme::int4_g128, "int4-g128", DType::I4_G128, kNoFileType},
+    {QuantScheme::int4_asym_g32, "int4-asym-g32", DType::I4Z_G32, kNoFileType},
+    {QuantScheme::int4_asym_g64, "int4-asym-g64", DType::I4Z_G64, kNoFileType},
+    {QuantScheme::int4_asym_g128, "int4-asym-g128", DType::I4Z_G128, kNoFileType},
+    {QuantScheme::fp8_e4m3_ch, "fp8-e4m3-ch", DType::F8_E4M3_CH, kNoFileType},
+    {QuantScheme::fp8_e4m3_tensor, "fp8-e4m3-tensor", DType::F8_E4M3_T, kNoFileType},
 }};
 
 const SchemeInfo& info(QuantScheme scheme) {
@@ -53,15 +65,21 @@ int layer_index(const std::string& name) {
 }
 
 // What llama.cpp falls back to when rows do not divide into the type's blocks.
+// Lumen's int4 groups fall back to the next smaller group (128 -> 64 -> 32).
 DType fallback_for_row_length(DType type, int64_t row_length) {
-    if (row_length % traits(type).block_elements == 0) return type;
-    switch (type) {
-        case DType::Q4_K: type = DType::Q5_0; break;
-        case DType::Q5_K: type = DType::Q5_1; break;
-        case DType::Q6_K: type = DType::Q8_0; break;
-        default: break;
+    while (row_length % traits(type).block_elements != 0) {
+        switch (type) {
+            case DType::Q4_K: type = DType::Q5_0; break;
+            case DType::Q5_K: type = DType::Q5_1; break;
+            case DType::Q6_K: type = DType::Q8_0; break;
+            case DType::I4_G128: type = DType::I4_G64; break;
+            case DType::I4_G64: type = DType::I4_G32; break;
+            case DType::I4Z_G128: type = DType::I4Z_G64; break;
+            case DType::I4Z_G64: type = DType::I4Z_G32; break;
+            default: return DType::F16;
+        }
     }
-    return row_length % traits(type).block_elements == 0 ? type : DType::F16;
+    return type;
 }
 
 // Q4_K_M: Q6_K for the output projection, and for attn_v and ffn_down in the
@@ -92,9 +110,10 @@ Result<QuantScheme> parse_quant_scheme(std::string_view name) {
 
 const char* quant_scheme_name(QuantScheme scheme) { return info(scheme).name; }
 
-std::string quant_scheme_names() {
+std::string quant_scheme_names(bool gguf_only) {
     std::string names;
     for (const auto& s : kSchemes) {
+        if (gguf_only && s.file_type == kNoFileType) continue;
         if (!names.empty()) names += '|';
         names += s.name;
     }
@@ -108,12 +127,80 @@ QuantScheme quant_scheme_for_type(DType type) {
 }
 
 uint32_t quant_scheme_file_type(QuantScheme scheme) { return info(scheme).file_type; }
+std::vector<QuantScheme> load_time_schemes() {
+    using Q = QuantScheme;
+    return {Q::f32,      Q::f16,           Q::bf16,          Q::q8_0,          Q::int8_ch,
+            Q::fp8_e4m3_ch, Q::fp8_e4m3_tensor, Q::q6_k,        Q::q5_k,          Q::q5_1,
+            Q::q5_0,     Q::q4_k_m,        Q::q4_k,          Q::q4_1,          Q::q4_0,
+            Q::int4_g32, Q::int4_asym_g32, Q::int4_g64,      Q::int4_asym_g64, Q::int4_g128,
+            Q::int4_asym_g128};
+}
+
+bool quant_scheme_in_gguf(QuantScheme scheme) { return info(scheme).file_type != kNoFileType; }
+DType quant_scheme_base_type(QuantScheme scheme) { return info(scheme).base_type; }
+
+Result<QuantMix> parse_quant_mix(std::string_view spec) {
+    QuantMix mix;
+    if (spec.empty()) return mix;
+    const auto expected = [&](const std::string& what) {
+        return Status::error("mixed precision '" + std::string(spec) + "': " + what +
+                             "; expected TYPE:WHICH[,WHICH...] with WHICH among embd, output, first, last, e.g. "
+                             "q8_0:embd,output,first,last");
+    };
+    const size_t colon = spec.find(':');
+    if (colon == std::string_view::npos) return expected("no ':'");
+    const std::string type_name(spec.substr(0, colon));
+    const auto type = dtype_from_name(type_name);
+    if (!type) return expected("type '" + type_name + "' is unknown");
+    mix.type = *type;
+    std::string_view rest = spec.substr(colon + 1);
+    while (!rest.empty()) {
+        const size_t comma = rest.find(',');
+        const std::string_view part = rest.substr(0, comma);
+        if (part == "embd") mix.embedding = true;
+        else if (part == "output") mix.output = true;
+        else if (part == "first") mix.first_layer = true;
+        else if (part == "last") mix.last_layer = true;
+        else return expected("'" + std::string(part) + "' names no tensors");
+        if (comma == std::string_view::npos) break;
+        rest = rest.substr(comma + 1);
+    }
+    if (!mix.embedding && !mix.output && !mix.first_layer && !mix.last_layer) return expected("no tensors named");
+    return mix;
+}
+
+std::string quant_mix_spec(const QuantMix& mix) {
+    if (!mix.type) return "";
+    std::string parts;
+    const auto add = [&](bool on, const char* name) {
+        if (!on) return;
+        parts += parts.empty() ? "" : ",";
+        parts += name;
+    };
+    add(mix.embedding, "embd");
+    add(mix.output, "output");
+    add(mix.first_layer, "first");
+    add(mix.last_layer, "last");
+    return std::string(dtype_name(*mix.type)) + ":" + parts;
+}
+
+namespace {
+bool mix_names(const QuantMix& mix, const std::string& name, const QuantModelShape& model) {
+    if (!mix.type) return false;
+    const bool is_embedding = name == "token_embd.weight";
+    const bool is_output = name == "output.weight" || (!model.has_output_tensor && is_embedding);
+    const int layer = layer_index(name);
+    return (mix.embedding && is_embedding) || (mix.output && is_output) || (mix.first_layer && layer == 0) ||
+           (mix.last_layer && layer >= 0 && layer == model.n_layers - 1);
+}
+}  // namespace
 
 DType tensor_type_for_scheme(QuantScheme scheme, const std::string& name, const std::vector<int64_t>& dims,
-                             DType current, const QuantModelShape& model) {
+                             DType current, const QuantModelShape& model, const QuantMix& mix) {
     // Only matrices are converted (llama.cpp: names ending in "weight" with two or more dims).
     const bool is_matrix_weight = dims.size() >= 2 && name.size() >= 6 && name.compare(name.size() - 6, 6, "weight") == 0;
     if (!is_matrix_weight) return current;
+    if (mix_names(mix, name, model)) return fallback_for_row_length(*mix.type, dims[0]);
     const DType wanted = scheme == QuantScheme::q4_k_m ? q4_k_m_type(name, model) : info(scheme).base_type;
     return fallback_for_row_length(wanted, dims[0]);
 }

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "quant/quantize.h"
+#include "quant/lumen_formats.h"
 
 namespace lumen {
 
@@ -389,7 +390,8 @@ Status check_row_length(DType type, int64_t n) {
     return Status::ok();
 }
 
-void encode_row(DType type, const float* src, uint8_t* dst, int64_t n) {
+void encode_row(DType type, const float* src, uint8_t* dst, int64_t n, float tensor_absmax) {
+    if (is_lumen_format(type)) return encode_lumen_row(type, src, dst, n, tensor_absmax);
     switch (type) {
         case DType::F32: std::memcpy(dst, src, size_t(n) * 4); return;
         case DType::F16:
@@ -411,13 +413,21 @@ void encode_row(DType type, const float* src, uint8_t* dst, int64_t n) {
 
 Status quantize_row(DType type, const float* src, void* dst, int64_t n) {
     LUMEN_TRY(check_row_length(type, n));
-    encode_row(type, src, static_cast<uint8_t*>(dst), n);
+    float amax = 0.f;
+    if (has_tensor_scale(type))
+        for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(src[i]));
+    encode_row(type, src, static_cast<uint8_t*>(dst), n, amax);
     return Status::ok();
 }
 
-Status quantize_rows(DType type, const float* src, void* dst, int64_t n_rows, int64_t n_per_row, int n_threads) {
+Status quantize_rows(DType type, const float* src, void* dst, int64_t n_rows, int64_t n_per_row, int n_threads,
+                     float tensor_absmax) {
     LUMEN_TRY(check_row_length(type, n_per_row));
     if (n_rows < 0) return Status::error("quantize: negative row count " + std::to_string(n_rows));
+    if (has_tensor_scale(type) && tensor_absmax < 0) {
+        tensor_absmax = 0.f;
+        for (int64_t i = 0; i < n_rows * n_per_row; ++i) tensor_absmax = std::max(tensor_absmax, std::fabs(src[i]));
+    }
     auto* out = static_cast<uint8_t*>(dst);
     const size_t stride = row_bytes(type, n_per_row);
     // Threads pay off only for real work: give each at least ~64K elements.
@@ -425,7 +435,7 @@ Status quantize_rows(DType type, const float* src, void* dst, int64_t n_rows, in
     if (n_threads <= 0) n_threads = int(std::max(1u, std::thread::hardware_concurrency()));
     const int64_t n_workers = std::min<int64_t>({int64_t(n_threads), max_useful, std::max<int64_t>(1, n_rows)});
     auto encode_range = [&](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; ++r) encode_row(type, src + r * n_per_row, out + size_t(r) * stride, n_per_row);
+        for (int64_t r = begin; r < end; ++r) encode_row(type, src + r * n_per_row, out + size_t(r) * stride, n_per_row, tensor_absmax);
     };
     if (n_workers <= 1) {
         encode_range(0, n_rows);

@@ -96,9 +96,18 @@ std::string format_report(const std::map<std::string, TypeTotals>& before, const
 }  // namespace
 
 Status quantize_model(const std::string& input_path, const std::string& output_path, const std::string& scheme_name,
-                      std::string* report, const LoadOptions& load_options) {
+                      std::string* report, const LoadOptions& load_options, const std::string& mix) {
     auto scheme = parse_quant_scheme(scheme_name);
     if (!scheme) return scheme.status();
+    auto quant_mix = parse_quant_mix(mix);
+    if (!quant_mix) return quant_mix.status();
+    const auto not_in_gguf = [](const std::string& what) {
+        return Status::error(what + " is one of Lumen's own formats, which GGUF files cannot hold; load the model with "
+                             "--weights to quantize it in memory, or write one of " + quant_scheme_names(true));
+    };
+    if (!quant_scheme_in_gguf(scheme.value())) return not_in_gguf("'" + scheme_name + "'");
+    if (quant_mix.value().type && !traits(*quant_mix.value().type).in_gguf)
+        return not_in_gguf(std::string("mixed-precision type '") + dtype_name(*quant_mix.value().type) + "'");
     auto loaded = load_model(input_path, load_options);
     if (!loaded) return loaded.status();
     const Model& model = *loaded.value();
@@ -115,7 +124,7 @@ Status quantize_model(const std::string& input_path, const std::string& output_p
 
     std::map<std::string, TypeTotals> before, after;
     for (const SourceTensor& t : sources) {
-        const DType target = tensor_type_for_scheme(scheme.value(), t.name, t.dims, t.type, shape);
+        const DType target = tensor_type_for_scheme(scheme.value(), t.name, t.dims, t.type, shape, quant_mix.value());
         const size_t in_bytes = tensor_bytes(t.type, t.dims);
         before[dtype_name(t.type)].tensors++;
         before[dtype_name(t.type)].bytes += in_bytes;

@@ -2,10 +2,12 @@
 #include "quant/requantize.h"
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <vector>
 
 #include "model/model_writer.h"
+#include "quant/lumen_formats.h"
 
 namespace lumen {
 
@@ -18,20 +20,45 @@ QuantModelShape shape_of(const Model& model) {
 }
 }  // namespace
 
-int64_t predicted_weight_bytes(const Model& model, QuantScheme scheme) {
-    const QuantModelShape shape = shape_of(model);
-    int64_t bytes = model.weight_bytes();  // counts a tied output projection once, as the embedding
-    for (const auto& [name, view] : gguf_named_tensors(model)) {
-        const TensorView& t = *view;
-        if (t.rows <= 1) continue;
-        const DType target = tensor_type_for_scheme(scheme, name, gguf_dims(t), t.type, shape);
-        if (target == t.type || t.cols % traits(target).block_elements != 0) continue;
-        bytes += int64_t(row_bytes(target, t.cols)) * t.rows - t.n_bytes();
+WeightShapes weight_shapes(const Model& model) {
+    WeightShapes shapes;
+    shapes.model = shape_of(model);
+    shapes.bytes = model.weight_bytes();
+    for (const auto& [name, view] : gguf_named_tensors(model)) shapes.tensors.push_back({name, gguf_dims(*view), view->type});
+    return shapes;
+}
+
+int64_t predicted_weight_bytes(const WeightShapes& shapes, QuantScheme scheme, const QuantMix& mix) {
+    int64_t bytes = shapes.bytes;  // counts a tied output projection once, as the embedding
+    for (const WeightShapes::Tensor& t : shapes.tensors) {
+        if (t.dims.size() < 2 || t.dims[1] <= 1) continue;
+        const DType target = tensor_type_for_scheme(scheme, t.name, t.dims, t.type, shapes.model, mix);
+        if (target == t.type || t.dims[0] % traits(target).block_elements != 0) continue;
+        int64_t rows = 1;
+        for (size_t i = 1; i < t.dims.size(); ++i) rows *= t.dims[i];
+        bytes += int64_t(row_bytes(target, t.dims[0]) - row_bytes(t.type, t.dims[0])) * rows;
     }
     return bytes;
 }
 
-Result<RequantizeReport> requantize_model(Model& model, QuantScheme scheme, int n_threads) {
+int64_t predicted_weight_bytes(const Model& model, QuantScheme scheme, const QuantMix& mix) {
+    return predicted_weight_bytes(weight_shapes(model), scheme, mix);
+}
+
+namespace {
+// The largest magnitude of a whole tensor, for the formats with one scale per tensor.
+float tensor_absmax(const TensorView& t) {
+    std::vector<float> row(size_t(t.cols));
+    float amax = 0.f;
+    for (int64_t r = 0; r < t.rows; ++r) {
+        dequantize_row(t.type, t.row(r), row.data(), t.cols);
+        for (float v : row) amax = std::max(amax, std::fabs(v));
+    }
+    return amax;
+}
+}  // namespace
+
+Result<RequantizeReport> requantize_model(Model& model, QuantScheme scheme, int n_threads, const QuantMix& mix) {
     RequantizeReport report;
     report.bytes_before = model.weight_bytes();
     const QuantModelShape shape = shape_of(model);
@@ -41,7 +68,7 @@ Result<RequantizeReport> requantize_model(Model& model, QuantScheme scheme, int 
     for (const auto& [name, view] : gguf_named_tensors(model)) {
         TensorView& t = const_cast<TensorView&>(*view);  // gguf_named_tensors points into model.weights
         if (t.rows <= 1) continue;  // norms and biases keep their types
-        const DType target = tensor_type_for_scheme(scheme, name, gguf_dims(t), t.type, shape);
+        const DType target = tensor_type_for_scheme(scheme, name, gguf_dims(t), t.type, shape, mix);
         if (target == t.type) continue;
         if (t.cols % traits(target).block_elements != 0)
             return Status::error("tensor " + name + " has rows of " + std::to_string(t.cols) +
@@ -49,10 +76,11 @@ Result<RequantizeReport> requantize_model(Model& model, QuantScheme scheme, int 
         const size_t out_stride = row_bytes(target, t.cols);
         auto buffer = std::shared_ptr<uint8_t[]>(new uint8_t[out_stride * size_t(t.rows)]);
         std::vector<float> rows(size_t(std::min<int64_t>(kChunkRows, t.rows)) * size_t(t.cols));
+        const float amax = has_tensor_scale(target) ? tensor_absmax(t) : -1.f;
         for (int64_t r0 = 0; r0 < t.rows; r0 += kChunkRows) {
             const int64_t n = std::min(kChunkRows, t.rows - r0);
             for (int64_t r = 0; r < n; ++r) dequantize_row(t.type, t.row(r0 + r), rows.data() + r * t.cols, t.cols);
-            LUMEN_TRY(quantize_rows(target, rows.data(), buffer.get() + size_t(r0) * out_stride, n, t.cols, n_threads));
+            LUMEN_TRY(quantize_rows(target, rows.data(), buffer.get() + size_t(r0) * out_stride, n, t.cols, n_threads, amax));
         }
         t.type = target;
         t.data = buffer.get();

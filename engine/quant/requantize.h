@@ -21,12 +21,28 @@ struct RequantizeReport {
     int64_t bytes_after = 0;
 };
 
-// The weight bytes the model would have after requantize_model(scheme), without doing it.
-int64_t predicted_weight_bytes(const Model& model, QuantScheme scheme);
+// What predicting a model's quantized size needs: every tensor's name, GGUF dims and
+// type. Small, so a GUI keeps it to predict any format without the model.
+struct WeightShapes {
+    struct Tensor {
+        std::string name;
+        std::vector<int64_t> dims;  // GGUF order, dims[0] = row length
+        DType type = DType::F32;
+    };
+    std::vector<Tensor> tensors;
+    QuantModelShape model;
+    int64_t bytes = 0;  // the weights as loaded (a tied output counted once)
+};
+WeightShapes weight_shapes(const Model& model);
+
+// The weight bytes the model would have after requantize_model(scheme, mix), without doing it.
+int64_t predicted_weight_bytes(const WeightShapes& shapes, QuantScheme scheme, const QuantMix& mix = {});
+int64_t predicted_weight_bytes(const Model& model, QuantScheme scheme, const QuantMix& mix = {});
 
 // Re-encodes model's matrices for `scheme`; the new bytes are owned by model.weights.
 // Matrices already in their scheme type are left as they are.
-Result<RequantizeReport> requantize_model(Model& model, QuantScheme scheme, int n_threads = 0);
+// `mix` keeps chosen tensors in a higher-precision type (quantize.h).
+Result<RequantizeReport> requantize_model(Model& model, QuantScheme scheme, int n_threads = 0, const QuantMix& mix = {});
 
 }  // namespace lumen
 

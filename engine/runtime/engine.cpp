@@ -69,11 +69,16 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const Load
     if (!model) return model.status();
     engine->model_ = std::move(model.value());
     const ModelConfig& c = engine->model_->config;
-    if (!options.weights_scheme.empty()) {
-        auto scheme = parse_quant_scheme(options.weights_scheme);
+    if (!options.weights_scheme.empty() || !options.weights_mix.empty()) {
+        auto scheme = parse_quant_scheme(options.weights_scheme.empty() ? "f32" : options.weights_scheme);
         if (!scheme) return scheme.status().with_context("load-time quantization");
+        auto mix = parse_quant_mix(options.weights_mix);
+        if (!mix) return mix.status().with_context("load-time quantization");
+        if (options.weights_scheme.empty())
+            return Status::error("load-time quantization: mixed precision '" + options.weights_mix +
+                                 "' needs a weights format for the other tensors (--weights)");
         if (!progress("quantizing the weights", 0.15f)) return Status::error("loading cancelled");
-        auto requantized = requantize_model(*engine->model_, scheme.value(), options.backend.n_threads);
+        auto requantized = requantize_model(*engine->model_, scheme.value(), options.backend.n_threads, mix.value());
         if (!requantized) return requantized.status().with_context("load-time quantization");
     }
 

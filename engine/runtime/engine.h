@@ -28,6 +28,8 @@ struct EngineOptions {
     // Load-time quantization: re-encode the weights for this scheme ("q8_0", "q4_k_m", ...,
     // as `lumen-cli quantize --type`) after reading them; empty keeps the file's types.
     std::string weights_scheme;
+    // Mixed precision on top of the scheme: "TYPE:embd,output,first,last" (quantize.h's QuantMix).
+    std::string weights_mix;
     // Called between the stages of Engine::load with a stage name and the fraction
     // done (0..1); returning false cancels the load ("loading cancelled").
     std::function<bool(const std::string& stage, float fraction)> on_load_progress;

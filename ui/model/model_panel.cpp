@@ -2,6 +2,7 @@
 // the load / cancel / unload controls.
 #include "model/model_panel.h"
 
+#include <QCheckBox>
 #include <QComboBox>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -19,6 +20,8 @@
 #include <QTreeWidget>
 #include <QVBoxLayout>
 
+#include "kv/block_pool.h"
+
 namespace lumen::ui {
 
 namespace {
@@ -26,19 +29,20 @@ namespace {
 const char* kRecentKey = "model/recent";
 constexpr int kMaxRecent = 10;
 
-double kvBytesPerElement(const QString& kvType) {
-    if (kvType == QLatin1String("f32")) return 4.0;
-    if (kvType == QLatin1String("q8_0")) return 34.0 / 32.0;
-    return 2.0;  // f16, bf16
-}
 
 QString mib(qint64 bytes) { return QLocale().toString(double(bytes) / 1048576.0, 'f', 1) + QStringLiteral(" MiB"); }
 
 }  // namespace
 
 qint64 estimate_kv_bytes(const ModelSummary& m, int contextTokens, int batch, const QString& kvType) {
-    const double perToken = 2.0 * m.layers * m.kvHeads * m.headDim * kvBytesPerElement(kvType);
-    return qint64(perToken * double(contextTokens) * double(batch));
+    // The engine's own layout arithmetic, so the estimate is what the pool allocates.
+    KVCacheLayout layout;
+    layout.n_layers = m.layers;
+    layout.n_kv_heads = m.kvHeads;
+    layout.head_dim = m.headDim;
+    layout.type = dtype_from_name(kvType.toStdString()).value_or(DType::F16);
+    if (m.headDim > 0 && !check_kv_cache_type(layout.type, m.headDim).is_ok()) return 0;
+    return qint64(layout.bytes_per_token()) * contextTokens * batch;
 }
 
 ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
@@ -69,16 +73,37 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     batch_->setToolTip(tr("Sequences held at full context, for the memory estimate."));
     kv_type_ = new QComboBox(this);
     kv_type_->setObjectName(QStringLiteral("kvTypeCombo"));
-    kv_type_->addItems({QStringLiteral("f16"), QStringLiteral("f32")});
-    kv_type_->setToolTip(tr("Element type of the KV cache. f16 halves its memory; f32 is exact."));
+    for (DType t : kv_cache_types()) kv_type_->addItem(QString::fromLatin1(dtype_name(t)));
+    kv_type_->setToolTip(tr("Element type of the KV cache. f16 halves f32's memory; q8_0 and fp8 halve it again, "
+                            "q4_0 quarters it. f32 is exact; the others cost some quality (Quantization panel)."));
     weights_ = new QComboBox(this);
     weights_->setObjectName(QStringLiteral("weightsCombo"));
     weights_->addItem(tr("as stored"), QString());
-    for (const char* f : {"f16", "bf16", "q8_0", "q6_k", "q5_k", "q5_1", "q5_0", "q4_k_m", "q4_k", "q4_1", "q4_0"})
-        weights_->addItem(QString::fromLatin1(f), QString::fromLatin1(f));
-    weights_->setToolTip(tr("Load-time quantization: the weights are re-encoded in this format as the model loads "
-                            "(byte for byte what lumen-cli quantize writes), so an F32/F16 file runs quantized "
-                            "without a separate file. Norms stay f32; q4_k_m mixes q4_k and q6_k as llama.cpp does."));
+    for (QuantScheme scheme : load_time_schemes())
+        weights_->addItem(QString::fromLatin1(quant_scheme_name(scheme)), QString::fromLatin1(quant_scheme_name(scheme)));
+    weights_->setToolTip(tr("Load-time quantization: the weights are re-encoded in this format as the model loads, "
+                            "so an F32/F16 file runs quantized without a separate file. The GGUF formats are byte "
+                            "for byte what lumen-cli quantize writes; int8-ch (per channel), int4-gN (groups of N, "
+                            "-asym with a zero point) and fp8-e4m3 are Lumen's in-memory formats. Norms stay f32; "
+                            "q4_k_m mixes q4_k and q6_k as llama.cpp does."));
+    mix_type_ = new QComboBox(this);
+    mix_type_->setObjectName(QStringLiteral("weightsMixTypeCombo"));
+    mix_type_->addItem(tr("no"), QString());
+    for (const char* t : {"f16", "bf16", "q8_0", "int8-ch", "q6_k"}) mix_type_->addItem(QString::fromLatin1(t), QString::fromLatin1(t));
+    mix_type_->setToolTip(tr("Mixed precision: the tensors ticked beside stay in this format while the rest take "
+                             "the Weights format (the sensitive ends of the model, as Q4_K_M does)."));
+    auto* mix_row = new QHBoxLayout;
+    mix_row->addWidget(mix_type_);
+    for (const auto& [key, label] : {std::pair{"embd", tr("embeddings")}, std::pair{"output", tr("output")},
+                                     std::pair{"first", tr("first layer")}, std::pair{"last", tr("last layer")}}) {
+        auto* box = new QCheckBox(label, this);
+        box->setObjectName(QStringLiteral("weightsMix_%1").arg(QLatin1String(key)));
+        box->setProperty("mixKey", QString::fromLatin1(key));
+        box->setChecked(true);
+        mix_row->addWidget(box);
+        mix_boxes_.push_back(box);
+        connect(box, &QCheckBox::toggled, this, &ModelPanel::updateEstimate);
+    }
     threads_ = new QSpinBox(this);
     threads_->setObjectName(QStringLiteral("threadsSpin"));
     threads_->setRange(0, 1024);
@@ -88,6 +113,7 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     form->addRow(tr("Batch (sequences)"), batch_);
     form->addRow(tr("KV type"), kv_type_);
     form->addRow(tr("Weights"), weights_);
+    form->addRow(tr("Keep higher"), mix_row);
     form->addRow(tr("Threads"), threads_);
 
     metadata_ = new QTreeWidget(this);
@@ -145,6 +171,7 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     connect(batch_, &QSpinBox::valueChanged, this, &ModelPanel::updateEstimate);
     connect(kv_type_, &QComboBox::currentTextChanged, this, &ModelPanel::updateEstimate);
     connect(weights_, &QComboBox::currentIndexChanged, this, &ModelPanel::updateEstimate);
+    connect(mix_type_, &QComboBox::currentIndexChanged, this, &ModelPanel::updateEstimate);
 }
 
 LoadSettings ModelPanel::loadSettings() const {
@@ -153,8 +180,18 @@ LoadSettings ModelPanel::loadSettings() const {
     s.contextTokens = context_->value();
     s.kvType = kv_type_->currentText();
     s.weights = weights_->currentData().toString();
+    s.weightsMix = s.weights.isEmpty() ? QString() : weightsMix();
     s.threads = threads_->value();
     return s;
+}
+
+QString ModelPanel::weightsMix() const {
+    const QString type = mix_type_->currentData().toString();
+    QStringList keys;
+    for (QCheckBox* box : mix_boxes_)
+        if (box->isChecked()) keys << box->property("mixKey").toString();
+    if (type.isEmpty() || keys.isEmpty()) return QString();
+    return type + QLatin1Char(':') + keys.join(QLatin1Char(','));
 }
 
 QString ModelPanel::errorText() const { return error_->isHidden() ? QString() : error_->text(); }
@@ -282,10 +319,14 @@ void ModelPanel::updateEstimate() {
     // The weights in the chosen load-time format, as predicted from the tensors' shapes.
     qint64 weights = summary_.weightBytes;
     const QString format = weights_->currentData().toString();
-    for (const auto& [name, bytes] : summary_.weightBytesByFormat)
-        if (name == format) weights = bytes;
+    QString format_label = format.isEmpty() ? QString() : QStringLiteral(" (%1)").arg(format);
+    if (auto scheme = quant_scheme_from_name(format.toStdString())) {
+        auto mix = parse_quant_mix(weightsMix().toStdString());
+        weights = predicted_weight_bytes(summary_.weightShapes, *scheme, mix ? mix.value() : QuantMix{});
+        if (mix && mix.value().type) format_label = QStringLiteral(" (%1, %2)").arg(format, weightsMix());
+    }
     QString text = tr("Memory estimate: weights %1%2 + KV %3 (%4, %5 tokens × %6) = %7")
-                       .arg(mib(weights), format.isEmpty() ? QString() : QStringLiteral(" (%1)").arg(format),
+                       .arg(mib(weights), format_label,
                             mib(kv), kv_type_->currentText())
                        .arg(context_->value())
                        .arg(batch_->value())

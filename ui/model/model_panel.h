@@ -7,6 +7,7 @@
 
 #include "worker/engine_worker.h"
 
+class QCheckBox;
 class QComboBox;
 class QLabel;
 class QLineEdit;
@@ -59,6 +60,7 @@ private:
     void updateButtons();
     void setError(const QString& message);
     void updateEstimate();
+    QString weightsMix() const;  // the mixed-precision spec of the controls, "" for none
     void rememberRecent(const QString& path);
 
     ModelSummary summary_;
@@ -71,6 +73,8 @@ private:
     QSpinBox* batch_;
     QComboBox* kv_type_;
     QComboBox* weights_;
+    QComboBox* mix_type_;
+    QVector<QCheckBox*> mix_boxes_;
     QSpinBox* threads_;
     QTreeWidget* metadata_;
     QLabel* estimate_;

@@ -79,10 +79,10 @@ ModelSummary summarize_model(const Model& m) {
     s.vocabSize = c.vocab_size;
     s.contextLength = c.context_length;
     if (auto kind = detect_chat_template(m.tokenizer->vocab().chat_template)) s.chatTemplate = chat_template_name(*kind);
-    for (QuantScheme scheme : {QuantScheme::f32, QuantScheme::f16, QuantScheme::bf16, QuantScheme::q8_0,
-                               QuantScheme::q6_k, QuantScheme::q5_k, QuantScheme::q5_1, QuantScheme::q5_0,
-                               QuantScheme::q4_k_m, QuantScheme::q4_k, QuantScheme::q4_1, QuantScheme::q4_0})
-        s.weightBytesByFormat.append({QString::fromLatin1(quant_scheme_name(scheme)), predicted_weight_bytes(m, scheme)});
+    s.weightShapes = weight_shapes(m);
+    for (QuantScheme scheme : load_time_schemes())
+        s.weightBytesByFormat.append(
+            {QString::fromLatin1(quant_scheme_name(scheme)), predicted_weight_bytes(s.weightShapes, scheme)});
     for (const auto& [type, count] : m.tensor_type_counts())
         s.tensorTypes << QStringLiteral("%1 × %2").arg(q(type)).arg(count);
     if (m.gguf)
@@ -130,15 +130,14 @@ void EngineWorker::load(const LoadSettings& settings) {
     EngineOptions options;
     options.kv_tokens = settings.contextTokens;
     options.backend.n_threads = settings.threads;
-    if (settings.kvType == QLatin1String("f16")) {
-        options.kv_type = DType::F16;
-    } else if (settings.kvType == QLatin1String("f32")) {
-        options.kv_type = DType::F32;
-    } else {
-        Q_EMIT loadFailed(settings.path, QStringLiteral("KV type '%1' is not supported; expected f16 or f32").arg(settings.kvType));
+    auto kv_type = parse_kv_cache_type(settings.kvType.toStdString());
+    if (!kv_type) {
+        Q_EMIT loadFailed(settings.path, q(kv_type.status().message()));
         return;
     }
+    options.kv_type = kv_type.value();
     options.weights_scheme = settings.weights.toStdString();
+    options.weights_mix = settings.weightsMix.toStdString();
     unloadModel();  // both models would rarely fit side by side
     options.on_load_progress = [this](const std::string& stage, float fraction) {
         Q_EMIT loadProgress(q(stage), double(fraction));

@@ -23,6 +23,8 @@
 #include "sampling/sampler.h"
 #include "worker/engine_events.h"
 
+#include "quant/requantize.h"
+
 namespace lumen {
 class Engine;
 class ServingEngine;
@@ -41,6 +43,7 @@ struct ModelSummary {
     qint64 parameters = 0;
     qint64 weightBytes = 0;
     QVector<QPair<QString, qint64>> weightBytesByFormat;  // predicted after load-time quantization to each format
+    WeightShapes weightShapes;  // the tensors' shapes: predicts any format and mix (quant/requantize.h)
     int dim = 0, layers = 0, heads = 0, kvHeads = 0, headDim = 0, ffnDim = 0, vocabSize = 0, contextLength = 0;
     QString chatTemplate;  // detected template family; empty: completion mode
     QStringList tensorTypes;                       // "q4_1 × 90"
@@ -53,6 +56,7 @@ struct LoadSettings {
     QString kvType = QStringLiteral("f16");
     int threads = 0;        // 0: all hardware threads
     QString weights;        // load-time quantization format ("q4_k_m", ...); empty: as stored
+    QString weightsMix;     // "TYPE:embd,output,first,last" or empty (quantize.h's QuantMix)
 };
 
 struct ChatTurn {

@@ -84,10 +84,7 @@ void EngineWorker::evaluateQuantization(const QuantEvalSettings& settings) {
         g.sampling.temperature = 0;
         g.stop_at_eos = false;
         if (auto gen = engine_->generate(g)) data.decodeTps = gen->stats.decode_tps;
-        const ModelConfig& c = engine_->model().config;
-        const KVCacheLayout& kv = engine_->kv().layout();
-        data.predictedBytes = data.weightBytes + qint64(2) * c.n_layers * c.n_kv_heads * c.head_dim *
-                                                     qint64(row_bytes(kv.type, 1)) * kv.block_size * kv.n_blocks;
+        data.predictedBytes = data.weightBytes + engine_->kv().layout().total_bytes();
         const MemoryInfo mem = engine_->backend().memory_info();
         data.backendBytes = mem.weight_bytes + mem.kv_bytes + mem.scratch_bytes;
         data.processRssBytes = resident_bytes();

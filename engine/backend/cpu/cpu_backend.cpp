@@ -20,6 +20,7 @@
 #include "backend/cpu/kernels.h"
 #include "core/check.h"
 #include "model/model.h"
+#include "quant/quantize.h"
 
 namespace lumen {
 
@@ -80,9 +81,7 @@ void CpuBackend::matmul_same_input(std::initializer_list<std::pair<const TensorV
 }
 
 Status CpuBackend::allocate_kv(const KVCacheLayout& layout) {
-    if (layout.type != DType::F32 && layout.type != DType::F16)
-        return Status::error(std::string("CPU backend: KV cache type ") + dtype_name(layout.type) +
-                             " is not supported, expected f32 or f16");
+    LUMEN_TRY(check_kv_cache_type(layout.type, layout.head_dim));
     const int64_t bytes = layout.total_bytes() / 2;  // each of K and V
     try {
         // Uninitialized: pages are committed by the OS only when first written.
@@ -99,7 +98,7 @@ Status CpuBackend::allocate_kv(const KVCacheLayout& layout) {
 Status CpuBackend::copy_kv_blocks(const std::vector<std::pair<int32_t, int32_t>>& src_dst) {
     if (src_dst.empty()) return Status::ok();
     if (!k_cache_) return Status::error("CPU backend: KV cache not allocated");
-    const size_t block_bytes = size_t(kv_layout_.block_size) * size_t(kv_layout_.kv_dim()) * row_bytes(kv_layout_.type, 1);
+    const size_t block_bytes = size_t(kv_layout_.bytes_per_block() / 2 / kv_layout_.n_layers);  // one layer's K (or V)
     for (auto [src, dst] : src_dst) {
         if (src < 0 || dst < 0 || src >= kv_layout_.n_blocks || dst >= kv_layout_.n_blocks)
             return Status::error("CPU backend: KV block copy " + std::to_string(src) + " -> " + std::to_string(dst) +
@@ -143,7 +142,8 @@ void CpuBackend::ensure_activations(int64_t n_tokens, int64_t max_context) {
     // Each thread scores a tile of up to kMaxAttentionRows query rows over at most
     // max_context positions, with room for the gathered rows and their outputs.
     const size_t scores_needed =
-        size_t(pool_.size()) * size_t(cpu::attention_group_scratch(cpu::kMaxAttentionRows, max_context, c.head_dim));
+        size_t(pool_.size()) *
+        size_t(cpu::attention_group_scratch(cpu::kMaxAttentionRows, max_context, c.head_dim, kv_layout_.block_size));
     if (act_.scores.size() < scores_needed) act_.scores.resize(scores_needed);
 }
 
@@ -167,9 +167,33 @@ void CpuBackend::propagate_kv(int32_t from, const StepBatch& batch) {
     }
 }
 
+bool CpuBackend::kv_encoded() const { return kv_layout_.type != DType::F32 && kv_layout_.type != DType::F16; }
+
+cpu::EncodedPagedKV CpuBackend::encoded_kv(int32_t layer, const int32_t* block_table) const {
+    const int64_t slot_bytes = kv_layout_.n_kv_heads * kv_layout_.bytes_per_head();
+    const int64_t layer_offset = int64_t(layer) * kv_layout_.n_blocks * kv_layout_.block_size * slot_bytes;
+    return cpu::EncodedPagedKV{k_cache_.get() + layer_offset, v_cache_.get() + layer_offset, kv_layout_.type,
+                               kv_layout_.block_size, slot_bytes, kv_layout_.bytes_per_head(), block_table};
+}
+
 void CpuBackend::store_kv(int32_t layer, const StepBatch& batch) {
     const int64_t kv_dim = kv_layout_.kv_dim();
     const int32_t bs = kv_layout_.block_size;
+    if (kv_encoded()) {
+        // Each head's K and V encoded on their own (quantize_row), slot by slot.
+        for (int32_t t = 0; t < batch.n_tokens(); ++t) {
+            const auto& seq = batch.sequences[size_t(batch.sequence_index[size_t(t)])];
+            const cpu::EncodedPagedKV kv = encoded_kv(layer, seq.block_table->data());
+            const int64_t layer_offset = kv.k - k_cache_.get();
+            for (int32_t h = 0; h < kv_layout_.n_kv_heads; ++h) {
+                const int64_t at = layer_offset + kv.offset(batch.positions[size_t(t)], h);
+                const int64_t src = int64_t(t) * kv_dim + int64_t(h) * kv_layout_.head_dim;
+                (void)quantize_row(kv_layout_.type, act_.k.data() + src, k_cache_.get() + at, kv_layout_.head_dim);
+                (void)quantize_row(kv_layout_.type, act_.v.data() + src, v_cache_.get() + at, kv_layout_.head_dim);
+            }
+        }
+        return;
+    }
     const int64_t layer_offset = int64_t(layer) * kv_layout_.n_blocks * bs * kv_dim;
     const bool f16 = kv_layout_.type == DType::F16;
     const cpu::KernelTable& kernels = cpu::active_kernels();
@@ -249,7 +273,11 @@ void CpuBackend::attention(int32_t layer, const StepBatch& batch) {
                     cpu::attention_group(q, c.q_dim(), tile.count, heads, first_position, kv, h / group, c.head_dim,
                                          scratch, out, c.q_dim());
             };
-            if (kv_layout_.type == DType::F16) {
+            if (kv_encoded()) {
+                cpu::attention_encoded(q, c.q_dim(), tile.count, heads, first_position,
+                                       encoded_kv(layer, seq.block_table->data()), h / group, c.head_dim, scratch, out,
+                                       c.q_dim());
+            } else if (kv_layout_.type == DType::F16) {
                 const auto* k = reinterpret_cast<const uint16_t*>(k_cache_.get()) + layer_offset;
                 const auto* v = reinterpret_cast<const uint16_t*>(v_cache_.get()) + layer_offset;
                 run(cpu::PagedKV<uint16_t>{k, v, kv_layout_.block_size, kv_dim, seq.block_table->data()});

@@ -52,6 +52,9 @@ private:
     };
     void ensure_activations(int64_t n_tokens, int64_t max_context);
     void store_kv(int32_t layer, const StepBatch& batch);
+    // K/V in a type other than f32/f16 are stored per head, encoded (cpu::EncodedPagedKV).
+    bool kv_encoded() const;
+    cpu::EncodedPagedKV encoded_kv(int32_t layer, const int32_t* block_table) const;
     // K/V of layers [from, n_layers) from the current hidden state (early exit).
     void propagate_kv(int32_t from, const StepBatch& batch);
     void attention(int32_t layer, const StepBatch& batch);
@@ -79,7 +82,8 @@ private:
     cpu::PackedWeights packed_;  // matrices repacked for the active kernel table
     KVCacheLayout kv_layout_;
     // [layer][block] of f32 or f16; within a block V is [slot][kv_dim] and K is
-    // transposed, [kv_dim][slot] (cpu::PagedKV).
+    // transposed, [kv_dim][slot] (cpu::PagedKV). Other types: [layer][block][slot][head]
+    // encoded heads (cpu::EncodedPagedKV).
     std::unique_ptr<uint8_t[]> k_cache_, v_cache_;
     std::vector<uint16_t> key_row_;  // one token's keys in fp16 before the transposed store
     Activations act_;

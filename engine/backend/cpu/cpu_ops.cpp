@@ -262,6 +262,55 @@ void attention_group(const float* q, int64_t q_stride, int n_queries, int group,
             std::copy_n(out_rows + int64_t(t * group + g) * head_dim, head_dim, out + t * out_stride + int64_t(g) * head_dim);
 }
 
+void attention_encoded(const float* q, int64_t q_stride, int n_queries, int group, int32_t first_position,
+                       const EncodedPagedKV& kv, int32_t kv_head, int32_t head_dim, float* scratch, float* out,
+                       int64_t out_stride) {
+    const KernelTable& k = active_kernels();
+    const int n_rows = n_queries * group;
+    LUMEN_CHECK(n_rows <= kMaxAttentionRows);
+    const int32_t n_ctx_all = first_position + n_queries;
+    const int32_t bs = kv.block_size;
+    float* scores = scratch;
+    float* q_rows = scores + int64_t(n_rows) * n_ctx_all;
+    float* out_rows = q_rows + int64_t(n_rows) * head_dim;
+    float* keys_t = out_rows + int64_t(n_rows) * head_dim;  // [head_dim][block_size]
+    float* values = keys_t + int64_t(bs) * head_dim;        // [block_size][head_dim]
+    for (int t = 0; t < n_queries; ++t)
+        for (int g = 0; g < group; ++g)
+            std::copy_n(q + t * q_stride + int64_t(g) * head_dim, head_dim, q_rows + int64_t(t * group + g) * head_dim);
+    // Scores a block at a time from its keys, decoded and transposed for key_scores.
+    for (int32_t p0 = 0; p0 < n_ctx_all; p0 += bs) {
+        const int n_keys = int(std::min<int32_t>(bs, n_ctx_all - p0));
+        for (int s = 0; s < n_keys; ++s) {
+            dequantize_row(kv.type, kv.k + kv.offset(p0 + s, kv_head), values + int64_t(s) * head_dim, head_dim);
+            for (int32_t d = 0; d < head_dim; ++d) keys_t[int64_t(d) * bs + s] = values[int64_t(s) * head_dim + d];
+        }
+        k.key_scores(DType::F32, keys_t, bs, n_keys, q_rows, head_dim, n_rows, head_dim, scores + p0, n_ctx_all);
+    }
+    const float scale = 1.0f / std::sqrt(float(head_dim));
+    for (int r = 0; r < n_rows; ++r) {
+        float* probs = scores + int64_t(r) * n_ctx_all;
+        const int32_t n_ctx = first_position + r / group + 1;  // causal
+        for (int32_t p = 0; p < n_ctx; ++p) probs[p] *= scale;
+        k.softmax(probs, n_ctx);
+        std::fill(out_rows + int64_t(r) * head_dim, out_rows + int64_t(r + 1) * head_dim, 0.f);
+    }
+    for (int32_t p0 = 0; p0 < n_ctx_all; p0 += bs) {
+        const int n_values = int(std::min<int32_t>(bs, n_ctx_all - p0));
+        for (int s = 0; s < n_values; ++s)
+            dequantize_row(kv.type, kv.v + kv.offset(p0 + s, kv_head), values + int64_t(s) * head_dim, head_dim);
+        for (int r = 0; r < n_rows; ++r) {
+            const int32_t n_ctx = first_position + r / group + 1;
+            for (int s = 0; s < n_values && p0 + s < n_ctx; ++s)
+                k.axpy_f32(scores[int64_t(r) * n_ctx_all + p0 + s], values + int64_t(s) * head_dim,
+                           out_rows + int64_t(r) * head_dim, head_dim);
+        }
+    }
+    for (int t = 0; t < n_queries; ++t)
+        for (int g = 0; g < group; ++g)
+            std::copy_n(out_rows + int64_t(t * group + g) * head_dim, head_dim, out + t * out_stride + int64_t(g) * head_dim);
+}
+
 template void attention_group<float>(const float*, int64_t, int, int, int32_t, const PagedKV<float>&, int32_t, int32_t,
                                      float*, float*, int64_t);
 template void attention_group<uint16_t>(const float*, int64_t, int, int, int32_t, const PagedKV<uint16_t>&, int32_t,

@@ -110,9 +110,34 @@ template <typename T>
 void attention_group(const float* q, int64_t q_stride, int n_queries, int group, int32_t first_position,
                      const PagedKV<T>& kv, int32_t kv_head, int32_t head_dim, float* scratch, float* out,
                      int64_t out_stride);
-inline int64_t attention_group_scratch(int n_rows, int32_t n_ctx, int32_t head_dim) {
-    return int64_t(n_rows) * n_ctx + 2 * int64_t(n_rows) * head_dim;
+inline int64_t attention_group_scratch(int n_rows, int32_t n_ctx, int32_t head_dim, int32_t block_size = 0) {
+    return int64_t(n_rows) * n_ctx + 2 * int64_t(n_rows) * head_dim + 2 * int64_t(block_size) * head_dim;
 }
+
+// Paged K/V in an encoded type (bf16, q8_0, q4_0, fp8, ...): each slot holds its
+// heads' K (and V) one after the other, each head row_bytes(type, head_dim) long:
+// head h of the token at logical position pos at base + (block * block_size + slot) *
+// slot_bytes + h * head_bytes.
+struct EncodedPagedKV {
+    const uint8_t* k = nullptr;
+    const uint8_t* v = nullptr;
+    DType type = DType::F16;
+    int32_t block_size = 0;
+    int64_t slot_bytes = 0;
+    int64_t head_bytes = 0;
+    const int32_t* block_table = nullptr;
+
+    int64_t offset(int32_t pos, int32_t head) const {
+        return (int64_t(block_table[pos / block_size]) * block_size + pos % block_size) * slot_bytes + head * head_bytes;
+    }
+};
+
+// attention_group over encoded K/V: each block of the head's keys and values is
+// decoded to f32 once per call (dequantize_row) and goes through the f32 kernels.
+// group may be 1. scratch: attention_group_scratch(n_queries * group, n_ctx, head_dim, block_size).
+void attention_encoded(const float* q, int64_t q_stride, int n_queries, int group, int32_t first_position,
+                       const EncodedPagedKV& kv, int32_t kv_head, int32_t head_dim, float* scratch, float* out,
+                       int64_t out_stride);
 
 }  // namespace cpu
 }  // namespace lumen

@@ -170,15 +170,86 @@ void f32_to_f16(const float* x, uint16_t* out, int64_t n) {
     for (; i < n; ++i) out[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
 }
 
+// Lumen's formats (quant/lumen_formats.h) decode to f32 in registers and share the
+// float kernels: a per-channel scale heads the row; int4 groups carry d (and m).
+constexpr bool has_row_scale(DType T) {
+    return T == DType::I8_CH || T == DType::F8_E4M3_CH || T == DType::F8_E4M3_T;
+}
+constexpr int int4_group(DType T) {
+    return T == DType::I4_G32 || T == DType::I4Z_G32 ? 32 : T == DType::I4_G64 || T == DType::I4Z_G64 ? 64 : 128;
+}
+constexpr bool is_int4(DType T) {
+    return T == DType::I4_G32 || T == DType::I4_G64 || T == DType::I4_G128 || T == DType::I4Z_G32 ||
+           T == DType::I4Z_G64 || T == DType::I4Z_G128;
+}
+constexpr bool is_int4_asym(DType T) { return T == DType::I4Z_G32 || T == DType::I4Z_G64 || T == DType::I4Z_G128; }
+
+// The byte where element i's data lies (for prefetching) and how many elements a byte holds.
+template <DType T>
+constexpr int64_t weight_byte(int64_t i) {
+    if constexpr (T == DType::F32) return 4 * i;
+    else if constexpr (T == DType::F16 || T == DType::BF16) return 2 * i;
+    else if constexpr (is_int4(T)) return i / 2;
+    else return i + (has_row_scale(T) ? 4 : 0);
+}
+
+inline float row_scale(const uint8_t* row) {
+    float s;
+    std::memcpy(&s, row, 4);
+    return s;
+}
+
+// e4m3 bytes to f32: the 7 magnitude bits shifted into an fp16 (bias 15 instead of 7,
+// so the value is 2^-8 of the e4m3 one; the caller's scale absorbs the 2^8).
+inline __m256 e4m3x8_scaled_down(const uint8_t* p) {
+    const __m128i b = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+    const __m128i h = _mm_or_si128(_mm_slli_epi16(_mm_and_si128(b, _mm_set1_epi16(0x80)), 8),
+                                   _mm_slli_epi16(_mm_and_si128(b, _mm_set1_epi16(0x7F)), 7));
+    return _mm256_cvtph_ps(h);
+}
+
+// Lumen's weight formats, for the dispatch switches.
+#define LUMEN_DECODED_WEIGHT_TYPES(X)                                                                                \
+    X(DType::I8_CH) X(DType::I4_G32) X(DType::I4_G64) X(DType::I4_G128) X(DType::I4Z_G32) X(DType::I4Z_G64)        \
+    X(DType::I4Z_G128) X(DType::F8_E4M3_CH) X(DType::F8_E4M3_T)
+
 template <DType T>
 inline __m256 load_weights8(const uint8_t* row, int64_t i) {
     if constexpr (T == DType::F32) {
         return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + i);
     } else if constexpr (T == DType::F16) {
         return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * i)));
-    } else {  // bf16: the upper half of an f32
+    } else if constexpr (T == DType::BF16) {  // the upper half of an f32
         const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * i)));
         return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+    } else if constexpr (T == DType::I8_CH) {
+        const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + 4 + i)));
+        return _mm256_mul_ps(_mm256_cvtepi32_ps(q), _mm256_set1_ps(row_scale(row)));
+    } else if constexpr (T == DType::F8_E4M3_CH || T == DType::F8_E4M3_T) {
+        return _mm256_mul_ps(e4m3x8_scaled_down(row + 4 + i), _mm256_set1_ps(row_scale(row) * 256.f));
+    } else if constexpr (T == DType::F8_E4M3) {
+        return _mm256_mul_ps(e4m3x8_scaled_down(row + i), _mm256_set1_ps(256.f));
+    } else if constexpr (T == DType::F8_E5M2) {
+        const __m128i b = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + i)));
+        return _mm256_cvtph_ps(_mm_slli_epi16(b, 8));
+    } else {  // int4 groups: 8 codes from the low or the high nibbles of 8 bytes
+        constexpr int G = int4_group(T);
+        constexpr int kHeader = is_int4_asym(T) ? 4 : 2;
+        constexpr int kBlockBytes = kHeader + G / 2;
+        const uint8_t* block = row + (i / G) * kBlockBytes;
+        const int e = int(i % G);
+        const __m256i bytes = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(block + kHeader + e % (G / 2))));
+        const __m256i codes = _mm256_and_si256(e >= G / 2 ? _mm256_srli_epi32(bytes, 4) : bytes, _mm256_set1_epi32(0x0F));
+        uint16_t dh;
+        std::memcpy(&dh, block, 2);
+        const float d = _cvtsh_ss(dh);
+        float m = -8.f * d;
+        if constexpr (is_int4_asym(T)) {
+            uint16_t mh;
+            std::memcpy(&mh, block + 2, 2);
+            m = _cvtsh_ss(mh);
+        }
+        return _mm256_fmadd_ps(_mm256_cvtepi32_ps(codes), _mm256_set1_ps(d), _mm256_set1_ps(m));
     }
 }
 
@@ -186,10 +257,20 @@ template <DType T>
 inline float weight_at(const uint8_t* row, int64_t i) {
     if constexpr (T == DType::F32) {
         return reinterpret_cast<const float*>(row)[i];
-    } else {
+    } else if constexpr (T == DType::F16 || T == DType::BF16) {
         uint16_t h;
         std::memcpy(&h, row + 2 * i, 2);
         return T == DType::F16 ? _cvtsh_ss(h) : bf16_to_fp32(h);
+    } else if constexpr (T == DType::I8_CH) {
+        return row_scale(row) * float(int8_t(row[4 + i]));
+    } else if constexpr (T == DType::F8_E4M3_CH || T == DType::F8_E4M3_T) {
+        return row_scale(row) * fp8_e4m3_to_fp32(row[4 + i]);
+    } else if constexpr (T == DType::F8_E4M3) {
+        return fp8_e4m3_to_fp32(row[i]);
+    } else if constexpr (T == DType::F8_E5M2) {
+        return fp8_e5m2_to_fp32(row[i]);
+    } else {
+        return 0.f;  // int4 rows are whole groups (multiples of 8): no tail
     }
 }
 
@@ -203,11 +284,10 @@ void dot_float_tile(const uint8_t* rows, size_t row_stride, const uint8_t* x, si
     __m256 acc[R][NT];
     for (int r = 0; r < R; ++r)
         for (int t = 0; t < NT; ++t) acc[r][t] = _mm256_setzero_ps();
-    constexpr int64_t kElementBytes = T == DType::F32 ? 4 : 2;
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        if ((i * kElementBytes) % 64 == 0)
-            for (int r = 0; r < R; ++r) prefetch_ahead<1>(rows + size_t(r) * row_stride + i * kElementBytes);
+        if (weight_byte<T>(i) % 64 < weight_byte<T>(8))  // once per 64 bytes of the row
+            for (int r = 0; r < R; ++r) prefetch_ahead<1>(rows + size_t(r) * row_stride + weight_byte<T>(i));
         __m256 xv[NT];
         for (int t = 0; t < NT; ++t) {
             xv[t] = _mm256_loadu_ps(xt[t] + i);
@@ -547,6 +627,12 @@ void dot_row_tokens(DType type, const uint8_t* row, const uint8_t* x, size_t str
         case DType::Q4_K: return dot_q4k_q5k<false, NT>(row, x, stride, n, y);
         case DType::Q5_K: return dot_q4k_q5k<true, NT>(row, x, stride, n, y);
         case DType::Q6_K: return dot_q6k<NT>(row, x, stride, n, y);
+#define LUMEN_FLOAT_LIKE(T) \
+        case T: return dot_float_tile<T, 1, NT>(row, 0, x, stride, n, y, 1);
+        LUMEN_DECODED_WEIGHT_TYPES(LUMEN_FLOAT_LIKE)
+        LUMEN_FLOAT_LIKE(DType::F8_E4M3)
+        LUMEN_FLOAT_LIKE(DType::F8_E5M2)
+#undef LUMEN_FLOAT_LIKE
     }
 }
 
@@ -566,6 +652,10 @@ void dot_rows(DType type, const uint8_t* rows, size_t row_stride, int n_rows, co
         case DType::F16: return dot_float_rows<DType::F16>(rows, row_stride, n_rows, x, x_stride, n_tokens, n, y, y_stride);
         case DType::BF16:
             return dot_float_rows<DType::BF16>(rows, row_stride, n_rows, x, x_stride, n_tokens, n, y, y_stride);
+#define LUMEN_FLOAT_LIKE(T) \
+        case T: return dot_float_rows<T>(rows, row_stride, n_rows, x, x_stride, n_tokens, n, y, y_stride);
+        LUMEN_DECODED_WEIGHT_TYPES(LUMEN_FLOAT_LIKE)
+#undef LUMEN_FLOAT_LIKE
         default:
             return dot_rows_by_row(dot_row, type, rows, row_stride, n_rows, x, x_stride, n_tokens, n, y, y_stride);
     }

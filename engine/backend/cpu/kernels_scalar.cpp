@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "backend/cpu/kernels.h"
 
@@ -266,8 +267,28 @@ float dot_kquant(DType type, const uint8_t* row, const ActivationBlockQ8K* x, in
 
 // ---------------------------------------------------------------- plain float weights
 
+// Lumen's formats (quant/lumen_formats.h): the row decoded a group at a time by the
+// reference dequantizer, then a plain dot product.
+float dot_decoded_row(DType type, const uint8_t* row, const float* x, int64_t n) {
+    const DTypeTraits& t = traits(type);
+    if (t.row_header_bytes > 0 || t.block_elements == 1) {  // one scale per row (or none): decode whole rows
+        thread_local std::vector<float> values;
+        values.resize(size_t(n));
+        dequantize_row(type, row, values.data(), n);
+        return dot_f32(values.data(), x, n);
+    }
+    float group[256];
+    float sum = 0.f;
+    for (int64_t b = 0; b < n / t.block_elements; ++b) {
+        dequantize_row(type, row + b * t.block_bytes, group, t.block_elements);
+        sum += dot_f32(group, x + b * t.block_elements, t.block_elements);
+    }
+    return sum;
+}
+
 float dot_float_row(DType type, const uint8_t* row, const float* x, int64_t n) {
     if (type == DType::F32) return dot_f32(reinterpret_cast<const float*>(row), x, n);
+    if (type != DType::F16 && type != DType::BF16) return dot_decoded_row(type, row, x, n);
     constexpr int kLanes = 16;
     float acc[kLanes] = {};
     const auto* h = reinterpret_cast<const uint16_t*>(row);
