@@ -29,7 +29,7 @@ using test::random_floats;
 using test::random_weight_bytes;
 
 // Every weight type: GGUF's and Lumen's own (quant/lumen_formats.h).
-const DType kAllTypes[] = {DType::F32,     DType::F16,        DType::BF16,      DType::Q4_0,     DType::Q4_1,
+const DType kAllTypes[] = {DType::I8_W8A8, DType::F32,     DType::F16,        DType::BF16,      DType::Q4_0,     DType::Q4_1,
                            DType::Q5_0,    DType::Q5_1,       DType::Q8_0,      DType::Q4_K,     DType::Q5_K,
                            DType::Q6_K,    DType::I8_CH,      DType::I4_G32,    DType::I4_G64,   DType::I4_G128,
                            DType::I4Z_G32, DType::I4Z_G64,    DType::I4Z_G128,  DType::F8_E4M3_CH, DType::F8_E4M3_T};
@@ -59,6 +59,7 @@ std::vector<uint8_t> activations(const KernelTable& k, DType type, const std::ve
         const float* xt = x.data() + t * cols;
         uint8_t* o = out.data() + size_t(t) * stride;
         if (f == ActivationFormat::f32) std::memcpy(o, xt, stride);
+        else if (f == ActivationFormat::i8_outlier) quantize_i8_outlier(xt, cols, 0.9f, o);  // some values above it
         else if (f == ActivationFormat::q8) k.quantize_q8(xt, cols, reinterpret_cast<ActivationBlockQ8*>(o));
         else k.quantize_q8k(xt, cols, reinterpret_cast<ActivationBlockQ8K*>(o));
     }

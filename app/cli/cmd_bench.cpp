@@ -279,9 +279,9 @@ int cmd_bench(const std::vector<std::string>& raw_argv) {
     for (auto& a : argv)
         if (auto it = kAliases.find(a); it != kAliases.end()) a = it->second;
     auto args = Args::parse(argv,
-                            {"--model", "--tokenizer", "-p", "-n", "-r", "--threads", "-o", "--kv-type", "--weights", "--weights-mix", "--kv", "--device",
+                            {"--model", "--tokenizer", "-p", "-n", "-r", "--threads", "-o", "--kv-type", "--weights", "--weights-mix", "--kv", "--calib", "--calib-samples", "--calib-tokens", "--outlier-threshold", "--device",
                              "--bandwidth-gbs"},
-                            {});
+                            {"--gptq"});
     if (!args) return fail(args.status().message());
     auto model_path = args->required("--model");
     if (!model_path) return fail(model_path.status().message());

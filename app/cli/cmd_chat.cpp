@@ -10,9 +10,9 @@
 namespace lumen::cli {
 
 int cmd_chat(const std::vector<std::string>& argv) {
-    std::set<std::string> valued = {"--model", "--tokenizer", "--system", "--template", "--max-tokens", "--threads", "--ctx", "--kv-type", "--weights", "--weights-mix", "--kv", "--device"};
+    std::set<std::string> valued = {"--model", "--tokenizer", "--system", "--template", "--max-tokens", "--threads", "--ctx", "--kv-type", "--weights", "--weights-mix", "--kv", "--calib", "--calib-samples", "--calib-tokens", "--outlier-threshold", "--device"};
     valued.insert(kSamplingOptions.begin(), kSamplingOptions.end());
-    auto args = Args::parse(argv, valued, {});
+    auto args = Args::parse(argv, valued, {"--gptq"});
     if (!args) return fail(args.status().message());
     auto model_path = args->required("--model");
     if (!model_path) return fail(model_path.status().message());

@@ -48,7 +48,7 @@ Result<SamplingParams> parse_sampling(const Args& a) {
     return p;
 }
 
-Result<EngineOptions> parse_engine_options(const Args& a) {
+Result<EngineOptions> parse_engine_options(const Args& a, bool gptq_implied) {
     EngineOptions o;
     auto threads = a.get_int("--threads", 0, 0, 1024);
     if (!threads) return threads.status();
@@ -73,6 +73,25 @@ Result<EngineOptions> parse_engine_options(const Args& a) {
         if (!a.has("--weights")) return Status::error("option --weights-mix needs --weights for the other tensors");
         o.weights_mix = a.get("--weights-mix");
     }
+    const bool calibrating = a.has("--calib") || a.has("--calib-samples") || a.has("--calib-tokens");
+    const bool gptq = a.has("--gptq") || gptq_implied;
+    if ((gptq || calibrating) && !a.has("--weights"))
+        return Status::error("option --gptq (and --calib*) needs --weights, the format GPTQ quantizes to");
+    if (calibrating && !gptq) return Status::error("options --calib* set up GPTQ's calibration; add --gptq");
+    o.weights_gptq = gptq;
+    if (a.has("--outlier-threshold")) {
+        auto t = a.get_double("--outlier-threshold", 6.0, 0.0, 1e30);
+        if (!t) return t.status();
+        if (a.get("--weights") != "int8-w8a8") return Status::error("option --outlier-threshold applies to --weights int8-w8a8");
+        o.outlier_threshold = float(t.value());
+    }
+    o.calibration.text_path = a.get("--calib", o.calibration.text_path);
+    auto samples = a.get_int("--calib-samples", o.calibration.samples, 1, 1 << 16);
+    if (!samples) return samples.status();
+    auto sample_tokens = a.get_int("--calib-tokens", o.calibration.sample_tokens, 2, 1 << 20);
+    if (!sample_tokens) return sample_tokens.status();
+    o.calibration.samples = int32_t(samples.value());
+    o.calibration.sample_tokens = int32_t(sample_tokens.value());
     return o;
 }
 

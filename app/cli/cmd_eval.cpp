@@ -13,8 +13,8 @@ namespace lumen::cli {
 
 int cmd_eval(const std::vector<std::string>& argv) {
     auto args = Args::parse(argv, {"--model", "--tokenizer", "--text", "--ctx", "--chunks", "--reference", "--threads",
-                                   "--kv-type", "--weights", "--weights-mix", "--kv", "--device"},
-                            {"--json"});
+                                   "--kv-type", "--weights", "--weights-mix", "--kv", "--calib", "--calib-samples", "--calib-tokens", "--outlier-threshold", "--device"},
+                            {"--json", "--gptq"});
     if (!args) return fail(args.status().message());
     auto model_path = args->required("--model");
     if (!model_path) return fail(model_path.status().message());
@@ -40,7 +40,11 @@ int cmd_eval(const std::vector<std::string>& argv) {
     std::unique_ptr<Engine> reference;
     if (args->has("--reference")) {
         EngineOptions reference_options = engine_options;
-        reference_options.weights_scheme.clear();  // the reference keeps its file's types
+        // The reference keeps its file's types and a KV cache in f16 (f32 when asked for).
+        reference_options.weights_scheme.clear();
+        reference_options.weights_mix.clear();
+        reference_options.weights_gptq = false;
+        if (reference_options.kv_type != DType::F32) reference_options.kv_type = DType::F16;
         auto ref = Engine::load(args->get("--reference"), {}, reference_options);
         if (!ref) return fail("--reference: " + ref.status().message());
         reference = std::move(ref.value());
@@ -62,7 +66,10 @@ int cmd_eval(const std::vector<std::string>& argv) {
                             {"n_ctx", eval.n_ctx},         {"chunks", r.n_chunks},       {"scored", r.n_scored},
                             {"perplexity", r.perplexity},  {"perplexity_error", r.perplexity_error},
                             {"chunk_perplexity", r.chunk_perplexity},
-                            {"weights", engine_options.weights_scheme.empty() ? "as stored" : engine_options.weights_scheme}};
+                            {"weights", engine_options.weights_scheme.empty() ? "as stored" : engine_options.weights_scheme},
+                            {"weights_mix", engine_options.weights_mix},
+                            {"kv", dtype_name(engine_options.kv_type)}};
+        if (engine_options.weights_gptq) j["calibration"] = calibration_report_json(engine.value()->calibration_report());
         if (r.has_reference)
             j["reference"] = {{"model", args->get("--reference")},
                               {"perplexity", r.reference_perplexity},

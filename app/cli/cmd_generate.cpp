@@ -13,13 +13,13 @@ namespace lumen::cli {
 
 
 int cmd_generate(const std::vector<std::string>& argv) {
-    std::set<std::string> valued = {"--model", "--tokenizer", "--prompt", "--max-tokens", "--threads", "--ctx", "--kv-type", "--weights", "--weights-mix", "--kv", "--device", "--stop", "--lookup-draft", "--lookup-ngram",
+    std::set<std::string> valued = {"--model", "--tokenizer", "--prompt", "--max-tokens", "--threads", "--ctx", "--kv-type", "--weights", "--weights-mix", "--kv", "--calib", "--calib-samples", "--calib-tokens", "--outlier-threshold", "--device", "--stop", "--lookup-draft", "--lookup-ngram",
                                    "--draft-model", "--draft-tokens", "--beams", "--beam-return", "--length-penalty",
                                    "--contrastive-amateur", "--contrastive-layers", "--contrastive-alpha",
                                    "--contrastive-lambda", "--amateur-temperature", "--early-exit-entropy",
                                    "--early-exit-first-layer", "--early-exit-every"};
     valued.insert(kSamplingOptions.begin(), kSamplingOptions.end());
-    auto args = Args::parse(argv, valued, {"--json", "--chat", "--no-special", "--lookup-adaptive", "--draft-adaptive", "--no-early-stopping"});
+    auto args = Args::parse(argv, valued, {"--json", "--chat", "--no-special", "--lookup-adaptive", "--draft-adaptive", "--no-early-stopping", "--gptq"});
     if (!args) return fail(args.status().message());
     auto model_path = args->required("--model");
     if (!model_path) return fail(model_path.status().message());

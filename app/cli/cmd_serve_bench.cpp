@@ -32,11 +32,11 @@ Result<std::vector<std::vector<int32_t>>> read_prompts(const std::string& path, 
 
 int cmd_serve_bench(const std::vector<std::string>& argv) {
     auto args = Args::parse(argv,
-                            {"--model", "--tokenizer", "--threads", "--ctx", "--kv-type", "--weights", "--weights-mix", "--kv", "--device", "--requests",
+                            {"--model", "--tokenizer", "--threads", "--ctx", "--kv-type", "--weights", "--weights-mix", "--kv", "--calib", "--calib-samples", "--calib-tokens", "--outlier-threshold", "--device", "--requests",
                              "--preset", "--input-len", "--output-len", "--len-jitter", "--shared-prefix", "--rate",
                              "--max-concurrency", "--prompts", "--batch-tokens", "--max-running", "--seed", "-o",
                              "--steps-csv", "--temperature", "--interfering-prompt", "--n", "--max-itl-factor", "--lookup-draft", "--draft-model", "--draft-tokens"},
-                            {"--no-chunked-prefill", "--no-prefix-cache"});
+                            {"--no-chunked-prefill", "--no-prefix-cache", "--gptq"});
     if (!args) return fail(args.status().message());
     auto model_path = args->required("--model");
     if (!model_path) return fail(model_path.status().message());

@@ -17,6 +17,7 @@ int cmd_synth(const std::vector<std::string>& args);
 int cmd_bench(const std::vector<std::string>& args);
 int cmd_serve_bench(const std::vector<std::string>& args);
 int cmd_eval(const std::vector<std::string>& args);
+int cmd_calibrate(const std::vector<std::string>& args);
 
 // Prints "lumen-cli: <message>" to stderr and returns 1.
 int fail(const std::string& message);

@@ -16,7 +16,7 @@ void print_usage() {
         "commands:\n"
         "  generate  --model PATH [--tokenizer PATH] --prompt TEXT [--max-tokens N] [--temperature T]\n"
         "            [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--presence-penalty X]\n"
-        "            [--frequency-penalty X] [--seed S] [--threads N] [--ctx N] [--kv-type f16|f32]\n"
+        "            [--frequency-penalty X] [--seed S] [--threads N] [--ctx N] [--kv FMT]\n"
         "            [--device cpu|cuda|auto] [--stop TEXT] [--chat] [--no-special] [--json] [--no-repeat-ngram N]\n"
         "            [--lookup-draft K [--lookup-ngram N] [--lookup-adaptive]]\n"
         "            [--draft-model PATH [--draft-tokens K] [--draft-adaptive]]  (same vocabulary as --model)\n"
@@ -32,12 +32,22 @@ void print_usage() {
         "            [--vocab VOCAB.gguf] --type TYPE --output OUT.gguf\n"
         "            presets: tinyllama-1.1b llama2-7b llama3-8b qwen2-0.5b smollm2-135m stories15m\n"
         "  bench     --model PATH [--tokenizer PATH] [-p 512[,N...]] [-n 128[,N...]] [-r 5] [-o md|json]\n"
-        "            [--threads N] [--kv-type f16|f32] [--device cpu|cuda|auto] [--bandwidth-gbs X]  (0 skips a test)\n"
+        "            [--threads N] [--kv FMT] [--device cpu|cuda|auto] [--bandwidth-gbs X]  (0 skips a test)\n"
         "  serve-bench --model PATH [--preset long-in-short-out|short-in-long-out|long-in-long-out] [--requests N]\n"
         "            [--input-len N] [--output-len N] [--len-jitter F] [--shared-prefix F] [--rate R | --max-concurrency C]\n"
         "            [--prompts FILE] [--batch-tokens N] [--max-running N] [--no-chunked-prefill] [--no-prefix-cache]\n"
         "            [--max-itl-factor F] [--lookup-draft K | --draft-model PATH [--draft-tokens K]] [--ctx N] [--threads N] [--temperature T] [--seed S] [--n N] [--interfering-prompt N] [--steps-csv FILE] [-o md|json]\n"
-        "  eval      --model PATH --text FILE [--ctx 512] [--chunks N] [--reference PATH] [--threads N] [--kv-type f16|f32] [--json]\n"
+        "  eval      --model PATH --text FILE [--ctx 512] [--chunks N] [--reference PATH] [--threads N] [--json]\n"
+        "  calibrate --model PATH --weights FMT [--weights-mix MIX] [--calib FILE] [--calib-samples N] [--calib-tokens N] [--json]\n"
+        "            (per-matrix error of round-to-nearest vs GPTQ on the calibration text)\n"
+        "\n"
+        "model-running commands (generate, chat, bench, serve-bench, eval) also take:\n"
+        "  --kv f16|f32|bf16|q8_0|q4_0|fp8-e4m3|fp8-e5m2   the KV cache's format (--kv-type is the same)\n"
+        "  --weights FMT        load-time quantization: q8_0|q4_0|q4_1|q5_0|q5_1|q4_k|q5_k|q6_k|q4_k_m|f16|bf16|f32|\n"
+        "                       int8-ch|int4-g32|int4-g64|int4-g128|int4-asym-g32|int4-asym-g64|int4-asym-g128|\n"
+        "                       fp8-e4m3-ch|fp8-e4m3-tensor\n"
+        "  --weights-mix TYPE:embd,output,first,last   keep those tensors in TYPE (mixed precision)\n"
+        "  --gptq [--calib FILE] [--calib-samples N] [--calib-tokens N]   GPTQ instead of round-to-nearest\n"
         "\n"
         "Exit code 0 on success; otherwise one line on stderr says what was wrong.");
 }
@@ -62,8 +72,9 @@ int main(int argc, char** argv) {
         if (command == "bench") return lumen::cli::cmd_bench(args);
         if (command == "serve-bench") return lumen::cli::cmd_serve_bench(args);
         if (command == "eval") return lumen::cli::cmd_eval(args);
+        if (command == "calibrate") return lumen::cli::cmd_calibrate(args);
     } catch (const std::exception& e) {
         return lumen::cli::fail(std::string("internal error: ") + e.what());
     }
-    return lumen::cli::fail("unknown command '" + command + "'; expected generate, chat, tokenize, info, convert, quantize, synth, bench, serve-bench or eval");
+    return lumen::cli::fail("unknown command '" + command + "'; expected generate, chat, tokenize, info, convert, quantize, synth, bench, serve-bench, eval or calibrate");
 }

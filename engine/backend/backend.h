@@ -61,6 +61,16 @@ struct StepBatch {
     void clear();
 };
 
+// The inputs of a layer's matrices, for calibration (GPTQ's Hessians, the
+// quantization error report): attn_in feeds wq/wk/wv, attn_out wo, ffn_in
+// w_gate/w_up, ffn_down w_down. x is [n_tokens][cols], row-major.
+enum class MatmulInput { attn_in, attn_out, ffn_in, ffn_down };
+class ActivationObserver {
+public:
+    virtual ~ActivationObserver() = default;
+    virtual void observe(int32_t layer, MatmulInput input, const float* x, int64_t n_tokens, int64_t cols) = 0;
+};
+
 struct MemoryInfo {
     int64_t weight_bytes = 0;   // weights resident for this backend (mapped or uploaded)
     int64_t kv_bytes = 0;       // KV pool reserved
@@ -84,6 +94,9 @@ public:
     // Layers the last forward ran for its token when it had an early-exit rule (the
     // model's layer count when it did not exit early); 0 without a rule.
     virtual int32_t last_exit_layer() const { return 0; }
+    // Calls `observer` (nullptr: none) with every matrix input of the following forward
+    // passes; false when the backend cannot (then nothing is observed).
+    virtual bool set_activation_observer(ActivationObserver* observer) { return observer == nullptr; }
     virtual Status copy_kv_blocks(const std::vector<std::pair<int32_t, int32_t>>& src_dst) = 0;
     virtual void synchronize() = 0;
     virtual MemoryInfo memory_info() const = 0;

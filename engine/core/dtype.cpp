@@ -16,7 +16,7 @@ namespace {
 constexpr int QK = 32;     // elements per block of the legacy formats
 constexpr int QK_K = 256;  // elements per super-block of the k-quants
 
-constexpr std::array<DTypeTraits, 22> kTraits = {{
+constexpr std::array<DTypeTraits, 23> kTraits = {{
     {DType::F32, "f32", 1, 4, 0, true},
     {DType::F16, "f16", 1, 2, 0, true},
     {DType::Q4_0, "q4_0", QK, 2 + QK / 2, 0, true},
@@ -39,6 +39,7 @@ constexpr std::array<DTypeTraits, 22> kTraits = {{
     {DType::F8_E4M3_T, "fp8-e4m3-tensor", 1, 1, 4, false},
     {DType::F8_E4M3, "fp8-e4m3", 1, 1, 0, false},
     {DType::F8_E5M2, "fp8-e5m2", 1, 1, 0, false},
+    {DType::I8_W8A8, "int8-w8a8", 1, 1, 8, false},
 }};
 
 uint16_t load_u16(const uint8_t* p) {
@@ -253,9 +254,11 @@ void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
         case DType::BF16:
             for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_fp32(load_u16(p + 2 * i));
             return;
-        case DType::I8_CH: {
+        case DType::I8_CH:
+        case DType::I8_W8A8: {
             const float s = load_f32(p);
-            for (int64_t i = 0; i < n; ++i) dst[i] = s * float(int8_t(p[4 + i]));
+            const int header = t.row_header_bytes;
+            for (int64_t i = 0; i < n; ++i) dst[i] = s * float(int8_t(p[header + i]));
             return;
         }
         case DType::F8_E4M3_CH:

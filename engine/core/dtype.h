@@ -37,6 +37,10 @@ enum class DType : uint32_t {
     F8_E4M3_T = 1008,   // the same with one scale per tensor (repeated in each row's header)
     F8_E4M3 = 1009,     // plain fp8 values (the KV cache)
     F8_E5M2 = 1010,
+    // LLM.int8 (W8A8 with outlier decomposition): int8 per output channel, the row header
+    // holds the f32 scale s and the f32 outlier threshold; activations meet it as int8
+    // except the values above the threshold, which stay f32 (ActivationFormat::i8_outlier).
+    I8_W8A8 = 1011,
 };
 
 struct DTypeTraits {

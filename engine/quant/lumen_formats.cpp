@@ -71,11 +71,15 @@ bool has_tensor_scale(DType type) { return type == DType::F8_E4M3_T; }
 
 void encode_lumen_row(DType type, const float* src, uint8_t* dst, int64_t n, float tensor_absmax) {
     switch (type) {
-        case DType::I8_CH: {
+        case DType::I8_CH:
+        case DType::I8_W8A8: {
             const float s = absmax(src, n) / 127.f;
             std::memcpy(dst, &s, 4);
+            const int header = traits(type).row_header_bytes;
+            if (type == DType::I8_W8A8) std::memcpy(dst + 4, &kDefaultOutlierThreshold, 4);
             const float inv = s != 0.f ? 1.f / s : 0.f;
-            for (int64_t i = 0; i < n; ++i) dst[4 + i] = uint8_t(int8_t(std::clamp(int(std::lrintf(src[i] * inv)), -127, 127)));
+            for (int64_t i = 0; i < n; ++i)
+                dst[header + i] = uint8_t(int8_t(std::clamp(int(std::lrintf(src[i] * inv)), -127, 127)));
             return;
         }
         case DType::F8_E4M3_CH:
@@ -98,9 +102,16 @@ void encode_lumen_row(DType type, const float* src, uint8_t* dst, int64_t n, flo
     }
 }
 
-bool quant_grid_for_type(DType type, QuantGridSpec* grid) {
+void set_outlier_threshold(TensorView& t, float threshold) {
+    if (t.type != DType::I8_W8A8) return;
+    auto* rows = static_cast<uint8_t*>(const_cast<void*>(t.data));
+    for (int64_t r = 0; r < t.rows; ++r) std::memcpy(rows + size_t(r) * t.row_stride() + 4, &threshold, 4);
+}
+
+bool quant_grid_for_type(DType type, QuantGrid* grid) {
     switch (type) {
-        case DType::I8_CH: *grid = {254, true, 0, false}; return true;
+        case DType::I8_CH:
+        case DType::I8_W8A8: *grid = {254, true, 0, false}; return true;
         case DType::Q8_0: *grid = {255, true, 32, true}; return true;
         case DType::Q4_0: *grid = {15, true, 32, true}; return true;
         case DType::Q4_1: *grid = {15, false, 32, true}; return true;
@@ -117,9 +128,13 @@ bool quant_grid_for_type(DType type, QuantGridSpec* grid) {
 void encode_row_from_codes(DType type, const float* d, const float* m, const uint8_t* codes, uint8_t* dst, int64_t n) {
     switch (type) {
         case DType::I8_CH:
+        case DType::I8_W8A8: {
             std::memcpy(dst, d, 4);
-            for (int64_t i = 0; i < n; ++i) dst[4 + i] = uint8_t(int8_t(int(codes[i]) - 127));
+            const int header = traits(type).row_header_bytes;
+            if (type == DType::I8_W8A8) std::memcpy(dst + 4, &kDefaultOutlierThreshold, 4);
+            for (int64_t i = 0; i < n; ++i) dst[header + i] = uint8_t(int8_t(int(codes[i]) - 127));
             return;
+        }
         case DType::Q8_0:
             for (int64_t b = 0; b < n / 32; ++b) {
                 store_half(dst + b * 34, d[b]);

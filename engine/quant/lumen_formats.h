@@ -9,10 +9,17 @@
 #include <cstdint>
 
 #include "core/dtype.h"
+#include "model/weights.h"
+#include "quant/gptq.h"
 
 namespace lumen {
 
 bool is_lumen_format(DType type);
+
+// LLM.int8's threshold: activation values above it in magnitude stay f32 (int8-w8a8).
+constexpr float kDefaultOutlierThreshold = 6.0f;
+// Writes `threshold` into every row header of an int8-w8a8 matrix (others: no change).
+void set_outlier_threshold(TensorView& t, float threshold);
 // The scale is one value for the whole tensor (F8_E4M3_T): encoders need its absmax.
 bool has_tensor_scale(DType type);
 
@@ -20,18 +27,9 @@ bool has_tensor_scale(DType type);
 // scale in the row header). tensor_absmax is used by has_tensor_scale types only.
 void encode_lumen_row(DType type, const float* src, uint8_t* dst, int64_t n, float tensor_absmax);
 
-// The integer grid of a format, for calibrated quantizers: codes 0..qmax, groups of
-// group_size (0: one group per row); symmetric grids have m = -zero_code * d with
-// zero_code = (qmax + 1) / 2; fp16_params: d and m are stored (so used) as fp16.
-struct QuantGridSpec {
-    int qmax = 15;
-    bool symmetric = true;
-    int group_size = 32;
-    bool fp16_params = true;
-};
-// The grid of `type`, or false for types that are not an affine integer grid
-// (floats, fp8, the k-quants' two-level scales).
-bool quant_grid_for_type(DType type, QuantGridSpec* grid);
+// The integer grid of `type` (quant/gptq.h), or false for types that are not an affine
+// integer grid (floats, fp8, the k-quants' two-level scales).
+bool quant_grid_for_type(DType type, QuantGrid* grid);
 
 // Writes one row of `type` from its grid: per group g, scale d[g] and offset m[g]
 // (as the grid computed them), codes[i] in 0..qmax. Only types with a grid.

@@ -21,7 +21,7 @@ struct SchemeInfo {
 // In the order `quantize --type` lists them.
 constexpr uint32_t kNoFileType = ~0u;  // Lumen's own formats: no GGUF file holds them
 
-constexpr std::array<SchemeInfo, 21> kSchemes = {{
+constexpr std::array<SchemeInfo, 22> kSchemes = {{
     {QuantScheme::q8_0, "q8_0", DType::Q8_0, 7},
     {QuantScheme::q4_0, "q4_0", DType::Q4_0, 2},
     {QuantScheme::q4_1, "q4_1", DType::Q4_1, 3},
@@ -43,6 +43,7 @@ constexpr std::array<SchemeInfo, 21> kSchemes = {{
     {QuantScheme::int4_asym_g128, "int4-asym-g128", DType::I4Z_G128, kNoFileType},
     {QuantScheme::fp8_e4m3_ch, "fp8-e4m3-ch", DType::F8_E4M3_CH, kNoFileType},
     {QuantScheme::fp8_e4m3_tensor, "fp8-e4m3-tensor", DType::F8_E4M3_T, kNoFileType},
+    {QuantScheme::int8_w8a8, "int8-w8a8", DType::I8_W8A8, kNoFileType},
 }};
 
 const SchemeInfo& info(QuantScheme scheme) {
@@ -129,7 +130,7 @@ QuantScheme quant_scheme_for_type(DType type) {
 uint32_t quant_scheme_file_type(QuantScheme scheme) { return info(scheme).file_type; }
 std::vector<QuantScheme> load_time_schemes() {
     using Q = QuantScheme;
-    return {Q::f32,      Q::f16,           Q::bf16,          Q::q8_0,          Q::int8_ch,
+    return {Q::f32,      Q::f16,           Q::bf16,          Q::q8_0,          Q::int8_ch,      Q::int8_w8a8,
             Q::fp8_e4m3_ch, Q::fp8_e4m3_tensor, Q::q6_k,        Q::q5_k,          Q::q5_1,
             Q::q5_0,     Q::q4_k_m,        Q::q4_k,          Q::q4_1,          Q::q4_0,
             Q::int4_g32, Q::int4_asym_g32, Q::int4_g64,      Q::int4_asym_g64, Q::int4_g128,
@@ -161,7 +162,7 @@ Result<QuantMix> parse_quant_mix(std::string_view spec) {
         else if (part == "output") mix.output = true;
         else if (part == "first") mix.first_layer = true;
         else if (part == "last") mix.last_layer = true;
-        else return expected("'" + std::string(part) + "' names no tensors");
+        else return expected(std::string(part).append(" names no tensors"));
         if (comma == std::string_view::npos) break;
         rest = rest.substr(comma + 1);
     }

@@ -2,6 +2,10 @@
 // single-request generation loop (prefill in chunks, then one token per step).
 #include "runtime/engine.h"
 
+#include <optional>
+
+#include "model/model_writer.h"
+#include "quant/lumen_formats.h"
 #include "quant/requantize.h"
 #include "runtime/speculative.h"
 
@@ -69,6 +73,7 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const Load
     if (!model) return model.status();
     engine->model_ = std::move(model.value());
     const ModelConfig& c = engine->model_->config;
+    std::optional<std::pair<QuantScheme, QuantMix>> calibrated;
     if (!options.weights_scheme.empty() || !options.weights_mix.empty()) {
         auto scheme = parse_quant_scheme(options.weights_scheme.empty() ? "f32" : options.weights_scheme);
         if (!scheme) return scheme.status().with_context("load-time quantization");
@@ -77,9 +82,15 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const Load
         if (options.weights_scheme.empty())
             return Status::error("load-time quantization: mixed precision '" + options.weights_mix +
                                  "' needs a weights format for the other tensors (--weights)");
-        if (!progress("quantizing the weights", 0.15f)) return Status::error("loading cancelled");
-        auto requantized = requantize_model(*engine->model_, scheme.value(), options.backend.n_threads, mix.value());
-        if (!requantized) return requantized.status().with_context("load-time quantization");
+        if (options.weights_gptq) {  // after the KV cache exists: calibration runs the model
+            calibrated = std::pair{scheme.value(), mix.value()};
+        } else {
+            if (!progress("quantizing the weights", 0.15f)) return Status::error("loading cancelled");
+            auto requantized = requantize_model(*engine->model_, scheme.value(), options.backend.n_threads, mix.value());
+            if (!requantized) return requantized.status().with_context("load-time quantization");
+        }
+    } else if (options.weights_gptq) {
+        return Status::error("load-time quantization: GPTQ needs a weights format (--weights)");
     }
 
     if (!progress("preparing the backend", 0.3f)) return Status::error("loading cancelled");
@@ -103,6 +114,18 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const Load
     layout.type = options.kv_type;
     LUMEN_TRY(engine->backend_->allocate_kv(layout));
     engine->kv_ = std::make_unique<KVCacheManager>(layout);
+    if (calibrated) {
+        if (!progress("calibrating and quantizing (GPTQ)", 0.92f)) return Status::error("loading cancelled");
+        auto report = calibrate_and_quantize(*engine, *engine->model_, calibrated->first, calibrated->second, true,
+                                             options.calibration, [&](float f) {
+                                                 return progress("calibrating and quantizing (GPTQ)", 0.92f + 0.07f * f);
+                                             });
+        if (!report) return report.status().with_context("load-time quantization");
+        engine->calibration_report_ = std::move(report.value());
+        LUMEN_TRY(engine->backend_->upload(*engine->model_));
+    }
+    for (const auto& [name, view] : gguf_named_tensors(*engine->model_))
+        set_outlier_threshold(const_cast<TensorView&>(*view), options.outlier_threshold);
     engine->load_ms_ = ms_since(t0);
     progress("ready", 1.f);
     return engine;

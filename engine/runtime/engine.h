@@ -13,6 +13,7 @@
 #include "backend/backend.h"
 #include "kv/block_pool.h"
 #include "model/model.h"
+#include "quant/calibration.h"
 #include "sampling/sampler.h"
 
 namespace lumen {
@@ -30,6 +31,13 @@ struct EngineOptions {
     std::string weights_scheme;
     // Mixed precision on top of the scheme: "TYPE:embd,output,first,last" (quantize.h's QuantMix).
     std::string weights_mix;
+    // Calibrated load-time quantization (quant/calibration.h): GPTQ on the types with an
+    // integer grid, after running `calibration` text through the unquantized model; the
+    // per-matrix RTN/GPTQ errors land in Engine::calibration_report().
+    bool weights_gptq = false;
+    CalibrationOptions calibration;
+    // int8-w8a8 (LLM.int8): activation values above this magnitude stay f32.
+    float outlier_threshold = 6.0f;
     // Called between the stages of Engine::load with a stage name and the fraction
     // done (0..1); returning false cancels the load ("loading cancelled").
     std::function<bool(const std::string& stage, float fraction)> on_load_progress;
@@ -150,6 +158,8 @@ public:
     KVCacheManager& kv_manager() { return *kv_; }  // for the serving core's reservations
     const EngineOptions& options() const { return options_; }
     double load_ms() const { return load_ms_; }
+    // What calibrated quantization measured (empty without weights_gptq).
+    const CalibrationReport& calibration_report() const { return calibration_report_; }
 
     Result<int32_t> create_sequence();
     // A sequence starting with `prefix_tokens` whose KV the (shared) `blocks` already hold.
@@ -183,6 +193,7 @@ private:
     StepBatch batch_;
     std::map<int32_t, std::vector<int32_t>> sequence_tokens_;  // tokens each sequence's KV holds
     double load_ms_ = 0;
+    CalibrationReport calibration_report_;
 };
 
 }  // namespace lumen

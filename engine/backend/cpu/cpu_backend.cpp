@@ -346,6 +346,7 @@ Status CpuBackend::forward(const StepBatch& batch, std::vector<float>* logits) {
         const LayerWeights& lw = w.layers[size_t(l)];
         for (int64_t t = 0; t < T; ++t)
             cpu::rms_norm(act_.x.data() + t * dim, f32(lw.attn_norm), act_.xb.data() + t * dim, dim, c.rms_eps);
+        observe(l, MatmulInput::attn_in, act_.xb.data(), T, dim);
         matmul_same_input({{&lw.wq, act_.q.data()}, {&lw.wk, act_.k.data()}, {&lw.wv, act_.v.data()}}, act_.xb.data(), T);
         for (int64_t t = 0; t < T; ++t) {
             if (lw.bq.present()) cpu::add_inplace(act_.q.data() + t * qd, f32(lw.bq), qd);
@@ -356,13 +357,16 @@ Status CpuBackend::forward(const StepBatch& batch, std::vector<float>* logits) {
         }
         store_kv(l, batch);
         attention(l, batch);
+        observe(l, MatmulInput::attn_out, act_.att.data(), T, qd);
         matmul(lw.wo, act_.att.data(), T, act_.proj.data());
         cpu::add_inplace(act_.x.data(), act_.proj.data(), T * dim);
 
         for (int64_t t = 0; t < T; ++t)
             cpu::rms_norm(act_.x.data() + t * dim, f32(lw.ffn_norm), act_.xb.data() + t * dim, dim, c.rms_eps);
+        observe(l, MatmulInput::ffn_in, act_.xb.data(), T, dim);
         matmul_same_input({{&lw.w_gate, act_.gate.data()}, {&lw.w_up, act_.up.data()}}, act_.xb.data(), T);
         cpu::silu_mul(act_.gate.data(), act_.up.data(), act_.gate.data(), T * ffn);
+        observe(l, MatmulInput::ffn_down, act_.gate.data(), T, ffn);
         matmul(lw.w_down, act_.gate.data(), T, act_.proj.data());
         cpu::add_inplace(act_.x.data(), act_.proj.data(), T * dim);
         if (l + 1 == batch.exit_layer) normalize_logit_rows(act_.exit_x.data());

@@ -28,6 +28,10 @@ public:
     Status copy_kv_blocks(const std::vector<std::pair<int32_t, int32_t>>& src_dst) override;
     Status forward(const StepBatch& batch, std::vector<float>* logits) override;
     int32_t last_exit_layer() const override { return last_exit_layer_; }
+    bool set_activation_observer(ActivationObserver* observer) override {
+        observer_ = observer;
+        return true;
+    }
     void synchronize() override {}
     MemoryInfo memory_info() const override;
 
@@ -52,6 +56,10 @@ private:
     };
     void ensure_activations(int64_t n_tokens, int64_t max_context);
     void store_kv(int32_t layer, const StepBatch& batch);
+    void observe(int32_t layer, MatmulInput input, const float* x, int64_t n_tokens, int64_t cols) {
+        if (observer_) observer_->observe(layer, input, x, n_tokens, cols);
+    }
+    ActivationObserver* observer_ = nullptr;
     // K/V in a type other than f32/f16 are stored per head, encoded (cpu::EncodedPagedKV).
     bool kv_encoded() const;
     cpu::EncodedPagedKV encoded_kv(int32_t layer, const int32_t* block_table) const;

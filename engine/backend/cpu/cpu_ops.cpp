@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -99,7 +100,9 @@ void matmul_targets(const KernelTable& k, const MatmulTarget* targets, int n_tar
     const ActivationFormat format = activation_format(targets[0].w->type);
     bool shared = n_targets <= kMaxTargets;
     for (int i = 1; i < n_targets; ++i)
-        shared = shared && targets[i].w->cols == cols && activation_format(targets[i].w->type) == format;
+        shared = shared && targets[i].w->cols == cols && activation_format(targets[i].w->type) == format &&
+                 (format != ActivationFormat::i8_outlier ||
+                  std::memcmp(targets[i].w->row(0) + 4, targets[0].w->row(0) + 4, 4) == 0);  // same threshold
     if (!shared) {  // different inputs after all: one pass each
         for (int i = 0; i < n_targets; ++i) matmul_targets(k, targets + i, 1, x, n_tokens, pool);
         return;
@@ -110,9 +113,13 @@ void matmul_targets(const KernelTable& k, const MatmulTarget* targets, int n_tar
         thread_local std::vector<uint8_t> quantized;
         if (quantized.size() < size_t(n_tokens) * stride) quantized.resize(size_t(n_tokens) * stride);
         uint8_t* q = quantized.data();
+        float threshold = 0.f;  // int8-w8a8: the weights' outlier threshold, in each row header
+        if (format == ActivationFormat::i8_outlier) std::memcpy(&threshold, targets[0].w->row(0) + 4, 4);
         auto quantize = [&](int64_t t0, int64_t t1, int) {
             for (int64_t t = t0; t < t1; ++t) {
-                if (format == ActivationFormat::q8)
+                if (format == ActivationFormat::i8_outlier)
+                    quantize_i8_outlier(x + t * cols, cols, threshold, q + size_t(t) * stride);
+                else if (format == ActivationFormat::q8)
                     k.quantize_q8(x + t * cols, cols, reinterpret_cast<ActivationBlockQ8*>(q + size_t(t) * stride));
                 else
                     k.quantize_q8k(x + t * cols, cols, reinterpret_cast<ActivationBlockQ8K*>(q + size_t(t) * stride));

@@ -3,6 +3,7 @@
 #include "backend/cpu/kernels.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -21,6 +22,8 @@ ActivationFormat activation_format(DType weight_type) {
         case DType::Q5_K:
         case DType::Q6_K:
             return ActivationFormat::q8k;
+        case DType::I8_W8A8:
+            return ActivationFormat::i8_outlier;
         default:
             return ActivationFormat::f32;
     }
@@ -30,8 +33,28 @@ size_t activation_row_bytes(ActivationFormat format, int64_t n) {
     switch (format) {
         case ActivationFormat::q8: return size_t(n / 32) * sizeof(ActivationBlockQ8);
         case ActivationFormat::q8k: return size_t(n / 256) * sizeof(ActivationBlockQ8K);
+        case ActivationFormat::i8_outlier:
+            return sizeof(ActivationRowI8) + size_t((n + 31) / 32 * 32) + size_t(n) * sizeof(ActivationOutlier);
         default: return size_t(n) * sizeof(float);
     }
+}
+
+void quantize_i8_outlier(const float* x, int64_t n, float threshold, uint8_t* out) {
+    ActivationRowI8 header{0.f, 0};
+    auto* pairs = reinterpret_cast<ActivationOutlier*>(out + sizeof(ActivationRowI8) + size_t((n + 31) / 32 * 32));
+    float amax = 0.f;
+    for (int64_t i = 0; i < n; ++i) {
+        const float a = std::fabs(x[i]);
+        if (a > threshold) pairs[header.n_outliers++] = {int32_t(i), x[i]};
+        else amax = std::max(amax, a);
+    }
+    header.scale = amax / 127.f;
+    const float inv = amax > 0.f ? 127.f / amax : 0.f;
+    auto* q = reinterpret_cast<int8_t*>(out + sizeof(ActivationRowI8));
+    for (int64_t i = 0; i < n; ++i)
+        q[i] = std::fabs(x[i]) > threshold ? 0 : int8_t(std::clamp(int(std::lrintf(x[i] * inv)), -127, 127));
+    std::fill(q + n, q + (n + 31) / 32 * 32, int8_t(0));
+    std::memcpy(out, &header, sizeof header);
 }
 
 void dot_rows_by_row(DotRowFn dot_row, DType type, const uint8_t* rows, size_t row_stride, int n_rows,

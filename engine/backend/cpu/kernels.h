@@ -19,7 +19,8 @@ namespace lumen::cpu {
 // quantized to 8 bits per 32 values (llama.cpp's Q8_0, or Q8_1 with the block
 // sum for the formats with a minimum); the k-quants meet 8 bits per 256 values
 // with 16-value partial sums (Q8_K); plain float weights meet f32 activations.
-enum class ActivationFormat { f32, q8, q8k };
+// int8-w8a8 weights (LLM.int8) meet i8_outlier activations (ActivationRowI8 below).
+enum class ActivationFormat { f32, q8, q8k, i8_outlier };
 ActivationFormat activation_format(DType weight_type);
 
 struct ActivationBlockQ8 {
@@ -36,6 +37,25 @@ struct ActivationBlockQ8K {
     int8_t qs[256];
     int16_t bsums[16];   // sums of qs over each run of 16
 };
+
+// One token's activations for int8-w8a8 weights, LLM.int8's mixed-precision
+// decomposition: the values whose magnitude exceeds the threshold stay f32 as
+// (column, value) pairs and are zero in the int8 part; the rest are int8 with one
+// scale per token (absmax / 127). Laid out as this header, then int8 q[n rounded up
+// to 32, zero-padded], then n_outliers pairs (room for n).
+struct ActivationRowI8 {
+    float scale;
+    int32_t n_outliers;
+};
+struct ActivationOutlier {
+    int32_t column;
+    float value;
+};
+void quantize_i8_outlier(const float* x, int64_t n, float threshold, uint8_t* out);
+inline const int8_t* i8_values(const uint8_t* row) { return reinterpret_cast<const int8_t*>(row + sizeof(ActivationRowI8)); }
+inline const ActivationOutlier* i8_outliers(const uint8_t* row, int64_t n) {
+    return reinterpret_cast<const ActivationOutlier*>(row + sizeof(ActivationRowI8) + size_t((n + 31) / 32 * 32));
+}
 
 // Bytes of one token's activations in `format` for a row of n inputs.
 size_t activation_row_bytes(ActivationFormat format, int64_t n);

@@ -611,6 +611,36 @@ void dot_q6k(const uint8_t* row, const uint8_t* x, size_t x_stride, int64_t n, f
     for (int t = 0; t < NT; ++t) y[t] = hsum(acc[t]) - acc_offset[t];
 }
 
+// ---------------------------------------------------------------- int8-w8a8 (LLM.int8)
+
+template <int NT>
+void dot_w8a8(const uint8_t* row, const uint8_t* x, size_t stride, int64_t n, float* y) {
+    float s_w;
+    std::memcpy(&s_w, row, 4);
+    const auto* w = reinterpret_cast<const int8_t*>(row + 8);
+    __m256i acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_si256();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i));
+        for (int t = 0; t < NT; ++t) {
+            const __m256i qv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(i8_values(x + t * stride) + i));
+            acc[t] = _mm256_add_epi32(acc[t], dot_signed(wv, qv));
+        }
+    }
+    for (int t = 0; t < NT; ++t) {
+        const uint8_t* xt = x + t * stride;
+        int32_t sum = hsum_i32(acc[t]);
+        for (int64_t j = i; j < n; ++j) sum += int32_t(w[j]) * int32_t(i8_values(xt)[j]);
+        ActivationRowI8 header;
+        std::memcpy(&header, xt, sizeof header);
+        float outliers = 0.f;
+        const ActivationOutlier* pairs = i8_outliers(xt, n);
+        for (int32_t k = 0; k < header.n_outliers; ++k) outliers += float(w[pairs[k].column]) * pairs[k].value;
+        y[t] = s_w * (header.scale * float(sum) + outliers);
+    }
+}
+
 // ---------------------------------------------------------------- dispatch
 
 template <int NT>
@@ -627,6 +657,7 @@ void dot_row_tokens(DType type, const uint8_t* row, const uint8_t* x, size_t str
         case DType::Q4_K: return dot_q4k_q5k<false, NT>(row, x, stride, n, y);
         case DType::Q5_K: return dot_q4k_q5k<true, NT>(row, x, stride, n, y);
         case DType::Q6_K: return dot_q6k<NT>(row, x, stride, n, y);
+        case DType::I8_W8A8: return dot_w8a8<NT>(row, x, stride, n, y);
 #define LUMEN_FLOAT_LIKE(T) \
         case T: return dot_float_tile<T, 1, NT>(row, 0, x, stride, n, y, 1);
         LUMEN_DECODED_WEIGHT_TYPES(LUMEN_FLOAT_LIKE)

@@ -303,6 +303,22 @@ float dot_float_row(DType type, const uint8_t* row, const float* x, int64_t n) {
     return sum + tail;
 }
 
+// int8-w8a8: s_w * (s_x * sum w*q + sum over the outliers of w[c] * x[c]).
+float dot_w8a8(const uint8_t* row, const uint8_t* x, int64_t n) {
+    float s_w;
+    std::memcpy(&s_w, row, 4);
+    const auto* w = reinterpret_cast<const int8_t*>(row + 8);
+    ActivationRowI8 header;
+    std::memcpy(&header, x, sizeof header);
+    const int8_t* q = i8_values(x);
+    int32_t sum = 0;
+    for (int64_t i = 0; i < n; ++i) sum += int32_t(w[i]) * int32_t(q[i]);
+    float outliers = 0.f;
+    const ActivationOutlier* pairs = i8_outliers(x, n);
+    for (int32_t k = 0; k < header.n_outliers; ++k) outliers += float(w[pairs[k].column]) * pairs[k].value;
+    return s_w * (header.scale * float(sum) + outliers);
+}
+
 void dot_row(DType type, const uint8_t* row, const uint8_t* x, size_t x_stride, int n_tokens, int64_t n, float* y) {
     for (int t = 0; t < n_tokens; ++t) {
         const uint8_t* xt = x + size_t(t) * x_stride;
@@ -315,6 +331,9 @@ void dot_row(DType type, const uint8_t* row, const uint8_t* x, size_t x_stride, 
                 break;
             case ActivationFormat::q8k:
                 y[t] = dot_kquant(type, row, reinterpret_cast<const ActivationBlockQ8K*>(xt), n);
+                break;
+            case ActivationFormat::i8_outlier:
+                y[t] = dot_w8a8(row, xt, n);
                 break;
         }
     }
