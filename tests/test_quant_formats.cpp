@@ -25,7 +25,7 @@ using namespace lumen;
 
 namespace {
 
-const DType kLumenWeightTypes[] = {DType::I8_CH,   DType::I4_G32,  DType::I4_G64,     DType::I4_G128,  DType::I4Z_G32,
+const DType kLumenWeightTypes[] = {DType::I8_CH,   DType::I8_W8A8, DType::I4_G32,  DType::I4_G64,     DType::I4_G128,  DType::I4Z_G32,
                                    DType::I4Z_G64, DType::I4Z_G128, DType::F8_E4M3_CH, DType::F8_E4M3_T};
 
 float absmax(const float* x, int64_t n) {
@@ -41,7 +41,8 @@ float absmax(const float* x, int64_t n) {
 double error_bound(DType type, const float* row, int64_t n, int64_t i, float tensor_amax) {
     const double fp16_rel = 1.0 / 2048;
     switch (type) {
-        case DType::I8_CH: return 0.5 * absmax(row, n) / 127 * (1 + 1e-4) + 1e-12;  // float arithmetic's slack
+        case DType::I8_CH:
+        case DType::I8_W8A8: return 0.5 * absmax(row, n) / 127 * (1 + 1e-4) + 1e-12;  // float arithmetic's slack
         case DType::F8_E4M3_CH:
         case DType::F8_E4M3_T: {
             const double s = (type == DType::F8_E4M3_T ? tensor_amax : absmax(row, n)) / 448.0;
@@ -225,6 +226,41 @@ TEST(LumenFormats, LoadTimeSchemesAndMixedPrecision) {
         std::memcpy(&other, wq.row(r), 4);
         ASSERT_EQ(other, first) << "row " << r;
     }
+}
+
+// LLM.int8's decomposition: with a threshold of 0 every activation is an outlier and
+// stays f32, so int8-w8a8 equals int8-ch (W8A16) up to rounding; with no outliers it is
+// plain W8A8; the default threshold does no worse than plain W8A8 on stories15M.
+TEST(LlmInt8, OutlierDecompositionRecoversW8A16AndBeatsPlainW8A8) {
+    if (!test::file_exists(stories15M())) GTEST_SKIP() << "stories15M (../shared) absent";
+    auto logits_for = [](const std::string& weights, float threshold) {
+        EngineOptions options;
+        options.kv_tokens = 64;
+        options.kv_type = DType::F32;
+        options.backend.n_threads = 2;
+        options.weights_scheme = weights;
+        options.outlier_threshold = threshold;
+        auto engine = Engine::load(stories15M(), {}, options);
+        EXPECT_TRUE(engine) << engine.status().message();
+        std::vector<float> logits;
+        auto seq = engine.value()->create_sequence();
+        EXPECT_TRUE(engine.value()->feed(seq.value(), {1, 9038, 2501, 263, 931, 29892, 727, 471}, &logits).is_ok());
+        return logits;
+    };
+    const std::vector<float> reference = logits_for("", 6.f);
+    auto nmse = [&](const std::vector<float>& y) {
+        double e = 0, r = 0;
+        for (size_t i = 0; i < y.size(); ++i) e += (y[i] - reference[i]) * (y[i] - reference[i]), r += reference[i] * reference[i];
+        return e / r;
+    };
+    const std::vector<float> w8a16 = logits_for("int8-ch", 6.f), all_f32 = logits_for("int8-w8a8", 0.f);
+    const double e_w8a16 = nmse(w8a16), e_all = nmse(all_f32);
+    const double e_default = nmse(logits_for("int8-w8a8", 6.f)), e_plain = nmse(logits_for("int8-w8a8", 1e30f));
+    std::printf("  logits NMSE vs f32: W8A16 %.3g  W8A8 all-outlier %.3g  LLM.int8 (6.0) %.3g  plain W8A8 %.3g\n",
+                e_w8a16, e_all, e_default, e_plain);
+    EXPECT_NEAR(e_all, e_w8a16, 1e-3 * e_w8a16);
+    EXPECT_LT(e_w8a16, e_plain);
+    EXPECT_LE(e_default, e_plain);
 }
 
 TEST(QuantMix, SpecsParseAndBadSpecsSayWhatIsExpected) {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <sstream>
 
+#include "backend/cpu/cpu_ops.h"
 #include "backend/thread_pool.h"
 #include "model/model.h"
 #include "quant/gptq.h"
@@ -57,33 +58,22 @@ private:
     Status status_ = Status::ok();
 };
 
-// ||X W^T - X Wq^T||^2 / ||X W^T||^2 from H = (2/n) X^T X: the n/2 cancels.
-double relative_error(const std::vector<float>& h, const float* w, const float* wq, int64_t rows, int64_t cols,
-                      ThreadPool& pool) {
-    std::vector<double> err(size_t(pool.size()), 0.0), ref(size_t(pool.size()), 0.0);
-    pool.parallel_for(rows, [&](int64_t begin, int64_t end, int thread) {
-        std::vector<float> d(static_cast<size_t>(cols));
-        for (int64_t r = begin; r < end; ++r) {
-            const float* wr = w + r * cols;
-            for (int64_t c = 0; c < cols; ++c) d[size_t(c)] = wr[c] - wq[r * cols + c];
-            double e = 0, f = 0;
-            for (int64_t i = 0; i < cols; ++i) {
-                const float* hi = h.data() + i * cols;
-                float hd = 0, hw = 0;
-                for (int64_t j = 0; j < cols; ++j) {
-                    hd += hi[j] * d[size_t(j)];
-                    hw += hi[j] * wr[j];
-                }
-                e += double(d[size_t(i)]) * hd;
-                f += double(wr[i]) * hw;
-            }
-            err[size_t(thread)] += e;
-            ref[size_t(thread)] += f;
-        }
-    });
-    double e = 0, f = 0;
-    for (size_t t = 0; t < err.size(); ++t) e += err[t], f += ref[t];
-    return f > 0 ? e / f : 0.0;
+// sum_r v_r^T H v_r over the rows of V [rows][cols], with H as an f32 "weight matrix"
+// through the CPU matmul (H V^T, tiled and threaded), then one dot per row. With
+// V = W - Wq this is ||X W^T - X Wq^T||^2 times 2/n; with V = W, ||X W^T||^2 times 2/n.
+double quadratic_form(const TensorView& h, const float* v, int64_t rows, int64_t cols, ThreadPool& pool) {
+    std::vector<float> hv(size_t(rows * cols));
+    cpu::matmul(h, v, rows, hv.data(), pool);
+    double sum = 0;
+    for (int64_t i = 0; i < rows * cols; ++i) sum += double(v[i]) * double(hv[size_t(i)]);
+    return sum;
+}
+
+double relative_error(const TensorView& h, const std::vector<float>& w, const float* wq, double reference,
+                      int64_t rows, int64_t cols, ThreadPool& pool) {
+    std::vector<float> d(w.size());
+    for (size_t i = 0; i < w.size(); ++i) d[i] = w[i] - wq[i];
+    return reference > 0 ? quadratic_form(h, d.data(), rows, cols, pool) / reference : 0.0;
 }
 
 std::vector<float> dequantized(const TensorView& t) {
@@ -176,6 +166,7 @@ Result<CalibrationReport> calibrate_and_quantize(Engine& engine, Model& model, Q
                 if (!acc) return Status::error("calibration: layer " + std::to_string(layer) + " saw no activations");
                 const std::vector<double> h = acc->finish();
                 const std::vector<float> h32(h.begin(), h.end());
+                const TensorView h_view{DType::F32, h32.data(), acc->cols(), acc->cols(), "hessian"};
                 for (auto& [t, name] : matrices_of(model.weights.layers[size_t(layer)], MatmulInput(in), layer)) {
                     const DType target = tensor_type_for_scheme(scheme, name, {t->cols, t->rows}, t->type, shape, mix);
                     if (target == t->type) continue;
@@ -183,8 +174,9 @@ Result<CalibrationReport> calibrate_and_quantize(Engine& engine, Model& model, Q
                     auto rtn = encode_rtn(target, w, t->rows, t->cols);
                     LUMEN_TRY(rtn.status());
                     MatrixQuantError e{name, target};
-                    e.rtn = relative_error(h32, w.data(), decode(target, rtn.value().get(), t->rows, t->cols).data(),
-                                           t->rows, t->cols, pool);
+                    const double reference = quadratic_form(h_view, w.data(), t->rows, t->cols, pool);
+                    e.rtn = relative_error(h_view, w, decode(target, rtn.value().get(), t->rows, t->cols).data(),
+                                           reference, t->rows, t->cols, pool);
                     std::shared_ptr<uint8_t[]> chosen = rtn.value();
                     QuantGrid grid;
                     if (quant_grid_for_type(target, &grid)) {
@@ -194,7 +186,7 @@ Result<CalibrationReport> calibrate_and_quantize(Engine& engine, Model& model, Q
                         auto q = gptq_quantize(w.data(), t->rows, t->cols, h, g, &pool);
                         if (!q) return q.status().with_context("GPTQ of " + name);
                         const std::vector<float> wq = q->dequantized();
-                        e.gptq = relative_error(h32, w.data(), wq.data(), t->rows, t->cols, pool);
+                        e.gptq = relative_error(h_view, w, wq.data(), reference, t->rows, t->cols, pool);
                         if (use_gptq) {
                             chosen = std::shared_ptr<uint8_t[]>(new uint8_t[row_bytes(target, t->cols) * size_t(t->rows)]);
                             for (int64_t r = 0; r < t->rows; ++r)

@@ -5,6 +5,7 @@
 // usable, a base model opens in completion mode. It also measures event-loop
 // latency while generating and saves a screenshot of each panel.
 #include <QApplication>
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDir>
 #include <QDockWidget>
@@ -628,7 +629,7 @@ private Q_SLOTS:
         QTest::mouseClick(child<QPushButton>(window_.get(), "evaluateButton"), Qt::LeftButton);
         QVERIFY(evaluated.wait(kReplyTimeoutMs));
         const QuantEvalData q8 = evaluated.at(0).at(0).value<QuantEvalData>();
-        QCOMPARE(q8.format, QStringLiteral("q8_0"));
+        QCOMPARE(q8.format, QStringLiteral("q8_0, KV f16"));
         QVERIFY(q8.hasReference);
         QVERIFY(q8.kldMean > 0 && q8.top1 > 0.5);
         QVERIFY(q8.perplexity > 1);
@@ -660,6 +661,70 @@ private Q_SLOTS:
         QVERIFY(!stored.hasReference);
         QVERIFY(stored.format.startsWith(QStringLiteral("as stored")));
         QCOMPARE(child<QTreeWidget>(window_.get(), "quantComparisonTable")->topLevelItemCount(), 2);
+    }
+
+    // The calibrated, mixed-precision load with a quantized KV cache, all chosen in the
+    // Model panel: the estimate predicts the weights exactly, GPTQ's per-matrix errors
+    // reach the Quantization panel, and the evaluation compares against the file's
+    // weights with an f16 KV cache. A KV format the heads cannot hold is a clear error.
+    void modelPanelLoadsCalibratedMixedWeightsWithQuantizedKv() {
+        auto* weights = child<QComboBox>(window_.get(), "weightsCombo");
+        weights->setCurrentIndex(weights->findData(QStringLiteral("int4-g64")));
+        auto* mix_type = child<QComboBox>(window_.get(), "weightsMixTypeCombo");
+        mix_type->setCurrentIndex(mix_type->findData(QStringLiteral("q8_0")));
+        child<QCheckBox>(window_.get(), "weightsMix_first")->setChecked(false);
+        const QString mix = QStringLiteral("q8_0:embd,output,last");
+        QVERIFY2(window_->modelPanel()->estimateText().contains(QStringLiteral("(int4-g64, %1)").arg(mix)),
+                 qPrintable(window_->modelPanel()->estimateText()));
+        const qint64 predicted = predicted_weight_bytes(window_->modelPanel()->summary().weightShapes,
+                                                        lumen::QuantScheme::int4_g64, lumen::parse_quant_mix(mix.toStdString()).value());
+        auto* kv = child<QComboBox>(window_.get(), "kvTypeCombo");
+        kv->setCurrentText(QStringLiteral("q8_0"));
+        child<QCheckBox>(window_.get(), "gptqCheck")->setChecked(true);
+        child<QLineEdit>(window_.get(), "calibrationTextEdit")->setText(QStringLiteral(LUMEN_TEST_DATA_DIR "/eval/cc0-1.0.txt"));
+        child<QSpinBox>(window_.get(), "calibrationSamplesSpin")->setValue(1);
+        const LoadSettings settings = window_->modelPanel()->loadSettings();
+        QCOMPARE(settings.weightsMix, mix);
+        QVERIFY(settings.gptq);
+        QCOMPARE(settings.kvType, QStringLiteral("q8_0"));
+        QSignalSpy loaded(window_->worker(), &EngineWorker::modelLoaded);
+        QTest::mouseClick(child<QPushButton>(window_.get(), "loadModelButton"), Qt::LeftButton);
+        QVERIFY(loaded.wait(3 * kLoadTimeoutMs));
+        QCOMPARE(loaded.at(0).at(0).value<ModelSummary>().weightBytes, predicted);
+        // The KV map: a q8_0 pool takes 34 bytes per 32 values against f16's 64.
+        const QString totals = window_->findChild<KvMapPanel*>()->totalsText();
+        QVERIFY2(totals.contains(QStringLiteral("KV format q8_0: saves")) && totals.contains(QStringLiteral("(47 %)")),
+                 qPrintable(totals));
+
+        QSignalSpy evaluated(window_->worker(), &EngineWorker::quantEvalFinished);
+        QTest::mouseClick(child<QPushButton>(window_.get(), "evaluateButton"), Qt::LeftButton);
+        QVERIFY(evaluated.wait(kReplyTimeoutMs));
+        const QuantEvalData r = evaluated.at(0).at(0).value<QuantEvalData>();
+        QCOMPARE(r.format, QStringLiteral("int4-g64 + %1 GPTQ, KV q8_0").arg(mix));
+        QVERIFY(r.hasReference);
+        QVERIFY(r.kldMean > 0);
+        int with_gptq = 0;
+        for (const TensorErrorData& t : r.tensors)
+            if (t.gptqOutputError >= 0) {
+                ++with_gptq;
+                QVERIFY2(t.gptqOutputError < t.rtnOutputError, qPrintable(t.name));
+            }
+        QCOMPARE(with_gptq, 30 * 7);  // every layer matrix: the last layer's go to q8_0, also a grid
+        auto* table = child<QTreeWidget>(window_.get(), "tensorErrorTable");
+        bool shown = false;
+        for (int i = 0; i < table->topLevelItemCount(); ++i) shown |= !table->topLevelItem(i)->text(5).isEmpty();
+        QVERIFY(shown);
+        saveScreenshot(window_->quantizationPanel(), QStringLiteral("quantization_gptq"));
+
+        // Back to as stored with an f16 KV cache, for the tests after this one.
+        weights->setCurrentIndex(0);
+        mix_type->setCurrentIndex(0);
+        child<QCheckBox>(window_.get(), "weightsMix_first")->setChecked(true);
+        child<QCheckBox>(window_.get(), "gptqCheck")->setChecked(false);
+        kv->setCurrentText(QStringLiteral("f16"));
+        QSignalSpy reloaded(window_->worker(), &EngineWorker::modelLoaded);
+        QTest::mouseClick(child<QPushButton>(window_.get(), "loadModelButton"), Qt::LeftButton);
+        QVERIFY(reloaded.wait(kLoadTimeoutMs));
     }
 
     void brokenModelShowsErrorAndAppStaysUsable() {

@@ -108,6 +108,7 @@ void KvMapModel::setSnapshot(const KvSnapshotData& snapshot) {
     }
     t.usedBytes = qint64(t.usedBlocks) * snapshot_.bytesPerBlock;
     t.freeBytes = qint64(t.totalBlocks - t.usedBlocks) * snapshot_.bytesPerBlock;
+    t.savedBytes = qint64(t.totalBlocks) * (snapshot_.f16BytesPerBlock - snapshot_.bytesPerBlock);
     t.utilization = t.totalBlocks ? double(t.usedBlocks) / t.totalBlocks : 0;
     const double slots = double(t.usedBlocks) * snapshot_.blockSize;
     t.fragmentation = slots > 0 ? 1.0 - double(t.tokensHeld) / slots : 0;

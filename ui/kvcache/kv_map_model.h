@@ -17,6 +17,7 @@ struct KvTotals {
     int cachedOnlyBlocks = 0; // held only by the prefix cache: evictable
     qint64 usedBytes = 0;
     qint64 freeBytes = 0;
+    qint64 savedBytes = 0;    // the whole pool in its format against f16 (negative for f32)
     qint64 tokensHeld = 0;
     double utilization = 0;   // used blocks / all blocks
     double fragmentation = 0; // internal: unused token slots in used blocks / slots of used blocks
@@ -44,6 +45,8 @@ public:
     const KvSnapshotData& snapshot() const { return snapshot_; }
     const KvTotals& totals() const { return totals_; }
     int blockSize() const { return snapshot_.blockSize; }
+    qint64 bytesPerBlock() const { return snapshot_.bytesPerBlock; }
+    QString kvType() const { return snapshot_.kvType; }
     qint64 conversationOfSequence(int sequence) const { return conversation_of_.value(sequence, -1); }
     QString blockDescription(int block) const;
 

@@ -165,7 +165,18 @@ void KvMapPanel::updateTotals() {
                          .arg(model_->blockSize())
                          .arg(QLocale().toString(100.0 * t.fragmentation, 'f', 1))
                          .arg(t.cachedBlocks)
-                         .arg(t.cachedOnlyBlocks));
+                         .arg(t.cachedOnlyBlocks) +
+                     kvFormatText());
+}
+
+QString KvMapPanel::kvFormatText() const {
+    const KvTotals& t = model_->totals();
+    const QString type = model_->kvType();
+    if (type.isEmpty() || type == QLatin1String("f16")) return tr(" · KV format f16");
+    const qint64 f16_total = t.savedBytes + qint64(t.totalBlocks) * model_->bytesPerBlock();
+    const double share = f16_total > 0 ? 100.0 * double(t.savedBytes) / double(f16_total) : 0.0;
+    if (t.savedBytes < 0) return tr(" · KV format %1: %2 more than f16").arg(type, mib(-t.savedBytes));
+    return tr(" · KV format %1: saves %2 against f16 (%3 %)").arg(type, mib(t.savedBytes), QLocale().toString(share, 'f', 0));
 }
 
 }  // namespace lumen::ui

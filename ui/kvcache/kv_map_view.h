@@ -38,6 +38,7 @@ public:
     explicit KvMapPanel(KvMapModel* model, QWidget* parent = nullptr);
     KvMapView* view() const { return view_; }
     QString totalsText() const;
+    QString kvFormatText() const;  // the pool's format and the bytes it saves against f16
 
 private:
     void updateTotals();

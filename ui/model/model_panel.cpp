@@ -21,6 +21,7 @@
 #include <QVBoxLayout>
 
 #include "kv/block_pool.h"
+#include "quant/calibration.h"
 
 namespace lumen::ui {
 
@@ -114,6 +115,25 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     form->addRow(tr("KV type"), kv_type_);
     form->addRow(tr("Weights"), weights_);
     form->addRow(tr("Keep higher"), mix_row);
+    gptq_ = new QCheckBox(tr("GPTQ"), this);
+    gptq_->setObjectName(QStringLiteral("gptqCheck"));
+    gptq_->setToolTip(tr("Calibrated quantization: the calibration text runs through the model first, then every "
+                         "layer's matrices are quantized with GPTQ (error compensation against the layer's inputs) "
+                         "instead of round-to-nearest. For the int*, q4_0, q4_1 and q8_0 formats; slower to load. "
+                         "The Quantization panel shows each matrix's error with and without it."));
+    calibration_text_ = new QLineEdit(QString::fromStdString(CalibrationOptions{}.text_path), this);
+    calibration_text_->setObjectName(QStringLiteral("calibrationTextEdit"));
+    calibration_text_->setToolTip(tr("Calibration text for GPTQ (plain text)."));
+    calibration_samples_ = new QSpinBox(this);
+    calibration_samples_->setObjectName(QStringLiteral("calibrationSamplesSpin"));
+    calibration_samples_->setRange(1, 1024);
+    calibration_samples_->setValue(CalibrationOptions{}.samples);
+    calibration_samples_->setToolTip(tr("Calibration samples of %1 tokens each.").arg(CalibrationOptions{}.sample_tokens));
+    auto* calibration_row = new QHBoxLayout;
+    calibration_row->addWidget(gptq_);
+    calibration_row->addWidget(calibration_text_, 1);
+    calibration_row->addWidget(calibration_samples_);
+    form->addRow(tr("Calibrated"), calibration_row);
     form->addRow(tr("Threads"), threads_);
 
     metadata_ = new QTreeWidget(this);
@@ -181,6 +201,9 @@ LoadSettings ModelPanel::loadSettings() const {
     s.kvType = kv_type_->currentText();
     s.weights = weights_->currentData().toString();
     s.weightsMix = s.weights.isEmpty() ? QString() : weightsMix();
+    s.gptq = gptq_->isChecked() && !s.weights.isEmpty();
+    s.calibrationText = calibration_text_->text().trimmed();
+    s.calibrationSamples = calibration_samples_->value();
     s.threads = threads_->value();
     return s;
 }

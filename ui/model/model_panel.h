@@ -75,6 +75,9 @@ private:
     QComboBox* weights_;
     QComboBox* mix_type_;
     QVector<QCheckBox*> mix_boxes_;
+    QCheckBox* gptq_;
+    QLineEdit* calibration_text_;
+    QSpinBox* calibration_samples_;
     QSpinBox* threads_;
     QTreeWidget* metadata_;
     QLabel* estimate_;

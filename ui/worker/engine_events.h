@@ -67,6 +67,8 @@ struct KvBlockData {
 struct KvSnapshotData {
     int blockSize = 0;
     qint64 bytesPerBlock = 0;
+    QString kvType;              // the pool's element format ("f16", "q8_0", ...)
+    qint64 f16BytesPerBlock = 0; // what a block would take in f16, for the bytes saved
     QVector<KvBlockData> blocks;
     QVector<int> sequenceIds;            // sequences alive
     QVector<qint64> sequenceConversation; // the conversation of each sequence (parallel to sequenceIds)
@@ -158,6 +160,8 @@ struct TensorErrorData {
     QString type;                // loaded
     QString originalType;        // in the file
     double nmse = 0;
+    // With GPTQ: ||X W^T - X Wq^T||^2 / ||X W^T||^2 on the calibration text (-1: not measured).
+    double rtnOutputError = -1, gptqOutputError = -1;
 };
 struct QuantEvalData {
     QString format;              // the load-time format, or "as stored (<types>)"

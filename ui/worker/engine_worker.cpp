@@ -138,6 +138,9 @@ void EngineWorker::load(const LoadSettings& settings) {
     options.kv_type = kv_type.value();
     options.weights_scheme = settings.weights.toStdString();
     options.weights_mix = settings.weightsMix.toStdString();
+    options.weights_gptq = settings.gptq && !settings.weights.isEmpty();
+    if (!settings.calibrationText.isEmpty()) options.calibration.text_path = settings.calibrationText.toStdString();
+    options.calibration.samples = settings.calibrationSamples;
     unloadModel();  // both models would rarely fit side by side
     options.on_load_progress = [this](const std::string& stage, float fraction) {
         Q_EMIT loadProgress(q(stage), double(fraction));
@@ -223,6 +226,10 @@ KvSnapshotData EngineWorker::makeKvSnapshot() const {
     const KVSnapshot snap = engine_->kv().snapshot();
     out.blockSize = snap.block_size;
     out.bytesPerBlock = snap.bytes_per_block;
+    KVCacheLayout f16 = engine_->kv().layout();
+    out.kvType = QString::fromLatin1(dtype_name(f16.type));
+    f16.type = DType::F16;
+    out.f16BytesPerBlock = f16.bytes_per_block();
     out.blocks.resize(qsizetype(snap.blocks.size()));
     for (size_t b = 0; b < snap.blocks.size(); ++b) {
         KvBlockData& d = out.blocks[qsizetype(b)];

@@ -57,6 +57,9 @@ struct LoadSettings {
     int threads = 0;        // 0: all hardware threads
     QString weights;        // load-time quantization format ("q4_k_m", ...); empty: as stored
     QString weightsMix;     // "TYPE:embd,output,first,last" or empty (quantize.h's QuantMix)
+    bool gptq = false;      // calibrated (GPTQ) instead of round-to-nearest
+    QString calibrationText;  // GPTQ's calibration text; empty: CalibrationOptions' default
+    int calibrationSamples = 8;
 };
 
 struct ChatTurn {

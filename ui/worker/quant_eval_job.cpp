@@ -40,12 +40,21 @@ void EngineWorker::evaluateQuantization(const QuantEvalSettings& settings) {
         QStringList types;
         for (const auto& [type, count] : engine_->model().tensor_type_counts()) types << QString::fromStdString(type);
         data.format = loaded_.weights.isEmpty() ? tr("as stored (%1)").arg(types.join(QStringLiteral(", "))) : loaded_.weights;
+        if (!loaded_.weightsMix.isEmpty()) data.format += QStringLiteral(" + %1").arg(loaded_.weightsMix);
+        if (loaded_.gptq) data.format += QStringLiteral(" GPTQ");
+        const DType kv_type = engine_->kv().layout().type;
+        data.format += QStringLiteral(", KV %1").arg(QString::fromLatin1(dtype_name(kv_type)));
 
-        // The reference: the same file with its own weights, when they were requantized at load.
+        // The reference: the same file with its own weights and an f16 KV cache, when the
+        // weights were requantized at load or the KV cache is narrower than f16.
         std::unique_ptr<Engine> reference;
-        if (!loaded_.weights.isEmpty()) {
+        const bool kv_quantized = kv_type != DType::F16 && kv_type != DType::F32;
+        if (!loaded_.weights.isEmpty() || kv_quantized) {
             EngineOptions options = engine_->options();
             options.weights_scheme.clear();
+            options.weights_mix.clear();
+            options.weights_gptq = false;
+            if (kv_quantized) options.kv_type = DType::F16;
             options.on_load_progress = nullptr;
             options.kv_tokens = settings.contextTokens;
             auto ref = Engine::load(engine_->model().path, {}, options);
@@ -72,9 +81,13 @@ void EngineWorker::evaluateQuantization(const QuantEvalSettings& settings) {
         data.kldMax = r->kld_max;
         data.top1 = r->top1_agreement;
         if (reference)
-            for (const TensorError& e : tensor_errors(engine_->model(), reference->model()))
-                data.tensors.append({QString::fromStdString(e.name), QString::fromLatin1(dtype_name(e.type)),
-                                     QString::fromLatin1(dtype_name(e.original_type)), e.nmse});
+            for (const TensorError& e : tensor_errors(engine_->model(), reference->model())) {
+                TensorErrorData t{QString::fromStdString(e.name), QString::fromLatin1(dtype_name(e.type)),
+                                  QString::fromLatin1(dtype_name(e.original_type)), e.nmse};
+                for (const MatrixQuantError& m : engine_->calibration_report().matrices)
+                    if (m.name == e.name) t.rtnOutputError = m.rtn, t.gptqOutputError = m.gptq;
+                data.tensors.append(t);
+            }
         reference.reset();
 
         // Decode speed: a short greedy generation on a fresh sequence.
