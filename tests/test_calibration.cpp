@@ -65,8 +65,12 @@ TEST(Calibration, GptqBeatsRoundToNearestOnEveryMatrix) {
     }
 }
 
-// Out of sample (calibrated on the GPL text, scored on the CC0 text): KLD against fp32
-// ranks GPTQ INT4 below round-to-nearest INT4 (issue 7's quality target).
+// Issue 7's quality target: KLD against fp32 ranks GPTQ INT4 below round-to-nearest
+// INT4. GPTQ fits the layers to the calibration activations, so the calibration text
+// must resemble what is scored: stories sampled from stories15M (seeds 11-20) calibrate,
+// six other stories (seeds 1-6) are scored (tests/data/eval/README.md). Calibrated on
+// the GPL instead, GPTQ is worse than RTN on stories (0.197 vs 0.145), better on legal
+// text (0.888 vs 0.983).
 TEST(Calibration, GptqInt4HasLowerKldThanRoundToNearest) {
     if (!test::file_exists(stories15M())) GTEST_SKIP() << "stories15M (../shared) absent";
     EngineOptions ref_options;
@@ -75,24 +79,26 @@ TEST(Calibration, GptqInt4HasLowerKldThanRoundToNearest) {
     ref_options.backend.n_threads = 2;
     auto reference = Engine::load(stories15M(), {}, ref_options);
     ASSERT_TRUE(reference);
-    const std::string text = test::read_text_file(test::data_dir() + "/eval/cc0-1.0.txt");
+    const std::string text = test::read_text_file(test::data_dir() + "/eval/stories15M-samples.txt");
     const std::vector<int32_t> tokens = reference.value()->tokenizer().encode(text, true, false);
     EvalOptions eval;
     eval.n_ctx = 256;
     CalibrationOptions calibration;
-    calibration.text_path = "/usr/share/common-licenses/GPL-3";
-    if (!test::file_exists(calibration.text_path)) calibration.text_path = calibration_text();
-    double kld[2];
-    for (bool gptq : {false, true}) {
-        auto engine = load("int4-g32", gptq, calibration);
-        ASSERT_TRUE(engine) << engine.status().message();
-        auto r = evaluate_perplexity(*engine.value(), tokens, eval, reference.value().get());
-        ASSERT_TRUE(r) << r.status().message();
-        kld[gptq] = r->kld_mean;
-        std::printf("  int4-g32 %-5s KLD mean %.4f  top-1 %.3f  PPL %.1f\n", gptq ? "GPTQ" : "RTN", r->kld_mean,
-                    r->top1_agreement, r->perplexity);
+    calibration.text_path = test::data_dir() + "/eval/stories15M-calibration.txt";
+    calibration.samples = 9;
+    for (const char* weights : {"int4-g32", "int4-asym-g32"}) {
+        double kld[2];
+        for (bool gptq : {false, true}) {
+            auto engine = load(weights, gptq, calibration);
+            ASSERT_TRUE(engine) << engine.status().message();
+            auto r = evaluate_perplexity(*engine.value(), tokens, eval, reference.value().get());
+            ASSERT_TRUE(r) << r.status().message();
+            kld[gptq] = r->kld_mean;
+            std::printf("  %-14s %-5s KLD mean %.4f  top-1 %.3f  PPL %.3f\n", weights, gptq ? "GPTQ" : "RTN", r->kld_mean,
+                        r->top1_agreement, r->perplexity);
+        }
+        EXPECT_LT(kld[1], kld[0]) << weights;
     }
-    EXPECT_LT(kld[1], kld[0]);
 }
 
 TEST(Calibration, BadCalibrationInputIsAClearError) {

@@ -60,6 +60,7 @@ std::vector<uint8_t> activations(const KernelTable& k, DType type, const std::ve
         uint8_t* o = out.data() + size_t(t) * stride;
         if (f == ActivationFormat::f32) std::memcpy(o, xt, stride);
         else if (f == ActivationFormat::i8_outlier) quantize_i8_outlier(xt, cols, 0.9f, o);  // some values above it
+        else if (f == ActivationFormat::i16) quantize_i16(xt, cols, o);
         else if (f == ActivationFormat::q8) k.quantize_q8(xt, cols, reinterpret_cast<ActivationBlockQ8*>(o));
         else k.quantize_q8k(xt, cols, reinterpret_cast<ActivationBlockQ8K*>(o));
     }

@@ -31,6 +31,7 @@
 #include <QTimer>
 #include <QTreeWidget>
 #include <cstdio>
+#include <functional>
 #include <memory>
 
 #include "chat/chat_panel.h"
@@ -669,8 +670,20 @@ private Q_SLOTS:
     // weights with an f16 KV cache. A KV format the heads cannot hold is a clear error.
     void modelPanelLoadsCalibratedMixedWeightsWithQuantizedKv() {
         auto* weights = child<QComboBox>(window_.get(), "weightsCombo");
-        weights->setCurrentIndex(weights->findData(QStringLiteral("int4-g64")));
         auto* mix_type = child<QComboBox>(window_.get(), "weightsMixTypeCombo");
+        auto* kv = child<QComboBox>(window_.get(), "kvTypeCombo");
+        // Whatever happens here, the tests after this one get the default settings back.
+        struct Restore {
+            std::function<void()> fn;
+            ~Restore() { fn(); }
+        } restore{[&] {
+            weights->setCurrentIndex(0);
+            mix_type->setCurrentIndex(0);
+            child<QCheckBox>(window_.get(), "weightsMix_first")->setChecked(true);
+            child<QCheckBox>(window_.get(), "gptqCheck")->setChecked(false);
+            kv->setCurrentText(QStringLiteral("f16"));
+        }};
+        weights->setCurrentIndex(weights->findData(QStringLiteral("int4-g64")));
         mix_type->setCurrentIndex(mix_type->findData(QStringLiteral("q8_0")));
         child<QCheckBox>(window_.get(), "weightsMix_first")->setChecked(false);
         const QString mix = QStringLiteral("q8_0:embd,output,last");
@@ -678,7 +691,6 @@ private Q_SLOTS:
                  qPrintable(window_->modelPanel()->estimateText()));
         const qint64 predicted = predicted_weight_bytes(window_->modelPanel()->summary().weightShapes,
                                                         lumen::QuantScheme::int4_g64, lumen::parse_quant_mix(mix.toStdString()).value());
-        auto* kv = child<QComboBox>(window_.get(), "kvTypeCombo");
         kv->setCurrentText(QStringLiteral("q8_0"));
         child<QCheckBox>(window_.get(), "gptqCheck")->setChecked(true);
         child<QLineEdit>(window_.get(), "calibrationTextEdit")->setText(QStringLiteral(LUMEN_TEST_DATA_DIR "/eval/cc0-1.0.txt"));
@@ -691,10 +703,11 @@ private Q_SLOTS:
         QTest::mouseClick(child<QPushButton>(window_.get(), "loadModelButton"), Qt::LeftButton);
         QVERIFY(loaded.wait(3 * kLoadTimeoutMs));
         QCOMPARE(loaded.at(0).at(0).value<ModelSummary>().weightBytes, predicted);
-        // The KV map: a q8_0 pool takes 34 bytes per 32 values against f16's 64.
-        const QString totals = window_->findChild<KvMapPanel*>()->totalsText();
-        QVERIFY2(totals.contains(QStringLiteral("KV format q8_0: saves")) && totals.contains(QStringLiteral("(47 %)")),
-                 qPrintable(totals));
+        // The KV map (its snapshot arrives after the load): a q8_0 pool takes 34 bytes per 32
+        // values against f16's 64.
+        auto* kv_panel = window_->findChild<KvMapPanel*>();
+        QTRY_VERIFY_WITH_TIMEOUT(kv_panel->totalsText().contains(QStringLiteral("KV format q8_0: saves")), 10000);
+        QVERIFY2(kv_panel->totalsText().contains(QStringLiteral("(47 %)")), qPrintable(kv_panel->totalsText()));
 
         QSignalSpy evaluated(window_->worker(), &EngineWorker::quantEvalFinished);
         QTest::mouseClick(child<QPushButton>(window_.get(), "evaluateButton"), Qt::LeftButton);
@@ -717,11 +730,7 @@ private Q_SLOTS:
         saveScreenshot(window_->quantizationPanel(), QStringLiteral("quantization_gptq"));
 
         // Back to as stored with an f16 KV cache, for the tests after this one.
-        weights->setCurrentIndex(0);
-        mix_type->setCurrentIndex(0);
-        child<QCheckBox>(window_.get(), "weightsMix_first")->setChecked(true);
-        child<QCheckBox>(window_.get(), "gptqCheck")->setChecked(false);
-        kv->setCurrentText(QStringLiteral("f16"));
+        restore.fn();
         QSignalSpy reloaded(window_->worker(), &EngineWorker::modelLoaded);
         QTest::mouseClick(child<QPushButton>(window_.get(), "loadModelButton"), Qt::LeftButton);
         QVERIFY(reloaded.wait(kLoadTimeoutMs));

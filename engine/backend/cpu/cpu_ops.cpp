@@ -119,6 +119,8 @@ void matmul_targets(const KernelTable& k, const MatmulTarget* targets, int n_tar
             for (int64_t t = t0; t < t1; ++t) {
                 if (format == ActivationFormat::i8_outlier)
                     quantize_i8_outlier(x + t * cols, cols, threshold, q + size_t(t) * stride);
+                else if (format == ActivationFormat::i16)
+                    quantize_i16(x + t * cols, cols, q + size_t(t) * stride);
                 else if (format == ActivationFormat::q8)
                     k.quantize_q8(x + t * cols, cols, reinterpret_cast<ActivationBlockQ8*>(q + size_t(t) * stride));
                 else

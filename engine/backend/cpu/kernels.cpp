@@ -24,6 +24,14 @@ ActivationFormat activation_format(DType weight_type) {
             return ActivationFormat::q8k;
         case DType::I8_W8A8:
             return ActivationFormat::i8_outlier;
+        case DType::I8_CH:
+        case DType::I4_G32:
+        case DType::I4_G64:
+        case DType::I4_G128:
+        case DType::I4Z_G32:
+        case DType::I4Z_G64:
+        case DType::I4Z_G128:
+            return ActivationFormat::i16;
         default:
             return ActivationFormat::f32;
     }
@@ -35,6 +43,8 @@ size_t activation_row_bytes(ActivationFormat format, int64_t n) {
         case ActivationFormat::q8k: return size_t(n / 256) * sizeof(ActivationBlockQ8K);
         case ActivationFormat::i8_outlier:
             return sizeof(ActivationRowI8) + size_t((n + 31) / 32 * 32) + size_t(n) * sizeof(ActivationOutlier);
+        case ActivationFormat::i16:
+            return sizeof(ActivationRowI16) + size_t((n + 31) / 32) * (32 * sizeof(int16_t) + sizeof(int32_t));
         default: return size_t(n) * sizeof(float);
     }
 }
@@ -54,6 +64,24 @@ void quantize_i8_outlier(const float* x, int64_t n, float threshold, uint8_t* ou
     for (int64_t i = 0; i < n; ++i)
         q[i] = std::fabs(x[i]) > threshold ? 0 : int8_t(std::clamp(int(std::lrintf(x[i] * inv)), -127, 127));
     std::fill(q + n, q + (n + 31) / 32 * 32, int8_t(0));
+    std::memcpy(out, &header, sizeof header);
+}
+
+void quantize_i16(const float* x, int64_t n, uint8_t* out) {
+    float amax = 0.f;
+    for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+    const ActivationRowI16 header{amax / 32767.f, 0.f};
+    const float inv = amax > 0.f ? 32767.f / amax : 0.f;
+    auto* q = reinterpret_cast<int16_t*>(out + sizeof(ActivationRowI16));
+    const int64_t padded = (n + 31) / 32 * 32;
+    for (int64_t i = 0; i < n; ++i) q[i] = int16_t(std::clamp(int(std::lrintf(x[i] * inv)), -32767, 32767));
+    std::fill(q + n, q + padded, int16_t(0));
+    auto* sums = reinterpret_cast<int32_t*>(out + sizeof(ActivationRowI16) + 2 * size_t(padded));
+    for (int64_t b = 0; b < padded / 32; ++b) {
+        int32_t s = 0;
+        for (int j = 0; j < 32; ++j) s += q[b * 32 + j];
+        sums[b] = s;
+    }
     std::memcpy(out, &header, sizeof header);
 }
 

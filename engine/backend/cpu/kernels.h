@@ -19,8 +19,9 @@ namespace lumen::cpu {
 // quantized to 8 bits per 32 values (llama.cpp's Q8_0, or Q8_1 with the block
 // sum for the formats with a minimum); the k-quants meet 8 bits per 256 values
 // with 16-value partial sums (Q8_K); plain float weights meet f32 activations.
-// int8-w8a8 weights (LLM.int8) meet i8_outlier activations (ActivationRowI8 below).
-enum class ActivationFormat { f32, q8, q8k, i8_outlier };
+// int8-w8a8 weights (LLM.int8) meet i8_outlier activations (ActivationRowI8 below);
+// Lumen's W8A16/W4A16 integer formats (int8-ch, int4-g*) meet 16-bit activations (i16).
+enum class ActivationFormat { f32, q8, q8k, i8_outlier, i16 };
 ActivationFormat activation_format(DType weight_type);
 
 struct ActivationBlockQ8 {
@@ -55,6 +56,21 @@ void quantize_i8_outlier(const float* x, int64_t n, float threshold, uint8_t* ou
 inline const int8_t* i8_values(const uint8_t* row) { return reinterpret_cast<const int8_t*>(row + sizeof(ActivationRowI8)); }
 inline const ActivationOutlier* i8_outliers(const uint8_t* row, int64_t n) {
     return reinterpret_cast<const ActivationOutlier*>(row + sizeof(ActivationRowI8) + size_t((n + 31) / 32 * 32));
+}
+
+// One token's 16-bit activations for int8-ch and int4-g* weights: int16 with one scale
+// per token (absmax / 32767, a relative step of 1.5e-5 of the largest value: finer than
+// the weights' by far), so that the dot products run in integers (madd_epi16). Laid out
+// as this header, then int16 q[n rounded up to 32, zero-padded], then the int32 sums of
+// q over each run of 32 (the int4 formats' offsets take them).
+struct ActivationRowI16 {
+    float scale;
+    float unused;  // keeps q 8-byte aligned
+};
+void quantize_i16(const float* x, int64_t n, uint8_t* out);
+inline const int16_t* i16_values(const uint8_t* row) { return reinterpret_cast<const int16_t*>(row + sizeof(ActivationRowI16)); }
+inline const int32_t* i16_block_sums(const uint8_t* row, int64_t n) {
+    return reinterpret_cast<const int32_t*>(row + sizeof(ActivationRowI16) + 2 * size_t((n + 31) / 32 * 32));
 }
 
 // Bytes of one token's activations in `format` for a row of n inputs.

@@ -170,26 +170,15 @@ void f32_to_f16(const float* x, uint16_t* out, int64_t n) {
     for (; i < n; ++i) out[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
 }
 
-// Lumen's formats (quant/lumen_formats.h) decode to f32 in registers and share the
-// float kernels: a per-channel scale heads the row; int4 groups carry d (and m).
-constexpr bool has_row_scale(DType T) {
-    return T == DType::I8_CH || T == DType::F8_E4M3_CH || T == DType::F8_E4M3_T;
-}
-constexpr int int4_group(DType T) {
-    return T == DType::I4_G32 || T == DType::I4Z_G32 ? 32 : T == DType::I4_G64 || T == DType::I4Z_G64 ? 64 : 128;
-}
-constexpr bool is_int4(DType T) {
-    return T == DType::I4_G32 || T == DType::I4_G64 || T == DType::I4_G128 || T == DType::I4Z_G32 ||
-           T == DType::I4Z_G64 || T == DType::I4Z_G128;
-}
-constexpr bool is_int4_asym(DType T) { return T == DType::I4Z_G32 || T == DType::I4Z_G64 || T == DType::I4Z_G128; }
+// The fp8 formats (quant/lumen_formats.h) decode to f32 in registers and share the
+// float kernels; the per-channel scale heads the row.
+constexpr bool has_row_scale(DType T) { return T == DType::F8_E4M3_CH || T == DType::F8_E4M3_T; }
 
-// The byte where element i's data lies (for prefetching) and how many elements a byte holds.
+// The byte where element i's data lies (for prefetching).
 template <DType T>
 constexpr int64_t weight_byte(int64_t i) {
     if constexpr (T == DType::F32) return 4 * i;
     else if constexpr (T == DType::F16 || T == DType::BF16) return 2 * i;
-    else if constexpr (is_int4(T)) return i / 2;
     else return i + (has_row_scale(T) ? 4 : 0);
 }
 
@@ -208,10 +197,8 @@ inline __m256 e4m3x8_scaled_down(const uint8_t* p) {
     return _mm256_cvtph_ps(h);
 }
 
-// Lumen's weight formats, for the dispatch switches.
-#define LUMEN_DECODED_WEIGHT_TYPES(X)                                                                                \
-    X(DType::I8_CH) X(DType::I4_G32) X(DType::I4_G64) X(DType::I4_G128) X(DType::I4Z_G32) X(DType::I4Z_G64)        \
-    X(DType::I4Z_G128) X(DType::F8_E4M3_CH) X(DType::F8_E4M3_T)
+// Lumen's fp8 weight formats, for the dispatch switches.
+#define LUMEN_DECODED_WEIGHT_TYPES(X) X(DType::F8_E4M3_CH) X(DType::F8_E4M3_T)
 
 template <DType T>
 inline __m256 load_weights8(const uint8_t* row, int64_t i) {
@@ -222,34 +209,13 @@ inline __m256 load_weights8(const uint8_t* row, int64_t i) {
     } else if constexpr (T == DType::BF16) {  // the upper half of an f32
         const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * i)));
         return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-    } else if constexpr (T == DType::I8_CH) {
-        const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + 4 + i)));
-        return _mm256_mul_ps(_mm256_cvtepi32_ps(q), _mm256_set1_ps(row_scale(row)));
     } else if constexpr (T == DType::F8_E4M3_CH || T == DType::F8_E4M3_T) {
         return _mm256_mul_ps(e4m3x8_scaled_down(row + 4 + i), _mm256_set1_ps(row_scale(row) * 256.f));
     } else if constexpr (T == DType::F8_E4M3) {
         return _mm256_mul_ps(e4m3x8_scaled_down(row + i), _mm256_set1_ps(256.f));
-    } else if constexpr (T == DType::F8_E5M2) {
+    } else {  // fp8 e5m2: the upper byte of an fp16
         const __m128i b = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + i)));
         return _mm256_cvtph_ps(_mm_slli_epi16(b, 8));
-    } else {  // int4 groups: 8 codes from the low or the high nibbles of 8 bytes
-        constexpr int G = int4_group(T);
-        constexpr int kHeader = is_int4_asym(T) ? 4 : 2;
-        constexpr int kBlockBytes = kHeader + G / 2;
-        const uint8_t* block = row + (i / G) * kBlockBytes;
-        const int e = int(i % G);
-        const __m256i bytes = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(block + kHeader + e % (G / 2))));
-        const __m256i codes = _mm256_and_si256(e >= G / 2 ? _mm256_srli_epi32(bytes, 4) : bytes, _mm256_set1_epi32(0x0F));
-        uint16_t dh;
-        std::memcpy(&dh, block, 2);
-        const float d = _cvtsh_ss(dh);
-        float m = -8.f * d;
-        if constexpr (is_int4_asym(T)) {
-            uint16_t mh;
-            std::memcpy(&mh, block + 2, 2);
-            m = _cvtsh_ss(mh);
-        }
-        return _mm256_fmadd_ps(_mm256_cvtepi32_ps(codes), _mm256_set1_ps(d), _mm256_set1_ps(m));
     }
 }
 
@@ -261,16 +227,12 @@ inline float weight_at(const uint8_t* row, int64_t i) {
         uint16_t h;
         std::memcpy(&h, row + 2 * i, 2);
         return T == DType::F16 ? _cvtsh_ss(h) : bf16_to_fp32(h);
-    } else if constexpr (T == DType::I8_CH) {
-        return row_scale(row) * float(int8_t(row[4 + i]));
     } else if constexpr (T == DType::F8_E4M3_CH || T == DType::F8_E4M3_T) {
         return row_scale(row) * fp8_e4m3_to_fp32(row[4 + i]);
     } else if constexpr (T == DType::F8_E4M3) {
         return fp8_e4m3_to_fp32(row[i]);
-    } else if constexpr (T == DType::F8_E5M2) {
-        return fp8_e5m2_to_fp32(row[i]);
     } else {
-        return 0.f;  // int4 rows are whole groups (multiples of 8): no tail
+        return fp8_e5m2_to_fp32(row[i]);
     }
 }
 
@@ -611,6 +573,88 @@ void dot_q6k(const uint8_t* row, const uint8_t* x, size_t x_stride, int64_t n, f
     for (int t = 0; t < NT; ++t) y[t] = hsum(acc[t]) - acc_offset[t];
 }
 
+// ---------------------------------------------------------------- int8-ch and int4 groups, 16-bit activations
+
+// int8 x int16 pairs (madd_epi16) into int32 lanes, moved into floats every 128 steps
+// of 16 (a lane then holds at most 128 * 2 * 127 * 32767 < 2^31).
+template <int NT>
+void dot_i8ch_i16(const uint8_t* row, const uint8_t* x, size_t stride, int64_t n, float* y) {
+    const auto* w = reinterpret_cast<const int8_t*>(row + 4);
+    __m256i acc[NT];
+    __m256 accf[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_si256(), accf[t] = _mm256_setzero_ps();
+    int64_t i = 0;
+    int pending = 0;
+    for (; i + 16 <= n; i += 16) {
+        if (i % 64 == 0) prefetch_ahead<1>(reinterpret_cast<const uint8_t*>(w + i));
+        const __m256i w16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
+        for (int t = 0; t < NT; ++t)
+            acc[t] = _mm256_add_epi32(acc[t], _mm256_madd_epi16(w16, load256(i16_values(x + t * stride) + i)));
+        if (++pending == 128) {
+            for (int t = 0; t < NT; ++t)
+                accf[t] = _mm256_add_ps(accf[t], _mm256_cvtepi32_ps(acc[t])), acc[t] = _mm256_setzero_si256();
+            pending = 0;
+        }
+    }
+    for (int t = 0; t < NT; ++t) {
+        const uint8_t* xt = x + t * stride;
+        float sum = hsum(_mm256_add_ps(accf[t], _mm256_cvtepi32_ps(acc[t])));
+        for (int64_t j = i; j < n; ++j) sum += float(int32_t(w[j]) * i16_values(xt)[j]);
+        ActivationRowI16 header;
+        std::memcpy(&header, xt, sizeof header);
+        y[t] = row_scale(row) * header.scale * sum;
+    }
+}
+
+// int4 groups of G: per group, 16 low and 16 high nibbles widened to int16 meet the
+// activations in madd_epi16; d scales the group's integer sum, and the offset m
+// (-8 d when symmetric) multiplies the activations' sum over the group.
+template <int G, bool kAsym, int NT>
+void dot_int4_i16(const uint8_t* row, const uint8_t* x, size_t stride, int64_t n, float* y) {
+    constexpr int kHeader = kAsym ? 4 : 2, kBlockBytes = kHeader + G / 2;
+    const __m128i low4 = _mm_set1_epi8(0x0F);
+    __m256 acc[NT];
+    float offset[NT] = {};
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / G; ++b) {
+        const uint8_t* block = row + b * kBlockBytes;
+        if ((b * kBlockBytes) % 64 < kBlockBytes) prefetch_ahead<1>(block);
+        __m256i sum[NT];
+        for (int t = 0; t < NT; ++t) sum[t] = _mm256_setzero_si256();
+        for (int k = 0; k < G / 2; k += 16) {
+            const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + kHeader + k));
+            const __m256i lo = _mm256_cvtepu8_epi16(_mm_and_si128(bytes, low4));
+            const __m256i hi = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(bytes, 4), low4));
+            for (int t = 0; t < NT; ++t) {
+                const int16_t* xq = i16_values(x + t * stride) + b * G;
+                sum[t] = _mm256_add_epi32(sum[t], _mm256_madd_epi16(lo, load256(xq + k)));
+                sum[t] = _mm256_add_epi32(sum[t], _mm256_madd_epi16(hi, load256(xq + G / 2 + k)));
+            }
+        }
+        uint16_t h;
+        std::memcpy(&h, block, 2);
+        const float d = _cvtsh_ss(h);
+        float m = -8.f * d;
+        if constexpr (kAsym) {
+            std::memcpy(&h, block + 2, 2);
+            m = _cvtsh_ss(h);
+        }
+        const __m256 dv = _mm256_set1_ps(d);
+        for (int t = 0; t < NT; ++t) {
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[t]), dv, acc[t]);
+            const int32_t* sums = i16_block_sums(x + t * stride, n) + b * (G / 32);
+            int32_t sum_x = 0;
+            for (int j = 0; j < G / 32; ++j) sum_x += sums[j];
+            offset[t] += m * float(sum_x);
+        }
+    }
+    for (int t = 0; t < NT; ++t) {
+        ActivationRowI16 header;
+        std::memcpy(&header, x + t * stride, sizeof header);
+        y[t] = header.scale * (hsum(acc[t]) + offset[t]);
+    }
+}
+
 // ---------------------------------------------------------------- int8-w8a8 (LLM.int8)
 
 template <int NT>
@@ -658,6 +702,13 @@ void dot_row_tokens(DType type, const uint8_t* row, const uint8_t* x, size_t str
         case DType::Q5_K: return dot_q4k_q5k<true, NT>(row, x, stride, n, y);
         case DType::Q6_K: return dot_q6k<NT>(row, x, stride, n, y);
         case DType::I8_W8A8: return dot_w8a8<NT>(row, x, stride, n, y);
+        case DType::I8_CH: return dot_i8ch_i16<NT>(row, x, stride, n, y);
+        case DType::I4_G32: return dot_int4_i16<32, false, NT>(row, x, stride, n, y);
+        case DType::I4_G64: return dot_int4_i16<64, false, NT>(row, x, stride, n, y);
+        case DType::I4_G128: return dot_int4_i16<128, false, NT>(row, x, stride, n, y);
+        case DType::I4Z_G32: return dot_int4_i16<32, true, NT>(row, x, stride, n, y);
+        case DType::I4Z_G64: return dot_int4_i16<64, true, NT>(row, x, stride, n, y);
+        case DType::I4Z_G128: return dot_int4_i16<128, true, NT>(row, x, stride, n, y);
 #define LUMEN_FLOAT_LIKE(T) \
         case T: return dot_float_tile<T, 1, NT>(row, 0, x, stride, n, y, 1);
         LUMEN_DECODED_WEIGHT_TYPES(LUMEN_FLOAT_LIKE)

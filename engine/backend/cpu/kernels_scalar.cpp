@@ -303,6 +303,45 @@ float dot_float_row(DType type, const uint8_t* row, const float* x, int64_t n) {
     return sum + tail;
 }
 
+// int8-ch and int4 groups on 16-bit activations: exact integer sums per row (int8-ch)
+// or per group (int4: d * (sum q*x) + m' * (sum x), m' the offset in units of d's grid).
+float dot_i16(DType type, const uint8_t* row, const uint8_t* x, int64_t n) {
+    ActivationRowI16 header;
+    std::memcpy(&header, x, sizeof header);
+    const int16_t* q = i16_values(x);
+    if (type == DType::I8_CH) {
+        float s_w;
+        std::memcpy(&s_w, row, 4);
+        const auto* w = reinterpret_cast<const int8_t*>(row + 4);
+        int64_t sum = 0;
+        for (int64_t i = 0; i < n; ++i) sum += int64_t(w[i]) * q[i];
+        return s_w * header.scale * float(sum);
+    }
+    const DTypeTraits& t = traits(type);
+    const int g = t.block_elements;
+    const bool asym = type == DType::I4Z_G32 || type == DType::I4Z_G64 || type == DType::I4Z_G128;
+    const int32_t* block_sums = i16_block_sums(x, n);
+    float acc = 0.f;
+    for (int64_t b = 0; b < n / g; ++b) {
+        const uint8_t* block = row + b * t.block_bytes;
+        const uint8_t* qs = block + (asym ? 4 : 2);
+        const int16_t* xb = q + b * g;
+        int32_t sum_qx = 0, sum_x = 0;
+        for (int j = 0; j < g / 2; ++j) sum_qx += (qs[j] & 0x0F) * xb[j] + (qs[j] >> 4) * xb[j + g / 2];
+        for (int k = 0; k < g / 32; ++k) sum_x += block_sums[b * g / 32 + k];
+        uint16_t h;
+        std::memcpy(&h, block, 2);
+        const float d = fp16_to_fp32(h);
+        float m = -8.f * d;
+        if (asym) {
+            std::memcpy(&h, block + 2, 2);
+            m = fp16_to_fp32(h);
+        }
+        acc += d * float(sum_qx) + m * float(sum_x);
+    }
+    return header.scale * acc;
+}
+
 // int8-w8a8: s_w * (s_x * sum w*q + sum over the outliers of w[c] * x[c]).
 float dot_w8a8(const uint8_t* row, const uint8_t* x, int64_t n) {
     float s_w;
@@ -334,6 +373,9 @@ void dot_row(DType type, const uint8_t* row, const uint8_t* x, size_t x_stride, 
                 break;
             case ActivationFormat::i8_outlier:
                 y[t] = dot_w8a8(row, xt, n);
+                break;
+            case ActivationFormat::i16:
+                y[t] = dot_i16(type, row, xt, n);
                 break;
         }
     }
