@@ -9,6 +9,8 @@
 #include <map>
 #include <random>
 
+#include <unistd.h>
+
 #include "backend/backend.h"
 #include "core/dtype.h"
 #include "kv/block_pool.h"
@@ -262,6 +264,25 @@ TEST(LlmInt8, OutlierDecompositionRecoversW8A16AndBeatsPlainW8A8) {
     EXPECT_NEAR(e_all, e_w8a16, 2e-2 * e_w8a16);
     EXPECT_LT(e_w8a16, e_plain);
     EXPECT_LE(e_default, e_plain);
+}
+
+// quantize writes a mix to a GGUF file when GGUF holds both types, and refuses otherwise.
+TEST(QuantMix, QuantizeWritesTheMixToAFile) {
+    if (!test::file_exists(stories15M())) GTEST_SKIP() << "stories15M (../shared) absent";
+    const std::string out = "/tmp/lumen-test-mix-" + std::to_string(::getpid()) + ".gguf";
+    std::string report;
+    ASSERT_TRUE(quantize_model(stories15M(), out, "q4_0", &report, {}, "q8_0:embd,last").is_ok());
+    auto model = load_model(out);
+    ASSERT_TRUE(model) << model.status().message();
+    const ModelWeights& w = model.value()->weights;
+    EXPECT_EQ(w.token_embedding.type, DType::Q8_0);
+    EXPECT_EQ(w.layers[5].wq.type, DType::Q8_0);
+    EXPECT_EQ(w.layers[0].wq.type, DType::Q4_0);
+    std::remove(out.c_str());
+    const Status refused = quantize_model(stories15M(), out, "q4_0", &report, {}, "int8-ch:embd");
+    ASSERT_FALSE(refused.is_ok());
+    EXPECT_NE(refused.message().find("int8-ch"), std::string::npos) << refused.message();
+    EXPECT_FALSE(test::file_exists(out));
 }
 
 TEST(QuantMix, SpecsParseAndBadSpecsSayWhatIsExpected) {

@@ -6,6 +6,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "gguf/gguf_file.h"
+#include "kv/block_pool.h"
 #include "model/model.h"
 
 namespace lumen::cli {
@@ -25,12 +26,15 @@ int cmd_info(const std::vector<std::string>& argv) {
     if (!ctx) return fail(ctx.status().message());
     auto batch = args->get_int("--batch", 1, 1, 1 << 16);
     if (!batch) return fail(batch.status().message());
-    const std::string kv_name = args->get("--kv-type", "f32");
-    auto kv_type = dtype_from_name(kv_name);
-    if (!kv_type || (*kv_type != DType::F32 && *kv_type != DType::F16 && *kv_type != DType::BF16 && *kv_type != DType::Q8_0))
-        return fail("option --kv-type is '" + kv_name + "', expected f32, f16, bf16 or q8_0");
-    const double kv_elem_bytes = bits_per_weight(*kv_type) / 8.0;
-    const int64_t kv_per_token = c.kv_bytes_per_token(kv_elem_bytes);
+    auto kv_type = parse_kv_cache_type(args->get("--kv-type", "f32"));
+    if (!kv_type) return fail("option --kv-type: " + kv_type.status().message());
+    if (Status fits = check_kv_cache_type(kv_type.value(), c.head_dim); !fits) return fail(fits.message());
+    KVCacheLayout layout;  // the engine's own arithmetic: what the pool would allocate
+    layout.n_layers = c.n_layers;
+    layout.n_kv_heads = c.n_kv_heads;
+    layout.head_dim = c.head_dim;
+    layout.type = kv_type.value();
+    const int64_t kv_per_token = layout.bytes_per_token();
     const int64_t kv_total = kv_per_token * ctx.value() * batch.value();
     const int64_t weights = m.weight_bytes();
 
@@ -52,7 +56,7 @@ int cmd_info(const std::vector<std::string>& argv) {
                       {"eos", m.tokenizer->vocab().eos_id},
                       {"eot", m.tokenizer->vocab().eot_id},
                       {"has_chat_template", !m.tokenizer->vocab().chat_template.empty()}};
-    j["memory"] = {{"weights_bytes", weights},   {"kv_type", kv_name},        {"kv_bytes_per_token", kv_per_token},
+    j["memory"] = {{"weights_bytes", weights},   {"kv_type", dtype_name(kv_type.value())},        {"kv_bytes_per_token", kv_per_token},
                    {"context", ctx.value()},     {"batch", batch.value()},    {"kv_bytes", kv_total},
                    {"total_bytes", weights + kv_total}};
     nlohmann::json tensors = nlohmann::json::array();
@@ -75,7 +79,7 @@ int cmd_info(const std::vector<std::string>& argv) {
     std::printf("  tensor types");
     for (const auto& [name, count] : m.tensor_type_counts()) std::printf(" %s:%d", name.c_str(), count);
     std::printf("\n  memory       weights %.1f MiB + KV %.1f MiB (%s, %lld tokens x %lld sequences, %lld bytes/token) = %.1f MiB\n",
-                weights / 1048576.0, kv_total / 1048576.0, kv_name.c_str(), (long long)ctx.value(),
+                weights / 1048576.0, kv_total / 1048576.0, dtype_name(kv_type.value()), (long long)ctx.value(),
                 (long long)batch.value(), (long long)kv_per_token, (weights + kv_total) / 1048576.0);
     if (m.gguf) {
         std::printf("metadata:\n");

@@ -217,6 +217,12 @@ private Q_SLOTS:
         QCOMPARE(estimate_kv_bytes(m, 4096, 1, QStringLiteral("f16")), qint64(2) * 30 * 3 * 64 * 2 * 4096);
         QCOMPARE(estimate_kv_bytes(m, 4096, 2, QStringLiteral("f32")), qint64(2) * 30 * 3 * 64 * 4 * 4096 * 2);
         QCOMPARE(estimate_kv_bytes(m, 32, 1, QStringLiteral("q8_0")), qint64(2 * 30 * 3 * 64 * 32 * 34 / 32));
+        // Every KV format: the engine's layout arithmetic (what the pool allocates).
+        QCOMPARE(estimate_kv_bytes(m, 32, 1, QStringLiteral("q4_0")), qint64(2 * 30 * 3 * 64 * 32 * 18 / 32));
+        QCOMPARE(estimate_kv_bytes(m, 32, 1, QStringLiteral("fp8-e4m3")), qint64(2 * 30 * 3 * 64 * 32));
+        QCOMPARE(estimate_kv_bytes(m, 32, 1, QStringLiteral("bf16")), qint64(2 * 30 * 3 * 64 * 32 * 2));
+        m.headDim = 48;  // q8_0 cannot hold heads of 48: no estimate (loading says why)
+        QCOMPARE(estimate_kv_bytes(m, 32, 1, QStringLiteral("q8_0")), qint64(0));
     }
 };
 

@@ -357,6 +357,9 @@ void ModelPanel::updateEstimate() {
     QStringList formats;
     for (const auto& [name, bytes] : summary_.weightBytesByFormat) formats << QStringLiteral("%1 %2").arg(name, mib(bytes));
     if (!formats.isEmpty()) text += tr("\nWeights by format: %1").arg(formats.join(QStringLiteral(" · ")));
+    if (auto kv_type = dtype_from_name(kv_type_->currentText().toStdString()); kv_type && summary_.headDim > 0)
+        if (Status fits = check_kv_cache_type(*kv_type, summary_.headDim); !fits)
+            text += QStringLiteral("\n") + QString::fromStdString(fits.message());
     estimate_->setText(text);
 }
 
