@@ -1,6 +1,8 @@
-// lumen-cli calibrate: loads a model with GPTQ load-time quantization and reports,
-// per matrix, the reconstruction error ||X W^T - X Wq^T||^2 / ||X W^T||^2 on the
-// calibration activations for round-to-nearest and for GPTQ (quant/calibration.h).
+// lumen-cli calibrate: loads a model with GPTQ load-time quantization (or, with --rtn,
+// round-to-nearest) and reports, per matrix, the reconstruction error
+// ||X W^T - X Wq^T||^2 / ||X W^T||^2 on the calibration activations for round-to-nearest
+// and for GPTQ, and the kept weights' error through the CPU kernels (activation
+// quantization included; for int8-w8a8 also without the outlier split).
 #include <cstdio>
 
 #include "cli/cmd_common.h"
@@ -13,7 +15,8 @@ nlohmann::json calibration_report_json(const CalibrationReport& report) {
     int gptq_better = 0, with_grid = 0;
     double rtn_sum = 0, gptq_sum = 0;
     for (const MatrixQuantError& m : report.matrices) {
-        nlohmann::json row = {{"name", m.name}, {"type", dtype_name(m.type)}, {"rtn", m.rtn}};
+        nlohmann::json row = {{"name", m.name}, {"type", dtype_name(m.type)}, {"rtn", m.rtn}, {"kernel", m.kernel}};
+        if (m.kernel_no_outliers >= 0) row["kernel_no_outliers"] = m.kernel_no_outliers;
         if (m.gptq >= 0) {
             row["gptq"] = m.gptq;
             ++with_grid;
@@ -35,7 +38,7 @@ nlohmann::json calibration_report_json(const CalibrationReport& report) {
 int cmd_calibrate(const std::vector<std::string>& argv) {
     auto args = Args::parse(argv, {"--model", "--tokenizer", "--threads", "--ctx", "--weights", "--weights-mix", "--calib",
                                    "--calib-samples", "--calib-tokens", "--device"},
-                            {"--json"});
+                            {"--json", "--rtn"});
     if (!args) return fail(args.status().message());
     auto model_path = args->required("--model");
     if (!model_path) return fail(model_path.status().message());
@@ -44,6 +47,7 @@ int cmd_calibrate(const std::vector<std::string>& argv) {
     if (!options) return fail(options.status().message());
     EngineOptions engine_options = options.value();
     engine_options.weights_gptq = true;
+    engine_options.calibration.apply_gptq = !args->has("--rtn");
     if (engine_options.kv_tokens == 0) engine_options.kv_tokens = std::max(512, engine_options.calibration.sample_tokens);
     LoadOptions load;
     load.tokenizer_path = args->get("--tokenizer");
@@ -55,13 +59,17 @@ int cmd_calibrate(const std::vector<std::string>& argv) {
         std::puts(j.dump(2).c_str());
         return 0;
     }
-    std::printf("%-28s %-16s %14s %14s %10s\n", "matrix", "type", "RTN rel. err", "GPTQ rel. err", "GPTQ/RTN");
+    std::printf("%-28s %-16s %13s %13s %9s %13s %13s\n", "matrix", "type", "RTN", "GPTQ", "GPTQ/RTN",
+                "kernels", "no outliers");
     for (const MatrixQuantError& m : report.matrices) {
-        if (m.gptq >= 0)
-            std::printf("%-28s %-16s %14.4e %14.4e %10.3f\n", m.name.c_str(), dtype_name(m.type), m.rtn, m.gptq,
-                        m.rtn > 0 ? m.gptq / m.rtn : 1.0);
-        else
-            std::printf("%-28s %-16s %14.4e %14s %10s\n", m.name.c_str(), dtype_name(m.type), m.rtn, "(no grid)", "");
+        char gptq[32] = "(no grid)", ratio[32] = "", no_outliers[32] = "";
+        if (m.gptq >= 0) {
+            std::snprintf(gptq, sizeof gptq, "%.4e", m.gptq);
+            std::snprintf(ratio, sizeof ratio, "%.3f", m.rtn > 0 ? m.gptq / m.rtn : 1.0);
+        }
+        if (m.kernel_no_outliers >= 0) std::snprintf(no_outliers, sizeof no_outliers, "%.4e", m.kernel_no_outliers);
+        std::printf("%-28s %-16s %13.4e %13s %9s %13.4e %13s\n", m.name.c_str(), dtype_name(m.type), m.rtn, gptq, ratio,
+                    m.kernel, no_outliers);
     }
     std::printf("%lld calibration tokens from %s, %.1f s; GPTQ below RTN on %d of %d matrices "
                 "(mean relative error %.4e vs %.4e)\n",

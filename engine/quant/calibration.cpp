@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <sstream>
 
@@ -39,15 +40,26 @@ std::vector<std::pair<TensorView*, std::string>> matrices_of(LayerWeights& lw, M
 class HessianCollector : public ActivationObserver {
 public:
     HessianCollector(int32_t first_layer, int32_t end_layer, ThreadPool* pool)
-        : first_(first_layer), end_(end_layer), pool_(pool), acc_(size_t(end_layer - first_layer)) {}
+        : first_(first_layer),
+          end_(end_layer),
+          pool_(pool),
+          acc_(size_t(end_layer - first_layer)),
+          samples_(size_t(end_layer - first_layer)) {}
     void observe(int32_t layer, MatmulInput input, const float* x, int64_t n_tokens, int64_t cols) override {
         if (layer < first_ || layer >= end_ || !status_.is_ok()) return;
         auto& a = acc_[size_t(layer - first_)][size_t(input)];
         if (!a) a = std::make_unique<HessianAccumulator>(cols);
         status_ = a->add(x, n_tokens, pool_);
+        // The first tokens themselves, for the kernels' error.
+        auto& kept = samples_[size_t(layer - first_)][size_t(input)];
+        const int64_t take = std::min<int64_t>(n_tokens, kKernelSampleTokens - int64_t(kept.size()) / cols);
+        if (take > 0) kept.insert(kept.end(), x, x + take * cols);
     }
     const HessianAccumulator* get(int32_t layer, MatmulInput input) const {
         return acc_[size_t(layer - first_)][size_t(input)].get();
+    }
+    const std::vector<float>& sample(int32_t layer, MatmulInput input) const {
+        return samples_[size_t(layer - first_)][size_t(input)];
     }
     const Status& status() const { return status_; }
 
@@ -55,6 +67,7 @@ private:
     int32_t first_, end_;
     ThreadPool* pool_;
     std::vector<std::array<std::unique_ptr<HessianAccumulator>, kInputs>> acc_;
+    std::vector<std::array<std::vector<float>, kInputs>> samples_;  // the first kKernelSampleTokens rows of X
     Status status_ = Status::ok();
 };
 
@@ -74,6 +87,22 @@ double relative_error(const TensorView& h, const std::vector<float>& w, const fl
     std::vector<float> d(w.size());
     for (size_t i = 0; i < w.size(); ++i) d[i] = w[i] - wq[i];
     return reference > 0 ? quadratic_form(h, d.data(), rows, cols, pool) / reference : 0.0;
+}
+
+// ||X W^T - matmul(q, X)||^2 / ||X W^T||^2 through the CPU kernels, X [n][cols].
+double kernel_error(const TensorView& q, const std::vector<float>& w, const std::vector<float>& x, ThreadPool& pool) {
+    const int64_t n = int64_t(x.size()) / q.cols;
+    if (n == 0) return -1;
+    const TensorView f32{DType::F32, w.data(), q.rows, q.cols, "reference"};
+    std::vector<float> y_ref(size_t(n * q.rows)), y_q(size_t(n * q.rows));
+    cpu::matmul(f32, x.data(), n, y_ref.data(), pool);
+    cpu::matmul(q, x.data(), n, y_q.data(), pool);
+    double e = 0, r = 0;
+    for (size_t i = 0; i < y_ref.size(); ++i) {
+        e += (double(y_ref[i]) - y_q[i]) * (double(y_ref[i]) - y_q[i]);
+        r += double(y_ref[i]) * y_ref[i];
+    }
+    return r > 0 ? e / r : 0.0;
 }
 
 std::vector<float> dequantized(const TensorView& t) {
@@ -109,7 +138,7 @@ std::vector<int32_t> calibration_tokens(const Engine& engine, const CalibrationO
 }  // namespace
 
 Result<CalibrationReport> calibrate_and_quantize(Engine& engine, Model& model, QuantScheme scheme, const QuantMix& mix,
-                                                 bool use_gptq, const CalibrationOptions& options,
+                                                 const CalibrationOptions& options,
                                                  const std::function<bool(float)>& on_progress) {
     const auto t0 = std::chrono::steady_clock::now();
     if (options.samples < 1 || options.sample_tokens < 2)
@@ -187,7 +216,7 @@ Result<CalibrationReport> calibrate_and_quantize(Engine& engine, Model& model, Q
                         if (!q) return q.status().with_context("GPTQ of " + name);
                         const std::vector<float> wq = q->dequantized();
                         e.gptq = relative_error(h_view, w, wq.data(), reference, t->rows, t->cols, pool);
-                        if (use_gptq) {
+                        if (options.apply_gptq) {
                             chosen = std::shared_ptr<uint8_t[]>(new uint8_t[row_bytes(target, t->cols) * size_t(t->rows)]);
                             for (int64_t r = 0; r < t->rows; ++r)
                                 encode_row_from_codes(target, q->scales.data() + r * q->groups_per_row,
@@ -195,6 +224,15 @@ Result<CalibrationReport> calibrate_and_quantize(Engine& engine, Model& model, Q
                                                       q->codes.data() + r * t->cols,
                                                       chosen.get() + size_t(r) * row_bytes(target, t->cols), t->cols);
                         }
+                    }
+                    const TensorView kept{target, chosen.get(), t->rows, t->cols, name};
+                    const std::vector<float>& x = collector.sample(layer, MatmulInput(in));
+                    e.kernel = kernel_error(kept, w, x, pool);
+                    if (target == DType::I8_W8A8) {  // the same weights without LLM.int8's outlier split
+                        TensorView plain = kept;
+                        set_outlier_threshold(plain, std::numeric_limits<float>::infinity());
+                        e.kernel_no_outliers = kernel_error(plain, w, x, pool);
+                        set_outlier_threshold(plain, kDefaultOutlierThreshold);  // Engine::load sets the option's
                     }
                     t->type = target;
                     t->data = chosen.get();

@@ -116,7 +116,7 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const Load
     engine->kv_ = std::make_unique<KVCacheManager>(layout);
     if (calibrated) {
         if (!progress("calibrating and quantizing (GPTQ)", 0.92f)) return Status::error("loading cancelled");
-        auto report = calibrate_and_quantize(*engine, *engine->model_, calibrated->first, calibrated->second, true,
+        auto report = calibrate_and_quantize(*engine, *engine->model_, calibrated->first, calibrated->second,
                                              options.calibration, [&](float f) {
                                                  return progress("calibrating and quantizing (GPTQ)", 0.92f + 0.07f * f);
                                              });
