@@ -16,7 +16,10 @@ const std::vector<DType>& kv_cache_types() {
 
 std::string kv_cache_type_names() {
     std::string names;
-    for (DType t : kv_cache_types()) names += (names.empty() ? "" : "|") + std::string(dtype_name(t));
+    for (DType t : kv_cache_types()) {
+        if (!names.empty()) names += '|';
+        names += dtype_name(t);
+    }
     return names;
 }
 
