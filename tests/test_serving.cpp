@@ -435,6 +435,28 @@ TEST_F(BatchedEqualsSequential, DraftModelKeepsTheOutput) {
     auto refused = without.submit(requests[0]);
     ASSERT_FALSE(refused.is_ok());
     EXPECT_NE(refused.status().message().find("no draft model"), std::string::npos);
+
+    // The draft model can be set later (the GUI does), but not changed while a request
+    // drafts with it.
+    auto draft = load(1024);
+    ASSERT_TRUE(without.set_draft_engine(draft.get()).is_ok());
+    ServeRequest long_reply = requests[0];
+    long_reply.max_tokens = 400;  // still running after the first drafts
+    auto id = without.submit(long_reply);
+    ASSERT_TRUE(id.is_ok()) << id.status().message();
+    bool drafting = false;
+    for (int i = 0; i < 20 && !drafting; ++i) {
+        auto m = without.step();
+        ASSERT_TRUE(m.is_ok()) << m.status().message();
+        drafting = m->n_draft_tokens > 0;
+    }
+    ASSERT_TRUE(drafting);
+    const Status busy = without.set_draft_engine(nullptr);
+    ASSERT_FALSE(busy.is_ok());
+    EXPECT_NE(busy.message().find("drafting"), std::string::npos) << busy.message();
+    ASSERT_TRUE(without.cancel(id.value()).is_ok());
+    EXPECT_TRUE(without.set_draft_engine(nullptr).is_ok());
+    EXPECT_EQ(draft->kv().n_sequences(), 0);
 }
 
 // On the real model with repetitive prompts most drafts are accepted, and the batched

@@ -44,6 +44,8 @@ struct RequestMetrics {
     int32_t n_drafted = 0;        // speculative draft tokens fed
     int32_t n_draft_accepted = 0; // of which accepted
     int32_t n_verify_steps = 0;   // decode steps that carried a draft
+    std::vector<int32_t> draft_accepted_at;  // accepted count per draft position (0 = first draft token)
+    double draft_ms = 0;          // wall time of the draft-model steps that drafted for this request
 
     double queue_ms() const { return first_scheduled_ms - arrival_ms; }
     double ttft_ms() const { return first_token_ms - arrival_ms; }

@@ -79,6 +79,17 @@ const RequestState* ServingEngine::request(int64_t id) const {
     return it == requests_.end() ? nullptr : it->second.get();
 }
 
+Status ServingEngine::set_draft_engine(Engine* draft) {
+    if (draft == options_.draft_engine) return Status::ok();
+    for (const auto& [id, r] : requests_)
+        if (r->draft_seq >= 0)
+            return Status::error("the draft model cannot change while request " + std::to_string(id) +
+                                 " is drafting with it; wait for it to finish");
+    options_.draft_engine = draft;
+    draft_vocabulary_checked_ = false;
+    return Status::ok();
+}
+
 Status ServingEngine::cancel(int64_t id) {
     auto it = requests_.find(id);
     if (it == requests_.end()) return Status::error("request " + std::to_string(id) + " is not in flight");
@@ -262,7 +273,9 @@ Status ServingEngine::verify_draft(RequestState& r, const std::vector<int32_t>& 
     for (; i < draft.size(); ++i) {
         bool accepted = false;
         const int32_t token = r.sampler->verify_draft(rows + i * size_t(vocab), vocab, r.tokens, draft[i], &accepted);
+        if (r.metrics.draft_accepted_at.size() <= i) r.metrics.draft_accepted_at.resize(i + 1, 0);
         if (accepted) {
+            ++r.metrics.draft_accepted_at[i];
             ++r.metrics.n_draft_accepted;
             ++r.n_computed;  // the draft's KV, fed this step, is now the token's
         }
@@ -347,7 +360,11 @@ Result<StepMetrics> ServingEngine::step() {
                 spare -= room;
             }
         }
-        if (!model_drafted.empty()) propose_with_draft_model(model_drafted, model_rooms, model_drafts);
+        if (!model_drafted.empty()) {
+            const double before = now_ms();
+            propose_with_draft_model(model_drafted, model_rooms, model_drafts);
+            for (RequestState* r : model_drafted) r->metrics.draft_ms += now_ms() - before;
+        }
         for (size_t i = 0; i < plan.chunks.size(); ++i) {
             const ScheduledChunk& c = plan.chunks[i];
             RequestState& r = *c.request;

@@ -66,6 +66,10 @@ public:
     Result<int64_t> submit(const ServeRequest& request);
     // Ends a request at once (waiting or running); its blocks return to the pool.
     Status cancel(int64_t id);
+    // Changes ServingOptions::draft_engine (nullptr: none). Refused while a request
+    // holds a draft sequence in the current draft engine.
+    Status set_draft_engine(Engine* draft);
+    Engine* draft_engine() const { return options_.draft_engine; }
     // Runs one scheduled step. With nothing to do it returns a step with no tokens.
     Result<StepMetrics> step();
     bool idle() const { return scheduler_.running().empty() && scheduler_.waiting().empty(); }

@@ -555,6 +555,11 @@ private Q_SLOTS:
             QCOMPARE(details.size(), 1);
             const DecodingStatsData d = details.at(0).at(0).value<DecodingStatsData>();
             QVERIFY2(d.drafted > 0 && d.accepted > 0, qPrintable(d.mode));
+            QVERIFY2(d.mode.contains(QStringLiteral("in the serving core")), qPrintable(d.mode));  // both draft sources
+            int accepted_by_position = 0;
+            for (int n : d.acceptedAtPosition) accepted_by_position += n;
+            QCOMPARE(accepted_by_position, d.accepted);
+            if (mode == 2) QVERIFY(d.draftMs > 0);
             const QJsonObject stats = lastReplyStats();
             QCOMPARE(stats.value("drafted").toInt(), d.drafted);
             QVERIFY(child<QLabel>(window_.get(), "speculationSummaryLabel")->text().contains(QStringLiteral("accepted")));

@@ -9,6 +9,7 @@
 #include "runtime/beam_search.h"
 #include "runtime/contrastive.h"
 #include "runtime/engine.h"
+#include "serving/serving_engine.h"
 #include "sampling/sampling_preset_model.h"
 #include "worker/engine_worker.h"
 
@@ -149,6 +150,13 @@ void EngineWorker::runContrastive(const GenerationJob& job, const std::vector<in
 
 Engine* EngineWorker::secondModel(const QString& path, QString* error) {
     if (second_model_ && secondModelPath_ == path) return second_model_.get();
+    // The serving core may hold the current second model as its draft model.
+    if (serving_ && serving_->draft_engine() == second_model_.get()) {
+        if (Status s = serving_->set_draft_engine(nullptr); !s) {
+            *error = QString::fromStdString(s.message());
+            return nullptr;
+        }
+    }
     second_model_.reset();
     secondModelPath_.clear();
     EngineOptions options = engine_->options();

@@ -3,6 +3,7 @@
 // signal the GUI shows; nothing here throws or aborts.
 #include "worker/engine_worker.h"
 
+#include <QFileInfo>
 #include <QJsonDocument>
 #include <algorithm>
 #include <cmath>
@@ -296,11 +297,21 @@ void EngineWorker::submit(const GenerationJob& job) {
         runBeamSearch(job, request.prompt);
         return;
     }
-    if (job.earlyExit.enabled || job.speculation.mode == SpeculationSettings::draftModel) {
+    if (job.earlyExit.enabled) {
         runGenerate(job, request.prompt);
         return;
     }
     if (job.speculation.mode == SpeculationSettings::promptLookup) request.lookup_draft = job.speculation.draftTokens;
+    if (job.speculation.mode == SpeculationSettings::draftModel) {  // drafts in the serving core too
+        QString error;
+        Engine* draft = secondModel(job.speculation.draftPath, &error);
+        Status ready = draft ? serving_->set_draft_engine(draft) : Status::error(error.toStdString());
+        if (!ready) {
+            Q_EMIT generationFailed(job.requestId, tr("draft model: %1").arg(q(ready.message())));
+            return;
+        }
+        request.draft_model_tokens = job.speculation.draftTokens;
+    }
     auto id = serving_->submit(request);
     if (!id) {
         Q_EMIT generationFailed(job.requestId, q(id.status().message()));
@@ -498,13 +509,17 @@ void EngineWorker::reportFinished() {
         stats.samplingJson = sampling_to_json(reply.job.sampling);
         stats.drafted = rm.n_drafted;
         stats.draftAccepted = rm.n_draft_accepted;
-        if (reply.job.speculation.mode == SpeculationSettings::promptLookup) {
+        if (reply.job.speculation.mode != SpeculationSettings::off) {
             DecodingStatsData d;
             d.requestId = reply.job.requestId;
-            d.mode = tr("prompt lookup (in the serving core)");
+            d.mode = reply.job.speculation.mode == SpeculationSettings::promptLookup
+                         ? tr("prompt lookup (in the serving core)")
+                         : tr("draft model %1 (in the serving core)").arg(QFileInfo(reply.job.speculation.draftPath).fileName());
             d.drafted = rm.n_drafted;
             d.accepted = rm.n_draft_accepted;
             d.verifySteps = rm.n_verify_steps;
+            d.acceptedAtPosition = QVector<int>(rm.draft_accepted_at.begin(), rm.draft_accepted_at.end());
+            d.draftMs = rm.draft_ms;
             d.decodeTps = stats.decodeTps;
             Q_EMIT decodingStatsReady(d);
         }

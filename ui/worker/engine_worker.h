@@ -162,9 +162,11 @@ private:
     void failAll(const QString& message);
 
     std::unique_ptr<Engine> engine_;
-    std::unique_ptr<ServingEngine> serving_;
-    std::unique_ptr<Engine> second_model_;  // an amateur or draft model file, kept between replies
+    // An amateur or draft model file, kept between replies. Declared before serving_,
+    // which may hold it as its draft model, so that it outlives the serving core.
+    std::unique_ptr<Engine> second_model_;
     QString secondModelPath_;
+    std::unique_ptr<ServingEngine> serving_;
     LoadSettings loaded_;                  // how the current model was loaded
     std::map<int64_t, ActiveReply> active_;                 // serving request id -> reply
     QHash<qint64, std::vector<std::vector<int32_t>>> conversation_paths_;  // each reply's tokens: its cached path
