@@ -726,6 +726,7 @@ private Q_SLOTS:
             if (t.gptqOutputError >= 0) {
                 ++with_gptq;
                 QVERIFY2(t.gptqOutputError < t.rtnOutputError, qPrintable(t.name));
+                QVERIFY2(t.kernelOutputError > 0, qPrintable(t.name));
             }
         QCOMPARE(with_gptq, 30 * 7);  // every layer matrix: the last layer's go to q8_0, also a grid
         auto* table = child<QTreeWidget>(window_.get(), "tensorErrorTable");

@@ -77,10 +77,12 @@ QuantizationPanel::QuantizationPanel(QWidget* parent) : QWidget(parent) {
 
     tensors_ = new QTreeWidget(this);
     tensors_->setObjectName(QStringLiteral("tensorErrorTable"));
-    tensors_->setHeaderLabels({tr("tensor"), tr("type"), tr("from"), tr("NMSE"), tr("RTN ‖XΔW‖²"), tr("GPTQ ‖XΔW‖²")});
+    tensors_->setHeaderLabels({tr("tensor"), tr("type"), tr("from"), tr("NMSE"), tr("RTN ‖XΔW‖²"), tr("GPTQ ‖XΔW‖²"),
+                               tr("kernels")});
     tensors_->setToolTip(tr("NMSE: the weights' error against the file's. With GPTQ (Model panel), the layer "
                             "outputs' error on the calibration text, relative to ‖XW‖², for round-to-nearest "
-                            "and for GPTQ."));
+                            "and for GPTQ, and for the loaded weights through the CPU kernels (activation "
+                            "quantization included)."));
     tensors_->setRootIsDecorated(false);
     tensors_->setSortingEnabled(true);
     tensor_histogram_ = new QCustomPlot(this);
@@ -171,6 +173,7 @@ void QuantizationPanel::showResult(const QuantEvalData& r) {
         item->setText(3, QString::number(t.nmse, 'g', 4));
         if (t.rtnOutputError >= 0) item->setText(4, QString::number(t.rtnOutputError, 'g', 4));
         if (t.gptqOutputError >= 0) item->setText(5, QString::number(t.gptqOutputError, 'g', 4));
+        if (t.kernelOutputError >= 0) item->setText(6, QString::number(t.kernelOutputError, 'g', 4));
         if (t.nmse > 0) logs.append(std::log10(t.nmse));
     }
     tensors_->sortByColumn(3, Qt::DescendingOrder);

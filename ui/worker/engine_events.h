@@ -162,6 +162,9 @@ struct TensorErrorData {
     double nmse = 0;
     // With GPTQ: ||X W^T - X Wq^T||^2 / ||X W^T||^2 on the calibration text (-1: not measured).
     double rtnOutputError = -1, gptqOutputError = -1;
+    // The kept weights through the CPU kernels (activation quantization included), on
+    // the first calibration tokens; -1: not measured.
+    double kernelOutputError = -1;
 };
 struct QuantEvalData {
     QString format;              // the load-time format, or "as stored (<types>)"

@@ -85,7 +85,7 @@ void EngineWorker::evaluateQuantization(const QuantEvalSettings& settings) {
                 TensorErrorData t{QString::fromStdString(e.name), QString::fromLatin1(dtype_name(e.type)),
                                   QString::fromLatin1(dtype_name(e.original_type)), e.nmse};
                 for (const MatrixQuantError& m : engine_->calibration_report().matrices)
-                    if (m.name == e.name) t.rtnOutputError = m.rtn, t.gptqOutputError = m.gptq;
+                    if (m.name == e.name) t.rtnOutputError = m.rtn, t.gptqOutputError = m.gptq, t.kernelOutputError = m.kernel;
                 data.tensors.append(t);
             }
         reference.reset();
