@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <set>
 
+#include "backend/backend.h"
 #include "model/model.h"
 #include "model/model_writer.h"
 #include "model/synth.h"
@@ -284,6 +285,66 @@ TEST(EarlyExit, ForcedExitContinuesAsTheTruncatedModel) {
     EXPECT_EQ(std::vector<int32_t>(exited->ids.begin() + 1, exited->ids.end()), small->ids);
     expect_free(*expert);
     EXPECT_TRUE(expert->kv().check_invariants().is_ok());
+}
+
+// The propagated K/V directly: after an early exit at layer k, the skipped layers' keys
+// and values come from the hidden state after layer k. Their inputs (observed through
+// Backend::set_activation_observer) are rmsnorm(h_k) times each layer's attention norm:
+// at layer k bitwise what the full pass feeds that layer, and at every later layer the
+// same normalized state, not one the skipped layers advanced. K and V are these inputs
+// through the layer's own wk/wv and RoPE, the code every step runs.
+TEST(EarlyExit, SkippedLayersKvComesFromTheExitState) {
+    struct Recorder : ActivationObserver {
+        std::vector<std::pair<int32_t, std::vector<float>>> attn_in;  // (layer, input) in call order
+        void observe(int32_t layer, MatmulInput input, const float* x, int64_t n, int64_t cols) override {
+            if (input == MatmulInput::attn_in) attn_in.push_back({layer, std::vector<float>(x, x + n * cols)});
+        }
+    };
+    auto expert = test::load_engine(expert_path(), 1024);
+    ASSERT_TRUE(expert);
+    const std::vector<int32_t> prompt = test::random_tokens(9, 6);
+    std::vector<float> logits;
+    auto observe_last_token = [&](StepOptions options) {
+        auto seq = expert->create_sequence();
+        EXPECT_TRUE(seq.is_ok());
+        EXPECT_TRUE(expert->feed(seq.value(), std::vector<int32_t>(prompt.begin(), prompt.end() - 1), &logits).is_ok());
+        Recorder r;
+        EXPECT_TRUE(expert->backend().set_activation_observer(&r));
+        EXPECT_TRUE(expert->step({{seq.value(), {prompt.back()}}}, &logits, options).is_ok());
+        expert->backend().set_activation_observer(nullptr);
+        expert->free_sequence(seq.value());
+        return r.attn_in;
+    };
+    StepOptions exit_early;
+    exit_early.early_exit = {100.0f, kAmateurLayers, 1};  // no bound is that high: exits at layer k
+    const auto full = observe_last_token({});
+    const auto exited = observe_last_token(exit_early);
+    EXPECT_EQ(expert->backend().last_exit_layer(), kAmateurLayers);
+    ASSERT_EQ(full.size(), size_t(kLayers));
+    ASSERT_EQ(exited.size(), size_t(kLayers));  // layers below k as usual, then the skipped ones
+    const ModelWeights& w = expert->model().weights;
+    const int64_t dim = expert->model().config.dim;
+    for (int32_t l = 0; l < kLayers; ++l) {
+        ASSERT_EQ(exited[size_t(l)].first, l);
+        if (l <= kAmateurLayers) {  // the layers run, and layer k's input: bitwise the full pass's
+            EXPECT_EQ(exited[size_t(l)].second, full[size_t(l)].second) << "layer " << l;
+            continue;
+        }
+        // rmsnorm(h_k) recovered from each skipped layer's input equals layer k's.
+        const auto* norm_k = static_cast<const float*>(w.layers[kAmateurLayers].attn_norm.data);
+        const auto* norm_l = static_cast<const float*>(w.layers[size_t(l)].attn_norm.data);
+        double diff = 0, ref = 0, moved = 0;
+        for (int64_t i = 0; i < dim; ++i) {
+            const double at_k = exited[kAmateurLayers].second[size_t(i)] / norm_k[i];
+            const double at_l = exited[size_t(l)].second[size_t(i)] / norm_l[i];
+            diff += (at_l - at_k) * (at_l - at_k);
+            ref += at_k * at_k;
+            const double full_l = full[size_t(l)].second[size_t(i)] / norm_l[i];
+            moved += (full_l - at_k) * (full_l - at_k);
+        }
+        EXPECT_LT(diff / ref, 1e-10) << "layer " << l;
+        EXPECT_GT(moved / ref, 1e-4) << "layer " << l << ": the full pass moves the state (else this shows nothing)";
+    }
 }
 
 // An unreachable bound never exits and changes nothing; a bound every row meets exits at

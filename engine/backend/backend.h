@@ -63,7 +63,8 @@ struct StepBatch {
 
 // The inputs of a layer's matrices, for calibration (GPTQ's Hessians, the
 // quantization error report): attn_in feeds wq/wk/wv, attn_out wo, ffn_in
-// w_gate/w_up, ffn_down w_down. x is [n_tokens][cols], row-major.
+// w_gate/w_up, ffn_down w_down. x is [n_tokens][cols], row-major. After an early exit
+// at layer l, the skipped layers' K/V inputs (attn_in of layers l..) are observed too.
 enum class MatmulInput { attn_in, attn_out, ffn_in, ffn_down };
 class ActivationObserver {
 public:

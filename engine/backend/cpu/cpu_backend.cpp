@@ -157,6 +157,7 @@ void CpuBackend::propagate_kv(int32_t from, const StepBatch& batch) {
         for (int64_t t = 0; t < T; ++t)
             cpu::rms_norm(act_.x.data() + t * dim, static_cast<const float*>(lw.attn_norm.data), act_.xb.data() + t * dim,
                           dim, c.rms_eps);
+        observe(l, MatmulInput::attn_in, act_.xb.data(), T, dim);  // the K/V inputs of the skipped layers
         matmul_same_input({{&lw.wk, act_.k.data()}, {&lw.wv, act_.v.data()}}, act_.xb.data(), T);
         for (int64_t t = 0; t < T; ++t) {
             if (lw.bk.present()) cpu::add_inplace(act_.k.data() + t * kvd, static_cast<const float*>(lw.bk.data), kvd);
