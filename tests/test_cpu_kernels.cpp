@@ -32,7 +32,8 @@ using test::random_weight_bytes;
 const DType kAllTypes[] = {DType::I8_W8A8, DType::F32,     DType::F16,        DType::BF16,      DType::Q4_0,     DType::Q4_1,
                            DType::Q5_0,    DType::Q5_1,       DType::Q8_0,      DType::Q4_K,     DType::Q5_K,
                            DType::Q6_K,    DType::I8_CH,      DType::I4_G32,    DType::I4_G64,   DType::I4_G128,
-                           DType::I4Z_G32, DType::I4Z_G64,    DType::I4Z_G128,  DType::F8_E4M3_CH, DType::F8_E4M3_T};
+                           DType::I4Z_G32, DType::I4Z_G64,    DType::I4Z_G128,  DType::F8_E4M3_CH, DType::F8_E4M3_T,
+                           DType::F8_E4M3, DType::F8_E5M2};
 
 std::vector<CpuLevel> fast_levels() {
     std::vector<CpuLevel> out;

@@ -54,8 +54,7 @@ double error_bound(DType type, const float* row, int64_t n, int64_t i, float ten
     }
     const int g = traits(type).block_elements;
     const float* group = row + i / g * g;
-    const bool asym = type == DType::I4Z_G32 || type == DType::I4Z_G64 || type == DType::I4Z_G128;
-    if (!asym) {
+    if (!is_int4_asymmetric(type)) {
         const double d = absmax(group, g) / 7.0;
         return 0.5 * d + 8 * d * fp16_rel + 1e-12;  // codes reach 8 steps from zero
     }

@@ -197,14 +197,6 @@ void dequant_int4(const uint8_t* b, float* y, int group, bool asymmetric) {
     }
 }
 
-int int4_group(DType type) {
-    switch (type) {
-        case DType::I4_G32: case DType::I4Z_G32: return 32;
-        case DType::I4_G64: case DType::I4Z_G64: return 64;
-        default: return 128;
-    }
-}
-
 }  // namespace
 
 std::vector<DType> all_dtypes() {
@@ -275,9 +267,8 @@ void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
             return;
         case DType::I4_G32: case DType::I4_G64: case DType::I4_G128:
         case DType::I4Z_G32: case DType::I4Z_G64: case DType::I4Z_G128: {
-            const int g = int4_group(type);
-            const bool asym = type == DType::I4Z_G32 || type == DType::I4Z_G64 || type == DType::I4Z_G128;
-            for (int64_t i = 0; i < n / g; ++i) dequant_int4(p + i * t.block_bytes, dst + i * g, g, asym);
+            const int g = t.block_elements;
+            for (int64_t i = 0; i < n / g; ++i) dequant_int4(p + i * t.block_bytes, dst + i * g, g, is_int4_asymmetric(type));
             return;
         }
         default: break;

@@ -58,6 +58,11 @@ const DTypeTraits& traits(DType type);
 const char* dtype_name(DType type);
 std::optional<DType> dtype_from_name(std::string_view name);  // "f32", "q8_0", ...
 
+// Lumen's int4 groups with a zero point (w = d*q + m), int4-asym-g*.
+inline bool is_int4_asymmetric(DType type) {
+    return type == DType::I4Z_G32 || type == DType::I4Z_G64 || type == DType::I4Z_G128;
+}
+
 // Every type, GGUF's first.
 std::vector<DType> all_dtypes();
 

@@ -118,12 +118,6 @@ Result<std::shared_ptr<uint8_t[]>> encode_rtn(DType type, const std::vector<floa
     return bytes;
 }
 
-std::vector<float> decode(DType type, const uint8_t* bytes, int64_t rows, int64_t cols) {
-    std::vector<float> out(size_t(rows * cols));
-    for (int64_t r = 0; r < rows; ++r) dequantize_row(type, bytes + size_t(r) * row_bytes(type, cols), out.data() + r * cols, cols);
-    return out;
-}
-
 std::vector<int32_t> calibration_tokens(const Engine& engine, const CalibrationOptions& options, Status* status) {
     std::ifstream in(options.text_path, std::ios::binary);
     if (!in) {
@@ -204,7 +198,7 @@ Result<CalibrationReport> calibrate_and_quantize(Engine& engine, Model& model, Q
                     LUMEN_TRY(rtn.status());
                     MatrixQuantError e{name, target};
                     const double reference = quadratic_form(h_view, w.data(), t->rows, t->cols, pool);
-                    e.rtn = relative_error(h_view, w, decode(target, rtn.value().get(), t->rows, t->cols).data(),
+                    e.rtn = relative_error(h_view, w, dequantized(TensorView{target, rtn.value().get(), t->rows, t->cols, name}).data(),
                                            reference, t->rows, t->cols, pool);
                     std::shared_ptr<uint8_t[]> chosen = rtn.value();
                     QuantGrid grid;

@@ -23,9 +23,6 @@ float absmax(const float* x, int64_t n) {
 }
 
 int int4_group(DType type) { return traits(type).block_elements; }
-bool int4_asymmetric(DType type) {
-    return type == DType::I4Z_G32 || type == DType::I4Z_G64 || type == DType::I4Z_G128;
-}
 
 // Codes of one group on the grid (d, m): q = clamp(round((w - m) / d), 0, qmax).
 void codes_for(const float* x, int n, float d, float m, int qmax, uint8_t* q) {
@@ -41,7 +38,7 @@ void pack_nibbles(const uint8_t* q, int group, uint8_t* out) {
 
 void encode_int4_row(DType type, const float* x, uint8_t* dst, int64_t n) {
     const int g = int4_group(type);
-    const bool asym = int4_asymmetric(type);
+    const bool asym = is_int4_asymmetric(type);
     const int block_bytes = traits(type).block_bytes;
     uint8_t q[128];
     for (int64_t b = 0; b < n / g; ++b) {
@@ -144,7 +141,7 @@ void encode_row_from_codes(DType type, const float* d, const float* m, const uin
         default: break;
     }
     const int g = traits(type).block_elements;
-    const bool with_min = type == DType::Q4_1 || int4_asymmetric(type);
+    const bool with_min = type == DType::Q4_1 || is_int4_asymmetric(type);
     const int block_bytes = traits(type).block_bytes;
     for (int64_t b = 0; b < n / g; ++b) {
         uint8_t* out = dst + b * block_bytes;

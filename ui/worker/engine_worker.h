@@ -20,10 +20,9 @@
 #include <memory>
 #include <vector>
 
+#include "quant/requantize.h"
 #include "sampling/sampler.h"
 #include "worker/engine_events.h"
-
-#include "quant/requantize.h"
 
 namespace lumen {
 class Engine;

@@ -197,9 +197,6 @@ inline __m256 e4m3x8_scaled_down(const uint8_t* p) {
     return _mm256_cvtph_ps(h);
 }
 
-// Lumen's fp8 weight formats, for the dispatch switches.
-#define LUMEN_DECODED_WEIGHT_TYPES(X) X(DType::F8_E4M3_CH) X(DType::F8_E4M3_T)
-
 template <DType T>
 inline __m256 load_weights8(const uint8_t* row, int64_t i) {
     if constexpr (T == DType::F32) {
@@ -709,12 +706,10 @@ void dot_row_tokens(DType type, const uint8_t* row, const uint8_t* x, size_t str
         case DType::I4Z_G32: return dot_int4_i16<32, true, NT>(row, x, stride, n, y);
         case DType::I4Z_G64: return dot_int4_i16<64, true, NT>(row, x, stride, n, y);
         case DType::I4Z_G128: return dot_int4_i16<128, true, NT>(row, x, stride, n, y);
-#define LUMEN_FLOAT_LIKE(T) \
-        case T: return dot_float_tile<T, 1, NT>(row, 0, x, stride, n, y, 1);
-        LUMEN_DECODED_WEIGHT_TYPES(LUMEN_FLOAT_LIKE)
-        LUMEN_FLOAT_LIKE(DType::F8_E4M3)
-        LUMEN_FLOAT_LIKE(DType::F8_E5M2)
-#undef LUMEN_FLOAT_LIKE
+        case DType::F8_E4M3_CH: return dot_float_tile<DType::F8_E4M3_CH, 1, NT>(row, 0, x, stride, n, y, 1);
+        case DType::F8_E4M3_T: return dot_float_tile<DType::F8_E4M3_T, 1, NT>(row, 0, x, stride, n, y, 1);
+        case DType::F8_E4M3: return dot_float_tile<DType::F8_E4M3, 1, NT>(row, 0, x, stride, n, y, 1);
+        case DType::F8_E5M2: return dot_float_tile<DType::F8_E5M2, 1, NT>(row, 0, x, stride, n, y, 1);
     }
 }
 
@@ -734,10 +729,10 @@ void dot_rows(DType type, const uint8_t* rows, size_t row_stride, int n_rows, co
         case DType::F16: return dot_float_rows<DType::F16>(rows, row_stride, n_rows, x, x_stride, n_tokens, n, y, y_stride);
         case DType::BF16:
             return dot_float_rows<DType::BF16>(rows, row_stride, n_rows, x, x_stride, n_tokens, n, y, y_stride);
-#define LUMEN_FLOAT_LIKE(T) \
-        case T: return dot_float_rows<T>(rows, row_stride, n_rows, x, x_stride, n_tokens, n, y, y_stride);
-        LUMEN_DECODED_WEIGHT_TYPES(LUMEN_FLOAT_LIKE)
-#undef LUMEN_FLOAT_LIKE
+        case DType::F8_E4M3_CH:
+            return dot_float_rows<DType::F8_E4M3_CH>(rows, row_stride, n_rows, x, x_stride, n_tokens, n, y, y_stride);
+        case DType::F8_E4M3_T:
+            return dot_float_rows<DType::F8_E4M3_T>(rows, row_stride, n_rows, x, x_stride, n_tokens, n, y, y_stride);
         default:
             return dot_rows_by_row(dot_row, type, rows, row_stride, n_rows, x, x_stride, n_tokens, n, y, y_stride);
     }

@@ -267,23 +267,13 @@ float dot_kquant(DType type, const uint8_t* row, const ActivationBlockQ8K* x, in
 
 // ---------------------------------------------------------------- plain float weights
 
-// Lumen's formats (quant/lumen_formats.h): the row decoded a group at a time by the
-// reference dequantizer, then a plain dot product.
+// The fp8 formats (quant/lumen_formats.h): the row decoded by the reference
+// dequantizer (its scale heads the row), then a plain dot product.
 float dot_decoded_row(DType type, const uint8_t* row, const float* x, int64_t n) {
-    const DTypeTraits& t = traits(type);
-    if (t.row_header_bytes > 0 || t.block_elements == 1) {  // one scale per row (or none): decode whole rows
-        thread_local std::vector<float> values;
-        values.resize(size_t(n));
-        dequantize_row(type, row, values.data(), n);
-        return dot_f32(values.data(), x, n);
-    }
-    float group[256];
-    float sum = 0.f;
-    for (int64_t b = 0; b < n / t.block_elements; ++b) {
-        dequantize_row(type, row + b * t.block_bytes, group, t.block_elements);
-        sum += dot_f32(group, x + b * t.block_elements, t.block_elements);
-    }
-    return sum;
+    thread_local std::vector<float> values;
+    values.resize(size_t(n));
+    dequantize_row(type, row, values.data(), n);
+    return dot_f32(values.data(), x, n);
 }
 
 float dot_float_row(DType type, const uint8_t* row, const float* x, int64_t n) {
@@ -319,7 +309,7 @@ float dot_i16(DType type, const uint8_t* row, const uint8_t* x, int64_t n) {
     }
     const DTypeTraits& t = traits(type);
     const int g = t.block_elements;
-    const bool asym = type == DType::I4Z_G32 || type == DType::I4Z_G64 || type == DType::I4Z_G128;
+    const bool asym = is_int4_asymmetric(type);
     const int32_t* block_sums = i16_block_sums(x, n);
     float acc = 0.f;
     for (int64_t b = 0; b < n / g; ++b) {
