@@ -41,7 +41,11 @@ bool file_exists(const std::string& path) {
 
 void skip_unless_exists(const std::string& path, const std::string& what) {
     if (file_exists(path)) return;
-    std::printf("SKIPPED: %s not found at %s\n", what.c_str(), path.c_str());
+    skip_because(what + " not found at " + path);
+}
+
+void skip_because(const std::string& why) {
+    std::printf("SKIPPED: %s\n", why.c_str());
     std::fflush(stdout);
     std::exit(77);
 }

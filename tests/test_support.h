@@ -28,6 +28,8 @@ std::string cli_path();
 bool file_exists(const std::string& path);
 // Prints "SKIPPED: <why>" and exits with 77 unless `path` exists.
 void skip_unless_exists(const std::string& path, const std::string& what);
+// Prints "SKIPPED: <why>" and exits with 77.
+[[noreturn]] void skip_because(const std::string& why);
 
 std::string read_text_file(const std::string& path);
 std::vector<std::string> split_lines(const std::string& text);

@@ -1,7 +1,9 @@
 // lumen-cli bench: prompt processing (ppN) and text generation (tgN) throughput,
 // measured the way llama-bench measures it, with the same test names and JSON
 // field names so results line up with llama.cpp's. For tg it also reports the
-// memory bandwidth decoding achieved, against the machine's read ceiling.
+// memory bandwidth decoding achieved, against the machine's read ceiling; on the
+// CUDA backend that ceiling is the measured device-to-device copy bandwidth, and pp
+// tests also report TFLOP/s against a measured cuBLAS fp16 GEMM peak.
 //
 //   ppN: N random token ids (BOS first when the vocab adds one) go through the
 //        model from an empty context, in steps of at most 512 tokens (llama-bench's
@@ -27,6 +29,9 @@
 #include "cli/cmd_common.h"
 #include "cli/commands.h"
 #include "runtime/decode_bytes.h"
+#ifdef LUMEN_HAVE_CUDA
+#include "device_bench.cuh"
+#endif
 
 namespace lumen::cli {
 
@@ -76,6 +81,7 @@ struct TestResult {
     std::vector<double> samples_ts;
     double avg_ts = 0, stddev_ts = 0, avg_ns = 0, stddev_ns = 0;
     std::optional<double> avg_gbs, pct_of_ceiling;  // tg only
+    std::optional<double> avg_tflops, pct_of_peak;  // pp only, with a measured GEMM peak (CUDA)
 };
 
 double mean(const std::vector<double>& v) {
@@ -203,17 +209,33 @@ struct RowContext {
     int64_t size_bytes = 0, n_params = 0;
     int threads = 0;
     std::optional<double> ceiling_gbs;
+    std::optional<double> peak_tflops;  // the CUDA backend's measured cuBLAS fp16 rate
     bool bandwidth_columns = false;  // any tg test: md gets GB/s and % of ceiling columns
+    bool flops_columns = false;      // pp tests and a peak: TFLOP/s and % of peak columns
 };
+
+// Floating-point operations of one prompt token at `context` positions: two per
+// weight of every matrix but the embedding (a gather), and the attention's
+// q·k and p·v (2 · 2 · q_dim per position and layer).
+double flops_per_prompt_token(const Model& m, double context) {
+    double weights = 0;
+    for (const auto& l : m.weights.layers)
+        for (const TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
+            weights += double(t->rows) * double(t->cols);
+    weights += double(m.weights.output.rows) * double(m.weights.output.cols);
+    return 2.0 * weights + 4.0 * double(m.config.n_layers) * double(m.config.q_dim()) * context;
+}
 
 void print_md_header(const RowContext& c) {
     const int w = std::max(30, int(c.description.size()));
     std::printf("| %-*s | %10s | %10s | %-7s | %7s | %10s | %20s |", w, "model", "size", "params", "backend",
                 "threads", "test", "t/s");
     if (c.bandwidth_columns) std::printf(" %8s | %12s |", "GB/s", "% of ceiling");
+    if (c.flops_columns) std::printf(" %8s | %9s |", "TFLOP/s", "% of peak");
     std::printf("\n| %s | ---------: | ---------: | ------- | ------: | ---------: | -------------------: |",
                 std::string(size_t(w), '-').c_str());
     if (c.bandwidth_columns) std::printf(" -------: | -----------: |");
+    if (c.flops_columns) std::printf(" -------: | --------: |");
     std::printf("\n");
     std::fflush(stdout);
 }
@@ -231,6 +253,12 @@ void print_md_row(const RowContext& c, const TestResult& r) {
         else std::printf(" %8s |", "");
         if (r.pct_of_ceiling) std::printf(" %11.1f%% |", *r.pct_of_ceiling);
         else std::printf(" %12s |", "");
+    }
+    if (c.flops_columns) {
+        if (r.avg_tflops) std::printf(" %8.1f |", *r.avg_tflops);
+        else std::printf(" %8s |", "");
+        if (r.pct_of_peak) std::printf(" %8.1f%% |", *r.pct_of_peak);
+        else std::printf(" %9s |", "");
     }
     std::printf("\n");
     std::fflush(stdout);
@@ -269,7 +297,10 @@ Json json_row(const RowContext& c, const TestResult& r) {
                 {"samples_ts", r.samples_ts},
                 {"avg_gbs", optional_json(r.avg_gbs)},
                 {"ceiling_gbs", optional_json(c.ceiling_gbs)},
-                {"pct_of_ceiling", optional_json(r.pct_of_ceiling)}};
+                {"pct_of_ceiling", optional_json(r.pct_of_ceiling)},
+                {"avg_tflops", optional_json(r.avg_tflops)},
+                {"peak_tflops", optional_json(c.peak_tflops)},
+                {"pct_of_peak", optional_json(r.pct_of_peak)}};
 }
 
 }  // namespace
@@ -325,11 +356,27 @@ int cmd_bench(const std::vector<std::string>& raw_argv) {
 
     // The ceiling is measured after loading (a bad model fails fast) with the
     // engine's own thread count, and only when a tg test will be compared with it.
-    std::optional<double> ceiling_gbs;
+    std::optional<double> ceiling_gbs, peak_tflops;
     std::string ceiling_note;
+    const bool on_gpu = engine.backend().name() == "cuda";
+    const bool any_pp = std::any_of(tests.begin(), tests.end(), [](const Test& t) { return t.n_prompt > 0; });
+#ifdef LUMEN_HAVE_CUDA
+    if (on_gpu && any_pp) {
+        const cuda::CeilingMeasurement peak = cuda::measure_cublas_f16_tflops();
+        if (!peak.error.empty()) return fail(peak.error);
+        peak_tflops = peak.value;
+    }
+#endif
     if (args->has("--bandwidth-gbs")) {
         ceiling_gbs = given_gbs.value();
         ceiling_note = "given with --bandwidth-gbs";
+    } else if (any_tg && on_gpu) {
+#ifdef LUMEN_HAVE_CUDA
+        const cuda::CeilingMeasurement copy = cuda::measure_copy_bandwidth();
+        if (!copy.error.empty()) return fail(copy.error);
+        ceiling_gbs = copy.value;
+        ceiling_note = "device-to-device copy of 1 GiB, bytes read + written, best of 10";
+#endif
     } else if (any_tg) {
         ThreadPool pool(threads);
         auto bw = measure_read_bandwidth(pool);
@@ -352,9 +399,14 @@ int cmd_bench(const std::vector<std::string>& raw_argv) {
     row.threads = threads;
     row.ceiling_gbs = ceiling_gbs;
     row.bandwidth_columns = any_tg;
+    row.peak_tflops = peak_tflops;
+    row.flops_columns = any_pp && peak_tflops.has_value();
     const bool md = output == "md";
     if (md) {
-        if (ceiling_gbs) std::printf("memory read ceiling: %.1f GB/s (%s)\n\n", *ceiling_gbs, ceiling_note.c_str());
+        if (ceiling_gbs) std::printf("memory read ceiling: %.1f GB/s (%s)\n", *ceiling_gbs, ceiling_note.c_str());
+        if (peak_tflops) std::printf("GEMM peak: %.1f TFLOP/s (cuBLAS fp16, f32 accumulation, 8192^3, best of 10)\n",
+                                     *peak_tflops);
+        if (ceiling_gbs || peak_tflops) std::printf("\n");
         print_md_header(row);
     }
 
@@ -368,6 +420,11 @@ int cmd_bench(const std::vector<std::string>& raw_argv) {
             // Token i (0-based) attends to i + 1 positions: (n + 1) / 2 on average.
             r->avg_gbs = bytes.at_context((test.n_gen + 1) / 2.0) * r->avg_ts / 1e9;
             if (ceiling_gbs) r->pct_of_ceiling = 100.0 * *r->avg_gbs / *ceiling_gbs;
+        }
+        if (test.n_prompt > 0 && peak_tflops) {
+            // Token i (0-based) attends to i + 1 positions: (n + 1) / 2 on average.
+            r->avg_tflops = flops_per_prompt_token(model, (test.n_prompt + 1) / 2.0) * r->avg_ts / 1e12;
+            r->pct_of_peak = 100.0 * *r->avg_tflops / *peak_tflops;
         }
         if (md) print_md_row(row, r.value());
         else results.push_back(json_row(row, r.value()));

@@ -9,36 +9,15 @@
 #include <cstring>
 
 #include <algorithm>
-#include <cstdio>
-#include <thread>
-
-#ifdef LUMEN_HAVE_CUDA
-#include "device_probe.cuh"
-#endif
 
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cpu/kernels.h"
+#include "backend/step_checks.h"
 #include "core/check.h"
 #include "model/model.h"
 #include "quant/quantize.h"
 
 namespace lumen {
-
-int32_t StepBatch::n_logit_rows() const {
-    int32_t n = 0;
-    for (uint8_t w : want_logits) n += w;
-    return n;
-}
-
-void StepBatch::clear() {
-    tokens.clear();
-    positions.clear();
-    sequence_index.clear();
-    want_logits.clear();
-    sequences.clear();
-    exit_layer = 0;
-    early_exit = {};
-}
 
 CpuBackend::CpuBackend(int n_threads) : pool_(n_threads) {}
 
@@ -299,31 +278,9 @@ Status CpuBackend::forward(const StepBatch& batch, std::vector<float>* logits) {
     const int64_t T = batch.n_tokens();
     if (T == 0) return Status::ok();
     int32_t max_pos = 0;
-    for (int32_t t = 0; t < T; ++t) {
-        const int32_t tok = batch.tokens[size_t(t)], pos = batch.positions[size_t(t)];
-        if (tok < 0 || tok >= c.vocab_size)
-            return Status::error("token id " + std::to_string(tok) + " is outside the vocabulary (0.." +
-                                 std::to_string(c.vocab_size - 1) + ")");
-        const auto& seq = batch.sequences[size_t(batch.sequence_index[size_t(t)])];
-        if (pos < 0 || size_t(pos / kv_layout_.block_size) >= seq.block_table->size())
-            return Status::error("position " + std::to_string(pos) + " of sequence " + std::to_string(seq.seq_id) +
-                                 " has no KV block reserved");
-        max_pos = std::max(max_pos, pos);
-    }
+    LUMEN_TRY(check_step(batch, c, kv_layout_.block_size, &max_pos));
     const EarlyExitRule& early = batch.early_exit;
-    last_exit_layer_ = 0;
-    if (early.enabled()) {
-        if (T != 1 || !batch.want_logits[0] || batch.exit_layer != 0)
-            return Status::error("early exit works on a step of one token that wants logits, without exit_layer");
-        if (early.first_layer < 1 || early.first_layer >= c.n_layers || early.every < 1)
-            return Status::error("early exit checks from layer " + std::to_string(early.first_layer) + " every " +
-                                 std::to_string(early.every) + "; expected a first layer in 1.." +
-                                 std::to_string(c.n_layers - 1) + " and every >= 1");
-        last_exit_layer_ = c.n_layers;
-    }
-    if (batch.exit_layer < 0 || batch.exit_layer >= c.n_layers)
-        return Status::error("early-exit layer " + std::to_string(batch.exit_layer) + " is out of range; expected 1.." +
-                             std::to_string(c.n_layers - 1) + " (or 0 for none)");
+    last_exit_layer_ = early.enabled() ? c.n_layers : 0;
     ensure_activations(T, max_pos + 1);
     const int64_t dim = c.dim, qd = c.q_dim(), kvd = c.kv_dim(), ffn = c.ffn_dim;
     const int64_t n_rows = batch.n_logit_rows();
@@ -394,28 +351,6 @@ Status CpuBackend::forward(const StepBatch& batch, std::vector<float>* logits) {
     logits->resize(size_t(out_rows * c.vocab_size));
     if (out_rows > 0) matmul(w.output, act_.final_x.data(), out_rows, logits->data());
     return Status::ok();
-}
-
-Result<std::unique_ptr<Backend>> create_backend(const BackendOptions& options) {
-    int threads = options.n_threads;
-    if (threads <= 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));
-    if (options.device != "cpu" && options.device != "auto" && options.device != "cuda")
-        return Status::error("device '" + options.device + "' is unknown, expected cpu, cuda or auto");
-    if (options.device != "cpu") {
-        // The backend is chosen once, here. Until the CUDA backend lands, a GPU is
-        // only detected and reported; the CPU backend runs the model.
-#ifdef LUMEN_HAVE_CUDA
-        const cuda::DeviceProbe probe = cuda::probe_devices();
-        if (probe.usable)
-            std::fprintf(stderr, "lumen: CUDA device %s found, but this build has no CUDA backend yet; using the CPU backend\n",
-                         probe.name.c_str());
-        else
-            std::fprintf(stderr, "lumen: no usable CUDA GPU (%s); using the CPU backend\n", probe.error.c_str());
-#else
-        std::fprintf(stderr, "lumen: built without CUDA; using the CPU backend\n");
-#endif
-    }
-    return std::unique_ptr<Backend>(std::make_unique<CpuBackend>(threads));
 }
 
 }  // namespace lumen
