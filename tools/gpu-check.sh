@@ -55,6 +55,7 @@ fi
 # ------------------------------------------------------------------ build
 arch="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d '.')"
 arch="${arch:-90}"
+[ "$arch" = 90 ] && arch=90a  # the Hopper build, as the default architecture list has it
 if has build; then
   t0=$(date +%s)
   cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLUMEN_GUI=OFF -DLUMEN_CUDA=ON \

@@ -35,6 +35,9 @@
 #include <memory>
 
 #include "chat/chat_panel.h"
+#ifdef LUMEN_HAVE_CUDA
+#include "device_probe.cuh"
+#endif
 #include "chat/chat_store.h"
 #include "chat/conversation_list_model.h"
 #include "decoding/decoding_panel.h"
@@ -656,9 +659,20 @@ private Q_SLOTS:
         saveScreenshot(window_->quantizationPanel(), QStringLiteral("quantization_panel"));
 
         weights->setCurrentIndex(0);  // as stored, for the tests after this one
+        // Device "auto": the GPU when one is usable, else the CPU; the status names the one in use.
+        auto* device = child<QComboBox>(window_.get(), "deviceCombo");
+        device->setCurrentIndex(device->findData(QStringLiteral("auto")));
         QSignalSpy reloaded(window_->worker(), &EngineWorker::modelLoaded);
         QTest::mouseClick(child<QPushButton>(window_.get(), "loadModelButton"), Qt::LeftButton);
         QVERIFY(reloaded.wait(kLoadTimeoutMs));
+#ifdef LUMEN_HAVE_CUDA
+        const QString expected_backend = lumen::cuda::probe_devices().usable ? QStringLiteral("cuda") : QStringLiteral("cpu");
+#else
+        const QString expected_backend = QStringLiteral("cpu");
+#endif
+        QCOMPARE(reloaded.at(0).at(0).value<ModelSummary>().backend, expected_backend);
+        QVERIFY(child<QLabel>(window_.get(), "modelStatusLabel")->text().contains(expected_backend.toUpper() + " backend"));
+        device->setCurrentIndex(device->findData(QStringLiteral("cpu")));
         // As stored there is no reference: perplexity only, and a second row to compare.
         QSignalSpy again(window_->worker(), &EngineWorker::quantEvalFinished);
         QTest::mouseClick(child<QPushButton>(window_.get(), "evaluateButton"), Qt::LeftButton);

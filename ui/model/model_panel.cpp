@@ -109,6 +109,13 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     threads_->setObjectName(QStringLiteral("threadsSpin"));
     threads_->setRange(0, 1024);
     threads_->setSpecialValueText(tr("all cores"));
+    device_ = new QComboBox(this);
+    device_->setObjectName(QStringLiteral("deviceCombo"));
+    device_->addItem(tr("CPU"), QStringLiteral("cpu"));
+    device_->addItem(tr("CUDA GPU"), QStringLiteral("cuda"));
+    device_->addItem(tr("Auto (GPU when usable)"), QStringLiteral("auto"));
+    device_->setToolTip(tr("Where the model runs. Without a usable NVIDIA GPU (or in a build without CUDA) the CPU "
+                           "runs it; the status line after loading names the backend in use."));
     auto* form = new QFormLayout;
     form->addRow(tr("Context (tokens)"), context_);
     form->addRow(tr("Batch (sequences)"), batch_);
@@ -135,6 +142,7 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     calibration_row->addWidget(calibration_samples_);
     form->addRow(tr("Calibrated"), calibration_row);
     form->addRow(tr("Threads"), threads_);
+    form->addRow(tr("Device"), device_);
 
     metadata_ = new QTreeWidget(this);
     metadata_->setObjectName(QStringLiteral("metadataTree"));
@@ -205,6 +213,7 @@ LoadSettings ModelPanel::loadSettings() const {
     s.calibrationText = calibration_text_->text().trimmed();
     s.calibrationSamples = calibration_samples_->value();
     s.threads = threads_->value();
+    s.device = device_->currentData().toString();
     return s;
 }
 
@@ -298,8 +307,10 @@ void ModelPanel::showLoaded(const ModelSummary& s, double loadMs) {
     path_->setText(s.path);
     showMetadata(s);  // keeps the context the model was loaded with
     progress_->setValue(100);
-    status_->setText(tr("Loaded %1 in %2 ms.").arg(s.name.isEmpty() ? QFileInfo(s.path).fileName() : s.name)
-                         .arg(QLocale().toString(loadMs, 'f', 0)));
+    status_->setText(tr("Loaded %1 in %2 ms, on the %3 backend.")
+                         .arg(s.name.isEmpty() ? QFileInfo(s.path).fileName() : s.name)
+                         .arg(QLocale().toString(loadMs, 'f', 0))
+                         .arg(s.backend.toUpper()));
     rememberRecent(s.path);
     updateButtons();
 }

@@ -79,6 +79,7 @@ private:
     QLineEdit* calibration_text_;
     QSpinBox* calibration_samples_;
     QSpinBox* threads_;
+    QComboBox* device_;
     QTreeWidget* metadata_;
     QLabel* estimate_;
     QLabel* status_;

@@ -131,6 +131,7 @@ void EngineWorker::load(const LoadSettings& settings) {
     EngineOptions options;
     options.kv_tokens = settings.contextTokens;
     options.backend.n_threads = settings.threads;
+    options.backend.device = settings.device.toStdString();
     auto kv_type = parse_kv_cache_type(settings.kvType.toStdString());
     if (!kv_type) {
         Q_EMIT loadFailed(settings.path, q(kv_type.status().message()));
@@ -181,7 +182,9 @@ void EngineWorker::load(const LoadSettings& settings) {
         reply.shownBytes += n;
         Q_EMIT tokenGenerated(t);
     });
-    Q_EMIT modelLoaded(summarize_model(engine_->model()), engine_->load_ms());
+    ModelSummary summary = summarize_model(engine_->model());
+    summary.backend = QString::fromStdString(engine_->backend().name());
+    Q_EMIT modelLoaded(summary, engine_->load_ms());
     publishKvSnapshot();
 }
 

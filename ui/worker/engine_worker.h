@@ -47,6 +47,7 @@ struct ModelSummary {
     QString chatTemplate;  // detected template family; empty: completion mode
     QStringList tensorTypes;                       // "q4_1 × 90"
     QVector<QPair<QString, QString>> metadata;     // GGUF key/value, display strings
+    QString backend;       // after a load: the backend that runs the model ("cpu", "cuda")
 };
 
 struct LoadSettings {
@@ -54,6 +55,7 @@ struct LoadSettings {
     int contextTokens = 0;  // KV pool capacity in tokens; 0: min(model context, 4096)
     QString kvType = QStringLiteral("f16");
     int threads = 0;        // 0: all hardware threads
+    QString device = QStringLiteral("cpu");  // cpu, cuda or auto (cuda falls back to the CPU, saying why)
     QString weights;        // load-time quantization format ("q4_k_m", ...); empty: as stored
     QString weightsMix;     // "TYPE:embd,output,first,last" or empty (quantize.h's QuantMix)
     bool gptq = false;      // calibrated (GPTQ) instead of round-to-nearest

@@ -109,7 +109,7 @@ private:
     cuda::DeviceBuffer step_device_;
     cuda::PinnedBuffer step_host_, logits_host_;
     StepData step_;
-    int32_t token_capacity_ = 0, block_table_capacity_ = 0, attention_context_capacity_ = 0;
+    int32_t token_capacity_ = 0, block_table_capacity_ = 0;
     std::vector<int32_t> logit_row_tokens_;  // batch rows that want logits
 
     std::array<cudaGraphExec_t, 8> graphs_{};  // per bucket 1, 2, 4, ..., kMaxGraphTokens

@@ -72,14 +72,14 @@ Status CudaBackend::ensure_capacity(int32_t n_tokens, int32_t n_block_table_entr
         token_capacity_ = T;
         block_table_capacity_ = 0;  // the step data moves too
     }
-    // The attention scratch for the largest launch: the pool's whole context.
+    // The attention scratch for the largest launch: every token over the pool's whole context.
     const int32_t pool_tokens = kv_layout_.n_blocks * kv_layout_.block_size;
-    if (attention_context_capacity_ < pool_tokens || attention_scratch_.bytes() == 0) {
+    const size_t scratch_bytes =
+        size_t(cuda::attention_scratch_floats(token_capacity_, c.n_heads, c.head_dim, std::max(pool_tokens, 1))) *
+        sizeof(float);
+    if (scratch_bytes > attention_scratch_.bytes()) {
         drop_graphs();
-        const int64_t floats =
-            cuda::attention_scratch_floats(token_capacity_, c.n_heads, c.head_dim, std::max(pool_tokens, 1));
-        LUMEN_TRY(attention_scratch_.allocate(size_t(floats) * sizeof(float), "attention scratch"));
-        attention_context_capacity_ = pool_tokens;
+        LUMEN_TRY(attention_scratch_.allocate(scratch_bytes, "attention scratch"));
     }
     if (n_block_table_entries > block_table_capacity_) {
         drop_graphs();
