@@ -36,12 +36,12 @@ log '```'
 deps=/opt/lumen-deps
 cmake_deps=()
 if ! pkg-config --exists sentencepiece icu-uc 2>/dev/null; then
-  if [ ! -d .gpu-carry/debs ]; then
-    log "no build dependencies here and no .gpu-carry/debs: run tools/gpu-carry.sh first and carry .gpu-carry"
+  if [ ! -f .gpu-carry/deps.tar.xz ] && [ ! -d "$deps/usr" ]; then
+    log "no build dependencies here and no .gpu-carry/deps.tar.xz: run tools/gpu-carry.sh first and carry .gpu-carry"
     exit 1
   fi
   mkdir -p "$deps"
-  for f in .gpu-carry/debs/*.deb; do dpkg -x "$f" "$deps"; done
+  [ -d "$deps/usr" ] || tar -xJf .gpu-carry/deps.tar.xz -C "$deps"
   lib="$deps/usr/lib/x86_64-linux-gnu"
   export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   export PKG_CONFIG_LIBDIR="$lib/pkgconfig:$deps/usr/share/pkgconfig"

@@ -68,12 +68,14 @@ TEST_P(EmulatedGemv, ColumnSlices) {
         int64_t cols;
         bool opt_in;  // the first slice needs more than 48 KiB
     };
+    // A pass holds budget / (tokens * 33 floats) chunks of 32 columns, rounded down to a
+    // multiple of 32 when the row does not fit: 93 -> 64 chunks for 8 tokens at 96 KiB.
     const Slice slices[] = {
-        {0, 8, 2304, true},    // 96 KiB budget: 64 + 8 chunks
-        {0, 3, 7424, true},    // 224 + 8 chunks
+        {0, 8, 3072, true},    // 96 KiB budget: 64 + 32 chunks
+        {0, 3, 8192, true},    // 224 + 32 chunks
         {0, 1, 24576, true},   // 736 + 32 chunks
-        {1, 8, 1280, false},   // 48 KiB budget: 32 + 8 chunks
-        {1, 1, 11520, false},  // 352 + 8 chunks
+        {1, 8, 1536, false},   // 48 KiB budget: 32 + 16 chunks
+        {1, 1, 12032, false},  // 352 + 24 chunks
     };
     std::mt19937 rng(12);
     for (const Slice& s : slices) {
