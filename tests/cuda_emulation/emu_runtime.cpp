@@ -22,6 +22,19 @@
 
 #include "cuda_runtime.h"
 
+// AddressSanitizer must be told about stack switches (a build with -fsanitize=address
+// then also checks the kernels' reads and writes of host buffers and static shared memory).
+#if defined(__SANITIZE_ADDRESS__)
+#define EMU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EMU_ASAN 1
+#endif
+#endif
+#ifdef EMU_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 namespace emu {
 
 namespace {
@@ -87,6 +100,8 @@ enum class WarpOp { syncwarp, exchange };
 
 struct Fiber {
     ucontext_t ctx;
+    const void* stack = nullptr;
+    void* asan_fake_stack = nullptr;
     dim3 idx;
     Wait wait = Wait::none;
     unsigned generation = 0;  // warp operations done: selects the exchange buffer
@@ -102,6 +117,8 @@ struct Cta {
     int done = 0;
     std::deque<int> ready;
     const std::function<void()>* body = nullptr;
+    const void* scheduler_stack = nullptr;  // for AddressSanitizer: the launching thread's stack
+    size_t scheduler_stack_bytes = 0;
     // __syncthreads
     std::vector<int> block_waiters;
     int block_count = 0, block_count_result = 0;
@@ -111,6 +128,7 @@ struct Cta {
     std::vector<std::vector<int>> warp_waiters;
     std::vector<WarpOp> warp_op;
     std::vector<uint64_t> xchg[2];
+    std::vector<const void*> shared_poisoned;  // static shared variables filled this CTA
     int faults = 0;
 };
 
@@ -148,17 +166,39 @@ void release(Cta& c, std::vector<int>& waiters) {
     waiters.clear();
 }
 
+// Stack-switch notes for AddressSanitizer (nothing otherwise). A fiber that finishes
+// passes no fake-stack slot: its stack is dead.
+void leaving_fiber(Cta& c, Fiber* f) {
+#ifdef EMU_ASAN
+    __sanitizer_start_switch_fiber(f ? &f->asan_fake_stack : nullptr, c.scheduler_stack, c.scheduler_stack_bytes);
+#else
+    (void)c, (void)f;
+#endif
+}
+void entered_fiber(Cta& c, Fiber& f) {
+#ifdef EMU_ASAN
+    __sanitizer_finish_switch_fiber(f.asan_fake_stack, &c.scheduler_stack, &c.scheduler_stack_bytes);
+#else
+    (void)c, (void)f;
+#endif
+}
+
 // Back to the scheduler; returns when this fiber is resumed.
 void yield(Cta& c) {
     Fiber& f = c.fibers[size_t(c.cur)];
+    leaving_fiber(c, &f);
     swapcontext(&f.ctx, &c.scheduler);
+    entered_fiber(c, f);
 }
 
 void fiber_main() {
     Cta& c = *g_cta;
+    c.fibers[size_t(c.cur)].asan_fake_stack = nullptr;
+    entered_fiber(c, c.fibers[size_t(c.cur)]);
     (*c.body)();
     c.fibers[size_t(c.cur)].wait = Wait::done;
     ++c.done;
+    leaving_fiber(c, nullptr);
     setcontext(&c.scheduler);  // never resumed
 }
 
@@ -201,7 +241,8 @@ void run_cta(Cta& c) {
         f.wait = Wait::none;
         f.generation = 0;
         getcontext(&f.ctx);
-        f.ctx.uc_stack.ss_sp = stacks[size_t(t)].base + (stacks[size_t(t)].bytes - kStackBytes);
+        f.stack = stacks[size_t(t)].base + (stacks[size_t(t)].bytes - kStackBytes);
+        f.ctx.uc_stack.ss_sp = const_cast<void*>(f.stack);
         f.ctx.uc_stack.ss_size = kStackBytes;
         f.ctx.uc_link = nullptr;
         makecontext(&f.ctx, fiber_main, 0);
@@ -214,8 +255,16 @@ void run_cta(Cta& c) {
     while (!c.ready.empty()) {
         c.cur = c.ready.front();
         c.ready.pop_front();
-        threadIdx = c.fibers[size_t(c.cur)].idx;
-        swapcontext(&c.scheduler, &c.fibers[size_t(c.cur)].ctx);
+        Fiber& f = c.fibers[size_t(c.cur)];
+        threadIdx = f.idx;
+#ifdef EMU_ASAN
+        void* fake = nullptr;
+        __sanitizer_start_switch_fiber(&fake, f.stack, kStackBytes);
+        swapcontext(&c.scheduler, &f.ctx);
+        __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#else
+        swapcontext(&c.scheduler, &f.ctx);
+#endif
     }
     g_cta = nullptr;
     if (c.done != c.n) {
@@ -373,6 +422,7 @@ void run_grid(const char* name, const void* kernel, const Cfg& cfg, const std::f
             for (unsigned x = 0; x < cfg.grid.x; ++x) {
                 c.block_id = blockIdx = dim3(x, y, z);
                 c.faults = 0;
+                c.shared_poisoned.clear();
                 std::memset(smem, 0xFF, cfg.smem);  // f32 NaNs: unstaged values poison the results
                 std::memset(smem + cfg.smem, kSmemGuardByte, smem_bytes - cfg.smem);
                 run_cta(c);
@@ -389,6 +439,13 @@ void run_grid(const char* name, const void* kernel, const Cfg& cfg, const std::f
 }
 
 void* dynamic_shared_bytes() { return g_dynamic_smem; }
+
+void register_shared(void* p, size_t bytes) {
+    Cta* c = g_cta;
+    if (!c || std::find(c->shared_poisoned.begin(), c->shared_poisoned.end(), p) != c->shared_poisoned.end()) return;
+    c->shared_poisoned.push_back(p);
+    std::memset(p, 0xFF, bytes);
+}
 
 // ------------------------------------------------------------------ device-side calls
 

@@ -3,6 +3,7 @@
 #   kernel<<<grid, block[, smem[, stream]]>>>(args);
 #     -> ::emu::launch("kernel", ::emu::make_cfg(grid, block[, smem[, stream]]), kernel, args);
 #   extern __shared__ T name[];  ->  T* name = ::emu::dynamic_shared<T>();
+#   __shared__ T name[n];        ->  the same, then ::emu::register_shared(&name, sizeof(name));
 # Nothing else changes: line breaks are kept and a #line directive maps diagnostics and
 # debug info back to the .cu file. The namespace lumen::cuda becomes lumen::cuda_emu so
 # that the emulated kernels never collide with lumen_kernels in one link.
@@ -22,6 +23,22 @@ string(REGEX REPLACE
 if(src MATCHES "extern[ \t\r\n]+__shared__")
   message(FATAL_ERROR "${IN}: an extern __shared__ declaration the rewrite does not understand "
                       "(expected `extern __shared__ T name[];`)")
+endif()
+
+# Static shared memory: `__shared__ T name[...];` stays (a static, see shim/cuda_runtime.h)
+# and registers itself on the same line, so that the emulator poisons it at each CTA's
+# start: a CTA reading shared memory it never wrote sees NaNs, not the previous CTA's data.
+string(REGEX REPLACE
+  "(__shared__[ \t]+[^;=(){}]*[^;=(){} \t][ \t]+([A-Za-z_][A-Za-z0-9_]*)[ \t]*([[][^]]*[]][ \t]*)*;)"
+  "\\1 ::emu::register_shared(&\\2, sizeof(\\2));" src "${src}")
+string(REGEX REPLACE "//[^\n]*" "" code "${src}")  # comments may mention __shared__
+string(REGEX MATCHALL "__shared__" declared "${code}")
+string(REGEX MATCHALL "::emu::register_shared\\(" registered "${code}")
+list(LENGTH declared n_declared)
+list(LENGTH registered n_registered)
+if(NOT n_declared EQUAL n_registered)
+  message(FATAL_ERROR "${IN}: ${n_declared} __shared__ declarations but ${n_registered} understood "
+                      "(expected `__shared__ T name[dims];`): extend rewrite_launches.cmake")
 endif()
 
 # Launches. The kernel expression runs from the end of the previous statement (the last

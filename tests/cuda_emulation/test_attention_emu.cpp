@@ -28,6 +28,15 @@ struct AttnCase {
     unsigned seed;
 };
 
+// Positions a launch covers (attention_math.cuh: n_splits * split_len): a token past the
+// promised max_context attends to this many positions only, and never indexes past the
+// scratch.
+int context_cap(int max_context) {
+    const int64_t ctx = std::max(max_context, 1);
+    const int64_t split_len = std::max<int64_t>(256, ((ctx + 127) / 128 + 31) / 32 * 32);
+    return int((ctx + split_len - 1) / split_len * split_len);
+}
+
 struct AttnResult {
     std::vector<float> out;
     double max_rel_err = INFINITY;
@@ -114,7 +123,7 @@ AttnResult run_attention(const AttnCase& c) {
         for (int h = 0; h < c.n_heads; ++h) {
             const std::vector<float>& K = seq_k[size_t(step_seq[size_t(t)])];
             const std::vector<float>& V = seq_v[size_t(step_seq[size_t(t)])];
-            const int kvh = h / group, n = step_pos[size_t(t)] + 1;
+            const int kvh = h / group, n = std::min(step_pos[size_t(t)] + 1, context_cap(c.max_context));
             const float* qr = q.data() + (size_t(t) * c.n_heads + h) * D;
             std::vector<double> s(static_cast<size_t>(n));
             double m = -INFINITY;
@@ -150,6 +159,7 @@ const AttnCase kCases[] = {
     {"D256_Mqa_HeadChunks_Block5", 20, 1, 256, 5, 600, {{2, 600}, {1, 258}}, 5},
     {"D96_Group2", 6, 3, 96, 16, 260, {{9, 260}, {1, 100}}, 6},
     {"D80_Group4", 8, 2, 80, 16, 270, {{3, 270}, {1, 5}}, 11},
+    {"PositionPastMaxContext_Clamped", 4, 2, 64, 16, 200, {{2, 300}, {1, 40}}, 12},  // covers 256 positions
 };
 
 class EmulatedAttention : public ::testing::TestWithParam<AttnCase> {};

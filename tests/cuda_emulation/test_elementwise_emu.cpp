@@ -57,9 +57,27 @@ TEST(EmulatedElementwise, RmsNormWithAndWithoutResidual) {
     }
 }
 
+// block_sum shares partial sums and the total through shared memory: any order of the
+// threads between its barriers must give bitwise the same norm.
+TEST(EmulatedElementwise, RmsNormIndependentOfThreadOrder) {
+    std::mt19937 rng(27);
+    const int n_tokens = 2, n = 1000;
+    const std::vector<float> x0 = test::random_floats(size_t(n_tokens * n), rng), w = test::random_floats(size_t(n), rng);
+    std::vector<std::vector<float>> outs;
+    for (emu::Schedule s : {emu::Schedule::forward, emu::Schedule::reverse, emu::Schedule::shuffled}) {
+        emu::set_schedule(s, 9);
+        Buffer<float> x(x0, kSentinel), out(x0.size(), kSentinel);
+        EXPECT_EQ(kc::rms_norm(x.data(), nullptr, w.data(), out.data(), n_tokens, n, 1e-6f, nullptr), 0);
+        outs.push_back(out.values());
+    }
+    emu::set_schedule(emu::Schedule::forward);
+    EXPECT_TRUE(outs[0] == outs[1] && outs[0] == outs[2]);
+    EXPECT_TRUE(no_faults());
+}
+
 TEST(EmulatedElementwise, RopeNormalAndNeox) {
     std::mt19937 rng(22);
-    const int n_tokens = 3, n_heads = 4, head_dim = 64;
+    const int n_tokens = 3, n_heads = 6, head_dim = 64;  // up to 192 pairs: two per thread of 128
     const std::vector<int32_t> positions = {0, 7, 1234};
     for (RopeStyle style : {RopeStyle::normal, RopeStyle::neox})
         for (int rope_dim : {64, 32})
@@ -83,8 +101,11 @@ TEST(EmulatedElementwise, RopeNormalAndNeox) {
                 for (int t = 0; t < n_tokens; ++t)
                     cpu::rope(want.data() + t * n_heads * head_dim, n_heads, positions[size_t(t)], rp);
                 EXPECT_LT(rel_err(x.data(), want.data(), want.size()), 1e-6);
-                for (size_t i = 0; i < want.size(); ++i)  // dims past rope_dim are left alone
-                    if (int(i % head_dim) >= rope_dim) ASSERT_EQ(x[i], x0[i]) << "element " << i;
+                for (size_t i = 0; i < want.size(); ++i) {  // dims past rope_dim are left alone
+                    if (int(i % head_dim) >= rope_dim) {
+                        ASSERT_EQ(x[i], x0[i]) << "element " << i;
+                    }
+                }
                 EXPECT_TRUE(x.guards_intact());
                 EXPECT_TRUE(no_faults());
             }

@@ -138,8 +138,11 @@ TEST(Emulator, MissingBarrierChangesTheResult) {
             bool right = true;
             for (int b = 0; b < 2; ++b)
                 for (int t = 0; t < 64; ++t) right &= out[size_t(b * 64 + t)] == (t + 1) % 64 + 1000 * b;
-            if (with_barrier) EXPECT_TRUE(right) << "schedule " << int(s);
-            if (!with_barrier && s != emu::Schedule::reverse) EXPECT_FALSE(right) << "schedule " << int(s);
+            if (with_barrier) {
+                EXPECT_TRUE(right) << "schedule " << int(s);
+            } else if (s != emu::Schedule::reverse) {
+                EXPECT_FALSE(right) << "schedule " << int(s);
+            }
         }
     emu::set_schedule(emu::Schedule::forward);
     EXPECT_TRUE(emu::take_failures().empty());

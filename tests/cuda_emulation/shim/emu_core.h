@@ -86,6 +86,10 @@ T* dynamic_shared() {
     return static_cast<T*>(dynamic_shared_bytes());
 }
 
+// Static shared memory (rewrite_launches.cmake adds the call after each declaration):
+// the first thread of a CTA to pass the declaration fills it with 0xFF bytes.
+void register_shared(void* p, size_t bytes);
+
 // ------------------------------------------------------------------ synchronization
 
 void sync_block();
