@@ -3,7 +3,11 @@
 // emulated devices, launch checks and the records the tests inspect. It exists so that
 // a GPU-less CI still executes the real kernels/*.cu device code.
 //
-// Fibers use ucontext (makecontext/swapcontext) on mmap'ed stacks with a guard page. A
+// Fibers run on mmap'ed stacks with a guard page. On x86-64 they switch with a few
+// instructions (callee-saved registers, MXCSR and the x87 control word: what the ABI
+// preserves across a call); elsewhere, and under AddressSanitizer, with ucontext
+// (swapcontext also saves the signal mask: a system call per switch, several times
+// slower, which dominated test_cuda_backend_emulated's run time). A
 // CTA's fibers all live on the launching OS thread and only switch inside the calls
 // below, so the emulation is deterministic for a given schedule.
 #include <sys/mman.h>
@@ -35,9 +39,92 @@
 #include <sanitizer/common_interface_defs.h>
 #endif
 
+#if defined(__x86_64__) && !defined(EMU_ASAN)
+#define EMU_FAST_SWITCH 1
+// void emu_fast_switch(void** save_sp, void* load_sp): pushes the callee-saved state on
+// the current stack, stores the stack pointer to *save_sp, and resumes the context whose
+// stack pointer is load_sp (one saved by this function, or prepared by make_context).
+extern "C" void emu_fast_switch(void** save_sp, void* load_sp);
+asm(R"(
+    .text
+    .globl emu_fast_switch
+    .hidden emu_fast_switch
+    .type emu_fast_switch, @function
+emu_fast_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    subq $8, %rsp
+    stmxcsr (%rsp)
+    fnstcw 4(%rsp)
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    ldmxcsr (%rsp)
+    fldcw 4(%rsp)
+    addq $8, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size emu_fast_switch, .-emu_fast_switch
+)");
+#endif
+
 namespace emu {
 
 namespace {
+
+// An execution context: the scheduler's (the launching thread) or a fiber's.
+struct Context {
+#ifdef EMU_FAST_SWITCH
+    void* sp = nullptr;
+#else
+    ucontext_t uc;
+#endif
+};
+
+// Saves the running context into `from` and resumes `to`.
+void switch_context(Context& from, Context& to) {
+#ifdef EMU_FAST_SWITCH
+    emu_fast_switch(&from.sp, to.sp);
+#else
+    swapcontext(&from.uc, &to.uc);
+#endif
+}
+
+// A context that starts entry() (which never returns) on [stack, stack + bytes).
+void make_context(Context& ctx, void* stack, size_t bytes, void (*entry)()) {
+#ifdef EMU_FAST_SWITCH
+    // From the top: a null return address for entry, entry as emu_fast_switch's return
+    // address, six zeroed registers, then this thread's MXCSR and x87 control word. After
+    // the `ret` the stack pointer is 8 below a 16-byte boundary, as after a call.
+    auto top = (reinterpret_cast<uintptr_t>(stack) + bytes) & ~uintptr_t(15);
+    auto* slot = reinterpret_cast<uint64_t*>(top);
+    slot[-1] = 0;
+    slot[-2] = reinterpret_cast<uint64_t>(entry);
+    for (int r = 3; r <= 8; ++r) slot[-r] = 0;
+    uint32_t mxcsr = 0;
+    uint16_t fpucw = 0;
+    asm volatile("stmxcsr %0" : "=m"(mxcsr));
+    asm volatile("fnstcw %0" : "=m"(fpucw));
+    auto* control = reinterpret_cast<uint8_t*>(&slot[-9]);
+    std::memcpy(control, &mxcsr, 4);
+    std::memcpy(control + 4, &fpucw, 2);
+    ctx.sp = &slot[-9];
+#else
+    getcontext(&ctx.uc);
+    ctx.uc.uc_stack.ss_sp = stack;
+    ctx.uc.uc_stack.ss_size = bytes;
+    ctx.uc.uc_link = nullptr;
+    makecontext(&ctx.uc, entry, 0);
+#endif
+}
 
 // ------------------------------------------------------------------ devices and records
 
@@ -99,7 +186,7 @@ enum class Wait { none, block, warp, done };
 enum class WarpOp { syncwarp, exchange };
 
 struct Fiber {
-    ucontext_t ctx;
+    Context ctx;
     const void* stack = nullptr;
     void* asan_fake_stack = nullptr;
     dim3 idx;
@@ -112,7 +199,7 @@ struct Cta {
     dim3 block_id;
     int n = 0;
     std::vector<Fiber> fibers;
-    ucontext_t scheduler;
+    Context scheduler;
     int cur = 0;
     int done = 0;
     std::deque<int> ready;
@@ -187,7 +274,7 @@ void entered_fiber(Cta& c, Fiber& f) {
 void yield(Cta& c) {
     Fiber& f = c.fibers[size_t(c.cur)];
     leaving_fiber(c, &f);
-    swapcontext(&f.ctx, &c.scheduler);
+    switch_context(f.ctx, c.scheduler);
     entered_fiber(c, f);
 }
 
@@ -199,7 +286,8 @@ void fiber_main() {
     c.fibers[size_t(c.cur)].wait = Wait::done;
     ++c.done;
     leaving_fiber(c, nullptr);
-    setcontext(&c.scheduler);  // never resumed
+    static thread_local Context finished;  // never resumed
+    switch_context(finished, c.scheduler);
 }
 
 void block_arrive(Cta& c, int predicate) {
@@ -240,12 +328,8 @@ void run_cta(Cta& c) {
         Fiber& f = c.fibers[size_t(t)];
         f.wait = Wait::none;
         f.generation = 0;
-        getcontext(&f.ctx);
         f.stack = stacks[size_t(t)].base + (stacks[size_t(t)].bytes - kStackBytes);
-        f.ctx.uc_stack.ss_sp = const_cast<void*>(f.stack);
-        f.ctx.uc_stack.ss_size = kStackBytes;
-        f.ctx.uc_link = nullptr;
-        makecontext(&f.ctx, fiber_main, 0);
+        make_context(f.ctx, const_cast<void*>(f.stack), kStackBytes, fiber_main);
     }
     std::vector<int> order(size_t(c.n));
     for (int t = 0; t < c.n; ++t) order[size_t(t)] = t;
@@ -260,10 +344,10 @@ void run_cta(Cta& c) {
 #ifdef EMU_ASAN
         void* fake = nullptr;
         __sanitizer_start_switch_fiber(&fake, f.stack, kStackBytes);
-        swapcontext(&c.scheduler, &f.ctx);
+        switch_context(c.scheduler, f.ctx);
         __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
 #else
-        swapcontext(&c.scheduler, &f.ctx);
+        switch_context(c.scheduler, f.ctx);
 #endif
     }
     g_cta = nullptr;
@@ -370,6 +454,23 @@ cudaError_t occupancy(int* blocks, const void* kernel, int block_size, size_t dy
 
 // ------------------------------------------------------------------ launch
 
+cudaError_t launch_config_error(const void* kernel, const Cfg& cfg) {
+    State& s = state();
+    const int64_t threads = int64_t(cfg.block.x) * cfg.block.y * cfg.block.z;
+    if (threads <= 0 || threads > kMaxThreads || cfg.block.z > 64 || cfg.grid.x == 0 || cfg.grid.y == 0 ||
+        cfg.grid.z == 0 || cfg.grid.x > 0x7fffffffu || cfg.grid.y > 65535 || cfg.grid.z > 65535)
+        return cudaErrorInvalidConfiguration;
+    if (cfg.smem > size_t(kDefaultDynamicSmem)) {
+        auto it = s.max_dynamic_smem.find({s.device, kernel});
+        if (it == s.max_dynamic_smem.end() || size_t(it->second) < cfg.smem) return cudaErrorInvalidValue;
+    }
+    return cudaSuccess;
+}
+
+void set_last_error(cudaError_t err) {
+    if (err != cudaSuccess) state().last_error = err;
+}
+
 void run_grid(const char* name, const void* kernel, const Cfg& cfg, const std::function<void()>& body) {
     State& s = state();
     LaunchRecord rec;
@@ -379,14 +480,7 @@ void run_grid(const char* name, const void* kernel, const Cfg& cfg, const std::f
     rec.smem = cfg.smem;
 
     const int64_t threads = int64_t(cfg.block.x) * cfg.block.y * cfg.block.z;
-    cudaError_t err = cudaSuccess;
-    if (threads <= 0 || threads > kMaxThreads || cfg.block.z > 64 || cfg.grid.x == 0 || cfg.grid.y == 0 ||
-        cfg.grid.z == 0 || cfg.grid.x > 0x7fffffffu || cfg.grid.y > 65535 || cfg.grid.z > 65535)
-        err = cudaErrorInvalidConfiguration;
-    if (err == cudaSuccess && cfg.smem > size_t(kDefaultDynamicSmem)) {
-        auto it = s.max_dynamic_smem.find({s.device, kernel});
-        if (it == s.max_dynamic_smem.end() || size_t(it->second) < cfg.smem) err = cudaErrorInvalidValue;
-    }
+    const cudaError_t err = launch_config_error(kernel, cfg);
     rec.error = int(err);
     {
         std::lock_guard<std::mutex> lock(s.mutex);

@@ -3,8 +3,9 @@
 // (kernels/gpu_weights.h); types without a kernel are converted to f16 then. A step
 // runs as one stream of kernels: gemv for up to kGemvMaxTokens tokens, cuBLAS for
 // more; paged attention reads the fp16 KV blocks in place. Steps of up to
-// kMaxGraphTokens tokens replay a CUDA graph captured per batch-size bucket, so a
-// decode step costs one launch instead of a few hundred.
+// kMaxGraphTokens tokens that want every token's logits (decode, verification) replay
+// a CUDA graph captured per batch-size bucket, so a decode step costs one launch
+// instead of a few hundred.
 #pragma once
 
 #include <array>

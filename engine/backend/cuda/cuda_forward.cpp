@@ -338,7 +338,11 @@ Status CudaBackend::forward(const StepBatch& batch, std::vector<float>* logits) 
     const EarlyExitRule& early = batch.early_exit;
     last_exit_layer_ = early.enabled() ? c.n_layers : 0;
 
-    const bool use_graph = options_.graphs && T <= kMaxGraphTokens && !early.enabled() && batch.exit_layer == 0;
+    // Graphs pay off on launch-bound steps: decode and verification, where every token
+    // wants its logits. A prefill chunk wants few rows, and a graph would project the
+    // whole bucket through the output matrix.
+    const bool use_graph = options_.graphs && T <= kMaxGraphTokens && !early.enabled() && batch.exit_layer == 0 &&
+                           batch.n_logit_rows() == T;
     const int32_t rows = use_graph ? (1 << bucket_index(T)) : T;
     int32_t table_entries = 1;
     for (const auto& s : batch.sequences) table_entries += int32_t(s.block_table->size());

@@ -90,7 +90,6 @@ constexpr int kDefaultDynamicSmem = 48 * 1024;  // what a launch may use without
 
 inline cudaError_t cudaGetLastError() { return emu::get_last_error(true); }
 inline cudaError_t cudaPeekAtLastError() { return emu::get_last_error(false); }
-inline const char* cudaGetErrorString(cudaError_t e) { return e == cudaSuccess ? "no error" : "emulated CUDA error"; }
 inline cudaError_t cudaGetDeviceCount(int* n) {
     if (!n) return cudaErrorInvalidValue;
     *n = emu::device_count();
@@ -115,20 +114,85 @@ template <typename T>
 cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, T kernel, int block_size, size_t dynamic_smem) {
     return emu::occupancy(blocks, reinterpret_cast<const void*>(kernel), block_size, dynamic_smem);
 }
-// Streams are in order and launches synchronous, so the async calls complete at once.
-inline cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t = nullptr) {
-    if (bytes && !p) return cudaErrorInvalidValue;
-    if (bytes) std::memset(p, value, bytes);
-    return cudaSuccess;
+
+// ------------------------------------------------------------------ host runtime API
+// (emu_host.cpp) for the backend's host code. Host memory stands in for device memory:
+// cudaMalloc returns 256-byte aligned blocks filled with 0xFF bytes (f32 NaNs, so a read
+// of memory never written shows), and the emulator knows which blocks are "device"
+// memory: copies check their direction and bounds against it. Work on a stream runs at
+// once in order (emu::stream_op), or is recorded while the stream is captured; cudaGraphLaunch
+// replays a recording. During a capture (global or thread-local mode) the calls CUDA
+// prohibits on the capturing thread (cudaMalloc, cudaFree, cudaMallocHost, cudaFreeHost,
+// synchronous cudaMemcpy/cudaMemset, synchronizing) fail with
+// cudaErrorStreamCaptureUnsupported and invalidate the capture, as on a GPU.
+
+enum cudaMemcpyKind {
+    cudaMemcpyHostToHost = 0,
+    cudaMemcpyHostToDevice = 1,
+    cudaMemcpyDeviceToHost = 2,
+    cudaMemcpyDeviceToDevice = 3,
+    cudaMemcpyDefault = 4,
+};
+enum cudaStreamCaptureMode {
+    cudaStreamCaptureModeGlobal = 0,
+    cudaStreamCaptureModeThreadLocal = 1,
+    cudaStreamCaptureModeRelaxed = 2,
+};
+constexpr unsigned cudaStreamDefault = 0x00;
+constexpr unsigned cudaStreamNonBlocking = 0x01;
+typedef struct CUgraph_st* cudaGraph_t;
+typedef struct CUgraphExec_st* cudaGraphExec_t;
+
+struct cudaDeviceProp {
+    char name[256];
+    size_t totalGlobalMem;
+    size_t sharedMemPerBlock;
+    int warpSize;
+    int maxThreadsPerBlock;
+    int major, minor;
+    int multiProcessorCount;
+    size_t sharedMemPerMultiprocessor;
+    size_t sharedMemPerBlockOptin;
+    int maxThreadsPerMultiProcessor;
+};
+
+const char* cudaGetErrorName(cudaError_t e);
+const char* cudaGetErrorString(cudaError_t e);
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device);
+
+cudaError_t cudaMalloc(void** p, size_t bytes);
+template <typename T>
+cudaError_t cudaMalloc(T** p, size_t bytes) {
+    return cudaMalloc(reinterpret_cast<void**>(p), bytes);
 }
-inline cudaError_t cudaMemset(void* p, int value, size_t bytes) { return cudaMemsetAsync(p, value, bytes); }
-inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, int = 0, cudaStream_t = nullptr) {
-    if (bytes && (!dst || !src)) return cudaErrorInvalidValue;
-    if (bytes) std::memmove(dst, src, bytes);
-    return cudaSuccess;
-}
-inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
-inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaFree(void* p);
+cudaError_t cudaMallocHost(void** p, size_t bytes);
+cudaError_t cudaFreeHost(void* p);
+
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream = nullptr);
+cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
+                              cudaMemcpyKind kind, cudaStream_t stream = nullptr);
+cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t stream = nullptr);
+cudaError_t cudaMemset(void* p, int value, size_t bytes);
+
+cudaError_t cudaStreamCreate(cudaStream_t* stream);
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags);
+cudaError_t cudaStreamDestroy(cudaStream_t stream);
+cudaError_t cudaStreamSynchronize(cudaStream_t stream);
+cudaError_t cudaDeviceSynchronize();
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
+
+namespace emu {
+// Whether [p, p + bytes) lies inside one live cudaMalloc block.
+bool is_device_range(const void* p, size_t bytes);
+}  // namespace emu
 
 // ------------------------------------------------------------------ device functions
 

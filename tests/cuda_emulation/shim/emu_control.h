@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -55,5 +56,21 @@ const Device& device(int index);
 // cudaSetDevice's effect; returns false for an index out of range.
 bool set_current_device(int index);
 int current_device();
+
+// The host runtime's resources and work (emu_host.cpp, emu_cublas.cpp): what is live
+// now (a backend that is destroyed leaves nothing), and counts since the start.
+struct HostStats {
+    int device_blocks = 0;   // cudaMalloc'ed, not yet freed
+    int pinned_blocks = 0;   // cudaMallocHost'ed
+    int streams = 0;
+    int graphs = 0;          // cudaGraph_t
+    int graph_execs = 0;     // cudaGraphExec_t
+    int cublas_handles = 0;
+    long captures = 0;       // captures ended with a graph
+    long graph_launches = 0;
+    long gemms = 0;          // cuBLAS GEMMs run (replays included)
+};
+const HostStats& host_stats();
+HostStats& mutable_host_stats();
 
 }  // namespace emu

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -31,11 +32,18 @@ enum cudaError_t {
     cudaErrorInvalidValue = 1,
     cudaErrorMemoryAllocation = 2,
     cudaErrorInvalidConfiguration = 9,
+    cudaErrorInvalidMemcpyDirection = 21,
     cudaErrorInvalidDevice = 101,
+    cudaErrorInvalidResourceHandle = 400,
+    cudaErrorIllegalState = 401,
     cudaErrorIllegalAddress = 700,
     cudaErrorLaunchOutOfResources = 701,
     cudaErrorMisalignedAddress = 716,
     cudaErrorLaunchFailure = 719,
+    cudaErrorStreamCaptureUnsupported = 900,
+    cudaErrorStreamCaptureInvalidated = 901,
+    cudaErrorStreamCaptureUnmatched = 903,
+    cudaErrorStreamCaptureWrongThread = 908,
 };
 
 struct dim3 {
@@ -64,14 +72,43 @@ inline Cfg make_cfg(dim3 grid, dim3 block, size_t smem = 0, cudaStream_t stream 
 // Checks the configuration, records the launch and runs body() for every thread of
 // every CTA; a bad configuration becomes the sticky launch error (cudaGetLastError).
 void run_grid(const char* name, const void* kernel, const Cfg& cfg, const std::function<void()>& body);
+// The error a launch of `kernel` with `cfg` gets (cudaSuccess: it may run).
+cudaError_t launch_config_error(const void* kernel, const Cfg& cfg);
+void set_last_error(cudaError_t err);
+
+// Streams (emu_host.cpp). Work on a stream runs at once, in order, on the calling
+// thread, except while the stream is being captured (cudaStreamBeginCapture): then it is
+// recorded into the capture's graph and runs when cudaGraphLaunch replays it.
+bool capturing(cudaStream_t stream);
+// Runs `op` now, or records it into the capture of `stream`; an error for a stream
+// handle that is not (or no longer) live.
+cudaError_t stream_op(cudaStream_t stream, std::function<void()> op);
 
 template <typename... Params, typename... Args>
 void launch(const char* name, const Cfg& cfg, void (*kernel)(Params...), Args&&... args) {
     static_assert(sizeof...(Params) == sizeof...(Args), "kernel launched with the wrong number of arguments");
     // The arguments are converted to the parameter types once, as the launch copies them;
     // each thread then receives its own copy, as from the parameter space.
-    const std::tuple<std::decay_t<Params>...> params(std::forward<Args>(args)...);
-    run_grid(name, reinterpret_cast<const void*>(kernel), cfg, [&] {
+    using Tuple = std::tuple<std::decay_t<Params>...>;
+    const void* k = reinterpret_cast<const void*>(kernel);
+    if (capturing(cfg.stream)) {
+        // A graph bakes the parameter values at capture time (what pointers point to is
+        // read when the graph runs): the recording owns a copy of the converted arguments.
+        if (const cudaError_t err = launch_config_error(k, cfg); err != cudaSuccess) {
+            set_last_error(err);
+            return;
+        }
+        auto params = std::make_shared<const Tuple>(std::forward<Args>(args)...);
+        stream_op(cfg.stream, [name, k, cfg, kernel, params] {
+            run_grid(name, k, cfg, [&] {
+                auto copy = *params;
+                std::apply(kernel, std::move(copy));
+            });
+        });
+        return;
+    }
+    const Tuple params(std::forward<Args>(args)...);
+    run_grid(name, k, cfg, [&] {
         auto copy = params;
         std::apply(kernel, std::move(copy));
     });
