@@ -501,8 +501,10 @@ TEST(BackendOps, SyntheticGqaModelLogitsCloseToCpu) {
         for (bool one_at_a_time : {false, true}) {
             const std::vector<float> got = logits_of(*gpu, ids, one_at_a_time);
             ASSERT_EQ(got.size(), ref.size());
-            // The CPU quantizes activations to 8 bits for quantized weights; the GPU keeps them f32.
-            const double bound = type == DType::F32 || type == DType::F16 ? 1e-6 : 1e-3;
+            // The CPU quantizes activations to 8 bits for quantized weights while the GPU keeps
+            // them f32, and cuBLAS prefill rounds them to f16: the bounds test_cuda_backend_emulated
+            // uses for the same comparison (observed there: about 3e-6 for f16, 3e-3 quantized).
+            const double bound = type == DType::F32 ? 1e-6 : type == DType::F16 ? 2e-5 : 1e-2;
             EXPECT_LT(test::nmse(got.data(), ref_d.data(), got.size()), bound)
                 << (one_at_a_time ? "one token per step" : "whole prompt in one step");
         }
