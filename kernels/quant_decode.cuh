@@ -9,7 +9,8 @@
 // - small integers become floats with the 2^23 trick (bits 0x4B000000 | q, minus 2^23 + bias),
 //   exact and a full-rate FADD on the GPU, where int-to-float conversion is quarter rate;
 // - fp16 goes through the hardware conversion on the device (exact for every non-NaN half)
-//   and through dtype.cpp's integer algorithm on the host. NaN weights stay NaN, but the
+//   and through dtype.cpp's integer algorithm on the host (repeated here, not called:
+//   lumen_kernels sits below lumen_engine and cannot link it). NaN weights stay NaN, but the
 //   device's NaN bit pattern may differ: GPU arithmetic returns a canonical NaN anyway.
 // - denormals must not be flushed (no --use_fast_math / -ftz=true): fp8 subnormals and tiny
 //   scales go through f32 denormals exactly as on the host.

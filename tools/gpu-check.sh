@@ -11,7 +11,7 @@
 #   run(command="bash tools/gpu-check.sh", carry=[".gpu-carry"])
 # Phases (default: all): build, test, bench, bench7b (the 7B shape; minutes of synth).
 #   bash tools/gpu-check.sh [build] [test] [bench] [bench7b]
-# Results go to $OUT (the device tool's folder) or ./gpu-check-out: gpu-check.md and the raw JSON.
+# Results go to $OUT (the device tool's folder) or ./gpu-check-out: gpu-check.md and the logs.
 set -uo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
@@ -89,8 +89,8 @@ bench_model() {  # name preset type
   local path="$models/$1.gguf"
   [ -f "$path" ] || "$cli" synth --preset "$2" --type "$3" --output "$path" > /dev/null 2>&1 \
     || { log "synth $1 FAILED"; return 1; }
+  # One run (device time is scarce): the markdown table holds every figure the JSON would.
   "$cli" bench --model "$path" --device cuda -p 2048 -n 128 -r 3 -o md 2>&1 | tee "$out/bench-$1.md" | tee -a "$report"
-  "$cli" bench --model "$path" --device cuda -p 2048 -n 128 -r 3 -o json > "$out/bench-$1.json" 2>/dev/null
 }
 serve_model() {  # name
   local path="$models/$1.gguf"

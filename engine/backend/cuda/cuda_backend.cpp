@@ -7,7 +7,6 @@
 
 #include <cstdio>
 #include <cstring>
-#include <set>
 
 #include "attention.cuh"
 #include "backend/cpu/cpu_ops.h"
@@ -90,6 +89,7 @@ Status CudaBackend::upload_matrix(const TensorView& t, DeviceMatrix* out) {
     size_t src_row_bytes = t.row_stride();
     if (!native) {
         ++converted_matrices_;
+        converted_types_.insert(dtype_name(t.type));
         converted.resize(size_t(t.rows * t.cols));
         std::vector<float> row(size_t(t.cols));
         for (int64_t r = 0; r < t.rows; ++r) {
@@ -132,12 +132,8 @@ Status CudaBackend::upload(const Model& model) {
     model_ = &model;
     weight_bytes_ = 0;
     converted_matrices_ = 0;
-    std::set<std::string> converted_types;
+    converted_types_.clear();
     const ModelWeights& w = model.weights;
-    auto note_type = [&](const TensorView& t) {
-        cuda::WeightFormat f{};
-        if (!cuda::weight_format_for(uint32_t(t.type), &f)) converted_types.insert(dtype_name(t.type));
-    };
     layers_.clear();
     layers_.resize(w.layers.size());
     for (size_t l = 0; l < w.layers.size(); ++l) {
@@ -146,23 +142,18 @@ Status CudaBackend::upload(const Model& model) {
         const std::pair<const TensorView*, DeviceMatrix*> matrices[] = {
             {&lw.wq, &dl.wq}, {&lw.wk, &dl.wk}, {&lw.wv, &dl.wv}, {&lw.wo, &dl.wo},
             {&lw.w_gate, &dl.w_gate}, {&lw.w_up, &dl.w_up}, {&lw.w_down, &dl.w_down}};
-        for (const auto& [t, d] : matrices) {
-            note_type(*t);
-            LUMEN_TRY(upload_matrix(*t, d));
-        }
+        for (const auto& [t, d] : matrices) LUMEN_TRY(upload_matrix(*t, d));
         LUMEN_TRY(upload_vector(lw.attn_norm, &dl.attn_norm));
         LUMEN_TRY(upload_vector(lw.ffn_norm, &dl.ffn_norm));
         LUMEN_TRY(upload_vector(lw.bq, &dl.bq));
         LUMEN_TRY(upload_vector(lw.bk, &dl.bk));
         LUMEN_TRY(upload_vector(lw.bv, &dl.bv));
     }
-    note_type(w.token_embedding);
     LUMEN_TRY(upload_matrix(w.token_embedding, &embedding_));
     if (w.output.data == w.token_embedding.data && w.output.type == w.token_embedding.type) {
         output_.storage.reset();
         output_matrix_ = &embedding_;
     } else {
-        note_type(w.output);
         LUMEN_TRY(upload_matrix(w.output, &output_));
         output_matrix_ = &output_;
     }
@@ -176,9 +167,9 @@ Status CudaBackend::upload(const Model& model) {
     LUMEN_TRY(cuda::cuda_status(int(cudaMemcpy(rope_frequencies_.get(), frequencies.data(),
                                                frequencies.size() * sizeof(float), cudaMemcpyHostToDevice)),
                                 "uploading RoPE frequencies"));
-    if (!converted_types.empty()) {
+    if (!converted_types_.empty()) {
         std::string names;
-        for (const std::string& n : converted_types) names += (names.empty() ? "" : ", ") + n;
+        for (const std::string& n : converted_types_) names += (names.empty() ? "" : ", ") + n;
         std::fprintf(stderr, "lumen: CUDA has no kernel for %s; %d matrices were converted to f16 at upload\n",
                      names.c_str(), converted_matrices_);
     }

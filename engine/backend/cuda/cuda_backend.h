@@ -10,6 +10,8 @@
 
 #include <array>
 #include <memory>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "backend/backend.h"
@@ -83,6 +85,8 @@ private:
     Status enqueue_layers(int32_t n_tokens, int32_t max_context, const StepBatch& batch, bool* exited);
     Status enqueue_logits(int32_t n_rows, int32_t exit_rows);
     Status propagate_kv(int32_t from, int32_t n_tokens);
+    Status store_layer_kv(int32_t layer, int32_t n_tokens);
+    uint16_t* layer_cache(const cuda::DeviceBuffer& cache, int32_t layer) const;
     Status matmul(const DeviceMatrix& w, const float* x, int32_t n_tokens, float* y);
     Status run_graph(int32_t bucket, const StepBatch& batch);
     void drop_graphs();
@@ -100,6 +104,7 @@ private:
     cuda::DeviceBuffer output_norm_, rope_frequencies_;
     int64_t weight_bytes_ = 0;
     int converted_matrices_ = 0;
+    std::set<std::string> converted_types_;  // the types of those matrices, for the upload's one line
 
     KVCacheLayout kv_layout_;
     cuda::DeviceBuffer k_cache_, v_cache_;  // n_blocks + 1 blocks: the last takes graph padding
@@ -112,6 +117,7 @@ private:
     StepData step_;
     int32_t token_capacity_ = 0, block_table_capacity_ = 0;
     std::vector<int32_t> logit_row_tokens_;  // batch rows that want logits
+    std::vector<int32_t> sequence_table_offset_;  // per sequence of the step: its table's offset
 
     std::array<cudaGraphExec_t, 8> graphs_{};  // per bucket 1, 2, 4, ..., kMaxGraphTokens
     std::array<bool, 8> bucket_warm_{};        // ran eagerly once (lazy loading done) before capture

@@ -105,7 +105,8 @@ Status CudaBackend::upload_step(const StepBatch& batch, int32_t n_rows) {
     int32_t* rows = host + 3 * cap;
     int32_t* tables = host + 4 * cap;
     // Each sequence's table once, then a one-entry table holding the spare block.
-    std::vector<int32_t> seq_offset(batch.sequences.size());
+    std::vector<int32_t>& seq_offset = sequence_table_offset_;
+    seq_offset.resize(batch.sequences.size());
     int32_t at = 0;
     for (size_t s = 0; s < batch.sequences.size(); ++s) {
         seq_offset[s] = at;
@@ -162,29 +163,38 @@ Status CudaBackend::matmul(const DeviceMatrix& w, const float* x, int32_t n_toke
                          "GEMM");
 }
 
-Status CudaBackend::propagate_kv(int32_t from, int32_t n_tokens) {
-    const ModelConfig& c = model_->config;
+uint16_t* CudaBackend::layer_cache(const cuda::DeviceBuffer& cache, int32_t layer) const {
     const size_t layer_elems =
         size_t(kv_layout_.n_blocks + 1) * size_t(kv_layout_.block_size) * size_t(kv_layout_.kv_dim());
+    return cache.get<uint16_t>() + size_t(layer) * layer_elems;
+}
+
+// K and V of layer l from the normalized input xb_: matmuls, biases, RoPE on K, stored.
+Status CudaBackend::store_layer_kv(int32_t l, int32_t n_tokens) {
+    const ModelConfig& c = model_->config;
+    const DeviceLayer& dl = layers_[size_t(l)];
+    float *xb = xb_.get<float>(), *k = k_.get<float>(), *v = v_.get<float>();
+    LUMEN_TRY(matmul(dl.wk, xb, n_tokens, k));
+    LUMEN_TRY(matmul(dl.wv, xb, n_tokens, v));
+    if (dl.bk.get()) LUMEN_TRY(cuda::cuda_status(cuda::add_bias(k, dl.bk.get<float>(), n_tokens, c.kv_dim(), stream_), "bias"));
+    if (dl.bv.get()) LUMEN_TRY(cuda::cuda_status(cuda::add_bias(v, dl.bv.get<float>(), n_tokens, c.kv_dim(), stream_), "bias"));
+    LUMEN_TRY(cuda::cuda_status(cuda::rope(k, n_tokens, c.n_kv_heads, c.head_dim, c.rope_dim, step_.positions,
+                                           rope_frequencies_.get<float>(), c.rope_scale,
+                                           c.rope_style == RopeStyle::neox, stream_),
+                                "rope"));
+    return cuda::cuda_status(cuda::store_kv(k, v, layer_cache(k_cache_, l), layer_cache(v_cache_, l),
+                                            kv_layout_.block_size, int32_t(kv_layout_.kv_dim()), n_tokens,
+                                            step_.positions, step_.block_table_offset, step_.block_tables, stream_),
+                             "store_kv");
+}
+
+Status CudaBackend::propagate_kv(int32_t from, int32_t n_tokens) {
+    const ModelConfig& c = model_->config;
     for (int32_t l = from; l < c.n_layers; ++l) {
-        const DeviceLayer& dl = layers_[size_t(l)];
-        LUMEN_TRY(cuda::cuda_status(cuda::rms_norm(x_.get<float>(), nullptr, dl.attn_norm.get<float>(), xb_.get<float>(),
-                                                   n_tokens, c.dim, c.rms_eps, stream_),
+        LUMEN_TRY(cuda::cuda_status(cuda::rms_norm(x_.get<float>(), nullptr, layers_[size_t(l)].attn_norm.get<float>(),
+                                                   xb_.get<float>(), n_tokens, c.dim, c.rms_eps, stream_),
                                     "rms_norm"));
-        LUMEN_TRY(matmul(dl.wk, xb_.get<float>(), n_tokens, k_.get<float>()));
-        LUMEN_TRY(matmul(dl.wv, xb_.get<float>(), n_tokens, v_.get<float>()));
-        if (dl.bk.get()) LUMEN_TRY(cuda::cuda_status(cuda::add_bias(k_.get<float>(), dl.bk.get<float>(), n_tokens, c.kv_dim(), stream_), "bias"));
-        if (dl.bv.get()) LUMEN_TRY(cuda::cuda_status(cuda::add_bias(v_.get<float>(), dl.bv.get<float>(), n_tokens, c.kv_dim(), stream_), "bias"));
-        LUMEN_TRY(cuda::cuda_status(cuda::rope(k_.get<float>(), n_tokens, c.n_kv_heads, c.head_dim, c.rope_dim,
-                                               step_.positions, rope_frequencies_.get<float>(), c.rope_scale,
-                                               c.rope_style == RopeStyle::neox, stream_),
-                                    "rope"));
-        LUMEN_TRY(cuda::cuda_status(
-            cuda::store_kv(k_.get<float>(), v_.get<float>(), k_cache_.get<uint16_t>() + size_t(l) * layer_elems,
-                           v_cache_.get<uint16_t>() + size_t(l) * layer_elems, kv_layout_.block_size,
-                           int32_t(kv_layout_.kv_dim()), n_tokens, step_.positions, step_.block_table_offset,
-                           step_.block_tables, stream_),
-            "store_kv"));
+        LUMEN_TRY(store_layer_kv(l, n_tokens));
     }
     return Status::ok();
 }
@@ -192,37 +202,23 @@ Status CudaBackend::propagate_kv(int32_t from, int32_t n_tokens) {
 Status CudaBackend::enqueue_layers(int32_t T, int32_t max_context, const StepBatch& batch, bool* exited) {
     const ModelConfig& c = model_->config;
     *exited = false;
-    float *x = x_.get<float>(), *xb = xb_.get<float>(), *q = q_.get<float>(), *k = k_.get<float>(),
-          *v = v_.get<float>(), *att = att_.get<float>(), *proj = proj_.get<float>(), *gate = gate_.get<float>(),
-          *up = up_.get<float>();
+    float *x = x_.get<float>(), *xb = xb_.get<float>(), *q = q_.get<float>(), *att = att_.get<float>(),
+          *proj = proj_.get<float>(), *gate = gate_.get<float>(), *up = up_.get<float>();
     auto ok = [](int err, const char* what) { return cuda::cuda_status(err, what); };
     LUMEN_TRY(ok(cuda::embedding_rows(embedding_.view, step_.tokens, T, x, stream_), "embedding"));
-    const size_t layer_elems =
-        size_t(kv_layout_.n_blocks + 1) * size_t(kv_layout_.block_size) * size_t(kv_layout_.kv_dim());
     const float* residual = nullptr;  // added into x by the next norm
     const int32_t n_rows = int32_t(logit_row_tokens_.size());
     for (int32_t l = 0; l < c.n_layers; ++l) {
         const DeviceLayer& dl = layers_[size_t(l)];
         LUMEN_TRY(ok(cuda::rms_norm(x, residual, dl.attn_norm.get<float>(), xb, T, c.dim, c.rms_eps, stream_), "rms_norm"));
         LUMEN_TRY(matmul(dl.wq, xb, T, q));
-        LUMEN_TRY(matmul(dl.wk, xb, T, k));
-        LUMEN_TRY(matmul(dl.wv, xb, T, v));
         if (dl.bq.get()) LUMEN_TRY(ok(cuda::add_bias(q, dl.bq.get<float>(), T, c.q_dim(), stream_), "bias"));
-        if (dl.bk.get()) LUMEN_TRY(ok(cuda::add_bias(k, dl.bk.get<float>(), T, c.kv_dim(), stream_), "bias"));
-        if (dl.bv.get()) LUMEN_TRY(ok(cuda::add_bias(v, dl.bv.get<float>(), T, c.kv_dim(), stream_), "bias"));
-        const bool neox = c.rope_style == RopeStyle::neox;
         LUMEN_TRY(ok(cuda::rope(q, T, c.n_heads, c.head_dim, c.rope_dim, step_.positions, rope_frequencies_.get<float>(),
-                                c.rope_scale, neox, stream_), "rope"));
-        LUMEN_TRY(ok(cuda::rope(k, T, c.n_kv_heads, c.head_dim, c.rope_dim, step_.positions,
-                                rope_frequencies_.get<float>(), c.rope_scale, neox, stream_), "rope"));
-        uint16_t* k_layer = k_cache_.get<uint16_t>() + size_t(l) * layer_elems;
-        uint16_t* v_layer = v_cache_.get<uint16_t>() + size_t(l) * layer_elems;
-        LUMEN_TRY(ok(cuda::store_kv(k, v, k_layer, v_layer, kv_layout_.block_size, int32_t(kv_layout_.kv_dim()), T,
-                                    step_.positions, step_.block_table_offset, step_.block_tables, stream_),
-                     "store_kv"));
+                                c.rope_scale, c.rope_style == RopeStyle::neox, stream_), "rope"));
+        LUMEN_TRY(store_layer_kv(l, T));
         cuda::PagedAttentionParams p;
-        p.k_cache = k_layer;
-        p.v_cache = v_layer;
+        p.k_cache = layer_cache(k_cache_, l);
+        p.v_cache = layer_cache(v_cache_, l);
         p.block_size = kv_layout_.block_size;
         p.n_heads = c.n_heads;
         p.n_kv_heads = c.n_kv_heads;
