@@ -25,6 +25,8 @@ apt_packages=(
   python3 python3-pip
   # the workstation: Qt 6 Widgets/Sql/Test/PrintSupport, SQLite driver, QCustomPlot, SVG icons, fonts
   qt6-base-dev qt6-qpa-plugins libqt6sql6-sqlite libqcustomplot-dev libqt6svg6 fonts-dejavu-core
+  # tests only: SIMDe runs the AVX-512 kernel tables on CPUs without AVX-512
+  libsimde-dev
 )
 missing=()
 for p in "${apt_packages[@]}"; do

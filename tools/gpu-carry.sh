@@ -16,7 +16,7 @@ mkdir -p "$out"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 packages=(libsentencepiece-dev libsentencepiece0 libicu-dev libicu72 libgtest-dev nlohmann-json3-dev
-          pkgconf-bin libpkgconf3)
+          pkgconf-bin libpkgconf3 libsimde-dev)
 (cd "$work" && apt-get download "${packages[@]}" >/dev/null 2>&1)
 mkdir -p "$work/prefix"
 for f in "$work"/*.deb; do dpkg -x "$f" "$work/prefix"; done

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every CUDA check in one command, for the lent GPU machine (no network there):
 # builds Lumen with CUDA for the machine's GPU, runs test_backend_ops and the CUDA
-# layout tests, synthesizes benchmark models with lumen-cli synth, runs the benches
+# layout tests, the CPU kernel tests (the host may have AVX-512, which the development
+# machine lacks: the engine's own AVX-512 tables are then tested there), synthesizes benchmark models with lumen-cli synth, runs the benches
 # (bench: tg128 and pp2048; serve-bench: 1 and 64 concurrent sequences) and prints
 # one table: op results; tok/s; achieved GB/s and % of the measured copy bandwidth;
 # prefill TFLOP/s and % of the measured cuBLAS peak.
@@ -62,6 +63,7 @@ if has build; then
     -DCMAKE_CUDA_ARCHITECTURES="$arch" "${cmake_deps[@]}" > "$out/cmake.log" 2>&1 \
     || { tail -30 "$out/cmake.log"; log "configure FAILED (cmake.log)"; exit 1; }
   cmake --build "$build" -j "$(nproc)" --target lumen-cli test_backend_ops test_cuda_layout test_cuda_attention_math \
+    test_cpu_kernels test_cpu_kernels_avx512 \
     > "$out/build.log" 2>&1 || { grep -E "error" -A3 "$out/build.log" | head -60; log "build FAILED (build.log)"; exit 1; }
   log "built for sm_$arch in $(( $(date +%s) - t0 )) s"
 fi
@@ -70,16 +72,19 @@ cli="$build/app/lumen-cli"
 # ------------------------------------------------------------------ op tests
 if has test; then
   log ""
-  log "## test_backend_ops and the CUDA host tests"
+  log "## The CPU kernel tests (this host's SIMD levels), test_backend_ops and the CUDA host tests"
   log '```'
   stories=""
   [ -f .gpu-carry/stories15M-f16.gguf ] && stories="$repo/.gpu-carry/stories15M-f16.gguf"
-  for t in test_cuda_layout test_cuda_attention_math test_backend_ops; do
-    LUMEN_STORIES15M="$stories" timeout 900 "$build/tests/$t" --gtest_brief=0 > "$out/$t.log" 2>&1
+  log "host CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+  log "host AVX-512 flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^avx512(f|bw|vl|dq|_vnni)$' | tr '\n' ' ')"
+  for t in test_cpu_kernels avx512_via_simde/test_cpu_kernels_avx512 test_cuda_layout test_cuda_attention_math \
+    test_backend_ops; do
+    LUMEN_STORIES15M="$stories" timeout 900 "$build/tests/$t" --gtest_brief=0 > "$out/${t##*/}.log" 2>&1
     rc=$?
-    grep -E "^\[ +(OK|FAILED|SKIPPED) +\]|SKIPPED:" "$out/$t.log" | tee -a "$report"
+    grep -E "^\[ +(OK|FAILED|SKIPPED) +\]|SKIPPED:" "$out/${t##*/}.log" | tee -a "$report"
     log "$t: exit $rc"
-    [ $rc -ne 0 ] && grep -E "Failure|Expected|Which is|error" -A2 "$out/$t.log" | head -40 | tee -a "$report"
+    [ $rc -ne 0 ] && grep -E "Failure|Expected|Which is|error" -A2 "$out/${t##*/}.log" | head -40 | tee -a "$report"
   done
   log '```'
 fi

@@ -100,6 +100,8 @@ void dot_rows_by_row(DotRowFn dot_row, DType type, const uint8_t* rows, size_t r
 const char* cpu_level_name(CpuLevel level) {
     switch (level) {
         case CpuLevel::avx2: return "avx2";
+        case CpuLevel::avx512: return "avx512";
+        case CpuLevel::avx512_vnni: return "avx512_vnni";
         default: return "scalar";
     }
 }
@@ -108,8 +110,13 @@ std::vector<CpuLevel> supported_cpu_levels() {
     std::vector<CpuLevel> levels{CpuLevel::scalar};
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
-        levels.push_back(CpuLevel::avx2);
+    // libgcc's checks include the OS's support (XCR0) for the register state.
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    if (avx2) levels.push_back(CpuLevel::avx2);
+    const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+    if (avx512) levels.push_back(CpuLevel::avx512);
+    if (avx512 && __builtin_cpu_supports("avx512vnni")) levels.push_back(CpuLevel::avx512_vnni);
 #endif
     return levels;
 }
@@ -117,6 +124,8 @@ std::vector<CpuLevel> supported_cpu_levels() {
 const KernelTable& kernel_table(CpuLevel level) {
 #if defined(__x86_64__)
     if (level == CpuLevel::avx2) return avx2_kernels();
+    if (level == CpuLevel::avx512) return avx512::kernels();
+    if (level == CpuLevel::avx512_vnni) return avx512_vnni::kernels();
 #endif
     return scalar_kernels();
 }

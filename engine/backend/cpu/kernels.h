@@ -78,7 +78,9 @@ size_t activation_row_bytes(ActivationFormat format, int64_t n);
 
 // ---------------------------------------------------------------- instruction-set levels
 
-enum class CpuLevel { scalar, avx2 };
+// avx512: F, BW, VL and DQ; avx512_vnni adds VNNI. Both are the AVX2 table with their
+// own packed-layout kernels (kernels_avx512.inc).
+enum class CpuLevel { scalar, avx2, avx512, avx512_vnni };
 const char* cpu_level_name(CpuLevel level);
 
 // Up to this many tokens share one pass over a weight row (weights unpacked once).
@@ -143,7 +145,7 @@ void dot_rows_by_row(DotRowFn dot_row, DType type, const uint8_t* rows, size_t r
 // Levels this CPU can run, scalar first.
 std::vector<CpuLevel> supported_cpu_levels();
 const KernelTable& kernel_table(CpuLevel level);  // the level must be supported
-// The table in use: the best supported level, or LUMEN_CPU_LEVEL=scalar|avx2 when set
+// The table in use: the best supported level, or LUMEN_CPU_LEVEL=scalar|avx2|avx512|avx512_vnni when set
 // (and supported). Chosen once.
 const KernelTable& active_kernels();
 
@@ -151,6 +153,12 @@ const KernelTable& active_kernels();
 const KernelTable& scalar_kernels();
 #if defined(__x86_64__)
 const KernelTable& avx2_kernels();
+namespace avx512 {
+const KernelTable& kernels();
+}
+namespace avx512_vnni {
+const KernelTable& kernels();
+}
 #endif
 
 }  // namespace lumen::cpu
