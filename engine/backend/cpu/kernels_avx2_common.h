@@ -33,10 +33,6 @@ inline float half_at(const uint8_t* p) {
 
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
-// Weight streams ask for their bytes 2 KiB ahead: with the hardware prefetcher alone,
-// decode stayed 10-20% further from the memory ceiling on Zen 3 (A/B runs of tg64 on
-// the 1.1B shape: 2 KiB beat none, 0.5, 1 and 4 KiB). One request per 64 bytes.
-constexpr int kPrefetchAhead = 2048;
 
 template <int kBytes>
 inline void prefetch_ahead(const uint8_t* p) {
