@@ -21,7 +21,7 @@ jobs="${LUMEN_JOBS:-$(nproc)}"
 # ------------------------------------------------------------------ apt packages
 apt_packages=(
   build-essential cmake ninja-build pkg-config git
-  libsentencepiece-dev libicu-dev nlohmann-json3-dev libgtest-dev
+  libsentencepiece-dev libicu-dev nlohmann-json3-dev libgtest-dev libcli11-dev
   python3 python3-pip
   # the workstation: Qt 6 Widgets/Sql/Test/PrintSupport, SQLite driver, QCustomPlot, SVG icons, fonts
   qt6-base-dev qt6-qpa-plugins libqt6sql6-sqlite libqcustomplot-dev libqt6svg6 fonts-dejavu-core

@@ -116,6 +116,36 @@ TEST(Cli, TokenizeJson) {
     EXPECT_NE(json::parse(r.out)["ids"], json::array({2})) << "special tokens are not parsed";
 }
 
+// tokenize needs only the vocabulary, so llama.cpp's vocabulary-only GGUF files work, and
+// BOS follows the vocabulary (llama-bpe adds it without an add_bos_token key, as llama.cpp).
+TEST(Cli, TokenizeWorksOnAVocabularyOnlyFile) {
+    const std::string vocab = test::data_dir() + "/tokenizer/ggml-vocab-llama-bpe.gguf";
+    auto r = cli({"tokenize", "--model", vocab, "--text", "Hello world", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(json::parse(r.out)["ids"], json::array({128000, 9906, 1917}));
+    r = cli({"tokenize", "--model", vocab, "--text", "Hello world", "--no-bos", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(json::parse(r.out)["ids"], json::array({9906, 1917}));
+    r = cli({"tokenize", "--model", test::data_dir() + "/tokenizer/ggml-vocab-llama-spm.gguf", "--text", "Hello world",
+             "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(json::parse(r.out)["ids"], json::array({1, 15043, 3186}));
+    // A model-running command still refuses a file without weights, naming what is missing.
+    expect_one_line_error(cli({"generate", "--model", vocab, "--prompt", "x"}), "ggml-vocab-llama-bpe.gguf");
+}
+
+// info sizes the KV cache as a load does (f16 unless --kv says otherwise).
+TEST(Cli, InfoDefaultsToTheRuntimeKvFormat) {
+    auto r = cli({"info", "--model", model(), "--ctx", "100", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const json j = json::parse(r.out);
+    EXPECT_EQ(j["memory"]["kv_type"], "f16");
+    EXPECT_EQ(j["memory"]["kv_bytes_per_token"], 2 * 2 * 2 * 16 * 2);
+    r = cli({"info", "--model", model(), "--ctx", "100", "--kv", "f32", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(json::parse(r.out)["memory"]["kv_bytes_per_token"], 2 * 2 * 2 * 16 * 4);
+}
+
 TEST(Cli, InfoReportsShapeAndMemoryEstimate) {
     auto r = cli({"info", "--model", model(), "--ctx", "1000", "--batch", "3", "--kv-type", "f16", "--json"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -233,7 +263,7 @@ TEST(Cli, BadInputGivesOneLineErrors) {
     expect_one_line_error(cli({"generate", "--model", model()}), "--prompt");
     expect_one_line_error(cli({"generate", "--model", "/nonexistent/model.gguf", "--prompt", "x"}), "/nonexistent/model.gguf");
     expect_one_line_error(cli({"frobnicate"}), "frobnicate");
-    expect_one_line_error(cli({"info", "--model", model(), "--kv-type", "q3"}), "--kv-type");
+    expect_one_line_error(cli({"info", "--model", model(), "--kv-type", "q3"}), "--kv: KV cache type 'q3'");
 
     // A truncated model file names the file and what was cut.
     const std::string truncated = temp_dir() + "/truncated.gguf";

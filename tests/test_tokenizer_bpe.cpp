@@ -113,6 +113,26 @@ TEST(BpeTokenizer, UnknownPreTokenizerNamesItAndTheSupportedOnes) {
     EXPECT_NE(tok.status().message().find("llama-bpe"), std::string::npos) << tok.status().message();
 }
 
+// Without tokenizer.ggml.add_bos_token (as in llama.cpp's ggml-vocab-*.gguf files), BOS
+// follows llama.cpp's per-pre-tokenizer default: Llama 3's llama-bpe adds it, gpt-2 and
+// qwen2 do not. A file that states the key wins.
+TEST(BpeTokenizer, AddBosDefaultFollowsThePreTokenizer) {
+    const std::vector<std::pair<std::string, bool>> expected = {
+        {"llama-bpe", true}, {"gpt-2", false}, {"qwen2", false}, {"starcoder", false}};
+    for (const auto& [name, adds_bos] : expected) {
+        auto gguf = GgufFile::open(vocab_path(name));
+        ASSERT_TRUE(gguf.is_ok()) << gguf.status().message();
+        ASSERT_EQ(gguf->find("tokenizer.ggml.add_bos_token"), nullptr) << name << " states add_bos_token";
+        auto vocab = vocab_from_gguf(gguf.value());
+        ASSERT_TRUE(vocab.is_ok()) << vocab.status().message();
+        EXPECT_EQ(vocab->add_bos, adds_bos) << name;
+    }
+    EXPECT_TRUE(bpe_adds_bos_by_default("llama3"));
+    EXPECT_TRUE(bpe_adds_bos_by_default("tekken"));
+    EXPECT_FALSE(bpe_adds_bos_by_default("smollm"));
+    EXPECT_FALSE(bpe_adds_bos_by_default("default"));
+}
+
 // ---------------------------------------------------------------------------
 // Pre-tokenizer splitters
 // ---------------------------------------------------------------------------

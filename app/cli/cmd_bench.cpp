@@ -26,8 +26,8 @@
 #include <thread>
 
 #include "backend/cpu/bandwidth.h"
-#include "cli/cmd_common.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "runtime/decode_bytes.h"
 #ifdef LUMEN_HAVE_CUDA
 #include "device_bench.cuh"
@@ -41,33 +41,6 @@ constexpr int32_t kUbatch = 512;            // llama-bench's default n_ubatch
 constexpr int32_t kMaxTestTokens = 1 << 20;  // per -p / -n value
 
 // ------------------------------------------------------------------ options
-
-// llama-bench's spellings, accepted as aliases of Lumen's.
-const std::map<std::string, std::string> kAliases = {
-    {"-m", "--model"}, {"-t", "--threads"},      {"--n-prompt", "-p"},
-    {"--n-gen", "-n"}, {"--repetitions", "-r"}, {"--output", "-o"},
-};
-
-// "-p 128,512": integers in 0..kMaxTestTokens, separated by commas.
-Result<std::vector<int32_t>> parse_list(const Args& args, const std::string& name, int32_t fallback) {
-    if (!args.has(name)) return std::vector<int32_t>{fallback};
-    const std::string text = args.get(name);
-    const Status bad = Status::error("option " + name + " is '" + text +
-                                     "', expected comma-separated integers in 0.." + std::to_string(kMaxTestTokens));
-    std::vector<int32_t> values;
-    size_t start = 0;
-    for (;;) {
-        const size_t comma = text.find(',', start);
-        const std::string part = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        if (part.empty() || part.find_first_not_of("0123456789") != std::string::npos || part.size() > 8) return bad;
-        const long v = std::stol(part);
-        if (v > kMaxTestTokens) return bad;
-        values.push_back(int32_t(v));
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-    }
-    return values;
-}
 
 struct Test {
     int32_t n_prompt = 0;
@@ -303,38 +276,57 @@ Json json_row(const RowContext& c, const TestResult& r) {
                 {"pct_of_peak", optional_json(r.pct_of_peak)}};
 }
 
+struct BenchArgs {
+    ModelArgs model;
+    EngineArgs engine;
+    std::vector<int32_t> n_prompt{512};
+    std::vector<int32_t> n_gen{128};
+    int repetitions = 5;
+    std::string output = "md";
+    double bandwidth_gbs = 0;  // 0: measure it
+};
+
+int run_bench(const BenchArgs& a);
+
 }  // namespace
 
-int cmd_bench(const std::vector<std::string>& raw_argv) {
-    std::vector<std::string> argv = raw_argv;
-    for (auto& a : argv)
-        if (auto it = kAliases.find(a); it != kAliases.end()) a = it->second;
-    auto args = Args::parse(argv,
-                            {"--model", "--tokenizer", "-p", "-n", "-r", "--threads", "-o", "--kv-type", "--weights", "--weights-mix", "--kv", "--calib", "--calib-samples", "--calib-tokens", "--outlier-threshold", "--device",
-                             "--bandwidth-gbs"},
-                            {"--gptq"});
-    if (!args) return fail(args.status().message());
-    auto model_path = args->required("--model");
-    if (!model_path) return fail(model_path.status().message());
-    auto n_prompt = parse_list(*args, "-p", 512);
-    if (!n_prompt) return fail(n_prompt.status().message());
-    auto n_gen = parse_list(*args, "-n", 128);
-    if (!n_gen) return fail(n_gen.status().message());
-    auto repetitions = args->get_int("-r", 5, 1, 100000);
-    if (!repetitions) return fail(repetitions.status().message());
-    const std::string output = args->get("-o", "md");
-    if (output != "md" && output != "json") return fail("option -o is '" + output + "', expected md or json");
-    auto given_gbs = args->get_double("--bandwidth-gbs", 0, 1e-3, 1e6);
-    if (!given_gbs) return fail(given_gbs.status().message());
-    auto options = parse_engine_options(*args);
-    if (!options) return fail(options.status().message());
+Command add_bench_command(CLI::App& root) {
+    auto args = std::make_shared<BenchArgs>();
+    CLI::App* app = root.add_subcommand(
+        "bench", "prompt (ppN) and generation (tgN) throughput, as llama-bench measures it; 0 skips a test");
+    add_model_options(*app, args->model);
+    app->add_option("-p,--n-prompt", args->n_prompt, "prompt lengths, comma-separated")
+        ->delimiter(',')
+        ->check(in_range(0, kMaxTestTokens))
+        ->capture_default_str();
+    app->add_option("-n,--n-gen", args->n_gen, "generation lengths, comma-separated")
+        ->delimiter(',')
+        ->check(in_range(0, kMaxTestTokens))
+        ->capture_default_str();
+    app->add_option("-r,--repetitions", args->repetitions, "timed repetitions of each test")
+        ->check(in_range(1, 100000))
+        ->capture_default_str();
+    app->add_option("-o,--output", args->output, "md (a table) or json (llama-bench's fields)")
+        ->check(CLI::IsMember({"md", "json"}))
+        ->capture_default_str();
+    app->add_option("--bandwidth-gbs", args->bandwidth_gbs, "the memory ceiling to compare with, instead of measuring it")
+        ->check(in_range(1e-3, 1e6));
+    add_engine_options(*app, args->engine);
+    add_quantization_options(*app, args->engine);
+    return {app, [args] { return run_bench(*args); }};
+}
 
+namespace {
+
+int run_bench(const BenchArgs& a) {
+    auto options = a.engine.to_engine_options();
+    if (!options) return usage_error(options.status().message());
     std::vector<Test> tests;
-    for (int32_t p : n_prompt.value())
+    for (int32_t p : a.n_prompt)
         if (p > 0) tests.push_back({p, 0});
-    for (int32_t n : n_gen.value())
+    for (int32_t n : a.n_gen)
         if (n > 0) tests.push_back({0, n});
-    if (tests.empty()) return fail("nothing to run: every -p and -n value is 0; expected at least one positive count");
+    if (tests.empty()) return usage_error("nothing to run: every -p and -n value is 0; expected at least one positive count");
     const bool any_tg = std::any_of(tests.begin(), tests.end(), [](const Test& t) { return t.n_gen > 0; });
 
     // Like llama-bench (n_ctx = n_prompt + n_gen), the KV pool holds the longest test.
@@ -347,9 +339,7 @@ int cmd_bench(const std::vector<std::string>& raw_argv) {
                                                              : int(std::max(1u, std::thread::hardware_concurrency()));
     engine_options.backend.n_threads = threads;
 
-    LoadOptions load;
-    load.tokenizer_path = args->get("--tokenizer");
-    auto loaded = Engine::load(model_path.value(), load, engine_options);
+    auto loaded = Engine::load(a.model.model, a.model.load_options(), engine_options);
     if (!loaded) return fail(loaded.status().message());
     Engine& engine = *loaded.value();
     const Model& model = engine.model();
@@ -367,8 +357,8 @@ int cmd_bench(const std::vector<std::string>& raw_argv) {
         peak_tflops = peak.value;
     }
 #endif
-    if (args->has("--bandwidth-gbs")) {
-        ceiling_gbs = given_gbs.value();
+    if (a.bandwidth_gbs > 0) {
+        ceiling_gbs = a.bandwidth_gbs;
         ceiling_note = "given with --bandwidth-gbs";
     } else if (any_tg && on_gpu) {
 #ifdef LUMEN_HAVE_CUDA
@@ -389,7 +379,7 @@ int cmd_bench(const std::vector<std::string>& raw_argv) {
     }
 
     RowContext row;
-    row.filename = model_path.value();
+    row.filename = a.model.model;
     row.description = model_description(model);
     row.backend = engine.backend().name();
     for (char& ch : row.backend) ch = char(std::toupper(static_cast<unsigned char>(ch)));
@@ -401,7 +391,7 @@ int cmd_bench(const std::vector<std::string>& raw_argv) {
     row.bandwidth_columns = any_tg;
     row.peak_tflops = peak_tflops;
     row.flops_columns = any_pp && peak_tflops.has_value();
-    const bool md = output == "md";
+    const bool md = a.output == "md";
     if (md) {
         if (ceiling_gbs) std::printf("memory read ceiling: %.1f GB/s (%s)\n", *ceiling_gbs, ceiling_note.c_str());
         if (peak_tflops) std::printf("GEMM peak: %.1f TFLOP/s (cuBLAS fp16, f32 accumulation, 8192^3, best of 10)\n",
@@ -414,7 +404,7 @@ int cmd_bench(const std::vector<std::string>& raw_argv) {
     std::mt19937 rng(1234);
     Json results = Json::array();
     for (const Test& test : tests) {
-        auto r = run_test(engine, test, int(repetitions.value()), rng);
+        auto r = run_test(engine, test, a.repetitions, rng);
         if (!r) return fail(r.status().message());
         if (test.n_gen > 0) {
             // Token i (0-based) attends to i + 1 positions: (n + 1) / 2 on average.
@@ -432,5 +422,7 @@ int cmd_bench(const std::vector<std::string>& raw_argv) {
     if (!md) std::puts(results.dump(2, ' ', false, Json::error_handler_t::replace).c_str());
     return 0;
 }
+
+}  // namespace
 
 }  // namespace lumen::cli

@@ -5,8 +5,8 @@
 // quantization included; for int8-w8a8 also without the outlier split).
 #include <cstdio>
 
-#include "cli/cmd_common.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 
 namespace lumen::cli {
 
@@ -35,27 +35,27 @@ nlohmann::json calibration_report_json(const CalibrationReport& report) {
             {"mean_gptq", with_grid ? gptq_sum / with_grid : 0.0}};
 }
 
-int cmd_calibrate(const std::vector<std::string>& argv) {
-    auto args = Args::parse(argv, {"--model", "--tokenizer", "--threads", "--ctx", "--weights", "--weights-mix", "--calib",
-                                   "--calib-samples", "--calib-tokens", "--device"},
-                            {"--json", "--rtn"});
-    if (!args) return fail(args.status().message());
-    auto model_path = args->required("--model");
-    if (!model_path) return fail(model_path.status().message());
-    if (!args->has("--weights")) return fail("option --weights is required: the format to quantize to");
-    auto options = parse_engine_options(*args, true);
-    if (!options) return fail(options.status().message());
+namespace {
+
+struct CalibrateArgs {
+    ModelArgs model;
+    EngineArgs engine;
+    bool rtn = false;
+    bool json = false;
+};
+
+int run_calibrate(const CalibrateArgs& a) {
+    auto options = a.engine.to_engine_options();
+    if (!options) return usage_error(options.status().message());
     EngineOptions engine_options = options.value();
     engine_options.weights_gptq = true;
-    engine_options.calibration.apply_gptq = !args->has("--rtn");
+    engine_options.calibration.apply_gptq = !a.rtn;
     if (engine_options.kv_tokens == 0) engine_options.kv_tokens = std::max(512, engine_options.calibration.sample_tokens);
-    LoadOptions load;
-    load.tokenizer_path = args->get("--tokenizer");
-    auto engine = Engine::load(model_path.value(), load, engine_options);
+    auto engine = Engine::load(a.model.model, a.model.load_options(), engine_options);
     if (!engine) return fail(engine.status().message());
     const CalibrationReport& report = engine.value()->calibration_report();
     const nlohmann::json j = calibration_report_json(report);
-    if (args->has("--json")) {
+    if (a.json) {
         std::puts(j.dump(2).c_str());
         return 0;
     }
@@ -77,6 +77,21 @@ int cmd_calibrate(const std::vector<std::string>& argv) {
                 j["gptq_better"].get<int>(), j["with_grid"].get<int>(), j["mean_gptq"].get<double>(),
                 j["mean_rtn"].get<double>());
     return 0;
+}
+
+}  // namespace
+
+Command add_calibrate_command(CLI::App& root) {
+    auto args = std::make_shared<CalibrateArgs>();
+    CLI::App* app = root.add_subcommand(
+        "calibrate", "per-matrix error of round-to-nearest and GPTQ quantization on calibration text");
+    add_model_options(*app, args->model);
+    add_engine_options(*app, args->engine);
+    add_quantization_options(*app, args->engine, /*gptq_flag=*/false);
+    app->get_option("--weights")->required();
+    app->add_flag("--rtn", args->rtn, "keep round-to-nearest weights (report GPTQ's error only)");
+    app->add_flag("--json", args->json, "print one JSON object");
+    return {app, [args] { return run_calibrate(*args); }};
 }
 
 }  // namespace lumen::cli

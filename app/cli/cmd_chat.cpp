@@ -4,43 +4,60 @@
 #include <iostream>
 
 #include "chat/chat_template.h"
-#include "cli/cmd_common.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 
 namespace lumen::cli {
 
-int cmd_chat(const std::vector<std::string>& argv) {
-    std::set<std::string> valued = {"--model", "--tokenizer", "--system", "--template", "--max-tokens", "--threads", "--ctx", "--kv-type", "--weights", "--weights-mix", "--kv", "--calib", "--calib-samples", "--calib-tokens", "--outlier-threshold", "--device"};
-    valued.insert(kSamplingOptions.begin(), kSamplingOptions.end());
-    auto args = Args::parse(argv, valued, {"--gptq"});
-    if (!args) return fail(args.status().message());
-    auto model_path = args->required("--model");
-    if (!model_path) return fail(model_path.status().message());
-    auto max_tokens = args->get_int("--max-tokens", 512, 1, 1 << 24);
-    if (!max_tokens) return fail(max_tokens.status().message());
-    auto sampling = parse_sampling(*args);
-    if (!sampling) return fail(sampling.status().message());
-    auto options = parse_engine_options(*args);
-    if (!options) return fail(options.status().message());
-    LoadOptions load;
-    load.tokenizer_path = args->get("--tokenizer");
-    auto engine = Engine::load(model_path.value(), load, options.value());
+namespace {
+
+struct ChatArgs {
+    ModelArgs model;
+    EngineArgs engine;
+    SamplingParams sampling;
+    std::string system;
+    std::string template_name;
+    int max_tokens = 512;
+};
+
+int run_chat(const ChatArgs& a);
+
+}  // namespace
+
+Command add_chat_command(CLI::App& root) {
+    auto args = std::make_shared<ChatArgs>();
+    CLI::App* app = root.add_subcommand("chat", "an interactive conversation on the terminal, in the model's chat template");
+    add_model_options(*app, args->model);
+    app->add_option("--system", args->system, "the system prompt")->type_name("TEXT");
+    app->add_option("--template", args->template_name, "the chat template instead of the model's own")
+        ->check(CLI::IsMember({"chatml", "llama2", "llama3", "phi3", "zephyr"}));
+    app->add_option("--max-tokens", args->max_tokens, "tokens per reply at most")
+        ->check(in_range(1, 1 << 24))
+        ->capture_default_str();
+    add_engine_options(*app, args->engine);
+    add_quantization_options(*app, args->engine);
+    add_sampling_options(*app, args->sampling);
+    return {app, [args] { return run_chat(*args); }};
+}
+
+namespace {
+
+int run_chat(const ChatArgs& a) {
+    auto options = a.engine.to_engine_options();
+    if (!options) return usage_error(options.status().message());
+    auto engine = Engine::load(a.model.model, a.model.load_options(), options.value());
     if (!engine) return fail(engine.status().message());
     Engine& e = *engine.value();
 
-    std::optional<ChatTemplateKind> kind;
-    if (args->has("--template")) {
-        kind = chat_template_from_name(args->get("--template"));
-        if (!kind) return fail("option --template is '" + args->get("--template") + "', expected chatml, llama2, llama3, phi3 or zephyr");
-    } else {
-        kind = detect_chat_template(e.tokenizer().vocab().chat_template);
-    }
+    std::optional<ChatTemplateKind> kind = a.template_name.empty()
+                                               ? detect_chat_template(e.tokenizer().vocab().chat_template)
+                                               : chat_template_from_name(a.template_name);
     std::fprintf(stderr, "Lumen chat — %s, %s. Type /reset to start over, /exit or Ctrl-D to quit.\n",
                  e.model().config.name.empty() ? e.model().path.c_str() : e.model().config.name.c_str(),
                  kind ? (std::string("template ") + chat_template_name(*kind)).c_str() : "no chat template: completion mode");
 
     std::vector<ChatMessage> history;
-    if (args->has("--system")) history.push_back({"system", args->get("--system")});
+    if (!a.system.empty()) history.push_back({"system", a.system});
     const size_t base = history.size();
     // One kept sequence: each turn reuses the KV of the conversation so far (its longest
     // common prefix with the new prompt) and computes only what is new.
@@ -56,8 +73,8 @@ int cmd_chat(const std::vector<std::string>& argv) {
         }
         if (line.empty()) continue;
         GenerationRequest req;
-        req.max_tokens = int32_t(max_tokens.value());
-        req.sampling = sampling.value();
+        req.max_tokens = int32_t(a.max_tokens);
+        req.sampling = a.sampling;
         req.seq_id = seq.value();
         if (kind) {
             history.push_back({"user", line});
@@ -82,5 +99,7 @@ int cmd_chat(const std::vector<std::string>& argv) {
     std::fputc('\n', stderr);
     return 0;
 }
+
+}  // namespace
 
 }  // namespace lumen::cli

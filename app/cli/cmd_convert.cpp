@@ -4,34 +4,50 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "model/model_writer.h"
 
 namespace lumen::cli {
 
-int cmd_convert(const std::vector<std::string>& argv) {
-    auto args = Args::parse(argv, {"--model", "--tokenizer", "--output", "--keep-layers"}, {});
-    if (!args) return fail(args.status().message());
-    auto model_path = args->required("--model");
-    if (!model_path) return fail(model_path.status().message());
-    auto output = args->required("--output");
-    if (!output) return fail(output.status().message());
-    LoadOptions load;
-    load.tokenizer_path = args->get("--tokenizer");
-    auto model = load_model(model_path.value(), load);
+namespace {
+
+struct ConvertArgs {
+    ModelArgs model;
+    std::string output;
+    int keep_layers = 0;  // 0: all
+};
+
+int run_convert(const ConvertArgs& a) {
+    auto model = load_model(a.model.model, a.model.load_options());
     if (!model) return fail(model.status().message());
     Model& m = *model.value();
-    if (args->has("--keep-layers")) {
-        auto keep = args->get_int("--keep-layers", m.config.n_layers, 1, std::max(1, m.config.n_layers - 1));
-        if (!keep) return fail(keep.status().message() + " (the model has " + std::to_string(m.config.n_layers) + " layers)");
-        m.config.n_layers = int32_t(*keep);
-        m.weights.layers.resize(size_t(*keep));
+    if (a.keep_layers > 0) {
+        if (a.keep_layers >= m.config.n_layers)
+            return usage_error("option --keep-layers is " + std::to_string(a.keep_layers) + ", expected 1.." +
+                               std::to_string(std::max(1, m.config.n_layers - 1)) + " (the model has " +
+                               std::to_string(m.config.n_layers) + " layers)");
+        m.config.n_layers = int32_t(a.keep_layers);
+        m.weights.layers.resize(size_t(a.keep_layers));
     }
-    Status s = write_model_gguf(m, output.value());
+    const std::string& output = a.output;
+    Status s = write_model_gguf(m, output);
     if (!s.is_ok()) return fail(s.message());
-    std::printf("wrote %s (%lld parameters)\n", output.value().c_str(), (long long)model.value()->n_parameters());
+    std::printf("wrote %s (%lld parameters)\n", output.c_str(), (long long)model.value()->n_parameters());
     return 0;
+}
+
+}  // namespace
+
+Command add_convert_command(CLI::App& root) {
+    auto args = std::make_shared<ConvertArgs>();
+    CLI::App* app = root.add_subcommand("convert", "write any loadable model (e.g. a llama2.c checkpoint) as GGUF");
+    add_model_options(*app, args->model);
+    app->add_option("--output,-o", args->output, "the GGUF file to write")->required()->type_name("OUT.gguf");
+    app->add_option("--keep-layers", args->keep_layers, "keep only the first K layers (a truncated draft or amateur)")
+        ->type_name("K")
+        ->check(in_range(1, 1 << 20));
+    return {app, [args] { return run_convert(*args); }};
 }
 
 }  // namespace lumen::cli

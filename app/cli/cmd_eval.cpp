@@ -5,56 +5,80 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "cli/cmd_common.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "runtime/evaluate.h"
 
 namespace lumen::cli {
 
-int cmd_eval(const std::vector<std::string>& argv) {
-    auto args = Args::parse(argv, {"--model", "--tokenizer", "--text", "--ctx", "--chunks", "--reference", "--threads",
-                                   "--kv-type", "--weights", "--weights-mix", "--kv", "--calib", "--calib-samples", "--calib-tokens", "--outlier-threshold", "--device"},
-                            {"--json", "--gptq"});
-    if (!args) return fail(args.status().message());
-    auto model_path = args->required("--model");
-    if (!model_path) return fail(model_path.status().message());
-    auto text_path = args->required("--text");
-    if (!text_path) return fail(text_path.status().message());
-    auto n_ctx = args->get_int("--ctx", 512, 4, 1 << 20);
-    if (!n_ctx) return fail(n_ctx.status().message());
-    auto chunks = args->get_int("--chunks", -1, -1, 1 << 30);
-    if (!chunks) return fail(chunks.status().message());
-    auto options = parse_engine_options(*args);
-    if (!options) return fail(options.status().message());
-    std::ifstream in(text_path.value(), std::ios::binary);
-    if (!in) return fail("cannot open the text file '" + text_path.value() + "'");
+namespace {
+
+struct EvalArgs {
+    ModelArgs model;
+    EngineArgs engine;
+    std::string text;
+    int ctx = 512;
+    int chunks = -1;
+    std::string reference;
+    bool json = false;
+};
+
+int run_eval(const EvalArgs& a);
+
+}  // namespace
+
+Command add_eval_command(CLI::App& root) {
+    auto args = std::make_shared<EvalArgs>();
+    CLI::App* app = root.add_subcommand(
+        "eval", "perplexity on a text file, and KL divergence against a reference model (as llama-perplexity)");
+    add_model_options(*app, args->model);
+    app->add_option("--text", args->text, "the text file to score")->required()->type_name("FILE");
+    add_engine_options(*app, args->engine);
+    // eval's --ctx is its chunk length (llama-perplexity's -c); it replaces the engine's.
+    app->remove_option(app->get_option("--ctx"));
+    app->add_option("--ctx,-c", args->ctx, "tokens per chunk")->check(in_range(4, 1 << 20))->capture_default_str();
+    app->add_option("--chunks", args->chunks, "chunks to score at most (-1: all)")
+        ->check(in_range(-1, 1 << 30))
+        ->capture_default_str();
+    app->add_option("--reference", args->reference, "a model to compare with: KL divergence and top-1 agreement")
+        ->type_name("PATH");
+    app->add_flag("--json", args->json, "print one JSON object");
+    add_quantization_options(*app, args->engine);
+    return {app, [args] { return run_eval(*args); }};
+}
+
+namespace {
+
+int run_eval(const EvalArgs& a) {
+    auto options = a.engine.to_engine_options();
+    if (!options) return usage_error(options.status().message());
+    std::ifstream in(a.text, std::ios::binary);
+    if (!in) return fail("cannot open the text file '" + a.text + "'");
     std::stringstream buffer;
     buffer << in.rdbuf();
 
     EngineOptions engine_options = options.value();
-    engine_options.kv_tokens = int32_t(n_ctx.value());
-    LoadOptions load;
-    load.tokenizer_path = args->get("--tokenizer");
-    auto engine = Engine::load(model_path.value(), load, engine_options);
+    engine_options.kv_tokens = int32_t(a.ctx);
+    auto engine = Engine::load(a.model.model, a.model.load_options(), engine_options);
     if (!engine) return fail(engine.status().message());
     std::unique_ptr<Engine> reference;
-    if (args->has("--reference")) {
+    if (!a.reference.empty()) {
         EngineOptions reference_options = engine_options;
         // The reference keeps its file's types and a KV cache in f16 (f32 when asked for).
         reference_options.weights_scheme.clear();
         reference_options.weights_mix.clear();
         reference_options.weights_gptq = false;
         if (reference_options.kv_type != DType::F32) reference_options.kv_type = DType::F16;
-        auto ref = Engine::load(args->get("--reference"), {}, reference_options);
+        auto ref = Engine::load(a.reference, {}, reference_options);
         if (!ref) return fail("--reference: " + ref.status().message());
         reference = std::move(ref.value());
     }
     const Tokenizer& tok = engine.value()->tokenizer();
     const std::vector<int32_t> tokens = tok.encode(buffer.str(), tok.vocab().add_bos, false);
     EvalOptions eval;
-    eval.n_ctx = int32_t(n_ctx.value());
-    eval.max_chunks = int32_t(chunks.value());
-    const bool json = args->has("--json");
+    eval.n_ctx = int32_t(a.ctx);
+    eval.max_chunks = int32_t(a.chunks);
+    const bool json = a.json;
     auto result = evaluate_perplexity(*engine.value(), tokens, eval, reference.get(), [&](int32_t c, double ppl) {
         if (!json) std::fprintf(stderr, "[%d]%.4f,", c + 1, ppl);
     });
@@ -62,7 +86,7 @@ int cmd_eval(const std::vector<std::string>& argv) {
     if (!result) return fail(result.status().message());
     const EvalResult& r = result.value();
     if (json) {
-        nlohmann::json j = {{"model", model_path.value()}, {"text", text_path.value()},  {"tokens", tokens.size()},
+        nlohmann::json j = {{"model", a.model.model}, {"text", a.text},  {"tokens", tokens.size()},
                             {"n_ctx", eval.n_ctx},         {"chunks", r.n_chunks},       {"scored", r.n_scored},
                             {"perplexity", r.perplexity},  {"perplexity_error", r.perplexity_error},
                             {"chunk_perplexity", r.chunk_perplexity},
@@ -71,7 +95,7 @@ int cmd_eval(const std::vector<std::string>& argv) {
                             {"kv", dtype_name(engine_options.kv_type)}};
         if (engine_options.weights_gptq) j["calibration"] = calibration_report_json(engine.value()->calibration_report());
         if (r.has_reference)
-            j["reference"] = {{"model", args->get("--reference")},
+            j["reference"] = {{"model", a.reference},
                               {"perplexity", r.reference_perplexity},
                               {"kld_mean", r.kld_mean},
                               {"kld_p99", r.kld_p99},
@@ -87,5 +111,7 @@ int cmd_eval(const std::vector<std::string>& argv) {
                     r.reference_perplexity, r.kld_mean, r.kld_p99, r.kld_max, 100.0 * r.top1_agreement);
     return 0;
 }
+
+}  // namespace
 
 }  // namespace lumen::cli

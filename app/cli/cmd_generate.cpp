@@ -3,58 +3,97 @@
 #include <nlohmann/json.hpp>
 
 #include "chat/chat_template.h"
-#include "cli/cmd_common.h"
 #include "cli/commands.h"
 #include "cli/decoding_strategies.h"
+#include "cli/options.h"
 #include "runtime/speculative.h"
 
 namespace lumen::cli {
 
+namespace {
 
+struct GenerateArgs {
+    ModelArgs model;
+    EngineArgs engine;
+    SamplingParams sampling;
+    SpeculativeArgs speculative;
+    BeamArgs beam;
+    ContrastiveArgs contrastive;
+    EarlyExitArgs early_exit;
+    std::string prompt;
+    int max_tokens = 128;
+    std::vector<std::string> stop;
+    bool chat = false;
+    bool no_special = false;
+    bool json = false;
+};
 
-int cmd_generate(const std::vector<std::string>& argv) {
-    std::set<std::string> valued = {"--model", "--tokenizer", "--prompt", "--max-tokens", "--threads", "--ctx", "--kv-type", "--weights", "--weights-mix", "--kv", "--calib", "--calib-samples", "--calib-tokens", "--outlier-threshold", "--device", "--stop", "--lookup-draft", "--lookup-ngram",
-                                   "--draft-model", "--draft-tokens", "--beams", "--beam-return", "--length-penalty",
-                                   "--contrastive-amateur", "--contrastive-layers", "--contrastive-alpha",
-                                   "--contrastive-lambda", "--amateur-temperature", "--early-exit-entropy",
-                                   "--early-exit-first-layer", "--early-exit-every"};
-    valued.insert(kSamplingOptions.begin(), kSamplingOptions.end());
-    auto args = Args::parse(argv, valued, {"--json", "--chat", "--no-special", "--lookup-adaptive", "--draft-adaptive", "--no-early-stopping", "--gptq"});
-    if (!args) return fail(args.status().message());
-    auto model_path = args->required("--model");
-    if (!model_path) return fail(model_path.status().message());
-    auto prompt = args->required("--prompt");
-    if (!prompt) return fail(prompt.status().message());
-    auto max_tokens = args->get_int("--max-tokens", 128, 0, 1 << 24);
-    auto lookup_draft = args->get_int("--lookup-draft", 0, 0, 64);
-    if (!lookup_draft) return fail(lookup_draft.status().message());
-    auto lookup_ngram = args->get_int("--lookup-ngram", 3, 1, 64);
-    if (!lookup_ngram) return fail(lookup_ngram.status().message());
-    auto draft_tokens = args->get_int("--draft-tokens", kDefaultDraftTokens, 1, 64);
-    if (!draft_tokens) return fail(draft_tokens.status().message());
-    const bool draft_model = args->has("--draft-model");
-    if (draft_model && lookup_draft.value() > 0)
-        return fail("--draft-model and --lookup-draft cannot be combined; choose one draft source");
-    if (draft_model && args->has("--beams"))
-        return fail("--beams and --draft-model cannot be combined; choose one decoding strategy");
-    if (!draft_model && (args->has("--draft-tokens") || args->has("--draft-adaptive")))
-        return fail("--draft-tokens and --draft-adaptive need --draft-model PATH");
-    if (!max_tokens) return fail(max_tokens.status().message());
-    auto sampling = parse_sampling(*args);
-    if (!sampling) return fail(sampling.status().message());
-    auto options = parse_engine_options(*args);
-    if (!options) return fail(options.status().message());
-    const bool json = args->has("--json");
+// The strategies that replace the sampling loop exclude each other and the drafts.
+void declare_strategy_conflicts(CLI::App& app, CLI::Option* beams, std::pair<CLI::Option*, CLI::Option*> contrastive,
+                                CLI::Option* early_exit) {
+    CLI::Option* lookup = app.get_option("--lookup-draft");
+    CLI::Option* draft = app.get_option("--draft-model");
+    for (CLI::Option* amateur : {contrastive.first, contrastive.second}) {
+        amateur->excludes(beams)->excludes(lookup)->excludes(draft);
+        early_exit->excludes(amateur);
+    }
+    beams->excludes(lookup)->excludes(draft);
+    early_exit->excludes(beams)->excludes(lookup)->excludes(draft);
+}
 
-    LoadOptions load;
-    load.tokenizer_path = args->get("--tokenizer");
-    auto engine = Engine::load(model_path.value(), load, options.value());
+// Options that tune contrastive decoding need one of its two amateurs.
+Status check_contrastive_tuning(const CLI::App& app, const ContrastiveArgs& args) {
+    if (args.enabled()) return Status::ok();
+    for (const char* name : {"--contrastive-alpha", "--contrastive-lambda", "--amateur-temperature"})
+        if (app.count(name) > 0)
+            return Status::error(std::string("option ") + name +
+                                 " needs --contrastive-amateur PATH or --contrastive-layers K");
+    return Status::ok();
+}
+
+int run_generate(const GenerateArgs& a, const CLI::App& app);
+
+}  // namespace
+
+Command add_generate_command(CLI::App& root) {
+    auto args = std::make_shared<GenerateArgs>();
+    CLI::App* app = root.add_subcommand("generate", "complete a prompt (streamed, or one JSON object with --json)");
+    add_model_options(*app, args->model);
+    app->add_option("--prompt", args->prompt, "the text to continue")->required();
+    app->add_option("--max-tokens", args->max_tokens, "tokens to generate at most")
+        ->check(in_range(0, 1 << 24))
+        ->capture_default_str();
+    app->add_option("--stop", args->stop, "stop when the output contains TEXT (repeatable)")
+        ->type_name("TEXT")
+        ->allow_extra_args(false);
+    app->add_flag("--chat", args->chat, "wrap the prompt as one user turn in the model's chat template");
+    app->add_flag("--no-special", args->no_special, "treat special-token text in the prompt as plain text");
+    app->add_flag("--json", args->json, "print one JSON object: ids, text, stop reason and statistics");
+    add_engine_options(*app, args->engine);
+    add_quantization_options(*app, args->engine);
+    add_sampling_options(*app, args->sampling);
+    add_speculative_options(*app, args->speculative);
+    CLI::Option* beams = add_beam_options(*app, args->beam);
+    auto contrastive = add_contrastive_options(*app, args->contrastive);
+    CLI::Option* early_exit = add_early_exit_options(*app, args->early_exit);
+    declare_strategy_conflicts(*app, beams, contrastive, early_exit);
+    return {app, [args, app] { return run_generate(*args, *app); }};
+}
+
+namespace {
+
+int run_generate(const GenerateArgs& a, const CLI::App& app) {
+    if (Status s = check_contrastive_tuning(app, a.contrastive); !s) return usage_error(s.message());
+    auto options = a.engine.to_engine_options();
+    if (!options) return usage_error(options.status().message());
+    auto engine = Engine::load(a.model.model, a.model.load_options(), options.value());
     if (!engine) return fail(engine.status().message());
     // The draft model runs beside the target with the same engine options (threads, context,
-    // KV type, device); Engine::generate checks that the vocabularies match.
+    // KV type, device); the vocabularies must match.
     std::unique_ptr<Engine> draft_engine;
-    if (draft_model) {
-        auto loaded = Engine::load(args->get("--draft-model"), {}, options.value());
+    const SpeculativeArgs& spec = a.speculative;
+    if (!spec.draft_model.empty()) {
+        auto loaded = Engine::load(spec.draft_model, {}, options.value());
         if (!loaded) return fail("--draft-model: " + loaded.status().message());
         if (Status s = check_same_vocabulary(*engine.value(), *loaded.value()); !s.is_ok())
             return fail("--draft-model: " + s.message());
@@ -65,43 +104,30 @@ int cmd_generate(const std::vector<std::string>& argv) {
     // Like llama.cpp, special-token text in the prompt (e.g. "<|im_start|>") becomes
     // the special token unless --no-special is given. --chat wraps the prompt as one
     // user turn in the model's chat template.
-    req.parse_special = !args->has("--no-special");
-    req.prompt = prompt.value();
-    if (args->has("--chat")) {
+    req.parse_special = !a.no_special;
+    req.prompt = a.prompt;
+    if (a.chat) {
         auto kind = detect_chat_template(engine.value()->tokenizer().vocab().chat_template);
         if (!kind) return fail("--chat: the model has no recognized chat template (tokenizer.chat_template)");
-        req.prompt = apply_chat_template(*kind, {{"user", prompt.value()}}, true);
+        req.prompt = apply_chat_template(*kind, {{"user", a.prompt}}, true);
         req.parse_special = true;
     }
-    req.max_tokens = int32_t(max_tokens.value());
-    req.lookup_draft = int32_t(lookup_draft.value());
-    req.lookup_ngram = int32_t(lookup_ngram.value());
-    req.lookup_adaptive = args->has("--lookup-adaptive") || args->has("--draft-adaptive");
+    req.max_tokens = int32_t(a.max_tokens);
+    req.lookup_draft = int32_t(spec.lookup_draft);
+    req.lookup_ngram = int32_t(spec.lookup_ngram);
+    req.lookup_adaptive = spec.lookup_adaptive || spec.draft_adaptive;
     req.draft_engine = draft_engine.get();
-    if (draft_model) req.draft_tokens = int32_t(draft_tokens.value());
-    req.sampling = sampling.value();
-    if (args->has("--early-exit-entropy")) {
-        const int32_t layers = engine.value()->model().config.n_layers;
-        auto entropy = args->get_double("--early-exit-entropy", 0.0, 1e-6, 100.0);
-        if (!entropy) return fail(entropy.status().message());
-        auto first = args->get_int("--early-exit-first-layer", std::max(1, layers / 2), 1, std::max(1, layers - 1));
-        if (!first) return fail(first.status().message());
-        auto every = args->get_int("--early-exit-every", 1, 1, 1 << 10);
-        if (!every) return fail(every.status().message());
-        req.early_exit = {float(*entropy), int32_t(*first), int32_t(*every)};
-    } else if (args->has("--early-exit-first-layer") || args->has("--early-exit-every")) {
-        return fail("--early-exit-first-layer and --early-exit-every need --early-exit-entropy H");
+    if (draft_engine) req.draft_tokens = int32_t(spec.draft_tokens);
+    req.sampling = a.sampling;
+    req.stop_strings = a.stop;
+    if (a.early_exit.max_entropy > 0) {
+        auto rule = early_exit_rule(a.early_exit, *engine.value());
+        if (!rule) return usage_error(rule.status().message());
+        req.early_exit = rule.value();
     }
-    if (args->has("--stop")) req.stop_strings.push_back(args->get("--stop"));
-    const bool contrastive = args->has("--contrastive-amateur") || args->has("--contrastive-layers");
-    if (contrastive && (args->has("--beams") || req.lookup_draft > 0 || draft_engine))
-        return fail("contrastive decoding cannot be combined with --beams, --lookup-draft or --draft-model; choose one "
-                    "decoding strategy");
-    if (contrastive) return run_contrastive(*engine.value(), *args, req, options.value(), json);
-    if (args->has("--beams")) {
-        if (req.lookup_draft > 0) return fail("--beams and --lookup-draft cannot be combined; choose one decoding strategy");
-        return run_beam_search(*engine.value(), *args, req, json);
-    }
+    const bool json = a.json;
+    if (a.contrastive.enabled()) return run_contrastive(*engine.value(), a.contrastive, req, options.value(), json);
+    if (a.beam.width > 0) return run_beam_search(*engine.value(), a.beam, req, json);
     TokenCallback stream;
     if (!json) {
         std::fputs(req.prompt.c_str(), stdout);
@@ -165,5 +191,7 @@ int cmd_generate(const std::vector<std::string>& argv) {
     }
     return 0;
 }
+
+}  // namespace
 
 }  // namespace lumen::cli

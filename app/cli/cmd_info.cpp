@@ -3,31 +3,55 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
-#include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "gguf/gguf_file.h"
 #include "kv/block_pool.h"
 #include "model/model.h"
 
 namespace lumen::cli {
 
-int cmd_info(const std::vector<std::string>& argv) {
-    auto args = Args::parse(argv, {"--model", "--tokenizer", "--ctx", "--batch", "--kv-type"}, {"--json"});
-    if (!args) return fail(args.status().message());
-    auto model_path = args->required("--model");
-    if (!model_path) return fail(model_path.status().message());
-    LoadOptions load;
-    load.tokenizer_path = args->get("--tokenizer");
-    auto loaded = load_model(model_path.value(), load);
+namespace {
+
+struct InfoArgs {
+    ModelArgs model;
+    int ctx = 0;  // 0: the model's context length
+    int batch = 1;
+    std::string kv = "f16";
+    bool json = false;
+};
+
+int run_info(const InfoArgs& a);
+
+}  // namespace
+
+Command add_info_command(CLI::App& root) {
+    auto args = std::make_shared<InfoArgs>();
+    CLI::App* app = root.add_subcommand("info", "metadata, tensors, parameters and the memory a load would take");
+    add_model_options(*app, args->model);
+    app->add_option("--ctx", args->ctx, "context per sequence for the KV estimate (default: the model's)")
+        ->check(in_range(1, 1 << 24));
+    app->add_option("--batch", args->batch, "sequences for the KV estimate")
+        ->check(in_range(1, 1 << 16))
+        ->capture_default_str();
+    app->add_option("--kv,--kv-type", args->kv, "the KV cache's format, as the engine's --kv (default f16, as a load)")
+        ->check(engine_check("FMT", [](const std::string& v) { return parse_kv_cache_type(v); }))
+        ->capture_default_str();
+    app->add_flag("--json", args->json, "print one JSON object");
+    return {app, [args] { return run_info(*args); }};
+}
+
+namespace {
+
+int run_info(const InfoArgs& a) {
+    auto loaded = load_model(a.model.model, a.model.load_options());
     if (!loaded) return fail(loaded.status().message());
     const Model& m = *loaded.value();
     const ModelConfig& c = m.config;
-    auto ctx = args->get_int("--ctx", c.context_length, 1, 1 << 24);
-    if (!ctx) return fail(ctx.status().message());
-    auto batch = args->get_int("--batch", 1, 1, 1 << 16);
-    if (!batch) return fail(batch.status().message());
-    auto kv_type = parse_kv_cache_type(args->get("--kv-type", "f32"));
-    if (!kv_type) return fail("option --kv-type: " + kv_type.status().message());
+    const int64_t ctx = a.ctx > 0 ? a.ctx : c.context_length;
+    const int64_t batch = a.batch;
+    auto kv_type = parse_kv_cache_type(a.kv);
+    if (!kv_type) return usage_error("option --kv: " + kv_type.status().message());
     if (Status fits = check_kv_cache_type(kv_type.value(), c.head_dim); !fits) return fail(fits.message());
     KVCacheLayout layout;  // the engine's own arithmetic: what the pool would allocate
     layout.n_layers = c.n_layers;
@@ -35,7 +59,7 @@ int cmd_info(const std::vector<std::string>& argv) {
     layout.head_dim = c.head_dim;
     layout.type = kv_type.value();
     const int64_t kv_per_token = layout.bytes_per_token();
-    const int64_t kv_total = kv_per_token * ctx.value() * batch.value();
+    const int64_t kv_total = kv_per_token * ctx * batch;
     const int64_t weights = m.weight_bytes();
 
     nlohmann::json j;
@@ -57,7 +81,7 @@ int cmd_info(const std::vector<std::string>& argv) {
                       {"eot", m.tokenizer->vocab().eot_id},
                       {"has_chat_template", !m.tokenizer->vocab().chat_template.empty()}};
     j["memory"] = {{"weights_bytes", weights},   {"kv_type", dtype_name(kv_type.value())},        {"kv_bytes_per_token", kv_per_token},
-                   {"context", ctx.value()},     {"batch", batch.value()},    {"kv_bytes", kv_total},
+                   {"context", ctx},     {"batch", batch},    {"kv_bytes", kv_total},
                    {"total_bytes", weights + kv_total}};
     nlohmann::json tensors = nlohmann::json::array();
     nlohmann::json metadata = nlohmann::json::object();
@@ -68,7 +92,7 @@ int cmd_info(const std::vector<std::string>& argv) {
     }
     j["metadata"] = metadata;
     j["tensors"] = tensors;
-    if (args->has("--json")) {
+    if (a.json) {
         std::puts(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
         return 0;
     }
@@ -79,8 +103,8 @@ int cmd_info(const std::vector<std::string>& argv) {
     std::printf("  tensor types");
     for (const auto& [name, count] : m.tensor_type_counts()) std::printf(" %s:%d", name.c_str(), count);
     std::printf("\n  memory       weights %.1f MiB + KV %.1f MiB (%s, %lld tokens x %lld sequences, %lld bytes/token) = %.1f MiB\n",
-                weights / 1048576.0, kv_total / 1048576.0, dtype_name(kv_type.value()), (long long)ctx.value(),
-                (long long)batch.value(), (long long)kv_per_token, (weights + kv_total) / 1048576.0);
+                weights / 1048576.0, kv_total / 1048576.0, dtype_name(kv_type.value()), (long long)ctx,
+                (long long)batch, (long long)kv_per_token, (weights + kv_total) / 1048576.0);
     if (m.gguf) {
         std::printf("metadata:\n");
         for (const auto& key : m.gguf->metadata_order())
@@ -91,5 +115,7 @@ int cmd_info(const std::vector<std::string>& argv) {
     }
     return 0;
 }
+
+}  // namespace
 
 }  // namespace lumen::cli

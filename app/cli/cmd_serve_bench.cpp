@@ -5,8 +5,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "cli/cmd_common.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "serving/serve_bench.h"
 
 namespace lumen::cli {
@@ -28,72 +28,90 @@ Result<std::vector<std::vector<int32_t>>> read_prompts(const std::string& path, 
     return prompts;
 }
 
-}  // namespace
+struct ServeBenchArgs {
+    ModelArgs model;
+    EngineArgs engine;
+    SpeculativeArgs speculative;
+    std::string preset;
+    ServeBenchConfig config;  // the flags' values; a preset fills those not given
+    std::string prompts;
+    int batch_tokens = 512;
+    int max_running = 64;
+    bool no_chunked_prefill = false;
+    bool no_prefix_cache = false;
+    double max_itl_factor = 0;
+    float temperature = 0;
+    std::string steps_csv;
+    std::string output = "md";
+};
 
-int cmd_serve_bench(const std::vector<std::string>& argv) {
-    auto args = Args::parse(argv,
-                            {"--model", "--tokenizer", "--threads", "--ctx", "--kv-type", "--weights", "--weights-mix", "--kv", "--calib", "--calib-samples", "--calib-tokens", "--outlier-threshold", "--device", "--requests",
-                             "--preset", "--input-len", "--output-len", "--len-jitter", "--shared-prefix", "--rate",
-                             "--max-concurrency", "--prompts", "--batch-tokens", "--max-running", "--seed", "-o",
-                             "--steps-csv", "--temperature", "--interfering-prompt", "--n", "--max-itl-factor", "--lookup-draft", "--draft-model", "--draft-tokens"},
-                            {"--no-chunked-prefill", "--no-prefix-cache", "--gptq"});
-    if (!args) return fail(args.status().message());
-    auto model_path = args->required("--model");
-    if (!model_path) return fail(model_path.status().message());
-    auto options = parse_engine_options(*args);
-    if (!options) return fail(options.status().message());
-
+// The workload: the preset's values, then every flag the user gave.
+Result<ServeBenchConfig> workload_config(const ServeBenchArgs& a, const CLI::App& app) {
     ServeBenchConfig config;
-    if (args->has("--preset") && !apply_serve_bench_preset(args->get("--preset"), &config))
-        return fail("option --preset is '" + args->get("--preset") + "', expected " + serve_bench_preset_names());
-    auto requests = args->get_int("--requests", config.n_requests, 1, 1 << 20);
-    auto input_len = args->get_int("--input-len", config.input_len, 1, 1 << 24);
-    auto output_len = args->get_int("--output-len", config.output_len, 1, 1 << 24);
-    auto jitter = args->get_double("--len-jitter", config.len_jitter, 0.0, 0.99);
-    auto shared = args->get_double("--shared-prefix", 0.0, 0.0, 1.0);
-    auto rate = args->get_double("--rate", 0.0, 0.0, 1e9);
-    auto concurrency = args->get_int("--max-concurrency", 0, 0, 1 << 20);
-    auto batch_tokens = args->get_int("--batch-tokens", 512, 1, 1 << 20);
-    auto max_running = args->get_int("--max-running", 64, 1, 1 << 16);
-    auto seed = args->get_int("--seed", 1, 0, (1LL << 62));
-    auto temperature = args->get_double("--temperature", 0.0, 0.0, 100.0);
-    auto interfering = args->get_int("--interfering-prompt", 0, 0, 1 << 24);
-    auto samples = args->get_int("--n", 1, 1, 64);
-    auto itl_factor = args->get_double("--max-itl-factor", 0.0, 0.0, 1000.0);
-    auto lookup_draft = args->get_int("--lookup-draft", 0, 0, 64);
-    auto draft_tokens = args->get_int("--draft-tokens", 4, 1, 64);
-    for (const Status* s : {&requests.status(), &input_len.status(), &output_len.status(), &jitter.status(),
-                            &shared.status(), &rate.status(), &concurrency.status(), &batch_tokens.status(),
-                            &max_running.status(), &seed.status(), &temperature.status(), &interfering.status(), &samples.status(),
-                            &itl_factor.status(), &lookup_draft.status(),
-                            &draft_tokens.status()})
-        if (!s->is_ok()) return fail(s->message());
-    const std::string format = args->get("-o", "md");
-    if (format != "md" && format != "json") return fail("option -o is '" + format + "', expected md or json");
-    config.n_requests = int32_t(*requests);
-    config.input_len = int32_t(*input_len);
-    config.output_len = int32_t(*output_len);
-    config.len_jitter = *jitter;
-    config.shared_prefix = *shared;
-    config.rate = *rate;
-    config.max_concurrency = int32_t(*concurrency);
-    config.seed = uint64_t(*seed);
-    config.sampling.temperature = float(*temperature);
-    config.interfering_prompt = int32_t(*interfering);
-    config.n = int32_t(*samples);
-    config.lookup_draft = int32_t(*lookup_draft);
-    if (args->has("--draft-model") && config.lookup_draft > 0)
-        return fail("--draft-model and --lookup-draft cannot be combined; choose one draft source");
-    if (args->has("--draft-tokens") && !args->has("--draft-model")) return fail("--draft-tokens needs --draft-model PATH");
-    if (args->has("--draft-model")) config.draft_model_tokens = int32_t(*draft_tokens);
+    if (!a.preset.empty() && !apply_serve_bench_preset(a.preset, &config))
+        return Status::error("option --preset is '" + a.preset + "', expected " + serve_bench_preset_names());
+    const ServeBenchConfig& f = a.config;
+    if (app.count("--requests")) config.n_requests = f.n_requests;
+    if (app.count("--input-len")) config.input_len = f.input_len;
+    if (app.count("--output-len")) config.output_len = f.output_len;
+    if (app.count("--len-jitter")) config.len_jitter = f.len_jitter;
+    config.shared_prefix = f.shared_prefix;
+    config.rate = f.rate;
+    config.max_concurrency = f.max_concurrency;
+    config.seed = f.seed;
+    config.interfering_prompt = f.interfering_prompt;
+    config.n = f.n;
+    config.sampling.temperature = a.temperature;
+    config.lookup_draft = int32_t(a.speculative.lookup_draft);
+    if (!a.speculative.draft_model.empty()) config.draft_model_tokens = int32_t(a.speculative.draft_tokens);
+    return config;
+}
 
-    LoadOptions load;
-    load.tokenizer_path = args->get("--tokenizer");
-    auto engine = Engine::load(model_path.value(), load, options.value());
+void add_workload_options(CLI::App& app, ServeBenchArgs& a) {
+    const char* group = "Workload";
+    ServeBenchConfig& c = a.config;
+    app.add_option("--preset", a.preset, std::string("a workload: ") + serve_bench_preset_names())->group(group);
+    app.add_option("--requests", c.n_requests, "requests")->check(in_range(1, 1 << 20))->capture_default_str()->group(group);
+    app.add_option("--input-len", c.input_len, "prompt tokens per request")->check(in_range(1, 1 << 24))->capture_default_str()->group(group);
+    app.add_option("--output-len", c.output_len, "generated tokens per request")->check(in_range(1, 1 << 24))->capture_default_str()->group(group);
+    app.add_option("--len-jitter", c.len_jitter, "lengths vary uniformly by this fraction")->check(in_range(0.0, 0.99))->capture_default_str()->group(group);
+    app.add_option("--shared-prefix", c.shared_prefix, "fraction of each prompt shared by all")->check(in_range(0.0, 1.0))->capture_default_str()->group(group);
+    CLI::Option* rate = app.add_option("--rate", c.rate, "Poisson arrivals per second (0: all at once)")->check(in_range(0.0, 1e9))->group(group);
+    app.add_option("--max-concurrency", c.max_concurrency, "requests in flight at most (0: unlimited)")->check(in_range(0, 1 << 20))->excludes(rate)->group(group);
+    app.add_option("--prompts", a.prompts, "a text file with one prompt per line instead of random tokens")->type_name("FILE")->group(group);
+    app.add_option("--seed", c.seed, "random seed of the workload")->check(in_range(0LL, 1LL << 62))->capture_default_str()->group(group);
+    app.add_option("--temperature", a.temperature, "sampling temperature (0: greedy)")->check(in_range(0.0, 100.0))->capture_default_str()->group(group);
+    app.add_option("--n", c.n, "parallel samples per request")->check(in_range(1, 64))->capture_default_str()->group(group);
+    app.add_option("--interfering-prompt", c.interfering_prompt, "one extra long prompt of N tokens arriving mid-run")->check(in_range(0, 1 << 24))->group(group);
+}
+
+void add_scheduler_options(CLI::App& app, ServeBenchArgs& a) {
+    const char* group = "Scheduler";
+    app.add_option("--batch-tokens", a.batch_tokens, "tokens per step")->check(in_range(1, 1 << 20))->capture_default_str()->group(group);
+    app.add_option("--max-running", a.max_running, "requests running at once")->check(in_range(1, 1 << 16))->capture_default_str()->group(group);
+    CLI::Option* whole = app.add_flag("--no-chunked-prefill", a.no_chunked_prefill, "compute each prompt in one step")->group(group);
+    app.add_flag("--no-prefix-cache", a.no_prefix_cache, "no reuse of cached prompt blocks")->group(group);
+    app.add_option("--max-itl-factor", a.max_itl_factor, "keep decode steps within F times a decode-only step (0: off; more than 1)")
+        ->check(in_range(0.0, 1000.0))
+        ->excludes(whole)
+        ->group(group);
+}
+
+int run_serve_bench(const ServeBenchArgs& a, const CLI::App& app) {
+    auto options = a.engine.to_engine_options();
+    if (!options) return usage_error(options.status().message());
+    auto workload_cfg = workload_config(a, app);
+    if (!workload_cfg) return usage_error(workload_cfg.status().message());
+    ServeBenchConfig config = workload_cfg.value();
+    if (a.max_itl_factor != 0 && a.max_itl_factor <= 1)
+        return usage_error("option --max-itl-factor is " + std::to_string(a.max_itl_factor) +
+                           ", expected 0 (off) or more than 1");
+
+    auto engine = Engine::load(a.model.model, a.model.load_options(), options.value());
     if (!engine) return fail(engine.status().message());
     Engine& e = *engine.value();
-    if (args->has("--prompts")) {
-        auto prompts = read_prompts(args->get("--prompts"), e.tokenizer());
+    if (!a.prompts.empty()) {
+        auto prompts = read_prompts(a.prompts, e.tokenizer());
         if (!prompts) return fail(prompts.status().message());
         config.prompts = std::move(prompts.value());
     }
@@ -101,30 +119,26 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
     if (!workload) return fail(workload.status().message());
 
     ServingOptions serving_options;
-    serving_options.scheduler.max_batch_tokens = int32_t(*batch_tokens);
-    serving_options.scheduler.max_running = int32_t(*max_running);
-    serving_options.scheduler.chunked_prefill = !args->has("--no-chunked-prefill");
-    serving_options.prefix_cache = !args->has("--no-prefix-cache");
-    serving_options.max_itl_factor = *itl_factor;
+    serving_options.scheduler.max_batch_tokens = int32_t(a.batch_tokens);
+    serving_options.scheduler.max_running = int32_t(a.max_running);
+    serving_options.scheduler.chunked_prefill = !a.no_chunked_prefill;
+    serving_options.prefix_cache = !a.no_prefix_cache;
+    serving_options.max_itl_factor = a.max_itl_factor;
     std::unique_ptr<Engine> draft_engine;
-    if (args->has("--draft-model")) {
-        auto loaded = Engine::load(args->get("--draft-model"), {}, options.value());
+    if (!a.speculative.draft_model.empty()) {
+        auto loaded = Engine::load(a.speculative.draft_model, {}, options.value());
         if (!loaded) return fail("--draft-model: " + loaded.status().message());
         draft_engine = std::move(loaded.value());
         serving_options.draft_engine = draft_engine.get();
     }
-    if (*itl_factor != 0 && *itl_factor <= 1)
-        return fail("option --max-itl-factor is " + args->get("--max-itl-factor") + ", expected 0 (off) or more than 1");
-    if (*itl_factor != 0 && args->has("--no-chunked-prefill"))
-        return fail("option --max-itl-factor needs chunked prefill; drop --no-chunked-prefill");
     ServingEngine serving(e, serving_options);
     auto result = run_serve_bench(serving, workload.value(), config.max_concurrency);
     if (!result) return fail(result.status().message());
     const ServeBenchResult& r = result.value();
 
-    if (args->has("--steps-csv")) {
-        std::ofstream csv(args->get("--steps-csv"));
-        if (!csv) return fail("cannot write '" + args->get("--steps-csv") + "'");
+    if (!a.steps_csv.empty()) {
+        std::ofstream csv(a.steps_csv);
+        if (!csv) return fail("cannot write '" + a.steps_csv + "'");
         csv << "step,time_ms,step_ms,running,waiting,prefill_tokens,decode_tokens,preempted,finished,blocks_used,"
                "blocks_free,blocks_cached,hit_rate,tokens_per_s,prefill_limit\n";
         for (const StepMetrics& m : r.step_log)
@@ -135,7 +149,7 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
     }
 
     nlohmann::json j;
-    j["config"] = {{"model", model_path.value()},
+    j["config"] = {{"model", a.model.model},
                    {"requests", config.n_requests},
                    {"input_len", config.input_len},
                    {"output_len", config.output_len},
@@ -147,14 +161,14 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
                    {"chunked_prefill", serving_options.scheduler.chunked_prefill},
                    {"max_itl_factor", serving_options.max_itl_factor},
                    {"lookup_draft", config.lookup_draft},
-                   {"draft_model", args->get("--draft-model")},
+                   {"draft_model", a.speculative.draft_model},
                    {"draft_model_tokens", config.draft_model_tokens},
                    {"prefix_cache", serving_options.prefix_cache},
                    {"interfering_prompt", config.interfering_prompt},
                    {"n", config.n},
                    {"kv_blocks", e.kv().n_blocks()},
                    {"block_size", e.kv().layout().block_size},
-                   {"prompts", config.prompts.empty() ? "random" : args->get("--prompts")}};
+                   {"prompts", config.prompts.empty() ? std::string("random") : a.prompts}};
     j["completed"] = r.completed;
     j["duration_s"] = r.duration_s;
     j["total_input_tokens"] = r.input_tokens;
@@ -180,7 +194,7 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
                             {"acceptance_rate", r.drafted ? double(r.draft_accepted) / double(r.drafted) : 0.0}};
     j["steps"] = r.steps;
     if (config.interfering_prompt > 0) j["interfering_ttft_ms"] = r.interfering_ttft_ms;
-    if (format == "json") {
+    if (a.output == "json") {
         std::puts(j.dump(2).c_str());
         return 0;
     }
@@ -203,6 +217,25 @@ int cmd_serve_bench(const std::vector<std::string>& argv) {
                            {"ITL", &r.itl_ms}, {"E2EL", &r.e2el_ms}, {"queue", &r.queue_ms}})
         std::printf("| %s | %.2f | %.2f | %.2f | %.2f |\n", name, d->mean, d->median, d->p90, d->p99);
     return 0;
+}
+
+}  // namespace
+
+Command add_serve_bench_command(CLI::App& root) {
+    auto args = std::make_shared<ServeBenchArgs>();
+    CLI::App* app = root.add_subcommand(
+        "serve-bench", "many requests through the serving core, reported as vLLM's benchmark_serving does");
+    add_model_options(*app, args->model);
+    add_workload_options(*app, *args);
+    add_scheduler_options(*app, *args);
+    app->add_option("--steps-csv", args->steps_csv, "write every step's metrics to FILE")->type_name("FILE");
+    app->add_option("-o,--output", args->output, "md (tables) or json")
+        ->check(CLI::IsMember({"md", "json"}))
+        ->capture_default_str();
+    add_engine_options(*app, args->engine);
+    add_quantization_options(*app, args->engine);
+    add_speculative_options(*app, args->speculative, /*tuning=*/false);
+    return {app, [args, app] { return run_serve_bench(*args, *app); }};
 }
 
 }  // namespace lumen::cli

@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "model/synth.h"
 
 namespace lumen::cli {
@@ -18,56 +18,58 @@ std::string preset_list() {
     return names;
 }
 
+struct SynthArgs {
+    std::string preset;
+    std::string arch;
+    std::string vocab;
+    std::string type;
+    std::string output;
+    SynthSpec flags;  // the values given by flags; which were given is asked of the App
+    bool untied = false;
+};
+
 // An integer option that overrides *field when given; a preset-less run must give it.
-Status take_int(const Args& a, const std::string& name, int32_t* field, bool required, long long lo, long long hi) {
-    if (required && !a.has(name)) return Status::error("missing required option " + name + " (or give --preset)");
-    auto v = a.get_int(name, *field, lo, hi);
-    if (!v) return v.status();
-    *field = int32_t(v.value());
+Status take_int(const CLI::App& app, const char* name, int32_t given, int32_t* field, bool required) {
+    if (app.count(name) == 0) {
+        if (required) return Status::error(std::string("missing required option ") + name + " (or give --preset)");
+        return Status::ok();
+    }
+    *field = given;
     return Status::ok();
 }
 
-Result<SynthSpec> spec_from_args(const Args& a, std::string* default_vocab_file) {
+Result<SynthSpec> spec_from_args(const SynthArgs& a, const CLI::App& app, std::string* default_vocab_file) {
     SynthSpec spec;
-    const bool has_preset = a.has("--preset");
+    const bool has_preset = !a.preset.empty();
     if (has_preset) {
-        auto preset = synth_preset(a.get("--preset"));
-        if (!preset)
-            return Status::error("option --preset is '" + a.get("--preset") + "', expected one of " + preset_list());
+        auto preset = synth_preset(a.preset);
+        if (!preset) return Status::error("option --preset is '" + a.preset + "', expected one of " + preset_list());
         spec = preset->spec;
         *default_vocab_file = preset->vocab_file;
     }
-    LUMEN_TRY(take_int(a, "--dim", &spec.dim, !has_preset, 1, 65536));
-    LUMEN_TRY(take_int(a, "--layers", &spec.n_layers, !has_preset, 1, 1024));
-    LUMEN_TRY(take_int(a, "--heads", &spec.n_heads, !has_preset, 1, 1024));
+    const SynthSpec& f = a.flags;
+    LUMEN_TRY(take_int(app, "--dim", f.dim, &spec.dim, !has_preset));
+    LUMEN_TRY(take_int(app, "--layers", f.n_layers, &spec.n_layers, !has_preset));
+    LUMEN_TRY(take_int(app, "--heads", f.n_heads, &spec.n_heads, !has_preset));
     if (!has_preset) spec.n_kv_heads = spec.n_heads;
-    LUMEN_TRY(take_int(a, "--kv-heads", &spec.n_kv_heads, false, 1, 1024));
-    LUMEN_TRY(take_int(a, "--head-dim", &spec.head_dim, false, 0, 1024));
-    LUMEN_TRY(take_int(a, "--ffn", &spec.ffn_dim, !has_preset, 1, 1 << 20));
-    LUMEN_TRY(take_int(a, "--ctx", &spec.context_length, false, 1, 1 << 24));
-    if (a.has("--arch")) spec.architecture = a.get("--arch");
-    if (spec.architecture != "llama" && spec.architecture != "qwen2")
-        return Status::error("option --arch is '" + spec.architecture + "', expected llama or qwen2");
-    auto theta = a.get_double("--rope-theta", spec.rope_theta, 1, 1e9);
-    if (!theta) return theta.status();
-    spec.rope_theta = float(theta.value());
-    auto std_dev = a.get_double("--std", spec.init_std, 0, 100);
-    if (!std_dev) return std_dev.status();
-    spec.init_std = float(std_dev.value());
-    if (a.has("--untied")) spec.tied_output = false;
-    auto seed = a.get_int("--seed", (long long)spec.seed, 0, 1ll << 62);
-    if (!seed) return seed.status();
-    spec.seed = uint64_t(seed.value());
-    if (!a.has("--type")) return Status::error("missing required option --type (one of " + quant_scheme_names() + ")");
-    auto scheme = parse_quant_scheme(a.get("--type"));
+    LUMEN_TRY(take_int(app, "--kv-heads", f.n_kv_heads, &spec.n_kv_heads, false));
+    LUMEN_TRY(take_int(app, "--head-dim", f.head_dim, &spec.head_dim, false));
+    LUMEN_TRY(take_int(app, "--ffn", f.ffn_dim, &spec.ffn_dim, !has_preset));
+    LUMEN_TRY(take_int(app, "--ctx", f.context_length, &spec.context_length, false));
+    if (!a.arch.empty()) spec.architecture = a.arch;
+    if (app.count("--rope-theta")) spec.rope_theta = f.rope_theta;
+    if (app.count("--std")) spec.init_std = f.init_std;
+    if (app.count("--seed")) spec.seed = f.seed;
+    if (a.untied) spec.tied_output = false;
+    auto scheme = parse_quant_scheme(a.type);
     if (!scheme) return Status::error("option --type: " + scheme.status().message());
     spec.scheme = scheme.value();
     return spec;
 }
 
 // --vocab, else the preset's vocabulary in this source tree's tests/data/tokenizer/.
-Result<std::string> vocab_path(const Args& a, const std::string& default_vocab_file) {
-    if (a.has("--vocab")) return a.get("--vocab");
+Result<std::string> vocab_path(const SynthArgs& a, const std::string& default_vocab_file) {
+    if (!a.vocab.empty()) return a.vocab;
     if (default_vocab_file.empty())
         return Status::error("missing required option --vocab (a GGUF whose tokenizer to copy, e.g. "
                              "tests/data/tokenizer/ggml-vocab-llama-spm.gguf)");
@@ -78,29 +80,53 @@ Result<std::string> vocab_path(const Args& a, const std::string& default_vocab_f
     return path;
 }
 
-}  // namespace
-
-int cmd_synth(const std::vector<std::string>& argv) {
-    auto args = Args::parse(argv,
-                            {"--preset", "--dim", "--layers", "--heads", "--kv-heads", "--head-dim", "--ffn", "--arch",
-                             "--ctx", "--rope-theta", "--vocab", "--type", "--seed", "--std", "--output"},
-                            {"--untied"});
-    if (!args) return fail(args.status().message());
-    auto output = args->required("--output");
-    if (!output) return fail(output.status().message());
+int run_synth(const SynthArgs& a, const CLI::App& app) {
     std::string default_vocab_file;
-    auto spec = spec_from_args(args.value(), &default_vocab_file);
-    if (!spec) return fail(spec.status().message());
-    auto vocab = vocab_path(args.value(), default_vocab_file);
-    if (!vocab) return fail(vocab.status().message());
-    Status s = write_synthetic_model(spec.value(), vocab.value(), output.value());
+    auto spec = spec_from_args(a, app, &default_vocab_file);
+    if (!spec) return usage_error(spec.status().message());
+    auto vocab = vocab_path(a, default_vocab_file);
+    if (!vocab) return usage_error(vocab.status().message());
+    Status s = write_synthetic_model(spec.value(), vocab.value(), a.output);
     if (!s.is_ok()) return fail(s.message());
     const SynthSpec& c = spec.value();
     std::printf("wrote %s (%s, dim %d, %d layers, %d heads, %d kv heads, ffn %d, %s, %s output, %.1f MiB)\n",
-                output.value().c_str(), c.architecture.c_str(), c.dim, c.n_layers, c.n_heads, c.n_kv_heads, c.ffn_dim,
+                a.output.c_str(), c.architecture.c_str(), c.dim, c.n_layers, c.n_heads, c.n_kv_heads, c.ffn_dim,
                 quant_scheme_name(*c.scheme), c.tied_output ? "tied" : "untied",
-                double(std::filesystem::file_size(output.value())) / 1048576.0);
+                double(std::filesystem::file_size(a.output)) / 1048576.0);
     return 0;
+}
+
+void add_shape_options(CLI::App& app, SynthSpec& f) {
+    const char* group = "Shape (overrides the preset)";
+    app.add_option("--dim", f.dim, "embedding width")->check(in_range(1, 65536))->group(group);
+    app.add_option("--layers", f.n_layers, "transformer blocks")->check(in_range(1, 1024))->group(group);
+    app.add_option("--heads", f.n_heads, "attention heads")->check(in_range(1, 1024))->group(group);
+    app.add_option("--kv-heads", f.n_kv_heads, "KV heads (default: --heads)")->check(in_range(1, 1024))->group(group);
+    app.add_option("--head-dim", f.head_dim, "head dimension (0: dim / heads)")->check(in_range(0, 1024))->group(group);
+    app.add_option("--ffn", f.ffn_dim, "feed-forward width")->check(in_range(1, 1 << 20))->group(group);
+    app.add_option("--ctx", f.context_length, "context length")->check(in_range(1, 1 << 24))->group(group);
+    app.add_option("--rope-theta", f.rope_theta, "RoPE base")->check(in_range(1.0, 1e9))->group(group);
+}
+
+}  // namespace
+
+Command add_synth_command(CLI::App& root) {
+    auto args = std::make_shared<SynthArgs>();
+    CLI::App* app = root.add_subcommand(
+        "synth", "write a random-weight model in a known model's shape (--preset) or explicit dimensions");
+    app->add_option("--preset", args->preset, "a known shape: " + preset_list());
+    add_shape_options(*app, args->flags);
+    app->add_option("--arch", args->arch, "architecture")->check(CLI::IsMember({"llama", "qwen2"}));
+    app->add_flag("--untied", args->untied, "a separate output matrix instead of the tied embedding");
+    app->add_option("--std", args->flags.init_std, "standard deviation of the random weights")
+        ->check(in_range(0.0, 100.0));
+    app->add_option("--seed", args->flags.seed, "random seed")->check(in_range(0LL, 1LL << 62));
+    app->add_option("--vocab", args->vocab, "a GGUF whose tokenizer to copy (default: the preset's)")->type_name("PATH");
+    app->add_option("--type", args->type, "weight type or scheme: " + quant_scheme_names())
+        ->required()
+        ->check(engine_check("TYPE", [](const std::string& v) { return parse_quant_scheme(v); }));
+    app->add_option("--output,-o", args->output, "the GGUF file to write")->required()->type_name("OUT.gguf");
+    return {app, [args, app] { return run_synth(*args, *app); }};
 }
 
 }  // namespace lumen::cli

@@ -1,33 +1,48 @@
-// lumen-cli tokenize: text to ids (special tokens not parsed), as JSON or one id per line.
+// lumen-cli tokenize: text to ids (special tokens not parsed), as JSON or one id per
+// line. It reads only the vocabulary, so a vocabulary-only GGUF (llama.cpp's
+// ggml-vocab-*.gguf) works as well as a whole model.
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
-#include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "model/model.h"
 
 namespace lumen::cli {
 
-int cmd_tokenize(const std::vector<std::string>& argv) {
-    auto args = Args::parse(argv, {"--model", "--tokenizer", "--text"}, {"--no-bos", "--json"});
-    if (!args) return fail(args.status().message());
-    auto model_path = args->required("--model");
-    if (!model_path) return fail(model_path.status().message());
-    auto text = args->required("--text");
-    if (!text) return fail(text.status().message());
-    LoadOptions load;
-    load.tokenizer_path = args->get("--tokenizer");
-    auto model = load_model(model_path.value(), load);
-    if (!model) return fail(model.status().message());
-    const Tokenizer& tok = *model.value()->tokenizer;
-    const bool add_bos = tok.vocab().add_bos && !args->has("--no-bos");
-    const auto ids = tok.encode(text.value(), add_bos, /*parse_special=*/false);
-    if (args->has("--json")) {
+namespace {
+
+struct TokenizeArgs {
+    ModelArgs model;
+    std::string text;
+    bool no_bos = false;
+    bool json = false;
+};
+
+int run_tokenize(const TokenizeArgs& a) {
+    auto tokenizer = load_tokenizer(a.model.model, a.model.load_options());
+    if (!tokenizer) return fail(tokenizer.status().message());
+    const Tokenizer& tok = *tokenizer.value();
+    const bool add_bos = tok.vocab().add_bos && !a.no_bos;
+    const auto ids = tok.encode(a.text, add_bos, /*parse_special=*/false);
+    if (a.json) {
         std::puts(nlohmann::json({{"ids", ids}}).dump().c_str());
-    } else {
-        for (int32_t id : ids) std::printf("%d\t'%s'\n", id, tok.decode_token(id, true).c_str());
+        return 0;
     }
+    for (int32_t id : ids) std::printf("%d\t'%s'\n", id, tok.decode_token(id, true).c_str());
     return 0;
+}
+
+}  // namespace
+
+Command add_tokenize_command(CLI::App& root) {
+    auto args = std::make_shared<TokenizeArgs>();
+    CLI::App* app = root.add_subcommand("tokenize", "text to token ids (a vocabulary-only GGUF is enough)");
+    add_model_options(*app, args->model);
+    app->add_option("--text", args->text, "the text to tokenize")->required();
+    app->add_flag("--no-bos", args->no_bos, "do not add BOS even where the vocabulary adds it");
+    app->add_flag("--json", args->json, "print {\"ids\": [...]}");
+    return {app, [args] { return run_tokenize(*args); }};
 }
 
 }  // namespace lumen::cli

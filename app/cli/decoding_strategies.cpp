@@ -5,29 +5,108 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "cli/cmd_common.h"
-#include "cli/commands.h"
+#include "cli/options.h"
 #include "runtime/beam_search.h"
 #include "runtime/contrastive.h"
 
 namespace lumen::cli {
 
+CLI::Option* add_beam_options(CLI::App& app, BeamArgs& args) {
+    const char* group = "Beam search";
+    CLI::Option* beams = app.add_option("--beams", args.width, "beam search with W beams instead of sampling")
+                             ->type_name("W")
+                             ->check(in_range(1, 64))
+                             ->group(group);
+    app.add_option("--beam-return", args.n_return, "hypotheses to print, best first")
+        ->check(in_range(1, 64))
+        ->capture_default_str()
+        ->needs(beams)
+        ->group(group);
+    app.add_option("--length-penalty", args.length_penalty, "score = sum log p / length^A")
+        ->type_name("A")
+        ->check(in_range(-10.0, 10.0))
+        ->capture_default_str()
+        ->needs(beams)
+        ->group(group);
+    app.add_flag("--no-early-stopping", args.no_early_stopping,
+                 "keep searching after W hypotheses have finished")
+        ->needs(beams)
+        ->group(group);
+    return beams;
+}
+
+std::pair<CLI::Option*, CLI::Option*> add_contrastive_options(CLI::App& app, ContrastiveArgs& args) {
+    const char* group = "Contrastive decoding";
+    CLI::Option* amateur = app.add_option("--contrastive-amateur", args.amateur_path,
+                                          "contrast against this smaller model (same vocabulary)")
+                               ->type_name("PATH")
+                               ->group(group);
+    CLI::Option* layers = app.add_option("--contrastive-layers", args.amateur_layers,
+                                         "contrast against the model's own first K layers (early-exit amateur)")
+                              ->type_name("K")
+                              ->check(in_range(1, 1023))
+                              ->excludes(amateur)
+                              ->group(group);
+    app.add_option("--contrastive-alpha", args.alpha, "plausibility: keep tokens with p >= alpha * p(max)")
+        ->check(in_range(0.0, 1.0))
+        ->capture_default_str()
+        ->group(group);
+    app.add_option("--contrastive-lambda", args.lambda, "weight of the amateur's log-probabilities")
+        ->check(in_range(0.0, 10.0))
+        ->capture_default_str()
+        ->group(group);
+    app.add_option("--amateur-temperature", args.amateur_temperature, "temperature of the amateur's distribution")
+        ->check(in_range(0.01, 10.0))
+        ->capture_default_str()
+        ->group(group);
+    return {amateur, layers};
+}
+
+CLI::Option* add_early_exit_options(CLI::App& app, EarlyExitArgs& args) {
+    const char* group = "Early exit (lossy)";
+    CLI::Option* entropy =
+        app.add_option("--early-exit-entropy", args.max_entropy,
+                       "a decode step stops at the first checked layer whose logits' entropy is below H nats")
+            ->type_name("H")
+            ->check(in_range(1e-6, 100.0))
+            ->group(group);
+    app.add_option("--early-exit-first-layer", args.first_layer, "first layer checked (default: half the layers)")
+        ->type_name("L")
+        ->check(in_range(1, 1023))
+        ->needs(entropy)
+        ->group(group);
+    app.add_option("--early-exit-every", args.every, "check every N layers from the first")
+        ->check(in_range(1, 1 << 10))
+        ->capture_default_str()
+        ->needs(entropy)
+        ->group(group);
+    return entropy;
+}
+
+Result<EarlyExitRule> early_exit_rule(const EarlyExitArgs& args, const Engine& engine) {
+    const int32_t layers = engine.model().config.n_layers;
+    EarlyExitRule rule;
+    rule.max_entropy = float(args.max_entropy);
+    rule.first_layer = args.first_layer > 0 ? int32_t(args.first_layer) : std::max(1, layers / 2);
+    rule.every = int32_t(args.every);
+    if (layers < 2) return Status::error("early exit needs a model with at least 2 layers; this one has 1");
+    if (rule.first_layer > layers - 1)
+        return Status::error("option --early-exit-first-layer is " + std::to_string(rule.first_layer) +
+                             ", expected 1.." + std::to_string(layers - 1) + " (the model has " +
+                             std::to_string(layers) + " layers)");
+    return rule;
+}
+
 // --beams N: beam search instead of sampling; prints the hypotheses best first.
-int run_beam_search(Engine& engine, const Args& args, const GenerationRequest& req, bool json) {
-    auto width = args.get_int("--beams", 4, 1, 64);
-    if (!width) return fail(width.status().message());
-    auto n_return = args.get_int("--beam-return", 1, 1, 64);
-    if (!n_return) return fail(n_return.status().message());
-    auto length_penalty = args.get_double("--length-penalty", 1.0, -10.0, 10.0);
-    if (!length_penalty) return fail(length_penalty.status().message());
+int run_beam_search(Engine& engine, const BeamArgs& args, const GenerationRequest& req, bool json) {
     BeamSearchRequest beam;
     const bool add_bos = engine.tokenizer().vocab().add_bos;
     beam.prompt_ids = engine.tokenizer().encode(req.prompt, add_bos, req.parse_special);
-    beam.width = int32_t(*width);
-    beam.n_return = int32_t(*n_return);
+    beam.width = int32_t(args.width);
+    beam.n_return = int32_t(args.n_return);
     beam.max_tokens = req.max_tokens;
-    beam.length_penalty = float(*length_penalty);
-    beam.early_stopping = !args.has("--no-early-stopping");
+    beam.length_penalty = float(args.length_penalty);
+    beam.early_stopping = !args.no_early_stopping;
     beam.constraints = req.sampling;
     auto result = beam_search(engine, beam);
     if (!result) return fail(result.status().message());
@@ -63,21 +142,16 @@ int run_beam_search(Engine& engine, const Args& args, const GenerationRequest& r
 
 // --contrastive-amateur PATH | --contrastive-layers K: contrastive decoding against
 // another model or the expert's first K layers; --json adds the per-token trace.
-int run_contrastive(Engine& expert, const Args& args, const GenerationRequest& req, const EngineOptions& options,
-                    bool json) {
-    if (args.has("--contrastive-amateur") && args.has("--contrastive-layers"))
-        return fail("--contrastive-amateur and --contrastive-layers cannot be combined; choose one amateur");
-    auto layers = args.get_int("--contrastive-layers", 0, 1, expert.model().config.n_layers - 1);
-    if (args.has("--contrastive-layers") && !layers) return fail(layers.status().message());
-    auto alpha = args.get_double("--contrastive-alpha", 0.1, 0.0, 1.0);
-    if (!alpha) return fail(alpha.status().message());
-    auto lambda = args.get_double("--contrastive-lambda", 1.0, 0.0, 10.0);
-    if (!lambda) return fail(lambda.status().message());
-    auto amateur_temperature = args.get_double("--amateur-temperature", 1.0, 0.01, 10.0);
-    if (!amateur_temperature) return fail(amateur_temperature.status().message());
+int run_contrastive(Engine& expert, const ContrastiveArgs& args, const GenerationRequest& req,
+                    const EngineOptions& options, bool json) {
+    const int32_t n_layers = expert.model().config.n_layers;
+    if (args.amateur_layers >= n_layers)
+        return usage_error("option --contrastive-layers is " + std::to_string(args.amateur_layers) +
+                           ", expected 1.." + std::to_string(n_layers - 1) + " (the model has " +
+                           std::to_string(n_layers) + " layers)");
     std::unique_ptr<Engine> amateur;
-    if (args.has("--contrastive-amateur")) {
-        auto loaded = Engine::load(args.get("--contrastive-amateur"), {}, options);
+    if (!args.amateur_path.empty()) {
+        auto loaded = Engine::load(args.amateur_path, {}, options);
         if (!loaded) return fail("--contrastive-amateur: " + loaded.status().message());
         amateur = std::move(loaded.value());
     }
@@ -85,11 +159,11 @@ int run_contrastive(Engine& expert, const Args& args, const GenerationRequest& r
     const Tokenizer& tok = expert.tokenizer();
     c.prompt_ids = tok.encode(req.prompt, tok.vocab().add_bos, req.parse_special);
     c.max_tokens = req.max_tokens;
-    c.alpha = float(*alpha);
-    c.lambda = float(*lambda);
-    c.amateur_temperature = float(*amateur_temperature);
+    c.alpha = float(args.alpha);
+    c.lambda = float(args.lambda);
+    c.amateur_temperature = float(args.amateur_temperature);
     c.amateur = amateur.get();
-    c.amateur_layers = args.has("--contrastive-layers") ? int32_t(*layers) : 0;
+    c.amateur_layers = int32_t(args.amateur_layers);
     auto result = contrastive_generate(expert, c);
     if (!result) return fail(result.status().message());
     const ContrastiveResult& r = result.value();
@@ -113,7 +187,7 @@ int run_contrastive(Engine& expert, const Args& args, const GenerationRequest& r
     j["ids"] = r.ids;
     j["text"] = tok.decode(r.ids);
     j["stop_reason"] = r.stop_reason;
-    j["contrastive"] = {{"amateur", amateur ? args.get("--contrastive-amateur") : "first " + std::to_string(c.amateur_layers) + " layers"},
+    j["contrastive"] = {{"amateur", amateur ? args.amateur_path : "first " + std::to_string(c.amateur_layers) + " layers"},
                         {"alpha", c.alpha}, {"lambda", c.lambda}, {"amateur_temperature", c.amateur_temperature},
                         {"differs_from_greedy", r.n_differs}, {"elapsed_ms", r.elapsed_ms}, {"trace", trace}};
     std::puts(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());

@@ -1,8 +1,11 @@
 // Model-level helpers and format detection for load_model().
 #include "model/model.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
+
+#include "gguf/gguf_file.h"
 
 namespace lumen {
 
@@ -51,14 +54,43 @@ std::map<std::string, int> Model::tensor_type_counts() const {
     return counts;
 }
 
-Result<std::unique_ptr<Model>> load_model(const std::string& path, const LoadOptions& options) {
+namespace {
+
+Result<bool> is_gguf_file(const std::string& path) {
     FILE* f = std::fopen(path.c_str(), "rb");
     if (!f) return Status::error(path + ": cannot open: " + std::strerror(errno));
     char magic[4] = {};
     const size_t n = std::fread(magic, 1, 4, f);
     std::fclose(f);
-    if (n == 4 && std::memcmp(magic, "GGUF", 4) == 0) return load_gguf_model(path, options);
+    return n == 4 && std::memcmp(magic, "GGUF", 4) == 0;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Model>> load_model(const std::string& path, const LoadOptions& options) {
+    auto gguf = is_gguf_file(path);
+    if (!gguf) return gguf.status();
+    if (gguf.value()) return load_gguf_model(path, options);
     return load_llama2c_model(path, options);
+}
+
+Result<std::unique_ptr<Tokenizer>> load_tokenizer(const std::string& path, const LoadOptions& options) {
+    auto gguf = is_gguf_file(path);
+    if (!gguf) return gguf.status();
+    if (!gguf.value() || !options.tokenizer_path.empty()) {
+        // A llama2.c tokenizer.bin is checked against the model's vocabulary size, which
+        // only the model file knows.
+        auto model = load_model(path, options);
+        if (!model) return model.status();
+        return std::move(model.value()->tokenizer);
+    }
+    auto file = GgufFile::open(path);
+    if (!file) return file.status();
+    auto vocab = vocab_from_gguf(file.value());
+    if (!vocab) return vocab.status();
+    auto tok = Tokenizer::create(std::move(vocab.value()));
+    if (!tok) return tok.status().with_context(path);
+    return std::move(tok.value());
 }
 
 }  // namespace lumen

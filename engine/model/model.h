@@ -35,6 +35,9 @@ struct LoadOptions {
 };
 
 Result<std::unique_ptr<Model>> load_model(const std::string& path, const LoadOptions& options = {});
+// Only the tokenizer: works on a vocabulary-only GGUF (tokenizer metadata and no
+// tensors, as llama.cpp's ggml-vocab-*.gguf) as well as on any loadable model.
+Result<std::unique_ptr<Tokenizer>> load_tokenizer(const std::string& path, const LoadOptions& options = {});
 
 // Parts used by load_model, exposed for convert and tests.
 Result<std::unique_ptr<Model>> load_gguf_model(const std::string& path, const LoadOptions& options);

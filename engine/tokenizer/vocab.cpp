@@ -31,6 +31,16 @@ int32_t find_control(const Vocab& v, const char* text) {
 
 }  // namespace
 
+bool bpe_adds_bos_by_default(const std::string& pre) {
+    // llama.cpp's llama_vocab::load sets add_bos for these pre-tokenizer names when
+    // tokenizer.ggml.add_bos_token is absent (Llama 3, Falcon 3, Pixtral/Tekken, LFM2, ...).
+    static const char* const kAddsBos[] = {"llama3", "llama-v3",     "llama-bpe", "falcon3", "falcon-h1", "pixtral",
+                                           "midm-2.0", "lfm2",       "jina-v5-nano", "tekken", "chameleon"};
+    for (const char* name : kAddsBos)
+        if (pre == name) return true;
+    return false;
+}
+
 Result<Vocab> vocab_from_gguf(const GgufFile& g) {
     Vocab v;
     auto model = g.get_string("tokenizer.ggml.model");
@@ -77,7 +87,9 @@ Result<Vocab> vocab_from_gguf(const GgufFile& g) {
         v.pre = g.get_string_or("tokenizer.ggml.pre", "default");
     }
 
-    // Defaults as llama.cpp: SPM has <unk>=0 <s>=1 </s>=2 and adds BOS; BPE adds none unless told.
+    // Defaults as llama.cpp: SPM has <unk>=0 <s>=1 </s>=2 and adds BOS; BPE adds BOS only for the
+    // pre-tokenizers whose models were trained with it, unless the file says otherwise.
+    if (v.kind == VocabKind::bpe) v.add_bos = bpe_adds_bos_by_default(v.pre);
     if (v.kind == VocabKind::spm) {
         v.unk_id = 0;
         v.bos_id = n > 1 ? 1 : -1;

@@ -56,4 +56,8 @@ struct Vocab {
 // Reads tokenizer.ggml.* from a GGUF, validating counts, types and ids.
 Result<Vocab> vocab_from_gguf(const GgufFile& gguf);
 
+// Whether a byte-level BPE vocabulary with this tokenizer.ggml.pre adds BOS when the
+// file has no tokenizer.ggml.add_bos_token (llama.cpp's per-pre-tokenizer default).
+bool bpe_adds_bos_by_default(const std::string& pre);
+
 }  // namespace lumen
