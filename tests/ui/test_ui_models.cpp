@@ -1,9 +1,11 @@
 // The workstation's Qt models under QAbstractItemModelTester, with QSignalSpy
 // checks: the KV-map model (snapshot diffing, totals, owners), the KV-map view
 // geometry at 64 and 20,000 blocks, the sampling presets (built-in and user,
-// persisted), the sampling panel, and the model panel's memory estimate.
+// persisted), the sampling panel, the decoding panel's settings table, and the
+// model panel's memory estimate.
 #include <QAbstractItemModelTester>
 #include <QApplication>
+#include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QLabel>
 #include <QSettings>
@@ -12,6 +14,7 @@
 #include <QStandardPaths>
 #include <QTest>
 
+#include "decoding/decoding_panel.h"
 #include "kvcache/kv_map_model.h"
 #include "kvcache/kv_map_view.h"
 #include "model/model_panel.h"
@@ -207,6 +210,93 @@ private Q_SLOTS:
         SamplingPanel next;
         QVERIFY(next.params().greedy());
         QCOMPARE(next.params().top_k, creative.top_k);
+    }
+
+    // The Decoding panel builds its controls from one table: every setting has its control,
+    // a tooltip, a default, is enabled only for its strategy and persists.
+    void decodingPanelDefaultsEnablingAndPersistence() {
+        QSettings settings;
+        settings.remove(QStringLiteral("decoding"));
+        DecodingPanel panel;
+        auto* strategy = panel.findChild<QComboBox*>(QStringLiteral("strategyCombo"));
+        auto* speculation = panel.findChild<QComboBox*>(QStringLiteral("speculationCombo"));
+        auto* amateurKind = panel.findChild<QComboBox*>(QStringLiteral("amateurKindCombo"));
+        QVERIFY(strategy && speculation && amateurKind);
+        QCOMPARE(strategy->count(), 4);
+        auto enabled = [&panel](const char* name) {
+            QWidget* w = panel.findChild<QWidget*>(QString::fromLatin1(name));
+            if (!w) qWarning() << "no control" << name;
+            return w && w->isEnabledTo(&panel);
+        };
+        for (const char* name : {"strategyCombo", "beamWidthSpin", "lengthPenaltySpin", "earlyStoppingCheck",
+                                 "amateurKindCombo", "amateurLayersSpin", "amateurPathEdit", "contrastiveAlphaSpin",
+                                 "contrastiveLambdaSpin", "speculationCombo", "draftTokensSpin", "draftPathEdit",
+                                 "exitEntropySpin", "exitFirstLayerSpin", "exitEverySpin"}) {
+            QWidget* w = panel.findChild<QWidget*>(QString::fromLatin1(name));
+            QVERIFY2(w && !w->toolTip().isEmpty(), name);
+        }
+        // Defaults: the sampling chain without speculation; each strategy's own defaults.
+        QCOMPARE(strategy->currentIndex(), 0);
+        QCOMPARE(panel.beamSettings().width, 0);
+        QCOMPARE(panel.beamSettings().lengthPenalty, 1.0);
+        QVERIFY(panel.beamSettings().earlyStopping);
+        QVERIFY(!panel.contrastiveSettings().enabled);
+        QCOMPARE(panel.contrastiveSettings().amateurLayers, 8);
+        QCOMPARE(panel.contrastiveSettings().alpha, 0.1);
+        QCOMPARE(panel.speculationSettings().mode, 0);
+        QCOMPARE(panel.speculationSettings().draftTokens, 4);
+        QVERIFY(!panel.earlyExitSettings().enabled);
+        QCOMPARE(panel.earlyExitSettings().firstLayer, 16);
+        QVERIFY(enabled("speculationCombo") && !enabled("draftTokensSpin") && !enabled("beamWidthSpin"));
+
+        // Enabled by strategy, and by the option they depend on.
+        speculation->setCurrentIndex(1);  // prompt lookup: k, but no draft model
+        QVERIFY(enabled("draftTokensSpin") && !enabled("draftPathEdit"));
+        speculation->setCurrentIndex(2);
+        QVERIFY(enabled("draftPathEdit"));
+        QCOMPARE(panel.speculationSettings().mode, 2);
+        strategy->setCurrentIndex(2);  // contrastive: the first-layers amateur by default
+        QVERIFY(!enabled("speculationCombo") && !enabled("draftTokensSpin"));
+        QVERIFY(enabled("contrastiveAlphaSpin") && enabled("amateurLayersSpin") && !enabled("amateurPathEdit"));
+        QCOMPARE(panel.speculationSettings().mode, 0);  // speculation only with the sampling chain
+        amateurKind->setCurrentIndex(1);
+        QVERIFY(!enabled("amateurLayersSpin") && enabled("amateurPathEdit"));
+        strategy->setCurrentIndex(3);
+        QVERIFY(panel.earlyExitSettings().enabled && enabled("exitEverySpin") && !enabled("contrastiveAlphaSpin"));
+
+        // set*Settings and the controls agree, and everything persists.
+        BeamSettings beam;
+        beam.width = 5;
+        beam.lengthPenalty = 0.5;
+        beam.earlyStopping = false;
+        panel.setBeamSettings(beam);
+        QCOMPARE(strategy->currentIndex(), 1);
+        QVERIFY(enabled("beamWidthSpin") && !enabled("exitEverySpin"));
+        panel.findChild<QSpinBox*>(QStringLiteral("exitFirstLayerSpin"))->setValue(9);
+        DecodingPanel next;
+        QCOMPARE(next.beamSettings().width, 5);
+        QCOMPARE(next.beamSettings().lengthPenalty, 0.5);
+        QVERIFY(!next.beamSettings().earlyStopping);
+        QCOMPARE(next.earlyExitSettings().firstLayer, 9);
+        QCOMPARE(next.findChild<QComboBox*>(QStringLiteral("speculationCombo"))->currentIndex(), 2);
+        QCOMPARE(next.findChild<QComboBox*>(QStringLiteral("amateurKindCombo"))->currentIndex(), 1);
+
+        ContrastiveSettings contrastive;
+        contrastive.enabled = true;
+        contrastive.amateurLayers = 3;
+        contrastive.alpha = 0.25;
+        contrastive.lambda = 2.0;
+        next.setContrastiveSettings(contrastive);
+        QCOMPARE(next.contrastiveSettings().amateurLayers, 3);
+        QCOMPARE(next.contrastiveSettings().alpha, 0.25);
+        QCOMPARE(next.beamSettings().width, 0);
+        // A stored value out of range (a stale or hand-edited file) comes back in range.
+        settings.setValue(QStringLiteral("decoding/strategy"), 99);
+        settings.setValue(QStringLiteral("decoding/beamWidth"), 1000);
+        DecodingPanel clamped;
+        QCOMPARE(clamped.findChild<QComboBox*>(QStringLiteral("strategyCombo"))->currentIndex(), 3);
+        QCOMPARE(clamped.findChild<QSpinBox*>(QStringLiteral("beamWidthSpin"))->value(), 16);
+        settings.remove(QStringLiteral("decoding"));
     }
 
     void memoryEstimateUsesTheSeedFormula() {

@@ -82,11 +82,27 @@ QString htmlBlock(const QString& role, const QString& content) {
 
 }  // namespace
 
+// ------------------------------------------------------------------ building
+
 ChatPanel::ChatPanel(ChatStore* store, SamplingPanel* sampling, QWidget* parent)
     : QWidget(parent), store_(store), sampling_(sampling) {
     setObjectName(QStringLiteral("chatPanel"));
     conversations_ = new ConversationListModel(store_, this);
+    auto* splitter = new QSplitter(this);
+    splitter->setObjectName(QStringLiteral("chatSplitter"));
+    splitter->addWidget(buildConversationList());
+    splitter->addWidget(buildMessageArea());
+    splitter->setStretchFactor(1, 3);
+    splitter->setSizes({220, 660});
+    auto* layout = new QHBoxLayout(this);
+    layout->addWidget(splitter);
 
+    if (conversations_->rowCount() > 0) selectConversation(conversations_->idAt(0));
+    updateControls();
+}
+
+// The search box, the conversation list and New, Rename, Delete.
+QWidget* ChatPanel::buildConversationList() {
     search_ = new QLineEdit(this);
     search_->setObjectName(QStringLiteral("conversationSearch"));
     search_->setPlaceholderText(tr("Search conversations"));
@@ -95,23 +111,40 @@ ChatPanel::ChatPanel(ChatStore* store, SamplingPanel* sampling, QWidget* parent)
     list_->setObjectName(QStringLiteral("conversationList"));
     list_->setModel(conversations_);
     list_->setEditTriggers(QAbstractItemView::EditKeyPressed | QAbstractItemView::SelectedClicked);
-    auto* newButton = new QPushButton(tr("New"), this);
-    newButton->setObjectName(QStringLiteral("newConversationButton"));
-    auto* renameButton = new QPushButton(tr("Rename"), this);
-    renameButton->setObjectName(QStringLiteral("renameConversationButton"));
-    auto* deleteButton = new QPushButton(tr("Delete"), this);
-    deleteButton->setObjectName(QStringLiteral("deleteConversationButton"));
-    auto* listButtons = new QHBoxLayout;
-    listButtons->addWidget(newButton);
-    listButtons->addWidget(renameButton);
-    listButtons->addWidget(deleteButton);
+    connect(search_, &QLineEdit::textChanged, conversations_, &ConversationListModel::setSearch);
+    connect(list_->selectionModel(), &QItemSelectionModel::currentChanged, this, [this](const QModelIndex& index) {
+        if (index.isValid()) selectConversation(conversations_->idAt(index.row()));
+    });
+    connect(conversations_, &QAbstractItemModel::modelReset, this, [this] {
+        const int row = conversations_->rowOf(current_);
+        if (row >= 0) list_->setCurrentIndex(conversations_->index(row));
+    });
+    auto button = [this](const char* name, const QString& text) {
+        auto* b = new QPushButton(text, this);
+        b->setObjectName(QString::fromLatin1(name));
+        return b;
+    };
+    QPushButton* newButton = button("newConversationButton", tr("New"));
+    QPushButton* renameButton = button("renameConversationButton", tr("Rename"));
+    QPushButton* deleteButton = button("deleteConversationButton", tr("Delete"));
+    connect(newButton, &QPushButton::clicked, this, &ChatPanel::newConversation);
+    connect(renameButton, &QPushButton::clicked, this, &ChatPanel::renameCurrent);
+    connect(deleteButton, &QPushButton::clicked, this, &ChatPanel::deleteCurrent);
+    auto* buttons = new QHBoxLayout;
+    buttons->addWidget(newButton);
+    buttons->addWidget(renameButton);
+    buttons->addWidget(deleteButton);
     auto* left = new QWidget(this);
-    auto* leftLayout = new QVBoxLayout(left);
-    leftLayout->setContentsMargins(0, 0, 0, 0);
-    leftLayout->addWidget(search_);
-    leftLayout->addWidget(list_, 1);
-    leftLayout->addLayout(listButtons);
+    auto* layout = new QVBoxLayout(left);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->addWidget(search_);
+    layout->addWidget(list_, 1);
+    layout->addLayout(buttons);
+    return left;
+}
 
+// The mode line, the messages, the input, the status line and Regenerate, Stop, Send.
+QWidget* ChatPanel::buildMessageArea() {
     mode_ = new QLabel(this);
     mode_->setObjectName(QStringLiteral("modeLabel"));
     view_ = new QTextBrowser(this);
@@ -121,6 +154,7 @@ ChatPanel::ChatPanel(ChatStore* store, SamplingPanel* sampling, QWidget* parent)
     input_->setObjectName(QStringLiteral("promptInput"));
     input_->setPlaceholderText(tr("Type a message; Ctrl+Return sends"));
     input_->setMaximumHeight(110);
+    // Send first: creation order is the tab order, and Tab goes from the input to Send.
     send_ = new QPushButton(tr("Send"), this);
     send_->setObjectName(QStringLiteral("sendButton"));
     stop_ = new QPushButton(tr("Stop"), this);
@@ -131,46 +165,23 @@ ChatPanel::ChatPanel(ChatStore* store, SamplingPanel* sampling, QWidget* parent)
     status_->setObjectName(QStringLiteral("chatStatusLabel"));
     status_->setWordWrap(true);
     status_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    connect(send_, &QPushButton::clicked, this, &ChatPanel::send);
+    connect(stop_, &QPushButton::clicked, this, &ChatPanel::stop);
+    connect(regenerate_, &QPushButton::clicked, this, &ChatPanel::regenerate);
     auto* buttons = new QHBoxLayout;
     buttons->addStretch(1);
     buttons->addWidget(regenerate_);
     buttons->addWidget(stop_);
     buttons->addWidget(send_);
     auto* right = new QWidget(this);
-    auto* rightLayout = new QVBoxLayout(right);
-    rightLayout->setContentsMargins(0, 0, 0, 0);
-    rightLayout->addWidget(mode_);
-    rightLayout->addWidget(view_, 1);
-    rightLayout->addWidget(input_);
-    rightLayout->addWidget(status_);
-    rightLayout->addLayout(buttons);
-
-    auto* splitter = new QSplitter(this);
-    splitter->setObjectName(QStringLiteral("chatSplitter"));
-    splitter->addWidget(left);
-    splitter->addWidget(right);
-    splitter->setStretchFactor(1, 3);
-    splitter->setSizes({220, 660});
-    auto* layout = new QHBoxLayout(this);
-    layout->addWidget(splitter);
-
-    connect(search_, &QLineEdit::textChanged, conversations_, &ConversationListModel::setSearch);
-    connect(list_->selectionModel(), &QItemSelectionModel::currentChanged, this, [this](const QModelIndex& index) {
-        if (index.isValid()) selectConversation(conversations_->idAt(index.row()));
-    });
-    connect(conversations_, &QAbstractItemModel::modelReset, this, [this] {
-        const int row = conversations_->rowOf(current_);
-        if (row >= 0) list_->setCurrentIndex(conversations_->index(row));
-    });
-    connect(newButton, &QPushButton::clicked, this, &ChatPanel::newConversation);
-    connect(renameButton, &QPushButton::clicked, this, &ChatPanel::renameCurrent);
-    connect(deleteButton, &QPushButton::clicked, this, &ChatPanel::deleteCurrent);
-    connect(send_, &QPushButton::clicked, this, &ChatPanel::send);
-    connect(stop_, &QPushButton::clicked, this, &ChatPanel::stop);
-    connect(regenerate_, &QPushButton::clicked, this, &ChatPanel::regenerate);
-
-    if (conversations_->rowCount() > 0) selectConversation(conversations_->idAt(0));
-    updateControls();
+    auto* layout = new QVBoxLayout(right);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->addWidget(mode_);
+    layout->addWidget(view_, 1);
+    layout->addWidget(input_);
+    layout->addWidget(status_);
+    layout->addLayout(buttons);
+    return right;
 }
 
 QString ChatPanel::statusText() const { return status_->text(); }
@@ -192,6 +203,7 @@ void ChatPanel::setModel(const ModelSummary& summary) {
                                     model_path_);
         conversations_->touch(current_);
     }
+    if (status_->text() == tr("Load a model to chat.")) setStatus({});  // it can chat now
     renderConversation();
     updateControls();
 }

@@ -66,6 +66,8 @@ Q_SIGNALS:
     void replyStored(const lumen::ui::ReplyStats& stats);
 
 private:
+    QWidget* buildConversationList();
+    QWidget* buildMessageArea();
     void startJob(qint64 replacesMessage = 0);
     void renderConversation();
     void updateControls();

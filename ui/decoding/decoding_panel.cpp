@@ -1,21 +1,22 @@
-// DecodingPanel: the strategy controls (persisted in QSettings) and the view of
-// the last beam search.
+// DecodingPanel: the strategy settings, described once in a table (kSettings)
+// from which the panel builds its controls, restores and persists them in
+// QSettings and enables them; and the views of the last reply's search.
 #include "decoding/decoding_panel.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
-#include <QFormLayout>
-#include <QHeaderView>
-#include <QLabel>
-#include <QSettings>
-#include <QSpinBox>
 #include <QFileDialog>
+#include <QFormLayout>
 #include <QHBoxLayout>
+#include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
+#include <QSettings>
+#include <QSpinBox>
 #include <QSplitter>
 #include <QStackedWidget>
 #include <QTreeWidget>
@@ -26,247 +27,520 @@
 namespace lumen::ui {
 
 namespace {
-const char* kStrategyKey = "decoding/strategy";
-const char* kWidthKey = "decoding/beamWidth";
-const char* kLengthPenaltyKey = "decoding/lengthPenalty";
-const char* kEarlyStoppingKey = "decoding/earlyStopping";
-const char* kAmateurKindKey = "decoding/amateurKind";
-const char* kAmateurLayersKey = "decoding/amateurLayers";
-const char* kAmateurPathKey = "decoding/amateurPath";
-const char* kAlphaKey = "decoding/contrastiveAlpha";
-const char* kLambdaKey = "decoding/contrastiveLambda";
-const char* kSpeculationKey = "decoding/speculation";
-const char* kDraftTokensKey = "decoding/draftTokens";
-const char* kDraftPathKey = "decoding/draftPath";
-const char* kExitEntropyKey = "decoding/exitEntropy";
-const char* kExitFirstLayerKey = "decoding/exitFirstLayer";
-const char* kExitEveryKey = "decoding/exitEvery";
+
 enum Strategy { kSampling = 0, kBeamSearch = 1, kContrastive = 2, kEarlyExit = 3 };
 enum AmateurKind { kFirstLayers = 0, kModelFile = 1 };
+enum Speculation { kNoSpeculation = 0, kPromptLookup = 1, kDraftModel = 2 };
+constexpr int kAnyStrategy = -1;
 
+// The rows of kSettings, in order.
+enum Setting {
+    kStrategy,
+    kBeamWidth,
+    kLengthPenalty,
+    kEarlyStopping,
+    kAmateurKind,
+    kAmateurLayers,
+    kAmateurPath,
+    kAlpha,
+    kLambda,
+    kSpeculation,
+    kDraftTokens,
+    kDraftPath,
+    kExitEntropy,
+    kExitFirstLayer,
+    kExitEvery,
+    kSettingCount
+};
 
-// A line edit for a model path with a browse button beside it.
-QHBoxLayout* pathRow(QWidget* parent, QLineEdit* edit, const QString& title) {
-    auto* browse = new QPushButton(QObject::tr("…"), parent);
+enum class Control { combo, intSpin, doubleSpin, check, path };
+
+constexpr const char* kStrategyItems[] = {"Sampling chain", "Beam search", "Contrastive decoding",
+                                          "Early exit (lossy)", nullptr};
+constexpr const char* kAmateurItems[] = {"The model's first layers (early exit)", "Another model file", nullptr};
+constexpr const char* kSpeculationItems[] = {"Off", "Prompt lookup", "Draft model", nullptr};
+
+// One decoding setting: its control, where it is saved, and when it applies. The
+// label, items, placeholder and tooltip go through tr() when the control is built.
+struct SettingSpec {
+    Setting id;
+    const char* key;         // QSettings key
+    const char* objectName;  // the control's (tests find it by this)
+    const char* label;       // the form row's; a check box's own text
+    Control control;
+    double fallback = 0;              // default: value, combo index or check state; paths default to empty
+    double lo = 0, hi = 0, step = 1;  // spin boxes
+    int decimals = 2;
+    const char* const* items = nullptr;  // combo entries, null-terminated
+    const char* placeholder = nullptr;   // path
+    const char* tooltip = nullptr;
+    int strategy = kAnyStrategy;  // enabled only with this strategy
+    int parent = -1;              // and only while combo `parent`...
+    unsigned parentIndices = 0;   // ...has one of these indices (bit i: index i)
+};
+
+constexpr SettingSpec kSettings[] = {
+    {.id = kStrategy,
+     .key = "decoding/strategy",
+     .objectName = "strategyCombo",
+     .label = "Strategy",
+     .control = Control::combo,
+     .fallback = kSampling,
+     .items = kStrategyItems,
+     .tooltip = "Sampling draws each token through the chain on the Sampling panel. Beam search keeps the most "
+                "likely continuations and returns the best by length-normalized log-probability; its beams share "
+                "the prompt's KV blocks. Contrastive decoding picks the token that the model likes much more than "
+                "a weaker amateur does."},
+    // Beam search.
+    {.id = kBeamWidth,
+     .key = "decoding/beamWidth",
+     .objectName = "beamWidthSpin",
+     .label = "Beam width",
+     .control = Control::intSpin,
+     .fallback = 4,
+     .lo = 1,
+     .hi = 16,
+     .tooltip = "Beams kept per step. Width 1 is greedy decoding.",
+     .strategy = kBeamSearch},
+    {.id = kLengthPenalty,
+     .key = "decoding/lengthPenalty",
+     .objectName = "lengthPenaltySpin",
+     .label = "Length penalty",
+     .control = Control::doubleSpin,
+     .fallback = 1.0,
+     .lo = -2.0,
+     .hi = 5.0,
+     .step = 0.1,
+     .tooltip = "A hypothesis scores sum(log p) / length^penalty. Above 0 favours longer replies; 0 ranks by total "
+                "log-probability.",
+     .strategy = kBeamSearch},
+    {.id = kEarlyStopping,
+     .key = "decoding/earlyStopping",
+     .objectName = "earlyStoppingCheck",
+     .label = "Stop when as many hypotheses as beams are finished",
+     .control = Control::check,
+     .fallback = 1,
+     .tooltip = "Off: search on while the best live beam could still beat the worst finished hypothesis.",
+     .strategy = kBeamSearch},
+    // Contrastive decoding.
+    {.id = kAmateurKind,
+     .key = "decoding/amateurKind",
+     .objectName = "amateurKindCombo",
+     .label = "Amateur",
+     .control = Control::combo,
+     .fallback = kFirstLayers,
+     .items = kAmateurItems,
+     .tooltip = "The early-exit amateur reads the hidden state after the first K layers through the final norm "
+                "and output head: it costs one more output product per token. Another model must have the same "
+                "vocabulary.",
+     .strategy = kContrastive},
+    {.id = kAmateurLayers,
+     .key = "decoding/amateurLayers",
+     .objectName = "amateurLayersSpin",
+     .label = "Amateur layers",
+     .control = Control::intSpin,
+     .fallback = 8,
+     .lo = 1,
+     .hi = 255,
+     .tooltip = "Layers the early-exit amateur keeps (fewer than the model has).",
+     .strategy = kContrastive,
+     .parent = kAmateurKind,
+     .parentIndices = 1u << kFirstLayers},
+    {.id = kAmateurPath,
+     .key = "decoding/amateurPath",
+     .objectName = "amateurPathEdit",
+     .label = "Amateur model",
+     .control = Control::path,
+     .placeholder = "amateur model (.gguf)",
+     .tooltip = "The amateur model file.",
+     .strategy = kContrastive,
+     .parent = kAmateurKind,
+     .parentIndices = 1u << kModelFile},
+    {.id = kAlpha,
+     .key = "decoding/contrastiveAlpha",
+     .objectName = "contrastiveAlphaSpin",
+     .label = "Plausibility α",
+     .control = Control::doubleSpin,
+     .fallback = 0.1,
+     .lo = 0.0,
+     .hi = 1.0,
+     .step = 0.05,
+     .tooltip = "Plausibility: only tokens with p_expert ≥ α · max p_expert are candidates.",
+     .strategy = kContrastive},
+    {.id = kLambda,
+     .key = "decoding/contrastiveLambda",
+     .objectName = "contrastiveLambdaSpin",
+     .label = "Amateur weight λ",
+     .control = Control::doubleSpin,
+     .fallback = 1.0,
+     .lo = 0.0,
+     .hi = 10.0,
+     .step = 0.1,
+     .tooltip = "Score = log p_expert − λ · log p_amateur. 0 is the expert's greedy choice.",
+     .strategy = kContrastive},
+    // Speculative decoding, with the sampling chain.
+    {.id = kSpeculation,
+     .key = "decoding/speculation",
+     .objectName = "speculationCombo",
+     .label = "Speculation",
+     .control = Control::combo,
+     .fallback = kNoSpeculation,
+     .items = kSpeculationItems,
+     .tooltip = "Speculative decoding with the sampling chain: drafts are verified in one step by rejection "
+                "sampling, so replies are distributed exactly as without it. Prompt lookup drafts from the "
+                "conversation itself; a draft model must share the vocabulary.",
+     .strategy = kSampling},
+    {.id = kDraftTokens,
+     .key = "decoding/draftTokens",
+     .objectName = "draftTokensSpin",
+     .label = "Draft tokens",
+     .control = Control::intSpin,
+     .fallback = 4,
+     .lo = 1,
+     .hi = 16,
+     .tooltip = "Draft tokens per step (k).",
+     .strategy = kSampling,
+     .parent = kSpeculation,
+     .parentIndices = (1u << kPromptLookup) | (1u << kDraftModel)},
+    {.id = kDraftPath,
+     .key = "decoding/draftPath",
+     .objectName = "draftPathEdit",
+     .label = "Draft model",
+     .control = Control::path,
+     .placeholder = "draft model (.gguf)",
+     .tooltip = "The draft model file.",
+     .strategy = kSampling,
+     .parent = kSpeculation,
+     .parentIndices = 1u << kDraftModel},
+    // Early exit (lossy).
+    {.id = kExitEntropy,
+     .key = "decoding/exitEntropy",
+     .objectName = "exitEntropySpin",
+     .label = "Exit entropy",
+     .control = Control::doubleSpin,
+     .fallback = 1.0,
+     .lo = 0.01,
+     .hi = 20.0,
+     .step = 0.1,
+     .tooltip = "A decode step stops at the first checked layer whose intermediate logits have an entropy below "
+                "this (nats). Lossy.",
+     .strategy = kEarlyExit},
+    {.id = kExitFirstLayer,
+     .key = "decoding/exitFirstLayer",
+     .objectName = "exitFirstLayerSpin",
+     .label = "First exit layer",
+     .control = Control::intSpin,
+     .fallback = 16,
+     .lo = 1,
+     .hi = 255,
+     .tooltip = "The first layer checked.",
+     .strategy = kEarlyExit},
+    {.id = kExitEvery,
+     .key = "decoding/exitEvery",
+     .objectName = "exitEverySpin",
+     .label = "Check every",
+     .control = Control::intSpin,
+     .fallback = 4,
+     .lo = 1,
+     .hi = 64,
+     .tooltip = "Check every this many layers after the first. Each check costs an output-head product.",
+     .strategy = kEarlyExit},
+};
+static_assert(int(std::size(kSettings)) == kSettingCount);
+
+// Each row's id is its index, so kSettings[id] finds the row.
+constexpr bool rowsInOrder() {
+    for (int i = 0; i < kSettingCount; ++i)
+        if (kSettings[i].id != i) return false;
+    return true;
+}
+static_assert(rowsInOrder());
+
+// A line edit for a model path with a browse button beside it, in one row widget.
+QWidget* pathRow(QWidget* parent, QLineEdit* edit, const QString& title) {
+    auto* row = new QWidget(parent);
+    edit->setParent(row);
+    auto* browse = new QPushButton(QObject::tr("…"), row);
     browse->setToolTip(title);
     QObject::connect(browse, &QPushButton::clicked, parent, [parent, edit, title] {
         const QString path = QFileDialog::getOpenFileName(parent, title, edit->text(),
                                                           QObject::tr("Models (*.gguf *.bin);;All files (*)"));
         if (!path.isEmpty()) edit->setText(path);
     });
-    auto* row = new QHBoxLayout;
-    row->addWidget(edit, 1);
-    row->addWidget(browse);
+    auto* layout = new QHBoxLayout(row);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->addWidget(edit, 1);
+    layout->addWidget(browse);
     return row;
+}
+
+QTreeWidget* resultTree(QWidget* parent, const char* name, const QStringList& headers) {
+    auto* tree = new QTreeWidget(parent);
+    tree->setObjectName(QString::fromLatin1(name));
+    tree->setHeaderLabels(headers);
+    return tree;
+}
+
+QLabel* summaryLabel(QWidget* parent, const char* name, const QString& text) {
+    auto* label = new QLabel(text, parent);
+    label->setObjectName(QString::fromLatin1(name));
+    label->setWordWrap(true);
+    return label;
+}
+
+// A page of the result views: a summary line above a view.
+QWidget* resultPage(QWidget* parent, QLabel* summary, QWidget* view) {
+    auto* page = new QWidget(parent);
+    auto* layout = new QVBoxLayout(page);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->addWidget(summary);
+    layout->addWidget(view, 1);
+    return page;
 }
 
 }  // namespace
 
+// ------------------------------------------------------------------ building
+
 DecodingPanel::DecodingPanel(QWidget* parent) : QWidget(parent) {
     setObjectName(QStringLiteral("decodingPanel"));
-    strategy_ = new QComboBox(this);
-    strategy_->setObjectName(QStringLiteral("strategyCombo"));
-    strategy_->addItem(tr("Sampling chain"));
-    strategy_->addItem(tr("Beam search"));
-    strategy_->addItem(tr("Contrastive decoding"));
-    strategy_->addItem(tr("Early exit (lossy)"));
-    strategy_->setToolTip(tr("Sampling draws each token through the chain on the Sampling panel. Beam search keeps "
-                             "the most likely continuations and returns the best by length-normalized log-probability; "
-                             "its beams share the prompt's KV blocks. Contrastive decoding picks the token that the "
-                             "model likes much more than a weaker amateur does."));
-    width_ = new QSpinBox(this);
-    width_->setObjectName(QStringLiteral("beamWidthSpin"));
-    width_->setRange(1, 16);
-    width_->setToolTip(tr("Beams kept per step. Width 1 is greedy decoding."));
-    length_penalty_ = doubleSpin(this, "lengthPenaltySpin", -2.0, 5.0, 0.1, 2,
-                           tr("A hypothesis scores sum(log p) / length^penalty. Above 0 favours longer replies; "
-                              "0 ranks by total log-probability."));
-    early_stopping_ = new QCheckBox(tr("Stop when as many hypotheses as beams are finished"), this);
-    early_stopping_->setObjectName(QStringLiteral("earlyStoppingCheck"));
-    early_stopping_->setToolTip(tr("Off: search on while the best live beam could still beat the worst finished "
-                                   "hypothesis."));
-
-    amateur_kind_ = new QComboBox(this);
-    amateur_kind_->setObjectName(QStringLiteral("amateurKindCombo"));
-    amateur_kind_->addItem(tr("The model's first layers (early exit)"));
-    amateur_kind_->addItem(tr("Another model file"));
-    amateur_kind_->setToolTip(tr("The early-exit amateur reads the hidden state after the first K layers through the "
-                                 "final norm and output head: it costs one more output product per token. Another "
-                                 "model must have the same vocabulary."));
-    amateur_layers_ = new QSpinBox(this);
-    amateur_layers_->setObjectName(QStringLiteral("amateurLayersSpin"));
-    amateur_layers_->setRange(1, 255);
-    amateur_layers_->setToolTip(tr("Layers the early-exit amateur keeps (fewer than the model has)."));
-    amateur_path_ = new QLineEdit(this);
-    amateur_path_->setObjectName(QStringLiteral("amateurPathEdit"));
-    amateur_path_->setPlaceholderText(tr("amateur model (.gguf)"));
-    QHBoxLayout* amateurRow = pathRow(this, amateur_path_, tr("Amateur model"));
-    speculation_ = new QComboBox(this);
-    speculation_->setObjectName(QStringLiteral("speculationCombo"));
-    speculation_->addItems({tr("Off"), tr("Prompt lookup"), tr("Draft model")});
-    speculation_->setToolTip(tr("Speculative decoding with the sampling chain: drafts are verified in one step by "
-                                "rejection sampling, so replies are distributed exactly as without it. Prompt lookup "
-                                "drafts from the conversation itself; a draft model must share the vocabulary."));
-    draft_tokens_ = intSpin(this, "draftTokensSpin", 1, 16, tr("Draft tokens per step (k)."));
-    draft_path_ = new QLineEdit(this);
-    draft_path_->setObjectName(QStringLiteral("draftPathEdit"));
-    draft_path_->setPlaceholderText(tr("draft model (.gguf)"));
-    QHBoxLayout* draftRow = pathRow(this, draft_path_, tr("Draft model"));
-    exit_entropy_ = doubleSpin(this, "exitEntropySpin", 0.01, 20.0, 0.1, 2,
-                         tr("A decode step stops at the first checked layer whose intermediate logits have an "
-                            "entropy below this (nats). Lossy."));
-    exit_first_layer_ = intSpin(this, "exitFirstLayerSpin", 1, 255, tr("The first layer checked."));
-    exit_every_ = intSpin(this, "exitEverySpin", 1, 64,
-                          tr("Check every this many layers after the first. Each check costs an output-head product."));
-    alpha_ = doubleSpin(this, "contrastiveAlphaSpin", 0.0, 1.0, 0.05, 2,
-                  tr("Plausibility: only tokens with p_expert ≥ α · max p_expert are candidates."));
-    lambda_ = doubleSpin(this, "contrastiveLambdaSpin", 0.0, 10.0, 0.1, 2,
-                   tr("Score = log p_expert − λ · log p_amateur. 0 is the expert's greedy choice."));
-
-    summary_ = new QLabel(tr("No beam search yet."), this);
-    summary_->setObjectName(QStringLiteral("beamSummaryLabel"));
-    summary_->setWordWrap(true);
-    hypotheses_ = new QTreeWidget(this);
-    hypotheses_->setObjectName(QStringLiteral("beamHypotheses"));
-    hypotheses_->setHeaderLabels({tr("#"), tr("score"), tr("Σ log p"), tr("tokens"), tr("end"), tr("text")});
-    hypotheses_->setRootIsDecorated(false);
-    hypotheses_->setSortingEnabled(false);
-    tree_ = new QTreeWidget(this);
-    tree_->setObjectName(QStringLiteral("beamTree"));
-    tree_->setHeaderLabels({tr("token"), tr("Σ log p"), tr("step")});
-    tree_->setIndentation(12);
-    tree_->setToolTip(tr("Each node is a token a beam took; its children are the beams that continued it. A node "
-                         "without children was pruned; ✔ marks a finished hypothesis."));
-    auto* beamPage = new QWidget(this);
-    auto* beamLayout = new QVBoxLayout(beamPage);
-    beamLayout->setContentsMargins(0, 0, 0, 0);
-    auto* beamViews = new QSplitter(Qt::Vertical, beamPage);
-    beamViews->addWidget(hypotheses_);
-    beamViews->addWidget(tree_);
-    beamViews->setStretchFactor(1, 2);
-    beamLayout->addWidget(summary_);
-    beamLayout->addWidget(beamViews, 1);
-
-    contrastive_summary_ = new QLabel(tr("No contrastive reply yet."), this);
-    contrastive_summary_->setObjectName(QStringLiteral("contrastiveSummaryLabel"));
-    contrastive_summary_->setWordWrap(true);
-    contrastive_trace_ = new QTreeWidget(this);
-    contrastive_trace_->setObjectName(QStringLiteral("contrastiveTrace"));
-    contrastive_trace_->setHeaderLabels({tr("#"), tr("token"), tr("p expert"), tr("p amateur"), tr("score"),
-                                         tr("expert alone")});
-    contrastive_trace_->setToolTip(tr("Each reply token, with the best-scoring plausible candidates below it. "
-                                      "'expert alone' is what greedy decoding would have picked."));
-    auto* contrastivePage = new QWidget(this);
-    auto* contrastiveLayout = new QVBoxLayout(contrastivePage);
-    contrastiveLayout->setContentsMargins(0, 0, 0, 0);
-    contrastiveLayout->addWidget(contrastive_summary_);
-    contrastiveLayout->addWidget(contrastive_trace_, 1);
-
-    speculation_summary_ = new QLabel(tr("Replies are drawn through the sampling chain (Sampling panel)."), this);
-    speculation_summary_->setObjectName(QStringLiteral("speculationSummaryLabel"));
-    speculation_summary_->setWordWrap(true);
+    QLayout* form = buildSettingsForm();
+    speculation_summary_ = summaryLabel(this, "speculationSummaryLabel",
+                                        tr("Replies are drawn through the sampling chain (Sampling panel)."));
     speculation_summary_->setAlignment(Qt::AlignTop | Qt::AlignLeft);
-    exit_summary_ = new QLabel(tr("No early-exit reply yet. Early exit is lossy: it changes the text."), this);
-    exit_summary_->setObjectName(QStringLiteral("exitSummaryLabel"));
-    exit_summary_->setWordWrap(true);
-    exit_layers_ = new QTreeWidget(this);
-    exit_layers_->setObjectName(QStringLiteral("exitLayersTable"));
-    exit_layers_->setHeaderLabels({tr("layers run"), tr("decode steps"), tr("share")});
-    exit_layers_->setRootIsDecorated(false);
-    auto* exitPage = new QWidget(this);
-    auto* exitLayout = new QVBoxLayout(exitPage);
-    exitLayout->setContentsMargins(0, 0, 0, 0);
-    exitLayout->addWidget(exit_summary_);
-    exitLayout->addWidget(exit_layers_, 1);
-
-    views_ = new QStackedWidget(this);
+    views_ = new QStackedWidget(this);  // one page per strategy, in Strategy order
     views_->addWidget(speculation_summary_);
-    views_->addWidget(beamPage);
-    views_->addWidget(contrastivePage);
-    views_->addWidget(exitPage);
-
-    auto* form = new QFormLayout;
-    form->addRow(tr("Strategy"), strategy_);
-    form->addRow(tr("Beam width"), width_);
-    form->addRow(tr("Length penalty"), length_penalty_);
-    form->addRow(QString(), early_stopping_);
-    form->addRow(tr("Amateur"), amateur_kind_);
-    form->addRow(tr("Amateur layers"), amateur_layers_);
-    form->addRow(tr("Amateur model"), amateurRow);
-    form->addRow(tr("Plausibility α"), alpha_);
-    form->addRow(tr("Amateur weight λ"), lambda_);
-    form->addRow(tr("Speculation"), speculation_);
-    form->addRow(tr("Draft tokens"), draft_tokens_);
-    form->addRow(tr("Draft model"), draftRow);
-    form->addRow(tr("Exit entropy"), exit_entropy_);
-    form->addRow(tr("First exit layer"), exit_first_layer_);
-    form->addRow(tr("Check every"), exit_every_);
+    views_->addWidget(buildBeamPage());
+    views_->addWidget(buildContrastivePage());
+    views_->addWidget(buildEarlyExitPage());
     auto* layout = new QVBoxLayout(this);
     layout->addLayout(form);
     layout->addWidget(views_, 1);
 
+    restoreSettings();
+    updateEnabled();
+    auto changed = [this] {
+        updateEnabled();
+        persist();
+    };
+    for (int id = 0; id < kSettingCount; ++id) {
+        QWidget* w = controls_[id];
+        switch (kSettings[id].control) {
+            case Control::combo: connect(static_cast<QComboBox*>(w), &QComboBox::currentIndexChanged, this, changed); break;
+            case Control::intSpin: connect(static_cast<QSpinBox*>(w), &QSpinBox::valueChanged, this, changed); break;
+            case Control::doubleSpin:
+                connect(static_cast<QDoubleSpinBox*>(w), &QDoubleSpinBox::valueChanged, this, changed);
+                break;
+            case Control::check: connect(static_cast<QCheckBox*>(w), &QCheckBox::toggled, this, changed); break;
+            case Control::path: connect(static_cast<QLineEdit*>(w), &QLineEdit::textChanged, this, changed); break;
+        }
+    }
+}
+
+QWidget* DecodingPanel::createControl(int id) {
+    const SettingSpec& spec = kSettings[id];
+    const QString tip = tr(spec.tooltip);
+    switch (spec.control) {
+        case Control::combo: {
+            auto* combo = new QComboBox(this);
+            combo->setObjectName(QString::fromLatin1(spec.objectName));
+            for (const char* const* item = spec.items; *item; ++item) combo->addItem(tr(*item));
+            combo->setToolTip(tip);
+            controls_[id] = combo;
+            return combo;
+        }
+        case Control::intSpin:
+            controls_[id] = intSpin(this, spec.objectName, int(spec.lo), int(spec.hi), tip);
+            return controls_[id];
+        case Control::doubleSpin:
+            controls_[id] = doubleSpin(this, spec.objectName, spec.lo, spec.hi, spec.step, spec.decimals, tip);
+            return controls_[id];
+        case Control::check: {
+            auto* check = new QCheckBox(tr(spec.label), this);
+            check->setObjectName(QString::fromLatin1(spec.objectName));
+            check->setToolTip(tip);
+            controls_[id] = check;
+            return check;
+        }
+        case Control::path: {
+            auto* edit = new QLineEdit(this);
+            edit->setObjectName(QString::fromLatin1(spec.objectName));
+            edit->setPlaceholderText(tr(spec.placeholder));
+            edit->setToolTip(tip);
+            controls_[id] = edit;
+            return pathRow(this, edit, tr(spec.label));
+        }
+    }
+    return nullptr;
+}
+
+QLayout* DecodingPanel::buildSettingsForm() {
+    controls_.fill(nullptr, kSettingCount);
+    auto* form = new QFormLayout;
+    for (int id = 0; id < kSettingCount; ++id) {
+        QWidget* field = createControl(id);
+        form->addRow(kSettings[id].control == Control::check ? QString() : tr(kSettings[id].label), field);
+    }
+    return form;
+}
+
+QWidget* DecodingPanel::buildBeamPage() {
+    beam_summary_ = summaryLabel(this, "beamSummaryLabel", tr("No beam search yet."));
+    hypotheses_ = resultTree(this, "beamHypotheses",
+                             {tr("#"), tr("score"), tr("Σ log p"), tr("tokens"), tr("end"), tr("text")});
+    hypotheses_->setRootIsDecorated(false);
+    hypotheses_->setSortingEnabled(false);
+    beam_tree_ = resultTree(this, "beamTree", {tr("token"), tr("Σ log p"), tr("step")});
+    beam_tree_->setIndentation(12);
+    beam_tree_->setToolTip(tr("Each node is a token a beam took; its children are the beams that continued it. A node "
+                              "without children was pruned; ✔ marks a finished hypothesis."));
+    auto* views = new QSplitter(Qt::Vertical, this);
+    views->addWidget(hypotheses_);
+    views->addWidget(beam_tree_);
+    views->setStretchFactor(1, 2);
+    return resultPage(this, beam_summary_, views);
+}
+
+QWidget* DecodingPanel::buildContrastivePage() {
+    contrastive_summary_ = summaryLabel(this, "contrastiveSummaryLabel", tr("No contrastive reply yet."));
+    contrastive_trace_ = resultTree(this, "contrastiveTrace", {tr("#"), tr("token"), tr("p expert"), tr("p amateur"),
+                                                                tr("score"), tr("expert alone")});
+    contrastive_trace_->setToolTip(tr("Each reply token, with the best-scoring plausible candidates below it. "
+                                      "'expert alone' is what greedy decoding would have picked."));
+    return resultPage(this, contrastive_summary_, contrastive_trace_);
+}
+
+QWidget* DecodingPanel::buildEarlyExitPage() {
+    exit_summary_ = summaryLabel(this, "exitSummaryLabel",
+                                 tr("No early-exit reply yet. Early exit is lossy: it changes the text."));
+    exit_layers_ = resultTree(this, "exitLayersTable", {tr("layers run"), tr("decode steps"), tr("share")});
+    exit_layers_->setRootIsDecorated(false);
+    return resultPage(this, exit_summary_, exit_layers_);
+}
+
+// ------------------------------------------------------------------ settings
+
+QVariant DecodingPanel::value(int id) const {
+    QWidget* w = controls_[id];
+    switch (kSettings[id].control) {
+        case Control::combo: return static_cast<QComboBox*>(w)->currentIndex();
+        case Control::intSpin: return static_cast<QSpinBox*>(w)->value();
+        case Control::doubleSpin: return static_cast<QDoubleSpinBox*>(w)->value();
+        case Control::check: return static_cast<QCheckBox*>(w)->isChecked();
+        case Control::path: return static_cast<QLineEdit*>(w)->text();
+    }
+    return {};
+}
+
+void DecodingPanel::setValue(int id, const QVariant& v) {
+    QWidget* w = controls_[id];
+    switch (kSettings[id].control) {
+        case Control::combo: {
+            auto* combo = static_cast<QComboBox*>(w);
+            combo->setCurrentIndex(std::clamp(v.toInt(), 0, combo->count() - 1));  // a stale index stays valid
+            break;
+        }
+        case Control::intSpin: static_cast<QSpinBox*>(w)->setValue(v.toInt()); break;
+        case Control::doubleSpin: static_cast<QDoubleSpinBox*>(w)->setValue(v.toDouble()); break;
+        case Control::check: static_cast<QCheckBox*>(w)->setChecked(v.toBool()); break;
+        case Control::path: static_cast<QLineEdit*>(w)->setText(v.toString()); break;
+    }
+}
+
+bool DecodingPanel::applies(int id) const {
+    const SettingSpec& spec = kSettings[id];
+    if (spec.strategy != kAnyStrategy && spec.strategy != value(kStrategy).toInt()) return false;
+    return spec.parent < 0 || ((spec.parentIndices >> value(spec.parent).toInt()) & 1u);
+}
+
+void DecodingPanel::restoreSettings() {
     const QSettings settings;
     applying_ = true;
-    strategy_->setCurrentIndex(std::clamp(settings.value(kStrategyKey, kSampling).toInt(), 0, int(kEarlyExit)));
-    speculation_->setCurrentIndex(std::clamp(settings.value(kSpeculationKey, 0).toInt(), 0, 2));
-    draft_tokens_->setValue(settings.value(kDraftTokensKey, 4).toInt());
-    draft_path_->setText(settings.value(kDraftPathKey).toString());
-    exit_entropy_->setValue(settings.value(kExitEntropyKey, 1.0).toDouble());
-    exit_first_layer_->setValue(settings.value(kExitFirstLayerKey, 16).toInt());
-    exit_every_->setValue(settings.value(kExitEveryKey, 4).toInt());
-    amateur_kind_->setCurrentIndex(settings.value(kAmateurKindKey, kFirstLayers).toInt() == kModelFile ? kModelFile : kFirstLayers);
-    amateur_layers_->setValue(settings.value(kAmateurLayersKey, 8).toInt());
-    amateur_path_->setText(settings.value(kAmateurPathKey).toString());
-    alpha_->setValue(settings.value(kAlphaKey, 0.1).toDouble());
-    lambda_->setValue(settings.value(kLambdaKey, 1.0).toDouble());
-    width_->setValue(settings.value(kWidthKey, 4).toInt());
-    length_penalty_->setValue(settings.value(kLengthPenaltyKey, 1.0).toDouble());
-    early_stopping_->setChecked(settings.value(kEarlyStoppingKey, true).toBool());
+    for (const SettingSpec& spec : kSettings) {
+        const QVariant fallback = spec.control == Control::path    ? QVariant(QString())
+                                  : spec.control == Control::check ? QVariant(spec.fallback != 0)
+                                                                   : QVariant(spec.fallback);
+        setValue(spec.id, settings.value(QString::fromLatin1(spec.key), fallback));
+    }
+    applying_ = false;
+}
+
+void DecodingPanel::persist() {
+    if (applying_) return;
+    QSettings settings;
+    for (const SettingSpec& spec : kSettings) settings.setValue(QString::fromLatin1(spec.key), value(spec.id));
+}
+
+void DecodingPanel::updateEnabled() {
+    for (int id = 0; id < kSettingCount; ++id) {
+        // A path's row holds its browse button too.
+        QWidget* field = kSettings[id].control == Control::path ? controls_[id]->parentWidget() : controls_[id];
+        field->setEnabled(applies(id));
+    }
+    views_->setCurrentIndex(value(kStrategy).toInt());
+}
+
+BeamSettings DecodingPanel::beamSettings() const {
+    BeamSettings s;
+    s.width = value(kStrategy).toInt() == kBeamSearch ? value(kBeamWidth).toInt() : 0;
+    s.lengthPenalty = value(kLengthPenalty).toDouble();
+    s.earlyStopping = value(kEarlyStopping).toBool();
+    return s;
+}
+
+void DecodingPanel::setBeamSettings(const BeamSettings& settings) {
+    applying_ = true;
+    setValue(kStrategy, int(settings.width >= 1 ? kBeamSearch : kSampling));
+    if (settings.width >= 1) setValue(kBeamWidth, settings.width);
+    setValue(kLengthPenalty, settings.lengthPenalty);
+    setValue(kEarlyStopping, settings.earlyStopping);
     applying_ = false;
     updateEnabled();
+    persist();
+}
 
-    connect(strategy_, &QComboBox::currentIndexChanged, this, [this] {
-        updateEnabled();
-        persist();
-    });
-    connect(width_, &QSpinBox::valueChanged, this, &DecodingPanel::persist);
-    connect(length_penalty_, &QDoubleSpinBox::valueChanged, this, &DecodingPanel::persist);
-    connect(early_stopping_, &QCheckBox::toggled, this, &DecodingPanel::persist);
-    connect(amateur_kind_, &QComboBox::currentIndexChanged, this, [this] {
-        updateEnabled();
-        persist();
-    });
-    connect(amateur_layers_, &QSpinBox::valueChanged, this, &DecodingPanel::persist);
-    connect(amateur_path_, &QLineEdit::textChanged, this, &DecodingPanel::persist);
-    connect(alpha_, &QDoubleSpinBox::valueChanged, this, &DecodingPanel::persist);
-    connect(lambda_, &QDoubleSpinBox::valueChanged, this, &DecodingPanel::persist);
-    connect(speculation_, &QComboBox::currentIndexChanged, this, [this] {
-        updateEnabled();
-        persist();
-    });
-    connect(draft_tokens_, &QSpinBox::valueChanged, this, &DecodingPanel::persist);
-    connect(draft_path_, &QLineEdit::textChanged, this, &DecodingPanel::persist);
-    connect(exit_entropy_, &QDoubleSpinBox::valueChanged, this, &DecodingPanel::persist);
-    connect(exit_first_layer_, &QSpinBox::valueChanged, this, &DecodingPanel::persist);
-    connect(exit_every_, &QSpinBox::valueChanged, this, &DecodingPanel::persist);
+ContrastiveSettings DecodingPanel::contrastiveSettings() const {
+    ContrastiveSettings c;
+    c.enabled = value(kStrategy).toInt() == kContrastive;
+    const bool firstLayers = value(kAmateurKind).toInt() == kFirstLayers;
+    c.amateurLayers = firstLayers ? value(kAmateurLayers).toInt() : 0;
+    c.amateurPath = firstLayers ? QString() : value(kAmateurPath).toString();
+    c.alpha = value(kAlpha).toDouble();
+    c.lambda = value(kLambda).toDouble();
+    return c;
+}
+
+void DecodingPanel::setContrastiveSettings(const ContrastiveSettings& c) {
+    applying_ = true;
+    if (c.enabled) setValue(kStrategy, int(kContrastive));
+    setValue(kAmateurKind, int(c.amateurLayers > 0 ? kFirstLayers : kModelFile));
+    if (c.amateurLayers > 0) setValue(kAmateurLayers, c.amateurLayers);
+    if (!c.amateurPath.isEmpty()) setValue(kAmateurPath, c.amateurPath);
+    setValue(kAlpha, c.alpha);
+    setValue(kLambda, c.lambda);
+    applying_ = false;
+    updateEnabled();
+    persist();
 }
 
 SpeculationSettings DecodingPanel::speculationSettings() const {
     SpeculationSettings sp;
-    if (strategy_->currentIndex() == kSampling) sp.mode = speculation_->currentIndex();
-    sp.draftTokens = draft_tokens_->value();
-    sp.draftPath = draft_path_->text();
+    if (value(kStrategy).toInt() == kSampling) sp.mode = value(kSpeculation).toInt();
+    sp.draftTokens = value(kDraftTokens).toInt();
+    sp.draftPath = value(kDraftPath).toString();
     return sp;
 }
 
 EarlyExitSettings DecodingPanel::earlyExitSettings() const {
     EarlyExitSettings e;
-    e.enabled = strategy_->currentIndex() == kEarlyExit;
-    e.maxEntropy = exit_entropy_->value();
-    e.firstLayer = exit_first_layer_->value();
-    e.every = exit_every_->value();
+    e.enabled = value(kStrategy).toInt() == kEarlyExit;
+    e.maxEntropy = value(kExitEntropy).toDouble();
+    e.firstLayer = value(kExitFirstLayer).toInt();
+    e.every = value(kExitEvery).toInt();
     return e;
 }
+
+// ------------------------------------------------------------------ result views
 
 void DecodingPanel::showDecodingStats(const DecodingStatsData& d) {
     if (!d.stepsByLayersRun.isEmpty()) {
@@ -299,86 +573,6 @@ void DecodingPanel::showDecodingStats(const DecodingStatsData& d) {
     if (!positions.isEmpty()) text += tr("\nAccepted by draft position: %1").arg(positions.join(QStringLiteral(", ")));
     if (d.draftMs > 0) text += tr("\nTime in the draft model: %1 ms").arg(d.draftMs, 0, 'f', 1);
     speculation_summary_->setText(text);
-}
-
-ContrastiveSettings DecodingPanel::contrastiveSettings() const {
-    ContrastiveSettings c;
-    c.enabled = strategy_->currentIndex() == kContrastive;
-    const bool firstLayers = amateur_kind_->currentIndex() == kFirstLayers;
-    c.amateurLayers = firstLayers ? amateur_layers_->value() : 0;
-    c.amateurPath = firstLayers ? QString() : amateur_path_->text();
-    c.alpha = alpha_->value();
-    c.lambda = lambda_->value();
-    return c;
-}
-
-void DecodingPanel::setContrastiveSettings(const ContrastiveSettings& c) {
-    applying_ = true;
-    if (c.enabled) strategy_->setCurrentIndex(kContrastive);
-    amateur_kind_->setCurrentIndex(c.amateurLayers > 0 ? kFirstLayers : kModelFile);
-    if (c.amateurLayers > 0) amateur_layers_->setValue(c.amateurLayers);
-    if (!c.amateurPath.isEmpty()) amateur_path_->setText(c.amateurPath);
-    alpha_->setValue(c.alpha);
-    lambda_->setValue(c.lambda);
-    applying_ = false;
-    updateEnabled();
-    persist();
-}
-
-BeamSettings DecodingPanel::beamSettings() const {
-    BeamSettings s;
-    s.width = strategy_->currentIndex() == kBeamSearch ? width_->value() : 0;
-    s.lengthPenalty = length_penalty_->value();
-    s.earlyStopping = early_stopping_->isChecked();
-    return s;
-}
-
-void DecodingPanel::setBeamSettings(const BeamSettings& settings) {
-    applying_ = true;
-    strategy_->setCurrentIndex(settings.width >= 1 ? kBeamSearch : kSampling);
-    if (settings.width >= 1) width_->setValue(settings.width);
-    length_penalty_->setValue(settings.lengthPenalty);
-    early_stopping_->setChecked(settings.earlyStopping);
-    applying_ = false;
-    updateEnabled();
-    persist();
-}
-
-void DecodingPanel::persist() {
-    if (applying_) return;
-    QSettings settings;
-    settings.setValue(kStrategyKey, strategy_->currentIndex());
-    settings.setValue(kWidthKey, width_->value());
-    settings.setValue(kLengthPenaltyKey, length_penalty_->value());
-    settings.setValue(kEarlyStoppingKey, early_stopping_->isChecked());
-    settings.setValue(kAmateurKindKey, amateur_kind_->currentIndex());
-    settings.setValue(kAmateurLayersKey, amateur_layers_->value());
-    settings.setValue(kAmateurPathKey, amateur_path_->text());
-    settings.setValue(kAlphaKey, alpha_->value());
-    settings.setValue(kLambdaKey, lambda_->value());
-    settings.setValue(kSpeculationKey, speculation_->currentIndex());
-    settings.setValue(kDraftTokensKey, draft_tokens_->value());
-    settings.setValue(kDraftPathKey, draft_path_->text());
-    settings.setValue(kExitEntropyKey, exit_entropy_->value());
-    settings.setValue(kExitFirstLayerKey, exit_first_layer_->value());
-    settings.setValue(kExitEveryKey, exit_every_->value());
-}
-
-void DecodingPanel::updateEnabled() {
-    const int strategy = strategy_->currentIndex();
-    for (QWidget* w : std::initializer_list<QWidget*>{width_, length_penalty_, early_stopping_})
-        w->setEnabled(strategy == kBeamSearch);
-    const bool contrastive = strategy == kContrastive, firstLayers = amateur_kind_->currentIndex() == kFirstLayers;
-    for (QWidget* w : std::initializer_list<QWidget*>{amateur_kind_, alpha_, lambda_}) w->setEnabled(contrastive);
-    amateur_layers_->setEnabled(contrastive && firstLayers);
-    amateur_path_->setEnabled(contrastive && !firstLayers);
-    const bool sampling = strategy == kSampling;
-    speculation_->setEnabled(sampling);
-    draft_tokens_->setEnabled(sampling && speculation_->currentIndex() != 0);
-    draft_path_->setEnabled(sampling && speculation_->currentIndex() == 2);
-    for (QWidget* w : std::initializer_list<QWidget*>{exit_entropy_, exit_first_layer_, exit_every_})
-        w->setEnabled(strategy == kEarlyExit);
-    views_->setCurrentIndex(strategy);
 }
 
 void DecodingPanel::showContrastive(const ContrastiveData& result) {
@@ -421,7 +615,7 @@ void DecodingPanel::showContrastive(const ContrastiveData& result) {
 }
 
 void DecodingPanel::showBeamSearch(const BeamSearchData& search) {
-    summary_->setText(tr("Width %1 · %2 steps · %3 forks · KV blocks: %4 for the prompt, %5 at the peak "
+    beam_summary_->setText(tr("Width %1 · %2 steps · %3 forks · KV blocks: %4 for the prompt, %5 at the peak "
                          "(about %6 without sharing) · %7 ms")
                           .arg(search.width)
                           .arg(search.steps)
@@ -446,8 +640,8 @@ void DecodingPanel::showBeamSearch(const BeamSearchData& search) {
     for (int c = 0; c < 5; ++c) hypotheses_->resizeColumnToContents(c);
 
     // One item per node; a node's parent is the item of its parent beam one step earlier.
-    tree_->clear();
-    auto* root = new QTreeWidgetItem(tree_, {tr("(prompt)")});
+    beam_tree_->clear();
+    auto* root = new QTreeWidgetItem(beam_tree_, {tr("(prompt)")});
     QVector<QTreeWidgetItem*> previous;
     for (const QVector<BeamNodeData>& step : search.tree) {
         QVector<QTreeWidgetItem*> current;
@@ -467,8 +661,8 @@ void DecodingPanel::showBeamSearch(const BeamSearchData& search) {
         }
         previous = current;
     }
-    tree_->expandAll();
-    tree_->resizeColumnToContents(0);
+    beam_tree_->expandAll();
+    beam_tree_->resizeColumnToContents(0);
 }
 
 }  // namespace lumen::ui

@@ -11,16 +11,14 @@
 // reply; early exit (lossy) shows how many layers the decode steps ran.
 #pragma once
 
+#include <QVariant>
+#include <QVector>
 #include <QWidget>
 
 #include "worker/engine_events.h"
 
-class QCheckBox;
-class QComboBox;
-class QDoubleSpinBox;
 class QLabel;
-class QLineEdit;
-class QSpinBox;
+class QLayout;
 class QStackedWidget;
 class QTreeWidget;
 
@@ -48,31 +46,28 @@ public Q_SLOTS:
     void showDecodingStats(const lumen::ui::DecodingStatsData& stats);
 
 private:
+    // The settings' controls come from one table (kSettings in decoding_panel.cpp);
+    // `setting` is a row of it.
+    QVariant value(int setting) const;
+    void setValue(int setting, const QVariant& value);
+    bool applies(int setting) const;  // enabled for the chosen strategy and options
+    QWidget* createControl(int setting);  // the control, or for a path its row with a browse button
+    QLayout* buildSettingsForm();
+    QWidget* buildBeamPage();
+    QWidget* buildContrastivePage();
+    QWidget* buildEarlyExitPage();
+    void restoreSettings();
     void persist();
     void updateEnabled();
 
-    QComboBox* strategy_;
-    QSpinBox* width_;
-    QDoubleSpinBox* length_penalty_;
-    QCheckBox* early_stopping_;
-    QComboBox* amateur_kind_;
-    QSpinBox* amateur_layers_;
-    QLineEdit* amateur_path_;
-    QDoubleSpinBox* alpha_;
-    QDoubleSpinBox* lambda_;
-    QComboBox* speculation_;
-    QSpinBox* draft_tokens_;
-    QLineEdit* draft_path_;
-    QDoubleSpinBox* exit_entropy_;
-    QSpinBox* exit_first_layer_;
-    QSpinBox* exit_every_;
+    QVector<QWidget*> controls_;  // one per setting, in table order
+    QStackedWidget* views_;       // the result view of each strategy
     QLabel* speculation_summary_;
     QLabel* exit_summary_;
     QTreeWidget* exit_layers_;
-    QStackedWidget* views_;
-    QLabel* summary_;
+    QLabel* beam_summary_;
     QTreeWidget* hypotheses_;
-    QTreeWidget* tree_;
+    QTreeWidget* beam_tree_;
     QLabel* contrastive_summary_;
     QTreeWidget* contrastive_trace_;
     bool applying_ = false;

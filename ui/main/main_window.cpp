@@ -16,10 +16,13 @@
 #include <QMessageBox>
 #include <QSettings>
 #include <QStatusBar>
+#include <QToolButton>
 
 #include "chat/chat_panel.h"
 #include "chat/chat_store.h"
 #include "kvcache/kv_map_view.h"
+#include "log/engine_log.h"
+#include "log/log_panel.h"
 #include "model/model_panel.h"
 #include "plots/performance_plots.h"
 #include "decoding/decoding_panel.h"
@@ -43,25 +46,15 @@ MainWindow::MainWindow(const MainWindowOptions& options, QWidget* parent) : QMai
     setObjectName(QStringLiteral("mainWindow"));
     setWindowTitle(QStringLiteral("Lumen"));
     register_engine_types();
+    // First, so that the messages of everything below (the load at start) reach the log.
+    engine_log_ = new EngineLog(lumen::LogLevel::info, this);
 
     store_ = new ChatStore;
     const QString dbPath = options.databasePath.isEmpty() ? defaultChatDatabasePath() : options.databasePath;
     if (!store_->open(dbPath, &store_error_))
         store_error_ = tr("Chat history is unavailable: %1").arg(store_error_);
 
-    sampling_ = new SamplingPanel(this);
-    chat_ = new ChatPanel(store_, sampling_, this);
-    decoding_ = new DecodingPanel(this);
-    chat_->setDecodingPanel(decoding_);
-    chat_->setConfirmDeletes(true);
-    model_ = new ModelPanel(this);
-    kv_model_ = new KvMapModel(this);
-    kv_panel_ = new KvMapPanel(kv_model_, this);
-    plots_ = new PerformancePlots(this);
-    serving_ = new ServingPanel(this);
-    quantization_ = new QuantizationPanel(this);
-    setCentralWidget(chat_);
-
+    buildPanels();
     worker_ = new EngineWorker;
     worker_->moveToThread(&worker_thread_);
     worker_thread_.setObjectName(QStringLiteral("lumen-engine"));
@@ -69,12 +62,11 @@ MainWindow::MainWindow(const MainWindowOptions& options, QWidget* parent) : QMai
 
     buildDocks();
     buildMenus();
-    connectWorker();
-    status_model_ = new QLabel(tr("No model"), this);
-    status_speed_ = new QLabel(this);
-    statusBar()->addWidget(status_model_, 1);
-    statusBar()->addPermanentWidget(status_speed_);
-    if (!store_error_.isEmpty()) statusBar()->showMessage(store_error_);
+    buildStatusBar();
+    connectModelSignals();
+    connectChatSignals();
+    connectToolSignals();
+    connectEngineLog();
 
     default_state_ = saveState();
     resize(1280, 820);
@@ -97,11 +89,28 @@ MainWindow::~MainWindow() {
     worker_thread_.quit();
     worker_thread_.wait();
     delete worker_;
+    delete engine_log_;  // uninstalls the engine log callback before the panels go
     delete chat_;  // its models hold the store
     delete store_;
 }
 
 // ------------------------------------------------------------------ layout
+
+void MainWindow::buildPanels() {
+    sampling_ = new SamplingPanel(this);
+    chat_ = new ChatPanel(store_, sampling_, this);
+    decoding_ = new DecodingPanel(this);
+    chat_->setDecodingPanel(decoding_);
+    chat_->setConfirmDeletes(true);
+    model_ = new ModelPanel(this);
+    kv_model_ = new KvMapModel(this);
+    kv_panel_ = new KvMapPanel(kv_model_, this);
+    plots_ = new PerformancePlots(this);
+    serving_ = new ServingPanel(this);
+    quantization_ = new QuantizationPanel(this);
+    log_panel_ = new LogPanel(this);
+    setCentralWidget(chat_);
+}
 
 void MainWindow::buildDocks() {
     auto addDock = [this](QWidget* panel, const QString& title, const char* name, Qt::DockWidgetArea area) {
@@ -125,6 +134,34 @@ void MainWindow::buildDocks() {
     auto* servingDock = addDock(serving_, tr("Serving"), "servingDock", Qt::RightDockWidgetArea);
     tabifyDockWidget(plotsDock, servingDock);
     plotsDock->raise();
+    // The log is closed by default: warnings show in the status bar, and View → Log opens it.
+    log_dock_ = addDock(log_panel_, tr("Log"), "logDock", Qt::BottomDockWidgetArea);
+    log_dock_->hide();
+}
+
+void MainWindow::buildStatusBar() {
+    status_model_ = new QLabel(tr("No model"), this);
+    status_model_->setObjectName(QStringLiteral("statusModelLabel"));
+    status_speed_ = new QLabel(this);
+    status_warnings_ = new QToolButton(this);
+    status_warnings_->setObjectName(QStringLiteral("logWarningsButton"));
+    status_warnings_->setAutoRaise(true);
+    status_warnings_->setToolTip(tr("Engine warnings since the log was last opened: click to open the log."));
+    status_warnings_->hide();
+    connect(status_warnings_, &QToolButton::clicked, this, &MainWindow::showLog);
+    // All permanent, on the right: messages (engine warnings, load errors) take the left
+    // and never cover them.
+    statusBar()->addPermanentWidget(status_warnings_);
+    statusBar()->addPermanentWidget(status_model_);
+    statusBar()->addPermanentWidget(status_speed_);
+    if (!store_error_.isEmpty()) statusBar()->showMessage(store_error_);
+}
+
+void MainWindow::showLog() {
+    log_dock_->show();
+    log_dock_->raise();
+    unseen_warnings_ = 0;
+    status_warnings_->hide();
 }
 
 void MainWindow::buildMenus() {
@@ -159,10 +196,13 @@ void MainWindow::buildMenus() {
 
     QMenu* view = menuBar()->addMenu(tr("&View"));
     for (QDockWidget* dock : docks_) view->addAction(dock->toggleViewAction());
+    log_dock_->toggleViewAction()->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_L));
+    log_dock_->toggleViewAction()->setObjectName(QStringLiteral("actionShowLog"));
     view->addSeparator();
     view->addAction(tr("&Reset Layout"), this, [this] {
         restoreState(default_state_);
-        for (QDockWidget* dock : docks_) dock->show();
+        for (QDockWidget* dock : docks_)
+            if (dock != log_dock_) dock->show();
     });
 
     QMenu* help = menuBar()->addMenu(tr("&Help"));
@@ -183,15 +223,13 @@ void MainWindow::rebuildRecentMenu() {
 
 // ------------------------------------------------------------------ worker wiring
 
-void MainWindow::connectWorker() {
+void MainWindow::connectModelSignals() {
     // GUI -> worker: queued invocations; the GUI thread never waits.
     connect(model_, &ModelPanel::inspectRequested, worker_, &EngineWorker::inspectModel);
     connect(model_, &ModelPanel::loadRequested, this, [this] { worker_->clearLoadCancel(); });
     connect(model_, &ModelPanel::loadRequested, worker_, &EngineWorker::loadModel);
     connect(model_, &ModelPanel::unloadRequested, worker_, &EngineWorker::unloadModel);
     connect(model_, &ModelPanel::cancelLoadRequested, this, [this] { worker_->requestLoadCancel(); });
-    connect(chat_, &ChatPanel::generateRequested, worker_, &EngineWorker::generate);
-    connect(chat_, &ChatPanel::conversationDeleted, worker_, &EngineWorker::releaseConversation);
 
     // worker -> GUI.
     connect(worker_, &EngineWorker::modelInspected, model_, &ModelPanel::showSummary);
@@ -209,7 +247,6 @@ void MainWindow::connectWorker() {
     });
     connect(worker_, &EngineWorker::loadProgress, model_, &ModelPanel::showLoadProgress);
     connect(worker_, &EngineWorker::modelLoaded, model_, &ModelPanel::showLoaded);
-    connect(worker_, &EngineWorker::modelLoaded, chat_, &ChatPanel::setModel);
     connect(worker_, &EngineWorker::modelLoaded, this, [this](const ModelSummary& s) {
         QSettings().setValue(QStringLiteral("model/last"), s.path);
         status_model_->setText(tr("%1 · %2 · %3").arg(s.name.isEmpty() ? QFileInfo(s.path).fileName() : s.name,
@@ -225,8 +262,14 @@ void MainWindow::connectWorker() {
         statusBar()->showMessage(tr("Loading failed: %1").arg(message));
     });
     connect(worker_, &EngineWorker::modelUnloaded, model_, &ModelPanel::showUnloaded);
-    connect(worker_, &EngineWorker::modelUnloaded, chat_, &ChatPanel::clearModel);
     connect(worker_, &EngineWorker::modelUnloaded, this, [this] { status_model_->setText(tr("No model")); });
+}
+
+void MainWindow::connectChatSignals() {
+    connect(chat_, &ChatPanel::generateRequested, worker_, &EngineWorker::generate);
+    connect(chat_, &ChatPanel::conversationDeleted, worker_, &EngineWorker::releaseConversation);
+    connect(worker_, &EngineWorker::modelLoaded, chat_, &ChatPanel::setModel);
+    connect(worker_, &EngineWorker::modelUnloaded, chat_, &ChatPanel::clearModel);
     connect(worker_, &EngineWorker::tokenGenerated, chat_, &ChatPanel::onToken);
     connect(worker_, &EngineWorker::tokenGenerated, plots_, &PerformancePlots::addToken);
     connect(worker_, &EngineWorker::stepFinished, plots_, &PerformancePlots::addStep);
@@ -235,19 +278,23 @@ void MainWindow::connectWorker() {
     });
     connect(worker_, &EngineWorker::kvSnapshotReady, kv_model_, &KvMapModel::setSnapshot);
     connect(worker_, &EngineWorker::replyFinished, chat_, &ChatPanel::onReplyFinished);
+    connect(worker_, &EngineWorker::replyFinished, plots_, &PerformancePlots::addReply);
+    connect(worker_, &EngineWorker::generationFailed, chat_, &ChatPanel::onGenerationFailed);
+}
+
+void MainWindow::connectToolSignals() {
     connect(worker_, &EngineWorker::beamSearchFinished, decoding_, &DecodingPanel::showBeamSearch);
     connect(worker_, &EngineWorker::contrastiveFinished, decoding_, &DecodingPanel::showContrastive);
     connect(worker_, &EngineWorker::decodingStatsReady, decoding_, &DecodingPanel::showDecodingStats);
     connect(worker_, &EngineWorker::decodingStatsReady, plots_, &PerformancePlots::addDecodingStats);
-    connect(worker_, &EngineWorker::replyFinished, plots_, &PerformancePlots::addReply);
-    connect(worker_, &EngineWorker::generationFailed, chat_, &ChatPanel::onGenerationFailed);
 
-    connect(serving_, &ServingPanel::runRequested, worker_, &EngineWorker::runServeBench);
     connect(quantization_, &QuantizationPanel::evaluateRequested, worker_, &EngineWorker::evaluateQuantization);
     connect(worker_, &EngineWorker::quantEvalFinished, quantization_, &QuantizationPanel::showResult);
     connect(worker_, &EngineWorker::quantEvalFailed, quantization_, &QuantizationPanel::showFailure);
     connect(worker_, &EngineWorker::modelLoaded, quantization_, [this] { quantization_->setModelLoaded(true); });
     connect(worker_, &EngineWorker::modelUnloaded, quantization_, [this] { quantization_->setModelLoaded(false); });
+
+    connect(serving_, &ServingPanel::runRequested, worker_, &EngineWorker::runServeBench);
     connect(serving_, &ServingPanel::stopRequested, this, [this] { worker_->requestServeBenchStop(); });
     connect(worker_, &EngineWorker::serveBenchStep, serving_, &ServingPanel::onStep);
     connect(worker_, &EngineWorker::serveBenchStep, plots_, &PerformancePlots::addStep);
@@ -257,6 +304,30 @@ void MainWindow::connectWorker() {
     connect(worker_, &EngineWorker::modelLoaded, serving_, [this] { serving_->setModelLoaded(true); });
     connect(worker_, &EngineWorker::modelUnloaded, serving_, [this] { serving_->setModelLoaded(false); });
     connect(worker_, &EngineWorker::loadFailed, serving_, [this] { serving_->setModelLoaded(false); });
+}
+
+// ------------------------------------------------------------------ engine log
+
+void MainWindow::connectEngineLog() {
+    connect(engine_log_, &EngineLog::messageLogged, log_panel_, &LogPanel::append);
+    connect(engine_log_, &EngineLog::messageLogged, this, &MainWindow::showEngineMessage);
+    connect(log_dock_, &QDockWidget::visibilityChanged, this, [this](bool visible) {
+        if (visible) {
+            unseen_warnings_ = 0;
+            status_warnings_->hide();
+        }
+    });
+}
+
+void MainWindow::showEngineMessage(const LogEntry& entry) {
+    if (entry.level < lumen::LogLevel::warning) return;
+    const bool error = entry.level == lumen::LogLevel::error;
+    statusBar()->showMessage((error ? tr("Engine error: %1") : tr("Engine warning: %1")).arg(entry.message),
+                             kStatusMessageMs);
+    if (log_dock_->isVisible()) return;
+    ++unseen_warnings_;
+    status_warnings_->setText(unseen_warnings_ == 1 ? tr("⚠ 1 warning") : tr("⚠ %1 warnings").arg(unseen_warnings_));
+    status_warnings_->show();
 }
 
 void MainWindow::openModel(const QString& path) {

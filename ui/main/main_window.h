@@ -1,7 +1,9 @@
 // The workstation's main window: the chat in the centre, and dockable,
-// restorable panels for the model, sampling, the KV-cache map and the live
-// performance plots. It owns the ChatStore and the engine worker's thread and
-// wires the worker's queued signals to the panels.
+// restorable panels for the model, sampling, the KV-cache map, the live
+// performance plots and the engine log. It owns the ChatStore, the engine
+// worker's thread and the engine log callback (EngineLog), and wires the
+// worker's queued signals to the panels. Engine warnings and errors also show
+// in the status bar.
 #pragma once
 
 #include <QMainWindow>
@@ -12,6 +14,7 @@
 class QDockWidget;
 class QLabel;
 class QMenu;
+class QToolButton;
 
 namespace lumen::ui {
 
@@ -25,6 +28,9 @@ class SamplingPanel;
 class DecodingPanel;
 class QuantizationPanel;
 class ServingPanel;
+class EngineLog;
+class LogPanel;
+struct LogEntry;
 
 struct MainWindowOptions {
     QString databasePath;   // empty: defaultChatDatabasePath()
@@ -39,6 +45,9 @@ QString default_model_path();
 class MainWindow : public QMainWindow {
     Q_OBJECT
 public:
+    // How long an engine warning or error stays in the status bar (the Log keeps it).
+    static constexpr int kStatusMessageMs = 8000;
+
     explicit MainWindow(const MainWindowOptions& options = {}, QWidget* parent = nullptr);
     ~MainWindow() override;
 
@@ -51,6 +60,7 @@ public:
     KvMapPanel* kvPanel() const { return kv_panel_; }
     PerformancePlots* plots() const { return plots_; }
     ServingPanel* servingPanel() const { return serving_; }
+    LogPanel* logPanel() const { return log_panel_; }
     EngineWorker* worker() const { return worker_; }
     ChatStore* chatStore() const { return store_; }
     QString storeError() const { return store_error_; }
@@ -63,9 +73,16 @@ protected:
     void closeEvent(QCloseEvent* event) override;
 
 private:
+    void buildPanels();
     void buildDocks();
     void buildMenus();
-    void connectWorker();
+    void buildStatusBar();
+    void connectModelSignals();
+    void connectChatSignals();
+    void connectToolSignals();  // decoding, quantization, serving
+    void connectEngineLog();
+    void showEngineMessage(const LogEntry& entry);  // warnings and errors: status bar
+    void showLog();
     void rebuildRecentMenu();
     void saveLayout();
 
@@ -82,11 +99,16 @@ private:
     KvMapPanel* kv_panel_;
     PerformancePlots* plots_;
     ServingPanel* serving_;
+    EngineLog* engine_log_;
+    LogPanel* log_panel_;
+    QDockWidget* log_dock_ = nullptr;
     QList<QDockWidget*> docks_;
     QByteArray default_state_;
     QMenu* recent_menu_ = nullptr;
     QLabel* status_model_ = nullptr;
     QLabel* status_speed_ = nullptr;
+    QToolButton* status_warnings_ = nullptr;  // warnings and errors since the log was last opened
+    int unseen_warnings_ = 0;
     QString pending_load_path_;  // opened with openModel: load it once its inspection arrives
 };
 

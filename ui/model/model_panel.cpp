@@ -46,22 +46,62 @@ qint64 estimate_kv_bytes(const ModelSummary& m, int contextTokens, int batch, co
     return qint64(layout.bytes_per_token()) * contextTokens * batch;
 }
 
+// ------------------------------------------------------------------ building
+
 ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     setObjectName(QStringLiteral("modelPanel"));
+    QLayout* fileRow = buildFileRow();  // created in display order, which is the tab order
+    auto* form = new QFormLayout;
+    addMemoryRows(form);
+    addWeightsRows(form);
+    addDeviceRows(form);
+    metadata_ = new QTreeWidget(this);
+    metadata_->setObjectName(QStringLiteral("metadataTree"));
+    metadata_->setColumnCount(2);
+    metadata_->setHeaderLabels({tr("Property"), tr("Value")});
+    metadata_->header()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
+    estimate_ = new QLabel(this);
+    estimate_->setObjectName(QStringLiteral("memoryEstimateLabel"));
+    estimate_->setWordWrap(true);
+
+    auto* layout = new QVBoxLayout(this);
+    layout->addLayout(fileRow);
+    layout->addWidget(new QLabel(tr("Recent models"), this));
+    layout->addWidget(recent_);
+    layout->addLayout(form);
+    layout->addWidget(metadata_, 1);
+    layout->addWidget(estimate_);
+    addLoadControls(layout);
+    updateButtons();
+
+    connect(path_, &QLineEdit::returnPressed, this, [this] { selectModel(path_->text()); });
+    connect(recent_, &QListWidget::itemActivated, this, [this](QListWidgetItem* item) { selectModel(item->text()); });
+    connect(context_, &QSpinBox::valueChanged, this, &ModelPanel::updateEstimate);
+    connect(batch_, &QSpinBox::valueChanged, this, &ModelPanel::updateEstimate);
+    connect(kv_type_, &QComboBox::currentTextChanged, this, &ModelPanel::updateEstimate);
+    connect(weights_, &QComboBox::currentIndexChanged, this, &ModelPanel::updateEstimate);
+    connect(mix_type_, &QComboBox::currentIndexChanged, this, &ModelPanel::updateEstimate);
+}
+
+QLayout* ModelPanel::buildFileRow() {
     path_ = new QLineEdit(this);
     path_->setObjectName(QStringLiteral("modelPathEdit"));
     path_->setPlaceholderText(tr("Path to a .gguf or llama2.c .bin file"));
     auto* browse = new QPushButton(tr("Open…"), this);
     browse->setObjectName(QStringLiteral("openModelButton"));
-    auto* pathRow = new QHBoxLayout;
-    pathRow->addWidget(path_, 1);
-    pathRow->addWidget(browse);
-
+    connect(browse, &QPushButton::clicked, this, &ModelPanel::openFileDialog);
     recent_ = new QListWidget(this);
     recent_->setObjectName(QStringLiteral("recentModelsList"));
     recent_->setMaximumHeight(90);
     recent_->addItems(recentModels());
+    auto* row = new QHBoxLayout;
+    row->addWidget(path_, 1);
+    row->addWidget(browse);
+    return row;
+}
 
+// The KV pool: its capacity, the batch of the estimate, its element type.
+void ModelPanel::addMemoryRows(QFormLayout* form) {
     context_ = new QSpinBox(this);
     context_->setObjectName(QStringLiteral("contextSpin"));
     context_->setRange(16, 1 << 20);
@@ -77,6 +117,13 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     for (DType t : kv_cache_types()) kv_type_->addItem(QString::fromLatin1(dtype_name(t)));
     kv_type_->setToolTip(tr("Element type of the KV cache. f16 halves f32's memory; q8_0 and fp8 halve it again, "
                             "q4_0 quarters it. f32 is exact; the others cost some quality (Quantization panel)."));
+    form->addRow(tr("Context (tokens)"), context_);
+    form->addRow(tr("Batch (sequences)"), batch_);
+    form->addRow(tr("KV type"), kv_type_);
+}
+
+// Load-time quantization: the format, the tensors kept at a higher precision, GPTQ.
+void ModelPanel::addWeightsRows(QFormLayout* form) {
     weights_ = new QComboBox(this);
     weights_->setObjectName(QStringLiteral("weightsCombo"));
     weights_->addItem(tr("as stored"), QString());
@@ -87,41 +134,34 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
                             "for byte what lumen-cli quantize writes; int8-ch (per channel), int4-gN (groups of N, "
                             "-asym with a zero point) and fp8-e4m3 are Lumen's in-memory formats. Norms stay f32; "
                             "q4_k_m mixes q4_k and q6_k as llama.cpp does."));
+    form->addRow(tr("Weights"), weights_);
+    form->addRow(tr("Keep higher"), buildMixRow());
+    form->addRow(tr("Calibrated"), buildCalibrationRow());
+}
+
+QLayout* ModelPanel::buildMixRow() {
     mix_type_ = new QComboBox(this);
     mix_type_->setObjectName(QStringLiteral("weightsMixTypeCombo"));
     mix_type_->addItem(tr("no"), QString());
     for (const char* t : {"f16", "bf16", "q8_0", "int8-ch", "q6_k"}) mix_type_->addItem(QString::fromLatin1(t), QString::fromLatin1(t));
     mix_type_->setToolTip(tr("Mixed precision: the tensors ticked beside stay in this format while the rest take "
                              "the Weights format (the sensitive ends of the model, as Q4_K_M does)."));
-    auto* mix_row = new QHBoxLayout;
-    mix_row->addWidget(mix_type_);
+    auto* row = new QHBoxLayout;
+    row->addWidget(mix_type_);
     for (const auto& [key, label] : {std::pair{"embd", tr("embeddings")}, std::pair{"output", tr("output")},
                                      std::pair{"first", tr("first layer")}, std::pair{"last", tr("last layer")}}) {
         auto* box = new QCheckBox(label, this);
         box->setObjectName(QStringLiteral("weightsMix_%1").arg(QLatin1String(key)));
         box->setProperty("mixKey", QString::fromLatin1(key));
         box->setChecked(true);
-        mix_row->addWidget(box);
+        row->addWidget(box);
         mix_boxes_.push_back(box);
         connect(box, &QCheckBox::toggled, this, &ModelPanel::updateEstimate);
     }
-    threads_ = new QSpinBox(this);
-    threads_->setObjectName(QStringLiteral("threadsSpin"));
-    threads_->setRange(0, 1024);
-    threads_->setSpecialValueText(tr("all cores"));
-    device_ = new QComboBox(this);
-    device_->setObjectName(QStringLiteral("deviceCombo"));
-    device_->addItem(tr("CPU"), QStringLiteral("cpu"));
-    device_->addItem(tr("CUDA GPU"), QStringLiteral("cuda"));
-    device_->addItem(tr("Auto (GPU when usable)"), QStringLiteral("auto"));
-    device_->setToolTip(tr("Where the model runs. Without a usable NVIDIA GPU (or in a build without CUDA) the CPU "
-                           "runs it; the status line after loading names the backend in use."));
-    auto* form = new QFormLayout;
-    form->addRow(tr("Context (tokens)"), context_);
-    form->addRow(tr("Batch (sequences)"), batch_);
-    form->addRow(tr("KV type"), kv_type_);
-    form->addRow(tr("Weights"), weights_);
-    form->addRow(tr("Keep higher"), mix_row);
+    return row;
+}
+
+QLayout* ModelPanel::buildCalibrationRow() {
     gptq_ = new QCheckBox(tr("GPTQ"), this);
     gptq_->setObjectName(QStringLiteral("gptqCheck"));
     gptq_->setToolTip(tr("Calibrated quantization: the calibration text runs through the model first, then every "
@@ -136,29 +176,41 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     calibration_samples_->setRange(1, 1024);
     calibration_samples_->setValue(CalibrationOptions{}.samples);
     calibration_samples_->setToolTip(tr("Calibration samples of %1 tokens each.").arg(CalibrationOptions{}.sample_tokens));
-    auto* calibration_row = new QHBoxLayout;
-    calibration_row->addWidget(gptq_);
-    calibration_row->addWidget(calibration_text_, 1);
-    calibration_row->addWidget(calibration_samples_);
-    form->addRow(tr("Calibrated"), calibration_row);
+    auto* row = new QHBoxLayout;
+    row->addWidget(gptq_);
+    row->addWidget(calibration_text_, 1);
+    row->addWidget(calibration_samples_);
+    return row;
+}
+
+void ModelPanel::addDeviceRows(QFormLayout* form) {
+    threads_ = new QSpinBox(this);
+    threads_->setObjectName(QStringLiteral("threadsSpin"));
+    threads_->setRange(0, 1024);
+    threads_->setSpecialValueText(tr("all cores"));
+    device_ = new QComboBox(this);
+    device_->setObjectName(QStringLiteral("deviceCombo"));
+    device_->addItem(tr("CPU"), QStringLiteral("cpu"));
+    device_->addItem(tr("CUDA GPU"), QStringLiteral("cuda"));
+    device_->addItem(tr("Auto (GPU when usable)"), QStringLiteral("auto"));
+    device_->setToolTip(tr("Where the model runs. Without a usable NVIDIA GPU (or in a build without CUDA) the CPU "
+                           "runs it and the engine says why in the status bar and the Log (View → Log); the status "
+                           "line after loading names the backend in use."));
     form->addRow(tr("Threads"), threads_);
     form->addRow(tr("Device"), device_);
+}
 
-    metadata_ = new QTreeWidget(this);
-    metadata_->setObjectName(QStringLiteral("metadataTree"));
-    metadata_->setColumnCount(2);
-    metadata_->setHeaderLabels({tr("Property"), tr("Value")});
-    metadata_->header()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
-    estimate_ = new QLabel(this);
-    estimate_->setObjectName(QStringLiteral("memoryEstimateLabel"));
-    estimate_->setWordWrap(true);
-
+// Load, Cancel and Unload, the progress bar, the status line and the error line.
+void ModelPanel::addLoadControls(QVBoxLayout* layout) {
     load_ = new QPushButton(tr("Load"), this);
     load_->setObjectName(QStringLiteral("loadModelButton"));
     cancel_ = new QPushButton(tr("Cancel"), this);
     cancel_->setObjectName(QStringLiteral("cancelLoadButton"));
     unload_ = new QPushButton(tr("Unload"), this);
     unload_->setObjectName(QStringLiteral("unloadModelButton"));
+    connect(load_, &QPushButton::clicked, this, [this] { requestLoad(loadSettings()); });
+    connect(cancel_, &QPushButton::clicked, this, &ModelPanel::cancelLoadRequested);
+    connect(unload_, &QPushButton::clicked, this, &ModelPanel::unloadRequested);
     auto* buttons = new QHBoxLayout;
     buttons->addWidget(load_);
     buttons->addWidget(cancel_);
@@ -175,32 +227,13 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
     error_->setTextInteractionFlags(Qt::TextSelectableByMouse);
     error_->setStyleSheet(QStringLiteral("color: #b00020;"));
     error_->hide();
-
-    auto* layout = new QVBoxLayout(this);
-    layout->addLayout(pathRow);
-    layout->addWidget(new QLabel(tr("Recent models"), this));
-    layout->addWidget(recent_);
-    layout->addLayout(form);
-    layout->addWidget(metadata_, 1);
-    layout->addWidget(estimate_);
     layout->addLayout(buttons);
     layout->addWidget(progress_);
     layout->addWidget(status_);
     layout->addWidget(error_);
-    updateButtons();
-
-    connect(browse, &QPushButton::clicked, this, &ModelPanel::openFileDialog);
-    connect(path_, &QLineEdit::returnPressed, this, [this] { selectModel(path_->text()); });
-    connect(recent_, &QListWidget::itemActivated, this, [this](QListWidgetItem* item) { selectModel(item->text()); });
-    connect(load_, &QPushButton::clicked, this, [this] { requestLoad(loadSettings()); });
-    connect(cancel_, &QPushButton::clicked, this, &ModelPanel::cancelLoadRequested);
-    connect(unload_, &QPushButton::clicked, this, &ModelPanel::unloadRequested);
-    connect(context_, &QSpinBox::valueChanged, this, &ModelPanel::updateEstimate);
-    connect(batch_, &QSpinBox::valueChanged, this, &ModelPanel::updateEstimate);
-    connect(kv_type_, &QComboBox::currentTextChanged, this, &ModelPanel::updateEstimate);
-    connect(weights_, &QComboBox::currentIndexChanged, this, &ModelPanel::updateEstimate);
-    connect(mix_type_, &QComboBox::currentIndexChanged, this, &ModelPanel::updateEstimate);
 }
+
+// ------------------------------------------------------------------ settings and state
 
 LoadSettings ModelPanel::loadSettings() const {
     LoadSettings s;

@@ -9,6 +9,8 @@
 
 class QCheckBox;
 class QComboBox;
+class QFormLayout;
+class QLayout;
 class QLabel;
 class QLineEdit;
 class QListWidget;
@@ -16,6 +18,7 @@ class QProgressBar;
 class QPushButton;
 class QSpinBox;
 class QTreeWidget;
+class QVBoxLayout;
 
 namespace lumen::ui {
 
@@ -56,6 +59,13 @@ Q_SIGNALS:
     void unloadRequested();
 
 private:
+    QLayout* buildFileRow();  // the path, Open… (and the recent list below it)
+    void addMemoryRows(QFormLayout* form);
+    void addWeightsRows(QFormLayout* form);
+    QLayout* buildMixRow();
+    QLayout* buildCalibrationRow();
+    void addDeviceRows(QFormLayout* form);
+    void addLoadControls(QVBoxLayout* layout);
     void showMetadata(const ModelSummary& summary);
     void updateButtons();
     void setError(const QString& message);

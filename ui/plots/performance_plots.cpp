@@ -48,6 +48,14 @@ void rescaleValueAxisFromZero(QCPAxis* axis, double maxValue) {
     axis->setRange(0, maxValue > 0 ? maxValue * 1.08 : 1.0);
 }
 
+// Ticks at whole numbers only: the x axis counts requests or replies.
+QSharedPointer<QCPAxisTickerFixed> wholeNumberTicker() {
+    QSharedPointer<QCPAxisTickerFixed> ticker(new QCPAxisTickerFixed);
+    ticker->setTickStep(1.0);
+    ticker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
+    return ticker;
+}
+
 void rescaleKeyAxis(QCPAxis* axis, double lo, double hi) {
     if (!(hi > lo)) {
         lo -= 0.5;
@@ -97,9 +105,9 @@ HistogramBins histogramBins(const QVector<double>& samples) {
 PerformancePlots::PerformancePlots(QWidget* parent) : QWidget(parent) {
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
-    m_tabs = new QTabWidget(this);
-    m_tabs->setObjectName(QStringLiteral("performance_tabs"));
-    layout->addWidget(m_tabs);
+    tabs_ = new QTabWidget(this);
+    tabs_->setObjectName(QStringLiteral("performance_tabs"));
+    layout->addWidget(tabs_);
 
     buildPlot(DecodeTps, tr("Decode tokens/s"));
     buildPlot(Ttft, tr("TTFT"));
@@ -109,9 +117,9 @@ PerformancePlots::PerformancePlots(QWidget* parent) : QWidget(parent) {
     buildPlot(Decoding, tr("Decoding"));
     setupAxes();
 
-    m_replotTimer.setSingleShot(true);
-    m_replotTimer.setInterval(kReplotIntervalMs);
-    connect(&m_replotTimer, &QTimer::timeout, this, &PerformancePlots::onReplotTimer);
+    replot_timer_.setSingleShot(true);
+    replot_timer_.setInterval(kReplotIntervalMs);
+    connect(&replot_timer_, &QTimer::timeout, this, &PerformancePlots::onReplotTimer);
     replotNow();
 }
 
@@ -119,7 +127,7 @@ PerformancePlots::~PerformancePlots() = default;
 
 void PerformancePlots::buildPlot(PlotId id, const QString& title) {
     const QString name = QString::fromLatin1(kPlotNames[id]);
-    auto* page = new QWidget(m_tabs);
+    auto* page = new QWidget(tabs_);
     auto* pageLayout = new QVBoxLayout(page);
     pageLayout->setContentsMargins(4, 4, 4, 4);
 
@@ -154,54 +162,59 @@ void PerformancePlots::buildPlot(PlotId id, const QString& title) {
     pageLayout->addLayout(buttons);
     pageLayout->addWidget(plot, 1);
 
-    m_plots[id] = plot;
-    m_tabs->addTab(page, title);
+    plots_[id] = plot;
+    tabs_->addTab(page, title);
 }
 
 void PerformancePlots::setupAxes() {
-    const QString timeLabel = tr("Time since start (s)");
-    const QCPScatterStyle dots(QCPScatterStyle::ssDisc, 4);
+    setupDecodeTpsPlot(plots_[DecodeTps]);
+    setupTtftPlot(plots_[Ttft]);
+    setupItlPlots(plots_[ItlTimeline], plots_[ItlHistogram]);
+    setupMemoryPlot(plots_[Memory]);
+    setupDecodingPlot(plots_[Decoding]);
+    for (int i = 0; i < PlotCount; ++i)
+        dirty_[i] = true;
+}
 
-    QCustomPlot* p = m_plots[DecodeTps];
+void PerformancePlots::setupDecodeTpsPlot(QCustomPlot* p) {
     QCPGraph* graph = p->addGraph();
     graph->setName(tr("Decode tokens/s"));
     graph->setPen(QPen(QColor(31, 119, 180), 1.5));
-    graph->setScatterStyle(dots);
-    p->xAxis->setLabel(timeLabel);
+    graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, 4));
+    p->xAxis->setLabel(tr("Time since start (s)"));
     p->yAxis->setLabel(tr("Decode throughput (tokens/s)"));
+}
 
-    p = m_plots[Ttft];
-    auto* ttftBars = new QCPBars(p->xAxis, p->yAxis);
-    ttftBars->setName(tr("TTFT"));
-    ttftBars->setWidth(0.6);
-    ttftBars->setPen(QPen(QColor(214, 39, 40)));
-    ttftBars->setBrush(QColor(214, 39, 40, 150));
-    QSharedPointer<QCPAxisTickerFixed> requestTicker(new QCPAxisTickerFixed);
-    requestTicker->setTickStep(1.0);
-    requestTicker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
-    p->xAxis->setTicker(requestTicker);
+void PerformancePlots::setupTtftPlot(QCustomPlot* p) {
+    auto* bars = new QCPBars(p->xAxis, p->yAxis);
+    bars->setName(tr("TTFT"));
+    bars->setWidth(0.6);
+    bars->setPen(QPen(QColor(214, 39, 40)));
+    bars->setBrush(QColor(214, 39, 40, 150));
+    p->xAxis->setTicker(wholeNumberTicker());
     p->xAxis->setLabel(tr("Request (#)"));
     p->yAxis->setLabel(tr("Time to first token (ms)"));
+}
 
-    p = m_plots[ItlTimeline];
-    graph = p->addGraph();
+void PerformancePlots::setupItlPlots(QCustomPlot* timeline, QCustomPlot* histogram) {
+    QCPGraph* graph = timeline->addGraph();
     graph->setName(tr("Inter-token latency"));
     graph->setLineStyle(QCPGraph::lsNone);
     graph->setPen(QPen(QColor(44, 160, 44)));
-    graph->setScatterStyle(dots);
-    p->xAxis->setLabel(timeLabel);
-    p->yAxis->setLabel(tr("Inter-token latency (ms)"));
+    graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, 4));
+    timeline->xAxis->setLabel(tr("Time since start (s)"));
+    timeline->yAxis->setLabel(tr("Inter-token latency (ms)"));
 
-    p = m_plots[ItlHistogram];
-    auto* histBars = new QCPBars(p->xAxis, p->yAxis);
-    histBars->setName(tr("ITL histogram"));
-    histBars->setWidthType(QCPBars::wtPlotCoords);
-    histBars->setPen(QPen(QColor(44, 160, 44)));
-    histBars->setBrush(QColor(44, 160, 44, 150));
-    p->xAxis->setLabel(tr("Inter-token latency (ms)"));
-    p->yAxis->setLabel(tr("Tokens (count)"));
+    auto* bars = new QCPBars(histogram->xAxis, histogram->yAxis);
+    bars->setName(tr("ITL histogram"));
+    bars->setWidthType(QCPBars::wtPlotCoords);
+    bars->setPen(QPen(QColor(44, 160, 44)));
+    bars->setBrush(QColor(44, 160, 44, 150));
+    histogram->xAxis->setLabel(tr("Inter-token latency (ms)"));
+    histogram->yAxis->setLabel(tr("Tokens (count)"));
+}
 
-    p = m_plots[Memory];
+void PerformancePlots::setupMemoryPlot(QCustomPlot* p) {
     const struct {
         QString name;
         QColor color;
@@ -209,34 +222,32 @@ void PerformancePlots::setupAxes() {
                   {tr("KV in use"), QColor(255, 127, 14)},
                   {tr("KV reserved"), QColor(148, 103, 189)}};
     for (const auto& s : series) {
-        graph = p->addGraph();
+        QCPGraph* graph = p->addGraph();
         graph->setName(s.name);
         graph->setPen(QPen(s.color, 1.5));
     }
-    p->xAxis->setLabel(timeLabel);
+    p->xAxis->setLabel(tr("Time since start (s)"));
     p->yAxis->setLabel(tr("Memory (MiB)"));
     p->legend->setVisible(true);
     p->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
+}
 
-    p = m_plots[Decoding];
+void PerformancePlots::setupDecodingPlot(QCustomPlot* p) {
     const struct {
         QString name;
         QColor color;
-    } decodingSeries[] = {{tr("Draft acceptance"), QColor(23, 190, 207)}, {tr("Layers run (early exit)"), QColor(188, 189, 34)}};
-    for (const auto& s : decodingSeries) {
-        graph = p->addGraph();
+    } series[] = {{tr("Draft acceptance"), QColor(23, 190, 207)}, {tr("Layers run (early exit)"), QColor(188, 189, 34)}};
+    for (const auto& s : series) {
+        QCPGraph* graph = p->addGraph();
         graph->setName(s.name);
         graph->setLineStyle(QCPGraph::lsNone);
         graph->setPen(QPen(s.color, 1.5));
         graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, 6));
     }
-    p->xAxis->setTicker(requestTicker);
+    p->xAxis->setTicker(wholeNumberTicker());
     p->xAxis->setLabel(tr("Reply (#)"));
     p->yAxis->setLabel(tr("Share (%)"));
     p->legend->setVisible(true);
-
-    for (int i = 0; i < PlotCount; ++i)
-        m_dirty[i] = true;
 }
 
 QStringList PerformancePlots::plotNames() const {
@@ -255,220 +266,232 @@ int PerformancePlots::indexOf(const QString& name) const {
 
 QCustomPlot* PerformancePlots::plot(const QString& name) const {
     const int i = indexOf(name);
-    return i < 0 ? nullptr : m_plots[i];
+    return i < 0 ? nullptr : plots_[i];
 }
 
 template <typename T>
 void PerformancePlots::trim(std::deque<T>& series) const {
-    while (series.size() > size_t(m_maxPoints))
+    while (series.size() > size_t(max_points_))
         series.pop_front();
 }
 
 void PerformancePlots::setMaxPointsPerSeries(int maxPoints) {
-    m_maxPoints = std::max(1, maxPoints);
-    trim(m_decode);
-    trim(m_ttft);
-    trim(m_itl);
-    trim(m_memory);
+    max_points_ = std::max(1, maxPoints);
+    trim(decode_);
+    trim(ttft_);
+    trim(itl_);
+    trim(memory_);
     for (int i = 0; i < PlotCount; ++i)
         markDirty(PlotId(i));
 }
 
 void PerformancePlots::markDirty(PlotId id) {
-    m_dirty[id] = true;
-    if (!m_replotTimer.isActive())
-        m_replotTimer.start();
+    dirty_[id] = true;
+    if (!replot_timer_.isActive())
+        replot_timer_.start();
 }
 
 void PerformancePlots::addStep(const StepStatsData& step) {
     if (!step.prefill) {
-        m_decode.push_back({step.wallTimeSec, step.requestId, step.step, step.decodeTps});
-        trim(m_decode);
+        decode_.push_back({step.wallTimeSec, step.requestId, step.step, step.decodeTps});
+        trim(decode_);
         markDirty(DecodeTps);
     }
-    m_memory.push_back({step.wallTimeSec, step.weightBytes, step.kvUsedBytes, step.kvReservedBytes});
-    trim(m_memory);
+    memory_.push_back({step.wallTimeSec, step.weightBytes, step.kvUsedBytes, step.kvReservedBytes});
+    trim(memory_);
     markDirty(Memory);
 }
 
 void PerformancePlots::addToken(const TokenEventData& token) {
     if (token.index <= 0)
         return;  // the first token has no inter-token latency (that is TTFT)
-    m_itl.push_back({token.wallTimeSec, token.requestId, token.index, token.sinceLastMs});
-    trim(m_itl);
+    itl_.push_back({token.wallTimeSec, token.requestId, token.index, token.sinceLastMs});
+    trim(itl_);
     markDirty(ItlTimeline);
     markDirty(ItlHistogram);
 }
 
 void PerformancePlots::addReply(const ReplyStats& reply) {
-    ++m_replyCount;
-    m_ttft.push_back({m_replyCount, reply.requestId, reply.ttftMs});
-    trim(m_ttft);
+    ++reply_count_;
+    ttft_.push_back({reply_count_, reply.requestId, reply.ttftMs});
+    trim(ttft_);
     markDirty(Ttft);
 }
 
 void PerformancePlots::addDecodingStats(const DecodingStatsData& d) {
-    DecodingPoint point{++m_decodingCount, d.requestId, -1, 0, -1};
+    DecodingPoint point{++decoding_count_, d.requestId, -1, 0, -1};
     if (d.drafted > 0) {
         point.acceptancePct = 100.0 * d.accepted / d.drafted;
         point.acceptedPerStep = d.verifySteps > 0 ? double(d.accepted) / d.verifySteps : 0;
     }
     if (d.stepsByLayersRun.size() > 1 && d.meanLayersRun > 0)
         point.layersRunPct = 100.0 * d.meanLayersRun / double(d.stepsByLayersRun.size() - 1);
-    m_decoding.push_back(point);
-    trim(m_decoding);
+    decoding_.push_back(point);
+    trim(decoding_);
     markDirty(Decoding);
 }
 
 void PerformancePlots::clear() {
-    m_decoding.clear();
-    m_decodingCount = 0;
-    m_decode.clear();
-    m_ttft.clear();
-    m_itl.clear();
-    m_memory.clear();
-    m_replyCount = 0;
+    decoding_.clear();
+    decoding_count_ = 0;
+    decode_.clear();
+    ttft_.clear();
+    itl_.clear();
+    memory_.clear();
+    reply_count_ = 0;
     for (int i = 0; i < PlotCount; ++i)
         markDirty(PlotId(i));
 }
 
 QVector<double> PerformancePlots::itlSamples() const {
     QVector<double> samples;
-    samples.reserve(int(m_itl.size()));
-    for (const ItlPoint& p : m_itl)
+    samples.reserve(int(itl_.size()));
+    for (const ItlPoint& p : itl_)
         samples.push_back(p.itlMs);
     return samples;
 }
 
 void PerformancePlots::syncPlot(int id) const {
-    QCustomPlot* p = m_plots[id];
-    m_dirty[id] = false;
-    QVector<double> keys;
-    QVector<double> values;
+    QCustomPlot* p = plots_[id];
+    dirty_[id] = false;
     double maxValue = 0;
     switch (id) {
-    case DecodeTps:
+    case DecodeTps: {
+        QVector<double> keys, values;
+        for (const DecodePoint& d : decode_) {
+            keys.push_back(d.wallTimeSec);
+            values.push_back(d.decodeTps);
+        }
+        maxValue = syncTimeline(p, keys, values);
+        break;
+    }
     case ItlTimeline: {
-        const bool decode = id == DecodeTps;
-        const int n = int(decode ? m_decode.size() : m_itl.size());
-        keys.reserve(n);
-        values.reserve(n);
-        if (decode) {
-            for (const DecodePoint& d : m_decode) {
-                keys.push_back(d.wallTimeSec);
-                values.push_back(d.decodeTps);
-            }
-        } else {
-            for (const ItlPoint& d : m_itl) {
-                keys.push_back(d.wallTimeSec);
-                values.push_back(d.itlMs);
-            }
+        QVector<double> keys, values;
+        for (const ItlPoint& d : itl_) {
+            keys.push_back(d.wallTimeSec);
+            values.push_back(d.itlMs);
         }
-        p->graph(0)->setData(keys, values);
-        for (double v : values)
-            maxValue = std::max(maxValue, v);
-        if (!keys.isEmpty())
-            rescaleKeyAxis(p->xAxis, *std::min_element(keys.cbegin(), keys.cend()),
-                           *std::max_element(keys.cbegin(), keys.cend()));
-        else
-            p->xAxis->setRange(0, 1);
+        maxValue = syncTimeline(p, keys, values);
         break;
     }
-    case Ttft: {
-        for (const TtftPoint& d : m_ttft) {
-            keys.push_back(double(d.request));
-            values.push_back(d.ttftMs);
-            maxValue = std::max(maxValue, d.ttftMs);
-        }
-        qobject_cast<QCPBars*>(p->plottable(0))->setData(keys, values, true);
-        if (!keys.isEmpty())
-            p->xAxis->setRange(keys.front() - 0.5, keys.back() + 0.5);
-        else
-            p->xAxis->setRange(0.5, 1.5);
-        break;
-    }
-    case ItlHistogram: {
-        const HistogramBins bins = histogramBins(itlSamples());
-        auto* bars = qobject_cast<QCPBars*>(p->plottable(0));
-        for (int i = 0; i < bins.binCount(); ++i) {
-            keys.push_back((bins.binStart(i) + bins.binEnd(i)) / 2);
-            values.push_back(bins.counts.at(i));
-            maxValue = std::max(maxValue, double(bins.counts.at(i)));
-        }
-        bars->setData(keys, values, true);
-        if (bins.binCount() > 0) {
-            bars->setWidth((bins.edges.back() - bins.edges.front()) / bins.binCount());
-            rescaleKeyAxis(p->xAxis, bins.edges.front(), bins.edges.back());
-        } else {
-            p->xAxis->setRange(0, 1);
-        }
-        break;
-    }
-    case Memory: {
-        QVector<double> series[3];
-        keys.reserve(int(m_memory.size()));
-        for (QVector<double>& s : series)
-            s.reserve(int(m_memory.size()));
-        for (const MemoryPoint& m : m_memory) {
-            keys.push_back(m.wallTimeSec);
-            series[0].push_back(mib(m.weightBytes));
-            series[1].push_back(mib(m.kvUsedBytes));
-            series[2].push_back(mib(m.kvReservedBytes));
-        }
-        for (int g = 0; g < 3; ++g) {
-            p->graph(g)->setData(keys, series[g]);
-            for (double v : series[g])
-                maxValue = std::max(maxValue, v);
-        }
-        if (!keys.isEmpty())
-            rescaleKeyAxis(p->xAxis, *std::min_element(keys.cbegin(), keys.cend()),
-                           *std::max_element(keys.cbegin(), keys.cend()));
-        else
-            p->xAxis->setRange(0, 1);
-        break;
-    }
-    case Decoding: {
-        QVector<double> acceptanceKeys, acceptance, layerKeys, layers;
-        for (const DecodingPoint& d : m_decoding) {
-            if (d.acceptancePct >= 0) {
-                acceptanceKeys.push_back(double(d.reply));
-                acceptance.push_back(d.acceptancePct);
-            }
-            if (d.layersRunPct >= 0) {
-                layerKeys.push_back(double(d.reply));
-                layers.push_back(d.layersRunPct);
-            }
-        }
-        p->graph(0)->setData(acceptanceKeys, acceptance);
-        p->graph(1)->setData(layerKeys, layers);
-        maxValue = 100.0;
-        if (!m_decoding.empty())
-            p->xAxis->setRange(double(m_decoding.front().reply) - 0.5, double(m_decoding.back().reply) + 0.5);
-        else
-            p->xAxis->setRange(0.5, 1.5);
-        break;
-    }
-    default:
-        break;
+    case Ttft: maxValue = syncTtft(p); break;
+    case ItlHistogram: maxValue = syncItlHistogram(p); break;
+    case Memory: maxValue = syncMemory(p); break;
+    case Decoding: maxValue = syncDecoding(p); break;
+    default: break;
     }
     rescaleValueAxisFromZero(p->yAxis, maxValue);
 }
 
+// One graph of values over time; returns the largest value.
+double PerformancePlots::syncTimeline(QCustomPlot* p, const QVector<double>& keys, const QVector<double>& values) const {
+    p->graph(0)->setData(keys, values);
+    if (!keys.isEmpty())
+        rescaleKeyAxis(p->xAxis, *std::min_element(keys.cbegin(), keys.cend()),
+                       *std::max_element(keys.cbegin(), keys.cend()));
+    else
+        p->xAxis->setRange(0, 1);
+    return values.isEmpty() ? 0.0 : *std::max_element(values.cbegin(), values.cend());
+}
+
+double PerformancePlots::syncTtft(QCustomPlot* p) const {
+    QVector<double> keys, values;
+    double maxValue = 0;
+    for (const TtftPoint& d : ttft_) {
+        keys.push_back(double(d.request));
+        values.push_back(d.ttftMs);
+        maxValue = std::max(maxValue, d.ttftMs);
+    }
+    qobject_cast<QCPBars*>(p->plottable(0))->setData(keys, values, true);
+    if (!keys.isEmpty())
+        p->xAxis->setRange(keys.front() - 0.5, keys.back() + 0.5);
+    else
+        p->xAxis->setRange(0.5, 1.5);
+    return maxValue;
+}
+
+double PerformancePlots::syncItlHistogram(QCustomPlot* p) const {
+    const HistogramBins bins = histogramBins(itlSamples());
+    auto* bars = qobject_cast<QCPBars*>(p->plottable(0));
+    QVector<double> keys, values;
+    double maxValue = 0;
+    for (int i = 0; i < bins.binCount(); ++i) {
+        keys.push_back((bins.binStart(i) + bins.binEnd(i)) / 2);
+        values.push_back(bins.counts.at(i));
+        maxValue = std::max(maxValue, double(bins.counts.at(i)));
+    }
+    bars->setData(keys, values, true);
+    if (bins.binCount() > 0) {
+        bars->setWidth((bins.edges.back() - bins.edges.front()) / bins.binCount());
+        rescaleKeyAxis(p->xAxis, bins.edges.front(), bins.edges.back());
+    } else {
+        p->xAxis->setRange(0, 1);
+    }
+    return maxValue;
+}
+
+double PerformancePlots::syncMemory(QCustomPlot* p) const {
+    QVector<double> keys, series[3];
+    keys.reserve(int(memory_.size()));
+    for (QVector<double>& s : series)
+        s.reserve(int(memory_.size()));
+    for (const MemoryPoint& m : memory_) {
+        keys.push_back(m.wallTimeSec);
+        series[0].push_back(mib(m.weightBytes));
+        series[1].push_back(mib(m.kvUsedBytes));
+        series[2].push_back(mib(m.kvReservedBytes));
+    }
+    double maxValue = 0;
+    for (int g = 0; g < 3; ++g) {
+        p->graph(g)->setData(keys, series[g]);
+        for (double v : series[g])
+            maxValue = std::max(maxValue, v);
+    }
+    if (!keys.isEmpty())
+        rescaleKeyAxis(p->xAxis, *std::min_element(keys.cbegin(), keys.cend()),
+                       *std::max_element(keys.cbegin(), keys.cend()));
+    else
+        p->xAxis->setRange(0, 1);
+    return maxValue;
+}
+
+// Both series are shares in percent: the value axis always ends at 100.
+double PerformancePlots::syncDecoding(QCustomPlot* p) const {
+    QVector<double> acceptanceKeys, acceptance, layerKeys, layers;
+    for (const DecodingPoint& d : decoding_) {
+        if (d.acceptancePct >= 0) {
+            acceptanceKeys.push_back(double(d.reply));
+            acceptance.push_back(d.acceptancePct);
+        }
+        if (d.layersRunPct >= 0) {
+            layerKeys.push_back(double(d.reply));
+            layers.push_back(d.layersRunPct);
+        }
+    }
+    p->graph(0)->setData(acceptanceKeys, acceptance);
+    p->graph(1)->setData(layerKeys, layers);
+    if (!decoding_.empty())
+        p->xAxis->setRange(double(decoding_.front().reply) - 0.5, double(decoding_.back().reply) + 0.5);
+    else
+        p->xAxis->setRange(0.5, 1.5);
+    return 100.0;
+}
+
 void PerformancePlots::onReplotTimer() {
     for (int i = 0; i < PlotCount; ++i) {
-        if (!m_dirty[i])
+        if (!dirty_[i])
             continue;
         syncPlot(i);
-        m_plots[i]->replot(QCustomPlot::rpQueuedReplot);
+        plots_[i]->replot(QCustomPlot::rpQueuedReplot);
     }
 }
 
 void PerformancePlots::replotNow() {
-    m_replotTimer.stop();
+    replot_timer_.stop();
     for (int i = 0; i < PlotCount; ++i) {
-        if (m_dirty[i])
+        if (dirty_[i])
             syncPlot(i);
-        m_plots[i]->replot();
+        plots_[i]->replot();
     }
 }
 
@@ -478,19 +501,19 @@ QString PerformancePlots::csv(const QString& name) const {
     switch (id) {
     case DecodeTps:
         out += QStringLiteral("wall_time_s,request_id,step,decode_tps\n");
-        for (const DecodePoint& d : m_decode)
+        for (const DecodePoint& d : decode_)
             out += num(d.wallTimeSec) + ',' + QString::number(d.requestId) + ',' +
                    QString::number(d.step) + ',' + num(d.decodeTps) + '\n';
         break;
     case Ttft:
         out += QStringLiteral("request,request_id,ttft_ms\n");
-        for (const TtftPoint& d : m_ttft)
+        for (const TtftPoint& d : ttft_)
             out += QString::number(d.request) + ',' + QString::number(d.requestId) + ',' +
                    num(d.ttftMs) + '\n';
         break;
     case ItlTimeline:
         out += QStringLiteral("wall_time_s,request_id,token_index,itl_ms\n");
-        for (const ItlPoint& d : m_itl)
+        for (const ItlPoint& d : itl_)
             out += num(d.wallTimeSec) + ',' + QString::number(d.requestId) + ',' +
                    QString::number(d.index) + ',' + num(d.itlMs) + '\n';
         break;
@@ -504,13 +527,13 @@ QString PerformancePlots::csv(const QString& name) const {
     }
     case Memory:
         out += QStringLiteral("wall_time_s,weights_mib,kv_used_mib,kv_reserved_mib\n");
-        for (const MemoryPoint& m : m_memory)
+        for (const MemoryPoint& m : memory_)
             out += num(m.wallTimeSec) + ',' + num(mib(m.weightBytes)) + ',' +
                    num(mib(m.kvUsedBytes)) + ',' + num(mib(m.kvReservedBytes)) + '\n';
         break;
     case Decoding:
         out += QStringLiteral("reply,request_id,draft_acceptance_pct,accepted_per_verify_step,layers_run_pct\n");
-        for (const DecodingPoint& d : m_decoding)
+        for (const DecodingPoint& d : decoding_)
             out += QString::number(d.reply) + ',' + QString::number(d.requestId) + ',' +
                    (d.acceptancePct >= 0 ? num(d.acceptancePct) : QString()) + ',' +
                    (d.acceptancePct >= 0 ? num(d.acceptedPerStep) : QString()) + ',' +
@@ -564,9 +587,9 @@ bool PerformancePlots::exportPng(const QString& name, const QString& path, QStri
                         .arg(name, path, info.absolutePath()));
     if (info.isDir())
         return fail(tr("Cannot write PNG of plot '%1' to '%2': it is a folder").arg(name, path));
-    if (m_dirty[id])
+    if (dirty_[id])
         syncPlot(id);
-    if (!m_plots[id]->savePng(path, kPngWidth, kPngHeight))
+    if (!plots_[id]->savePng(path, kPngWidth, kPngHeight))
         return fail(tr("Cannot write PNG of plot '%1' to '%2': the image could not be saved "
                        "(is the folder writable?)")
                         .arg(name, path));

@@ -91,7 +91,7 @@ public:
     // Immediate replot of all plots (tests, screenshots).
     void replotNow();
 
-    int maxPointsPerSeries() const { return m_maxPoints; }
+    int maxPointsPerSeries() const { return max_points_; }
     // Changes the bound (at least 1) and drops what is beyond it now.
     void setMaxPointsPerSeries(int maxPoints);
 
@@ -131,29 +131,40 @@ private:
 
     void buildPlot(PlotId id, const QString& title);
     void setupAxes();
+    void setupDecodeTpsPlot(QCustomPlot* plot);
+    void setupTtftPlot(QCustomPlot* plot);
+    void setupItlPlots(QCustomPlot* timeline, QCustomPlot* histogram);
+    void setupMemoryPlot(QCustomPlot* plot);
+    void setupDecodingPlot(QCustomPlot* plot);
     int indexOf(const QString& name) const;
     void markDirty(PlotId id);
     void onReplotTimer();
     // Copies the retained data into the plot and rescales its axes.
     void syncPlot(int id) const;
+    // Each returns the largest value shown, for the value axis.
+    double syncTimeline(QCustomPlot* plot, const QVector<double>& keys, const QVector<double>& values) const;
+    double syncTtft(QCustomPlot* plot) const;
+    double syncItlHistogram(QCustomPlot* plot) const;
+    double syncMemory(QCustomPlot* plot) const;
+    double syncDecoding(QCustomPlot* plot) const;
     QVector<double> itlSamples() const;
     template <typename T>
     void trim(std::deque<T>& series) const;
     void exportInteractive(const QString& name, bool png);
 
-    QTabWidget* m_tabs = nullptr;
-    QCustomPlot* m_plots[PlotCount] = {};
-    mutable bool m_dirty[PlotCount] = {};
-    QTimer m_replotTimer;
-    int m_maxPoints = kDefaultMaxPoints;
+    QTabWidget* tabs_ = nullptr;
+    QCustomPlot* plots_[PlotCount] = {};
+    mutable bool dirty_[PlotCount] = {};
+    QTimer replot_timer_;
+    int max_points_ = kDefaultMaxPoints;
 
-    std::deque<DecodePoint> m_decode;
-    std::deque<TtftPoint> m_ttft;
-    std::deque<ItlPoint> m_itl;
-    std::deque<MemoryPoint> m_memory;
-    std::deque<DecodingPoint> m_decoding;
-    qint64 m_replyCount = 0;
-    qint64 m_decodingCount = 0;
+    std::deque<DecodePoint> decode_;
+    std::deque<TtftPoint> ttft_;
+    std::deque<ItlPoint> itl_;
+    std::deque<MemoryPoint> memory_;
+    std::deque<DecodingPoint> decoding_;
+    qint64 reply_count_ = 0;
+    qint64 decoding_count_ = 0;
 };
 
 }  // namespace lumen::ui

@@ -36,8 +36,28 @@ public:
 QString mib(qint64 bytes) { return QString::number(double(bytes) / (1024.0 * 1024.0), 'f', 1); }
 }  // namespace
 
+// ------------------------------------------------------------------ building
+
 QuantizationPanel::QuantizationPanel(QWidget* parent) : QWidget(parent) {
     setObjectName(QStringLiteral("quantizationPanel"));
+    QLayout* form = buildEvaluationForm();
+    status_ = new QLabel(tr("Load a model, then evaluate it. Choose the weight format in the Model panel."), this);
+    status_->setObjectName(QStringLiteral("quantStatusLabel"));
+    status_->setWordWrap(true);
+    status_->setMinimumHeight(3 * status_->fontMetrics().lineSpacing());  // wrapped lines keep their room
+    status_->setAlignment(Qt::AlignTop | Qt::AlignLeft);
+    auto* views = new QSplitter(Qt::Vertical, this);
+    buildComparisonViews(views);
+    buildTensorViews(views);
+    auto* layout = new QVBoxLayout(this);
+    layout->addLayout(form);
+    layout->addWidget(evaluate_);
+    layout->addWidget(status_);
+    layout->addWidget(views, 1);
+    setModelLoaded(false);
+}
+
+QLayout* QuantizationPanel::buildEvaluationForm() {
     text_path_ = new QLineEdit(QString::fromLatin1(kDefaultText), this);
     text_path_->setObjectName(QStringLiteral("evalTextEdit"));
     text_path_->setToolTip(tr("A plain text to score. The default, the CC0 legal code, is public domain and ships "
@@ -51,12 +71,21 @@ QuantizationPanel::QuantizationPanel(QWidget* parent) : QWidget(parent) {
     evaluate_->setToolTip(tr("Perplexity on the text. If the weights were quantized at load (Model panel, Weights), "
                              "also the KL divergence and top-1 agreement against the file's own weights, and every "
                              "tensor's error."));
-    status_ = new QLabel(tr("Load a model, then evaluate it. Choose the weight format in the Model panel."), this);
-    status_->setObjectName(QStringLiteral("quantStatusLabel"));
-    status_->setWordWrap(true);
-    status_->setMinimumHeight(3 * status_->fontMetrics().lineSpacing());  // wrapped lines keep their room
-    status_->setAlignment(Qt::AlignTop | Qt::AlignLeft);
+    connect(evaluate_, &QPushButton::clicked, this, [this] {
+        running_ = true;
+        evaluate_->setEnabled(false);
+        status_->setText(tr("Evaluating…"));
+        Q_EMIT evaluateRequested(settings());
+    });
+    auto* form = new QFormLayout;
+    form->addRow(tr("Text"), text_path_);
+    form->addRow(tr("Context"), context_);
+    form->addRow(tr("Chunks"), chunks_);
+    return form;
+}
 
+// The evaluations side by side: a sortable table and KL divergence per format.
+void QuantizationPanel::buildComparisonViews(QSplitter* views) {
     comparison_ = new QTreeWidget(this);
     comparison_->setObjectName(QStringLiteral("quantComparisonTable"));
     comparison_->setHeaderLabels({tr("format"), tr("weights MiB"), tr("predicted MiB"), tr("backend MiB"),
@@ -74,7 +103,12 @@ QuantizationPanel::QuantizationPanel(QWidget* parent) : QWidget(parent) {
     kld->setBrush(QColor(214, 39, 40, 150));
     kld_plot_->yAxis->setLabel(tr("KL divergence (nats)"));
     kld_plot_->xAxis->setLabel(tr("Evaluation (format)"));
+    views->addWidget(comparison_);
+    views->addWidget(kld_plot_);
+}
 
+// The last evaluation's per-tensor errors: a sortable list and a histogram.
+void QuantizationPanel::buildTensorViews(QSplitter* views) {
     tensors_ = new QTreeWidget(this);
     tensors_->setObjectName(QStringLiteral("tensorErrorTable"));
     tensors_->setHeaderLabels({tr("tensor"), tr("type"), tr("from"), tr("NMSE"), tr("RTN ‖XΔW‖²"), tr("GPTQ ‖XΔW‖²"),
@@ -94,30 +128,11 @@ QuantizationPanel::QuantizationPanel(QWidget* parent) : QWidget(parent) {
     hist->setBrush(QColor(31, 119, 180, 150));
     tensor_histogram_->xAxis->setLabel(tr("log10 NMSE of the tensor's weights"));
     tensor_histogram_->yAxis->setLabel(tr("Tensors (count)"));
-
-    auto* form = new QFormLayout;
-    form->addRow(tr("Text"), text_path_);
-    form->addRow(tr("Context"), context_);
-    form->addRow(tr("Chunks"), chunks_);
-    auto* views = new QSplitter(Qt::Vertical, this);
-    views->addWidget(comparison_);
-    views->addWidget(kld_plot_);
     views->addWidget(tensors_);
     views->addWidget(tensor_histogram_);
-    auto* layout = new QVBoxLayout(this);
-    layout->addLayout(form);
-    layout->addWidget(evaluate_);
-    layout->addWidget(status_);
-    layout->addWidget(views, 1);
-    setModelLoaded(false);
-
-    connect(evaluate_, &QPushButton::clicked, this, [this] {
-        running_ = true;
-        evaluate_->setEnabled(false);
-        status_->setText(tr("Evaluating…"));
-        Q_EMIT evaluateRequested(settings());
-    });
 }
+
+// ------------------------------------------------------------------ results
 
 QuantEvalSettings QuantizationPanel::settings() const {
     QuantEvalSettings s;
@@ -161,8 +176,12 @@ void QuantizationPanel::showResult(const QuantEvalData& r) {
                          .arg(r.scored)
                          .arg(r.hasReference ? tr("; KLD %1 against the file's weights").arg(r.kldMean, 0, 'f', 5)
                                              : tr("; quantize at load (Model panel) to compare with the file")));
+    showTensorErrors(r);
+    replotComparison();
+}
 
-    // Per-tensor errors: a sortable list and a histogram of log10 NMSE.
+// Per-tensor errors: a sortable list and a histogram of log10 NMSE.
+void QuantizationPanel::showTensorErrors(const QuantEvalData& r) {
     tensors_->clear();
     QVector<double> logs;
     for (const TensorErrorData& t : r.tensors) {
@@ -195,7 +214,6 @@ void QuantizationPanel::showResult(const QuantEvalData& r) {
         tensor_histogram_->yAxis->setRange(0, 1);
     }
     tensor_histogram_->replot();
-    replotComparison();
 }
 
 void QuantizationPanel::replotComparison() {

@@ -12,9 +12,11 @@
 
 class QCustomPlot;
 class QLabel;
+class QLayout;
 class QLineEdit;
 class QPushButton;
 class QSpinBox;
+class QSplitter;
 class QTreeWidget;
 
 namespace lumen::ui {
@@ -35,6 +37,10 @@ Q_SIGNALS:
     void evaluateRequested(const lumen::ui::QuantEvalSettings& settings);
 
 private:
+    QLayout* buildEvaluationForm();  // and the Evaluate button
+    void buildComparisonViews(QSplitter* views);
+    void buildTensorViews(QSplitter* views);
+    void showTensorErrors(const QuantEvalData& result);
     void replotComparison();
 
     QLineEdit* text_path_;

@@ -27,14 +27,40 @@ namespace {
 
 const char* kCurrentKey = "sampling/current";
 
-
-
 }  // namespace
+
+// ------------------------------------------------------------------ building
 
 SamplingPanel::SamplingPanel(QWidget* parent) : QWidget(parent) {
     setObjectName(QStringLiteral("samplingPanel"));
     presets_ = new SamplingPresetModel(QStringLiteral("sampling/userPresets"), this);
 
+    // The rows follow the chain's order: penalties, then the filters, then the draw.
+    auto* form = new QFormLayout;
+    form->addRow(tr("Preset"), buildPresetRow());
+    addPenaltyRows(form);
+    addFilterRows(form);
+    addDrawRows(form);
+    QStringList order;
+    for (const auto& stage : sampling_chain_order()) order << QString::fromStdString(stage);
+    chain_ = new QLabel(tr("Chain order: %1").arg(order.join(QStringLiteral(" → "))), this);
+    chain_->setObjectName(QStringLiteral("chainOrderLabel"));
+    chain_->setWordWrap(true);
+    chain_->setToolTip(tr("The engine applies the stages in this order to each row of logits. With temperature 0 "
+                          "the chain stops after the penalties and takes the argmax."));
+    auto* layout = new QVBoxLayout(this);
+    layout->addLayout(form);
+    layout->addWidget(chain_);
+    layout->addStretch(1);
+
+    // Restore the last settings, else the Balanced defaults.
+    const QJsonObject saved = QJsonDocument::fromJson(QSettings().value(kCurrentKey).toByteArray()).object();
+    setParams(saved.isEmpty() ? SamplingParams{} : sampling_params_from_json(saved.value("params").toObject()),
+              saved.value("max_tokens").toInt(512));
+    connectPersistence();
+}
+
+QLayout* SamplingPanel::buildPresetRow() {
     preset_combo_ = new QComboBox(this);
     preset_combo_->setObjectName(QStringLiteral("presetCombo"));
     preset_combo_->setModel(presets_);
@@ -43,20 +69,17 @@ SamplingPanel::SamplingPanel(QWidget* parent) : QWidget(parent) {
     save->setObjectName(QStringLiteral("savePresetButton"));
     auto* remove = new QPushButton(tr("Delete"), this);
     remove->setObjectName(QStringLiteral("deletePresetButton"));
-    auto* presetRow = new QHBoxLayout;
-    presetRow->addWidget(preset_combo_, 1);
-    presetRow->addWidget(save);
-    presetRow->addWidget(remove);
+    connect(preset_combo_, &QComboBox::activated, this, &SamplingPanel::applyPreset);
+    connect(save, &QPushButton::clicked, this, &SamplingPanel::askAndSavePreset);
+    connect(remove, &QPushButton::clicked, this, &SamplingPanel::deleteSelectedPreset);
+    auto* row = new QHBoxLayout;
+    row->addWidget(preset_combo_, 1);
+    row->addWidget(save);
+    row->addWidget(remove);
+    return row;
+}
 
-    temperature_ = doubleSpin(this, "temperatureSpin", 0.0, 5.0, 0.05, 2,
-                              tr("Divides the logits before the draw. 0 is greedy (argmax after the penalties); "
-                                 "higher values flatten the distribution."));
-    top_k_ = intSpin(this, "topKSpin", 0, 100000, tr("Keep only the k most likely tokens. 0 disables."));
-    top_p_ = doubleSpin(this, "topPSpin", 0.0, 1.0, 0.01, 3,
-                        tr("Nucleus sampling: keep the smallest set of tokens whose probabilities sum to at least p. "
-                           "1 disables."));
-    min_p_ = doubleSpin(this, "minPSpin", 0.0, 1.0, 0.01, 3,
-                        tr("Drop tokens whose probability is below min-p times the most likely token's. 0 disables."));
+void SamplingPanel::addPenaltyRows(QFormLayout* form) {
     repeat_penalty_ = doubleSpin(this, "repeatPenaltySpin", 0.5, 3.0, 0.01, 3,
                                  tr("Divide positive logits (multiply negative ones) of tokens seen in the penalty "
                                     "window. 1 disables."));
@@ -72,54 +95,34 @@ SamplingPanel::SamplingPanel(QWidget* parent) : QWidget(parent) {
                                tr("Hard ban: a token that would repeat an n-gram of this size already in the prompt "
                                   "or reply is never picked. 0 disables."));
     no_repeat_ngram_->setSpecialValueText(tr("off"));
-    seed_ = new QLineEdit(this);
-    seed_->setObjectName(QStringLiteral("seedEdit"));
-    seed_->setValidator(new QRegularExpressionValidator(QRegularExpression(QStringLiteral("[0-9]{1,20}")), seed_));
-    seed_->setToolTip(tr("Seed of the random draw (0 … 2^64−1). The same seed and settings give the same reply."));
-    max_tokens_ = intSpin(this, "maxTokensSpin", 1, 1 << 20, tr("The most tokens one reply may generate."));
-
-    QStringList order;
-    for (const auto& stage : sampling_chain_order()) order << QString::fromStdString(stage);
-    chain_ = new QLabel(tr("Chain order: %1").arg(order.join(QStringLiteral(" → "))), this);
-    chain_->setObjectName(QStringLiteral("chainOrderLabel"));
-    chain_->setWordWrap(true);
-    chain_->setToolTip(tr("The engine applies the stages in this order to each row of logits. With temperature 0 "
-                          "the chain stops after the penalties and takes the argmax."));
-
-    auto* form = new QFormLayout;
-    form->addRow(tr("Preset"), presetRow);
     form->addRow(tr("Repetition penalty"), repeat_penalty_);
     form->addRow(tr("Presence penalty"), presence_penalty_);
     form->addRow(tr("Frequency penalty"), frequency_penalty_);
     form->addRow(tr("Penalty window"), penalty_last_n_);
     form->addRow(tr("No-repeat n-gram"), no_repeat_ngram_);
+}
+
+void SamplingPanel::addFilterRows(QFormLayout* form) {
+    top_k_ = intSpin(this, "topKSpin", 0, 100000, tr("Keep only the k most likely tokens. 0 disables."));
+    top_p_ = doubleSpin(this, "topPSpin", 0.0, 1.0, 0.01, 3,
+                        tr("Nucleus sampling: keep the smallest set of tokens whose probabilities sum to at least p. "
+                           "1 disables."));
+    min_p_ = doubleSpin(this, "minPSpin", 0.0, 1.0, 0.01, 3,
+                        tr("Drop tokens whose probability is below min-p times the most likely token's. 0 disables."));
     form->addRow(tr("Top-k"), top_k_);
     form->addRow(tr("Top-p"), top_p_);
     form->addRow(tr("Min-p"), min_p_);
-    form->addRow(tr("Temperature"), temperature_);
-    form->addRow(tr("Seed"), seed_);
-    form->addRow(tr("Max tokens"), max_tokens_);
-    auto* layout = new QVBoxLayout(this);
-    layout->addLayout(form);
-    layout->addWidget(chain_);
-    layout->addStretch(1);
+}
 
-    // Restore the last settings, else the Balanced defaults.
-    const QJsonObject saved = QJsonDocument::fromJson(QSettings().value(kCurrentKey).toByteArray()).object();
-    setParams(saved.isEmpty() ? SamplingParams{} : sampling_params_from_json(saved.value("params").toObject()),
-              saved.value("max_tokens").toInt(512));
-
-    for (QDoubleSpinBox* s : {temperature_, top_p_, min_p_, repeat_penalty_, presence_penalty_, frequency_penalty_})
-        connect(s, &QDoubleSpinBox::valueChanged, this, [this] {
-            if (!applying_) persistCurrent();
-        });
-    for (QSpinBox* s : {top_k_, penalty_last_n_, no_repeat_ngram_, max_tokens_})
-        connect(s, &QSpinBox::valueChanged, this, [this] {
-            if (!applying_) persistCurrent();
-        });
-    connect(seed_, &QLineEdit::textChanged, this, [this] {
-        if (!applying_) persistCurrent();
-    });
+// The draw itself: temperature and seed, and how long a reply may get.
+void SamplingPanel::addDrawRows(QFormLayout* form) {
+    temperature_ = doubleSpin(this, "temperatureSpin", 0.0, 5.0, 0.05, 2,
+                              tr("Divides the logits before the draw. 0 is greedy (argmax after the penalties); "
+                                 "higher values flatten the distribution."));
+    seed_ = new QLineEdit(this);
+    seed_->setObjectName(QStringLiteral("seedEdit"));
+    seed_->setValidator(new QRegularExpressionValidator(QRegularExpression(QStringLiteral("[0-9]{1,20}")), seed_));
+    seed_->setToolTip(tr("Seed of the random draw (0 … 2^64−1). The same seed and settings give the same reply."));
     connect(seed_, &QLineEdit::editingFinished, this, [this] {
         bool ok = false;
         seed_->text().toULongLong(&ok);
@@ -128,10 +131,25 @@ SamplingPanel::SamplingPanel(QWidget* parent) : QWidget(parent) {
             seed_->setToolTip(tr("The seed must be a whole number from 0 to 18446744073709551615."));
         }
     });
-    connect(preset_combo_, &QComboBox::activated, this, &SamplingPanel::applyPreset);
-    connect(save, &QPushButton::clicked, this, &SamplingPanel::askAndSavePreset);
-    connect(remove, &QPushButton::clicked, this, &SamplingPanel::deleteSelectedPreset);
+    max_tokens_ = intSpin(this, "maxTokensSpin", 1, 1 << 20, tr("The most tokens one reply may generate."));
+    form->addRow(tr("Temperature"), temperature_);
+    form->addRow(tr("Seed"), seed_);
+    form->addRow(tr("Max tokens"), max_tokens_);
 }
+
+// Every change is saved as the current settings (not while a preset is being applied).
+void SamplingPanel::connectPersistence() {
+    auto persist = [this] {
+        if (!applying_) persistCurrent();
+    };
+    for (QDoubleSpinBox* s : {temperature_, top_p_, min_p_, repeat_penalty_, presence_penalty_, frequency_penalty_})
+        connect(s, &QDoubleSpinBox::valueChanged, this, persist);
+    for (QSpinBox* s : {top_k_, penalty_last_n_, no_repeat_ngram_, max_tokens_})
+        connect(s, &QSpinBox::valueChanged, this, persist);
+    connect(seed_, &QLineEdit::textChanged, this, persist);
+}
+
+// ------------------------------------------------------------------ settings and presets
 
 SamplingParams SamplingPanel::params() const {
     SamplingParams p;

@@ -9,7 +9,9 @@
 
 class QComboBox;
 class QDoubleSpinBox;
+class QFormLayout;
 class QLabel;
+class QLayout;
 class QLineEdit;
 class QSpinBox;
 
@@ -34,6 +36,11 @@ Q_SIGNALS:
     void settingsChanged();
 
 private:
+    QLayout* buildPresetRow();
+    void addPenaltyRows(QFormLayout* form);
+    void addFilterRows(QFormLayout* form);
+    void addDrawRows(QFormLayout* form);
+    void connectPersistence();
     void persistCurrent();
     void askAndSavePreset();
     void deleteSelectedPreset();

@@ -13,6 +13,8 @@
 #include <QTimer>
 #include <QVBoxLayout>
 
+#include "common/spin_boxes.h"
+
 namespace lumen::ui {
 
 namespace {
@@ -55,54 +57,44 @@ QCustomPlot* ServingPanel::makePlot(const char* name, const QString& title, cons
 
 ServingPanel::ServingPanel(QWidget* parent) : QWidget(parent) {
     setObjectName(QStringLiteral("servingPanel"));
+    QLayout* controls = buildWorkloadControls();
+    QLayout* plots = buildPlots();
+    summary_view_ = new QTextBrowser(this);
+    summary_view_->setObjectName(QStringLiteral("serveSummary"));
+    summary_view_->setMaximumHeight(150);
+    auto* right = new QVBoxLayout;
+    right->addLayout(plots, 1);
+    right->addWidget(summary_view_);
+    auto* layout = new QHBoxLayout(this);
+    layout->addLayout(controls);
+    layout->addLayout(right, 1);
+
+    replot_timer_ = new QTimer(this);
+    replot_timer_->setInterval(100);  // live, at most ten redraws a second
+    connect(replot_timer_, &QTimer::timeout, this, [this] {
+        if (dirty_) replotNow();
+    });
+    updateControls();
+}
+
+// The workload form, Run and Stop, and the status line.
+QLayout* ServingPanel::buildWorkloadControls() {
     preset_ = new QComboBox(this);
     preset_->setObjectName(QStringLiteral("servePresetCombo"));
     for (const Preset& p : kPresets) preset_->addItem(tr(p.name));
-    auto spin = [this](const char* name, int lo, int hi, int value, const QString& tip) {
-        auto* s = new QSpinBox(this);
-        s->setObjectName(QString::fromLatin1(name));
-        s->setRange(lo, hi);
-        s->setValue(value);
-        s->setToolTip(tip);
-        return s;
-    };
-    requests_ = spin("serveRequestsSpin", 1, 100000, 16, tr("Requests in the workload."));
-    input_len_ = spin("serveInputSpin", 1, 1 << 20, 256, tr("Prompt tokens per request (±25%)."));
-    output_len_ = spin("serveOutputSpin", 1, 1 << 20, 64, tr("Generated tokens per request (±25%; EOS is ignored)."));
-    concurrency_ = spin("serveConcurrencySpin", 0, 100000, 0, tr("Requests in flight at most; 0: no limit."));
-    concurrency_->setSpecialValueText(tr("unlimited"));
-    shared_prefix_ = new QDoubleSpinBox(this);
-    shared_prefix_->setObjectName(QStringLiteral("serveSharedSpin"));
-    shared_prefix_->setRange(0, 100);
-    shared_prefix_->setSuffix(QStringLiteral(" %"));
-    shared_prefix_->setToolTip(tr("Share of each prompt taken from one common prefix (a system prompt): "
-                                  "the prefix cache computes it once."));
-    rate_ = new QDoubleSpinBox(this);
-    rate_->setObjectName(QStringLiteral("serveRateSpin"));
-    rate_->setRange(0, 10000);
-    rate_->setDecimals(2);
-    rate_->setSpecialValueText(tr("all at once"));
-    rate_->setSuffix(tr(" req/s"));
-    rate_->setToolTip(tr("Poisson arrivals at this rate; 0: every request arrives at the start."));
+    connect(preset_, &QComboBox::activated, this, &ServingPanel::applyPreset);
+    auto* form = new QFormLayout;
+    form->addRow(tr("Pattern"), preset_);
+    addWorkloadRows(form);
     run_ = new QPushButton(tr("Run"), this);
     run_->setObjectName(QStringLiteral("serveRunButton"));
     stop_ = new QPushButton(tr("Stop"), this);
     stop_->setObjectName(QStringLiteral("serveStopButton"));
+    connect(run_, &QPushButton::clicked, this, &ServingPanel::start);
+    connect(stop_, &QPushButton::clicked, this, &ServingPanel::stopRequested);
     status_ = new QLabel(this);
     status_->setObjectName(QStringLiteral("serveStatusLabel"));
     status_->setWordWrap(true);
-    summary_view_ = new QTextBrowser(this);
-    summary_view_->setObjectName(QStringLiteral("serveSummary"));
-    summary_view_->setMaximumHeight(150);
-
-    auto* form = new QFormLayout;
-    form->addRow(tr("Pattern"), preset_);
-    form->addRow(tr("Requests"), requests_);
-    form->addRow(tr("Input tokens"), input_len_);
-    form->addRow(tr("Output tokens"), output_len_);
-    form->addRow(tr("Shared prefix"), shared_prefix_);
-    form->addRow(tr("Arrival rate"), rate_);
-    form->addRow(tr("Max concurrency"), concurrency_);
     auto* buttons = new QHBoxLayout;
     buttons->addWidget(run_);
     buttons->addWidget(stop_);
@@ -111,7 +103,38 @@ ServingPanel::ServingPanel(QWidget* parent) : QWidget(parent) {
     controls->addLayout(buttons);
     controls->addWidget(status_);
     controls->addStretch(1);
+    return controls;
+}
 
+void ServingPanel::addWorkloadRows(QFormLayout* form) {
+    auto spin = [this](const char* name, int lo, int hi, int value, const QString& tip) {
+        auto* s = intSpin(this, name, lo, hi, tip);
+        s->setValue(value);
+        return s;
+    };
+    requests_ = spin("serveRequestsSpin", 1, 100000, 16, tr("Requests in the workload."));
+    input_len_ = spin("serveInputSpin", 1, 1 << 20, 256, tr("Prompt tokens per request (±25%)."));
+    output_len_ = spin("serveOutputSpin", 1, 1 << 20, 64, tr("Generated tokens per request (±25%; EOS is ignored)."));
+    shared_prefix_ = doubleSpin(this, "serveSharedSpin", 0, 100, 1, 2,
+                                tr("Share of each prompt taken from one common prefix (a system prompt): the prefix "
+                                   "cache computes it once."));
+    shared_prefix_->setSuffix(QStringLiteral(" %"));
+    rate_ = doubleSpin(this, "serveRateSpin", 0, 10000, 1, 2,
+                       tr("Poisson arrivals at this rate; 0: every request arrives at the start."));
+    rate_->setSpecialValueText(tr("all at once"));
+    rate_->setSuffix(tr(" req/s"));
+    concurrency_ = spin("serveConcurrencySpin", 0, 100000, 0, tr("Requests in flight at most; 0: no limit."));
+    concurrency_->setSpecialValueText(tr("unlimited"));
+    form->addRow(tr("Requests"), requests_);
+    form->addRow(tr("Input tokens"), input_len_);
+    form->addRow(tr("Output tokens"), output_len_);
+    form->addRow(tr("Shared prefix"), shared_prefix_);
+    form->addRow(tr("Arrival rate"), rate_);
+    form->addRow(tr("Max concurrency"), concurrency_);
+}
+
+// Throughput and queue depth over time; the TTFT and ITL distributions.
+QLayout* ServingPanel::buildPlots() {
     throughput_ = makePlot("serve_throughput", tr("Throughput"), tr("Time (s)"), tr("Tokens/s"));
     throughput_->addGraph()->setName(tr("decode"));
     throughput_->addGraph()->setName(tr("prefill"));
@@ -131,22 +154,7 @@ ServingPanel::ServingPanel(QWidget* parent) : QWidget(parent) {
     plots->addWidget(queue_, 0, 1);
     plots->addWidget(ttft_hist_, 1, 0);
     plots->addWidget(itl_hist_, 1, 1);
-    auto* right = new QVBoxLayout;
-    right->addLayout(plots, 1);
-    right->addWidget(summary_view_);
-    auto* layout = new QHBoxLayout(this);
-    layout->addLayout(controls);
-    layout->addLayout(right, 1);
-
-    replot_timer_ = new QTimer(this);
-    replot_timer_->setInterval(100);  // live, at most ten redraws a second
-    connect(replot_timer_, &QTimer::timeout, this, [this] {
-        if (dirty_) replotNow();
-    });
-    connect(preset_, &QComboBox::activated, this, &ServingPanel::applyPreset);
-    connect(run_, &QPushButton::clicked, this, &ServingPanel::start);
-    connect(stop_, &QPushButton::clicked, this, &ServingPanel::stopRequested);
-    updateControls();
+    return plots;
 }
 
 QStringList ServingPanel::plotNames() const {

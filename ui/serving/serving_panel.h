@@ -12,7 +12,9 @@
 
 class QComboBox;
 class QDoubleSpinBox;
+class QFormLayout;
 class QLabel;
+class QLayout;
 class QPushButton;
 class QSpinBox;
 class QTextBrowser;
@@ -46,6 +48,9 @@ Q_SIGNALS:
     void stopRequested();
 
 private:
+    QLayout* buildWorkloadControls();
+    void addWorkloadRows(QFormLayout* form);
+    QLayout* buildPlots();
     void applyPreset(int index);
     void clearPlots();
     void updateControls();

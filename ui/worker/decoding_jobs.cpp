@@ -17,6 +17,33 @@ namespace lumen::ui {
 
 namespace {
 
+// What speculation and early exit did in one Engine::generate reply.
+void add_generation_stats(DecodingStatsData& details, const GenerationStats& g) {
+    details.drafted = g.n_drafted;
+    details.accepted = g.n_draft_accepted;
+    details.verifySteps = g.n_verify_steps;
+    details.acceptedAtPosition = QVector<int>(g.draft_accepted_at.begin(), g.draft_accepted_at.end());
+    details.draftMs = g.draft_ms;
+    details.decodeTps = g.decode_tps;
+    details.stepsByLayersRun = QVector<int>(g.exit_layer_counts.begin(), g.exit_layer_counts.end());
+    details.meanLayersRun = g.mean_layers_run();
+}
+
+ReplyStats reply_stats(const GenerationJob& job, const GenerationStats& g, const QString& stopReason) {
+    ReplyStats stats;
+    stats.requestId = job.requestId;
+    stats.promptTokens = g.n_prompt;
+    stats.generatedTokens = g.n_gen;
+    stats.ttftMs = g.ttft_ms;
+    stats.prefillTps = g.prefill_tps;
+    stats.decodeTps = g.decode_tps;
+    stats.stopReason = stopReason;
+    stats.samplingJson = sampling_to_json(job.sampling);
+    stats.drafted = g.n_drafted;
+    stats.draftAccepted = g.n_draft_accepted;
+    return stats;
+}
+
 QString beam_settings_json(const SamplingParams& constraints, const BeamSettings& beam) {
     QJsonObject o = sampling_params_to_json(constraints);
     o.insert(QStringLiteral("beam_width"), beam.width);
@@ -149,7 +176,7 @@ void EngineWorker::runContrastive(const GenerationJob& job, const std::vector<in
 }
 
 Engine* EngineWorker::secondModel(const QString& path, QString* error) {
-    if (second_model_ && secondModelPath_ == path) return second_model_.get();
+    if (second_model_ && second_model_path_ == path) return second_model_.get();
     // The serving core may hold the current second model as its draft model.
     if (serving_ && serving_->draft_engine() == second_model_.get()) {
         if (Status s = serving_->set_draft_engine(nullptr); !s) {
@@ -158,7 +185,7 @@ Engine* EngineWorker::secondModel(const QString& path, QString* error) {
         }
     }
     second_model_.reset();
-    secondModelPath_.clear();
+    second_model_path_.clear();
     EngineOptions options = engine_->options();
     options.on_load_progress = nullptr;
     auto loaded = Engine::load(path.toStdString(), {}, options);
@@ -167,7 +194,7 @@ Engine* EngineWorker::secondModel(const QString& path, QString* error) {
         return nullptr;
     }
     second_model_ = std::move(loaded.value());
-    secondModelPath_ = path;
+    second_model_path_ = path;
     return second_model_.get();
 }
 
@@ -217,30 +244,11 @@ void EngineWorker::runGenerate(const GenerationJob& job, const std::vector<int32
         Q_EMIT generationFailed(job.requestId, QString::fromStdString(result.status().message()));
         return;
     }
-    const GenerationStats& g = result->stats;
-    details.drafted = g.n_drafted;
-    details.accepted = g.n_draft_accepted;
-    details.verifySteps = g.n_verify_steps;
-    details.acceptedAtPosition = QVector<int>(g.draft_accepted_at.begin(), g.draft_accepted_at.end());
-    details.draftMs = g.draft_ms;
-    details.decodeTps = g.decode_tps;
-    details.stepsByLayersRun = QVector<int>(g.exit_layer_counts.begin(), g.exit_layer_counts.end());
-    details.meanLayersRun = g.mean_layers_run();
+    add_generation_stats(details, result->stats);
     Q_EMIT decodingStatsReady(details);
-
-    ReplyStats stats;
-    stats.requestId = job.requestId;
-    stats.promptTokens = g.n_prompt;
-    stats.generatedTokens = g.n_gen;
-    stats.ttftMs = g.ttft_ms;
-    stats.prefillTps = g.prefill_tps;
-    stats.decodeTps = g.decode_tps;
+    ReplyStats stats = reply_stats(job, result->stats, QString::fromStdString(result->stop_reason));
     stats.totalMs = lastMs;
     stats.wallTimeSec = wallTimeSec();
-    stats.stopReason = QString::fromStdString(result->stop_reason);
-    stats.samplingJson = sampling_to_json(job.sampling);
-    stats.drafted = g.n_drafted;
-    stats.draftAccepted = g.n_draft_accepted;
     Q_EMIT replyFinished(stats, QString::fromStdString(result->text));
 }
 

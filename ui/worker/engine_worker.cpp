@@ -25,6 +25,47 @@ QString q(const std::string& s) { return QString::fromStdString(s); }
 constexpr double kKvSnapshotIntervalSec = 0.1;  // the KV map updates at about 10 Hz
 constexpr double kChatMaxItlFactor = 2.0;       // streaming replies keep steps within 2x a decode step
 
+// The Serving panel's summary: the headline figures and the latency table (HTML).
+ServeBenchSummary serve_bench_summary(const ServeBenchResult& r) {
+    ServeBenchSummary summary;
+    summary.completed = r.completed;
+    summary.durationSec = r.duration_s;
+    summary.requestThroughput = r.request_throughput;
+    summary.outputThroughput = r.output_throughput;
+    summary.prefixHitRate = r.prefix_hit_rate;
+    summary.preemptions = r.preemptions;
+    QString rows;
+    auto row = [&](const QString& name, const Distribution& d) {
+        rows += QStringLiteral("<tr><td>%1</td><td>%2</td><td>%3</td><td>%4</td><td>%5</td></tr>")
+                    .arg(name)
+                    .arg(d.mean, 0, 'f', 1)
+                    .arg(d.median, 0, 'f', 1)
+                    .arg(d.p90, 0, 'f', 1)
+                    .arg(d.p99, 0, 'f', 1);
+    };
+    row(QStringLiteral("TTFT"), r.ttft_ms);
+    row(QStringLiteral("TPOT"), r.tpot_ms);
+    row(QStringLiteral("ITL"), r.itl_ms);
+    row(QStringLiteral("E2EL"), r.e2el_ms);
+    row(QStringLiteral("queue"), r.queue_ms);
+    summary.table =
+        QStringLiteral("<p>%1 requests in %2 s · %3 req/s · output %4 tok/s · total %5 tok/s · decode %6 tok/s · "
+                       "prefix hits %7 % · %8 preemptions · KV use mean %9 %</p>"
+                       "<table border='1' cellspacing='0' cellpadding='3'><tr><th>ms</th><th>mean</th>"
+                       "<th>median</th><th>p90</th><th>p99</th></tr>%10</table>")
+            .arg(r.completed)
+            .arg(r.duration_s, 0, 'f', 2)
+            .arg(r.request_throughput, 0, 'f', 2)
+            .arg(r.output_throughput, 0, 'f', 1)
+            .arg(r.total_token_throughput, 0, 'f', 1)
+            .arg(r.decode_throughput, 0, 'f', 1)
+            .arg(100.0 * r.prefix_hit_rate, 0, 'f', 1)
+            .arg(r.preemptions)
+            .arg(100.0 * r.kv_utilization.mean, 0, 'f', 1)
+            .arg(rows);
+    return summary;
+}
+
 }  // namespace
 
 size_t complete_utf8(const std::string& text, size_t from) {
@@ -199,7 +240,7 @@ void EngineWorker::unloadModel() {
     serving_.reset();
     engine_.reset();
     second_model_.reset();
-    secondModelPath_.clear();
+    second_model_path_.clear();
     conversation_paths_.clear();
     Q_EMIT modelUnloaded();
     Q_EMIT kvSnapshotReady(KvSnapshotData{});
@@ -367,8 +408,8 @@ void EngineWorker::step() {
         }
     }
     reportFinished();
-    if (wallTimeSec() - lastSnapshotSec_ >= kKvSnapshotIntervalSec || serving_->idle()) {
-        lastSnapshotSec_ = wallTimeSec();
+    if (wallTimeSec() - last_snapshot_sec_ >= kKvSnapshotIntervalSec || serving_->idle()) {
+        last_snapshot_sec_ = wallTimeSec();
         Q_EMIT kvSnapshotReady(makeKvSnapshot());
     }
     if (!serving_->idle()) queueStep();
@@ -421,8 +462,8 @@ void EngineWorker::runServeBench(const ServeBenchSettings& settings) {
         }
         auto onStep = [&](const StepMetrics& m) {
             Q_EMIT serveBenchStep(stepStats(m));
-            if (wallTimeSec() - lastSnapshotSec_ >= kKvSnapshotIntervalSec) {
-                lastSnapshotSec_ = wallTimeSec();
+            if (wallTimeSec() - last_snapshot_sec_ >= kKvSnapshotIntervalSec) {
+                last_snapshot_sec_ = wallTimeSec();
                 Q_EMIT kvSnapshotReady(makeKvSnapshot());
             }
         };
@@ -439,44 +480,7 @@ void EngineWorker::runServeBench(const ServeBenchSettings& settings) {
             Q_EMIT serveBenchFailed(q(result.status().message()));
             return;
         }
-        const ServeBenchResult& r = result.value();
-        ServeBenchSummary summary;
-        summary.completed = r.completed;
-        summary.durationSec = r.duration_s;
-        summary.requestThroughput = r.request_throughput;
-        summary.outputThroughput = r.output_throughput;
-        summary.prefixHitRate = r.prefix_hit_rate;
-        summary.preemptions = r.preemptions;
-        QString rows;
-        auto row = [&](const QString& name, const Distribution& d) {
-            rows += QStringLiteral("<tr><td>%1</td><td>%2</td><td>%3</td><td>%4</td><td>%5</td></tr>")
-                        .arg(name)
-                        .arg(d.mean, 0, 'f', 1)
-                        .arg(d.median, 0, 'f', 1)
-                        .arg(d.p90, 0, 'f', 1)
-                        .arg(d.p99, 0, 'f', 1);
-        };
-        row(QStringLiteral("TTFT"), r.ttft_ms);
-        row(QStringLiteral("TPOT"), r.tpot_ms);
-        row(QStringLiteral("ITL"), r.itl_ms);
-        row(QStringLiteral("E2EL"), r.e2el_ms);
-        row(QStringLiteral("queue"), r.queue_ms);
-        summary.table =
-            QStringLiteral("<p>%1 requests in %2 s · %3 req/s · output %4 tok/s · total %5 tok/s · decode %6 tok/s · "
-                           "prefix hits %7 % · %8 preemptions · KV use mean %9 %</p>"
-                           "<table border='1' cellspacing='0' cellpadding='3'><tr><th>ms</th><th>mean</th>"
-                           "<th>median</th><th>p90</th><th>p99</th></tr>%10</table>")
-                .arg(r.completed)
-                .arg(r.duration_s, 0, 'f', 2)
-                .arg(r.request_throughput, 0, 'f', 2)
-                .arg(r.output_throughput, 0, 'f', 1)
-                .arg(r.total_token_throughput, 0, 'f', 1)
-                .arg(r.decode_throughput, 0, 'f', 1)
-                .arg(100.0 * r.prefix_hit_rate, 0, 'f', 1)
-                .arg(r.preemptions)
-                .arg(100.0 * r.kv_utilization.mean, 0, 'f', 1)
-                .arg(rows);
-        Q_EMIT serveBenchFinished(summary);
+        Q_EMIT serveBenchFinished(serve_bench_summary(result.value()));
     } catch (const std::exception& e) {
         Q_EMIT serveBenchFailed(QStringLiteral("internal error: %1").arg(QString::fromUtf8(e.what())));
     }

@@ -166,7 +166,7 @@ private:
     // An amateur or draft model file, kept between replies. Declared before serving_,
     // which may hold it as its draft model, so that it outlives the serving core.
     std::unique_ptr<Engine> second_model_;
-    QString secondModelPath_;
+    QString second_model_path_;
     std::unique_ptr<ServingEngine> serving_;
     LoadSettings loaded_;                  // how the current model was loaded
     std::map<int64_t, ActiveReply> active_;                 // serving request id -> reply
@@ -175,7 +175,7 @@ private:
     std::atomic<bool> load_cancel_{false};
     std::atomic<bool> bench_stop_{false};
     QElapsedTimer clock_;
-    double lastSnapshotSec_ = -1;
+    double last_snapshot_sec_ = -1;
     bool step_queued_ = false;
 };
 
