@@ -121,7 +121,7 @@ TEST(Calibration, BadCalibrationInputIsAClearError) {
                                     "' --prompt x --weights q4_0 --calib-samples 4 2>&1",
                                 &out),
               0);
-    EXPECT_NE(out.find("add --gptq"), std::string::npos) << out;
+    EXPECT_NE(out.find("--calib-samples requires --gptq"), std::string::npos) << out;
 }
 
 TEST(Calibration, CliReportsEveryMatrix) {

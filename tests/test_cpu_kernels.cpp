@@ -566,3 +566,40 @@ TEST(PackedWeights, DotPacked8AgreesWithTheScalarRows) {
     }
     if (tested_levels == 0) GTEST_SKIP() << "no kernel level on this CPU has packed kernels";
 }
+
+// Types with no SIMD kernel (Q2_K, Q3_K, the i-quants, the ternary types) take the scalar
+// reference in every table: each level's dot_row equals sum(dequantized row * x).
+TEST(CpuKernels, TypesWithoutASimdKernelFallBackToTheScalarRows) {
+    const DType types[] = {DType::Q2_K,    DType::Q3_K,   DType::IQ4_NL, DType::IQ4_XS, DType::IQ3_XXS,
+                           DType::IQ3_S,   DType::IQ2_XXS, DType::IQ2_XS, DType::IQ2_S,  DType::IQ1_S,
+                           DType::IQ1_M,   DType::TQ1_0,  DType::TQ2_0};
+    std::mt19937 rng(7);
+    for (CpuLevel level : supported_cpu_levels()) {
+        const KernelTable& k = kernel_table(level);
+        for (DType type : types) {
+            const int64_t cols = traits(type).block_elements * 2;
+            ASSERT_EQ(activation_format(type), ActivationFormat::f32) << dtype_name(type);
+            std::uniform_real_distribution<float> uni(-1.f, 1.f);
+            std::vector<float> x(static_cast<size_t>(cols));
+            for (float& v : x) v = uni(rng);
+            int checked = 0;
+            for (int attempt = 0; attempt < 64; ++attempt) {
+                std::vector<uint8_t> row(row_bytes(type, cols));
+                for (auto& byte : row) byte = uint8_t(rng());
+                std::vector<float> w(static_cast<size_t>(cols));
+                dequantize_row(type, row.data(), w.data(), cols);
+                double expected = 0, magnitude = 0;
+                for (int64_t i = 0; i < cols; ++i) {
+                    expected += double(w[size_t(i)]) * x[size_t(i)];
+                    magnitude += std::fabs(double(w[size_t(i)]) * x[size_t(i)]);
+                }
+                if (!std::isfinite(magnitude) || magnitude > 1e30) continue;  // a random f16 scale of inf or NaN
+                float y = 0;
+                k.dot_row(type, row.data(), reinterpret_cast<const uint8_t*>(x.data()), 0, 1, cols, &y);
+                EXPECT_NEAR(y, expected, 1e-4 * magnitude + 1e-6) << cpu_level_name(level) << " " << dtype_name(type);
+                ++checked;
+            }
+            EXPECT_GE(checked, 16) << dtype_name(type);
+        }
+    }
+}

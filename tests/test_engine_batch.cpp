@@ -5,7 +5,8 @@
 //  - logits equal an independent, naive double-precision forward pass for
 //    llama (GQA and MQA) and qwen2 (QKV biases, NeoX RoPE);
 //  - chunked prefill equals one pass; a full pool is a recoverable error that
-//    changes nothing; every block returns to the pool.
+//    changes nothing; every block returns to the pool;
+//  - the activation bytes the backend reports are the shared table's at its capacity.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -14,6 +15,7 @@
 #include <sstream>
 #include <unistd.h>
 
+#include "backend/activations.h"
 #include "model/synth.h"
 #include "runtime/engine.h"
 #include "test_support.h"
@@ -258,6 +260,27 @@ TEST(EngineForward, ChunkedPrefillEqualsOnePass) {
     ASSERT_TRUE(ra.is_ok() && rb.is_ok());
     EXPECT_EQ(ra->ids, rb->ids);
     EXPECT_EQ(ra->ids.size(), 12u);
+}
+
+// The CPU backend allocates its activations from the shared table (backend/activations.h),
+// sized for the largest step so far, and memory_info reports the bytes it holds: they
+// equal the table's at that capacity, with no slack from growing 5 -> 7 tokens.
+TEST(EngineMemory, ActivationBytesEqualTheTable) {
+    SynthSpec spec;
+    auto e = load(make_model(spec, "activations"));
+    ASSERT_TRUE(e);
+    const ModelConfig& c = e->model().config;
+    std::vector<float> logits;
+    int32_t largest = 0;
+    for (int32_t n : {5, 7, 2}) {
+        const int32_t seq = e->create_sequence().value();
+        ASSERT_TRUE(e->step({{seq, random_tokens(size_t(n), uint32_t(n)), false}}, &logits).is_ok());
+        largest = std::max(largest, n);
+        const MemoryInfo m = e->backend().memory_info();
+        EXPECT_EQ(m.activation_bytes, activation_bytes(c, largest)) << "after a step of " << n << " tokens";
+        EXPECT_GT(m.scratch_bytes, m.activation_bytes) << "the attention scratch is counted beside them";
+        e->free_sequence(seq);
+    }
 }
 
 TEST(EngineKv, FullPoolIsRecoverableAndChangesNothing) {

@@ -1,6 +1,6 @@
-// The backend interface every compute device implements: the CPU backend
-// (the readable reference) and, later, CUDA. One forward call executes a whole
-// step's ops for a ragged batch over the paged KV cache.
+// The backend interface every compute device implements: the CPU backend (the
+// readable reference) and the CUDA backend. One forward call executes a whole step's
+// ops for a ragged batch over the paged KV cache.
 #pragma once
 
 #include <cstdint>
@@ -8,22 +8,12 @@
 #include <string>
 #include <vector>
 
-#include "core/dtype.h"
 #include "core/status.h"
 #include "kv/block_pool.h"
 
 namespace lumen {
 
 struct Model;
-
-enum class Op {
-    embedding,   // token id -> row of the embedding matrix
-    rms_norm,    // x * w / sqrt(mean(x^2) + eps)
-    rope,        // rotary position embedding (normal or NeoX)
-    attention,   // causal GQA/MQA attention over paged K/V
-    swiglu,      // silu(gate) * up
-    matmul,      // y = W x for a weight type
-};
 
 // Early exit (lossy, for study): a one-token step stops after the first layer count
 // in first_layer, first_layer + every, ... whose intermediate logits (through the final
@@ -35,6 +25,12 @@ struct EarlyExitRule {
     int32_t first_layer = 1;
     int32_t every = 1;
     bool enabled() const { return max_entropy > 0; }
+    // An error unless first_layer is in 1..n_layers-1 and every >= 1.
+    Status validate(int32_t n_layers) const;
+    // Whether the intermediate logits after `layers_done` of n_layers layers are checked.
+    bool checks_after(int32_t layers_done, int32_t n_layers) const;
+    // Whether the step stops at a checked layer with these logits (vocab values).
+    bool exits(const float* logits, int64_t vocab) const;
 };
 
 // One step of work: tokens from several sequences, each with its position.
@@ -73,16 +69,16 @@ public:
 };
 
 struct MemoryInfo {
-    int64_t weight_bytes = 0;   // weights resident for this backend (mapped or uploaded)
-    int64_t kv_bytes = 0;       // KV pool reserved
-    int64_t scratch_bytes = 0;  // activations and work buffers
+    int64_t weight_bytes = 0;      // weights resident for this backend (mapped or uploaded)
+    int64_t kv_bytes = 0;          // KV pool reserved
+    int64_t scratch_bytes = 0;     // activations and work buffers
+    int64_t activation_bytes = 0;  // of scratch_bytes, the step's activations (activations.h)
 };
 
 class Backend {
 public:
     virtual ~Backend() = default;
     virtual std::string name() const = 0;
-    virtual bool supports(Op op, DType weight_type) const = 0;
     // Make the model's weights usable on the device (CPU: keep the mapped views).
     virtual Status upload(const Model& model) = 0;
     // Reserve the KV pool described by `layout`.
@@ -91,20 +87,20 @@ public:
     // tokens with want_logits, in batch order (then their early-exit rows, if the
     // batch asks for them). K/V of every token are stored.
     virtual Status forward(const StepBatch& batch, std::vector<float>* logits) = 0;
-    // Copy whole KV blocks (all layers, K and V), src -> dst: copy-on-write of shared blocks.
     // Layers the last forward ran for its token when it had an early-exit rule (the
     // model's layer count when it did not exit early); 0 without a rule.
     virtual int32_t last_exit_layer() const { return 0; }
     // Calls `observer` (nullptr: none) with every matrix input of the following forward
     // passes; false when the backend cannot (then nothing is observed).
     virtual bool set_activation_observer(ActivationObserver* observer) { return observer == nullptr; }
+    // Copy whole KV blocks (all layers, K and V), src -> dst: copy-on-write of shared blocks.
     virtual Status copy_kv_blocks(const std::vector<std::pair<int32_t, int32_t>>& src_dst) = 0;
     virtual void synchronize() = 0;
     virtual MemoryInfo memory_info() const = 0;
 };
 
 struct BackendOptions {
-    std::string device = "cpu";  // "cpu" (CUDA arrives with its own backend)
+    std::string device = "cpu";  // "cpu", "cuda", or "auto" (CUDA when a GPU is usable)
     int n_threads = 0;           // 0: all hardware threads
 };
 

@@ -1,3 +1,4 @@
+// The checks every backend makes on a step before it runs (step_checks.h).
 #include "backend/step_checks.h"
 
 #include <algorithm>
@@ -22,10 +23,7 @@ Status check_step(const StepBatch& batch, const ModelConfig& c, int32_t block_si
     if (early.enabled()) {
         if (batch.n_tokens() != 1 || !batch.want_logits[0] || batch.exit_layer != 0)
             return Status::error("early exit works on a step of one token that wants logits, without exit_layer");
-        if (early.first_layer < 1 || early.first_layer >= c.n_layers || early.every < 1)
-            return Status::error("early exit checks from layer " + std::to_string(early.first_layer) + " every " +
-                                 std::to_string(early.every) + "; expected a first layer in 1.." +
-                                 std::to_string(c.n_layers - 1) + " and every >= 1");
+        LUMEN_TRY(early.validate(c.n_layers));
     }
     if (batch.exit_layer < 0 || batch.exit_layer >= c.n_layers)
         return Status::error("early-exit layer " + std::to_string(batch.exit_layer) + " is out of range; expected 1.." +

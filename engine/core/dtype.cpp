@@ -1,5 +1,6 @@
-// Reference dequantizers for every block type Lumen reads. They are the
-// readable definition of each format; fast kernels are tested against them.
+// The DType table and the reference dequantizers for every block type Lumen reads
+// (the i-quants' are in dequantize_iq.cpp). They are the readable definition of each
+// format; fast kernels are tested against them.
 #include "core/dtype.h"
 
 #include <algorithm>
@@ -9,6 +10,8 @@
 #include <bit>
 #include <cstring>
 
+#include "core/dequantize_iq.h"
+
 namespace lumen {
 
 namespace {
@@ -16,7 +19,7 @@ namespace {
 constexpr int QK = 32;     // elements per block of the legacy formats
 constexpr int QK_K = 256;  // elements per super-block of the k-quants
 
-constexpr std::array<DTypeTraits, 23> kTraits = {{
+constexpr std::array<DTypeTraits, 36> kTraits = {{
     {DType::F32, "f32", 1, 4, 0, true},
     {DType::F16, "f16", 1, 2, 0, true},
     {DType::Q4_0, "q4_0", QK, 2 + QK / 2, 0, true},
@@ -24,9 +27,22 @@ constexpr std::array<DTypeTraits, 23> kTraits = {{
     {DType::Q5_0, "q5_0", QK, 2 + 4 + QK / 2, 0, true},
     {DType::Q5_1, "q5_1", QK, 4 + 4 + QK / 2, 0, true},
     {DType::Q8_0, "q8_0", QK, 2 + QK, 0, true},
+    {DType::Q2_K, "q2_k", QK_K, QK_K / 16 + QK_K / 4 + 2 + 2, 0, true},
+    {DType::Q3_K, "q3_k", QK_K, QK_K / 8 + QK_K / 4 + 12 + 2, 0, true},
     {DType::Q4_K, "q4_k", QK_K, 2 + 2 + 12 + QK_K / 2, 0, true},
     {DType::Q5_K, "q5_k", QK_K, 2 + 2 + 12 + QK_K / 8 + QK_K / 2, 0, true},
     {DType::Q6_K, "q6_k", QK_K, QK_K / 2 + QK_K / 4 + QK_K / 16 + 2, 0, true},
+    {DType::IQ4_NL, "iq4_nl", QK, 2 + QK / 2, 0, true},
+    {DType::IQ4_XS, "iq4_xs", QK_K, 2 + 2 + QK_K / 64 + QK_K / 2, 0, true},
+    {DType::IQ3_XXS, "iq3_xxs", QK_K, 2 + QK_K / 4 + QK_K / 8, 0, true},
+    {DType::IQ3_S, "iq3_s", QK_K, 2 + QK_K / 4 + QK_K / 32 + QK_K / 8 + QK_K / 64, 0, true},
+    {DType::IQ2_XXS, "iq2_xxs", QK_K, 2 + QK_K / 4, 0, true},
+    {DType::IQ2_XS, "iq2_xs", QK_K, 2 + QK_K / 4 + QK_K / 32, 0, true},
+    {DType::IQ2_S, "iq2_s", QK_K, 2 + QK_K / 4 + QK_K / 16, 0, true},
+    {DType::IQ1_S, "iq1_s", QK_K, 2 + QK_K / 8 + QK_K / 16, 0, true},
+    {DType::IQ1_M, "iq1_m", QK_K, QK_K / 8 + QK_K / 16 + QK_K / 32, 0, true},
+    {DType::TQ1_0, "tq1_0", QK_K, (QK_K - 4 * QK_K / 64) / 5 + QK_K / 64 + 2, 0, true},
+    {DType::TQ2_0, "tq2_0", QK_K, QK_K / 4 + 2, 0, true},
     {DType::BF16, "bf16", 1, 2, 0, true},
     {DType::I8_CH, "int8-ch", 1, 1, 4, false},
     {DType::I4_G32, "int4-g32", 32, 2 + 16, 0, false},
@@ -178,6 +194,84 @@ void dequant_q6_k(const uint8_t* b, float* y) {
     }
 }
 
+// Q2_K: 16 sub-blocks of 16 weights, each with a 4-bit scale (low nibble) and a 4-bit
+// min (high), times d and dmin. Byte l of each 32-byte chunk of qs holds 2-bit q of
+// weights l, l+32, l+64 and l+96 of the chunk's 128.
+void dequant_q2_k(const uint8_t* b, float* y) {
+    const uint8_t* scales = b;
+    const uint8_t* q = b + QK_K / 16;
+    const float d = load_half(b + QK_K / 16 + QK_K / 4), dmin = load_half(b + QK_K / 16 + QK_K / 4 + 2);
+    int is = 0;
+    for (int chunk = 0; chunk < 2; ++chunk, q += 32)
+        for (int shift = 0; shift < 8; shift += 2)
+            for (int half = 0; half < 2; ++half) {
+                const uint8_t sc = scales[is++];
+                const float dl = d * float(sc & 0x0F), ml = dmin * float(sc >> 4);
+                for (int l = 0; l < 16; ++l) *y++ = dl * float((q[16 * half + l] >> shift) & 3) - ml;
+            }
+}
+
+// Q3_K's sixteen 6-bit scales: low nibbles in bytes 0-7 (scales 0-7, then 8-15 in the
+// high nibbles), top 2 bits in bytes 8-11 (scales j, j+4, j+8, j+12 in byte 8 + j).
+void unpack_q3_k_scales(const uint8_t* packed, int* scales) {
+    for (int j = 0; j < 16; ++j) {
+        const int low = (packed[j % 8] >> 4 * (j / 8)) & 0x0F;
+        const int high = (packed[8 + j % 4] >> 2 * (j / 4)) & 3;
+        scales[j] = (low | high << 4) - 32;
+    }
+}
+
+// Q3_K: Q2_K's 2-bit layout plus a high bit per weight in hmask (bit k of byte l for the
+// k-th 32 weights); a *clear* high bit subtracts 4, giving q in -4..3.
+void dequant_q3_k(const uint8_t* b, float* y) {
+    const uint8_t* hmask = b;
+    const uint8_t* q = b + QK_K / 8;
+    int scales[16];
+    unpack_q3_k_scales(b + QK_K / 8 + QK_K / 4, scales);
+    const float d = load_half(b + QK_K / 8 + QK_K / 4 + 12);
+    int is = 0;
+    uint8_t m = 1;
+    for (int chunk = 0; chunk < 2; ++chunk, q += 32)
+        for (int shift = 0; shift < 8; shift += 2, m = uint8_t(m << 1))
+            for (int half = 0; half < 2; ++half) {
+                const float dl = d * float(scales[is++]);
+                for (int l = 16 * half; l < 16 * half + 16; ++l)
+                    *y++ = dl * float(((q[l] >> shift) & 3) - ((hmask[l] & m) ? 0 : 4));
+            }
+}
+
+// ------------------------------------------------------------------ ternary (TQ1_0, TQ2_0)
+
+// TQ1_0 packs five trits per byte as a base-3 fraction scaled to 256 (byte =
+// ceil(value * 256 / 243)): multiplying by 3^n (mod 256) brings trit n to the top,
+// where (q * 3) >> 8 reads it.
+int tq1_trit(uint8_t byte, int n) {
+    static constexpr uint8_t kPow3[5] = {1, 3, 9, 27, 81};
+    const uint8_t q = uint8_t(byte * kPow3[n]);
+    return ((uint16_t(q) * 3) >> 8) - 1;
+}
+
+// 48 bytes of five trits (the first 32 bytes give weights 0-159 as trit n of byte m at
+// 32n + m, the next 16 weights 160-239 likewise), 4 bytes of four trits, f16 d.
+void dequant_tq1_0(const uint8_t* b, float* y) {
+    const uint8_t* qh = b + 48;
+    const float d = load_half(b + 52);
+    for (int n = 0; n < 5; ++n)
+        for (int m = 0; m < 32; ++m) *y++ = float(tq1_trit(b[m], n)) * d;
+    for (int n = 0; n < 5; ++n)
+        for (int m = 0; m < 16; ++m) *y++ = float(tq1_trit(b[32 + m], n)) * d;
+    for (int n = 0; n < 4; ++n)
+        for (int m = 0; m < 4; ++m) *y++ = float(tq1_trit(qh[m], n)) * d;
+}
+
+// TQ2_0: 2-bit q - 1 in {-1, 0, 1, 2}, laid out as Q2_K's quants, then f16 d.
+void dequant_tq2_0(const uint8_t* b, float* y) {
+    const float d = load_half(b + QK_K / 4);
+    for (int chunk = 0; chunk < QK_K / 4; chunk += 32)
+        for (int shift = 0; shift < 8; shift += 2)
+            for (int m = 0; m < 32; ++m) *y++ = float(((b[chunk + m] >> shift) & 3) - 1) * d;
+}
+
 // ------------------------------------------------------------------ Lumen's formats
 
 float load_f32(const uint8_t* p) {
@@ -209,6 +303,16 @@ std::optional<DTypeTraits> dtype_traits(uint32_t ggml_type) {
     for (const auto& t : kTraits)
         if (t.in_gguf && uint32_t(t.type) == ggml_type) return t;
     return std::nullopt;
+}
+
+std::string gguf_type_names() {
+    std::string names;
+    for (const auto& t : kTraits) {
+        if (!t.in_gguf) continue;
+        if (!names.empty()) names += ", ";
+        names += t.name;
+    }
+    return names;
 }
 
 const DTypeTraits& traits(DType type) {
@@ -280,9 +384,22 @@ void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
         case DType::Q5_0: block_fn = dequant_q5_0; break;
         case DType::Q5_1: block_fn = dequant_q5_1; break;
         case DType::Q8_0: block_fn = dequant_q8_0; break;
+        case DType::Q2_K: block_fn = dequant_q2_k; break;
+        case DType::Q3_K: block_fn = dequant_q3_k; break;
         case DType::Q4_K: block_fn = dequant_q4_k; break;
         case DType::Q5_K: block_fn = dequant_q5_k; break;
         case DType::Q6_K: block_fn = dequant_q6_k; break;
+        case DType::IQ4_NL: block_fn = iq::dequantize_iq4_nl; break;
+        case DType::IQ4_XS: block_fn = iq::dequantize_iq4_xs; break;
+        case DType::IQ3_XXS: block_fn = iq::dequantize_iq3_xxs; break;
+        case DType::IQ3_S: block_fn = iq::dequantize_iq3_s; break;
+        case DType::IQ2_XXS: block_fn = iq::dequantize_iq2_xxs; break;
+        case DType::IQ2_XS: block_fn = iq::dequantize_iq2_xs; break;
+        case DType::IQ2_S: block_fn = iq::dequantize_iq2_s; break;
+        case DType::IQ1_S: block_fn = iq::dequantize_iq1_s; break;
+        case DType::IQ1_M: block_fn = iq::dequantize_iq1_m; break;
+        case DType::TQ1_0: block_fn = dequant_tq1_0; break;
+        case DType::TQ2_0: block_fn = dequant_tq2_0; break;
         default: return;
     }
     for (int64_t i = 0; i < n / t.block_elements; ++i)

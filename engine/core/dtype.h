@@ -20,10 +20,25 @@ enum class DType : uint32_t {
     Q5_0 = 6,
     Q5_1 = 7,
     Q8_0 = 8,
+    Q2_K = 10,
+    Q3_K = 11,
     Q4_K = 12,
     Q5_K = 13,
     Q6_K = 14,
+    // llama.cpp's i-quants (lattice grids and non-linear values) and ternary formats.
+    // Lumen reads these, and Q2_K and Q3_K, through dequantize_row; it does not write them.
+    IQ2_XXS = 16,
+    IQ2_XS = 17,
+    IQ3_XXS = 18,
+    IQ1_S = 19,
+    IQ4_NL = 20,
+    IQ3_S = 21,
+    IQ2_S = 22,
+    IQ4_XS = 23,
+    IQ1_M = 29,
     BF16 = 30,
+    TQ1_0 = 34,
+    TQ2_0 = 35,
     // Lumen's own formats, numbered outside ggml's range: GGUF cannot hold them, so
     // they exist only in memory (load-time quantization, the KV cache).
     I8_CH = 1000,       // int8 per output channel: f32 scale s heads the row, w = s * q
@@ -54,6 +69,8 @@ struct DTypeTraits {
 
 // Traits for a supported GGUF type, or nullopt for a ggml type number Lumen does not read.
 std::optional<DTypeTraits> dtype_traits(uint32_t ggml_type);
+// The names of the GGUF types Lumen reads, "f32, f16, ...", for error messages.
+std::string gguf_type_names();
 const DTypeTraits& traits(DType type);
 const char* dtype_name(DType type);
 std::optional<DType> dtype_from_name(std::string_view name);  // "f32", "q8_0", ...

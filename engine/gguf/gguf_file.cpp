@@ -314,8 +314,8 @@ Result<GgufFile> GgufFile::parse(std::shared_ptr<MappedFile> file, const std::st
         if (!c.read(&type_raw)) return truncated("the type of " + tn);
         auto tt = dtype_traits(type_raw);
         if (!tt)
-            return fail(tn + " has ggml type " + std::to_string(type_raw) +
-                        ", which Lumen does not read (expected f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k or q6_k)");
+            return fail(tn + " has ggml type " + std::to_string(type_raw) + ", which Lumen does not read (expected " +
+                        gguf_type_names() + ")");
         t.type = tt->type;
         if (t.dims[0] % tt->block_elements != 0)
             return fail(tn + " row length " + std::to_string(t.dims[0]) + " is not a multiple of the " +

@@ -153,6 +153,9 @@ Result<QuantMix> parse_quant_mix(std::string_view spec) {
     const std::string type_name(spec.substr(0, colon));
     const auto type = dtype_from_name(type_name);
     if (!type) return expected("type '" + type_name + "' is unknown");
+    // GGUF types without a scheme (the i-quants, q2_k, ...) are ones Lumen reads but has no encoder for.
+    if (traits(*type).in_gguf && !quant_scheme_from_name(type_name))
+        return expected("Lumen reads type '" + type_name + "' but does not write it");
     mix.type = *type;
     std::string_view rest = spec.substr(colon + 1);
     while (!rest.empty()) {

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/activations.h"
 #include "backend/cpu/cpu_backend.h"
 #include "gguf/gguf_file.h"
 #include "gguf/gguf_writer.h"
@@ -376,6 +377,23 @@ TEST_F(EmulatedCudaBackend, EarlyExitRule) {
         pair.run(step.batch, 1e-6, "after early exits");
         EXPECT_EQ(pair.gpu().last_exit_layer(), 0);
     }
+}
+
+// Both backends allocate their activations from the shared table (backend/activations.h)
+// and report the bytes they hold: the CPU's sized for the largest step, the GPU's for at
+// least one graph bucket of kMaxGraphTokens tokens.
+TEST_F(EmulatedCudaBackend, ActivationBytesEqualTheTable) {
+    const Model& model = model_for(spec_for(DType::F32));
+    Pair pair(model);
+    std::mt19937 rng(23);
+    Seq s{0, {0, 1}};
+    Step prefill;
+    prefill.add(s, random_tokens(10, rng), last_only(10));
+    pair.run(prefill.batch, 1e-6, "prefill");
+    EXPECT_EQ(pair.cpu().memory_info().activation_bytes, activation_bytes(model.config, 10));
+    const MemoryInfo gpu = pair.gpu().memory_info();
+    EXPECT_EQ(gpu.activation_bytes, activation_bytes(model.config, EmuCudaBackend::kMaxGraphTokens));
+    EXPECT_GT(gpu.scratch_bytes, gpu.activation_bytes) << "the logits and attention scratch are counted beside them";
 }
 
 // Fork: a 20-token sequence's two blocks copied to new ids (the second one partly

@@ -21,10 +21,6 @@ namespace lumen {
 
 CpuBackend::CpuBackend(int n_threads) : pool_(n_threads) {}
 
-bool CpuBackend::supports(Op op, DType weight_type) const {
-    return true;  // the reference dequantizes every type Lumen reads
-}
-
 cpu::RopeParams CpuBackend::rope_params() const {
     const ModelConfig& c = model_->config;
     const TensorView& factors = model_->weights.rope_freq_factors;
@@ -34,6 +30,7 @@ cpu::RopeParams CpuBackend::rope_params() const {
 
 Status CpuBackend::upload(const Model& model) {
     model_ = &model;
+    act_.capacity_tokens = 0;  // the next step sizes the activations for this model
     rope_frequencies_ = cpu::rope_frequencies(rope_params());
     packed_.clear();
     if (cpu::active_kernels().dot_packed8) {
@@ -96,26 +93,20 @@ MemoryInfo CpuBackend::memory_info() const {
     MemoryInfo m;
     if (model_) m.weight_bytes = model_->weight_bytes();
     m.kv_bytes = kv_layout_.total_bytes();
-    const auto f = [](const std::vector<float>& v) { return int64_t(v.capacity() * sizeof(float)); };
-    m.scratch_bytes = f(act_.x) + f(act_.xb) + f(act_.q) + f(act_.k) + f(act_.v) + f(act_.att) + f(act_.proj) +
-                      f(act_.gate) + f(act_.up) + f(act_.scores) + f(act_.final_x) + f(act_.exit_x);
+    const auto bytes = [](const std::vector<float>& v) { return int64_t(v.capacity() * sizeof(float)); };
+    if (model_)
+        act_.for_each(model_->config, act_.capacity_tokens,
+                      [&](const std::vector<float>& v, int64_t) { m.activation_bytes += bytes(v); });
+    m.scratch_bytes = m.activation_bytes + bytes(act_.scores);
     return m;
 }
 
 void CpuBackend::ensure_activations(int64_t n_tokens, int64_t max_context) {
     const ModelConfig& c = model_->config;
     if (n_tokens > act_.capacity_tokens) {
-        act_.x.resize(size_t(n_tokens * c.dim));
-        act_.xb.resize(size_t(n_tokens * c.dim));
-        act_.q.resize(size_t(n_tokens * c.q_dim()));
-        act_.k.resize(size_t(n_tokens * c.kv_dim()));
-        act_.v.resize(size_t(n_tokens * c.kv_dim()));
-        act_.att.resize(size_t(n_tokens * c.q_dim()));
-        act_.proj.resize(size_t(n_tokens * c.dim));
-        act_.gate.resize(size_t(n_tokens * c.ffn_dim));
-        act_.up.resize(size_t(n_tokens * c.ffn_dim));
-        act_.final_x.resize(size_t(2 * n_tokens * c.dim));  // the early-exit rows follow the final ones
-        act_.exit_x.resize(size_t(n_tokens * c.dim));
+        // Fresh vectors of the exact size (resize could keep a geometric reserve), so that
+        // the table's bytes are the bytes held; the contents need not survive a step.
+        act_.for_each(c, n_tokens, [](std::vector<float>& v, int64_t n) { v = std::vector<float>(size_t(n)); });
         act_.capacity_tokens = n_tokens;
     }
     // Each thread scores a tile of up to kMaxAttentionRows query rows over at most
@@ -327,14 +318,14 @@ Status CpuBackend::forward(const StepBatch& batch, std::vector<float>* logits) {
         observe(l, MatmulInput::ffn_down, act_.gate.data(), T, ffn);
         matmul(lw.w_down, act_.gate.data(), T, act_.proj.data());
         cpu::add_inplace(act_.x.data(), act_.proj.data(), T * dim);
-        if (l + 1 == batch.exit_layer) normalize_logit_rows(act_.exit_x.data());
         const int32_t done = l + 1;
-        if (early.enabled() && done < c.n_layers && done >= early.first_layer &&
-            (done - early.first_layer) % early.every == 0) {
+        // The early-exit rows go after the final rows' place in final_x.
+        if (done == batch.exit_layer) normalize_logit_rows(act_.final_x.data() + n_rows * dim);
+        if (early.checks_after(done, c.n_layers)) {
             normalize_logit_rows(act_.final_x.data());
             logits->resize(size_t(c.vocab_size));
             matmul(w.output, act_.final_x.data(), 1, logits->data());
-            if (cpu::softmax_entropy(logits->data(), c.vocab_size) < double(early.max_entropy)) {
+            if (early.exits(logits->data(), c.vocab_size)) {
                 propagate_kv(done, batch);
                 last_exit_layer_ = done;
                 return Status::ok();
@@ -346,8 +337,6 @@ Status CpuBackend::forward(const StepBatch& batch, std::vector<float>* logits) {
     // the early-exit rows (if any) right after them in the same matmul.
     normalize_logit_rows(act_.final_x.data());
     const int64_t out_rows = batch.exit_layer > 0 ? 2 * n_rows : n_rows;
-    if (batch.exit_layer > 0)
-        std::copy_n(act_.exit_x.data(), n_rows * dim, act_.final_x.data() + n_rows * dim);
     logits->resize(size_t(out_rows * c.vocab_size));
     if (out_rows > 0) matmul(w.output, act_.final_x.data(), out_rows, logits->data());
     return Status::ok();

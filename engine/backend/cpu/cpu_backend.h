@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "backend/activations.h"
 #include "backend/backend.h"
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cpu/packed_weights.h"
@@ -22,7 +23,6 @@ public:
     explicit CpuBackend(int n_threads);
 
     std::string name() const override { return "cpu"; }
-    bool supports(Op op, DType weight_type) const override;
     Status upload(const Model& model) override;
     Status allocate_kv(const KVCacheLayout& layout) override;
     Status copy_kv_blocks(const std::vector<std::pair<int32_t, int32_t>>& src_dst) override;
@@ -38,20 +38,9 @@ public:
     int n_threads() const { return pool_.size(); }
 
 private:
-    // Activations of one step, sized for the largest batch seen so far.
-    struct Activations {
-        std::vector<float> x;        // [T, dim] residual stream
-        std::vector<float> xb;       // [T, dim] normalized input
-        std::vector<float> q;        // [T, q_dim]
-        std::vector<float> k;        // [T, kv_dim]
-        std::vector<float> v;        // [T, kv_dim]
-        std::vector<float> att;      // [T, q_dim] attention output
-        std::vector<float> proj;     // [T, dim] projection back to the residual
-        std::vector<float> gate;     // [T, ffn]
-        std::vector<float> up;       // [T, ffn]
-        std::vector<float> scores;   // [threads, 4 queries x max context] attention scratch
-        std::vector<float> final_x;  // [rows with logits (then their early-exit rows), dim]
-        std::vector<float> exit_x;   // [rows with logits, dim] after batch.exit_layer layers, normalized
+    // Activations of one step (the shared table), sized for the largest batch seen so far.
+    struct Activations : ActivationBuffers<std::vector<float>> {
+        std::vector<float> scores;  // [threads, attention_group_scratch] attention scratch
         int64_t capacity_tokens = 0;
     };
     void ensure_activations(int64_t n_tokens, int64_t max_context);

@@ -1,10 +1,10 @@
 // Picks the kernel table once, from what the CPU reports (cpuid via the
 // compiler's builtins) and the LUMEN_CPU_LEVEL override.
+#include "core/log.h"
 #include "backend/cpu/kernels.h"
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -139,8 +139,8 @@ const KernelTable& choose_kernels() {
         for (CpuLevel l : levels)
             if (!std::strcmp(want, cpu_level_name(l))) chosen = l, found = true;
         if (!found)
-            std::fprintf(stderr, "lumen: LUMEN_CPU_LEVEL=%s is not available on this CPU; using %s\n", want,
-                         cpu_level_name(chosen));
+            log_warning(std::string("LUMEN_CPU_LEVEL=") + want + " is not available on this CPU; using " +
+                        cpu_level_name(chosen));
     }
     return kernel_table(chosen);
 }

@@ -710,6 +710,10 @@ void dot_row_tokens(DType type, const uint8_t* row, const uint8_t* x, size_t str
         case DType::F8_E4M3_T: return dot_float_tile<DType::F8_E4M3_T, 1, NT>(row, 0, x, stride, n, y, 1);
         case DType::F8_E4M3: return dot_float_tile<DType::F8_E4M3, 1, NT>(row, 0, x, stride, n, y, 1);
         case DType::F8_E5M2: return dot_float_tile<DType::F8_E5M2, 1, NT>(row, 0, x, stride, n, y, 1);
+        default:
+            // A type with no AVX2 kernel (the k- and i-quants below 4 bits, the ternary
+            // types): the scalar reference decodes its rows against f32 activations.
+            return scalar_kernels().dot_row(type, row, x, stride, NT, n, y);
     }
 }
 

@@ -1,11 +1,11 @@
 // The CUDA backend's set-up: device and stream, weights repacked and uploaded, the KV
 // pool. The step itself is in cuda_forward.cpp.
+#include "core/log.h"
 #include "backend/cuda/cuda_backend.h"
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
-#include <cstdio>
 #include <cstring>
 
 #include "attention.cuh"
@@ -56,11 +56,6 @@ CudaBackend::~CudaBackend() {
     drop_graphs();
     if (cublas_) cublasDestroy(cublas_);
     if (stream_) cudaStreamDestroy(stream_);
-}
-
-bool CudaBackend::supports(Op op, DType weight_type) const {
-    // Every type runs: the ones without a kernel are converted to f16 at upload.
-    return true;
 }
 
 Status CudaBackend::upload_vector(const TensorView& t, cuda::DeviceBuffer* out) {
@@ -130,6 +125,7 @@ Status CudaBackend::upload_matrix(const TensorView& t, DeviceMatrix* out) {
 Status CudaBackend::upload(const Model& model) {
     drop_graphs();
     model_ = &model;
+    token_capacity_ = 0;  // the next step sizes the activations for this model
     weight_bytes_ = 0;
     converted_matrices_ = 0;
     converted_types_.clear();
@@ -170,8 +166,8 @@ Status CudaBackend::upload(const Model& model) {
     if (!converted_types_.empty()) {
         std::string names;
         for (const std::string& n : converted_types_) names += (names.empty() ? "" : ", ") + n;
-        std::fprintf(stderr, "lumen: CUDA has no kernel for %s; %d matrices were converted to f16 at upload\n",
-                     names.c_str(), converted_matrices_);
+        log_info("CUDA has no kernel for " + names + "; " + std::to_string(converted_matrices_) +
+                 " matrices were converted to f16 at upload");
     }
     return Status::ok();
 }
@@ -221,8 +217,12 @@ MemoryInfo CudaBackend::memory_info() const {
     MemoryInfo m;
     m.weight_bytes = weight_bytes_;
     m.kv_bytes = int64_t(k_cache_.bytes() + v_cache_.bytes());
-    for (const cuda::DeviceBuffer* b : {&x_, &xb_, &q_, &k_, &v_, &att_, &proj_, &gate_, &up_, &final_x_, &logits_,
-                                        &attention_scratch_, &half_x_, &half_w_, &step_device_, &cublas_workspace_})
+    if (model_)
+        act_.for_each(model_->config, token_capacity_,
+                      [&](const cuda::DeviceBuffer& b, int64_t) { m.activation_bytes += int64_t(b.bytes()); });
+    m.scratch_bytes = m.activation_bytes;
+    for (const cuda::DeviceBuffer* b :
+         {&logits_, &attention_scratch_, &half_x_, &half_w_, &step_device_, &cublas_workspace_})
         m.scratch_bytes += int64_t(b->bytes());
     return m;
 }

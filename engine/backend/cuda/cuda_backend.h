@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/activations.h"
 #include "backend/backend.h"
 #include "backend/cuda/device_memory.h"
 #include "model/weights.h"
@@ -37,7 +38,6 @@ public:
     ~CudaBackend() override;
 
     std::string name() const override { return "cuda"; }
-    bool supports(Op op, DType weight_type) const override;
     Status upload(const Model& model) override;
     Status allocate_kv(const KVCacheLayout& layout) override;
     Status copy_kv_blocks(const std::vector<std::pair<int32_t, int32_t>>& src_dst) override;
@@ -109,8 +109,9 @@ private:
     KVCacheLayout kv_layout_;
     cuda::DeviceBuffer k_cache_, v_cache_;  // n_blocks + 1 blocks: the last takes graph padding
 
-    // Activations, sized for token_capacity_ tokens.
-    cuda::DeviceBuffer x_, xb_, q_, k_, v_, att_, proj_, gate_, up_, final_x_, logits_, attention_scratch_;
+    // Activations (the shared table) and the device logits, sized for token_capacity_ tokens.
+    ActivationBuffers<cuda::DeviceBuffer> act_;
+    cuda::DeviceBuffer logits_, attention_scratch_;
     cuda::DeviceBuffer half_x_, half_w_;  // cuBLAS operands in f16/bf16
     cuda::DeviceBuffer step_device_;
     cuda::PinnedBuffer step_host_, logits_host_;

@@ -13,11 +13,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 
+#include "core/log.h"
 #include "attention.cuh"
-#include "backend/cpu/cpu_ops.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/step_checks.h"
 #include "elementwise.cuh"
@@ -55,17 +54,12 @@ Status CudaBackend::ensure_capacity(int32_t n_tokens, int32_t n_block_table_entr
         drop_graphs();  // the graphs hold the old pointers
         const int32_t T = std::max(n_tokens, int32_t(kMaxGraphTokens));
         const size_t f = sizeof(float);
-        LUMEN_TRY(x_.allocate(size_t(T) * c.dim * f, "activations"));
-        LUMEN_TRY(xb_.allocate(size_t(T) * c.dim * f, "activations"));
-        LUMEN_TRY(q_.allocate(size_t(T) * c.q_dim() * f, "activations"));
-        LUMEN_TRY(k_.allocate(size_t(T) * c.kv_dim() * f, "activations"));
-        LUMEN_TRY(v_.allocate(size_t(T) * c.kv_dim() * f, "activations"));
-        LUMEN_TRY(att_.allocate(size_t(T) * c.q_dim() * f, "activations"));
-        LUMEN_TRY(proj_.allocate(size_t(T) * c.dim * f, "activations"));
-        LUMEN_TRY(gate_.allocate(size_t(T) * c.ffn_dim * f, "activations"));
-        LUMEN_TRY(up_.allocate(size_t(T) * c.ffn_dim * f, "activations"));
-        LUMEN_TRY(final_x_.allocate(size_t(2 * T) * c.dim * f, "activations"));  // early-exit rows follow
-        LUMEN_TRY(logits_.allocate(size_t(2 * T) * c.vocab_size * f, "logits"));
+        Status allocated = Status::ok();
+        act_.for_each(c, T, [&](cuda::DeviceBuffer& b, int64_t n) {
+            if (allocated.is_ok()) allocated = b.allocate(size_t(n) * f, "activations");
+        });
+        LUMEN_TRY(allocated);
+        LUMEN_TRY(logits_.allocate(size_t(2 * T) * c.vocab_size * f, "logits"));  // early-exit rows follow
         const int64_t widest = std::max<int64_t>({c.dim, c.q_dim(), c.ffn_dim});
         LUMEN_TRY(half_x_.allocate(size_t(T) * size_t(widest) * 2, "cuBLAS activations"));
         LUMEN_TRY(logits_host_.ensure(size_t(2 * T) * c.vocab_size * f, "logits"));
@@ -169,11 +163,11 @@ uint16_t* CudaBackend::layer_cache(const cuda::DeviceBuffer& cache, int32_t laye
     return cache.get<uint16_t>() + size_t(layer) * layer_elems;
 }
 
-// K and V of layer l from the normalized input xb_: matmuls, biases, RoPE on K, stored.
+// K and V of layer l from the normalized input act_.xb: matmuls, biases, RoPE on K, stored.
 Status CudaBackend::store_layer_kv(int32_t l, int32_t n_tokens) {
     const ModelConfig& c = model_->config;
     const DeviceLayer& dl = layers_[size_t(l)];
-    float *xb = xb_.get<float>(), *k = k_.get<float>(), *v = v_.get<float>();
+    float *xb = act_.xb.get<float>(), *k = act_.k.get<float>(), *v = act_.v.get<float>();
     LUMEN_TRY(matmul(dl.wk, xb, n_tokens, k));
     LUMEN_TRY(matmul(dl.wv, xb, n_tokens, v));
     if (dl.bk.get()) LUMEN_TRY(cuda::cuda_status(cuda::add_bias(k, dl.bk.get<float>(), n_tokens, c.kv_dim(), stream_), "bias"));
@@ -191,8 +185,8 @@ Status CudaBackend::store_layer_kv(int32_t l, int32_t n_tokens) {
 Status CudaBackend::propagate_kv(int32_t from, int32_t n_tokens) {
     const ModelConfig& c = model_->config;
     for (int32_t l = from; l < c.n_layers; ++l) {
-        LUMEN_TRY(cuda::cuda_status(cuda::rms_norm(x_.get<float>(), nullptr, layers_[size_t(l)].attn_norm.get<float>(),
-                                                   xb_.get<float>(), n_tokens, c.dim, c.rms_eps, stream_),
+        LUMEN_TRY(cuda::cuda_status(cuda::rms_norm(act_.x.get<float>(), nullptr, layers_[size_t(l)].attn_norm.get<float>(),
+                                                   act_.xb.get<float>(), n_tokens, c.dim, c.rms_eps, stream_),
                                     "rms_norm"));
         LUMEN_TRY(store_layer_kv(l, n_tokens));
     }
@@ -202,8 +196,8 @@ Status CudaBackend::propagate_kv(int32_t from, int32_t n_tokens) {
 Status CudaBackend::enqueue_layers(int32_t T, int32_t max_context, const StepBatch& batch, bool* exited) {
     const ModelConfig& c = model_->config;
     *exited = false;
-    float *x = x_.get<float>(), *xb = xb_.get<float>(), *q = q_.get<float>(), *att = att_.get<float>(),
-          *proj = proj_.get<float>(), *gate = gate_.get<float>(), *up = up_.get<float>();
+    float *x = act_.x.get<float>(), *xb = act_.xb.get<float>(), *q = act_.q.get<float>(), *att = act_.att.get<float>(),
+          *proj = act_.proj.get<float>(), *gate = act_.gate.get<float>(), *up = act_.up.get<float>();
     auto ok = [](int err, const char* what) { return cuda::cuda_status(err, what); };
     LUMEN_TRY(ok(cuda::embedding_rows(embedding_.view, step_.tokens, T, x, stream_), "embedding"));
     const float* residual = nullptr;  // added into x by the next norm
@@ -243,25 +237,24 @@ Status CudaBackend::enqueue_layers(int32_t T, int32_t max_context, const StepBat
 
         const int32_t done = l + 1;
         const EarlyExitRule& early = batch.early_exit;
-        const bool check_exit = early.enabled() && done < c.n_layers && done >= early.first_layer &&
-                                (done - early.first_layer) % early.every == 0;
+        const bool check_exit = early.checks_after(done, c.n_layers);
         if (done == batch.exit_layer || check_exit) {
             LUMEN_TRY(ok(cuda::add(x, proj, int64_t(T) * c.dim, stream_), "residual add"));
             residual = nullptr;
             // The rows that want logits, normalized, after the final rows' place in final_x.
-            float* exit_rows = final_x_.get<float>() + size_t(n_rows) * c.dim;
+            float* exit_rows = act_.final_x.get<float>() + size_t(n_rows) * c.dim;
             LUMEN_TRY(ok(cuda::gather_rows(x, step_.logit_rows, n_rows, c.dim, xb, stream_), "gather"));
             LUMEN_TRY(ok(cuda::rms_norm(xb, nullptr, output_norm_.get<float>(), exit_rows, n_rows, c.dim, c.rms_eps,
                                         stream_), "rms_norm"));
         }
         if (check_exit) {
             // One row: its intermediate logits decide on the host whether to stop here.
-            const float* exit_row = final_x_.get<float>() + size_t(n_rows) * c.dim;
+            const float* exit_row = act_.final_x.get<float>() + size_t(n_rows) * c.dim;
             LUMEN_TRY(matmul(*output_matrix_, exit_row, 1, logits_.get<float>()));
             LUMEN_TRY(ok(int(cudaMemcpyAsync(logits_host_.get(), logits_.get(), size_t(c.vocab_size) * sizeof(float),
                                              cudaMemcpyDeviceToHost, stream_)), "copying logits"));
             LUMEN_TRY(ok(int(cudaStreamSynchronize(stream_)), "early-exit check"));
-            if (cpu::softmax_entropy(logits_host_.get<float>(), c.vocab_size) < double(early.max_entropy)) {
+            if (early.exits(logits_host_.get<float>(), c.vocab_size)) {
                 LUMEN_TRY(propagate_kv(done, T));
                 last_exit_layer_ = done;
                 *exited = true;
@@ -277,10 +270,10 @@ Status CudaBackend::enqueue_layers(int32_t T, int32_t max_context, const StepBat
 // followed by exit_rows early-exit rows already normalized in final_x.
 Status CudaBackend::enqueue_logits(int32_t n_rows, int32_t exit_rows) {
     const ModelConfig& c = model_->config;
-    float* final_x = final_x_.get<float>();
-    LUMEN_TRY(cuda::cuda_status(cuda::gather_rows(x_.get<float>(), step_.logit_rows, n_rows, c.dim, xb_.get<float>(),
+    float* final_x = act_.final_x.get<float>();
+    LUMEN_TRY(cuda::cuda_status(cuda::gather_rows(act_.x.get<float>(), step_.logit_rows, n_rows, c.dim, act_.xb.get<float>(),
                                                   stream_), "gather"));
-    LUMEN_TRY(cuda::cuda_status(cuda::rms_norm(xb_.get<float>(), nullptr, output_norm_.get<float>(), final_x, n_rows,
+    LUMEN_TRY(cuda::cuda_status(cuda::rms_norm(act_.xb.get<float>(), nullptr, output_norm_.get<float>(), final_x, n_rows,
                                                c.dim, c.rms_eps, stream_), "rms_norm"));
     const int32_t out_rows = n_rows + exit_rows;
     if (out_rows == 0) return Status::ok();
@@ -310,8 +303,8 @@ Status CudaBackend::run_graph(int32_t bucket, const StepBatch& batch) {
             if (graph) cudaGraphDestroy(graph);
             (void)cudaGetLastError();
             options_.graphs = false;  // run eagerly from now on; this step too
-            std::fprintf(stderr, "lumen: CUDA graph capture failed (%s); decoding without graphs\n",
-                         captured.is_ok() ? cudaGetErrorString(end) : captured.message().c_str());
+            log_warning(std::string("CUDA graph capture failed (") +
+                        (captured.is_ok() ? cudaGetErrorString(end) : captured.message()) + "); decoding without graphs");
             return enqueue();
         }
         cudaGraphExec_t exec = nullptr;
