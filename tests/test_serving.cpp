@@ -671,3 +671,73 @@ TEST(ServingEngine, BadRequestsAreErrors) {
     ASSERT_FALSE(refused.is_ok());
     EXPECT_NE(refused.status().message().find("ITL factor"), std::string::npos);
 }
+
+// Stop strings in the serving core: requests batched together end where Engine::generate
+// ends them, with the same text (stop string removed), and their streamed text (the
+// per-request token callback) adds up to it.
+TEST(ServingEngine, StopStringsEndBatchedRequestsAsEngineGenerate) {
+    auto e = load(2048);
+    std::vector<ServeRequest> requests;
+    for (uint32_t i = 0; i < 6; ++i) requests.push_back(greedy(random_tokens(8 + i * 7, 500 + i), 40));
+    // Each request's stop string: a few bytes from the middle of its own greedy text.
+    std::vector<GenerationResult> expected;
+    for (ServeRequest& r : requests) {
+        GenerationRequest g;
+        g.prompt_ids = r.prompt;
+        g.max_tokens = r.max_tokens;
+        g.sampling = r.sampling;
+        g.stop_at_eos = false;
+        auto full = e->generate(g);
+        ASSERT_TRUE(full.is_ok()) << full.status().message();
+        ASSERT_GE(full->text.size(), 8u);
+        r.stop_strings = {full->text.substr(full->text.size() / 2, 3), "never in the text"};
+        g.stop_strings = r.stop_strings;
+        auto stopped = e->generate(g);
+        ASSERT_TRUE(stopped.is_ok());
+        EXPECT_EQ(stopped->stop_reason, "stop_string");
+        expected.push_back(stopped.value());
+    }
+    ServingEngine serving(*e);
+    std::map<int64_t, std::string> streamed;
+    std::vector<int64_t> ids;
+    for (const ServeRequest& r : requests)
+        ids.push_back(serving.submit(r, [&](const TokenOutput& out) { streamed[out.request_id] += out.text; }).value());
+    while (!serving.idle()) ASSERT_TRUE(serving.step().is_ok());
+    for (size_t i = 0; i < ids.size(); ++i) {
+        auto f = serving.take_finished(ids[i]);
+        ASSERT_TRUE(f);
+        EXPECT_EQ(std::vector<int32_t>(f->tokens.begin() + f->n_prompt, f->tokens.end()), expected[i].ids) << i;
+        EXPECT_EQ(f->text.text(), expected[i].text) << i;
+        EXPECT_EQ(f->finish_reason, "stop_string") << i;
+        EXPECT_EQ(streamed[ids[i]], expected[i].text) << i;
+    }
+    EXPECT_FALSE(serving.take_finished(ids[0]));  // taken already
+}
+
+// Early exit in the serving core: a decode step that runs alone exits at the rule's
+// layer; batched with another request's work it runs every layer.
+TEST(ServingEngine, EarlyExitAppliesToALoneDecode) {
+    auto e = load(1024);
+    const int32_t layers = e->model().config.n_layers;
+    ASSERT_GE(layers, 2);
+    ServingEngine serving(*e);
+    ServeRequest short_one = greedy(random_tokens(10, 40), 4), long_one = greedy(random_tokens(12, 41), 12);
+    short_one.early_exit = long_one.early_exit = {1000.f, 1, 1};  // no entropy is that high: exits at layer 1
+    const int64_t a = serving.submit(short_one).value();
+    const int64_t b = serving.submit(long_one).value();
+    while (!serving.idle()) ASSERT_TRUE(serving.step().is_ok());
+    auto fa = serving.take_finished(a), fb = serving.take_finished(b);
+    ASSERT_TRUE(fa && fb);
+    const auto& counts = fb->metrics.exit_layer_counts;
+    ASSERT_EQ(counts.size(), size_t(layers) + 1);
+    EXPECT_GT(counts[size_t(layers)], 0);  // beside the short request's decodes
+    EXPECT_GT(counts[1], 0);               // alone, after it finished
+    EXPECT_EQ(counts[1] + counts[size_t(layers)], fb->n_generated() - 1);
+    EXPECT_EQ(fa->metrics.exit_layer_counts[1], 0);  // it never decoded alone
+    // Not with speculative drafts.
+    ServeRequest both = long_one;
+    both.lookup_draft = 2;
+    auto refused = serving.submit(both);
+    ASSERT_FALSE(refused.is_ok());
+    EXPECT_NE(refused.status().message().find("early exit"), std::string::npos);
+}

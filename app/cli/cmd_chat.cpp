@@ -6,6 +6,7 @@
 #include "chat/chat_template.h"
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "serving/served_generation.h"
 
 namespace lumen::cli {
 
@@ -59,10 +60,10 @@ int run_chat(const ChatArgs& a) {
     std::vector<ChatMessage> history;
     if (!a.system.empty()) history.push_back({"system", a.system});
     const size_t base = history.size();
-    // One kept sequence: each turn reuses the KV of the conversation so far (its longest
-    // common prefix with the new prompt) and computes only what is new.
-    auto seq = e.create_sequence();
-    if (!seq) return fail(seq.status().message());
+    // Every turn runs through the serving core, as the workstation's replies do: the
+    // prefix cache keeps the conversation's full KV blocks, so a turn computes only what
+    // follows them.
+    ServingEngine serving(e, single_stream_serving_options(e));
     std::string line;
     for (;;) {
         std::fprintf(stderr, "\n> ");
@@ -75,7 +76,6 @@ int run_chat(const ChatArgs& a) {
         GenerationRequest req;
         req.max_tokens = int32_t(a.max_tokens);
         req.sampling = a.sampling;
-        req.seq_id = seq.value();
         if (kind) {
             history.push_back({"user", line});
             req.prompt = apply_chat_template(*kind, history, true);
@@ -83,7 +83,7 @@ int run_chat(const ChatArgs& a) {
         } else {
             req.prompt = line;
         }
-        auto result = e.generate(req, [](const TokenEvent& ev) {
+        auto result = generate_served(serving, req, [](const TokenEvent& ev) {
             std::fputs(ev.text.c_str(), stdout);
             std::fflush(stdout);
         });

@@ -7,6 +7,7 @@
 #include "cli/decoding_strategies.h"
 #include "cli/options.h"
 #include "runtime/speculative.h"
+#include "serving/served_generation.h"
 
 namespace lumen::cli {
 
@@ -136,7 +137,9 @@ int run_generate(const GenerateArgs& a, const CLI::App& app) {
             std::fflush(stdout);
         };
     }
-    auto result = engine.value()->generate(req, stream);
+    // The serving core runs the request, as the workstation's and chat's replies run.
+    ServingEngine serving(*engine.value(), single_stream_serving_options(*engine.value()));
+    auto result = generate_served(serving, req, stream);
     if (!result) return fail(result.status().message());
     const auto& r = result.value();
     if (json) {

@@ -1,5 +1,5 @@
-// Engine: model + backend + KV cache manager, the step runner, and the
-// single-request generation loop (prefill in chunks, then one token per step).
+// Engine: model + backend + KV cache manager, loading, sequences and the step
+// runner. The single-request generation loop is in generation.cpp.
 #include "runtime/engine.h"
 
 #include <optional>
@@ -7,11 +7,9 @@
 #include "model/model_writer.h"
 #include "quant/lumen_formats.h"
 #include "quant/requantize.h"
-#include "runtime/speculative.h"
 
 #include <algorithm>
 #include <chrono>
-#include <deque>
 
 namespace lumen {
 
@@ -20,18 +18,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t0) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
-// Length of the longest suffix of `text` that is a proper prefix of some stop string.
-size_t held_back_suffix(const std::string& text, const std::vector<std::string>& stops) {
-    size_t hold = 0;
-    for (const auto& s : stops)
-        for (size_t len = std::min(s.size() - 1, text.size()); len > hold; --len)
-            if (text.compare(text.size() - len, len, s, 0, len) == 0) {
-                hold = len;
-                break;
-            }
-    return hold;
 }
 
 }  // namespace
@@ -161,6 +147,8 @@ Status Engine::truncate_sequence(int32_t seq_id, int32_t n_tokens) {
     return Status::ok();
 }
 
+int32_t Engine::kv_capacity() const { return kv_->n_blocks() * kv_->layout().block_size; }
+
 const std::vector<int32_t>& Engine::sequence_tokens(int32_t seq_id) const {
     static const std::vector<int32_t> none;
     auto it = sequence_tokens_.find(seq_id);
@@ -221,210 +209,6 @@ Status Engine::step(const std::vector<SequenceInput>& inputs, std::vector<float>
         held.insert(held.end(), in.tokens.begin(), in.tokens.end());
     }
     return Status::ok();
-}
-
-Result<GenerationResult> Engine::generate(const GenerationRequest& request, const TokenCallback& on_token,
-                                          const std::atomic<bool>* cancel, const StepCallback& on_step) {
-    const auto t0 = Clock::now();
-    const Tokenizer& tok = tokenizer();
-    GenerationResult result;
-    if (!request.prompt_ids.empty()) {
-        result.prompt_ids = request.prompt_ids;
-    } else {
-        const bool add_bos = request.add_bos < 0 ? tok.vocab().add_bos : request.add_bos != 0;
-        result.prompt_ids = tok.encode(request.prompt, add_bos, request.parse_special);
-    }
-    if (result.prompt_ids.empty()) return Status::error("the prompt is empty after tokenization; expected at least one token");
-    const int32_t capacity = kv_->n_blocks() * kv_->layout().block_size;
-    if (int32_t(result.prompt_ids.size()) >= capacity)
-        return Status::error("the prompt has " + std::to_string(result.prompt_ids.size()) +
-                             " tokens but the KV cache holds " + std::to_string(capacity) + "; use a larger context");
-    if (request.max_tokens < 0) return Status::error("max tokens must be >= 0");
-    // Before any sequence exists: a bad draft setup (e.g. another vocabulary) changes nothing.
-    // The plan's source owns the draft model's sequence and frees it on every return path.
-    if (request.early_exit.enabled()) {
-        if (request.lookup_draft > 0 || request.draft_engine)
-            return Status::error("early exit cannot be combined with speculative decoding; choose one");
-        const int32_t layers = model_->config.n_layers;
-        if (request.early_exit.first_layer < 1 || request.early_exit.first_layer >= layers || request.early_exit.every < 1)
-            return Status::error("early exit's first layer is " + std::to_string(request.early_exit.first_layer) +
-                                 "; expected 1.." + std::to_string(layers - 1) + " (the model has " +
-                                 std::to_string(layers) + " layers), and every >= 1");
-        result.stats.exit_layer_counts.assign(size_t(layers) + 1, 0);
-    }
-    auto drafts = plan_drafts(request, *this);
-    if (!drafts) return drafts.status();
-    DraftSource* draft_source = drafts->source.get();
-    DraftLengthPolicy& draft_length = drafts->length;
-
-    const bool keep_sequence = request.seq_id >= 0;
-    if (keep_sequence && !kv_->has_sequence(request.seq_id))
-        return Status::error("sequence " + std::to_string(request.seq_id) + " does not exist");
-    Result<int32_t> seq = keep_sequence ? Result<int32_t>(request.seq_id) : create_sequence();
-    if (!seq) return seq.status();
-    struct SequenceGuard {
-        Engine* e;
-        int32_t id;
-        bool keep;
-        ~SequenceGuard() {
-            if (!keep) e->free_sequence(id);
-        }
-    } guard{this, seq.value(), keep_sequence};
-
-    // Reuse the KV of the longest common prefix; the last prompt token is always
-    // recomputed because its logits start the generation.
-    const auto& ids = result.prompt_ids;
-    size_t reused = 0;
-    if (keep_sequence) {
-        const auto& held = sequence_tokens(seq.value());
-        while (reused + 1 < ids.size() && reused < held.size() && held[reused] == ids[reused]) ++reused;
-        LUMEN_TRY(truncate_sequence(seq.value(), int32_t(reused)));
-    }
-    result.stats.n_cached = int32_t(reused);
-
-    // Prefill in chunks of max_batch_tokens; logits only for the last prompt token.
-    std::vector<float> logits;
-    int32_t n_steps = 0;
-    auto timed_step = [&](std::vector<int32_t> tokens, bool prefill, bool all_logits = false) {
-        const auto ts = Clock::now();
-        const int32_t n = int32_t(tokens.size());
-        const bool early_exit = !prefill && request.early_exit.enabled();
-        StepOptions options;
-        if (early_exit) options.early_exit = request.early_exit;
-        Status s = step({{seq.value(), std::move(tokens), all_logits}}, &logits, options);
-        if (s.is_ok() && early_exit) ++result.stats.exit_layer_counts[size_t(backend_->last_exit_layer())];
-        if (s.is_ok() && on_step) {
-            StepEvent ev;
-            ev.step = n_steps;
-            ev.prefill = prefill;
-            ev.n_tokens = n;
-            ev.step_ms = ms_since(ts);
-            ev.elapsed_ms = ms_since(t0);
-            on_step(ev);
-        }
-        ++n_steps;
-        return s;
-    };
-    for (size_t i = reused; i < ids.size(); i += size_t(options_.max_batch_tokens)) {
-        const size_t end = std::min(ids.size(), i + size_t(options_.max_batch_tokens));
-        LUMEN_TRY(timed_step(std::vector<int32_t>(ids.begin() + long(i), ids.begin() + long(end)), true));
-        if (cancel && cancel->load()) {
-            result.stop_reason = "cancelled";
-            return result;
-        }
-    }
-    const double prefill_ms = ms_since(t0);
-    result.stats.n_prompt = int32_t(ids.size());
-    result.stats.prefill_tps = prefill_ms > 0 ? 1000.0 * double(ids.size() - reused) / prefill_ms : 0;
-
-    Sampler sampler(request.sampling);
-    std::vector<int32_t> history = ids;
-    size_t emitted = 0;
-    Clock::time_point first_token_time;
-    const int32_t n_vocab = model_->config.vocab_size;
-    result.stop_reason = "max_tokens";
-    std::deque<int32_t> decided;  // tokens speculative verification already chose (all but the last in the KV)
-    for (int32_t n = 0; n < request.max_tokens; ++n) {
-        int32_t next;
-        if (!decided.empty()) {
-            next = decided.front();
-            decided.pop_front();
-        } else {
-            next = sampler.sample(logits.data(), n_vocab, history);
-        }
-        if (n == 0) {
-            first_token_time = Clock::now();
-            result.stats.ttft_ms = ms_since(t0);
-        }
-        result.ids.push_back(next);
-        history.push_back(next);
-        const bool end_of_generation = request.stop_at_eos && tok.is_end_of_generation(next);
-        if (!end_of_generation) result.text += tok.decode_token(next);
-
-        bool stop_string_hit = false;
-        for (const auto& s : request.stop_strings) {
-            if (s.empty()) continue;
-            const size_t from = result.text.size() > s.size() + 64 ? result.text.size() - s.size() - 64 : 0;
-            const size_t at = result.text.find(s, std::min(from, emitted));
-            if (at != std::string::npos) {
-                result.text.resize(at);
-                stop_string_hit = true;
-                break;
-            }
-        }
-        const bool done = end_of_generation || stop_string_hit;
-        const size_t safe = done ? result.text.size()
-                                 : result.text.size() - held_back_suffix(result.text, request.stop_strings);
-        if (on_token) {
-            TokenEvent ev;
-            ev.id = next;
-            ev.index = n;
-            ev.elapsed_ms = ms_since(t0);
-            if (safe > emitted) ev.text = result.text.substr(emitted, safe - emitted);
-            on_token(ev);
-        }
-        emitted = std::max(emitted, safe);
-        if (end_of_generation) { result.stop_reason = "eos"; break; }
-        if (stop_string_hit) { result.stop_reason = "stop_string"; break; }
-        if (n + 1 == request.max_tokens) break;
-        if (cancel && cancel->load()) { result.stop_reason = "cancelled"; break; }
-        if (!decided.empty()) continue;  // accepted drafts: their KV is already there
-
-        // Feed `next`, with drafts to verify in the same step when speculating.
-        // Drafts never reach past max_tokens or the KV capacity, so they cannot end a
-        // generation that plain decoding would continue.
-        const int32_t room = std::min(request.max_tokens - n - 2, capacity - kv_->length(seq.value()) - 1);
-        std::vector<int32_t> draft;
-        if (draft_source && room > 0) {
-            auto proposed = draft_source->propose(history, std::min(draft_length.current(), room));
-            if (!proposed) return proposed.status();
-            draft = std::move(proposed.value());
-        }
-        std::vector<int32_t> feed = {next};
-        feed.insert(feed.end(), draft.begin(), draft.end());
-        Status s = timed_step(feed, false, !draft.empty());
-        if (s.code() == StatusCode::recoverable && !draft.empty()) {  // the pool is short: no drafts this step
-            draft.clear();
-            s = timed_step({next}, false);
-        }
-        if (s.code() == StatusCode::recoverable) { result.stop_reason = "context_full"; break; }
-        if (!s.is_ok()) return s;
-        if (draft.empty()) continue;
-        // Row i predicts the token after feed[i]: accept drafts while the chain agrees.
-        std::vector<int32_t> h = history;
-        size_t i = 0;
-        for (; i < draft.size(); ++i) {
-            bool accepted = false;
-            const int32_t t = sampler.verify_draft(logits.data() + i * size_t(n_vocab), n_vocab, h, draft[i], &accepted);
-            if (result.stats.draft_accepted_at.size() <= i) result.stats.draft_accepted_at.resize(i + 1, 0);
-            decided.push_back(t);
-            if (!accepted) break;
-            ++result.stats.draft_accepted_at[i];
-            h.push_back(t);
-        }
-        result.stats.n_drafted += int32_t(draft.size());
-        result.stats.n_draft_accepted += int32_t(i);
-        ++result.stats.n_verify_steps;
-        draft_length.update(draft.size(), i);
-        if (i == draft.size()) {  // every draft accepted: the last row gives one more token
-            decided.push_back(sampler.sample(logits.data() + i * size_t(n_vocab), n_vocab, h));
-        } else {  // drop the KV of the rejected drafts
-            LUMEN_TRY(truncate_sequence(seq.value(), kv_->length(seq.value()) - int32_t(draft.size() - i)));
-        }
-    }
-    // A kept sequence holds exactly the prompt and the emitted tokens but the last (accepted
-    // drafts beyond a stop are dropped), as without speculation.
-    if (keep_sequence && !decided.empty()) {
-        const int32_t emitted_len = int32_t(ids.size() + result.ids.size()) - 1;
-        if (kv_->length(seq.value()) > emitted_len) LUMEN_TRY(truncate_sequence(seq.value(), emitted_len));
-    }
-    result.stats.n_gen = int32_t(result.ids.size());
-    if (draft_source) result.stats.draft_ms = draft_source->draft_ms();
-    if (result.ids.size() > 1) {
-        const double decode_ms = std::chrono::duration<double, std::milli>(Clock::now() - first_token_time).count();
-        result.stats.decode_tps = decode_ms > 0 ? 1000.0 * double(result.ids.size() - 1) / decode_ms : 0;
-    }
-    return result;
 }
 
 }  // namespace lumen

@@ -72,6 +72,8 @@ struct GenerationRequest {
     // -1: a fresh sequence, freed at the end. Otherwise an existing sequence to
     // continue: the longest common prefix of its tokens and the prompt is reused
     // (its KV is not recomputed), the rest is dropped, and the sequence is kept.
+    // Engine::generate only: through the serving core (generate_served) a conversation
+    // reuses its KV through the prefix cache instead.
     int32_t seq_id = -1;
     // Prompt-lookup speculative decoding: up to lookup_draft tokens that followed the latest
     // earlier occurrence of the context's last 1..lookup_ngram tokens are verified in one
@@ -96,6 +98,11 @@ struct GenerationRequest {
 };
 
 constexpr int32_t kDefaultDraftTokens = 4;
+
+// A request's early-exit rule against a model of n_layers: off, or valid and without
+// speculative decoding (a step that verifies a draft has several tokens; early exit
+// works on one-token steps).
+Status check_early_exit(const EarlyExitRule& rule, bool speculative, int32_t n_layers);
 
 // The prompt-lookup draft for a context: see GenerationRequest::lookup_draft.
 std::vector<int32_t> prompt_lookup_draft(const std::vector<int32_t>& history, int32_t max_ngram, int32_t max_draft);
@@ -129,7 +136,8 @@ struct StepEvent {
 
 struct TokenEvent {
     int32_t id = 0;
-    std::string text;        // text now safe to show (held back while it may start a stop string)
+    std::string text;        // text now safe to show (StopStringMatcher: held back while it may start a
+                             // stop string or ends inside a UTF-8 character; the last event has the rest)
     int32_t index = 0;       // 0-based index among generated tokens
     double elapsed_ms = 0;   // since the request started
 };
@@ -157,6 +165,8 @@ public:
     const KVCacheManager& kv() const { return *kv_; }
     KVCacheManager& kv_manager() { return *kv_; }  // for the serving core's reservations
     const EngineOptions& options() const { return options_; }
+    // Tokens the KV pool holds in all (n_blocks x block_size).
+    int32_t kv_capacity() const;
     double load_ms() const { return load_ms_; }
     // What calibrated quantization measured (empty without weights_gptq).
     const CalibrationReport& calibration_report() const { return calibration_report_; }
@@ -179,8 +189,13 @@ public:
     Status feed(int32_t seq_id, const std::vector<int32_t>& tokens, std::vector<float>* logits,
                 const StepOptions& options = {});
 
+    // The request's prompt ids (prompt_ids, or the prompt tokenized with add_bos and
+    // parse_special); an error if it is empty or does not fit the KV pool with one more token.
+    Result<std::vector<int32_t>> tokenize_prompt(const GenerationRequest& request) const;
     // Generates for one request, on a fresh sequence freed at the end or on the
-    // request's seq_id. `cancel` is checked after every step.
+    // request's seq_id. `cancel` is checked after every step. Stop strings go through
+    // StopStringMatcher and drafts through verify_draft_tokens, as in the serving core
+    // (serving/served_generation.h runs the same request there).
     Result<GenerationResult> generate(const GenerationRequest& request, const TokenCallback& on_token = {},
                                       const std::atomic<bool>* cancel = nullptr, const StepCallback& on_step = {});
 

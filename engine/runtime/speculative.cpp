@@ -1,4 +1,5 @@
-// Draft sources for speculative decoding: prompt lookup and a draft model.
+// Speculative decoding: the draft sources (prompt lookup, a draft model) and the
+// verification of a draft.
 #include "runtime/speculative.h"
 
 #include <chrono>
@@ -129,6 +130,24 @@ Result<DraftPlan> plan_drafts(const GenerationRequest& request, const Engine& ta
         plan.length = DraftLengthPolicy(request.lookup_draft, request.lookup_adaptive);
     }
     return plan;
+}
+
+DraftVerdict verify_draft_tokens(Sampler& sampler, float* rows, int32_t n_vocab, const std::vector<int32_t>& history,
+                                 const std::vector<int32_t>& draft) {
+    DraftVerdict verdict;
+    std::vector<int32_t> extended = history;  // the penalties see the accepted drafts
+    for (const int32_t proposed : draft) {
+        bool accepted = false;
+        float* row = rows + verdict.tokens.size() * size_t(n_vocab);
+        const int32_t token = sampler.verify_draft(row, n_vocab, extended, proposed, &accepted);
+        verdict.tokens.push_back(token);
+        if (!accepted) return verdict;
+        ++verdict.n_accepted;
+        extended.push_back(token);
+    }
+    float* after_draft = rows + draft.size() * size_t(n_vocab);
+    verdict.tokens.push_back(sampler.sample(after_draft, n_vocab, extended));
+    return verdict;
 }
 
 }  // namespace lumen

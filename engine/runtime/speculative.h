@@ -1,7 +1,8 @@
-// Speculative decoding's draft side: where draft tokens come from and how many to
-// ask for. Engine::generate verifies whatever a DraftSource proposes in one batched
-// step with Sampler::verify_draft, so a source only affects speed, never the output
-// distribution; the sources here are deterministic, as that verification requires.
+// Speculative decoding: where draft tokens come from, how many to ask for, and the
+// one routine that verifies a draft (verify_draft_tokens), used by Engine::generate
+// and the serving core alike. Verification is rejection sampling, so a source only
+// affects speed, never the output distribution; the sources here are deterministic,
+// as that verification requires.
 #pragma once
 
 #include <algorithm>
@@ -87,5 +88,37 @@ struct DraftPlan {
     DraftLengthPolicy length{0, false};
 };
 Result<DraftPlan> plan_drafts(const GenerationRequest& request, const Engine& target);
+
+// ------------------------------------------------------------------ verification
+
+// What verifying one draft decided: the accepted draft tokens, then one more token,
+// either the replacement drawn at the first rejected position or, when the whole
+// draft was accepted, a token sampled from the row after the last draft token.
+struct DraftVerdict {
+    std::vector<int32_t> tokens;  // n_accepted draft tokens, then the one more token
+    size_t n_accepted = 0;
+};
+
+// The one draft-verification routine of speculative decoding (Engine::generate and the
+// serving core both call it). The target fed the last decided token followed by the
+// draft in one step; rows holds that step's draft.size() + 1 logit rows, row i following
+// the i-th fed token. Each draft token goes through Sampler::verify_draft (rejection
+// sampling) with the history it would extend; the first rejection ends the verdict.
+// The output is therefore distributed exactly as plain sampling's, and at temperature 0
+// it is plain greedy's. The rows are modified (the sampler's penalties).
+DraftVerdict verify_draft_tokens(Sampler& sampler, float* rows, int32_t n_vocab, const std::vector<int32_t>& history,
+                                 const std::vector<int32_t>& draft);
+
+// Adds one verdict to speculative statistics: GenerationStats and RequestMetrics both
+// carry n_drafted, n_draft_accepted, n_verify_steps and draft_accepted_at.
+template <class Stats>
+void count_verdict(Stats& stats, size_t n_drafted, const DraftVerdict& verdict) {
+    const size_t examined = std::min(n_drafted, verdict.n_accepted + 1);
+    if (stats.draft_accepted_at.size() < examined) stats.draft_accepted_at.resize(examined, 0);
+    for (size_t i = 0; i < verdict.n_accepted; ++i) ++stats.draft_accepted_at[i];
+    stats.n_drafted += int32_t(n_drafted);
+    stats.n_draft_accepted += int32_t(verdict.n_accepted);
+    ++stats.n_verify_steps;
+}
 
 }  // namespace lumen

@@ -3,10 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "backend/backend.h"
+#include "runtime/speculative.h"
+#include "runtime/stop_strings.h"
 #include "sampling/sampler.h"
 
 namespace lumen {
@@ -16,6 +20,9 @@ struct ServeRequest {
     int32_t max_tokens = 128;
     SamplingParams sampling;
     bool stop_at_eos = true;
+    // The request ends when its text contains one of these (finish_reason "stop_string");
+    // the text is cut where the stop string begins. Matched across tokens (StopStringMatcher).
+    std::vector<std::string> stop_strings;
     int32_t priority = 0;         // higher runs first; ties in arrival order (FCFS)
     int32_t n = 1;                // parallel samples: after the prompt, n sequences share its blocks
     // Prompt-lookup speculative decoding in the serving core: each decode step feeds up to
@@ -27,7 +34,25 @@ struct ServeRequest {
     // Draft-model speculation: up to this many tokens proposed greedily by the serving
     // engine's draft model (ServingOptions::draft_engine), verified the same way. 0: off.
     int32_t draft_model_tokens = 0;
+    // Adapt the draft length of either source (DraftLengthPolicy): one more after a step that
+    // accepted the whole draft, half as many after one that accepted none.
+    bool draft_adaptive = false;
+    // Early exit (lossy, for study): a decode step that runs alone in its forward pass stops at
+    // the first checked layer whose logits have an entropy below max_entropy (EarlyExitRule);
+    // batched with other work it runs every layer. Not with speculative drafts. The KV of
+    // such tokens is approximate, so they never enter the prefix cache.
+    EarlyExitRule early_exit;
 };
+
+// One generated token, as the serving engine reports it.
+struct TokenOutput {
+    int64_t request_id = 0;
+    int32_t token = 0;
+    int32_t index = 0;         // among the request's generated tokens
+    double time_ms = 0;        // on the serving engine's clock
+    std::string text;          // text now safe to show (StopStringMatcher::release; all of it at the end)
+};
+using TokenOutputCallback = std::function<void(const TokenOutput&)>;
 
 // Per-request latency metrics, in milliseconds on the serving engine's clock.
 struct RequestMetrics {
@@ -46,6 +71,8 @@ struct RequestMetrics {
     int32_t n_verify_steps = 0;   // decode steps that carried a draft
     std::vector<int32_t> draft_accepted_at;  // accepted count per draft position (0 = first draft token)
     double draft_ms = 0;          // wall time of the draft-model steps that drafted for this request
+    // Early exit: decode steps by the number of layers they ran (index 1..n_layers).
+    std::vector<int32_t> exit_layer_counts;
 
     double queue_ms() const { return first_scheduled_ms - arrival_ms; }
     double ttft_ms() const { return first_token_ms - arrival_ms; }
@@ -66,9 +93,12 @@ struct RequestState {
     int32_t draft_seq = -1;       // its sequence on the draft engine (draft-model speculation)
     int32_t cached_at_admission = 0;  // prompt tokens the prefix cache supplied at the latest admission
     RequestStatus status = RequestStatus::waiting;
-    std::string finish_reason;    // eos, max_tokens, context_full, cancelled
+    std::string finish_reason;    // eos, stop_string, max_tokens, context_full, cancelled
     RequestMetrics metrics;
     std::unique_ptr<Sampler> sampler;
+    StopStringMatcher text;       // the generated text (an EOS that ends it not included), stop string removed
+    DraftLengthPolicy draft_length{0, false};  // tokens to draft next (speculative requests)
+    TokenOutputCallback on_token; // this request's tokens (ServingEngine::submit), besides the engine-wide callback
     uint64_t arrival_order = 0;
     int64_t group_id = 0;         // the submitted request's id, shared by its parallel samples
     int32_t sample_index = 0;     // 0 for the submitted request, 1..n-1 for its forks

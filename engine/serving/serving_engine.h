@@ -1,10 +1,12 @@
 // The serving core's runner: many requests in flight through one Engine.
 // Each step asks the Scheduler for a plan, feeds every scheduled chunk in one
 // ragged forward pass, samples the requests whose pending tokens are done, and
-// records per-request and per-step metrics. It is also the scheduler's memory
-// manager: sequences start from the prefix cache's longest match, finished and
-// preempted requests leave their full blocks in the cache, and cached blocks
-// are evicted (LRU) only when the pool needs room.
+// records per-request and per-step metrics. A request's text goes through its
+// StopStringMatcher and its drafts through verify_draft_tokens, as in
+// Engine::generate (serving_speculation.cpp holds the drafting side). It is also
+// the scheduler's memory manager: sequences start from the prefix cache's longest
+// match, finished and preempted requests leave their full blocks in the cache,
+// and cached blocks are evicted (LRU) only when the pool needs room.
 #pragma once
 
 #include <chrono>
@@ -50,20 +52,15 @@ struct StepMetrics {
     double tokens_per_s = 0;   // tokens sampled in this step / step time
 };
 
-struct TokenOutput {
-    int64_t request_id = 0;
-    int32_t token = 0;
-    int32_t index = 0;         // among the request's generated tokens
-    double time_ms = 0;
-};
-
 class ServingEngine : private BlockAllocator {
 public:
     ServingEngine(Engine& engine, const ServingOptions& options = {});
     ~ServingEngine() override;
 
-    // Queues a request; returns its id. Errors name what is wrong with it.
-    Result<int64_t> submit(const ServeRequest& request);
+    // Queues a request; returns its id. Errors name what is wrong with it. `on_token`, if
+    // given, receives this request's tokens (and its parallel samples'), inside step(),
+    // after the engine-wide token callback; the same rules apply to it.
+    Result<int64_t> submit(const ServeRequest& request, TokenOutputCallback on_token = {});
     // Ends a request at once (waiting or running); its blocks return to the pool.
     Status cancel(int64_t id);
     // Changes ServingOptions::draft_engine (nullptr: none). Refused while a request
@@ -77,10 +74,12 @@ public:
     const RequestState* request(int64_t id) const;
     // Finished (or cancelled) requests since the last call, in finishing order; their state is dropped.
     std::vector<std::unique_ptr<RequestState>> take_finished();
+    // The one finished request `id`, if it has finished and was not taken yet; else null.
+    std::unique_ptr<RequestState> take_finished(int64_t id);
 
     // Called for every sampled token, inside step(). It may cancel requests; it must not
     // call step() or take_finished().
-    void set_token_callback(std::function<void(const TokenOutput&)> cb) { on_token_ = std::move(cb); }
+    void set_token_callback(TokenOutputCallback cb) { on_token_ = std::move(cb); }
     double now_ms() const;
     Engine& engine() { return engine_; }
     PrefixCache* prefix_cache() { return cache_.get(); }
@@ -91,11 +90,35 @@ public:
     Status check_invariants() const { return engine_.kv().check_invariants(); }
 
 private:
+    // One step's work beside the scheduler's plan, per chunk.
+    struct StepWork {
+        std::vector<bool> decodes;                 // feeds one sampled token (drafts and early exit apply)
+        std::vector<std::vector<int32_t>> drafts;  // speculative draft fed after the chunk; empty: none
+        std::vector<SequenceInput> inputs;
+        StepOptions options;                       // early exit when a lone decode asks for it
+    };
+
+    Status check_request(const ServeRequest& request);
+    // A new request's or parallel sample's state: id, request, sampler, text, draft length.
+    void init_state(RequestState& r, const ServeRequest& request);
     bool admit(RequestState& r) override;
     bool reserve(RequestState& r, int32_t n_tokens) override;
     int32_t reservable(const RequestState& r, int32_t max_tokens) const override;
     void release(RequestState& r) override;
     void finish(RequestState& r, const std::string& reason);
+    // Offers r's full computed blocks to the prefix cache (none after its prompt with early exit).
+    void cache_computed_blocks(RequestState& r);
+    // Forward pass of a non-empty plan, then sampling.
+    Status run_plan(const StepPlan& plan, double start, StepMetrics& m, int32_t& sampled);
+    // Drafts for the plan's decode chunks, within the token budget the plan left over.
+    void propose_drafts(const StepPlan& plan, StepWork& work);
+    void build_inputs(const StepPlan& plan, StepWork& work, StepMetrics& m);
+    // After the forward pass: computed tokens, first scheduling, shareable blocks, exit layers.
+    void record_step(const StepPlan& plan, const StepWork& work, double start);
+    Status sample_chunks(const StepPlan& plan, const StepWork& work, StepMetrics& m, int32_t& sampled);
+    // Why the token just appended to r ends it: "eos", "stop_string", "max_tokens",
+    // "context_full", or "" when r goes on. Appends the token's text to r.text.
+    std::string end_reason(RequestState& r, int32_t token);
     // Samples r's next token from a logits row (modified: penalties), reports it, finishes r if done.
     void sample_into(RequestState& r, float* logits_row, double t, StepMetrics& m, int32_t& sampled);
     // Appends a chosen token to r: metrics, the token callback, and the stop conditions.
@@ -108,8 +131,9 @@ private:
     // greedy tokens in (*drafts)[i]. A draft pool that is full just gives no drafts.
     void propose_with_draft_model(const std::vector<RequestState*>& requests, const std::vector<int32_t>& rooms,
                                   std::vector<std::vector<int32_t>*>& drafts);
-    // Verifies r's draft against its rows (row i follows the i-th fed token), emits the
-    // accepted tokens and one more, and drops the KV of rejected drafts.
+    // Verifies r's draft against its rows (row i follows the i-th fed token) with
+    // verify_draft_tokens, emits the accepted tokens and one more, and drops the KV of
+    // rejected drafts.
     Status verify_draft(RequestState& r, const std::vector<int32_t>& draft, float* rows, double t, StepMetrics& m,
                         int32_t& sampled);
     // The n-1 parallel samples of r, forked from its sequence once its prompt is computed.
@@ -122,7 +146,7 @@ private:
     ItlGovernor governor_;
     std::map<int64_t, std::unique_ptr<RequestState>> requests_;
     std::vector<std::unique_ptr<RequestState>> finished_;
-    std::function<void(const TokenOutput&)> on_token_;
+    TokenOutputCallback on_token_;
     std::chrono::steady_clock::time_point t0_;
     int64_t next_id_ = 1;
     uint64_t arrivals_ = 0;
