@@ -146,6 +146,27 @@ TEST(Cli, InfoDefaultsToTheRuntimeKvFormat) {
     EXPECT_EQ(json::parse(r.out)["memory"]["kv_bytes_per_token"], 2 * 2 * 2 * 16 * 4);
 }
 
+// --top-logprobs N: each token's log-probability and its N likeliest alternatives, and the
+// reply's perplexity from them.
+TEST(Cli, GenerateReportsTokenLogprobs) {
+    auto r = cli({"generate", "--model", model(), "--prompt", "Hello world", "--max-tokens", "5", "--temperature", "0",
+                  "--json", "--top-logprobs", "2"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const json j = json::parse(r.out);
+    ASSERT_EQ(j["logprobs"].size(), j["ids"].size());
+    double sum = 0;
+    for (size_t i = 0; i < j["ids"].size(); ++i) {
+        const json& t = j["logprobs"][i];
+        EXPECT_EQ(t["token"], j["ids"][i]);
+        ASSERT_EQ(t["top_logprobs"].size(), 2u);
+        EXPECT_EQ(t["top_logprobs"][0]["token"], t["token"]) << "greedy takes the likeliest";
+        EXPECT_LE(t["logprob"].get<double>(), 0.0);
+        sum += t["logprob"].get<double>();
+    }
+    EXPECT_NEAR(j["logprob_summary"]["perplexity"].get<double>(), std::exp(-sum / double(j["ids"].size())), 1e-6);
+    expect_one_line_error(cli({"generate", "--model", model(), "--prompt", "x", "--top-logprobs", "2"}), "--json");
+}
+
 TEST(Cli, InfoReportsShapeAndMemoryEstimate) {
     auto r = cli({"info", "--model", model(), "--ctx", "1000", "--batch", "3", "--kv-type", "f16", "--json"});
     ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -1,4 +1,5 @@
 // lumen-cli generate: raw completion of a prompt, streamed or as one JSON object.
+#include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -27,6 +28,7 @@ struct GenerateArgs {
     bool chat = false;
     bool no_special = false;
     bool json = false;
+    int top_logprobs = -1;
 };
 
 // The strategies that replace the sampling loop exclude each other and the drafts.
@@ -54,6 +56,28 @@ Status check_contrastive_tuning(const CLI::App& app, const ContrastiveArgs& args
 
 int run_generate(const GenerateArgs& a, const CLI::App& app);
 
+// "logprobs": per token its id, text, log-probability and alternatives, as OpenAI's
+// API nests them; "logprob_summary": the reply's mean log-probability and perplexity.
+void add_logprobs_json(nlohmann::json& j, const GenerationResult& r, const Tokenizer& tok) {
+    nlohmann::json tokens = nlohmann::json::array();
+    double sum = 0;
+    for (size_t i = 0; i < r.logprobs.size() && i < r.ids.size(); ++i) {
+        const TokenLogprobs& lp = r.logprobs[i];
+        nlohmann::json top = nlohmann::json::array();
+        for (const TokenLogprob& alt : lp.top)
+            top.push_back({{"token", alt.token}, {"text", tok.decode_token(alt.token, true)}, {"logprob", alt.logprob}});
+        tokens.push_back({{"token", r.ids[i]},
+                          {"text", tok.decode_token(r.ids[i], true)},
+                          {"logprob", lp.logprob},
+                          {"top_logprobs", top}});
+        sum += lp.logprob;
+    }
+    const double n = double(tokens.size());
+    const double mean = n > 0 ? sum / n : 0.0;
+    j["logprobs"] = tokens;
+    j["logprob_summary"] = {{"tokens", tokens.size()}, {"mean_logprob", mean}, {"perplexity", std::exp(-mean)}};
+}
+
 }  // namespace
 
 Command add_generate_command(CLI::App& root) {
@@ -69,7 +93,14 @@ Command add_generate_command(CLI::App& root) {
         ->allow_extra_args(false);
     app->add_flag("--chat", args->chat, "wrap the prompt as one user turn in the model's chat template");
     app->add_flag("--no-special", args->no_special, "treat special-token text in the prompt as plain text");
-    app->add_flag("--json", args->json, "print one JSON object: ids, text, stop reason and statistics");
+    CLI::Option* json =
+        app->add_flag("--json", args->json, "print one JSON object: ids, text, stop reason and statistics");
+    CLI::Option* top_logprobs =
+        app->add_option("--top-logprobs", args->top_logprobs,
+                        "with --json: each token's log-probability and the N most likely alternatives (0: none)")
+            ->type_name("N")
+            ->check(in_range(0, kMaxTopLogprobs))
+            ->needs(json);
     add_engine_options(*app, args->engine);
     add_quantization_options(*app, args->engine);
     add_sampling_options(*app, args->sampling);
@@ -78,6 +109,7 @@ Command add_generate_command(CLI::App& root) {
     auto contrastive = add_contrastive_options(*app, args->contrastive);
     CLI::Option* early_exit = add_early_exit_options(*app, args->early_exit);
     declare_strategy_conflicts(*app, beams, contrastive, early_exit);
+    top_logprobs->excludes(beams)->excludes(contrastive.first)->excludes(contrastive.second);
     return {app, [args, app] { return run_generate(*args, *app); }};
 }
 
@@ -121,6 +153,7 @@ int run_generate(const GenerateArgs& a, const CLI::App& app) {
     if (draft_engine) req.draft_tokens = int32_t(spec.draft_tokens);
     req.sampling = a.sampling;
     req.stop_strings = a.stop;
+    req.top_logprobs = a.top_logprobs;
     if (a.early_exit.max_entropy > 0) {
         auto rule = early_exit_rule(a.early_exit, *engine.value());
         if (!rule) return usage_error(rule.status().message());
@@ -148,6 +181,7 @@ int run_generate(const GenerateArgs& a, const CLI::App& app) {
         j["ids"] = r.ids;
         j["text"] = r.text;
         j["stop_reason"] = r.stop_reason;
+        if (req.top_logprobs >= 0) add_logprobs_json(j, r, engine.value()->tokenizer());
         j["stats"] = {{"load_ms", engine.value()->load_ms()}, {"ttft_ms", r.stats.ttft_ms},
                       {"prefill_tps", r.stats.prefill_tps},   {"decode_tps", r.stats.decode_tps},
                       {"n_prompt", r.stats.n_prompt},         {"n_gen", r.stats.n_gen}};

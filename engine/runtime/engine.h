@@ -14,6 +14,7 @@
 #include "kv/block_pool.h"
 #include "model/model.h"
 #include "quant/calibration.h"
+#include "sampling/logprobs.h"
 #include "sampling/sampler.h"
 
 namespace lumen {
@@ -95,6 +96,10 @@ struct GenerationRequest {
     // intermediate logits have an entropy below early_exit.max_entropy (EarlyExitRule). Not
     // with speculative decoding. 0: off.
     EarlyExitRule early_exit;
+    // Log-probabilities of the generated tokens (TokenEvent::logprobs, GenerationResult::logprobs):
+    // -1 none, 0 the chosen token's only, N also the N most likely (at most kMaxTopLogprobs).
+    // Reported through the serving core (generate_served); Engine::generate refuses them.
+    int32_t top_logprobs = -1;
 };
 
 constexpr int32_t kDefaultDraftTokens = 4;
@@ -140,6 +145,7 @@ struct TokenEvent {
                              // stop string or ends inside a UTF-8 character; the last event has the rest)
     int32_t index = 0;       // 0-based index among generated tokens
     double elapsed_ms = 0;   // since the request started
+    const TokenLogprobs* logprobs = nullptr;  // with GenerationRequest::top_logprobs >= 0
 };
 
 struct GenerationResult {
@@ -148,6 +154,7 @@ struct GenerationResult {
     std::string text;           // generated text only, stop string removed
     std::string stop_reason;    // "eos", "max_tokens", "stop_string", "context_full", "cancelled"
     GenerationStats stats;
+    std::vector<TokenLogprobs> logprobs;  // per generated token, with GenerationRequest::top_logprobs >= 0
 };
 
 using TokenCallback = std::function<void(const TokenEvent&)>;

@@ -86,6 +86,8 @@ Status SequenceGeneration::prepare() {
     if (!ids) return ids.status();
     result_.prompt_ids = std::move(ids.value());
     if (request_.max_tokens < 0) return Status::error("max tokens must be >= 0");
+    if (request_.top_logprobs >= 0)
+        return Status::error("token log-probabilities are reported through the serving core (generate_served)");
     const int32_t layers = engine_.model().config.n_layers;
     LUMEN_TRY(check_early_exit(request_.early_exit, request_.lookup_draft > 0 || request_.draft_engine, layers));
     if (request_.early_exit.enabled()) result_.stats.exit_layer_counts.assign(size_t(layers) + 1, 0);

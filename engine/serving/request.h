@@ -11,6 +11,7 @@
 #include "backend/backend.h"
 #include "runtime/speculative.h"
 #include "runtime/stop_strings.h"
+#include "sampling/logprobs.h"
 #include "sampling/sampler.h"
 
 namespace lumen {
@@ -42,6 +43,9 @@ struct ServeRequest {
     // batched with other work it runs every layer. Not with speculative drafts. The KV of
     // such tokens is approximate, so they never enter the prefix cache.
     EarlyExitRule early_exit;
+    // Log-probabilities of the generated tokens (TokenOutput::logprobs, RequestState::logprobs):
+    // -1 none, 0 the chosen token's only, N also the N most likely tokens (at most kMaxTopLogprobs).
+    int32_t top_logprobs = -1;
 };
 
 // One generated token, as the serving engine reports it.
@@ -51,6 +55,7 @@ struct TokenOutput {
     int32_t index = 0;         // among the request's generated tokens
     double time_ms = 0;        // on the serving engine's clock
     std::string text;          // text now safe to show (StopStringMatcher::release; all of it at the end)
+    const TokenLogprobs* logprobs = nullptr;  // with ServeRequest::top_logprobs >= 0
 };
 using TokenOutputCallback = std::function<void(const TokenOutput&)>;
 
@@ -102,6 +107,7 @@ struct RequestState {
     uint64_t arrival_order = 0;
     int64_t group_id = 0;         // the submitted request's id, shared by its parallel samples
     int32_t sample_index = 0;     // 0 for the submitted request, 1..n-1 for its forks
+    std::vector<TokenLogprobs> logprobs;  // per generated token, with ServeRequest::top_logprobs >= 0
 
     int32_t n_generated() const { return int32_t(tokens.size()) - n_prompt; }
     int32_t pending() const { return int32_t(tokens.size()) - n_computed; }  // tokens still to feed

@@ -62,6 +62,7 @@ void fill_result(const RequestState& r, double t0, GenerationResult& result) {
     s.draft_accepted_at = m.draft_accepted_at;
     s.draft_ms = m.draft_ms;
     s.exit_layer_counts = m.exit_layer_counts;
+    result.logprobs = r.logprobs;
 }
 
 }  // namespace
@@ -94,6 +95,10 @@ Result<ServeRequest> to_serve_request(const GenerationRequest& request, const st
     if (request.draft_engine) s.draft_model_tokens = request.draft_tokens > 0 ? request.draft_tokens : kDefaultDraftTokens;
     s.draft_adaptive = request.lookup_adaptive;
     s.early_exit = request.early_exit;
+    if (request.top_logprobs > kMaxTopLogprobs)
+        return Status::error("top logprobs is " + std::to_string(request.top_logprobs) + ", expected -1 (none) to " +
+                             std::to_string(kMaxTopLogprobs));
+    s.top_logprobs = std::max(-1, request.top_logprobs);
     return s;
 }
 
@@ -121,6 +126,7 @@ Result<GenerationResult> generate_served(ServingEngine& serving, const Generatio
             ev.text = out.text;
             ev.index = out.index;
             ev.elapsed_ms = out.time_ms - t0;
+            ev.logprobs = out.logprobs;
             on_token(ev);
         };
     auto id = serving.submit(serve_request.value(), std::move(stream));

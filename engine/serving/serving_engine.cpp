@@ -229,7 +229,10 @@ Status ServingEngine::fork_samples(RequestState& r, std::vector<RequestState*>* 
 
 void ServingEngine::sample_into(RequestState& r, float* logits_row, double t, StepMetrics& m, int32_t& sampled) {
     const int32_t vocab = engine_.model().config.vocab_size;
-    emit(r, r.sampler->sample(logits_row, vocab, r.tokens), t, m, sampled);
+    std::vector<float> raw;  // the sampler's penalties change the row; logprobs are of the model's own
+    if (r.request.top_logprobs >= 0) raw.assign(logits_row, logits_row + vocab);
+    const int32_t next = r.sampler->sample(logits_row, vocab, r.tokens);
+    emit(r, next, t, m, sampled, raw.empty() ? nullptr : raw.data());
 }
 
 // Why the token just appended ends r ("" if it does not); its text goes to r.text.
@@ -244,7 +247,11 @@ std::string ServingEngine::end_reason(RequestState& r, int32_t token) {
     return "";
 }
 
-void ServingEngine::emit(RequestState& r, int32_t next, double t, StepMetrics& m, int32_t& sampled) {
+void ServingEngine::emit(RequestState& r, int32_t next, double t, StepMetrics& m, int32_t& sampled,
+                         const float* raw_logits) {
+    if (raw_logits)
+        r.logprobs.push_back(
+            token_logprobs(raw_logits, engine_.model().config.vocab_size, next, r.request.top_logprobs));
     r.tokens.push_back(next);
     ++sampled;
     const int32_t index = r.n_generated() - 1;
@@ -254,7 +261,8 @@ void ServingEngine::emit(RequestState& r, int32_t next, double t, StepMetrics& m
         r.metrics.itl_ms.push_back(t - r.metrics.last_token_ms);
     r.metrics.last_token_ms = t;
     const std::string reason = end_reason(r, next);
-    const TokenOutput out{r.id, next, index, t, r.text.release(!reason.empty())};
+    const TokenOutput out{r.id, next, index, t, r.text.release(!reason.empty()),
+                          raw_logits ? &r.logprobs.back() : nullptr};
     if (on_token_) on_token_(out);
     if (r.on_token) r.on_token(out);
     if (r.status == RequestStatus::finished) {  // cancelled from a callback

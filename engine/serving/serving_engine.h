@@ -121,8 +121,10 @@ private:
     std::string end_reason(RequestState& r, int32_t token);
     // Samples r's next token from a logits row (modified: penalties), reports it, finishes r if done.
     void sample_into(RequestState& r, float* logits_row, double t, StepMetrics& m, int32_t& sampled);
-    // Appends a chosen token to r: metrics, the token callback, and the stop conditions.
-    void emit(RequestState& r, int32_t token, double t, StepMetrics& m, int32_t& sampled);
+    // Appends a chosen token to r: metrics, the token callback, and the stop conditions;
+    // with the position's logits before sampling (raw_logits), also its log-probabilities.
+    void emit(RequestState& r, int32_t token, double t, StepMetrics& m, int32_t& sampled,
+              const float* raw_logits = nullptr);
     // How many draft tokens r may feed this step within `spare` budget tokens (0: none).
     int32_t draft_room(const RequestState& r, int32_t spare) const;
     // Reserves the KV of r's decode token and its draft; false when it does not fit.

@@ -105,12 +105,14 @@ Status ServingEngine::verify_draft(RequestState& r, const std::vector<int32_t>& 
     const int32_t vocab = engine_.model().config.vocab_size;
     const int32_t bs = engine_.kv().layout().block_size;
     const int32_t computed_before = r.n_computed;
+    std::vector<float> raw;  // verification's sampler changes the rows; logprobs are of the model's own
+    if (r.request.top_logprobs >= 0) raw.assign(rows, rows + (draft.size() + 1) * size_t(vocab));
     const DraftVerdict verdict = verify_draft_tokens(*r.sampler, rows, vocab, r.tokens, draft);
     count_verdict(r.metrics, draft.size(), verdict);
     r.draft_length.update(draft.size(), verdict.n_accepted);
     for (size_t i = 0; i < verdict.tokens.size() && r.status != RequestStatus::finished; ++i) {
         if (i < verdict.n_accepted) ++r.n_computed;  // the draft's KV, fed this step, is now the token's
-        emit(r, verdict.tokens[i], t, m, sampled);
+        emit(r, verdict.tokens[i], t, m, sampled, raw.empty() ? nullptr : raw.data() + i * size_t(vocab));
     }
     if (r.status == RequestStatus::finished) return Status::ok();
     // Drop the KV of the rejected drafts: the sequence holds exactly the computed tokens.
