@@ -121,8 +121,8 @@ __device__ __forceinline__ void load_kv_tile(AttnShared<HD>& sh, const PagedAtte
         kr[it] = vr[it] = make_uint4(0, 0, 0, 0);
         if (j < n_valid && idx < kAttnTile * Dims::kChunks) {
             const int pos = p0 + j;
-            const int64_t row = (int64_t(table[pos / p.block_size]) * p.block_size + pos % p.block_size) *
-                                    p.n_kv_heads + kv_head;
+            const int64_t row =
+                (int64_t(table[pos / p.block_size]) * p.block_size + pos % p.block_size) * p.n_kv_heads + kv_head;
             const int64_t offset = row * Dims::D + 8 * c;
             kr[it] = __ldg(reinterpret_cast<const uint4*>(p.k_cache + offset));
             vr[it] = __ldg(reinterpret_cast<const uint4*>(p.v_cache + offset));
@@ -145,8 +145,8 @@ __device__ __forceinline__ void load_kv_tile(AttnShared<HD>& sh, const PagedAtte
 // row r * kAttnWarps + warp). Lane j holds position p0 + j; row_end[r] is the first
 // position row r must not see (its causal limit, or the split's end).
 template <int HD, int NR>
-__device__ __forceinline__ void attend_tile(AttnShared<HD>& sh, RowState<HD>* st, const int* row_end, int p0,
-                                            int warp, int lane) {
+__device__ __forceinline__ void attend_tile(AttnShared<HD>& sh, RowState<HD>* st, const int* row_end, int p0, int warp,
+                                            int lane) {
     using Dims = AttnDims<HD>;
 
     // Scores: q · k for position p0 + lane, 8 dims (one chunk) at a time, each key word
@@ -253,7 +253,7 @@ __global__ void __launch_bounds__(kThreads)
     const int kv_head = blockIdx.z / shape.head_chunks;
     const int h0 = (blockIdx.z % shape.head_chunks) * shape.heads_per_cta;
     const int hc = min(shape.heads_per_cta, group - h0);
-    if (hc <= 0) return;  // cannot happen with attention_shape's chunks; keeps rows in range regardless
+    if (hc <= 0) return;            // cannot happen with attention_shape's chunks; keeps rows in range regardless
     const int n_rows = n_run * hc;  // CTA row r: token t0 + r / hc, query head kv_head * group + h0 + r % hc
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int nr = warp < n_rows ? min(Dims::kRowsPerWarp, (n_rows - warp + kAttnWarps - 1) / kAttnWarps) : 0;
@@ -271,9 +271,9 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int r = 0; r < Dims::kRowsPerWarp; ++r) {
         const int row = r * kAttnWarps + warp;
-        row_end[r] = row < n_rows ? min(split_end, attention_context(p.positions[t0 + row / hc], n_splits,
-                                                                       shape.split_len))
-                                  : split_start;
+        row_end[r] = row < n_rows
+                         ? min(split_end, attention_context(p.positions[t0 + row / hc], n_splits, shape.split_len))
+                         : split_start;
         st[r].sm = online_softmax_init();
 #pragma unroll
         for (int e = 0; e < Dims::kPairSlots; ++e) st[r].acc[e] = make_float2(0.f, 0.f);
@@ -360,7 +360,9 @@ __global__ void store_kv_kernel(const float* k, const float* v, uint16_t* k_cach
 
 // ------------------------------------------------------------------ launch helpers
 
-bool aligned(const void* ptr, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(ptr) % bytes == 0; }
+bool aligned(const void* ptr, uintptr_t bytes) {
+    return reinterpret_cast<uintptr_t>(ptr) % bytes == 0;
+}
 
 template <int HD>
 void launch_split_kernel(const PagedAttentionParams& p, const AttentionShape& shape, cudaStream_t stream) {
@@ -374,7 +376,13 @@ void launch_split_kernel(const PagedAttentionParams& p, const AttentionShape& sh
 
 bool attention_head_dim_supported(int32_t head_dim) {
     switch (head_dim) {
-        case 32: case 48: case 64: case 80: case 96: case 128: case 256: return true;
+        case 32:
+        case 48:
+        case 64:
+        case 80:
+        case 96:
+        case 128:
+        case 256: return true;
         default: return false;
     }
 }
@@ -415,9 +423,9 @@ int paged_attention(const PagedAttentionParams& p, cudaStream_t stream) {
     return int(cudaGetLastError());
 }
 
-int store_kv(const float* k, const float* v, uint16_t* k_cache, uint16_t* v_cache, int32_t block_size,
-             int32_t kv_dim, int32_t n_tokens, const int32_t* positions, const int32_t* block_table_offset,
-             const int32_t* block_tables, cudaStream_t stream) {
+int store_kv(const float* k, const float* v, uint16_t* k_cache, uint16_t* v_cache, int32_t block_size, int32_t kv_dim,
+             int32_t n_tokens, const int32_t* positions, const int32_t* block_table_offset, const int32_t* block_tables,
+             cudaStream_t stream) {
     if (n_tokens < 0 || kv_dim <= 0 || block_size <= 0) return int(cudaErrorInvalidValue);
     if (n_tokens == 0) return int(cudaSuccess);
     if (!k || !v || !k_cache || !v_cache || !positions || !block_table_offset || !block_tables)
@@ -426,7 +434,7 @@ int store_kv(const float* k, const float* v, uint16_t* k_cache, uint16_t* v_cach
     const int64_t blocks = (int64_t(n_tokens) * kv_dim + threads - 1) / threads;
     if (blocks > 0x7fffffff) return int(cudaErrorInvalidValue);
     store_kv_kernel<<<unsigned(blocks), threads, 0, stream>>>(k, v, k_cache, v_cache, block_size, kv_dim, n_tokens,
-                                                               positions, block_table_offset, block_tables);
+                                                              positions, block_table_offset, block_tables);
     return int(cudaGetLastError());
 }
 

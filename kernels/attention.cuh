@@ -28,8 +28,8 @@ struct PagedAttentionParams {
     // already stored); its sequence's block table starts at
     // block_tables + block_table_offset[t].
     int32_t n_tokens = 0;
-    const float* q = nullptr;     // [n_tokens][n_heads * head_dim], after RoPE
-    float* out = nullptr;         // [n_tokens][n_heads * head_dim]
+    const float* q = nullptr;  // [n_tokens][n_heads * head_dim], after RoPE
+    float* out = nullptr;      // [n_tokens][n_heads * head_dim]
     const int32_t* positions = nullptr;
     const int32_t* block_table_offset = nullptr;
     const int32_t* block_tables = nullptr;
@@ -58,8 +58,8 @@ int paged_attention(const PagedAttentionParams& p, cudaStream_t stream);
 
 // Stores one step's K and V (f32, [n_tokens][n_kv_heads * head_dim], after RoPE) as
 // fp16 into their slots: token t at position positions[t] of its sequence.
-int store_kv(const float* k, const float* v, uint16_t* k_cache, uint16_t* v_cache, int32_t block_size,
-             int32_t kv_dim, int32_t n_tokens, const int32_t* positions, const int32_t* block_table_offset,
-             const int32_t* block_tables, cudaStream_t stream);
+int store_kv(const float* k, const float* v, uint16_t* k_cache, uint16_t* v_cache, int32_t block_size, int32_t kv_dim,
+             int32_t n_tokens, const int32_t* positions, const int32_t* block_table_offset, const int32_t* block_tables,
+             cudaStream_t stream);
 
 }  // namespace lumen::cuda

@@ -25,17 +25,19 @@ namespace lumen::cuda {
 
 // ------------------------------------------------------------------ constants
 
-constexpr int kAttnTile = 32;           // KV positions per shared-memory tile: one per lane of a warp
-constexpr int kAttnWarps = 4;           // warps per CTA of the split kernel
-constexpr int kAttnMinSplitLen = 256;   // KV positions per split, at least (a multiple of kAttnTile)
-constexpr int kAttnMaxSplits = 128;     // splits per token, at most (longer contexts get longer splits)
+constexpr int kAttnTile = 32;          // KV positions per shared-memory tile: one per lane of a warp
+constexpr int kAttnWarps = 4;          // warps per CTA of the split kernel
+constexpr int kAttnMinSplitLen = 256;  // KV positions per split, at least (a multiple of kAttnTile)
+constexpr int kAttnMaxSplits = 128;    // splits per token, at most (longer contexts get longer splits)
 constexpr int kAttnCombineThreads = 128;
 constexpr int32_t kAttnMaxContext = 1 << 30;  // so that position arithmetic (split ends, tile steps) fits int32
 
 // Query rows (token × head) one warp keeps an online-softmax state for. Each row costs
 // head_dim / 32 accumulator registers per lane and head_dim floats of shared memory
 // for its query, so wide heads get fewer rows.
-LUMEN_HD constexpr int attention_rows_per_warp(int head_dim) { return head_dim <= 128 ? 4 : 2; }
+LUMEN_HD constexpr int attention_rows_per_warp(int head_dim) {
+    return head_dim <= 128 ? 4 : 2;
+}
 
 // ------------------------------------------------------------------ online softmax
 //
@@ -48,7 +50,9 @@ struct OnlineSoftmax {
     float l;
 };
 
-LUMEN_HD OnlineSoftmax online_softmax_init() { return OnlineSoftmax{-INFINITY, 0.f}; }
+LUMEN_HD OnlineSoftmax online_softmax_init() {
+    return OnlineSoftmax{-INFINITY, 0.f};
+}
 
 LUMEN_HD float attention_exp(float x) {
 #ifdef __CUDACC__
@@ -90,9 +94,15 @@ LUMEN_HD float online_softmax_add(OnlineSoftmax& st, float score) {
 // w_s = exp(m_s - M): L = sum l_s w_s, out = sum acc_s w_s / L. An empty split
 // (m_s = -inf, l_s = 0, acc_s = 0) weighs 0 and changes nothing; if all are empty the
 // output is 0, not NaN.
-LUMEN_HD float combine_max(float M, float m_s) { return m_s > M ? m_s : M; }
-LUMEN_HD float combine_weight(float m_s, float M) { return m_s == -INFINITY ? 0.f : attention_exp(m_s - M); }
-LUMEN_HD float combine_inverse(float L) { return L > 0.f ? 1.f / L : 0.f; }
+LUMEN_HD float combine_max(float M, float m_s) {
+    return m_s > M ? m_s : M;
+}
+LUMEN_HD float combine_weight(float m_s, float M) {
+    return m_s == -INFINITY ? 0.f : attention_exp(m_s - M);
+}
+LUMEN_HD float combine_inverse(float L) {
+    return L > 0.f ? 1.f / L : 0.f;
+}
 
 // ------------------------------------------------------------------ launch shape
 //

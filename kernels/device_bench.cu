@@ -12,7 +12,9 @@ namespace lumen::cuda {
 
 namespace {
 
-std::string describe(cudaError_t err) { return std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err); }
+std::string describe(cudaError_t err) {
+    return std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err);
+}
 
 // Times `body` (enqueued on the default stream) with events: best milliseconds of `repeats`.
 template <typename Body>
@@ -45,9 +47,12 @@ CeilingMeasurement measure_copy_bandwidth(size_t bytes, int repeats) {
     if (err == cudaSuccess) err = cudaMemset(src, 1, bytes);
     float ms = 0;
     if (err == cudaSuccess)
-        err = best_ms(repeats, [&] { return cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice); }, &ms);
-    if (err != cudaSuccess) m.error = "copy bandwidth: " + describe(err);
-    else if (ms > 0) m.value = 2.0 * double(bytes) / (double(ms) * 1e-3) / 1e9;
+        err = best_ms(
+            repeats, [&] { return cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice); }, &ms);
+    if (err != cudaSuccess)
+        m.error = "copy bandwidth: " + describe(err);
+    else if (ms > 0)
+        m.value = 2.0 * double(bytes) / (double(ms) * 1e-3) / 1e9;
     if (src) cudaFree(src);
     if (dst) cudaFree(dst);
     return m;
@@ -69,15 +74,21 @@ CeilingMeasurement measure_cublas_f16_tflops(int n, int repeats) {
     float ms = 0;
     if (err == cudaSuccess && status == CUBLAS_STATUS_SUCCESS) {
         const float alpha = 1.f, beta = 0.f;
-        err = best_ms(repeats, [&] {
-            status = cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, n, n, n, &alpha, a, CUDA_R_16F, n, b, CUDA_R_16F, n,
-                                  &beta, c, CUDA_R_32F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-            return status == CUBLAS_STATUS_SUCCESS ? cudaSuccess : cudaErrorUnknown;
-        }, &ms);
+        err = best_ms(
+            repeats,
+            [&] {
+                status = cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, n, n, n, &alpha, a, CUDA_R_16F, n, b,
+                                      CUDA_R_16F, n, &beta, c, CUDA_R_32F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+                return status == CUBLAS_STATUS_SUCCESS ? cudaSuccess : cudaErrorUnknown;
+            },
+            &ms);
     }
-    if (status != CUBLAS_STATUS_SUCCESS) m.error = std::string("cuBLAS GEMM: ") + cublasGetStatusString(status);
-    else if (err != cudaSuccess) m.error = "cuBLAS GEMM: " + describe(err);
-    else if (ms > 0) m.value = 2.0 * double(n) * n * n / (double(ms) * 1e-3) / 1e12;
+    if (status != CUBLAS_STATUS_SUCCESS)
+        m.error = std::string("cuBLAS GEMM: ") + cublasGetStatusString(status);
+    else if (err != cudaSuccess)
+        m.error = "cuBLAS GEMM: " + describe(err);
+    else if (ms > 0)
+        m.value = 2.0 * double(n) * n * n / (double(ms) * 1e-3) / 1e12;
     if (handle) cublasDestroy(handle);
     if (a) cudaFree(a);
     if (b) cudaFree(b);

@@ -9,10 +9,10 @@ namespace lumen::cuda {
 struct DeviceProbe {
     bool usable = false;
     int device_count = 0;
-    std::string name;           // first device's name
+    std::string name;  // first device's name
     int compute_major = 0, compute_minor = 0;
     size_t total_memory = 0;
-    std::string error;          // why no device is usable
+    std::string error;  // why no device is usable
 };
 
 DeviceProbe probe_devices();

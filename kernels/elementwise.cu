@@ -102,7 +102,9 @@ __global__ void gather_rows_kernel(const float* src, const int32_t* rows, int n,
     for (int i = threadIdx.x; i < n; i += blockDim.x) to[i] = from[i];
 }
 
-int launched() { return int(cudaGetLastError()); }
+int launched() {
+    return int(cudaGetLastError());
+}
 
 }  // namespace
 

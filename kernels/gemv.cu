@@ -27,7 +27,7 @@ namespace lumen::cuda {
 
 namespace {
 
-constexpr int kThreads = 256;             // 8 warps per block
+constexpr int kThreads = 256;  // 8 warps per block
 constexpr int kWarps = kThreads / 32;
 constexpr int kPaddedChunk = kChunk + 1;  // floats one staged chunk of x takes
 constexpr int kDefaultSmem = 48 * 1024;   // dynamic shared memory any kernel may use unasked
@@ -74,7 +74,9 @@ int gemv_smem_budget(const DeviceFacts& f) {
 
 // ------------------------------------------------------------------ argument checks
 
-bool misaligned(const void* p, uintptr_t alignment) { return reinterpret_cast<uintptr_t>(p) % alignment != 0; }
+bool misaligned(const void* p, uintptr_t alignment) {
+    return reinterpret_cast<uintptr_t>(p) % alignment != 0;
+}
 
 // The shape, the arrays the format needs, and the alignment the vector loads rely on.
 cudaError_t check_matrix(const GpuMatrix& w) {
@@ -113,7 +115,9 @@ cudaError_t with_format(WeightFormat format, Fn&& fn) {
 }
 
 // A 1-D grid of `blocks` (at least 1), within gridDim.x's limit; kernels loop past it.
-unsigned grid_for(int64_t blocks) { return unsigned(std::clamp<int64_t>(blocks, 1, INT_MAX)); }
+unsigned grid_for(int64_t blocks) {
+    return unsigned(std::clamp<int64_t>(blocks, 1, INT_MAX));
+}
 
 // ------------------------------------------------------------------ gemv
 
@@ -127,8 +131,8 @@ struct GemvShape {
 
 // y[t][r] (+)= sum over the chunks [c0, c0 + nc) of row r of W[r][.] * x[t][.], t < T.
 template <WeightFormat F, int T>
-__global__ void __launch_bounds__(kThreads)
-    gemv_kernel(const GpuMatrix w, const float* __restrict__ x, float* __restrict__ y, int64_t c0, int nc, int accumulate) {
+__global__ void __launch_bounds__(kThreads) gemv_kernel(const GpuMatrix w, const float* __restrict__ x,
+                                                        float* __restrict__ y, int64_t c0, int nc, int accumulate) {
     constexpr int R = GemvShape<F, T>::kRows, U = GemvShape<F, T>::kUnroll;
     extern __shared__ float xs[];  // [T][nc * 33]
     const int x_stride = nc * kPaddedChunk;
@@ -260,7 +264,8 @@ cudaError_t gemv_tokens(const GpuMatrix& w, const float* x, int n_tokens, float*
 // One thread per chunk: its 32 weights land at out + i * 32, since chunk i of the flat
 // numbering is elements 32i .. 32i + 31 of the row-major matrix.
 template <WeightFormat F>
-__global__ void __launch_bounds__(kThreads) dequantize_f16_kernel(const GpuMatrix w, uint16_t* __restrict__ out, int vector_stores) {
+__global__ void __launch_bounds__(kThreads)
+    dequantize_f16_kernel(const GpuMatrix w, uint16_t* __restrict__ out, int vector_stores) {
     const int64_t per_row = w.cols / kChunk, total = w.rows * per_row;
     for (int64_t i = blockIdx.x * int64_t(kThreads) + threadIdx.x; i < total; i += int64_t(gridDim.x) * kThreads) {
         RawChunk<F> raw;
@@ -286,8 +291,9 @@ __global__ void __launch_bounds__(kThreads) dequantize_f16_kernel(const GpuMatri
 
 // One thread per (token, chunk): out + i * 32 again, as out is [n_tokens][cols].
 template <WeightFormat F>
-__global__ void __launch_bounds__(kThreads) embedding_kernel(const GpuMatrix w, const int32_t* __restrict__ tokens,
-                                                             int64_t n_tokens, float* __restrict__ out, int vector_stores) {
+__global__ void __launch_bounds__(kThreads)
+    embedding_kernel(const GpuMatrix w, const int32_t* __restrict__ tokens, int64_t n_tokens, float* __restrict__ out,
+                     int vector_stores) {
     const int64_t per_row = w.cols / kChunk, total = n_tokens * per_row;
     for (int64_t i = blockIdx.x * int64_t(kThreads) + threadIdx.x; i < total; i += int64_t(gridDim.x) * kThreads) {
         const int64_t t = i / per_row, c = i - t * per_row;
@@ -325,9 +331,8 @@ int gemv(const GpuMatrix& w, const float* x, int n_tokens, float* y, cudaStream_
     if (!y || (w.cols > 0 && !x)) return int(cudaErrorInvalidValue);
     if (w.cols == 0)  // an empty sum
         return int(cudaMemsetAsync(y, 0, size_t(n_tokens) * size_t(w.rows) * sizeof(float), stream));
-    return int(with_format(w.format, [&](auto tag) {
-        return gemv_tokens<decltype(tag)::value>(w, x, n_tokens, y, stream);
-    }));
+    return int(
+        with_format(w.format, [&](auto tag) { return gemv_tokens<decltype(tag)::value>(w, x, n_tokens, y, stream); }));
 }
 
 int dequantize_to_f16(const GpuMatrix& w, uint16_t* out, cudaStream_t stream) {
@@ -355,8 +360,8 @@ int embedding_rows(const GpuMatrix& w, const int32_t* tokens, int n_tokens, floa
     if (misaligned(out, 4) || misaligned(tokens, 4)) return int(cudaErrorMisalignedAddress);
     const int vector_stores = misaligned(out, 16) ? 0 : 1;
     return int(with_format(w.format, [&](auto tag) {
-        embedding_kernel<decltype(tag)::value>
-            <<<grid_for((total + kThreads - 1) / kThreads), kThreads, 0, stream>>>(w, tokens, n_tokens, out, vector_stores);
+        embedding_kernel<decltype(tag)::value><<<grid_for((total + kThreads - 1) / kThreads), kThreads, 0, stream>>>(
+            w, tokens, n_tokens, out, vector_stores);
         return cudaGetLastError();
     }));
 }

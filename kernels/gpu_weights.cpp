@@ -130,7 +130,9 @@ void repack_row(WeightFormat format, const uint8_t* s, int64_t row, int64_t cols
     }
 }
 
-bool known_format(WeightFormat format) { return chunk_layout(format).qs != 0; }
+bool known_format(WeightFormat format) {
+    return chunk_layout(format).qs != 0;
+}
 
 }  // namespace
 

@@ -50,7 +50,8 @@ struct ChunkLayout {
 #ifdef __CUDACC__
 __host__ __device__
 #endif
-constexpr ChunkLayout chunk_layout(WeightFormat format) {
+    constexpr ChunkLayout
+    chunk_layout(WeightFormat format) {
     switch (format) {
         case WeightFormat::f32: return {128, 0, 0, 0, false};
         case WeightFormat::f16: return {64, 0, 0, 0, false};
@@ -100,7 +101,9 @@ LUMEN_HD float sub_rn(float a, float b) {
 }
 
 // float(q) - bias, exactly, for 0 <= q < 2^22 and an integer bias < 2^22.
-LUMEN_HD float int_f32(uint32_t q, float bias) { return sub_rn(bits_f32(0x4B000000u | q), 8388608.f + bias); }
+LUMEN_HD float int_f32(uint32_t q, float bias) {
+    return sub_rn(bits_f32(0x4B000000u | q), 8388608.f + bias);
+}
 
 // IEEE half to f32, bit-exact with lumen::fp16_to_fp32 for every non-NaN input.
 LUMEN_HD float half_to_f32(uint32_t h) {
@@ -131,7 +134,9 @@ LUMEN_HD float half_to_f32(uint32_t h) {
 #endif
 }
 
-LUMEN_HD float bf16_to_f32(uint32_t h) { return bits_f32((h & 0xFFFFu) << 16); }
+LUMEN_HD float bf16_to_f32(uint32_t h) {
+    return bits_f32((h & 0xFFFFu) << 16);
+}
 
 // OCP e4m3 to f32, bit-exact with lumen::fp8_e4m3_to_fp32 (NaN codes give +quiet NaN, as
 // there). Placing the 7 magnitude bits at the top of an f32 mantissa makes a float of

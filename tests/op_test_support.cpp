@@ -46,11 +46,23 @@ std::vector<uint8_t> random_weight_bytes(DType type, int64_t rows, int64_t cols,
     for (size_t k = 0; k < n_blocks; ++k) {
         const size_t at = k * size_t(tr.block_bytes);
         switch (type) {
-            case DType::F32: { const float v = uni(rng); std::memcpy(&b[at], &v, 4); break; }
+            case DType::F32: {
+                const float v = uni(rng);
+                std::memcpy(&b[at], &v, 4);
+                break;
+            }
             case DType::F16: set_half(at, uni(rng)); break;
             case DType::BF16: set_u16(at, fp32_to_bf16(uni(rng))); break;
-            case DType::Q4_1: case DType::Q5_1: set_half(at, scale(rng)); set_half(at + 2, offset(rng)); break;
-            case DType::Q4_K: case DType::Q5_K: set_half(at, scale(rng) / 8); set_half(at + 2, scale(rng) / 8); break;
+            case DType::Q4_1:
+            case DType::Q5_1:
+                set_half(at, scale(rng));
+                set_half(at + 2, offset(rng));
+                break;
+            case DType::Q4_K:
+            case DType::Q5_K:
+                set_half(at, scale(rng) / 8);
+                set_half(at + 2, scale(rng) / 8);
+                break;
             case DType::Q6_K: set_half(at + 208, scale(rng) / 16); break;
             default: set_half(at, scale(rng)); break;  // Q4_0, Q5_0, Q8_0: d first
         }

@@ -39,5 +39,4 @@ private:
     std::vector<float> buf_;
 };
 
-
 }  // namespace lumen::test

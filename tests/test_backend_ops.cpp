@@ -7,8 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -37,7 +37,9 @@ using namespace lumen;
 #ifndef LUMEN_HAVE_CUDA
 
 // The whole executable reports skipped (exit 77) to ctest.
-TEST(BackendOps, Cuda) { test::skip_because("built without CUDA (nvcc was not found at configure time)"); }
+TEST(BackendOps, Cuda) {
+    test::skip_because("built without CUDA (nvcc was not found at configure time)");
+}
 
 #else
 
@@ -53,8 +55,8 @@ std::string no_gpu_reason() {
 }
 // Without a GPU nothing here can run: the executable reports skipped (exit 77) to
 // ctest, with the reason, rather than passing.
-#define REQUIRE_GPU()                                                                        \
-    do {                                                                                     \
+#define REQUIRE_GPU()                                                                               \
+    do {                                                                                            \
         if (!no_gpu_reason().empty()) test::skip_because("no usable CUDA GPU: " + no_gpu_reason()); \
     } while (0)
 
@@ -127,8 +129,14 @@ TestMatrix make_matrix(DType type, int64_t rows, int64_t cols, std::mt19937& rng
     if (!meta.empty()) m.meta = to_device(meta);
     if (!super.empty()) m.super = to_device(super);
     if (!scales.empty()) m.row_scale = to_device(scales);
-    m.view = cuda::GpuMatrix{f, rows, cols, m.qs.get<uint8_t>(), m.qh.get<uint8_t>(), m.meta.get<uint8_t>(),
-                             m.super.get<uint8_t>(), m.row_scale.get<float>()};
+    m.view = cuda::GpuMatrix{f,
+                             rows,
+                             cols,
+                             m.qs.get<uint8_t>(),
+                             m.qh.get<uint8_t>(),
+                             m.meta.get<uint8_t>(),
+                             m.super.get<uint8_t>(),
+                             m.row_scale.get<float>()};
     m.reference.resize(size_t(rows * cols));
     for (int64_t r = 0; r < rows; ++r)
         dequantize_row(type, bytes.data() + size_t(r) * row_bytes(type, cols), m.reference.data() + r * cols, cols);
@@ -209,7 +217,8 @@ TEST(BackendOps, RmsNormWithAndWithoutResidual) {
             cuda::DeviceBuffer dx = to_device(x), dr = to_device(r), dw = to_device(w);
             GuardedDevice out(size_t(T * n));
             expect_launched(cuda::rms_norm(dx.get<float>(), with_residual ? dr.get<float>() : nullptr, dw.get<float>(),
-                                           out.data(), T, n, 1e-5f, nullptr), "rms_norm");
+                                           out.data(), T, n, 1e-5f, nullptr),
+                            "rms_norm");
             std::vector<float> sum = x;
             if (with_residual)
                 for (size_t i = 0; i < sum.size(); ++i) sum[i] += r[i];
@@ -240,13 +249,15 @@ TEST(BackendOps, RopeNormalAndNeox) {
             std::vector<float> x = test::random_floats(size_t(T * n_heads * head_dim), rng);
             cuda::DeviceBuffer dx = to_device(x), dpos = to_device(positions), dfreq = to_device(freqs);
             expect_launched(cuda::rope(dx.get<float>(), T, n_heads, head_dim, head_dim, dpos.get<int32_t>(),
-                                       dfreq.get<float>(), 1.f, style == RopeStyle::neox, nullptr), "rope");
+                                       dfreq.get<float>(), 1.f, style == RopeStyle::neox, nullptr),
+                            "rope");
             std::vector<float> got(x.size());
             cudaMemcpy(got.data(), dx.get(), x.size() * 4, cudaMemcpyDeviceToHost);
             cpu::RopeParams with = p;
             with.frequencies = freqs.data();
             std::vector<double> ref(x.size());
-            for (int t = 0; t < T; ++t) cpu::rope(x.data() + t * n_heads * head_dim, n_heads, positions[size_t(t)], with);
+            for (int t = 0; t < T; ++t)
+                cpu::rope(x.data() + t * n_heads * head_dim, n_heads, positions[size_t(t)], with);
             for (size_t i = 0; i < x.size(); ++i) ref[i] = x[i];
             EXPECT_LT(test::nmse(got.data(), ref.data(), got.size()), 1e-10)
                 << (style == RopeStyle::neox ? "neox" : "normal") << " head_dim " << head_dim;
@@ -365,8 +376,10 @@ TEST(BackendOps, PagedAttentionAgainstDirectSoftmax) {
                          std::to_string(s.head_dim) + " block " + std::to_string(s.block_size) + " max_context " +
                          std::to_string(max_context));
             cuda::DeviceBuffer scratch;
-            ASSERT_TRUE(scratch.allocate(size_t(cuda::attention_scratch_floats(T, s.n_heads, s.head_dim, max_context)) *
-                                             4, "scratch").is_ok());
+            ASSERT_TRUE(scratch
+                            .allocate(size_t(cuda::attention_scratch_floats(T, s.n_heads, s.head_dim, max_context)) * 4,
+                                      "scratch")
+                            .is_ok());
             GuardedDevice out(size_t(T * q_dim));
             cuda::PagedAttentionParams p;
             p.k_cache = kc.get<uint16_t>();
@@ -408,8 +421,9 @@ TEST(BackendOps, PagedAttentionAgainstDirectSoftmax) {
                         double acc = 0;
                         for (int j = 0; j < n_ctx; ++j) {
                             const int32_t block = tables[size_t(q_off[size_t(t)] + j / s.block_size)];
-                            const size_t at = (size_t(block) * s.block_size + size_t(j % s.block_size)) *
-                                                  size_t(kv_dim) + size_t(kvh * s.head_dim);
+                            const size_t at =
+                                (size_t(block) * s.block_size + size_t(j % s.block_size)) * size_t(kv_dim) +
+                                size_t(kvh * s.head_dim);
                             acc += w[size_t(j)] * fp16_to_fp32(vh[at + size_t(e)]);
                         }
                         ref[size_t(t * q_dim + h * s.head_dim + e)] = acc / sum;
@@ -491,7 +505,8 @@ TEST(BackendOps, SyntheticGqaModelLogitsCloseToCpu) {
         spec.type = type;
         spec.init_std = 0.05f;
         const std::string path = dir + "/gqa-" + dtype_name(type) + ".gguf";
-        ASSERT_TRUE(write_synthetic_model(spec, test::data_dir() + "/tokenizer/ggml-vocab-llama-spm.gguf", path).is_ok());
+        ASSERT_TRUE(
+            write_synthetic_model(spec, test::data_dir() + "/tokenizer/ggml-vocab-llama-spm.gguf", path).is_ok());
         auto cpu = load_on(path, "cpu");
         auto gpu = load_on(path, "cuda");
         ASSERT_TRUE(cpu && gpu);

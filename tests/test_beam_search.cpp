@@ -17,7 +17,6 @@ using namespace lumen;
 
 namespace {
 
-
 const std::string& synthetic_model() {
     static const std::string path = [] {
         char tmpl[] = "/tmp/lumen-beam-XXXXXX";

@@ -13,8 +13,12 @@ using namespace lumen;
 
 namespace {
 
-std::string stories15M() { return test::shared_dir() + "/testdata/stories15M/stories15M.bin"; }
-std::string calibration_text() { return test::data_dir() + "/eval/cc0-1.0.txt"; }
+std::string stories15M() {
+    return test::shared_dir() + "/testdata/stories15M/stories15M.bin";
+}
+std::string calibration_text() {
+    return test::data_dir() + "/eval/cc0-1.0.txt";
+}
 
 Result<std::unique_ptr<Engine>> load(const std::string& weights, bool gptq, CalibrationOptions calibration = {}) {
     EngineOptions options;
@@ -23,7 +27,8 @@ Result<std::unique_ptr<Engine>> load(const std::string& weights, bool gptq, Cali
     options.backend.n_threads = 2;
     options.weights_scheme = weights;
     options.weights_gptq = gptq;
-    calibration.text_path = calibration.text_path == CalibrationOptions{}.text_path ? calibration_text() : calibration.text_path;
+    calibration.text_path =
+        calibration.text_path == CalibrationOptions{}.text_path ? calibration_text() : calibration.text_path;
     options.calibration = calibration;
     return Engine::load(stories15M(), {}, options);
 }
@@ -50,7 +55,8 @@ TEST(Calibration, GptqBeatsRoundToNearestOnEveryMatrix) {
             rtn += m.rtn;
             gptq += m.gptq;
         }
-        std::printf("  %-14s mean relative error RTN %.3e  GPTQ %.3e  (%.2fx)\n", weights, rtn / 42, gptq / 42, rtn / gptq);
+        std::printf("  %-14s mean relative error RTN %.3e  GPTQ %.3e  (%.2fx)\n", weights, rtn / 42, gptq / 42,
+                    rtn / gptq);
         const ModelWeights& w = engine.value()->model().weights;
         EXPECT_STREQ(dtype_name(w.layers[3].w_down.type), weights);
         EXPECT_STREQ(dtype_name(w.token_embedding.type), weights);  // round-to-nearest: no observed input
@@ -94,8 +100,8 @@ TEST(Calibration, GptqInt4HasLowerKldThanRoundToNearest) {
             auto r = evaluate_perplexity(*engine.value(), tokens, eval, reference.value().get());
             ASSERT_TRUE(r) << r.status().message();
             kld[gptq] = r->kld_mean;
-            std::printf("  %-14s %-5s KLD mean %.4f  top-1 %.3f  PPL %.3f\n", weights, gptq ? "GPTQ" : "RTN", r->kld_mean,
-                        r->top1_agreement, r->perplexity);
+            std::printf("  %-14s %-5s KLD mean %.4f  top-1 %.3f  PPL %.3f\n", weights, gptq ? "GPTQ" : "RTN",
+                        r->kld_mean, r->top1_agreement, r->perplexity);
         }
         EXPECT_LT(kld[1], kld[0]) << weights;
     }
@@ -115,7 +121,9 @@ TEST(Calibration, BadCalibrationInputIsAClearError) {
     EXPECT_NE(b.status().message().find("100000"), std::string::npos) << b.status().message();
 
     std::string out;
-    EXPECT_NE(test::run_command(test::cli_path() + " generate --model '" + stories15M() + "' --prompt x --gptq 2>&1", &out), 0);
+    EXPECT_NE(
+        test::run_command(test::cli_path() + " generate --model '" + stories15M() + "' --prompt x --gptq 2>&1", &out),
+        0);
     EXPECT_NE(out.find("--gptq"), std::string::npos) << out;
     EXPECT_NE(test::run_command(test::cli_path() + " generate --model '" + stories15M() +
                                     "' --prompt x --weights q4_0 --calib-samples 4 2>&1",
@@ -128,7 +136,8 @@ TEST(Calibration, CliReportsEveryMatrix) {
     if (!test::file_exists(stories15M())) GTEST_SKIP() << "stories15M (../shared) absent";
     std::string out;
     ASSERT_EQ(test::run_command(test::cli_path() + " calibrate --model '" + stories15M() + "' --weights int4-asym-g64" +
-                                    " --calib '" + calibration_text() + "' --calib-samples 2 --calib-tokens 96 --json 2>/dev/null",
+                                    " --calib '" + calibration_text() +
+                                    "' --calib-samples 2 --calib-tokens 96 --json 2>/dev/null",
                                 &out),
               0)
         << out;
@@ -147,9 +156,9 @@ TEST(Calibration, CliReportsEveryMatrix) {
 TEST(Calibration, OutlierSplitLowersEachLayersW8A8Error) {
     if (!test::file_exists(stories15M())) GTEST_SKIP() << "stories15M (../shared) absent";
     std::string out;
-    ASSERT_EQ(test::run_command(test::cli_path() + " calibrate --model '" + stories15M() + "' --weights int8-w8a8 --rtn" +
-                                    " --calib '" + test::data_dir() + "/eval/stories15M-calibration.txt'" +
-                                    " --calib-samples 4 --json 2>/dev/null",
+    ASSERT_EQ(test::run_command(test::cli_path() + " calibrate --model '" + stories15M() +
+                                    "' --weights int8-w8a8 --rtn" + " --calib '" + test::data_dir() +
+                                    "/eval/stories15M-calibration.txt'" + " --calib-samples 4 --json 2>/dev/null",
                                 &out),
               0)
         << out;

@@ -6,11 +6,11 @@
 #include <set>
 #include <tuple>
 
+#include <unistd.h>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <unistd.h>
 
 #include "model/synth.h"
 #include "test_support.h"
@@ -71,7 +71,8 @@ void expect_one_line_error(const Run& r, const std::string& must_mention) {
 }  // namespace
 
 TEST(Cli, GenerateJsonHasTheDocumentedFields) {
-    auto r = cli({"generate", "--model", model(), "--prompt", "Hello world", "--max-tokens", "6", "--temperature", "0", "--json"});
+    auto r = cli({"generate", "--model", model(), "--prompt", "Hello world", "--max-tokens", "6", "--temperature", "0",
+                  "--json"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const json j = json::parse(r.out);
     EXPECT_EQ(j["prompt_ids"], json::array({1, 15043, 3186}));
@@ -83,13 +84,15 @@ TEST(Cli, GenerateJsonHasTheDocumentedFields) {
     EXPECT_EQ(j["stats"]["n_gen"], 6);
     EXPECT_GT(j["stats"]["decode_tps"].get<double>(), 0.0);
 
-    auto again = cli({"generate", "--model", model(), "--prompt", "Hello world", "--max-tokens", "6", "--temperature", "0", "--json"});
+    auto again = cli({"generate", "--model", model(), "--prompt", "Hello world", "--max-tokens", "6", "--temperature",
+                      "0", "--json"});
     EXPECT_EQ(json::parse(again.out)["ids"], j["ids"]) << "greedy is deterministic";
 }
 
 TEST(Cli, SeededSamplingIsReproducible) {
-    std::vector<std::string> args = {"generate", "--model", model(), "--prompt", "Hello", "--max-tokens", "8",
-                                     "--temperature", "1.5", "--top-k", "0", "--top-p", "1", "--min-p", "0", "--json"};
+    std::vector<std::string> args = {"generate", "--model",       model(), "--prompt", "Hello", "--max-tokens",
+                                     "8",        "--temperature", "1.5",   "--top-k",  "0",     "--top-p",
+                                     "1",        "--min-p",       "0",     "--json"};
     auto seeded = [&](const char* seed) {
         auto a = args;
         a.insert(a.end(), {"--seed", seed});
@@ -188,7 +191,8 @@ TEST(Cli, ConvertedModelGeneratesTheSame) {
     const std::string out = temp_dir() + "/converted.gguf";
     auto c = cli({"convert", "--model", model(), "--output", out});
     ASSERT_EQ(c.exit_code, 0) << c.err;
-    auto a = cli({"generate", "--model", model(), "--prompt", "Hi", "--max-tokens", "5", "--temperature", "0", "--json"});
+    auto a =
+        cli({"generate", "--model", model(), "--prompt", "Hi", "--max-tokens", "5", "--temperature", "0", "--json"});
     auto b = cli({"generate", "--model", out, "--prompt", "Hi", "--max-tokens", "5", "--temperature", "0", "--json"});
     EXPECT_EQ(json::parse(a.out)["ids"], json::parse(b.out)["ids"]);
 }
@@ -199,7 +203,8 @@ TEST(Cli, ConvertsALlama2cCheckpoint) {
     const std::string out = temp_dir() + "/stories15M.gguf";
     auto c = cli({"convert", "--model", bin, "--output", out});
     ASSERT_EQ(c.exit_code, 0) << c.err;
-    auto r = cli({"generate", "--model", out, "--prompt", "Once upon a time", "--max-tokens", "8", "--temperature", "0", "--json"});
+    auto r = cli({"generate", "--model", out, "--prompt", "Once upon a time", "--max-tokens", "8", "--temperature", "0",
+                  "--json"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(json::parse(r.out)["ids"], json::array({29892, 727, 471, 263, 2217, 7826, 4257, 365}));
     std::remove(out.c_str());
@@ -207,7 +212,8 @@ TEST(Cli, ConvertsALlama2cCheckpoint) {
 
 // bench follows llama-bench's JSON field names; speed itself is never asserted.
 TEST(Cli, BenchJsonFollowsLlamaBench) {
-    auto r = cli({"bench", "--model", model(), "-p", "16", "-n", "8", "-r", "2", "-o", "json", "--bandwidth-gbs", "50"});
+    auto r =
+        cli({"bench", "--model", model(), "-p", "16", "-n", "8", "-r", "2", "-o", "json", "--bandwidth-gbs", "50"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const json j = json::parse(r.out);
     ASSERT_TRUE(j.is_array());
@@ -219,8 +225,9 @@ TEST(Cli, BenchJsonFollowsLlamaBench) {
     EXPECT_EQ(j[1]["n_prompt"], 0);
     EXPECT_EQ(j[1]["n_gen"], 8);
     for (const json& t : j) {
-        for (const char* k : {"model_filename", "model_type", "model_size", "model_n_params", "n_threads", "backend",
-                              "kv_type", "avg_ts", "stddev_ts", "samples_ts", "avg_gbs", "ceiling_gbs", "pct_of_ceiling"})
+        for (const char* k :
+             {"model_filename", "model_type", "model_size", "model_n_params", "n_threads", "backend", "kv_type",
+              "avg_ts", "stddev_ts", "samples_ts", "avg_gbs", "ceiling_gbs", "pct_of_ceiling"})
             EXPECT_TRUE(t.contains(k)) << k;
         EXPECT_EQ(t["model_filename"], model());
         EXPECT_EQ(t["model_type"], "llama 2M F32");
@@ -279,10 +286,12 @@ TEST(Cli, BenchBadFlagsGiveOneLineErrors) {
 
 TEST(Cli, BadInputGivesOneLineErrors) {
     expect_one_line_error(cli({"generate", "--model", model(), "--prompt", "x", "--bogus"}), "--bogus");
-    expect_one_line_error(cli({"generate", "--model", model(), "--prompt", "x", "--max-tokens", "lots"}), "--max-tokens");
+    expect_one_line_error(cli({"generate", "--model", model(), "--prompt", "x", "--max-tokens", "lots"}),
+                          "--max-tokens");
     expect_one_line_error(cli({"generate", "--model", model(), "--prompt", "x", "--top-p", "2"}), "--top-p");
     expect_one_line_error(cli({"generate", "--model", model()}), "--prompt");
-    expect_one_line_error(cli({"generate", "--model", "/nonexistent/model.gguf", "--prompt", "x"}), "/nonexistent/model.gguf");
+    expect_one_line_error(cli({"generate", "--model", "/nonexistent/model.gguf", "--prompt", "x"}),
+                          "/nonexistent/model.gguf");
     expect_one_line_error(cli({"frobnicate"}), "frobnicate");
     expect_one_line_error(cli({"info", "--model", model(), "--kv-type", "q3"}), "--kv: KV cache type 'q3'");
 
@@ -298,9 +307,9 @@ TEST(Cli, BadInputGivesOneLineErrors) {
 }
 
 TEST(Cli, ServeBenchJsonReportsTheWorkload) {
-    const auto r = cli({"serve-bench", "--model", model(), "--requests", "12", "--input-len", "40", "--output-len", "6",
-                       "--shared-prefix", "0.5", "--batch-tokens", "64", "-o", "json", "--steps-csv",
-                       temp_dir() + "/steps.csv"});
+    const auto r =
+        cli({"serve-bench", "--model", model(), "--requests", "12", "--input-len", "40", "--output-len", "6",
+             "--shared-prefix", "0.5", "--batch-tokens", "64", "-o", "json", "--steps-csv", temp_dir() + "/steps.csv"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j["completed"], 12);
@@ -329,9 +338,9 @@ TEST(Cli, ServeBenchParallelSamples) {
                         "--n", "4", "--temperature", "0.8", "-o", "json"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const auto j = nlohmann::json::parse(r.out);
-    EXPECT_EQ(j["completed"], 12);                 // 3 requests × 4 samples
+    EXPECT_EQ(j["completed"], 12);  // 3 requests × 4 samples
     EXPECT_EQ(j["total_output_tokens"], 12 * 5);
-    EXPECT_EQ(j["total_input_tokens"], 12 * 40);   // each sample reports its prompt
+    EXPECT_EQ(j["total_input_tokens"], 12 * 40);  // each sample reports its prompt
     EXPECT_EQ(j["config"]["n"], 4);
 }
 
@@ -340,7 +349,8 @@ TEST(Cli, ServeBenchBadFlagsGiveOneLineErrors) {
     expect_one_line_error(cli({"serve-bench", "--model", model(), "--requests", "0"}), "--requests");
     expect_one_line_error(cli({"serve-bench", "--model", model(), "--n", "0"}), "--n");
     expect_one_line_error(cli({"serve-bench", "--model", model(), "--shared-prefix", "1.5"}), "--shared-prefix");
-    expect_one_line_error(cli({"serve-bench", "--model", model(), "--prompts", "/nonexistent.txt"}), "/nonexistent.txt");
+    expect_one_line_error(cli({"serve-bench", "--model", model(), "--prompts", "/nonexistent.txt"}),
+                          "/nonexistent.txt");
     expect_one_line_error(cli({"serve-bench", "--model", model(), "--input-len", "5000", "--ctx", "256"}), "5000");
 }
 
@@ -348,7 +358,9 @@ TEST(Cli, ServeBenchBadFlagsGiveOneLineErrors) {
 // greedy run of stories15M repeats 16 (so the check can fail).
 TEST(Cli, NoRepeatNgramHoldsOverPromptAndOutput) {
     const std::string stories = test::shared_dir() + "/testdata/stories15M/stories15M.bin";
-    if (!test::file_exists(stories)) GTEST_SKIP() << "stories15M (../shared)" << " absent";
+    if (!test::file_exists(stories))
+        GTEST_SKIP() << "stories15M (../shared)"
+                     << " absent";
     auto trigram_repeats = [](const nlohmann::json& j) {
         std::vector<int32_t> all = j["prompt_ids"].get<std::vector<int32_t>>();
         for (int32_t id : j["ids"].get<std::vector<int32_t>>()) all.push_back(id);
@@ -357,8 +369,8 @@ TEST(Cli, NoRepeatNgramHoldsOverPromptAndOutput) {
             if (!seen.insert({all[i], all[i + 1], all[i + 2]}).second) return true;
         return false;
     };
-    const std::vector<std::string> base = {"generate", "--model", stories, "--prompt", "Once upon a time",
-                                           "--max-tokens", "200", "--temperature", "0", "--json"};
+    const std::vector<std::string> base = {"generate",     "--model", stories,         "--prompt", "Once upon a time",
+                                           "--max-tokens", "200",     "--temperature", "0",        "--json"};
     const auto plain = cli(base);
     ASSERT_EQ(plain.exit_code, 0) << plain.err;
     EXPECT_TRUE(trigram_repeats(nlohmann::json::parse(plain.out)));
@@ -392,8 +404,8 @@ TEST(Cli, GenerateWithBeamSearch) {
     expect_one_line_error(cli({"generate", "--model", model(), "--prompt", "x", "--beams", "0"}), "--beams");
     expect_one_line_error(cli({"generate", "--model", model(), "--prompt", "x", "--beams", "2", "--beam-return", "3"}),
                           "width");
-    expect_one_line_error(
-        cli({"generate", "--model", model(), "--prompt", "x", "--beams", "2", "--lookup-draft", "3"}), "--beams");
+    expect_one_line_error(cli({"generate", "--model", model(), "--prompt", "x", "--beams", "2", "--lookup-draft", "3"}),
+                          "--beams");
 }
 
 // generate --contrastive-layers: the per-token trace of expert and amateur probabilities;
@@ -418,14 +430,14 @@ TEST(Cli, GenerateWithContrastiveDecoding) {
     EXPECT_EQ(j["contrastive"]["alpha"].get<double>(), 0.2f);
     expect_one_line_error(cli({"generate", "--model", model(), "--prompt", "x", "--contrastive-layers", "99"}),
                           "--contrastive-layers");
-    expect_one_line_error(cli({"generate", "--model", model(), "--prompt", "x", "--contrastive-layers", "1",
-                               "--contrastive-alpha", "3"}),
-                          "--contrastive-alpha");
+    expect_one_line_error(
+        cli({"generate", "--model", model(), "--prompt", "x", "--contrastive-layers", "1", "--contrastive-alpha", "3"}),
+        "--contrastive-alpha");
     expect_one_line_error(
         cli({"generate", "--model", model(), "--prompt", "x", "--contrastive-layers", "1", "--beams", "2"}), "--beams");
-    expect_one_line_error(cli({"generate", "--model", model(), "--prompt", "x", "--contrastive-amateur",
-                               "/nonexistent.gguf"}),
-                          "/nonexistent.gguf");
+    expect_one_line_error(
+        cli({"generate", "--model", model(), "--prompt", "x", "--contrastive-amateur", "/nonexistent.gguf"}),
+        "/nonexistent.gguf");
 }
 
 // convert --keep-layers: the first K layers as a model of their own; out of range is an error.
@@ -448,7 +460,8 @@ TEST(Cli, LoadTimeWeightsEvaluateAsTheQuantizedFile) {
     const std::string file = std::string(mkdtemp(tmpl)) + "/q4_0.gguf";
     ASSERT_EQ(cli({"quantize", "--input", model(), "--output", file, "--type", "q4_0"}).exit_code, 0);
     const std::string text = test::data_dir() + "/eval/cc0-1.0.txt";
-    const std::vector<std::string> common = {"--reference", model(), "--text", text, "--ctx", "64", "--chunks", "3", "--json"};
+    const std::vector<std::string> common = {"--reference", model(),    "--text", text,    "--ctx",
+                                             "64",          "--chunks", "3",      "--json"};
     auto run = [&](std::vector<std::string> args) {
         args.insert(args.end(), common.begin(), common.end());
         const auto r = cli(args);
@@ -479,6 +492,6 @@ TEST(Cli, ServeBenchWithADraftModel) {
     EXPECT_GT(j["speculative"]["drafted"].get<int>(), 0);
     EXPECT_GT(j["speculative"]["acceptance_rate"].get<double>(), 0.9);
     expect_one_line_error(cli({"serve-bench", "--model", model(), "--draft-tokens", "3"}), "--draft-tokens");
-    expect_one_line_error(
-        cli({"serve-bench", "--model", model(), "--draft-model", model(), "--lookup-draft", "2"}), "--lookup-draft");
+    expect_one_line_error(cli({"serve-bench", "--model", model(), "--draft-model", model(), "--lookup-draft", "2"}),
+                          "--lookup-draft");
 }

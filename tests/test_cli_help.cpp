@@ -117,9 +117,10 @@ TEST(CliHelp, EqualsAndSpaceFormsBothParse) {
     for (const bool equals : {false, true}) {
         CommandLine cl = make_command_line();
         const std::vector<std::string> args =
-            equals ? std::vector<std::string>{"generate", "--model=m.gguf", "--prompt=hi", "--max-tokens=7", "--top-p=0.5"}
-                   : std::vector<std::string>{"generate", "--model", "m.gguf", "--prompt", "hi", "--max-tokens", "7",
-                                              "--top-p", "0.5"};
+            equals
+                ? std::vector<std::string>{"generate", "--model=m.gguf", "--prompt=hi", "--max-tokens=7", "--top-p=0.5"}
+                : std::vector<std::string>{"generate",     "--model", "m.gguf",  "--prompt", "hi",
+                                           "--max-tokens", "7",       "--top-p", "0.5"};
         ASSERT_EQ(parse(cl, args), "");
         CLI::App* generate = command(cl, "generate");
         EXPECT_EQ(generate->get_option("--max-tokens")->as<int>(), 7);
@@ -138,7 +139,8 @@ TEST(CliHelp, DeclaredConflictsAndDependenciesAreEnforced) {
     };
     EXPECT_NE(with({"--beams", "2", "--lookup-draft", "3"}).find("excludes"), std::string::npos);
     EXPECT_NE(with({"--draft-model", "d.gguf", "--lookup-draft", "3"}).find("excludes"), std::string::npos);
-    EXPECT_NE(with({"--contrastive-layers", "1", "--contrastive-amateur", "a.gguf"}).find("excludes"), std::string::npos);
+    EXPECT_NE(with({"--contrastive-layers", "1", "--contrastive-amateur", "a.gguf"}).find("excludes"),
+              std::string::npos);
     EXPECT_NE(with({"--early-exit-entropy", "1", "--beams", "2"}).find("excludes"), std::string::npos);
     EXPECT_NE(with({"--draft-tokens", "3"}).find("--draft-model"), std::string::npos);
     EXPECT_NE(with({"--beam-return", "2"}).find("--beams"), std::string::npos);
@@ -156,7 +158,8 @@ TEST(CliHelp, DeclaredConflictsAndDependenciesAreEnforced) {
 TEST(CliHelp, UsageErrorsExitTwoRuntimeErrorsExitOne) {
     const CliRun usage = cli({"generate", "--model", "m.gguf", "--prompt", "x", "--top-k", "many"});
     EXPECT_EQ(usage.exit_code, 2);
-    EXPECT_EQ(usage.err.rfind("lumen-cli: --top-k: 'many' is not an integer; expected an integer in", 0), 0u) << usage.err;
+    EXPECT_EQ(usage.err.rfind("lumen-cli: --top-k: 'many' is not an integer; expected an integer in", 0), 0u)
+        << usage.err;
     const CliRun unknown = cli({"frobnicate"});
     EXPECT_EQ(unknown.exit_code, 2);
     EXPECT_NE(unknown.err.find("'frobnicate'"), std::string::npos) << unknown.err;

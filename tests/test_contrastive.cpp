@@ -65,7 +65,6 @@ const std::string& truncated_path() {
     return path;
 }
 
-
 // Softmax rows (double) of `tokens` fed to a fresh sequence, one per position.
 std::vector<std::vector<double>> probabilities(Engine& e, const std::vector<int32_t>& tokens) {
     const int32_t seq = e.create_sequence().value();
@@ -204,7 +203,8 @@ TEST(Contrastive, ChoicesArePlausibleBestScoredAndReproducible) {
         // The chosen token's score beats every plausible token's, recomputed here.
         const double chosen = std::log(pe[size_t(t.token)]) - std::log(pa[size_t(t.token)]);
         for (size_t v = 0; v < pe.size(); ++v)
-            if (pe[v] >= 0.1 * max_pe + 1e-6) EXPECT_GE(chosen + 1e-4, std::log(pe[v]) - std::log(pa[v])) << n << " " << v;
+            if (pe[v] >= 0.1 * max_pe + 1e-6)
+                EXPECT_GE(chosen + 1e-4, std::log(pe[v]) - std::log(pa[v])) << n << " " << v;
         for (const ContrastiveCandidate& k : t.candidates) {
             EXPECT_NEAR(k.p_expert, pe[size_t(k.token)], 1e-4);
             EXPECT_NEAR(k.p_amateur, pa[size_t(k.token)], 1e-4);
@@ -394,7 +394,8 @@ namespace {
 double distinct_n(const std::vector<int32_t>& ids, size_t n) {
     if (ids.size() < n) return 1.0;
     std::set<std::vector<int32_t>> seen;
-    for (size_t i = 0; i + n <= ids.size(); ++i) seen.insert(std::vector<int32_t>(ids.begin() + long(i), ids.begin() + long(i + n)));
+    for (size_t i = 0; i + n <= ids.size(); ++i)
+        seen.insert(std::vector<int32_t>(ids.begin() + long(i), ids.begin() + long(i + n)));
     return double(seen.size()) / double(ids.size() - n + 1);
 }
 }  // namespace

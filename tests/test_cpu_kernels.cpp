@@ -29,11 +29,11 @@ using test::random_floats;
 using test::random_weight_bytes;
 
 // Every weight type: GGUF's and Lumen's own (quant/lumen_formats.h).
-const DType kAllTypes[] = {DType::I8_W8A8, DType::F32,     DType::F16,        DType::BF16,      DType::Q4_0,     DType::Q4_1,
-                           DType::Q5_0,    DType::Q5_1,       DType::Q8_0,      DType::Q4_K,     DType::Q5_K,
-                           DType::Q6_K,    DType::I8_CH,      DType::I4_G32,    DType::I4_G64,   DType::I4_G128,
-                           DType::I4Z_G32, DType::I4Z_G64,    DType::I4Z_G128,  DType::F8_E4M3_CH, DType::F8_E4M3_T,
-                           DType::F8_E4M3, DType::F8_E5M2};
+const DType kAllTypes[] = {DType::I8_W8A8,   DType::F32,     DType::F16,     DType::BF16,     DType::Q4_0,
+                           DType::Q4_1,      DType::Q5_0,    DType::Q5_1,    DType::Q8_0,     DType::Q4_K,
+                           DType::Q5_K,      DType::Q6_K,    DType::I8_CH,   DType::I4_G32,   DType::I4_G64,
+                           DType::I4_G128,   DType::I4Z_G32, DType::I4Z_G64, DType::I4Z_G128, DType::F8_E4M3_CH,
+                           DType::F8_E4M3_T, DType::F8_E4M3, DType::F8_E5M2};
 
 std::vector<CpuLevel> fast_levels() {
     std::vector<CpuLevel> out;
@@ -59,11 +59,16 @@ std::vector<uint8_t> activations(const KernelTable& k, DType type, const std::ve
     for (int t = 0; t < n_tokens; ++t) {
         const float* xt = x.data() + t * cols;
         uint8_t* o = out.data() + size_t(t) * stride;
-        if (f == ActivationFormat::f32) std::memcpy(o, xt, stride);
-        else if (f == ActivationFormat::i8_outlier) quantize_i8_outlier(xt, cols, 0.9f, o);  // some values above it
-        else if (f == ActivationFormat::i16) quantize_i16(xt, cols, o);
-        else if (f == ActivationFormat::q8) k.quantize_q8(xt, cols, reinterpret_cast<ActivationBlockQ8*>(o));
-        else k.quantize_q8k(xt, cols, reinterpret_cast<ActivationBlockQ8K*>(o));
+        if (f == ActivationFormat::f32)
+            std::memcpy(o, xt, stride);
+        else if (f == ActivationFormat::i8_outlier)
+            quantize_i8_outlier(xt, cols, 0.9f, o);  // some values above it
+        else if (f == ActivationFormat::i16)
+            quantize_i16(xt, cols, o);
+        else if (f == ActivationFormat::q8)
+            k.quantize_q8(xt, cols, reinterpret_cast<ActivationBlockQ8*>(o));
+        else
+            k.quantize_q8k(xt, cols, reinterpret_cast<ActivationBlockQ8K*>(o));
     }
     return out;
 }
@@ -169,13 +174,15 @@ TEST(CpuKernels, KeyScoresAgainstTransposedKeys) {
                 for (size_t i = 0; i < keys_f.size(); ++i) keys_h[i] = fp32_to_fp16(keys_f[i]);
                 const void* keys = type == DType::F16 ? static_cast<const void*>(keys_h.data()) : keys_f.data();
                 std::vector<float> expected(size_t(n_rows * n_slots));
-                ref.key_scores(type, keys, key_stride, n_slots, q.data(), head_dim, n_rows, head_dim, expected.data(), n_slots);
+                ref.key_scores(type, keys, key_stride, n_slots, q.data(), head_dim, n_rows, head_dim, expected.data(),
+                               n_slots);
                 for (int r = 0; r < n_rows; ++r)
                     for (int s = 0; s < n_slots; ++s) {
                         double dot = 0;
                         for (int64_t d = 0; d < head_dim; ++d) {
-                            const double key = type == DType::F16 ? double(fp16_to_fp32(keys_h[size_t(d * key_stride + s)]))
-                                                                  : double(keys_f[size_t(d * key_stride + s)]);
+                            const double key = type == DType::F16
+                                                   ? double(fp16_to_fp32(keys_h[size_t(d * key_stride + s)]))
+                                                   : double(keys_f[size_t(d * key_stride + s)]);
                             dot += double(q[size_t(r * head_dim + d)]) * key;
                         }
                         EXPECT_NEAR(expected[size_t(r * n_slots + s)], dot, 1e-4 * (1 + std::fabs(dot)));
@@ -214,7 +221,8 @@ TEST(CpuKernels, AxpyFourPositionsAtOnce) {
             EXPECT_TRUE(four.guards_intact());
             EXPECT_EQ(std::memcmp(four.data(), one_by_one.data(), size_t(n) * 4), 0);
             // Three outputs (queries) sharing the pass, each with its own weights.
-            const float alphas[3][4] = {{0.5f, -0.25f, 1.5f, 0.125f}, {-2.f, 0.75f, 0.f, 1.f}, {0.375f, -1.25f, 0.0625f, 2.5f}};
+            const float alphas[3][4] = {
+                {0.5f, -0.25f, 1.5f, 0.125f}, {-2.f, 0.75f, 0.f, 1.f}, {0.375f, -1.25f, 0.0625f, 2.5f}};
             const int64_t stride = n + 3;
             Guarded shared{size_t(3 * stride)};
             std::vector<float> alone(size_t(3 * stride));
@@ -327,8 +335,8 @@ TEST(CpuKernels, DotRowEveryTypeAndTokenCount) {
                             got[size_t(r * 4 + t)] = y.data()[t];
                             want[size_t(r * 4 + t)] = ref[size_t(r * 4 + t)];
                             float alone;  // the same token in a pass of its own
-                            k.dot_row(type, w.data() + r * row_stride, xa.data() + size_t(t) * x_stride, x_stride,
-                                      1, cols, &alone);
+                            k.dot_row(type, w.data() + r * row_stride, xa.data() + size_t(t) * x_stride, x_stride, 1,
+                                      cols, &alone);
                             EXPECT_EQ(std::memcmp(&alone, &y.data()[t], 4), 0) << "row " << r << " token " << t;
                         }
                         for (int t = nt; t < 4; ++t) got[size_t(r * 4 + t)] = 0.f;
@@ -406,7 +414,8 @@ TEST(CpuKernels, MatmulTilingEveryLevel) {
                 matmul_with_kernels(scalar_kernels(), w, x.data(), n_tokens, ref.data(), one);
                 const std::vector<double> ref_d(ref.data(), ref.data() + ref.size());
                 for (CpuLevel level : supported_cpu_levels())
-                    for (const uint8_t* p : std::vector<const uint8_t*>{nullptr, packed.empty() ? nullptr : packed.data()}) {
+                    for (const uint8_t* p :
+                         std::vector<const uint8_t*>{nullptr, packed.empty() ? nullptr : packed.data()}) {
                         SCOPED_TRACE(std::string(cpu_level_name(level)) + " " + dtype_name(type) + " rows " +
                                      std::to_string(rows) + " tokens " + std::to_string(n_tokens) +
                                      (p ? " packed" : ""));
@@ -536,7 +545,8 @@ TEST(PackedWeights, DotPacked8AgreesWithTheScalarRows) {
                 for (int r = 0; r < kRows; ++r)
                     for (int t = 0; t < max_tokens; ++t) {
                         float y;
-                        scalar_kernels().dot_row(type, w.row(r), xa.data() + size_t(t) * x_stride, x_stride, 1, cols, &y);
+                        scalar_kernels().dot_row(type, w.row(r), xa.data() + size_t(t) * x_stride, x_stride, 1, cols,
+                                                 &y);
                         want[size_t(t * kRows + r)] = y;
                     }
                 for (int nt = 1; nt <= max_tokens; ++nt) {
@@ -551,7 +561,8 @@ TEST(PackedWeights, DotPacked8AgreesWithTheScalarRows) {
                         EXPECT_TRUE(y.guards_intact());
                         for (int t = 0; t < nt; ++t) {
                             Guarded alone(kPackedRows);
-                            k.dot_packed8(type, group, xa.data() + size_t(t) * x_stride, x_stride, 1, cols, alone.data());
+                            k.dot_packed8(type, group, xa.data() + size_t(t) * x_stride, x_stride, 1, cols,
+                                          alone.data());
                             EXPECT_EQ(std::memcmp(alone.data(), y.data() + t * kPackedRows, 4 * kPackedRows), 0);
                             for (int r = 0; r < kPackedRows; ++r) {
                                 const size_t i = size_t(t * kRows + g * kPackedRows + r);
@@ -570,9 +581,9 @@ TEST(PackedWeights, DotPacked8AgreesWithTheScalarRows) {
 // Types with no SIMD kernel (Q2_K, Q3_K, the i-quants, the ternary types) take the scalar
 // reference in every table: each level's dot_row equals sum(dequantized row * x).
 TEST(CpuKernels, TypesWithoutASimdKernelFallBackToTheScalarRows) {
-    const DType types[] = {DType::Q2_K,    DType::Q3_K,   DType::IQ4_NL, DType::IQ4_XS, DType::IQ3_XXS,
-                           DType::IQ3_S,   DType::IQ2_XXS, DType::IQ2_XS, DType::IQ2_S,  DType::IQ1_S,
-                           DType::IQ1_M,   DType::TQ1_0,  DType::TQ2_0};
+    const DType types[] = {DType::Q2_K,  DType::Q3_K,    DType::IQ4_NL, DType::IQ4_XS, DType::IQ3_XXS,
+                           DType::IQ3_S, DType::IQ2_XXS, DType::IQ2_XS, DType::IQ2_S,  DType::IQ1_S,
+                           DType::IQ1_M, DType::TQ1_0,   DType::TQ2_0};
     std::mt19937 rng(7);
     for (CpuLevel level : supported_cpu_levels()) {
         const KernelTable& k = kernel_table(level);

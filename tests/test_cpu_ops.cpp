@@ -48,12 +48,17 @@ using test::random_weight_bytes;
 double half_value(uint16_t h) {
     const int sign = h >> 15, exp = (h >> 10) & 0x1F, mant = h & 0x3FF;
     double v;
-    if (exp == 0) v = std::ldexp(double(mant), -24);
-    else if (exp == 31) v = mant ? NAN : INFINITY;
-    else v = std::ldexp(double(1024 + mant), exp - 25);
+    if (exp == 0)
+        v = std::ldexp(double(mant), -24);
+    else if (exp == 31)
+        v = mant ? NAN : INFINITY;
+    else
+        v = std::ldexp(double(1024 + mant), exp - 25);
     return sign ? -v : v;
 }
-bool half_is_nan(uint16_t h) { return (h & 0x7C00) == 0x7C00 && (h & 0x3FF) != 0; }
+bool half_is_nan(uint16_t h) {
+    return (h & 0x7C00) == 0x7C00 && (h & 0x3FF) != 0;
+}
 
 // ---------------------------------------------------------------------------
 // fp16 and bf16
@@ -75,8 +80,10 @@ TEST(Fp16, DecodeMatchesTheDefinitionForAllHalves) {
 TEST(Fp16, EncodeRoundTripsEveryHalfAndRoundsTiesToEven) {
     for (uint32_t h = 0; h < 65536; ++h) {
         const uint16_t back = fp32_to_fp16(fp16_to_fp32(uint16_t(h)));
-        if (half_is_nan(uint16_t(h))) EXPECT_TRUE(half_is_nan(back)) << std::hex << h;
-        else EXPECT_EQ(back, h) << std::hex << h;
+        if (half_is_nan(uint16_t(h)))
+            EXPECT_TRUE(half_is_nan(back)) << std::hex << h;
+        else
+            EXPECT_EQ(back, h) << std::hex << h;
     }
     // Midpoints between neighbouring halves (exact in float: 12 significant bits) go to the
     // even one; a float ulp either side goes to the nearer one. 0x7BFF..0x7C00 is the
@@ -104,7 +111,9 @@ TEST(Fp16, EncodeRoundTripsEveryHalfAndRoundsTiesToEven) {
     EXPECT_TRUE(half_is_nan(fp32_to_fp16(-std::nanf("0x1"))));
 }
 
-__attribute__((target("f16c"))) float f16c_to_float(uint16_t h) { return _cvtsh_ss(h); }
+__attribute__((target("f16c"))) float f16c_to_float(uint16_t h) {
+    return _cvtsh_ss(h);
+}
 __attribute__((target("f16c"))) uint16_t f16c_from_float(float f) {
     return uint16_t(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
 }
@@ -113,8 +122,10 @@ TEST(Fp16, MatchesTheF16CInstructions) {
     if (!__builtin_cpu_supports("f16c")) GTEST_SKIP() << "this CPU has no F16C instructions";
     for (uint32_t h = 0; h < 65536; ++h) {
         const float got = fp16_to_fp32(uint16_t(h)), want = f16c_to_float(uint16_t(h));
-        if (std::isnan(want)) EXPECT_TRUE(std::isnan(got)) << std::hex << h;
-        else EXPECT_EQ(std::bit_cast<uint32_t>(got), std::bit_cast<uint32_t>(want)) << std::hex << h;
+        if (std::isnan(want))
+            EXPECT_TRUE(std::isnan(got)) << std::hex << h;
+        else
+            EXPECT_EQ(std::bit_cast<uint32_t>(got), std::bit_cast<uint32_t>(want)) << std::hex << h;
     }
     std::mt19937 rng(7);
     for (int i = 0; i < (1 << 21); ++i) {
@@ -124,8 +135,10 @@ TEST(Fp16, MatchesTheF16CInstructions) {
         if (i & 1) bits = (bits & 0x807FFFFF) | ((100 + (bits >> 24) % 45) << 23);  // 2^-27 .. 2^17
         const float f = std::bit_cast<float>(bits);
         const uint16_t got = fp32_to_fp16(f), want = f16c_from_float(f);
-        if (half_is_nan(want)) EXPECT_TRUE(half_is_nan(got)) << std::hex << bits;
-        else ASSERT_EQ(got, want) << std::hex << bits;
+        if (half_is_nan(want))
+            EXPECT_TRUE(half_is_nan(got)) << std::hex << bits;
+        else
+            ASSERT_EQ(got, want) << std::hex << bits;
     }
 }
 
@@ -137,8 +150,8 @@ uint16_t reference_bf16(float f) {
     if ((lo & 0x7FFFFFFF) == 0x7F800000u) return uint16_t(lo >> 16);  // infinity
     const double x = std::fabs(double(f)), vlo = std::fabs(double(std::bit_cast<float>(lo)));
     // The next bf16 up; past the largest finite one it is 2^128, which rounds to infinity.
-    const double vhi = (lo & 0x7FFFFFFF) == 0x7F7F0000u ? std::ldexp(1.0, 128)
-                                                         : std::fabs(double(std::bit_cast<float>(lo + 0x10000)));
+    const double vhi =
+        (lo & 0x7FFFFFFF) == 0x7F7F0000u ? std::ldexp(1.0, 128) : std::fabs(double(std::bit_cast<float>(lo + 0x10000)));
     const bool up = x - vlo > vhi - x || (x - vlo == vhi - x && ((lo >> 16) & 1));
     return uint16_t((lo >> 16) + (up ? 1 : 0));
 }
@@ -155,8 +168,10 @@ TEST(Bf16, ConversionsMatchTheDefinition) {
         if (i % 4 == 0) bits = (bits & 0xFFFF0000u) | 0x8000u;  // exact ties
         const float f = std::bit_cast<float>(bits);
         const uint16_t got = fp32_to_bf16(f);
-        if (std::isnan(f)) EXPECT_TRUE(std::isnan(bf16_to_fp32(got))) << std::hex << bits;
-        else ASSERT_EQ(got, reference_bf16(f)) << std::hex << bits;
+        if (std::isnan(f))
+            EXPECT_TRUE(std::isnan(bf16_to_fp32(got))) << std::hex << bits;
+        else
+            ASSERT_EQ(got, reference_bf16(f)) << std::hex << bits;
     }
     EXPECT_EQ(fp32_to_bf16(std::bit_cast<float>(0x7F7FFFFFu)), 0x7F80);  // FLT_MAX rounds up to infinity
     EXPECT_EQ(fp32_to_bf16(std::bit_cast<float>(0x7F7F7FFFu)), 0x7F7F);
@@ -183,8 +198,13 @@ TEST(Bf16, ConversionsMatchTheDefinition) {
 //         w = d*scales[i/16]*(q-32)
 // Scales and quants are chosen so every product is exact in float: the check is equality.
 
-void put_u16(Bytes& b, uint16_t v) { b.push_back(uint8_t(v)); b.push_back(uint8_t(v >> 8)); }
-void put_u32(Bytes& b, uint32_t v) { for (int i = 0; i < 4; ++i) b.push_back(uint8_t(v >> (8 * i))); }
+void put_u16(Bytes& b, uint16_t v) {
+    b.push_back(uint8_t(v));
+    b.push_back(uint8_t(v >> 8));
+}
+void put_u32(Bytes& b, uint32_t v) {
+    for (int i = 0; i < 4; ++i) b.push_back(uint8_t(v >> (8 * i)));
+}
 
 // Halves with few significant bits, so products with small integers stay exact.
 constexpr uint16_t kHalf_0_5 = 0x3800, kHalf_m0_25 = 0xB400, kHalf_1_75 = 0x3F00, kHalf_3 = 0x4200,
@@ -215,8 +235,10 @@ Encoded encode_legacy(DType type, int n_blocks) {
             for (int j = 0; j < 32; ++j) qh |= uint32_t(q[j] >> 4) << j;
             put_u32(e.bytes, qh);
         }
-        if (type == DType::Q8_0) for (int j = 0; j < 32; ++j) e.bytes.push_back(uint8_t(q[j] - 128));
-        else pack_nibbles_32(e.bytes, q);
+        if (type == DType::Q8_0)
+            for (int j = 0; j < 32; ++j) e.bytes.push_back(uint8_t(q[j] - 128));
+        else
+            pack_nibbles_32(e.bytes, q);
         for (int j = 0; j < 32; ++j) {
             const double dv = half_value(d), mv = half_value(m);
             switch (type) {
@@ -332,7 +354,8 @@ TEST(Dequantize, PlainFloatTypes) {
     }
     for (int i = 0; i < 37; ++i) {
         uint16_t h;
-        do h = uint16_t(rng()); while ((h & 0x7C00) == 0x7C00);  // finite halves, subnormals included
+        do h = uint16_t(rng());
+        while ((h & 0x7C00) == 0x7C00);  // finite halves, subnormals included
         put_u16(f16.bytes, h);
         f16.expected.push_back(half_value(h));
         const uint16_t b = uint16_t(rng() & 0xBFFF);  // finite bf16 (exponent below 0xFF)
@@ -361,8 +384,8 @@ TEST(Dequantize, Q8_0FromLlamaCppMatchesTheFp32Checkpoint) {
     // so no rope permutation is applied (checked: the direct comparison below holds for
     // attn_q/attn_k, and a permuted one is off by up to 0.7).
     const std::pair<const char*, const TensorView*> pairs[] = {
-        {"token_embd.weight", &w.token_embedding}, {"blk.0.attn_q.weight", &w.layers[0].wq},
-        {"blk.0.attn_k.weight", &w.layers[0].wk},  {"blk.2.attn_output.weight", &w.layers[2].wo},
+        {"token_embd.weight", &w.token_embedding},      {"blk.0.attn_q.weight", &w.layers[0].wq},
+        {"blk.0.attn_k.weight", &w.layers[0].wk},       {"blk.2.attn_output.weight", &w.layers[2].wo},
         {"blk.5.ffn_down.weight", &w.layers[5].w_down}, {"blk.3.ffn_gate.weight", &w.layers[3].w_gate},
     };
     for (const auto& [name, fp32] : pairs) {
@@ -411,8 +434,8 @@ TEST(CpuOps, Dot) {
         for (int trial = 0; trial < 64; ++trial) {
             const auto a = random_floats(size_t(n), rng), b = random_floats(size_t(n), rng);
             got.push_back(cpu::dot(a.data(), b.data(), n));
-            ref.push_back(std::inner_product(a.begin(), a.end(), b.begin(), 0.0,
-                                             std::plus<>(), [](float x, float y) { return double(x) * y; }));
+            ref.push_back(std::inner_product(a.begin(), a.end(), b.begin(), 0.0, std::plus<>(),
+                                             [](float x, float y) { return double(x) * y; }));
         }
         EXPECT_LT(nmse(got.data(), ref.data(), got.size()), 1e-9) << "n = " << n;
     }
@@ -537,8 +560,8 @@ TEST(CpuOps, RopeMatchesTheDefinition) {
 // 8-bit activations as ggml's q8_0/q8_1 define them (d = max|x|/127 stored as fp16,
 // q = round(x/d); q8_1 adds s = d * sum(q), also stored as fp16), dequantized.
 struct Q8Activations {
-    std::vector<double> x;    // d16 * q
-    std::vector<double> s;    // per block
+    std::vector<double> x;  // d16 * q
+    std::vector<double> s;  // per block
 };
 Q8Activations quantize_activations(const float* x, int64_t n) {
     Q8Activations a;
@@ -585,7 +608,9 @@ double block_min(DType type, const uint8_t* row, int64_t blk) {
 bool uses_8bit_activations(DType t) {
     return t == DType::Q4_0 || t == DType::Q4_1 || t == DType::Q5_0 || t == DType::Q5_1 || t == DType::Q8_0;
 }
-bool uses_q8k_activations(DType t) { return t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K; }
+bool uses_q8k_activations(DType t) {
+    return t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K;
+}
 
 // Reference: the whole matrix dequantized, then double loops. For the quantized types the
 // kernel multiplies with 8-bit activations as llama.cpp does, so the reference does too
@@ -596,11 +621,11 @@ bool uses_q8k_activations(DType t) { return t == DType::Q4_K || t == DType::Q5_K
 TEST(CpuOps, MatmulEveryWeightTypeAndThreadCount) {
     std::mt19937 rng(26);
     ThreadPool one(1), three(3);
-    const DType types[] = {DType::F32, DType::F16, DType::BF16, DType::Q4_0, DType::Q4_1, DType::Q5_0,
+    const DType types[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0, DType::Q4_1, DType::Q5_0,
                            DType::Q5_1, DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
     for (DType type : types) {
         const int64_t block = traits(type).block_elements;
-        std::vector<int64_t> col_sizes = block == 1 ? std::vector<int64_t>{1, 5, 13, 4097}
+        std::vector<int64_t> col_sizes = block == 1    ? std::vector<int64_t>{1, 5, 13, 4097}
                                          : block == 32 ? std::vector<int64_t>{32, 96, 4128}
                                                        : std::vector<int64_t>{256, 768};
         for (int64_t cols : col_sizes)
@@ -619,8 +644,8 @@ TEST(CpuOps, MatmulEveryWeightTypeAndThreadCount) {
                     std::vector<double> ref(size_t(n_tokens * rows)), ref_fp32(ref.size());
                     for (int64_t t = 0; t < n_tokens; ++t) {
                         const Q8Activations a = q8 ? quantize_activations(x.data() + t * cols, cols) : Q8Activations{};
-                        const std::vector<double> xk = q8k ? quantize_activations_q8k(x.data() + t * cols, cols)
-                                                           : std::vector<double>{};
+                        const std::vector<double> xk =
+                            q8k ? quantize_activations_q8k(x.data() + t * cols, cols) : std::vector<double>{};
                         for (int64_t r = 0; r < rows; ++r) {
                             double acc = 0, acc_fp32 = 0;
                             for (int64_t c = 0; c < cols; ++c) {
@@ -676,12 +701,16 @@ void check_paged_attention(const AttentionCase& c, std::mt19937& rng, double thr
     const auto keys = random_floats(size_t(c.n_ctx * kv_dim), rng), values = random_floats(keys.size(), rng);
     const auto q = random_floats(size_t(c.head_dim), rng);
     auto store = [](float v) {
-        if constexpr (std::is_same_v<T, float>) return v;
-        else return fp32_to_fp16(v);
+        if constexpr (std::is_same_v<T, float>)
+            return v;
+        else
+            return fp32_to_fp16(v);
     };
     auto load = [](T v) {
-        if constexpr (std::is_same_v<T, float>) return double(v);
-        else return half_value(v);
+        if constexpr (std::is_same_v<T, float>)
+            return double(v);
+        else
+            return half_value(v);
     };
     const T poison = store(NAN);
     std::vector<T> k(size_t(n_physical) * c.block_size * kv_dim, poison), v(k.size(), poison);
@@ -751,14 +780,15 @@ void check_paged_attention(const AttentionCase& c, std::mt19937& rng, double thr
                 Guarded alone(static_cast<size_t>(c.head_dim)), scratch1(size_t(first + t + 1));
                 cpu::attention_queries(qs.data() + t * q_stride + g * c.head_dim, 0, 1, first + t, kv, kv_head,
                                        c.head_dim, scratch1.data(), alone.data(), 0);
-                EXPECT_EQ(std::memcmp(alone.data(), grouped.data() + t * q_stride + g * c.head_dim,
-                                      size_t(c.head_dim) * 4),
-                          0)
+                EXPECT_EQ(
+                    std::memcmp(alone.data(), grouped.data() + t * q_stride + g * c.head_dim, size_t(c.head_dim) * 4),
+                    0)
                     << "group " << group << " query " << t << " head " << g;
             }
         // The slots between the groups' heads (another KV head's) are untouched.
         for (int t = 0; t < n_queries; ++t)
-            for (int32_t d = 0; d < c.head_dim; ++d) EXPECT_EQ(grouped.data()[t * q_stride + group * c.head_dim + d], 0.f);
+            for (int32_t d = 0; d < c.head_dim; ++d)
+                EXPECT_EQ(grouped.data()[t * q_stride + group * c.head_dim + d], 0.f);
     }
 }
 

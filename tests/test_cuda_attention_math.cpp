@@ -249,8 +249,8 @@ TEST(CudaAttentionMath, HugeScoresNeitherOverflowNorUnderflow) {
 // ------------------------------------------------------------------ shape and scratch
 
 TEST(CudaAttentionMath, SplitsCoverTheContext) {
-    for (int32_t max_context : {1, 2, 31, 32, 33, 255, 256, 257, 1000, 4096, 32767, 32768, 32769, 100000, 131072,
-                                1 << 20, kAttnMaxContext}) {
+    for (int32_t max_context :
+         {1, 2, 31, 32, 33, 255, 256, 257, 1000, 4096, 32767, 32768, 32769, 100000, 131072, 1 << 20, kAttnMaxContext}) {
         const int32_t len = attention_split_len(max_context), splits = attention_splits(max_context);
         EXPECT_EQ(len % kAttnTile, 0) << max_context;
         EXPECT_GE(len, kAttnMinSplitLen) << max_context;
@@ -300,8 +300,8 @@ TEST(CudaAttentionMath, ScratchCoversTheLaunchShape) {
                         continue;
                     }
                     const int64_t n = int64_t(n_tokens) * n_heads * s.n_splits;
-                    const int64_t last = attention_partial_index(n_tokens - 1, n_heads - 1, s.n_splits - 1, n_heads,
-                                                                 s.n_splits);
+                    const int64_t last =
+                        attention_partial_index(n_tokens - 1, n_heads - 1, s.n_splits - 1, n_heads, s.n_splits);
                     EXPECT_EQ(last, n - 1);
                     EXPECT_LE(2 * n + (last + 1) * head_dim, have);  // (m, l) pairs, then accumulators
                 }
@@ -362,8 +362,10 @@ void check_step(int32_t max_context, int32_t n_heads, int32_t n_kv_heads, int he
     struct Seq {
         int32_t n_new, ctx;
     };
-    const std::vector<Seq> seqs = {{1, max_context}, {std::min(40, max_context), max_context / 2 + 1},
-                                   {1, 1}, {std::min(20, max_context), std::min(20, max_context)}};
+    const std::vector<Seq> seqs = {{1, max_context},
+                                   {std::min(40, max_context), max_context / 2 + 1},
+                                   {1, 1},
+                                   {std::min(20, max_context), std::min(20, max_context)}};
     std::vector<int32_t> offsets, positions, tables, seq_of;
     std::vector<std::vector<float>> seq_k, seq_v;  // logical [ctx][kv_dim]
     int32_t n_blocks_total = 0;
@@ -407,8 +409,8 @@ void check_step(int32_t max_context, int32_t n_heads, int32_t n_kv_heads, int he
                 const int32_t split_start = split * shape.split_len, split_end = split_start + shape.split_len;
                 int32_t run_context = 0;
                 for (int32_t u = 0; u < n_run; ++u)
-                    run_context = std::max(run_context,
-                                           attention_context(positions[t0 + u], shape.n_splits, shape.split_len));
+                    run_context =
+                        std::max(run_context, attention_context(positions[t0 + u], shape.n_splits, shape.split_len));
                 const int32_t range_end = std::min(split_end, run_context);
                 if (range_end <= split_start) continue;
                 const int32_t kv_head = z / shape.head_chunks, h0 = (z % shape.head_chunks) * shape.heads_per_cta;
@@ -420,7 +422,8 @@ void check_step(int32_t max_context, int32_t n_heads, int32_t n_kv_heads, int he
                 for (int32_t p = split_start; p < range_end; ++p) {
                     const int64_t src =
                         ((int64_t(tables[offsets[t0] + p / block_size]) * block_size + p % block_size) * n_kv_heads +
-                         kv_head) * head_dim;
+                         kv_head) *
+                        head_dim;
                     std::copy_n(k_cache.data() + src, head_dim, k_rows.data() + int64_t(p) * head_dim);
                     std::copy_n(v_cache.data() + src, head_dim, v_rows.data() + int64_t(p) * head_dim);
                 }
@@ -428,10 +431,10 @@ void check_step(int32_t max_context, int32_t n_heads, int32_t n_kv_heads, int he
                     const int32_t token = t0 + row / hc, head = kv_head * group + h0 + row % hc;
                     const int32_t row_end =
                         std::min(split_end, attention_context(positions[token], shape.n_splits, shape.split_len));
-                    const std::vector<float> qs = scaled(
-                        std::vector<float>(q.begin() + (int64_t(token) * n_heads + head) * head_dim,
-                                           q.begin() + (int64_t(token) * n_heads + head + 1) * head_dim),
-                        scale);
+                    const std::vector<float> qs =
+                        scaled(std::vector<float>(q.begin() + (int64_t(token) * n_heads + head) * head_dim,
+                                                  q.begin() + (int64_t(token) * n_heads + head + 1) * head_dim),
+                               scale);
                     const Partial part = split_partial(qs.data(), KVRows{k_rows.data(), v_rows.data(), head_dim},
                                                        head_dim, split_start, range_end, row_end);
                     const int64_t i = attention_partial_index(token, head, split, n_heads, shape.n_splits);
@@ -470,26 +473,27 @@ void check_step(int32_t max_context, int32_t n_heads, int32_t n_kv_heads, int he
             // Reference: the token's sequence, logically, GQA head h / group.
             const KVRows kv{seq_k[seq_of[t]].data() + (h / group) * head_dim,
                             seq_v[seq_of[t]].data() + (h / group) * head_dim, kv_dim};
-            const std::vector<double> want =
-                direct_attention(q.data() + (int64_t(t) * n_heads + h) * head_dim, kv, head_dim, positions[t] + 1,
-                                 scale);
+            const std::vector<double> want = direct_attention(q.data() + (int64_t(t) * n_heads + h) * head_dim, kv,
+                                                              head_dim, positions[t] + 1, scale);
             EXPECT_LT(relative_error(std::vector<float>(o, o + head_dim), want), 1e-5)
                 << "token " << t << " head " << h << " max_context " << max_context;
         }
 }
 
 TEST(CudaAttentionMath, WholeStepMatchesDirect) {
-    check_step(200, 6, 2, 64, 1);     // one split: the split kernel writes out
-    check_step(700, 6, 2, 64, 2);     // three splits, prefill runs across split borders
-    check_step(1500, 8, 8, 32, 3);    // MHA: 16 tokens per run
-    check_step(600, 32, 2, 128, 4);   // group 16 in one CTA, one token per run
-    check_step(600, 20, 1, 256, 5);   // MQA group 20 in 3 head chunks of 7, 7, 6
+    check_step(200, 6, 2, 64, 1);    // one split: the split kernel writes out
+    check_step(700, 6, 2, 64, 2);    // three splits, prefill runs across split borders
+    check_step(1500, 8, 8, 32, 3);   // MHA: 16 tokens per run
+    check_step(600, 32, 2, 128, 4);  // group 16 in one CTA, one token per run
+    check_step(600, 20, 1, 256, 5);  // MQA group 20 in 3 head chunks of 7, 7, 6
 }
 
 }  // namespace
 
 #else
 
-TEST(CudaAttentionMath, Skipped) { GTEST_SKIP() << "built without CUDA"; }
+TEST(CudaAttentionMath, Skipped) {
+    GTEST_SKIP() << "built without CUDA";
+}
 
 #endif

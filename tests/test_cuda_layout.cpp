@@ -31,11 +31,16 @@ struct Case {
 };
 
 const Case kCases[] = {
-    {DType::F32, WeightFormat::f32},          {DType::F16, WeightFormat::f16},
-    {DType::BF16, WeightFormat::bf16},        {DType::Q8_0, WeightFormat::q8_0},
-    {DType::Q4_0, WeightFormat::q4_0},        {DType::Q4_1, WeightFormat::q4_1},
-    {DType::Q4_K, WeightFormat::q4_k},        {DType::Q6_K, WeightFormat::q6_k},
-    {DType::F8_E4M3_CH, WeightFormat::fp8_e4m3}, {DType::F8_E4M3_T, WeightFormat::fp8_e4m3},
+    {DType::F32, WeightFormat::f32},
+    {DType::F16, WeightFormat::f16},
+    {DType::BF16, WeightFormat::bf16},
+    {DType::Q8_0, WeightFormat::q8_0},
+    {DType::Q4_0, WeightFormat::q4_0},
+    {DType::Q4_1, WeightFormat::q4_1},
+    {DType::Q4_K, WeightFormat::q4_k},
+    {DType::Q6_K, WeightFormat::q6_k},
+    {DType::F8_E4M3_CH, WeightFormat::fp8_e4m3},
+    {DType::F8_E4M3_T, WeightFormat::fp8_e4m3},
 };
 
 uint32_t f32_bits(float f) {
@@ -51,14 +56,16 @@ struct HostMatrix {
     GpuMatrixBytes bytes;
     std::vector<uint8_t> qs, qh, meta, super, scale;
 
-    HostMatrix(WeightFormat format, int64_t rows, int64_t cols, uint8_t fill) : bytes(gpu_matrix_bytes(format, rows, cols)) {
+    HostMatrix(WeightFormat format, int64_t rows, int64_t cols, uint8_t fill)
+        : bytes(gpu_matrix_bytes(format, rows, cols)) {
         for (auto [v, n] : arrays()) {
             v->assign(n + kGuard, kGuardByte);
             std::fill(v->begin(), v->begin() + std::ptrdiff_t(n), fill);
         }
     }
     std::array<std::pair<std::vector<uint8_t>*, size_t>, 5> arrays() {
-        return {{{&qs, bytes.qs}, {&qh, bytes.qh}, {&meta, bytes.meta}, {&super, bytes.super}, {&scale, bytes.row_scale}}};
+        return {
+            {{&qs, bytes.qs}, {&qh, bytes.qh}, {&meta, bytes.meta}, {&super, bytes.super}, {&scale, bytes.row_scale}}};
     }
     static uint8_t* ptr(std::vector<uint8_t>& v, size_t n) { return n ? v.data() : nullptr; }
     GpuMatrixHost host() {
@@ -75,7 +82,9 @@ struct HostMatrix {
                 if ((*v)[i] != kGuardByte) return false;
         return true;
     }
-    bool same_payload(const HostMatrix& o) const { return qs == o.qs && qh == o.qh && meta == o.meta && super == o.super && scale == o.scale; }
+    bool same_payload(const HostMatrix& o) const {
+        return qs == o.qs && qh == o.qh && meta == o.meta && super == o.super && scale == o.scale;
+    }
 };
 
 // rows × cols engine rows of `dtype`: quantized random values, or (raw) random block bytes.
@@ -113,9 +122,9 @@ int64_t expect_decodes_like_reference(const Case& c, const std::vector<uint8_t>&
             ++compared;
             if (f32_bits(got[size_t(e)]) == f32_bits(ref[size_t(e)])) continue;
             if (++failures <= 5)
-                ADD_FAILURE() << dtype_name(c.dtype) << " (" << what << ") rows " << rows << " cols " << cols << ": row "
-                              << r << " element " << e << " decoded " << got[size_t(e)] << " (0x" << std::hex
-                              << f32_bits(got[size_t(e)]) << "), reference " << ref[size_t(e)] << " (0x"
+                ADD_FAILURE() << dtype_name(c.dtype) << " (" << what << ") rows " << rows << " cols " << cols
+                              << ": row " << r << " element " << e << " decoded " << got[size_t(e)] << " (0x"
+                              << std::hex << f32_bits(got[size_t(e)]) << "), reference " << ref[size_t(e)] << " (0x"
                               << f32_bits(ref[size_t(e)]) << std::dec << ")";
         }
     }
@@ -129,9 +138,10 @@ int64_t expect_decodes_like_reference(const Case& c, const std::vector<uint8_t>&
 
 TEST(CudaLayout, WeightFormatForMapsEngineTypes) {
     const std::pair<uint32_t, WeightFormat> supported[] = {
-        {0, WeightFormat::f32},   {1, WeightFormat::f16},   {2, WeightFormat::q4_0},        {3, WeightFormat::q4_1},
-        {8, WeightFormat::q8_0},  {12, WeightFormat::q4_k}, {14, WeightFormat::q6_k},       {30, WeightFormat::bf16},
-        {1007, WeightFormat::fp8_e4m3}, {1008, WeightFormat::fp8_e4m3}};
+        {0, WeightFormat::f32},        {1, WeightFormat::f16},   {2, WeightFormat::q4_0},
+        {3, WeightFormat::q4_1},       {8, WeightFormat::q8_0},  {12, WeightFormat::q4_k},
+        {14, WeightFormat::q6_k},      {30, WeightFormat::bf16}, {1007, WeightFormat::fp8_e4m3},
+        {1008, WeightFormat::fp8_e4m3}};
     for (auto [dtype, expected] : supported) {
         WeightFormat f = WeightFormat::f32;
         EXPECT_TRUE(weight_format_for(dtype, &f)) << dtype;
@@ -147,7 +157,8 @@ TEST(CudaLayout, WeightFormatForMapsEngineTypes) {
 
 TEST(CudaLayout, RowMultipleAndByteSizes) {
     for (const Case& c : kCases)
-        EXPECT_EQ(format_row_multiple(c.format), c.format == WeightFormat::q4_k || c.format == WeightFormat::q6_k ? 256 : 32);
+        EXPECT_EQ(format_row_multiple(c.format),
+                  c.format == WeightFormat::q4_k || c.format == WeightFormat::q6_k ? 256 : 32);
     EXPECT_EQ(format_row_multiple(WeightFormat(6)), 0);
 
     struct Expected {
@@ -155,13 +166,15 @@ TEST(CudaLayout, RowMultipleAndByteSizes) {
         size_t qs, qh, meta, super, row_scale;
     };
     const int64_t rows = 3, cols = 512, chunks = rows * cols / 32;  // 48 chunks, 6 super-blocks
-    const Expected expected[] = {
-        {WeightFormat::f32, 128 * chunks, 0, 0, 0, 0},   {WeightFormat::f16, 64 * chunks, 0, 0, 0, 0},
-        {WeightFormat::bf16, 64 * chunks, 0, 0, 0, 0},   {WeightFormat::q8_0, 32 * chunks, 0, 2 * chunks, 0, 0},
-        {WeightFormat::q4_0, 16 * chunks, 0, 2 * chunks, 0, 0}, {WeightFormat::q4_1, 16 * chunks, 0, 4 * chunks, 0, 0},
-        {WeightFormat::q4_k, 16 * chunks, 0, 2 * chunks, 4 * 6, 0},
-        {WeightFormat::q6_k, 16 * chunks, 8 * chunks, 2 * chunks, 2 * 6, 0},
-        {WeightFormat::fp8_e4m3, 32 * chunks, 0, 0, 0, 4 * rows}};
+    const Expected expected[] = {{WeightFormat::f32, 128 * chunks, 0, 0, 0, 0},
+                                 {WeightFormat::f16, 64 * chunks, 0, 0, 0, 0},
+                                 {WeightFormat::bf16, 64 * chunks, 0, 0, 0, 0},
+                                 {WeightFormat::q8_0, 32 * chunks, 0, 2 * chunks, 0, 0},
+                                 {WeightFormat::q4_0, 16 * chunks, 0, 2 * chunks, 0, 0},
+                                 {WeightFormat::q4_1, 16 * chunks, 0, 4 * chunks, 0, 0},
+                                 {WeightFormat::q4_k, 16 * chunks, 0, 2 * chunks, 4 * 6, 0},
+                                 {WeightFormat::q6_k, 16 * chunks, 8 * chunks, 2 * chunks, 2 * 6, 0},
+                                 {WeightFormat::fp8_e4m3, 32 * chunks, 0, 0, 0, 4 * rows}};
     for (const Expected& e : expected) {
         const GpuMatrixBytes b = gpu_matrix_bytes(e.f, rows, cols);
         EXPECT_EQ(b.qs, e.qs) << uint32_t(e.f);
@@ -187,20 +200,22 @@ TEST(CudaLayout, RepackRefusesBadShapes) {
     std::vector<uint8_t> src(4096), out(1 << 16);
     float scales[8];
     const GpuMatrixHost dst{out.data(), out.data(), out.data(), out.data(), scales};
-    EXPECT_FALSE(repack_rows(WeightFormat::q4_0, src.data(), 64, 0, 1, 1, 48, dst));   // 48 % 32
-    EXPECT_FALSE(repack_rows(WeightFormat::f16, src.data(), 64, 0, 1, 1, 16, dst));    // 16 % 32
-    EXPECT_FALSE(repack_rows(WeightFormat::q4_k, src.data(), 512, 0, 1, 1, 128, dst)); // 128 % 256
+    EXPECT_FALSE(repack_rows(WeightFormat::q4_0, src.data(), 64, 0, 1, 1, 48, dst));    // 48 % 32
+    EXPECT_FALSE(repack_rows(WeightFormat::f16, src.data(), 64, 0, 1, 1, 16, dst));     // 16 % 32
+    EXPECT_FALSE(repack_rows(WeightFormat::q4_k, src.data(), 512, 0, 1, 1, 128, dst));  // 128 % 256
     EXPECT_FALSE(repack_rows(WeightFormat::q6_k, src.data(), 512, 0, 1, 1, 96, dst));
     EXPECT_FALSE(repack_rows(WeightFormat::q4_0, src.data(), 18, 0, 1, 1, 0, dst));
     EXPECT_FALSE(repack_rows(WeightFormat(6), src.data(), 22, 0, 1, 1, 32, dst));
-    EXPECT_FALSE(repack_rows(WeightFormat::q4_0, src.data(), 18, 2, 2, 3, 32, dst));   // past rows_total
+    EXPECT_FALSE(repack_rows(WeightFormat::q4_0, src.data(), 18, 2, 2, 3, 32, dst));  // past rows_total
     EXPECT_FALSE(repack_rows(WeightFormat::q4_0, src.data(), 18, -1, 1, 3, 32, dst));
-    EXPECT_FALSE(repack_rows(WeightFormat::q4_0, src.data(), 17, 0, 1, 1, 32, dst));   // row stride < a row
+    EXPECT_FALSE(repack_rows(WeightFormat::q4_0, src.data(), 17, 0, 1, 1, 32, dst));  // row stride < a row
     EXPECT_FALSE(repack_rows(WeightFormat::q4_0, nullptr, 18, 0, 1, 1, 32, dst));
-    EXPECT_FALSE(repack_rows(WeightFormat::q6_k, src.data(), 210, 0, 1, 1, 256, {out.data(), nullptr, out.data(), out.data(), nullptr}));
-    EXPECT_FALSE(repack_rows(WeightFormat::fp8_e4m3, src.data(), 36, 0, 1, 1, 32, {out.data(), nullptr, nullptr, nullptr, nullptr}));
+    EXPECT_FALSE(repack_rows(WeightFormat::q6_k, src.data(), 210, 0, 1, 1, 256,
+                             {out.data(), nullptr, out.data(), out.data(), nullptr}));
+    EXPECT_FALSE(repack_rows(WeightFormat::fp8_e4m3, src.data(), 36, 0, 1, 1, 32,
+                             {out.data(), nullptr, nullptr, nullptr, nullptr}));
     EXPECT_TRUE(repack_rows(WeightFormat::q4_0, src.data(), 18, 0, 1, 1, 32, dst));
-    EXPECT_TRUE(repack_rows(WeightFormat::q4_0, src.data(), 18, 3, 0, 3, 32, dst));   // nothing to do
+    EXPECT_TRUE(repack_rows(WeightFormat::q4_0, src.data(), 18, 3, 0, 3, 32, dst));  // nothing to do
     EXPECT_TRUE(repack_rows(WeightFormat::q4_k, src.data(), 144, 0, 1, 1, 256, dst));
 }
 
@@ -288,6 +303,8 @@ TEST(CudaLayout, RepackHonoursSourceRowStride) {
 
 #else  // LUMEN_HAVE_CUDA
 
-TEST(CudaLayout, Skipped) { GTEST_SKIP() << "built without CUDA"; }
+TEST(CudaLayout, Skipped) {
+    GTEST_SKIP() << "built without CUDA";
+}
 
 #endif  // LUMEN_HAVE_CUDA

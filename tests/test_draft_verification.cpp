@@ -117,7 +117,8 @@ TEST(DraftVerification, SampledTokensKeepTheTargetDistribution) {
     params.top_p = 1.f;
     params.min_p = 0.f;
     params.seed = 5;
-    const std::vector<float> logits = {1.0f, 0.2f, -0.5f, 0.7f, -1.0f, 0.0f, /* row 1 */ -0.3f, 1.2f, 0.4f, -2.f, 0.9f, 0.1f};
+    const std::vector<float> logits = {1.0f, 0.2f, -0.5f, 0.7f, -1.0f, 0.0f, /* row 1 */ -0.3f,
+                                       1.2f, 0.4f, -2.f,  0.9f, 0.1f};
     auto probabilities = [&](size_t row) {
         std::vector<double> p(kVocab);
         double sum = 0;

@@ -9,11 +9,11 @@
 //  - the activation bytes the backend reports are the shared table's at its capacity.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <cmath>
 #include <cstdio>
 #include <random>
 #include <sstream>
-#include <unistd.h>
 
 #include "backend/activations.h"
 #include "model/synth.h"
@@ -24,7 +24,9 @@ using namespace lumen;
 
 namespace {
 
-std::string vocab_path() { return test::data_dir() + "/tokenizer/ggml-vocab-llama-spm.gguf"; }
+std::string vocab_path() {
+    return test::data_dir() + "/tokenizer/ggml-vocab-llama-spm.gguf";
+}
 
 std::string make_model(const SynthSpec& spec, const std::string& name) {
     static std::string dir = [] {
@@ -136,7 +138,8 @@ std::vector<double> reference_logits(const Model& m, const std::vector<int32_t>&
                 double z = 0;
                 for (auto& e : s) z += (e = std::exp(e - mx));
                 for (size_t p = 0; p <= pos; ++p)
-                    for (int i = 0; i < hd; ++i) att[size_t(h * hd + i)] += s[p] / z * V[size_t(l)][p][size_t(kvh * hd + i)];
+                    for (int i = 0; i < hd; ++i)
+                        att[size_t(h * hd + i)] += s[p] / z * V[size_t(l)][p][size_t(kvh * hd + i)];
             }
             auto o = matvec(lw.wo, att);
             for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
@@ -230,11 +233,15 @@ TEST(EngineForward, RaggedBatchEqualsEachSequenceAlone) {
         std::vector<float> logits;
         ASSERT_TRUE(alone->step({{seq, prompts[i], true}}, &logits).is_ok());
         for (size_t t = 0; t < prompts[i].size(); ++t, ++row)
-            EXPECT_LE(max_rel_error(batch_logits.data() + row * size_t(vocab), logits.data() + t * size_t(vocab), size_t(vocab)), 1e-5)
+            EXPECT_LE(max_rel_error(batch_logits.data() + row * size_t(vocab), logits.data() + t * size_t(vocab),
+                                    size_t(vocab)),
+                      1e-5)
                 << "sequence " << i << " token " << t;
         for (int step = 0; step < 3; ++step) {
             ASSERT_TRUE(alone->step({{seq, {int32_t(100 + step + 7 * int(i))}, false}}, &logits).is_ok());
-            EXPECT_LE(max_rel_error(decode_logits[size_t(step)].data() + i * size_t(vocab), logits.data(), size_t(vocab)), 1e-5)
+            EXPECT_LE(
+                max_rel_error(decode_logits[size_t(step)].data() + i * size_t(vocab), logits.data(), size_t(vocab)),
+                1e-5)
                 << "sequence " << i << " decode step " << step;
         }
         alone->free_sequence(seq);
@@ -443,7 +450,7 @@ TEST(EngineSpeculative, PromptLookupDraft) {
     EXPECT_EQ(prompt_lookup_draft({1, 2, 3, 4, 9, 1, 2, 3}, 3, 2), (std::vector<int32_t>{4, 9}));
     EXPECT_EQ(prompt_lookup_draft({1, 2, 7, 5, 2, 8, 1, 2}, 3, 3), (std::vector<int32_t>{7, 5, 2}));
     EXPECT_EQ(prompt_lookup_draft({5, 6, 7, 8}, 3, 4), (std::vector<int32_t>{}));  // no earlier match
-    EXPECT_EQ(prompt_lookup_draft({4, 4}, 3, 4), (std::vector<int32_t>{4}));        // the draft stops at the end
+    EXPECT_EQ(prompt_lookup_draft({4, 4}, 3, 4), (std::vector<int32_t>{4}));       // the draft stops at the end
 }
 
 // Prompt-lookup speculation at temperature 0 gives exactly plain greedy output, with

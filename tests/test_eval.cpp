@@ -10,7 +10,9 @@ using namespace lumen;
 
 namespace {
 
-std::string text() { return test::data_dir() + "/eval/cc0-1.0.txt"; }
+std::string text() {
+    return test::data_dir() + "/eval/cc0-1.0.txt";
+}
 
 nlohmann::json eval_json(const std::vector<std::string>& args, int* exit_code = nullptr) {
     std::string cmd = test::cli_path() + " eval";
@@ -22,16 +24,21 @@ nlohmann::json eval_json(const std::vector<std::string>& args, int* exit_code = 
     return nlohmann::json::parse(out);
 }
 
-std::string stories15M() { return test::shared_dir() + "/testdata/stories15M/stories15M.bin"; }
+std::string stories15M() {
+    return test::shared_dir() + "/testdata/stories15M/stories15M.bin";
+}
 
 }  // namespace
 
 // The fp32 anchor: every chunk's running estimate within 0.05% of llama.cpp's.
 TEST(Eval, Stories15MPerplexityMatchesLlamaCpp) {
-    if (!test::file_exists(stories15M())) GTEST_SKIP() << "stories15M (../shared)" << " absent";
+    if (!test::file_exists(stories15M()))
+        GTEST_SKIP() << "stories15M (../shared)"
+                     << " absent";
     const auto j = eval_json({"--model", stories15M(), "--text", text(), "--ctx", "256", "--threads", "2"});
     ASSERT_FALSE(j.is_null());
-    const std::vector<double> expected = {41144.5058, 11119.4489, 8384.4632, 8017.4707, 7253.4745, 7183.8042, 6808.2880};
+    const std::vector<double> expected = {41144.5058, 11119.4489, 8384.4632, 8017.4707,
+                                          7253.4745,  7183.8042,  6808.2880};
     const auto chunks = j["chunk_perplexity"].get<std::vector<double>>();
     ASSERT_EQ(chunks.size(), expected.size());
     for (size_t i = 0; i < expected.size(); ++i) EXPECT_NEAR(chunks[i] / expected[i], 1.0, 5e-4) << "chunk " << i;
@@ -42,7 +49,9 @@ TEST(Eval, Stories15MPerplexityMatchesLlamaCpp) {
 // The default model (Q4_1): within 0.5% of llama.cpp (the engines' 8-bit activation
 // rounding differs slightly).
 TEST(Eval, DefaultModelPerplexityMatchesLlamaCpp) {
-    if (!test::file_exists(test::default_model_path())) GTEST_SKIP() << "the default model" << " absent";
+    if (!test::file_exists(test::default_model_path()))
+        GTEST_SKIP() << "the default model"
+                     << " absent";
     const auto j = eval_json({"--model", test::default_model_path(), "--text", text(), "--ctx", "256"});
     ASSERT_FALSE(j.is_null());
     EXPECT_EQ(j["chunks"], 6);
@@ -52,9 +61,11 @@ TEST(Eval, DefaultModelPerplexityMatchesLlamaCpp) {
 // Against itself: no divergence and full agreement; against its Q8_0 quantization:
 // a small positive divergence and high agreement.
 TEST(Eval, ReferenceStatistics) {
-    if (!test::file_exists(stories15M())) GTEST_SKIP() << "stories15M (../shared)" << " absent";
-    const auto self = eval_json({"--model", stories15M(), "--reference", stories15M(), "--text", text(), "--ctx", "256",
-                                 "--chunks", "2"});
+    if (!test::file_exists(stories15M()))
+        GTEST_SKIP() << "stories15M (../shared)"
+                     << " absent";
+    const auto self = eval_json(
+        {"--model", stories15M(), "--reference", stories15M(), "--text", text(), "--ctx", "256", "--chunks", "2"});
     ASSERT_FALSE(self.is_null());
     EXPECT_EQ(self["reference"]["kld_max"].get<double>(), 0.0);
     EXPECT_EQ(self["reference"]["top1_agreement"].get<double>(), 1.0);
@@ -63,12 +74,13 @@ TEST(Eval, ReferenceStatistics) {
     char dir_template[] = "/tmp/lumen-eval-XXXXXX";
     const std::string q8 = std::string(mkdtemp(dir_template)) + "/stories15M-q8_0.gguf";
     std::string out;
-    ASSERT_EQ(test::run_command(test::cli_path() + " quantize --input '" + stories15M() + "' --output '" + q8 +
-                                    "' --type q8_0 2>&1",
-                                &out),
-              0)
+    ASSERT_EQ(
+        test::run_command(
+            test::cli_path() + " quantize --input '" + stories15M() + "' --output '" + q8 + "' --type q8_0 2>&1", &out),
+        0)
         << out;
-    const auto q = eval_json({"--model", q8, "--reference", stories15M(), "--text", text(), "--ctx", "256", "--chunks", "2"});
+    const auto q =
+        eval_json({"--model", q8, "--reference", stories15M(), "--text", text(), "--ctx", "256", "--chunks", "2"});
     ASSERT_FALSE(q.is_null());
     const auto& r = q["reference"];
     EXPECT_GT(r["kld_mean"].get<double>(), 0.0);
@@ -86,12 +98,14 @@ TEST(Eval, ReferenceStatistics) {
 // model's own distribution (tests/data/eval/README.md): mean KLD < 0.01 against fp32
 // and top-1 agreement >= 97%. Measured 0.0008 / 98.4% and 0.0008 / 98.9%.
 TEST(Eval, EightBitWeightsStayCloseToFp32) {
-    if (!test::file_exists(stories15M())) GTEST_SKIP() << "stories15M (../shared)" << " absent";
+    if (!test::file_exists(stories15M()))
+        GTEST_SKIP() << "stories15M (../shared)"
+                     << " absent";
     const std::string samples = test::data_dir() + "/eval/stories15M-samples.txt";
     for (const char* weights : {"q8_0", "int8-ch"}) {
         SCOPED_TRACE(weights);
-        const auto j = eval_json({"--model", stories15M(), "--reference", stories15M(), "--text", samples, "--ctx", "256",
-                                  "--weights", weights, "--threads", "2"});
+        const auto j = eval_json({"--model", stories15M(), "--reference", stories15M(), "--text", samples, "--ctx",
+                                  "256", "--weights", weights, "--threads", "2"});
         ASSERT_FALSE(j.is_null());
         EXPECT_EQ(j["weights"], weights);
         const auto& r = j["reference"];
@@ -104,7 +118,9 @@ TEST(Eval, EightBitWeightsStayCloseToFp32) {
 }
 
 TEST(Eval, BadInputIsAnError) {
-    if (!test::file_exists(test::default_model_path())) GTEST_SKIP() << "the default model" << " absent";
+    if (!test::file_exists(test::default_model_path()))
+        GTEST_SKIP() << "the default model"
+                     << " absent";
     int rc = 0;
     eval_json({"--model", test::default_model_path(), "--text", "/nonexistent.txt"}, &rc);
     EXPECT_NE(rc, 0);

@@ -76,7 +76,7 @@ Result<GgufFile> parse_bytes(Bytes bytes, const std::string& name) {
 
 struct TinyLlama {
     int dim = 32, layers = 2, heads = 4, kv_heads = 2, ffn = 64;
-    int head_dim = 0;              // 0: dim / heads; otherwise written as attention.key_length
+    int head_dim = 0;  // 0: dim / heads; otherwise written as attention.key_length
     std::string architecture = "llama";
     bool real_vocab = false;       // the 32000-token Llama SPM vocab from tests/data, else a 40-token one
     int embd_rows = 0;             // rows of token_embd.weight; 0 = the vocab size
@@ -285,9 +285,9 @@ TEST(GgufMalformed, TruncatedFilesThroughLoadModel) {
     const uint64_t data_start = data_section_start(valid);
     TempDir dir;
     const std::string path = dir.file("truncated.gguf");
-    for (uint64_t n : {uint64_t(0), uint64_t(3), uint64_t(4), uint64_t(8), uint64_t(23), uint64_t(100),
-                       uint64_t(valid.size() / 20), data_start / 2, data_start - 1, data_start + 1000,
-                       uint64_t(valid.size() - 1)}) {
+    for (uint64_t n :
+         {uint64_t(0), uint64_t(3), uint64_t(4), uint64_t(8), uint64_t(23), uint64_t(100), uint64_t(valid.size() / 20),
+          data_start / 2, data_start - 1, data_start + 1000, uint64_t(valid.size() - 1)}) {
         SCOPED_TRACE("truncated to " + std::to_string(n));
         write_bytes(path, Bytes(valid.begin(), valid.begin() + ptrdiff_t(n)));
         auto m = load_model(path);
@@ -299,8 +299,12 @@ TEST(GgufMalformed, TruncatedFilesThroughLoadModel) {
 // Hand-assembled headers with one field wrong
 // ---------------------------------------------------------------------------
 
-void put_u32(Bytes& b, uint32_t v) { for (int i = 0; i < 4; ++i) b.push_back(uint8_t(v >> (8 * i))); }
-void put_u64(Bytes& b, uint64_t v) { for (int i = 0; i < 8; ++i) b.push_back(uint8_t(v >> (8 * i))); }
+void put_u32(Bytes& b, uint32_t v) {
+    for (int i = 0; i < 4; ++i) b.push_back(uint8_t(v >> (8 * i)));
+}
+void put_u64(Bytes& b, uint64_t v) {
+    for (int i = 0; i < 8; ++i) b.push_back(uint8_t(v >> (8 * i)));
+}
 void put_str(Bytes& b, const std::string& s) {
     put_u64(b, s.size());
     b.insert(b.end(), s.begin(), s.end());
@@ -390,84 +394,137 @@ TEST(GgufMalformed, CorruptHeaderFieldsGiveOneNamedError) {
         return p;
     };
     const std::vector<HeaderCase> cases = {
-        {"bad magic", [](RawGguf& r) { r.magic = 0x4C4C4747; },
+        {"bad magic",
+         [](RawGguf& r) { r.magic = 0x4C4C4747; },
          {"not a GGUF file", "magic is 0x4c4c4747", "expected 0x46554747"}},
         {"version 1", [](RawGguf& r) { r.version = 1; }, {"unsupported GGUF version 1", "expected 2 or 3"}},
         {"version 4", [](RawGguf& r) { r.version = 4; }, {"unsupported GGUF version 4", "expected 2 or 3"}},
-        {"tensor count 2^62", [&](RawGguf& r) { r.n_tensors = k2_62; },
+        {"tensor count 2^62",
+         [&](RawGguf& r) { r.n_tensors = k2_62; },
          {"tensor count 4611686018427387904", "cannot fit"}},
-        {"metadata count 2^62", [&](RawGguf& r) { r.n_kv = k2_62; },
+        {"metadata count 2^62",
+         [&](RawGguf& r) { r.n_kv = k2_62; },
          {"metadata count 4611686018427387904", "cannot fit"}},
         {"metadata count one too many", [](RawGguf& r) { r.n_kv = 2; }, {}},
-        {"key length 2^62", [&](RawGguf& r) {
+        {"key length 2^62",
+         [&](RawGguf& r) {
              Bytes b;
              put_u64(b, k2_62);
              b.insert(b.end(), {'k', 'e', 'y'});
              r.kvs[0] = b;
-         }, {"metadata entry 0 key", "truncated"}},
-        {"string value length 2^63", [](RawGguf& r) {
+         },
+         {"metadata entry 0 key", "truncated"}},
+        {"string value length 2^63",
+         [](RawGguf& r) {
              Bytes p;
              put_u64(p, uint64_t(1) << 63);
              p.insert(p.end(), {'l', 'l', 'a', 'm', 'a'});
              r.kvs[0] = kv("general.architecture", uint32_t(GgufValueType::STRING), p);
-         }, {"value of metadata 'general.architecture'", "truncated"}},
-        {"u32 array count 2^61", [&](RawGguf& r) {
+         },
+         {"value of metadata 'general.architecture'", "truncated"}},
+        {"u32 array count 2^61",
+         [&](RawGguf& r) {
              const uint32_t u32 = uint32_t(GgufValueType::UINT32);
              r.kvs.push_back(kv("x.numbers", kArray, array_payload(u32, k2_62 >> 1, {1, 0, 0, 0})));
-         }, {"metadata array 'x.numbers' claims 2305843009213693952 elements"}},
-        {"string array count 2^60", [&](RawGguf& r) {
+         },
+         {"metadata array 'x.numbers' claims 2305843009213693952 elements"}},
+        {"string array count 2^60",
+         [&](RawGguf& r) {
              r.kvs.push_back(kv("x.strings", kArray, array_payload(uint32_t(GgufValueType::STRING), k2_62 >> 2, {})));
-         }, {"metadata array 'x.strings' claims 1152921504606846976 elements"}},
-        {"string element length 2^40", [&](RawGguf& r) {
+         },
+         {"metadata array 'x.strings' claims 1152921504606846976 elements"}},
+        {"string element length 2^40",
+         [&](RawGguf& r) {
              Bytes items;
              put_u64(items, uint64_t(1) << 40);
              r.kvs.push_back(kv("x.strings", kArray, array_payload(uint32_t(GgufValueType::STRING), 2, items)));
-         }, {"element 0 of array 'x.strings'", "truncated"}},
-        {"value type 13", [](RawGguf& r) { r.kvs.push_back(kv("x.bad", 13, {0, 0, 0, 0})); },
+         },
+         {"element 0 of array 'x.strings'", "truncated"}},
+        {"value type 13",
+         [](RawGguf& r) {
+             r.kvs.push_back(kv("x.bad", 13, {0, 0, 0, 0}));
+         },
          {"metadata 'x.bad' has value type 13", "expected 0..12"}},
-        {"value type 2^32-1", [](RawGguf& r) { r.kvs.push_back(kv("x.bad", 0xFFFFFFFFu, {})); },
+        {"value type 2^32-1",
+         [](RawGguf& r) { r.kvs.push_back(kv("x.bad", 0xFFFFFFFFu, {})); },
          {"value type 4294967295", "expected 0..12"}},
-        {"array of arrays", [&](RawGguf& r) { r.kvs.push_back(kv("x.nested", kArray, array_payload(kArray, 1, {}))); },
+        {"array of arrays",
+         [&](RawGguf& r) { r.kvs.push_back(kv("x.nested", kArray, array_payload(kArray, 1, {}))); },
          {"metadata array 'x.nested' has element type 9", "expected a scalar or string type"}},
-        {"array element type 200", [&](RawGguf& r) { r.kvs.push_back(kv("x.arr", kArray, array_payload(200, 1, {}))); },
+        {"array element type 200",
+         [&](RawGguf& r) { r.kvs.push_back(kv("x.arr", kArray, array_payload(200, 1, {}))); },
          {"element type 200"}},
-        {"n_dims 0", [](RawGguf& r) { r.tensors[0].n_dims = 0; r.tensors[0].dims.clear(); },
+        {"n_dims 0",
+         [](RawGguf& r) {
+             r.tensors[0].n_dims = 0;
+             r.tensors[0].dims.clear();
+         },
          {"tensor 'a' has 0 dimensions", "expected 1..4"}},
-        {"n_dims 5", [](RawGguf& r) { r.tensors[0].n_dims = 5; r.tensors[0].dims = {32, 1, 1, 1, 1}; },
+        {"n_dims 5",
+         [](RawGguf& r) {
+             r.tensors[0].n_dims = 5;
+             r.tensors[0].dims = {32, 1, 1, 1, 1};
+         },
          {"tensor 'a' has 5 dimensions", "expected 1..4"}},
-        {"dim 0", [](RawGguf& r) { r.tensors[1].dims = {64, 0}; }, {"tensor 'b' dimension 1 is 0", "expected 1..2^40"}},
-        {"dim 2^40+1", [](RawGguf& r) { r.tensors[0].dims = {(uint64_t(1) << 40) + 1}; },
+        {"dim 0",
+         [](RawGguf& r) {
+             r.tensors[1].dims = {64, 0};
+         },
+         {"tensor 'b' dimension 1 is 0", "expected 1..2^40"}},
+        {"dim 2^40+1",
+         [](RawGguf& r) { r.tensors[0].dims = {(uint64_t(1) << 40) + 1}; },
          {"tensor 'a' dimension 0 is 1099511627777", "expected 1..2^40"}},
-        {"dims whose product overflows", [](RawGguf& r) { r.tensors[0].dims = {1u << 20, 1u << 20, 1u << 20, 1u << 20}; },
+        {"dims whose product overflows",
+         [](RawGguf& r) {
+             r.tensors[0].dims = {1u << 20, 1u << 20, 1u << 20, 1u << 20};
+         },
          {"tensor 'a' has too many elements"}},
-        {"removed ggml type 4 (q4_2)", [](RawGguf& r) { r.tensors[1].type = 4; },
+        {"removed ggml type 4 (q4_2)",
+         [](RawGguf& r) { r.tensors[1].type = 4; },
          {"tensor 'b' has ggml type 4", "expected f32"}},
         {"unknown ggml type 99", [](RawGguf& r) { r.tensors[1].type = 99; }, {"ggml type 99"}},
         {"ggml type 2^32-1", [](RawGguf& r) { r.tensors[1].type = 0xFFFFFFFFu; }, {"ggml type 4294967295"}},
-        {"row not a multiple of the block", [](RawGguf& r) { r.tensors[1].dims = {33, 2}; },
+        {"row not a multiple of the block",
+         [](RawGguf& r) {
+             r.tensors[1].dims = {33, 2};
+         },
          {"tensor 'b' row length 33 is not a multiple of the q8_0 block size 32"}},
-        {"k-quant row of 32", [](RawGguf& r) { r.tensors[1].dims = {32, 2}; r.tensors[1].type = 12; },
+        {"k-quant row of 32",
+         [](RawGguf& r) {
+             r.tensors[1].dims = {32, 2};
+             r.tensors[1].type = 12;
+         },
          {"row length 32 is not a multiple of the q4_k block size 256"}},
-        {"offset not aligned", [](RawGguf& r) { r.tensors[1].offset = 130; },
+        {"offset not aligned",
+         [](RawGguf& r) { r.tensors[1].offset = 130; },
          {"tensor 'b' offset 130 is not a multiple of the alignment 32"}},
-        {"offset past the end", [](RawGguf& r) { r.tensors[1].offset = 4096; },
+        {"offset past the end",
+         [](RawGguf& r) { r.tensors[1].offset = 4096; },
          {"tensor 'b' [64, 2] q8_0 needs 136 bytes at offset 4096", "holds only 288 data bytes"}},
-        {"offset 2^64-32", [](RawGguf& r) { r.tensors[1].offset = ~uint64_t(31); },
+        {"offset 2^64-32",
+         [](RawGguf& r) { r.tensors[1].offset = ~uint64_t(31); },
          {"tensor 'b' [64, 2] q8_0 needs 136 bytes at offset 18446744073709551584"}},
-        {"tensor runs past the end", [](RawGguf& r) { r.data_bytes = 200; },
+        {"tensor runs past the end",
+         [](RawGguf& r) { r.data_bytes = 200; },
          {"tensor 'b' [64, 2] q8_0 needs 136 bytes at offset 128", "holds only 200 data bytes"}},
         {"tensors overlap", [](RawGguf& r) { r.tensors[1].offset = 96; }, {"tensors 'a' and 'b' overlap"}},
         {"same offset", [](RawGguf& r) { r.tensors[1].offset = 0; }, {"overlap"}},
         {"duplicate tensor name", [](RawGguf& r) { r.tensors[1].name = "a"; }, {"tensor 'a' appears twice"}},
-        {"duplicate key", [](RawGguf& r) { r.kvs.push_back(kv_string("general.architecture", "qwen2")); },
+        {"duplicate key",
+         [](RawGguf& r) { r.kvs.push_back(kv_string("general.architecture", "qwen2")); },
          {"metadata key 'general.architecture' appears twice"}},
-        {"tensor name length 2^62", [&](RawGguf& r) { r.tensors[1].name_length = k2_62; },
+        {"tensor name length 2^62",
+         [&](RawGguf& r) { r.tensors[1].name_length = k2_62; },
          {"name of tensor 1", "truncated"}},
         {"tensor count one too many", [](RawGguf& r) { r.n_tensors = 3; }, {}},
-        {"alignment 48", [](RawGguf& r) { r.kvs.push_back(kv_u32("general.alignment", 48)); },
+        {"alignment 48",
+         [](RawGguf& r) { r.kvs.push_back(kv_u32("general.alignment", 48)); },
          {"general.alignment is 48", "power of two"}},
-        {"alignment 0", [](RawGguf& r) { r.kvs.push_back(kv_u32("general.alignment", 0)); }, {"general.alignment is 0"}},
-        {"alignment as a string", [](RawGguf& r) { r.kvs.push_back(kv_string("general.alignment", "32")); },
+        {"alignment 0",
+         [](RawGguf& r) { r.kvs.push_back(kv_u32("general.alignment", 0)); },
+         {"general.alignment is 0"}},
+        {"alignment as a string",
+         [](RawGguf& r) { r.kvs.push_back(kv_string("general.alignment", "32")); },
          {"general.alignment must be an integer"}},
     };
     for (const auto& c : cases) {
@@ -492,57 +549,71 @@ struct ModelCase {
 
 TEST(GgufMalformed, ModelLevelErrorsNameTensorAndShapes) {
     const std::vector<ModelCase> cases = {
-        {"missing tensor", [](TinyLlama& s) { s.drop_tensor = "blk.1.ffn_up.weight"; },
+        {"missing tensor",
+         [](TinyLlama& s) { s.drop_tensor = "blk.1.ffn_up.weight"; },
          {"tensor 'blk.1.ffn_up.weight' is missing", "expected shape [32, 64]"}},
-        {"missing norm", [](TinyLlama& s) { s.drop_tensor = "output_norm.weight"; },
+        {"missing norm",
+         [](TinyLlama& s) { s.drop_tensor = "output_norm.weight"; },
          {"tensor 'output_norm.weight' is missing", "expected shape [32]"}},
-        {"missing embedding", [](TinyLlama& s) { s.drop_tensor = "token_embd.weight"; },
+        {"missing embedding",
+         [](TinyLlama& s) { s.drop_tensor = "token_embd.weight"; },
          {"tensor 'token_embd.weight' is missing, expected [32, vocab]"}},
-        {"embedding with swapped dims", [](TinyLlama& s) { s.transpose_tensor = "token_embd.weight"; },
+        {"embedding with swapped dims",
+         [](TinyLlama& s) { s.transpose_tensor = "token_embd.weight"; },
          {"tensor 'token_embd.weight' has shape [40, 32], expected [32, vocab]"}},
-        {"output with swapped dims", [](TinyLlama& s) { s.transpose_tensor = "output.weight"; },
+        {"output with swapped dims",
+         [](TinyLlama& s) { s.transpose_tensor = "output.weight"; },
          {"tensor 'output.weight' has shape [40, 32], expected [32, 40]"}},
-        {"attn_k with swapped dims", [](TinyLlama& s) { s.transpose_tensor = "blk.0.attn_k.weight"; },
+        {"attn_k with swapped dims",
+         [](TinyLlama& s) { s.transpose_tensor = "blk.0.attn_k.weight"; },
          {"tensor 'blk.0.attn_k.weight' has shape [16, 32], expected [32, 16]"}},
-        {"ffn_gate with swapped dims", [](TinyLlama& s) { s.transpose_tensor = "blk.1.ffn_gate.weight"; },
+        {"ffn_gate with swapped dims",
+         [](TinyLlama& s) { s.transpose_tensor = "blk.1.ffn_gate.weight"; },
          {"tensor 'blk.1.ffn_gate.weight' has shape [64, 32], expected [32, 64]"}},
-        {"attn_q with swapped dims (head_dim 16: q_dim 64 != dim 32)", [](TinyLlama& s) {
+        {"attn_q with swapped dims (head_dim 16: q_dim 64 != dim 32)",
+         [](TinyLlama& s) {
              s.head_dim = 16;
              s.transpose_tensor = "blk.0.attn_q.weight";
-         }, {"tensor 'blk.0.attn_q.weight' has shape [64, 32], expected [32, 64]"}},
-        {"head_count_kv does not divide head_count", [](TinyLlama& s) { s.kv_heads = 3; },
+         },
+         {"tensor 'blk.0.attn_q.weight' has shape [64, 32], expected [32, 64]"}},
+        {"head_count_kv does not divide head_count",
+         [](TinyLlama& s) { s.kv_heads = 3; },
          {"attention.head_count_kv is 3", "expected a divisor of head_count 4"}},
-        {"head_count_kv 0", [](TinyLlama& s) {
-             s.edit_metadata = [](GgufWriter& w) { w.set_u32("llama.attention.head_count_kv", 0); };
-         }, {"attention.head_count_kv is 0"}},
-        {"unsupported architecture", [](TinyLlama& s) { s.architecture = "mamba"; },
+        {"head_count_kv 0",
+         [](TinyLlama& s) { s.edit_metadata = [](GgufWriter& w) { w.set_u32("llama.attention.head_count_kv", 0); }; },
+         {"attention.head_count_kv is 0"}},
+        {"unsupported architecture",
+         [](TinyLlama& s) { s.architecture = "mamba"; },
          {"architecture 'mamba' is not supported", "expected 'llama' or 'qwen2'"}},
-        {"vocab size mismatch", [](TinyLlama& s) { s.embd_rows = 41; },
+        {"vocab size mismatch",
+         [](TinyLlama& s) { s.embd_rows = 41; },
          {"the tokenizer has 40 tokens but token_embd.weight has 41 rows"}},
-        {"embedding_length 0", [](TinyLlama& s) {
-             s.edit_metadata = [](GgufWriter& w) { w.set_u32("llama.embedding_length", 0); };
-         }, {"metadata 'llama.embedding_length' is 0", "expected 1..65536"}},
-        {"block_count as a string", [](TinyLlama& s) {
-             s.edit_metadata = [](GgufWriter& w) { w.set_string("llama.block_count", "2"); };
-         }, {"metadata 'llama.block_count' is string", "expected an integer"}},
-        {"block_count larger than the tensors", [](TinyLlama& s) {
-             s.edit_metadata = [](GgufWriter& w) { w.set_u32("llama.block_count", 3); };
-         }, {"tensor 'blk.2.attn_norm.weight' is missing"}},
-        {"odd rope dimension", [](TinyLlama& s) {
-             s.edit_metadata = [](GgufWriter& w) { w.set_u32("llama.rope.dimension_count", 7); };
-         }, {"rope.dimension_count is 7", "expected an even number up to head dimension 8"}},
-        {"unknown rope scaling", [](TinyLlama& s) {
-             s.edit_metadata = [](GgufWriter& w) { w.set_string("llama.rope.scaling.type", "yarn"); };
-         }, {"rope.scaling.type 'yarn' is not supported"}},
-        {"bos id out of range", [](TinyLlama& s) {
-             s.edit_metadata = [](GgufWriter& w) { w.set_u32("tokenizer.ggml.bos_token_id", 40); };
-         }, {"tokenizer.ggml.bos_token_id' is 40", "expected a token id in 0..39"}},
-        {"scores of the wrong length", [](TinyLlama& s) {
+        {"embedding_length 0",
+         [](TinyLlama& s) { s.edit_metadata = [](GgufWriter& w) { w.set_u32("llama.embedding_length", 0); }; },
+         {"metadata 'llama.embedding_length' is 0", "expected 1..65536"}},
+        {"block_count as a string",
+         [](TinyLlama& s) { s.edit_metadata = [](GgufWriter& w) { w.set_string("llama.block_count", "2"); }; },
+         {"metadata 'llama.block_count' is string", "expected an integer"}},
+        {"block_count larger than the tensors",
+         [](TinyLlama& s) { s.edit_metadata = [](GgufWriter& w) { w.set_u32("llama.block_count", 3); }; },
+         {"tensor 'blk.2.attn_norm.weight' is missing"}},
+        {"odd rope dimension",
+         [](TinyLlama& s) { s.edit_metadata = [](GgufWriter& w) { w.set_u32("llama.rope.dimension_count", 7); }; },
+         {"rope.dimension_count is 7", "expected an even number up to head dimension 8"}},
+        {"unknown rope scaling",
+         [](TinyLlama& s) { s.edit_metadata = [](GgufWriter& w) { w.set_string("llama.rope.scaling.type", "yarn"); }; },
+         {"rope.scaling.type 'yarn' is not supported"}},
+        {"bos id out of range",
+         [](TinyLlama& s) { s.edit_metadata = [](GgufWriter& w) { w.set_u32("tokenizer.ggml.bos_token_id", 40); }; },
+         {"tokenizer.ggml.bos_token_id' is 40", "expected a token id in 0..39"}},
+        {"scores of the wrong length",
+         [](TinyLlama& s) {
              s.edit_metadata = [](GgufWriter& w) { w.set_f32_array("tokenizer.ggml.scores", {0.f, 1.f}); };
-         }, {"tokenizer.ggml.scores must be a numeric array of 40 entries, found 2"}},
-        {"unknown tokenizer model", [](TinyLlama& s) {
-             s.edit_metadata = [](GgufWriter& w) { w.set_string("tokenizer.ggml.model", "rwkv"); };
-         }, {"tokenizer.ggml.model is 'rwkv'"}},
+         },
+         {"tokenizer.ggml.scores must be a numeric array of 40 entries, found 2"}},
+        {"unknown tokenizer model",
+         [](TinyLlama& s) { s.edit_metadata = [](GgufWriter& w) { w.set_string("tokenizer.ggml.model", "rwkv"); }; },
+         {"tokenizer.ggml.model is 'rwkv'"}},
     };
     TempDir dir;
     const std::string path = dir.file("model.gguf");
@@ -575,8 +646,24 @@ void mutate(Bytes& b, std::mt19937_64& rng, uint64_t header_size) {
         return;
     }
     const uint64_t pos = pick(span);
-    static const uint64_t kInteresting[] = {0, 1, 2, 3, 4, 5, 12, 13, 31, 32, 255, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF,
-                                            uint64_t(1) << 32, uint64_t(1) << 40, uint64_t(1) << 62, ~uint64_t(0)};
+    static const uint64_t kInteresting[] = {0,
+                                            1,
+                                            2,
+                                            3,
+                                            4,
+                                            5,
+                                            12,
+                                            13,
+                                            31,
+                                            32,
+                                            255,
+                                            0x7FFFFFFF,
+                                            0x80000000,
+                                            0xFFFFFFFF,
+                                            uint64_t(1) << 32,
+                                            uint64_t(1) << 40,
+                                            uint64_t(1) << 62,
+                                            ~uint64_t(0)};
     switch (rng() % 8) {
         case 0:  // flip a few bits
             for (int k = 0, n = 1 + int(rng() % 4); k < n; ++k) b[pick(span)] ^= uint8_t(1u << (rng() % 8));
@@ -645,7 +732,8 @@ TEST(GgufMalformed, RandomMutationsParseOrFailCleanly) {
         touch_all_weights(*m.value());
         (void)m.value()->tokenizer->decode(m.value()->tokenizer->encode("abc <s> def", true, true));
     }
-    std::printf("mutations: %d, parsed: %d, load attempts: %d, loaded: %d\n", kMutations, parsed, load_attempts, loaded);
+    std::printf("mutations: %d, parsed: %d, load attempts: %d, loaded: %d\n", kMutations, parsed, load_attempts,
+                loaded);
     // The fuzzer must reach both outcomes, or it is not testing the loader.
     EXPECT_GT(parsed, 100);
     EXPECT_GT(loaded, 10);
@@ -696,16 +784,16 @@ struct Llama2cHeader {
 int64_t llama2c_floats(const Llama2cHeader& h) {
     const int64_t vocab = h.vocab_size < 0 ? -int64_t(h.vocab_size) : h.vocab_size;
     const int64_t head = h.dim / h.n_heads, kv = int64_t(h.n_kv_heads) * head, L = h.n_layers;
-    int64_t n = vocab * h.dim;                          // token_embedding_table
-    n += L * h.dim;                                     // rms_att_weight
-    n += L * h.dim * (h.n_heads * head);                // wq
-    n += 2 * L * h.dim * kv;                            // wk, wv
-    n += L * (h.n_heads * head) * h.dim;                // wo
-    n += L * h.dim;                                     // rms_ffn_weight
-    n += 3 * L * h.dim * h.hidden_dim;                  // w1, w2, w3
-    n += h.dim;                                         // rms_final_weight
-    n += int64_t(h.seq_len) * head;                     // freq_cis_real + freq_cis_imag (head/2 each)
-    if (h.vocab_size < 0) n += vocab * h.dim;           // wcls
+    int64_t n = vocab * h.dim;                 // token_embedding_table
+    n += L * h.dim;                            // rms_att_weight
+    n += L * h.dim * (h.n_heads * head);       // wq
+    n += 2 * L * h.dim * kv;                   // wk, wv
+    n += L * (h.n_heads * head) * h.dim;       // wo
+    n += L * h.dim;                            // rms_ffn_weight
+    n += 3 * L * h.dim * h.hidden_dim;         // w1, w2, w3
+    n += h.dim;                                // rms_final_weight
+    n += int64_t(h.seq_len) * head;            // freq_cis_real + freq_cis_imag (head/2 each)
+    if (h.vocab_size < 0) n += vocab * h.dim;  // wcls
     return n;
 }
 
@@ -783,10 +871,17 @@ TEST(Llama2cMalformed, CheckpointErrors) {
         {"vocab INT32_MIN", with([](auto& h) { h.vocab_size = INT32_MIN; }), {"vocab_size is 2147483648"}},
         {"zero vocab", with([](auto& h) { h.vocab_size = 0; }), {"vocab_size is 0"}},
         {"negative seq_len", with([](auto& h) { h.seq_len = -1; }), {"seq_len is -1"}},
-        {"odd head size", with([](auto& h) { h.dim = 6; h.n_heads = 2; h.n_kv_heads = 1; }), {"head size is 3"}},
+        {"odd head size",
+         with([](auto& h) {
+             h.dim = 6;
+             h.n_heads = 2;
+             h.n_kv_heads = 1;
+         }),
+         {"head size is 3"}},
         {"one float missing", llama2c_checkpoint(good, llama2c_floats(good) - 1), {"should be", "bytes, found"}},
         {"one float extra", llama2c_checkpoint(good, llama2c_floats(good) + 1), {"should be", "bytes, found"}},
-        {"huge dims, tiny file", with([](auto& h) {
+        {"huge dims, tiny file",
+         with([](auto& h) {
              h.dim = 65536, h.hidden_dim = 1 << 20, h.n_layers = 1024, h.n_heads = 1, h.n_kv_heads = 1;
              h.vocab_size = 1 << 22;
          }),

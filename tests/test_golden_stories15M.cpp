@@ -28,7 +28,10 @@ struct GoldenCase {
 std::string unescape(const std::string& s) {
     std::string out;
     for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] != '\\' || i + 1 == s.size()) { out += s[i]; continue; }
+        if (s[i] != '\\' || i + 1 == s.size()) {
+            out += s[i];
+            continue;
+        }
         const char c = s[++i];
         out += c == 'n' ? '\n' : c == 't' ? '\t' : c;
     }
@@ -37,7 +40,8 @@ std::string unescape(const std::string& s) {
 
 std::vector<GoldenCase> read_golden() {
     std::vector<GoldenCase> cases;
-    for (const auto& line : test::split_lines(test::read_text_file(test::shared_dir() + "/golden/stories15M_greedy.tsv"))) {
+    for (const auto& line :
+         test::split_lines(test::read_text_file(test::shared_dir() + "/golden/stories15M_greedy.tsv"))) {
         if (line.empty() || line[0] == '#') continue;
         std::vector<std::string> f;
         std::stringstream ss(line);
@@ -53,7 +57,9 @@ std::vector<GoldenCase> read_golden() {
     return cases;
 }
 
-std::string checkpoint() { return test::shared_dir() + "/testdata/stories15M/stories15M.bin"; }
+std::string checkpoint() {
+    return test::shared_dir() + "/testdata/stories15M/stories15M.bin";
+}
 
 void expect_golden(const std::string& model_path, DType kv_type) {
     EngineOptions opts;
@@ -83,13 +89,18 @@ class Stories15M : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
         test::skip_unless_exists(checkpoint(), "stories15M checkpoint (../shared/testdata)");
-        test::skip_unless_exists(test::shared_dir() + "/golden/stories15M_greedy.tsv", "golden file (../shared/golden)");
+        test::skip_unless_exists(test::shared_dir() + "/golden/stories15M_greedy.tsv",
+                                 "golden file (../shared/golden)");
     }
 };
 
-TEST_F(Stories15M, Llama2cCheckpointMatchesGoldenWithF16Kv) { expect_golden(checkpoint(), DType::F16); }
+TEST_F(Stories15M, Llama2cCheckpointMatchesGoldenWithF16Kv) {
+    expect_golden(checkpoint(), DType::F16);
+}
 
-TEST_F(Stories15M, Llama2cCheckpointMatchesGoldenWithF32Kv) { expect_golden(checkpoint(), DType::F32); }
+TEST_F(Stories15M, Llama2cCheckpointMatchesGoldenWithF32Kv) {
+    expect_golden(checkpoint(), DType::F32);
+}
 
 TEST_F(Stories15M, ConvertedGgufMatchesGolden) {
     auto model = load_model(checkpoint());

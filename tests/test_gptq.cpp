@@ -52,7 +52,9 @@ std::vector<double> diagonal_hessian(int64_t cols, uint32_t seed) {
     return h;
 }
 
-bool fp16_exact(float v) { return fp16_to_fp32(fp32_to_fp16(v)) == v; }
+bool fp16_exact(float v) {
+    return fp16_to_fp32(fp32_to_fp16(v)) == v;
+}
 
 // ---- the reference implementation's steps, written plainly (small sizes only)
 
@@ -130,8 +132,8 @@ TEST(Rtn, EveryValueInsideTheGridIsWithinHalfAStep) {
         for (int qmax : {15, 254})
             for (int group : {32, 64, 128, 0})
                 for (bool fp16 : {true, false}) {
-                    SCOPED_TRACE(testing::Message() << "sym " << symmetric << " qmax " << qmax << " group " << group
-                                                    << " fp16 " << fp16);
+                    SCOPED_TRACE(testing::Message()
+                                 << "sym " << symmetric << " qmax " << qmax << " group " << group << " fp16 " << fp16);
                     const QuantGrid grid{qmax, symmetric, group, fp16};
                     auto q = rtn_quantize(w.data(), rows, cols, grid);
                     ASSERT_TRUE(q) << q.status().message();
@@ -147,7 +149,9 @@ TEST(Rtn, EveryValueInsideTheGridIsWithinHalfAStep) {
                             const float d = q->scales[g], m = q->offsets[g], v = w[i];
                             ASSERT_LE(int(q->codes[i]), qmax);
                             ASSERT_EQ(dq[i], q->value(r, c));
-                            if (symmetric && fp16) { ASSERT_EQ(dq[i], d * float(int(q->codes[i]) - zero)); }
+                            if (symmetric && fp16) {
+                                ASSERT_EQ(dq[i], d * float(int(q->codes[i]) - zero));
+                            }
                             if (v < m || v > m + d * float(qmax)) continue;
                             ++inside;
                             ASSERT_LE(std::fabs(v - dq[i]), 0.5f * d * (1 + 1e-5f) + 1e-6f) << "at " << r << "," << c;
@@ -155,9 +159,15 @@ TEST(Rtn, EveryValueInsideTheGridIsWithinHalfAStep) {
                     EXPECT_GT(inside, rows * cols * 95 / 100);
                     for (size_t g = 0; g < q->scales.size(); ++g) {
                         ASSERT_GT(q->scales[g], 0.0f);
-                        if (fp16) { ASSERT_TRUE(fp16_exact(q->scales[g])); }
-                        if (fp16 && !symmetric) { ASSERT_TRUE(fp16_exact(q->offsets[g])); }
-                        if (symmetric) { ASSERT_EQ(q->offsets[g], -float(zero) * q->scales[g]); }
+                        if (fp16) {
+                            ASSERT_TRUE(fp16_exact(q->scales[g]));
+                        }
+                        if (fp16 && !symmetric) {
+                            ASSERT_TRUE(fp16_exact(q->offsets[g]));
+                        }
+                        if (symmetric) {
+                            ASSERT_EQ(q->offsets[g], -float(zero) * q->scales[g]);
+                        }
                     }
                 }
 }
@@ -170,9 +180,12 @@ TEST(Rtn, ZeroAndConstantGroups) {
         ASSERT_TRUE(q);
         const auto dq = q->dequantized();
         // A constant group is exact only where its value is the offset (asymmetric).
-        for (int c = 0; c < (symmetric ? 32 : 64); ++c) EXPECT_EQ(dq[size_t(c)], w[size_t(c)]) << "sym " << symmetric << " col " << c;
+        for (int c = 0; c < (symmetric ? 32 : 64); ++c)
+            EXPECT_EQ(dq[size_t(c)], w[size_t(c)]) << "sym " << symmetric << " col " << c;
         for (int c = 0; c < 32; ++c) EXPECT_EQ(q->codes[size_t(c)], symmetric ? 8 : 0);
-        if (symmetric) { EXPECT_EQ(q->codes[40], 15); }
+        if (symmetric) {
+            EXPECT_EQ(q->codes[40], 15);
+        }
     }
 }
 
@@ -211,7 +224,9 @@ TEST(Hessian, InverseFactorMatchesInverseThenUpperCholesky) {
     for (int64_t i = 0; i < n; ++i)
         for (int64_t j = 0; j < n; ++j) {
             const double a = (*u)[size_t(i * n + j)], b = expected[size_t(i * n + j)];
-            if (j < i) { ASSERT_EQ(a, 0.0); }
+            if (j < i) {
+                ASSERT_EQ(a, 0.0);
+            }
             max_diff = std::max(max_diff, std::fabs(a - b));
             max_abs = std::max(max_abs, std::fabs(b));
         }
@@ -289,10 +304,10 @@ TEST(Gptq, BeatsRtnOnCorrelatedActivations) {
         QuantGrid grid;
         bool act_order;
     };
-    for (const Case& c : {Case{"int4 sym g32", {15, true, 32, true}, false},
-                          Case{"int4 sym g32 act_order", {15, true, 32, true}, true},
-                          Case{"int4 asym g128", {15, false, 128, true}, false},
-                          Case{"int8 sym per-row", {254, true, 0, true}, false}}) {
+    for (const Case& c :
+         {Case{"int4 sym g32", {15, true, 32, true}, false}, Case{"int4 sym g32 act_order", {15, true, 32, true}, true},
+          Case{"int4 asym g128", {15, false, 128, true}, false},
+          Case{"int8 sym per-row", {254, true, 0, true}, false}}) {
         auto rtn = rtn_quantize(w.data(), rows, cols, c.grid);
         auto gptq = gptq_quantize(w.data(), rows, cols, h, GptqOptions{c.grid, 0.01, 128, c.act_order}, &pool);
         ASSERT_TRUE(rtn);

@@ -115,8 +115,10 @@ TEST(KVCacheManager, RandomWorkloadKeepsInvariantsAndReturnsEveryBlock) {
             const int32_t s = live[rng() % live.size()];
             const int32_t grow = kv.length(s) + int32_t(rng() % 9);
             Status st = kv.reserve(s, grow);
-            if (st.is_ok()) kv.set_length(s, grow);
-            else ASSERT_EQ(st.code(), StatusCode::recoverable);
+            if (st.is_ok())
+                kv.set_length(s, grow);
+            else
+                ASSERT_EQ(st.code(), StatusCode::recoverable);
         } else {
             const int32_t s = live[rng() % live.size()];
             ASSERT_TRUE(kv.truncate(s, kv.length(s) / 2).is_ok());

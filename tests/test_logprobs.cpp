@@ -3,8 +3,8 @@
 // logits of an independent forward pass and across speculative verification.
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <unistd.h>
+#include <cmath>
 
 #include "model/synth.h"
 #include "runtime/engine.h"
@@ -61,7 +61,8 @@ TEST(Logprobs, ServedGreedyTokensAreTheMostLikelyAndMatchTheLogits) {
     ASSERT_NE(e, nullptr);
     ServingEngine serving(*e, single_stream_serving_options(*e));
     std::vector<const TokenLogprobs*> streamed;
-    auto r = generate_served(serving, greedy_request(3), [&](const TokenEvent& ev) { streamed.push_back(ev.logprobs); });
+    auto r =
+        generate_served(serving, greedy_request(3), [&](const TokenEvent& ev) { streamed.push_back(ev.logprobs); });
     ASSERT_TRUE(r.is_ok()) << r.status().message();
     ASSERT_EQ(r->logprobs.size(), r->ids.size());
     ASSERT_EQ(streamed.size(), r->ids.size());

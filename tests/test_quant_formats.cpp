@@ -27,8 +27,9 @@ using namespace lumen;
 
 namespace {
 
-const DType kLumenWeightTypes[] = {DType::I8_CH,   DType::I8_W8A8, DType::I4_G32,  DType::I4_G64,     DType::I4_G128,  DType::I4Z_G32,
-                                   DType::I4Z_G64, DType::I4Z_G128, DType::F8_E4M3_CH, DType::F8_E4M3_T};
+const DType kLumenWeightTypes[] = {DType::I8_CH,      DType::I8_W8A8,  DType::I4_G32,  DType::I4_G64,
+                                   DType::I4_G128,    DType::I4Z_G32,  DType::I4Z_G64, DType::I4Z_G128,
+                                   DType::F8_E4M3_CH, DType::F8_E4M3_T};
 
 float absmax(const float* x, int64_t n) {
     float a = 0;
@@ -77,8 +78,9 @@ double check_round_trip(DType type, const std::vector<float>& x, int64_t rows, i
         for (int64_t i = 0; i < n; ++i) {
             const double e = std::fabs(double(y[size_t(i)]) - xr[i]);
             if (e > error_bound(type, xr, n, i, tensor_amax) && ++failures <= 3)
-                ADD_FAILURE() << dtype_name(type) << " row " << r << " element " << i << ": " << xr[i] << " came back as "
-                              << y[size_t(i)] << ", bound " << error_bound(type, xr, n, i, tensor_amax);
+                ADD_FAILURE() << dtype_name(type) << " row " << r << " element " << i << ": " << xr[i]
+                              << " came back as " << y[size_t(i)] << ", bound "
+                              << error_bound(type, xr, n, i, tensor_amax);
             err += e * e;
             ref += double(xr[i]) * xr[i];
         }
@@ -86,7 +88,9 @@ double check_round_trip(DType type, const std::vector<float>& x, int64_t rows, i
     return err / ref;
 }
 
-std::string stories15M() { return test::shared_dir() + "/testdata/stories15M/stories15M.bin"; }
+std::string stories15M() {
+    return test::shared_dir() + "/testdata/stories15M/stories15M.bin";
+}
 
 }  // namespace
 
@@ -109,8 +113,8 @@ TEST(Fp8, EveryCodeDecodesAndEncodesBack) {
     EXPECT_EQ(fp8_e5m2_to_fp32(0x01), std::ldexp(1.f, -16));
     EXPECT_EQ(fp32_to_fp8_e4m3(1e6f), 0x7E);
     EXPECT_EQ(fp32_to_fp8_e4m3(-1e6f), 0xFE);
-    EXPECT_EQ(fp32_to_fp8_e4m3(1.0625f), fp32_to_fp8_e4m3(1.f));      // halfway between 1 and 1.125: even
-    EXPECT_EQ(fp32_to_fp8_e4m3(1.1875f), fp32_to_fp8_e4m3(1.25f));    // halfway between 1.125 and 1.25: even
+    EXPECT_EQ(fp32_to_fp8_e4m3(1.0625f), fp32_to_fp8_e4m3(1.f));    // halfway between 1 and 1.125: even
+    EXPECT_EQ(fp32_to_fp8_e4m3(1.1875f), fp32_to_fp8_e4m3(1.25f));  // halfway between 1.125 and 1.25: even
     EXPECT_EQ(fp8_e4m3_to_fp32(fp32_to_fp8_e4m3(0.3f)), 0.3125f);
 }
 
@@ -252,7 +256,8 @@ TEST(LlmInt8, OutlierDecompositionRecoversW8A16AndBeatsPlainW8A8) {
     const std::vector<float> reference = logits_for("", 6.f);
     auto nmse = [&](const std::vector<float>& y) {
         double e = 0, r = 0;
-        for (size_t i = 0; i < y.size(); ++i) e += (y[i] - reference[i]) * (y[i] - reference[i]), r += reference[i] * reference[i];
+        for (size_t i = 0; i < y.size(); ++i)
+            e += (y[i] - reference[i]) * (y[i] - reference[i]), r += reference[i] * reference[i];
         return e / r;
     };
     const std::vector<float> w8a16 = logits_for("int8-ch", 6.f), all_f32 = logits_for("int8-w8a8", 0.f);

@@ -8,13 +8,13 @@
 //  - synth in quantized types and presets; the quantize and synth CLI commands.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <map>
-#include <set>
 #include <random>
-#include <unistd.h>
+#include <set>
 
 #include "gguf/gguf_file.h"
 #include "model/model_writer.h"
@@ -39,7 +39,9 @@ std::string temp_dir() {
     return dir;
 }
 
-std::string spm_vocab() { return test::data_dir() + "/tokenizer/ggml-vocab-llama-spm.gguf"; }
+std::string spm_vocab() {
+    return test::data_dir() + "/tokenizer/ggml-vocab-llama-spm.gguf";
+}
 
 // Gaussian values whose 32-element blocks span four decades of magnitude, with
 // block 1 all zero and block 2 one large outlier among small values.
@@ -270,7 +272,8 @@ TEST(QuantizeModel, Q4_0OfStories15MIsByteIdenticalToLlamaCpp) {
 // ------------------------------------------------------------------ schemes
 
 TEST(QuantScheme, NamesParseAndBadNamesListTheChoices) {
-    for (const char* name : {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q5_k", "q6_k", "q4_k_m", "f16", "bf16", "f32"}) {
+    for (const char* name :
+         {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q5_k", "q6_k", "q4_k_m", "f16", "bf16", "f32"}) {
         auto s = parse_quant_scheme(name);
         ASSERT_TRUE(s) << name;
         EXPECT_STREQ(quant_scheme_name(s.value()), name);
@@ -278,7 +281,8 @@ TEST(QuantScheme, NamesParseAndBadNamesListTheChoices) {
     auto bad = parse_quant_scheme("q3_k");
     ASSERT_FALSE(bad);
     EXPECT_NE(bad.status().message().find("q3_k"), std::string::npos);
-    EXPECT_NE(bad.status().message().find("q8_0|q4_0|q4_1|q5_0|q5_1|q4_k|q5_k|q6_k|q4_k_m|f16|bf16|f32"), std::string::npos);
+    EXPECT_NE(bad.status().message().find("q8_0|q4_0|q4_1|q5_0|q5_1|q4_k|q5_k|q6_k|q4_k_m|f16|bf16|f32"),
+              std::string::npos);
     EXPECT_EQ(quant_scheme_file_type(QuantScheme::q4_k_m), 15u);  // LLAMA_FTYPE_MOSTLY_Q4_K_M
     EXPECT_EQ(quant_scheme_file_type(QuantScheme::q8_0), 7u);
 }
@@ -332,11 +336,12 @@ const std::string& f32_model() {
 DType expected_type(QuantScheme scheme, const std::string& name, const std::vector<int64_t>& dims) {
     if (dims.size() == 1) return DType::F32;
     const bool row_256 = dims[0] % 256 == 0;
-    const std::map<DType, DType> k_fallback = {{DType::Q4_K, DType::Q5_0}, {DType::Q5_K, DType::Q5_1}, {DType::Q6_K, DType::Q8_0}};
+    const std::map<DType, DType> k_fallback = {
+        {DType::Q4_K, DType::Q5_0}, {DType::Q5_K, DType::Q5_1}, {DType::Q6_K, DType::Q8_0}};
     auto fit = [&](DType t) { return row_256 || !k_fallback.count(t) ? t : k_fallback.at(t); };
     if (scheme != QuantScheme::q4_k_m) return fit(*dtype_from_name(quant_scheme_name(scheme)));
     const bool late_layer = name.rfind("blk.2.", 0) == 0 || name.rfind("blk.3.", 0) == 0;  // use_more_bits(i, 4)
-    if (name == "token_embd.weight") return fit(DType::Q6_K);                                // tied: the output
+    if (name == "token_embd.weight") return fit(DType::Q6_K);                              // tied: the output
     if (late_layer && (name.find("attn_v") != std::string::npos || name.find("ffn_down") != std::string::npos))
         return fit(DType::Q6_K);
     return fit(DType::Q4_K);
@@ -360,7 +365,8 @@ TEST(QuantizeModel, EverySchemeLoadsWithItsTypesAndGenerates) {
     const std::vector<int32_t> prompt = {1, 15043, 3186, 29892, 590};
     const std::vector<float> reference = last_logits(f32_model(), prompt);
     ASSERT_FALSE(reference.empty());
-    for (const char* name : {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q5_k", "q6_k", "q4_k_m", "f16", "bf16", "f32"}) {
+    for (const char* name :
+         {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q5_k", "q6_k", "q4_k_m", "f16", "bf16", "f32"}) {
         SCOPED_TRACE(name);
         const QuantScheme scheme = parse_quant_scheme(name).value();
         const std::string out = temp_dir() + "/quantized-" + name + ".gguf";
@@ -385,7 +391,7 @@ TEST(QuantizeModel, EverySchemeLoadsWithItsTypesAndGenerates) {
         const double e = nmse(reference, logits);
         std::printf("  %-6s logits NMSE vs f32 %.3g\n", name, e);
         const std::map<std::string, double> logits_bound = {
-            {"f32", 0.0},    {"f16", 1e-6},   {"bf16", 5e-5},  {"q8_0", 5e-4}, {"q6_k", 5e-4},   {"q5_0", 1.5e-2},
+            {"f32", 0.0},     {"f16", 1e-6},    {"bf16", 5e-5}, {"q8_0", 5e-4},   {"q6_k", 5e-4}, {"q5_0", 1.5e-2},
             {"q5_1", 1.5e-2}, {"q5_k", 1.5e-2}, {"q4_k", 2e-2}, {"q4_k_m", 2e-2}, {"q4_0", 6e-2}, {"q4_1", 6e-2}};
         EXPECT_LE(e, logits_bound.at(name));
         auto engine = Engine::load(out);
@@ -422,7 +428,8 @@ TEST(QuantizeModel, LoadTimeQuantizationEqualsTheQuantizedFile) {
             ASSERT_EQ(a[i].first, b[i].first);
             EXPECT_EQ(a[i].second->type, b[i].second->type) << a[i].first;
             ASSERT_EQ(a[i].second->n_bytes(), b[i].second->n_bytes()) << a[i].first;
-            EXPECT_EQ(std::memcmp(a[i].second->data, b[i].second->data, size_t(a[i].second->n_bytes())), 0) << a[i].first;
+            EXPECT_EQ(std::memcmp(a[i].second->data, b[i].second->data, size_t(a[i].second->n_bytes())), 0)
+                << a[i].first;
         }
         EXPECT_EQ(from_file.value()->model().weight_bytes(), at_load.value()->model().weight_bytes());
         auto original = load_model(f32_model());
@@ -430,7 +437,8 @@ TEST(QuantizeModel, LoadTimeQuantizationEqualsTheQuantizedFile) {
         EXPECT_EQ(predicted_weight_bytes(*original.value(), parse_quant_scheme(name).value()),
                   at_load.value()->model().weight_bytes());
         std::vector<float> la, lb;
-        for (const auto& [engine, logits] : {std::pair{from_file.value().get(), &la}, std::pair{at_load.value().get(), &lb}}) {
+        for (const auto& [engine, logits] :
+             {std::pair{from_file.value().get(), &la}, std::pair{at_load.value().get(), &lb}}) {
             auto seq = engine->create_sequence();
             ASSERT_TRUE(engine->step({{seq.value(), prompt, false}}, logits).is_ok());
         }
@@ -546,8 +554,8 @@ TEST(GgufWriter, StreamedTensorsMustProduceTheirExactSize) {
     GgufWriter w;
     const std::vector<float> data(64, 0.5f);
     ASSERT_TRUE(w.add_tensor_streamed("short", {64}, DType::F32, [&](const ByteSink& sink) {
-        return sink(data.data(), 60 * 4);
-    }).is_ok());
+                     return sink(data.data(), 60 * 4);
+                 }).is_ok());
     const std::string path = temp_dir() + "/short.gguf";
     Status s = w.write(path);
     ASSERT_FALSE(s.is_ok());

@@ -21,8 +21,8 @@ SamplingParams plain(float temperature) {
 }  // namespace
 
 TEST(Sampler, ChainOrderIsDocumented) {
-    EXPECT_EQ(sampling_chain_order(), (std::vector<std::string>{"penalties", "no_repeat_ngram", "top_k", "top_p", "min_p",
-                                                                "temperature", "dist"}));
+    EXPECT_EQ(sampling_chain_order(), (std::vector<std::string>{"penalties", "no_repeat_ngram", "top_k", "top_p",
+                                                                "min_p", "temperature", "dist"}));
 }
 
 TEST(Sampler, TemperatureZeroIsArgmax) {

@@ -17,7 +17,9 @@ using namespace lumen;
 
 namespace {
 
-std::string stories_path() { return test::shared_dir() + "/testdata/stories15M/stories15M.bin"; }
+std::string stories_path() {
+    return test::shared_dir() + "/testdata/stories15M/stories15M.bin";
+}
 
 struct GoldenCase {
     std::string prompt;
@@ -28,7 +30,8 @@ struct GoldenCase {
 // The prompts, lengths and ids of ../shared/golden/stories15M_greedy.tsv.
 std::vector<GoldenCase> read_golden() {
     std::vector<GoldenCase> cases;
-    for (const auto& line : test::split_lines(test::read_text_file(test::shared_dir() + "/golden/stories15M_greedy.tsv"))) {
+    for (const auto& line :
+         test::split_lines(test::read_text_file(test::shared_dir() + "/golden/stories15M_greedy.tsv"))) {
         if (line.empty() || line[0] == '#') continue;
         std::vector<std::string> f;
         std::stringstream fields(line);
@@ -114,7 +117,8 @@ class ServedGeneration : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
         test::skip_unless_exists(stories_path(), "stories15M checkpoint (../shared/testdata)");
-        test::skip_unless_exists(test::shared_dir() + "/golden/stories15M_greedy.tsv", "golden file (../shared/golden)");
+        test::skip_unless_exists(test::shared_dir() + "/golden/stories15M_greedy.tsv",
+                                 "golden file (../shared/golden)");
     }
     void SetUp() override {
         engine = test::load_engine(stories_path(), 256);
@@ -237,7 +241,7 @@ TEST_F(ServedGeneration, AFullPoolEndsAlike) {
     request.stop_at_eos = false;
     const GenerationResult r = expect_same(request).served;
     EXPECT_EQ(r.stop_reason, "context_full");
-    request.lookup_draft = 4;  // drafts stop short of the end alike
+    request.lookup_draft = 4;          // drafts stop short of the end alike
     serving->prefix_cache()->clear();  // Engine::generate cannot evict the cache's blocks
     const auto [direct, served] = expect_same(request);
     EXPECT_EQ(served.ids, r.ids);
@@ -292,9 +296,12 @@ TEST_F(ServedGeneration, RequestsTheServingCoreCannotRunAreErrors) {
 TEST_F(ServedGeneration, CancelStopsAfterTheCurrentStep) {
     std::atomic<bool> cancel{false};
     int32_t seen = 0;
-    auto r = generate_served(*serving, greedy("Once upon a time", 64), [&](const TokenEvent&) {
-        if (++seen == 5) cancel = true;
-    }, &cancel);
+    auto r = generate_served(
+        *serving, greedy("Once upon a time", 64),
+        [&](const TokenEvent&) {
+            if (++seen == 5) cancel = true;
+        },
+        &cancel);
     ASSERT_TRUE(r.is_ok()) << r.status().message();
     EXPECT_EQ(r->stop_reason, "cancelled");
     EXPECT_EQ(r->ids.size(), 5u);

@@ -89,8 +89,8 @@ struct BatchedRun {
     int64_t preemptions = 0;
     int64_t cached_tokens = 0;
     int32_t max_running = 0;
-    int32_t mixed_steps = 0;    // steps with decodes and prompt tokens
-    int32_t limited_steps = 0;  // steps whose prompt tokens the ITL governor capped below the budget
+    int32_t mixed_steps = 0;            // steps with decodes and prompt tokens
+    int32_t limited_steps = 0;          // steps whose prompt tokens the ITL governor capped below the budget
     int64_t drafted = 0, accepted = 0;  // speculative draft tokens, over all requests
 };
 
@@ -196,11 +196,11 @@ TEST_F(PrefixCacheTest, InsertMatchSplitEvict) {
     m = cache.match(b.data(), b.size());
     EXPECT_EQ(m.n_tokens, 4);
     EXPECT_EQ(cache.node_count(), 2);
-    EXPECT_EQ(cache.match(a.data(), 7).n_tokens, 4);  // only one whole block fits in 7 tokens
+    EXPECT_EQ(cache.match(a.data(), 7).n_tokens, 4);          // only one whole block fits in 7 tokens
     EXPECT_EQ(cache.match(a.data(), a.size()).n_tokens, 12);  // across the split
     const int32_t sb = computed(b);
     cache.insert(b.data(), b.size(), kv->block_table(sb));
-    EXPECT_EQ(cache.node_count(), 3);      // root -> [blk0] -> {a's tail, b's tail}
+    EXPECT_EQ(cache.node_count(), 3);         // root -> [blk0] -> {a's tail, b's tail}
     EXPECT_EQ(cache.cached_blocks(), 3 + 2);  // b's first block was already cached as a's
     EXPECT_TRUE(kv->check_invariants().is_ok());
 
@@ -240,7 +240,7 @@ TEST_F(PrefixCacheTest, EvictPathKeepsWhatOtherPathsShare) {
         cache.insert(t->data(), t->size(), kv->block_table(s));
         kv->free_sequence(s);
     }
-    EXPECT_EQ(cache.cached_blocks(), 4);  // two shared, one tail each
+    EXPECT_EQ(cache.cached_blocks(), 4);                 // two shared, one tail each
     EXPECT_EQ(cache.evict_path(a.data(), a.size()), 1);  // a's tail only: b still continues the prefix
     EXPECT_EQ(cache.match(b.data(), b.size()).n_tokens, 12);
     EXPECT_EQ(cache.match(a.data(), a.size()).n_tokens, 8);
@@ -579,7 +579,13 @@ TEST(ServingEngine, ParallelSamplesShareThePromptAndMatchSequentialRuns) {
         distinct.insert(by_sample[i]);
     }
     EXPECT_GT(distinct.size(), 1u);  // the samples really differ
-    EXPECT_FALSE(serving.submit([&] { auto bad = r; bad.n = 0; return bad; }()).is_ok());
+    EXPECT_FALSE(serving
+                     .submit([&] {
+                         auto bad = r;
+                         bad.n = 0;
+                         return bad;
+                     }())
+                     .is_ok());
 }
 
 // ------------------------------------------------------------------ lifecycle

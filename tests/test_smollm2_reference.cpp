@@ -46,14 +46,16 @@ std::vector<T> parse_numbers(const std::string& s) {
 
 std::vector<Reference> read_references() {
     std::vector<Reference> refs;
-    for (const auto& line : test::split_lines(test::read_text_file(test::data_dir() + "/smollm2/reference_greedy.tsv"))) {
+    for (const auto& line :
+         test::split_lines(test::read_text_file(test::data_dir() + "/smollm2/reference_greedy.tsv"))) {
         if (line.empty() || line[0] == '#') continue;
         std::vector<std::string> f;
         std::stringstream ss(line);
         std::string field;
         while (std::getline(ss, field, '\t')) f.push_back(field);
         if (f.size() == 4)
-            refs.push_back({f[0], parse_numbers<int32_t>(f[1]), parse_numbers<int32_t>(f[2]), parse_numbers<float>(f[3])});
+            refs.push_back(
+                {f[0], parse_numbers<int32_t>(f[1]), parse_numbers<int32_t>(f[2]), parse_numbers<float>(f[3])});
     }
     return refs;
 }
@@ -117,13 +119,13 @@ TEST_F(SmolLM2, GreedyIdsMatchLlamaCpp) {
             const bool near_tie = ref.margins[i] < kNearTieLogits;
             if (near_tie) {
                 first_near_tie = std::min(first_near_tie, i);
-                EXPECT_LE(gap, kNearTieLogits) << ref.question << ": at step " << i << " (a near-tie for llama.cpp, margin "
-                                               << ref.margins[i] << ") reference token " << ref.ids[i] << " is " << gap
-                                               << " logits below our argmax " << top;
+                EXPECT_LE(gap, kNearTieLogits)
+                    << ref.question << ": at step " << i << " (a near-tie for llama.cpp, margin " << ref.margins[i]
+                    << ") reference token " << ref.ids[i] << " is " << gap << " logits below our argmax " << top;
             } else {
-                EXPECT_EQ(top, ref.ids[i]) << ref.question << ": at step " << i << " llama.cpp chose " << ref.ids[i]
-                                           << " by a margin of " << ref.margins[i] << "; it is " << gap
-                                           << " logits below our argmax " << top;
+                EXPECT_EQ(top, ref.ids[i])
+                    << ref.question << ": at step " << i << " llama.cpp chose " << ref.ids[i] << " by a margin of "
+                    << ref.margins[i] << "; it is " << gap << " logits below our argmax " << top;
             }
             if (top == ref.ids[i]) ++exact;
             ++positions;
@@ -139,7 +141,8 @@ TEST_F(SmolLM2, GreedyIdsMatchLlamaCpp) {
         ASSERT_TRUE(r.is_ok()) << r.status().message();
         const size_t compare = std::min(first_near_tie + 1, ref.ids.size());
         ASSERT_GE(r->ids.size(), compare);
-        EXPECT_TRUE(std::equal(ref.ids.begin(), ref.ids.begin() + long(std::min(first_near_tie, compare)), r->ids.begin()))
+        EXPECT_TRUE(
+            std::equal(ref.ids.begin(), ref.ids.begin() + long(std::min(first_near_tie, compare)), r->ids.begin()))
             << ref.question;
         std::printf("%-45s %2zu tokens, first near-tie at %zu: %s\n", ref.question.c_str(), ref.ids.size(),
                     first_near_tie, r->text.c_str());

@@ -15,6 +15,7 @@
 //  - SmolLM2 (when cached) drafted by a q4_0 copy of itself gives its greedy output.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -22,7 +23,6 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
-#include <unistd.h>
 
 #include "model/synth.h"
 #include "quant/quantize.h"
@@ -88,7 +88,9 @@ GenerationRequest greedy(uint32_t prompt_seed, int32_t max_tokens) {
     return r;
 }
 
-void expect_all_free(const Engine& e) { EXPECT_EQ(e.kv().free_blocks(), e.kv().n_blocks()); }
+void expect_all_free(const Engine& e) {
+    EXPECT_EQ(e.kv().free_blocks(), e.kv().n_blocks());
+}
 
 int32_t sum(const std::vector<int32_t>& v) {
     int32_t s = 0;
@@ -274,11 +276,20 @@ TEST(DraftModel, SamplingDistributionIsPreserved) {
     auto self_draft = load(target_path());
     auto other_draft = load(other_draft_path());
     ASSERT_TRUE(target && self_draft && other_draft);
-    expect_first_two_tokens_distributed_as_target(
-        *target, 0.25f, test::random_tokens(8, 11),
-        {{"self draft", [&](GenerationRequest& r) { r.draft_engine = self_draft.get(); r.draft_tokens = 2; }, true},
-         {"other draft", [&](GenerationRequest& r) { r.draft_engine = other_draft.get(); r.draft_tokens = 2; }, false}},
-        300);
+    expect_first_two_tokens_distributed_as_target(*target, 0.25f, test::random_tokens(8, 11),
+                                                  {{"self draft",
+                                                    [&](GenerationRequest& r) {
+                                                        r.draft_engine = self_draft.get();
+                                                        r.draft_tokens = 2;
+                                                    },
+                                                    true},
+                                                   {"other draft",
+                                                    [&](GenerationRequest& r) {
+                                                        r.draft_engine = other_draft.get();
+                                                        r.draft_tokens = 2;
+                                                    },
+                                                    false}},
+                                                  300);
     for (Engine* e : {target.get(), self_draft.get(), other_draft.get()}) expect_all_free(*e);
 }
 
@@ -295,11 +306,20 @@ TEST(DraftModel, SamplingDistributionIsPreservedAtTemperatureOne) {
     auto self_draft = load(wide);
     auto other_draft = load(other_draft_path());
     ASSERT_TRUE(target && self_draft && other_draft);
-    expect_first_two_tokens_distributed_as_target(
-        *target, 1.0f, test::random_tokens(9, 21),
-        {{"self draft", [&](GenerationRequest& r) { r.draft_engine = self_draft.get(); r.draft_tokens = 2; }, true},
-         {"other draft", [&](GenerationRequest& r) { r.draft_engine = other_draft.get(); r.draft_tokens = 2; }, false}},
-        400);
+    expect_first_two_tokens_distributed_as_target(*target, 1.0f, test::random_tokens(9, 21),
+                                                  {{"self draft",
+                                                    [&](GenerationRequest& r) {
+                                                        r.draft_engine = self_draft.get();
+                                                        r.draft_tokens = 2;
+                                                    },
+                                                    true},
+                                                   {"other draft",
+                                                    [&](GenerationRequest& r) {
+                                                        r.draft_engine = other_draft.get();
+                                                        r.draft_tokens = 2;
+                                                    },
+                                                    false}},
+                                                  400);
     for (Engine* e : {target.get(), self_draft.get(), other_draft.get()}) expect_all_free(*e);
 }
 
@@ -395,8 +415,9 @@ TEST(DraftModel, Cli) {
         *err = test::read_text_file(err_path);
         return rc;
     };
-    const std::vector<std::string> base = {"generate", "--model", target_path(), "--prompt", "Once upon a time",
-                                           "--max-tokens", "24", "--temperature", "0", "--threads", "1", "--json"};
+    const std::vector<std::string> base = {
+        "generate", "--model",   target_path(), "--prompt", "Once upon a time", "--max-tokens", "24", "--temperature",
+        "0",        "--threads", "1",           "--json"};
     std::string out, err;
     ASSERT_EQ(run(base, &out, &err), 0) << err;
     const auto plain = nlohmann::json::parse(out);
@@ -460,8 +481,8 @@ TEST(DraftModel, SmolLM2WithQ4_0CopyIsGreedy) {
     ASSERT_TRUE(b.is_ok()) << b.status().message();
     EXPECT_EQ(a->ids, b->ids);
     EXPECT_GT(b->stats.n_draft_accepted, 0);
-    std::printf("SmolLM2 drafted by its q4_0 copy: %d of %d drafts accepted, %d verify steps\n", b->stats.n_draft_accepted,
-                b->stats.n_drafted, b->stats.n_verify_steps);
+    std::printf("SmolLM2 drafted by its q4_0 copy: %d of %d drafts accepted, %d verify steps\n",
+                b->stats.n_draft_accepted, b->stats.n_drafted, b->stats.n_verify_steps);
     expect_all_free(*target);
     expect_all_free(*draft);
     std::remove(copy.c_str());

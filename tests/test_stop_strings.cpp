@@ -136,7 +136,7 @@ TEST(StopStrings, InvalidBytesAreNotHeld) {
 
 TEST(StopStrings, MultiByteStopStringsMatchByteSplitTokens) {
     StopStringMatcher m({"\xE6\x97\xA5\xE6\x9C\xAC"});  // "日本"
-    EXPECT_FALSE(m.append("\xE4\xBD\xA0 \xE6\x97"));       // "你 " and half of "日"
+    EXPECT_FALSE(m.append("\xE4\xBD\xA0 \xE6\x97"));    // "你 " and half of "日"
     EXPECT_EQ(m.release(), "\xE4\xBD\xA0 ");
     EXPECT_FALSE(m.append("\xA5"));  // "日" whole, but it may start the stop string
     EXPECT_EQ(m.release(), "");

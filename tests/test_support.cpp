@@ -5,13 +5,13 @@
 
 #include "runtime/engine.h"
 
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <random>
 #include <sstream>
-#include <sys/stat.h>
-#include <sys/wait.h>
 
 namespace lumen::test {
 
@@ -20,19 +20,27 @@ std::string shared_dir() {
     return LUMEN_SHARED_DIR;
 }
 
-std::string data_dir() { return LUMEN_TEST_DATA_DIR; }
+std::string data_dir() {
+    return LUMEN_TEST_DATA_DIR;
+}
 
 std::string default_model_path() {
     if (const char* env = std::getenv("LUMEN_MODEL_PATH")) return env;
     std::string dir;
-    if (const char* env = std::getenv("LUMEN_MODEL_DIR")) dir = env;
-    else if (const char* xdg = std::getenv("XDG_CACHE_HOME")) dir = std::string(xdg) + "/lumen/models";
-    else if (const char* home = std::getenv("HOME")) dir = std::string(home) + "/.cache/lumen/models";
-    else dir = LUMEN_DEFAULT_MODEL_CACHE;
+    if (const char* env = std::getenv("LUMEN_MODEL_DIR"))
+        dir = env;
+    else if (const char* xdg = std::getenv("XDG_CACHE_HOME"))
+        dir = std::string(xdg) + "/lumen/models";
+    else if (const char* home = std::getenv("HOME"))
+        dir = std::string(home) + "/.cache/lumen/models";
+    else
+        dir = LUMEN_DEFAULT_MODEL_CACHE;
     return dir + "/SmolLM2-135M-Instruct.Q4_1.gguf";
 }
 
-std::string cli_path() { return LUMEN_CLI_PATH; }
+std::string cli_path() {
+    return LUMEN_CLI_PATH;
+}
 
 bool file_exists(const std::string& path) {
     struct stat st {};

@@ -9,9 +9,9 @@
 
 #include "gguf/gguf_file.h"
 #include "test_support.h"
-#include "tokenizer_cases.h"
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer_cases.h"
 
 namespace lumen {
 namespace {
@@ -35,8 +35,8 @@ TEST_P(BpeGolden, EveryCaseMatchesLlamaCpp) {
     size_t passed = 0;
     for (const auto& c : cases) {
         const auto ids = tok->encode(c.text, /*add_bos=*/false, /*parse_special=*/false);
-        EXPECT_EQ(ids, c.ids) << GetParam() << " case " << test::show_text(c.text) << "\n  expected " << test::show_ids(c.ids)
-                              << "\n  got      " << test::show_ids(ids);
+        EXPECT_EQ(ids, c.ids) << GetParam() << " case " << test::show_text(c.text) << "\n  expected "
+                              << test::show_ids(c.ids) << "\n  got      " << test::show_ids(ids);
         passed += ids == c.ids;
     }
     std::printf("%s: %zu/%zu golden cases match\n", GetParam().c_str(), passed, cases.size());
@@ -81,7 +81,8 @@ TEST_P(BpeGolden, InvalidUtf8IsKeptByteForByte) {
 INSTANTIATE_TEST_SUITE_P(Vocabs, BpeGolden, ::testing::Values("gpt-2", "llama-bpe", "qwen2", "starcoder"),
                          [](const auto& info) {
                              std::string name = info.param;
-                             for (char& c : name) if (c == '-') c = '_';
+                             for (char& c : name)
+                                 if (c == '-') c = '_';
                              return name;
                          });
 
@@ -195,7 +196,10 @@ TEST(PreTokenizer, WhitespaceRuns) {
     EXPECT_EQ(split("gpt-2", "\tfoo"), (Words{"\t", "foo"}));
     // U+3000 IDEOGRAPHIC SPACE is whitespace but, unlike U+0020, never joins the word after it;
     // U+001F is not whitespace at all (Unicode White_Space, as llama.cpp).
-    EXPECT_EQ(split("gpt-2", "a\xe3\x80\x80\xe3\x80\x80" "b"), (Words{"a", "\xe3\x80\x80", "\xe3\x80\x80", "b"}));
+    EXPECT_EQ(split("gpt-2",
+                    "a\xe3\x80\x80\xe3\x80\x80"
+                    "b"),
+              (Words{"a", "\xe3\x80\x80", "\xe3\x80\x80", "b"}));
     EXPECT_EQ(split("gpt-2", "a \x1f"), (Words{"a", " \x1f"}));
 }
 

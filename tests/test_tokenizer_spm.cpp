@@ -13,14 +13,16 @@
 #include "gguf/gguf_file.h"
 #include "model/model.h"
 #include "test_support.h"
-#include "tokenizer_cases.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer_cases.h"
 
 namespace {
 
 using namespace lumen;
 
-std::string tokenizer_data(const std::string& name) { return test::data_dir() + "/tokenizer/" + name; }
+std::string tokenizer_data(const std::string& name) {
+    return test::data_dir() + "/tokenizer/" + name;
+}
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -38,7 +40,7 @@ void check_golden(const std::string& name) {
         // llama.cpp's test-tokenizer-0: no BOS, special tokens stay text.
         const auto ids = tok->encode(c.text, /*add_bos=*/false, /*parse_special=*/false);
         EXPECT_EQ(ids, c.ids) << name << " case " << test::show_text(c.text) << "\n  ours:     " << test::show_ids(ids)
-                                   << "\n  expected: " << test::show_ids(c.ids);
+                              << "\n  expected: " << test::show_ids(c.ids);
         matched += ids == c.ids;
     }
     std::printf("%s: %d/%zu golden cases match\n", name.c_str(), matched, cases.size());
@@ -55,7 +57,8 @@ void check_round_trip(const std::string& name) {
         // non-empty text. Every case is valid UTF-8 and byte fallback covers what
         // the vocab lacks, so nothing is lost to <unk>.
         const std::string expected = (tok->vocab().add_space_prefix && !c.text.empty() ? " " : "") + c.text;
-        EXPECT_EQ(tok->decode(ids), expected) << name << " case " << test::show_text(c.text) << " ids " << test::show_ids(ids);
+        EXPECT_EQ(tok->decode(ids), expected)
+            << name << " case " << test::show_text(c.text) << " ids " << test::show_ids(ids);
     }
 }
 
@@ -63,10 +66,18 @@ void check_round_trip(const std::string& name) {
 // Golden cases and round trips
 // ---------------------------------------------------------------------------
 
-TEST(SpmTokenizer, LlamaSpmGoldenCases) { check_golden("ggml-vocab-llama-spm.gguf"); }
-TEST(SpmTokenizer, Phi3GoldenCases) { check_golden("ggml-vocab-phi-3.gguf"); }
-TEST(SpmTokenizer, LlamaSpmRoundTrip) { check_round_trip("ggml-vocab-llama-spm.gguf"); }
-TEST(SpmTokenizer, Phi3RoundTrip) { check_round_trip("ggml-vocab-phi-3.gguf"); }
+TEST(SpmTokenizer, LlamaSpmGoldenCases) {
+    check_golden("ggml-vocab-llama-spm.gguf");
+}
+TEST(SpmTokenizer, Phi3GoldenCases) {
+    check_golden("ggml-vocab-phi-3.gguf");
+}
+TEST(SpmTokenizer, LlamaSpmRoundTrip) {
+    check_round_trip("ggml-vocab-llama-spm.gguf");
+}
+TEST(SpmTokenizer, Phi3RoundTrip) {
+    check_round_trip("ggml-vocab-phi-3.gguf");
+}
 
 // The space prefix goes at the start and again right after a special token, as
 // llama.cpp does: "world" after <s> is "▁world" (3186), not "world".
@@ -112,8 +123,9 @@ TEST(SpmTokenizer, MatchesOriginalLlama2Model) {
     // start of the text, so plain encodes must agree id for id.
     std::vector<std::string> texts;
     for (const auto& c : test::load_tokenizer_cases(gguf_path)) texts.push_back(c.text);
-    for (const char* extra : {"  two leading", "trailing  ", "a\u2581b", "tab\tand\nnewline", "\u00e9\u0301 NFKC? \uff21",
-                              "<s> stays text </s>", "\xf0\x9f\xa6\x99 llama", "ZZZ\u3042\u3044\u3046 \u4e2d\u6587"})
+    for (const char* extra :
+         {"  two leading", "trailing  ", "a\u2581b", "tab\tand\nnewline", "\u00e9\u0301 NFKC? \uff21",
+          "<s> stays text </s>", "\xf0\x9f\xa6\x99 llama", "ZZZ\u3042\u3044\u3046 \u4e2d\u6587"})
         texts.push_back(extra);
     for (const auto& text : texts) {
         const auto ours = tok->encode(text, false, false);
@@ -176,8 +188,8 @@ TEST(SpmTokenizer, DegenerateVocabStillLoads) {
     add_token(v, "b", -5, TokenType::normal);
     add_token(v, "\u2581a", -1, TokenType::normal);
     add_token(v, "", 0, TokenType::normal);
-    add_token(v, "a", -9, TokenType::normal);          // repeated text
-    add_token(v, "<0x41>", 0, TokenType::byte);       // one byte token, not 256
+    add_token(v, "a", -9, TokenType::normal);    // repeated text
+    add_token(v, "<0x41>", 0, TokenType::byte);  // one byte token, not 256
     auto tok = Tokenizer::create(v);
     ASSERT_TRUE(tok.is_ok()) << tok.status().message();
     EXPECT_EQ(tok.value()->encode("ab a", false, false), (std::vector<int32_t>{6, 5, 6}));

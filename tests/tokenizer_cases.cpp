@@ -49,10 +49,14 @@ std::string show_ids(const std::vector<int32_t>& ids) {
 std::string show_text(const std::string& text) {
     std::string s = "\"";
     for (char c : text) {
-        if (c == '\n') s += "\\n";
-        else if (c == '\t') s += "\\t";
-        else if (c == '\r') s += "\\r";
-        else s += c;
+        if (c == '\n')
+            s += "\\n";
+        else if (c == '\t')
+            s += "\\t";
+        else if (c == '\r')
+            s += "\\r";
+        else
+            s += c;
     }
     return s + "\"";
 }

@@ -20,7 +20,7 @@ struct TokenizerCase {
 std::vector<TokenizerCase> load_tokenizer_cases(const std::string& gguf_path);
 // The Tokenizer of a vocab-only GGUF, or nullptr after a failed expectation.
 std::unique_ptr<Tokenizer> load_vocab_tokenizer(const std::string& gguf_path);
-std::string show_ids(const std::vector<int32_t>& ids);   // "[1 2 3]"
-std::string show_text(const std::string& text);          // quoted, with \n \t \r visible
+std::string show_ids(const std::vector<int32_t>& ids);  // "[1 2 3]"
+std::string show_text(const std::string& text);         // quoted, with \n \t \r visible
 
 }  // namespace lumen::test

@@ -37,7 +37,7 @@ namespace lumen::cli {
 
 namespace {
 
-constexpr int32_t kUbatch = 512;            // llama-bench's default n_ubatch
+constexpr int32_t kUbatch = 512;             // llama-bench's default n_ubatch
 constexpr int32_t kMaxTestTokens = 1 << 20;  // per -p / -n value
 
 // ------------------------------------------------------------------ options
@@ -101,15 +101,19 @@ std::string model_description(const Model& m) {
 
 std::string format_size(int64_t bytes) {
     char s[32];
-    if (bytes < (int64_t(1) << 30)) std::snprintf(s, sizeof s, "%.2f MiB", double(bytes) / (1 << 20));
-    else std::snprintf(s, sizeof s, "%.2f GiB", double(bytes) / (1 << 30));
+    if (bytes < (int64_t(1) << 30))
+        std::snprintf(s, sizeof s, "%.2f MiB", double(bytes) / (1 << 20));
+    else
+        std::snprintf(s, sizeof s, "%.2f GiB", double(bytes) / (1 << 30));
     return s;
 }
 
 std::string format_params(int64_t n) {
     char s[32];
-    if (n < 1000000000) std::snprintf(s, sizeof s, "%.2f M", double(n) / 1e6);
-    else std::snprintf(s, sizeof s, "%.2f B", double(n) / 1e9);
+    if (n < 1000000000)
+        std::snprintf(s, sizeof s, "%.2f M", double(n) / 1e6);
+    else
+        std::snprintf(s, sizeof s, "%.2f B", double(n) / 1e9);
     return s;
 }
 
@@ -183,8 +187,8 @@ struct RowContext {
     int threads = 0;
     std::optional<double> ceiling_gbs;
     std::optional<double> peak_tflops;  // the CUDA backend's measured cuBLAS fp16 rate
-    bool bandwidth_columns = false;  // any tg test: md gets GB/s and % of ceiling columns
-    bool flops_columns = false;      // pp tests and a peak: TFLOP/s and % of peak columns
+    bool bandwidth_columns = false;     // any tg test: md gets GB/s and % of ceiling columns
+    bool flops_columns = false;         // pp tests and a peak: TFLOP/s and % of peak columns
 };
 
 // Floating-point operations of one prompt token at `context` positions: two per
@@ -201,8 +205,8 @@ double flops_per_prompt_token(const Model& m, double context) {
 
 void print_md_header(const RowContext& c) {
     const int w = std::max(30, int(c.description.size()));
-    std::printf("| %-*s | %10s | %10s | %-7s | %7s | %10s | %20s |", w, "model", "size", "params", "backend",
-                "threads", "test", "t/s");
+    std::printf("| %-*s | %10s | %10s | %-7s | %7s | %10s | %20s |", w, "model", "size", "params", "backend", "threads",
+                "test", "t/s");
     if (c.bandwidth_columns) std::printf(" %8s | %12s |", "GB/s", "% of ceiling");
     if (c.flops_columns) std::printf(" %8s | %9s |", "TFLOP/s", "% of peak");
     std::printf("\n| %s | ---------: | ---------: | ------- | ------: | ---------: | -------------------: |",
@@ -222,16 +226,24 @@ void print_md_row(const RowContext& c, const TestResult& r) {
                 format_size(c.size_bytes).c_str(), format_params(c.n_params).c_str(), c.backend.c_str(), c.threads,
                 r.test.name().c_str(), ts);
     if (c.bandwidth_columns) {
-        if (r.avg_gbs) std::printf(" %8.1f |", *r.avg_gbs);
-        else std::printf(" %8s |", "");
-        if (r.pct_of_ceiling) std::printf(" %11.1f%% |", *r.pct_of_ceiling);
-        else std::printf(" %12s |", "");
+        if (r.avg_gbs)
+            std::printf(" %8.1f |", *r.avg_gbs);
+        else
+            std::printf(" %8s |", "");
+        if (r.pct_of_ceiling)
+            std::printf(" %11.1f%% |", *r.pct_of_ceiling);
+        else
+            std::printf(" %12s |", "");
     }
     if (c.flops_columns) {
-        if (r.avg_tflops) std::printf(" %8.1f |", *r.avg_tflops);
-        else std::printf(" %8s |", "");
-        if (r.pct_of_peak) std::printf(" %8.1f%% |", *r.pct_of_peak);
-        else std::printf(" %9s |", "");
+        if (r.avg_tflops)
+            std::printf(" %8.1f |", *r.avg_tflops);
+        else
+            std::printf(" %8s |", "");
+        if (r.pct_of_peak)
+            std::printf(" %8.1f%% |", *r.pct_of_peak);
+        else
+            std::printf(" %9s |", "");
     }
     std::printf("\n");
     std::fflush(stdout);
@@ -240,7 +252,9 @@ void print_md_row(const RowContext& c, const TestResult& r) {
 // ordered_json keeps llama-bench's field order in the output.
 using Json = nlohmann::ordered_json;
 
-Json optional_json(const std::optional<double>& v) { return v ? Json(*v) : Json(nullptr); }
+Json optional_json(const std::optional<double>& v) {
+    return v ? Json(*v) : Json(nullptr);
+}
 
 // llama-bench's fields (nanoseconds as whole numbers, as it prints them), then Lumen's.
 Json json_row(const RowContext& c, const TestResult& r) {
@@ -309,7 +323,8 @@ Command add_bench_command(CLI::App& root) {
     app->add_option("-o,--output", args->output, "md (a table) or json (llama-bench's fields)")
         ->check(CLI::IsMember({"md", "json"}))
         ->capture_default_str();
-    app->add_option("--bandwidth-gbs", args->bandwidth_gbs, "the memory ceiling to compare with, instead of measuring it")
+    app->add_option("--bandwidth-gbs", args->bandwidth_gbs,
+                    "the memory ceiling to compare with, instead of measuring it")
         ->check(in_range(1e-3, 1e6));
     add_engine_options(*app, args->engine);
     add_quantization_options(*app, args->engine);
@@ -326,7 +341,8 @@ int run_bench(const BenchArgs& a) {
         if (p > 0) tests.push_back({p, 0});
     for (int32_t n : a.n_gen)
         if (n > 0) tests.push_back({0, n});
-    if (tests.empty()) return usage_error("nothing to run: every -p and -n value is 0; expected at least one positive count");
+    if (tests.empty())
+        return usage_error("nothing to run: every -p and -n value is 0; expected at least one positive count");
     const bool any_tg = std::any_of(tests.begin(), tests.end(), [](const Test& t) { return t.n_gen > 0; });
 
     // Like llama-bench (n_ctx = n_prompt + n_gen), the KV pool holds the longest test.
@@ -394,8 +410,8 @@ int run_bench(const BenchArgs& a) {
     const bool md = a.output == "md";
     if (md) {
         if (ceiling_gbs) std::printf("memory read ceiling: %.1f GB/s (%s)\n", *ceiling_gbs, ceiling_note.c_str());
-        if (peak_tflops) std::printf("GEMM peak: %.1f TFLOP/s (cuBLAS fp16, f32 accumulation, 8192^3, best of 10)\n",
-                                     *peak_tflops);
+        if (peak_tflops)
+            std::printf("GEMM peak: %.1f TFLOP/s (cuBLAS fp16, f32 accumulation, 8192^3, best of 10)\n", *peak_tflops);
         if (ceiling_gbs || peak_tflops) std::printf("\n");
         print_md_header(row);
     }
@@ -416,8 +432,10 @@ int run_bench(const BenchArgs& a) {
             r->avg_tflops = flops_per_prompt_token(model, (test.n_prompt + 1) / 2.0) * r->avg_ts / 1e12;
             r->pct_of_peak = 100.0 * *r->avg_tflops / *peak_tflops;
         }
-        if (md) print_md_row(row, r.value());
-        else results.push_back(json_row(row, r.value()));
+        if (md)
+            print_md_row(row, r.value());
+        else
+            results.push_back(json_row(row, r.value()));
     }
     if (!md) std::puts(results.dump(2, ' ', false, Json::error_handler_t::replace).c_str());
     return 0;

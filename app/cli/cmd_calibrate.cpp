@@ -50,7 +50,8 @@ int run_calibrate(const CalibrateArgs& a) {
     EngineOptions engine_options = options.value();
     engine_options.weights_gptq = true;
     engine_options.calibration.apply_gptq = !a.rtn;
-    if (engine_options.kv_tokens == 0) engine_options.kv_tokens = std::max(512, engine_options.calibration.sample_tokens);
+    if (engine_options.kv_tokens == 0)
+        engine_options.kv_tokens = std::max(512, engine_options.calibration.sample_tokens);
     auto engine = Engine::load(a.model.model, a.model.load_options(), engine_options);
     if (!engine) return fail(engine.status().message());
     const CalibrationReport& report = engine.value()->calibration_report();
@@ -59,8 +60,8 @@ int run_calibrate(const CalibrateArgs& a) {
         std::puts(j.dump(2).c_str());
         return 0;
     }
-    std::printf("%-28s %-16s %13s %13s %9s %13s %13s\n", "matrix", "type", "RTN", "GPTQ", "GPTQ/RTN",
-                "kernels", "no outliers");
+    std::printf("%-28s %-16s %13s %13s %9s %13s %13s\n", "matrix", "type", "RTN", "GPTQ", "GPTQ/RTN", "kernels",
+                "no outliers");
     for (const MatrixQuantError& m : report.matrices) {
         char gptq[32] = "(no grid)", ratio[32] = "", no_outliers[32] = "";
         if (m.gptq >= 0) {
@@ -71,11 +72,12 @@ int run_calibrate(const CalibrateArgs& a) {
         std::printf("%-28s %-16s %13.4e %13s %9s %13.4e %13s\n", m.name.c_str(), dtype_name(m.type), m.rtn, gptq, ratio,
                     m.kernel, no_outliers);
     }
-    std::printf("%lld calibration tokens from %s, %.1f s; GPTQ below RTN on %d of %d matrices "
-                "(mean relative error %.4e vs %.4e)\n",
-                (long long)report.calibration_tokens, engine_options.calibration.text_path.c_str(), report.seconds,
-                j["gptq_better"].get<int>(), j["with_grid"].get<int>(), j["mean_gptq"].get<double>(),
-                j["mean_rtn"].get<double>());
+    std::printf(
+        "%lld calibration tokens from %s, %.1f s; GPTQ below RTN on %d of %d matrices "
+        "(mean relative error %.4e vs %.4e)\n",
+        (long long)report.calibration_tokens, engine_options.calibration.text_path.c_str(), report.seconds,
+        j["gptq_better"].get<int>(), j["with_grid"].get<int>(), j["mean_gptq"].get<double>(),
+        j["mean_rtn"].get<double>());
     return 0;
 }
 

@@ -27,7 +27,8 @@ int run_chat(const ChatArgs& a);
 
 Command add_chat_command(CLI::App& root) {
     auto args = std::make_shared<ChatArgs>();
-    CLI::App* app = root.add_subcommand("chat", "an interactive conversation on the terminal, in the model's chat template");
+    CLI::App* app =
+        root.add_subcommand("chat", "an interactive conversation on the terminal, in the model's chat template");
     add_model_options(*app, args->model);
     app->add_option("--system", args->system, "the system prompt")->type_name("TEXT");
     app->add_option("--template", args->template_name, "the chat template instead of the model's own")
@@ -53,9 +54,10 @@ int run_chat(const ChatArgs& a) {
     std::optional<ChatTemplateKind> kind = a.template_name.empty()
                                                ? detect_chat_template(e.tokenizer().vocab().chat_template)
                                                : chat_template_from_name(a.template_name);
-    std::fprintf(stderr, "Lumen chat — %s, %s. Type /reset to start over, /exit or Ctrl-D to quit.\n",
-                 e.model().config.name.empty() ? e.model().path.c_str() : e.model().config.name.c_str(),
-                 kind ? (std::string("template ") + chat_template_name(*kind)).c_str() : "no chat template: completion mode");
+    std::fprintf(
+        stderr, "Lumen chat — %s, %s. Type /reset to start over, /exit or Ctrl-D to quit.\n",
+        e.model().config.name.empty() ? e.model().path.c_str() : e.model().config.name.c_str(),
+        kind ? (std::string("template ") + chat_template_name(*kind)).c_str() : "no chat template: completion mode");
 
     std::vector<ChatMessage> history;
     if (!a.system.empty()) history.push_back({"system", a.system});

@@ -86,21 +86,25 @@ int run_eval(const EvalArgs& a) {
     if (!result) return fail(result.status().message());
     const EvalResult& r = result.value();
     if (json) {
-        nlohmann::json j = {{"model", a.model.model}, {"text", a.text},  {"tokens", tokens.size()},
-                            {"n_ctx", eval.n_ctx},         {"chunks", r.n_chunks},       {"scored", r.n_scored},
-                            {"perplexity", r.perplexity},  {"perplexity_error", r.perplexity_error},
-                            {"chunk_perplexity", r.chunk_perplexity},
-                            {"weights", engine_options.weights_scheme.empty() ? "as stored" : engine_options.weights_scheme},
-                            {"weights_mix", engine_options.weights_mix},
-                            {"kv", dtype_name(engine_options.kv_type)}};
-        if (engine_options.weights_gptq) j["calibration"] = calibration_report_json(engine.value()->calibration_report());
+        nlohmann::json j = {
+            {"model", a.model.model},
+            {"text", a.text},
+            {"tokens", tokens.size()},
+            {"n_ctx", eval.n_ctx},
+            {"chunks", r.n_chunks},
+            {"scored", r.n_scored},
+            {"perplexity", r.perplexity},
+            {"perplexity_error", r.perplexity_error},
+            {"chunk_perplexity", r.chunk_perplexity},
+            {"weights", engine_options.weights_scheme.empty() ? "as stored" : engine_options.weights_scheme},
+            {"weights_mix", engine_options.weights_mix},
+            {"kv", dtype_name(engine_options.kv_type)}};
+        if (engine_options.weights_gptq)
+            j["calibration"] = calibration_report_json(engine.value()->calibration_report());
         if (r.has_reference)
-            j["reference"] = {{"model", a.reference},
-                              {"perplexity", r.reference_perplexity},
-                              {"kld_mean", r.kld_mean},
-                              {"kld_p99", r.kld_p99},
-                              {"kld_max", r.kld_max},
-                              {"top1_agreement", r.top1_agreement}};
+            j["reference"] = {{"model", a.reference},   {"perplexity", r.reference_perplexity},
+                              {"kld_mean", r.kld_mean}, {"kld_p99", r.kld_p99},
+                              {"kld_max", r.kld_max},   {"top1_agreement", r.top1_agreement}};
         std::puts(j.dump(2).c_str());
         return 0;
     }

@@ -65,7 +65,8 @@ void add_logprobs_json(nlohmann::json& j, const GenerationResult& r, const Token
         const TokenLogprobs& lp = r.logprobs[i];
         nlohmann::json top = nlohmann::json::array();
         for (const TokenLogprob& alt : lp.top)
-            top.push_back({{"token", alt.token}, {"text", tok.decode_token(alt.token, true)}, {"logprob", alt.logprob}});
+            top.push_back(
+                {{"token", alt.token}, {"text", tok.decode_token(alt.token, true)}, {"logprob", alt.logprob}});
         tokens.push_back({{"token", r.ids[i]},
                           {"text", tok.decode_token(r.ids[i], true)},
                           {"logprob", lp.logprob},
@@ -186,16 +187,16 @@ int run_generate(const GenerateArgs& a, const CLI::App& app) {
                       {"prefill_tps", r.stats.prefill_tps},   {"decode_tps", r.stats.decode_tps},
                       {"n_prompt", r.stats.n_prompt},         {"n_gen", r.stats.n_gen}};
         if (req.lookup_draft > 0 || draft_engine) {
-            j["speculative"] = {{"mode", draft_engine ? "draft_model" : "prompt_lookup"},
-                                {"drafted", r.stats.n_drafted},
-                                {"accepted", r.stats.n_draft_accepted},
-                                {"verify_steps", r.stats.n_verify_steps},
-                                {"acceptance_rate", r.stats.n_drafted ? double(r.stats.n_draft_accepted) / r.stats.n_drafted : 0.0},
-                                {"mean_accepted_per_step", r.stats.n_verify_steps
-                                                               ? double(r.stats.n_draft_accepted) / r.stats.n_verify_steps
-                                                               : 0.0},
-                                {"accepted_at_position", r.stats.draft_accepted_at},
-                                {"draft_ms", r.stats.draft_ms}};
+            j["speculative"] = {
+                {"mode", draft_engine ? "draft_model" : "prompt_lookup"},
+                {"drafted", r.stats.n_drafted},
+                {"accepted", r.stats.n_draft_accepted},
+                {"verify_steps", r.stats.n_verify_steps},
+                {"acceptance_rate", r.stats.n_drafted ? double(r.stats.n_draft_accepted) / r.stats.n_drafted : 0.0},
+                {"mean_accepted_per_step",
+                 r.stats.n_verify_steps ? double(r.stats.n_draft_accepted) / r.stats.n_verify_steps : 0.0},
+                {"accepted_at_position", r.stats.draft_accepted_at},
+                {"draft_ms", r.stats.draft_ms}};
             if (draft_engine) {
                 j["speculative"]["draft_tokens"] = req.draft_tokens;
                 j["speculative"]["draft_load_ms"] = draft_engine->load_ms();
@@ -215,7 +216,8 @@ int run_generate(const GenerateArgs& a, const CLI::App& app) {
         }
         std::puts(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     } else {
-        std::fprintf(stderr, "\n\n[%d prompt tokens, %d generated; TTFT %.1f ms, prefill %.1f tok/s, decode %.1f tok/s; %s]\n",
+        std::fprintf(stderr,
+                     "\n\n[%d prompt tokens, %d generated; TTFT %.1f ms, prefill %.1f tok/s, decode %.1f tok/s; %s]\n",
                      r.stats.n_prompt, r.stats.n_gen, r.stats.ttft_ms, r.stats.prefill_tps, r.stats.decode_tps,
                      r.stop_reason.c_str());
         if (r.stats.n_verify_steps > 0)

@@ -68,10 +68,18 @@ int run_info(const InfoArgs& a) {
     j["architecture"] = c.architecture;
     j["name"] = c.name;
     j["parameters"] = m.n_parameters();
-    j["config"] = {{"dim", c.dim},           {"n_layers", c.n_layers},         {"n_heads", c.n_heads},
-                   {"n_kv_heads", c.n_kv_heads}, {"head_dim", c.head_dim},     {"ffn_dim", c.ffn_dim},
-                   {"vocab_size", c.vocab_size}, {"context_length", c.context_length}, {"rms_eps", c.rms_eps},
-                   {"rope_theta", c.rope_theta}, {"rope_scale", c.rope_scale}, {"tied_output", c.tied_output}};
+    j["config"] = {{"dim", c.dim},
+                   {"n_layers", c.n_layers},
+                   {"n_heads", c.n_heads},
+                   {"n_kv_heads", c.n_kv_heads},
+                   {"head_dim", c.head_dim},
+                   {"ffn_dim", c.ffn_dim},
+                   {"vocab_size", c.vocab_size},
+                   {"context_length", c.context_length},
+                   {"rms_eps", c.rms_eps},
+                   {"rope_theta", c.rope_theta},
+                   {"rope_scale", c.rope_scale},
+                   {"tied_output", c.tied_output}};
     j["tensor_types"] = m.tensor_type_counts();
     j["tokenizer"] = {{"kind", m.tokenizer->vocab().kind == VocabKind::spm ? "spm" : "bpe"},
                       {"pre", m.tokenizer->vocab().pre},
@@ -80,14 +88,19 @@ int run_info(const InfoArgs& a) {
                       {"eos", m.tokenizer->vocab().eos_id},
                       {"eot", m.tokenizer->vocab().eot_id},
                       {"has_chat_template", !m.tokenizer->vocab().chat_template.empty()}};
-    j["memory"] = {{"weights_bytes", weights},   {"kv_type", dtype_name(kv_type.value())},        {"kv_bytes_per_token", kv_per_token},
-                   {"context", ctx},     {"batch", batch},    {"kv_bytes", kv_total},
+    j["memory"] = {{"weights_bytes", weights},
+                   {"kv_type", dtype_name(kv_type.value())},
+                   {"kv_bytes_per_token", kv_per_token},
+                   {"context", ctx},
+                   {"batch", batch},
+                   {"kv_bytes", kv_total},
                    {"total_bytes", weights + kv_total}};
     nlohmann::json tensors = nlohmann::json::array();
     nlohmann::json metadata = nlohmann::json::object();
     if (m.gguf) {
         for (const auto& t : m.gguf->tensors())
-            tensors.push_back({{"name", t.name}, {"type", dtype_name(t.type)}, {"shape", t.dims}, {"bytes", t.n_bytes}});
+            tensors.push_back(
+                {{"name", t.name}, {"type", dtype_name(t.type)}, {"shape", t.dims}, {"bytes", t.n_bytes}});
         for (const auto& key : m.gguf->metadata_order()) metadata[key] = m.gguf->find(key)->to_display_string();
     }
     j["metadata"] = metadata;
@@ -102,9 +115,11 @@ int run_info(const InfoArgs& a) {
                 c.n_layers, c.n_heads, c.n_kv_heads, c.head_dim, c.ffn_dim, c.vocab_size, c.context_length);
     std::printf("  tensor types");
     for (const auto& [name, count] : m.tensor_type_counts()) std::printf(" %s:%d", name.c_str(), count);
-    std::printf("\n  memory       weights %.1f MiB + KV %.1f MiB (%s, %lld tokens x %lld sequences, %lld bytes/token) = %.1f MiB\n",
-                weights / 1048576.0, kv_total / 1048576.0, dtype_name(kv_type.value()), (long long)ctx,
-                (long long)batch, (long long)kv_per_token, (weights + kv_total) / 1048576.0);
+    std::printf(
+        "\n  memory       weights %.1f MiB + KV %.1f MiB (%s, %lld tokens x %lld sequences, %lld bytes/token) = %.1f "
+        "MiB\n",
+        weights / 1048576.0, kv_total / 1048576.0, dtype_name(kv_type.value()), (long long)ctx, (long long)batch,
+        (long long)kv_per_token, (weights + kv_total) / 1048576.0);
     if (m.gguf) {
         std::printf("metadata:\n");
         for (const auto& key : m.gguf->metadata_order())

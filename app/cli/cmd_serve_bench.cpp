@@ -24,7 +24,8 @@ Result<std::vector<std::vector<int32_t>>> read_prompts(const std::string& path, 
     std::string line;
     while (std::getline(in, line))
         if (!line.empty()) prompts.push_back(tok.encode(line, tok.vocab().add_bos, false));
-    if (prompts.empty()) return Status::error("prompts file '" + path + "' has no non-empty line; expected one prompt per line");
+    if (prompts.empty())
+        return Status::error("prompts file '" + path + "' has no non-empty line; expected one prompt per line");
     return prompts;
 }
 
@@ -71,27 +72,68 @@ void add_workload_options(CLI::App& app, ServeBenchArgs& a) {
     const char* group = "Workload";
     ServeBenchConfig& c = a.config;
     app.add_option("--preset", a.preset, std::string("a workload: ") + serve_bench_preset_names())->group(group);
-    app.add_option("--requests", c.n_requests, "requests")->check(in_range(1, 1 << 20))->capture_default_str()->group(group);
-    app.add_option("--input-len", c.input_len, "prompt tokens per request")->check(in_range(1, 1 << 24))->capture_default_str()->group(group);
-    app.add_option("--output-len", c.output_len, "generated tokens per request")->check(in_range(1, 1 << 24))->capture_default_str()->group(group);
-    app.add_option("--len-jitter", c.len_jitter, "lengths vary uniformly by this fraction")->check(in_range(0.0, 0.99))->capture_default_str()->group(group);
-    app.add_option("--shared-prefix", c.shared_prefix, "fraction of each prompt shared by all")->check(in_range(0.0, 1.0))->capture_default_str()->group(group);
-    CLI::Option* rate = app.add_option("--rate", c.rate, "Poisson arrivals per second (0: all at once)")->check(in_range(0.0, 1e9))->group(group);
-    app.add_option("--max-concurrency", c.max_concurrency, "requests in flight at most (0: unlimited)")->check(in_range(0, 1 << 20))->excludes(rate)->group(group);
-    app.add_option("--prompts", a.prompts, "a text file with one prompt per line instead of random tokens")->type_name("FILE")->group(group);
-    app.add_option("--seed", c.seed, "random seed of the workload")->check(in_range(0LL, 1LL << 62))->capture_default_str()->group(group);
-    app.add_option("--temperature", a.temperature, "sampling temperature (0: greedy)")->check(in_range(0.0, 100.0))->capture_default_str()->group(group);
-    app.add_option("--n", c.n, "parallel samples per request")->check(in_range(1, 64))->capture_default_str()->group(group);
-    app.add_option("--interfering-prompt", c.interfering_prompt, "one extra long prompt of N tokens arriving mid-run")->check(in_range(0, 1 << 24))->group(group);
+    app.add_option("--requests", c.n_requests, "requests")
+        ->check(in_range(1, 1 << 20))
+        ->capture_default_str()
+        ->group(group);
+    app.add_option("--input-len", c.input_len, "prompt tokens per request")
+        ->check(in_range(1, 1 << 24))
+        ->capture_default_str()
+        ->group(group);
+    app.add_option("--output-len", c.output_len, "generated tokens per request")
+        ->check(in_range(1, 1 << 24))
+        ->capture_default_str()
+        ->group(group);
+    app.add_option("--len-jitter", c.len_jitter, "lengths vary uniformly by this fraction")
+        ->check(in_range(0.0, 0.99))
+        ->capture_default_str()
+        ->group(group);
+    app.add_option("--shared-prefix", c.shared_prefix, "fraction of each prompt shared by all")
+        ->check(in_range(0.0, 1.0))
+        ->capture_default_str()
+        ->group(group);
+    CLI::Option* rate = app.add_option("--rate", c.rate, "Poisson arrivals per second (0: all at once)")
+                            ->check(in_range(0.0, 1e9))
+                            ->group(group);
+    app.add_option("--max-concurrency", c.max_concurrency, "requests in flight at most (0: unlimited)")
+        ->check(in_range(0, 1 << 20))
+        ->excludes(rate)
+        ->group(group);
+    app.add_option("--prompts", a.prompts, "a text file with one prompt per line instead of random tokens")
+        ->type_name("FILE")
+        ->group(group);
+    app.add_option("--seed", c.seed, "random seed of the workload")
+        ->check(in_range(0LL, 1LL << 62))
+        ->capture_default_str()
+        ->group(group);
+    app.add_option("--temperature", a.temperature, "sampling temperature (0: greedy)")
+        ->check(in_range(0.0, 100.0))
+        ->capture_default_str()
+        ->group(group);
+    app.add_option("--n", c.n, "parallel samples per request")
+        ->check(in_range(1, 64))
+        ->capture_default_str()
+        ->group(group);
+    app.add_option("--interfering-prompt", c.interfering_prompt, "one extra long prompt of N tokens arriving mid-run")
+        ->check(in_range(0, 1 << 24))
+        ->group(group);
 }
 
 void add_scheduler_options(CLI::App& app, ServeBenchArgs& a) {
     const char* group = "Scheduler";
-    app.add_option("--batch-tokens", a.batch_tokens, "tokens per step")->check(in_range(1, 1 << 20))->capture_default_str()->group(group);
-    app.add_option("--max-running", a.max_running, "requests running at once")->check(in_range(1, 1 << 16))->capture_default_str()->group(group);
-    CLI::Option* whole = app.add_flag("--no-chunked-prefill", a.no_chunked_prefill, "compute each prompt in one step")->group(group);
+    app.add_option("--batch-tokens", a.batch_tokens, "tokens per step")
+        ->check(in_range(1, 1 << 20))
+        ->capture_default_str()
+        ->group(group);
+    app.add_option("--max-running", a.max_running, "requests running at once")
+        ->check(in_range(1, 1 << 16))
+        ->capture_default_str()
+        ->group(group);
+    CLI::Option* whole =
+        app.add_flag("--no-chunked-prefill", a.no_chunked_prefill, "compute each prompt in one step")->group(group);
     app.add_flag("--no-prefix-cache", a.no_prefix_cache, "no reuse of cached prompt blocks")->group(group);
-    app.add_option("--max-itl-factor", a.max_itl_factor, "keep decode steps within F times a decode-only step (0: off; more than 1)")
+    app.add_option("--max-itl-factor", a.max_itl_factor,
+                   "keep decode steps within F times a decode-only step (0: off; more than 1)")
         ->check(in_range(0.0, 1000.0))
         ->excludes(whole)
         ->group(group);
@@ -213,8 +255,11 @@ int run_serve_bench(const ServeBenchArgs& a, const CLI::App& app) {
     std::printf("| KV utilization mean / max | %.1f %% / %.1f %% |\n\n", 100.0 * r.kv_utilization.mean,
                 100.0 * r.kv_utilization.max);
     std::printf("| latency (ms) | mean | median | p90 | p99 |\n|---|---|---|---|---|\n");
-    for (auto [name, d] : {std::pair<const char*, const Distribution*>{"TTFT", &r.ttft_ms}, {"TPOT", &r.tpot_ms},
-                           {"ITL", &r.itl_ms}, {"E2EL", &r.e2el_ms}, {"queue", &r.queue_ms}})
+    for (auto [name, d] : {std::pair<const char*, const Distribution*>{"TTFT", &r.ttft_ms},
+                           {"TPOT", &r.tpot_ms},
+                           {"ITL", &r.itl_ms},
+                           {"E2EL", &r.e2el_ms},
+                           {"queue", &r.queue_ms}})
         std::printf("| %s | %.2f | %.2f | %.2f | %.2f |\n", name, d->mean, d->median, d->p90, d->p99);
     return 0;
 }

@@ -6,8 +6,8 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
-#include <nlohmann/json.hpp>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "quant/calibration.h"
@@ -15,8 +15,8 @@
 namespace lumen::cli {
 
 struct Command {
-    CLI::App* app = nullptr;      // the subcommand, owned by the root App
-    std::function<int()> run;     // its body, called once the whole command line parsed
+    CLI::App* app = nullptr;   // the subcommand, owned by the root App
+    std::function<int()> run;  // its body, called once the whole command line parsed
 };
 
 Command add_generate_command(CLI::App& root);

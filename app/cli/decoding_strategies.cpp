@@ -28,8 +28,7 @@ CLI::Option* add_beam_options(CLI::App& app, BeamArgs& args) {
         ->capture_default_str()
         ->needs(beams)
         ->group(group);
-    app.add_flag("--no-early-stopping", args.no_early_stopping,
-                 "keep searching after W hypotheses have finished")
+    app.add_flag("--no-early-stopping", args.no_early_stopping, "keep searching after W hypotheses have finished")
         ->needs(beams)
         ->group(group);
     return beams;
@@ -122,23 +121,28 @@ int run_beam_search(Engine& engine, const BeamArgs& args, const GenerationReques
         nlohmann::json j;
         j["prompt_ids"] = beam.prompt_ids;
         j["hypotheses"] = hyps;
-        j["stats"] = {{"width", beam.width},          {"length_penalty", beam.length_penalty},
-                      {"early_stopping", beam.early_stopping}, {"steps", r.n_steps},
-                      {"forks", r.n_forks},           {"prompt_blocks", r.prompt_blocks},
-                      {"peak_blocks", r.peak_blocks}, {"elapsed_ms", r.elapsed_ms}};
+        j["stats"] = {{"width", beam.width},
+                      {"length_penalty", beam.length_penalty},
+                      {"early_stopping", beam.early_stopping},
+                      {"steps", r.n_steps},
+                      {"forks", r.n_forks},
+                      {"prompt_blocks", r.prompt_blocks},
+                      {"peak_blocks", r.peak_blocks},
+                      {"elapsed_ms", r.elapsed_ms}};
         std::puts(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
         return 0;
     }
     for (size_t i = 0; i < r.hypotheses.size(); ++i) {
         const BeamHypothesis& h = r.hypotheses[i];
         std::printf("[%zu] score %.4f (sum log p %.4f, %zu tokens, %s)\n%s%s\n\n", i + 1, h.score, h.sum_logprob,
-                    h.ids.size(), h.finish_reason.c_str(), req.prompt.c_str(), engine.tokenizer().decode(h.ids).c_str());
+                    h.ids.size(), h.finish_reason.c_str(), req.prompt.c_str(),
+                    engine.tokenizer().decode(h.ids).c_str());
     }
-    std::fprintf(stderr, "[beam search: width %d, %d steps, %d forks, KV blocks %d for the prompt, %d at the peak, %.1f ms]\n",
+    std::fprintf(stderr,
+                 "[beam search: width %d, %d steps, %d forks, KV blocks %d for the prompt, %d at the peak, %.1f ms]\n",
                  beam.width, r.n_steps, r.n_forks, r.prompt_blocks, r.peak_blocks, r.elapsed_ms);
     return 0;
 }
-
 
 // --contrastive-amateur PATH | --contrastive-layers K: contrastive decoding against
 // another model or the expert's first K layers; --json adds the per-token trace.
@@ -146,9 +150,8 @@ int run_contrastive(Engine& expert, const ContrastiveArgs& args, const Generatio
                     const EngineOptions& options, bool json) {
     const int32_t n_layers = expert.model().config.n_layers;
     if (args.amateur_layers >= n_layers)
-        return usage_error("option --contrastive-layers is " + std::to_string(args.amateur_layers) +
-                           ", expected 1.." + std::to_string(n_layers - 1) + " (the model has " +
-                           std::to_string(n_layers) + " layers)");
+        return usage_error("option --contrastive-layers is " + std::to_string(args.amateur_layers) + ", expected 1.." +
+                           std::to_string(n_layers - 1) + " (the model has " + std::to_string(n_layers) + " layers)");
     std::unique_ptr<Engine> amateur;
     if (!args.amateur_path.empty()) {
         auto loaded = Engine::load(args.amateur_path, {}, options);
@@ -169,7 +172,8 @@ int run_contrastive(Engine& expert, const ContrastiveArgs& args, const Generatio
     const ContrastiveResult& r = result.value();
     if (!json) {
         std::printf("%s%s\n", req.prompt.c_str(), tok.decode(r.ids).c_str());
-        std::fprintf(stderr, "[contrastive decoding: %zu tokens, %d differ from the expert's greedy choice; %s; %.1f ms]\n",
+        std::fprintf(stderr,
+                     "[contrastive decoding: %zu tokens, %d differ from the expert's greedy choice; %s; %.1f ms]\n",
                      r.ids.size(), r.n_differs, r.stop_reason.c_str(), r.elapsed_ms);
         return 0;
     }
@@ -177,9 +181,14 @@ int run_contrastive(Engine& expert, const ContrastiveArgs& args, const Generatio
     for (const ContrastiveToken& t : r.trace) {
         nlohmann::json candidates = nlohmann::json::array();
         for (const ContrastiveCandidate& k : t.candidates)
-            candidates.push_back({{"token", k.token}, {"text", tok.decode_token(k.token, true)}, {"p_expert", k.p_expert},
-                                  {"p_amateur", k.p_amateur}, {"score", k.score}});
-        trace.push_back({{"token", t.token}, {"expert_greedy", t.expert_greedy}, {"n_plausible", t.n_plausible},
+            candidates.push_back({{"token", k.token},
+                                  {"text", tok.decode_token(k.token, true)},
+                                  {"p_expert", k.p_expert},
+                                  {"p_amateur", k.p_amateur},
+                                  {"score", k.score}});
+        trace.push_back({{"token", t.token},
+                         {"expert_greedy", t.expert_greedy},
+                         {"n_plausible", t.n_plausible},
                          {"candidates", candidates}});
     }
     nlohmann::json j;
@@ -187,9 +196,14 @@ int run_contrastive(Engine& expert, const ContrastiveArgs& args, const Generatio
     j["ids"] = r.ids;
     j["text"] = tok.decode(r.ids);
     j["stop_reason"] = r.stop_reason;
-    j["contrastive"] = {{"amateur", amateur ? args.amateur_path : "first " + std::to_string(c.amateur_layers) + " layers"},
-                        {"alpha", c.alpha}, {"lambda", c.lambda}, {"amateur_temperature", c.amateur_temperature},
-                        {"differs_from_greedy", r.n_differs}, {"elapsed_ms", r.elapsed_ms}, {"trace", trace}};
+    j["contrastive"] = {
+        {"amateur", amateur ? args.amateur_path : "first " + std::to_string(c.amateur_layers) + " layers"},
+        {"alpha", c.alpha},
+        {"lambda", c.lambda},
+        {"amateur_temperature", c.amateur_temperature},
+        {"differs_from_greedy", r.n_differs},
+        {"elapsed_ms", r.elapsed_ms},
+        {"trace", trace}};
     std::puts(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return 0;
 }

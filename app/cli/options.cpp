@@ -85,8 +85,7 @@ void add_model_options(CLI::App& app, ModelArgs& args) {
         ->required()
         ->type_name("PATH")
         ->group(kModelGroup);
-    app.add_option("--tokenizer", args.tokenizer,
-                   "llama2.c tokenizer.bin to use instead of the model's own vocabulary")
+    app.add_option("--tokenizer", args.tokenizer, "llama2.c tokenizer.bin to use instead of the model's own vocabulary")
         ->type_name("PATH")
         ->group(kModelGroup);
 }
@@ -139,13 +138,12 @@ void add_quantization_options(CLI::App& app, EngineArgs& args, bool gptq_flag) {
         ->capture_default_str()
         ->needs(calib_base)
         ->group(kQuantGroup);
-    args.outlier_option =
-        app.add_option("--outlier-threshold", args.outlier_threshold,
-                       "int8-w8a8 (LLM.int8): activations above this magnitude stay f32")
-            ->check(in_range(0.0, 1e30))
-            ->capture_default_str()
-            ->needs(weights)
-            ->group(kQuantGroup);
+    args.outlier_option = app.add_option("--outlier-threshold", args.outlier_threshold,
+                                         "int8-w8a8 (LLM.int8): activations above this magnitude stay f32")
+                              ->check(in_range(0.0, 1e30))
+                              ->capture_default_str()
+                              ->needs(weights)
+                              ->group(kQuantGroup);
 }
 
 Result<EngineOptions> EngineArgs::to_engine_options() const {

@@ -65,7 +65,9 @@ void add_speculative_options(CLI::App& app, SpeculativeArgs& args, bool tuning =
 // ("'lots' is not an integer; expected an integer in 0..16777216").
 CLI::Validator in_range(long long lo, long long hi);
 CLI::Validator in_range(double lo, double hi);
-inline CLI::Validator in_range(int lo, int hi) { return in_range((long long)lo, (long long)hi); }
+inline CLI::Validator in_range(int lo, int hi) {
+    return in_range((long long)lo, (long long)hi);
+}
 
 // A CLI11 check that runs an engine parser (kv format, quantization scheme, mix) and
 // reports its message.

@@ -1,6 +1,6 @@
 // The step batch's helpers, the early-exit rule and the choice of backend.
-#include "core/log.h"
 #include "backend/backend.h"
+#include "core/log.h"
 
 #include <cstdlib>
 #include <cstring>

@@ -21,7 +21,7 @@ struct Model;
 // that position come from the exited hidden state (CALM's state propagation), so later
 // tokens still find every layer's KV.
 struct EarlyExitRule {
-    float max_entropy = 0;   // nats; 0: off
+    float max_entropy = 0;  // nats; 0: off
     int32_t first_layer = 1;
     int32_t every = 1;
     bool enabled() const { return max_entropy > 0; }

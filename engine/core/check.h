@@ -14,9 +14,9 @@ struct InternalError : std::logic_error {
 
 }  // namespace lumen
 
-#define LUMEN_CHECK(cond)                                                                   \
-    do {                                                                                    \
-        if (!(cond))                                                                        \
-            throw ::lumen::InternalError(std::string(__FILE__) + ":" +                     \
-                                         std::to_string(__LINE__) + ": check failed: " #cond); \
+#define LUMEN_CHECK(cond)                                                                         \
+    do {                                                                                          \
+        if (!(cond))                                                                              \
+            throw ::lumen::InternalError(std::string(__FILE__) + ":" + std::to_string(__LINE__) + \
+                                         ": check failed: " #cond);                               \
     } while (0)

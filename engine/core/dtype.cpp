@@ -5,10 +5,10 @@
 
 #include <algorithm>
 #include <array>
-#include <cmath>
-#include <limits>
 #include <bit>
+#include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "core/dequantize_iq.h"
 
@@ -68,7 +68,9 @@ uint32_t load_u32(const uint8_t* p) {
     std::memcpy(&v, p, 4);
     return v;
 }
-float load_half(const uint8_t* p) { return fp16_to_fp32(load_u16(p)); }
+float load_half(const uint8_t* p) {
+    return fp16_to_fp32(load_u16(p));
+}
 
 // ------------------------------------------------------------------ legacy 32-element blocks
 
@@ -321,7 +323,9 @@ const DTypeTraits& traits(DType type) {
     return kTraits[0];  // unreachable for valid enum values
 }
 
-const char* dtype_name(DType type) { return traits(type).name; }
+const char* dtype_name(DType type) {
+    return traits(type).name;
+}
 
 std::optional<DType> dtype_from_name(std::string_view name) {
     for (const auto& t : kTraits)
@@ -369,10 +373,15 @@ void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
         case DType::F8_E5M2:
             for (int64_t i = 0; i < n; ++i) dst[i] = fp8_e5m2_to_fp32(p[i]);
             return;
-        case DType::I4_G32: case DType::I4_G64: case DType::I4_G128:
-        case DType::I4Z_G32: case DType::I4Z_G64: case DType::I4Z_G128: {
+        case DType::I4_G32:
+        case DType::I4_G64:
+        case DType::I4_G128:
+        case DType::I4Z_G32:
+        case DType::I4Z_G64:
+        case DType::I4Z_G128: {
             const int g = t.block_elements;
-            for (int64_t i = 0; i < n / g; ++i) dequant_int4(p + i * t.block_bytes, dst + i * g, g, is_int4_asymmetric(type));
+            for (int64_t i = 0; i < n / g; ++i)
+                dequant_int4(p + i * t.block_bytes, dst + i * g, g, is_int4_asymmetric(type));
             return;
         }
         default: break;
@@ -402,8 +411,7 @@ void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
         case DType::TQ2_0: block_fn = dequant_tq2_0; break;
         default: return;
     }
-    for (int64_t i = 0; i < n / t.block_elements; ++i)
-        block_fn(p + i * t.block_bytes, dst + i * t.block_elements);
+    for (int64_t i = 0; i < n / t.block_elements; ++i) block_fn(p + i * t.block_bytes, dst + i * t.block_elements);
 }
 
 // ------------------------------------------------------------------ half and bfloat16
@@ -458,7 +466,9 @@ uint16_t fp32_to_fp16(float f) {
     return uint16_t(sign | r);
 }
 
-float bf16_to_fp32(uint16_t h) { return std::bit_cast<float>(uint32_t(h) << 16); }
+float bf16_to_fp32(uint16_t h) {
+    return std::bit_cast<float>(uint32_t(h) << 16);
+}
 
 uint16_t fp32_to_bf16(float f) {
     uint32_t x = std::bit_cast<uint32_t>(f);
@@ -477,7 +487,9 @@ float fp8_e4m3_to_fp32(uint8_t v) {
     return fp16_to_fp32(h) * 256.f;
 }
 
-float fp8_e5m2_to_fp32(uint8_t v) { return fp16_to_fp32(uint16_t(v << 8)); }
+float fp8_e5m2_to_fp32(uint8_t v) {
+    return fp16_to_fp32(uint16_t(v << 8));
+}
 
 namespace {
 // Round |f| onto a binary float with `mantissa_bits` and exponent bias `bias`
@@ -501,7 +513,11 @@ uint8_t encode_fp8(float f, int mantissa_bits, int bias, float max, uint8_t nan_
 }
 }  // namespace
 
-uint8_t fp32_to_fp8_e4m3(float f) { return encode_fp8(f, 3, 7, kFp8E4M3Max, 0x7F); }
-uint8_t fp32_to_fp8_e5m2(float f) { return encode_fp8(f, 2, 15, 57344.f, 0x7F); }
+uint8_t fp32_to_fp8_e4m3(float f) {
+    return encode_fp8(f, 3, 7, kFp8E4M3Max, 0x7F);
+}
+uint8_t fp32_to_fp8_e5m2(float f) {
+    return encode_fp8(f, 2, 15, 57344.f, 0x7F);
+}
 
 }  // namespace lumen

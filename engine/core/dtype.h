@@ -41,11 +41,11 @@ enum class DType : uint32_t {
     TQ2_0 = 35,
     // Lumen's own formats, numbered outside ggml's range: GGUF cannot hold them, so
     // they exist only in memory (load-time quantization, the KV cache).
-    I8_CH = 1000,       // int8 per output channel: f32 scale s heads the row, w = s * q
-    I4_G32 = 1001,      // int4 symmetric groups: f16 d, G/2 bytes, w = d * (q - 8)
+    I8_CH = 1000,   // int8 per output channel: f32 scale s heads the row, w = s * q
+    I4_G32 = 1001,  // int4 symmetric groups: f16 d, G/2 bytes, w = d * (q - 8)
     I4_G64 = 1002,
     I4_G128 = 1003,
-    I4Z_G32 = 1004,     // int4 asymmetric groups: f16 d, f16 m, G/2 bytes, w = d * q + m
+    I4Z_G32 = 1004,  // int4 asymmetric groups: f16 d, f16 m, G/2 bytes, w = d * q + m
     I4Z_G64 = 1005,
     I4Z_G128 = 1006,
     F8_E4M3_CH = 1007,  // fp8 e4m3 per output channel: f32 scale heads the row, w = s * e4m3(q)
@@ -60,11 +60,11 @@ enum class DType : uint32_t {
 
 struct DTypeTraits {
     DType type;
-    const char* name;        // "q4_k", as llama.cpp prints it
-    int block_elements;      // elements per block (1 for plain floats)
-    int block_bytes;         // bytes per block
-    int row_header_bytes;    // bytes before a row's first block (a per-row scale), 0 for GGUF types
-    bool in_gguf;            // a ggml type that GGUF files hold
+    const char* name;      // "q4_k", as llama.cpp prints it
+    int block_elements;    // elements per block (1 for plain floats)
+    int block_bytes;       // bytes per block
+    int row_header_bytes;  // bytes before a row's first block (a per-row scale), 0 for GGUF types
+    bool in_gguf;          // a ggml type that GGUF files hold
 };
 
 // Traits for a supported GGUF type, or nullopt for a ggml type number Lumen does not read.

@@ -26,8 +26,14 @@ void set_log_callback(LogCallback callback, LogLevel min_level = LogLevel::info)
 // Sends one message (no trailing newline) to the installed callback.
 void log_message(LogLevel level, const std::string& message);
 
-inline void log_info(const std::string& message) { log_message(LogLevel::info, message); }
-inline void log_warning(const std::string& message) { log_message(LogLevel::warning, message); }
-inline void log_error(const std::string& message) { log_message(LogLevel::error, message); }
+inline void log_info(const std::string& message) {
+    log_message(LogLevel::info, message);
+}
+inline void log_warning(const std::string& message) {
+    log_message(LogLevel::warning, message);
+}
+inline void log_error(const std::string& message) {
+    log_message(LogLevel::error, message);
+}
 
 }  // namespace lumen

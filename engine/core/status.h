@@ -20,9 +20,7 @@ public:
     Status() = default;
     static Status ok() { return {}; }
     static Status error(std::string message) { return Status(StatusCode::error, std::move(message)); }
-    static Status recoverable(std::string message) {
-        return Status(StatusCode::recoverable, std::move(message));
-    }
+    static Status recoverable(std::string message) { return Status(StatusCode::recoverable, std::move(message)); }
 
     bool is_ok() const { return code_ == StatusCode::ok; }
     explicit operator bool() const { return is_ok(); }
@@ -66,8 +64,8 @@ private:
 }  // namespace lumen
 
 // Early-return helpers for Status-returning code.
-#define LUMEN_TRY(expr)                              \
-    do {                                             \
-        ::lumen::Status lumen_try_status_ = (expr);  \
+#define LUMEN_TRY(expr)                                           \
+    do {                                                          \
+        ::lumen::Status lumen_try_status_ = (expr);               \
         if (!lumen_try_status_.is_ok()) return lumen_try_status_; \
     } while (0)

@@ -50,57 +50,135 @@ private:
 
 int scalar_size(GgufValueType t) {
     switch (t) {
-        case GgufValueType::UINT8: case GgufValueType::INT8: case GgufValueType::BOOL: return 1;
-        case GgufValueType::UINT16: case GgufValueType::INT16: return 2;
-        case GgufValueType::UINT32: case GgufValueType::INT32: case GgufValueType::FLOAT32: return 4;
-        case GgufValueType::UINT64: case GgufValueType::INT64: case GgufValueType::FLOAT64: return 8;
+        case GgufValueType::UINT8:
+        case GgufValueType::INT8:
+        case GgufValueType::BOOL: return 1;
+        case GgufValueType::UINT16:
+        case GgufValueType::INT16: return 2;
+        case GgufValueType::UINT32:
+        case GgufValueType::INT32:
+        case GgufValueType::FLOAT32: return 4;
+        case GgufValueType::UINT64:
+        case GgufValueType::INT64:
+        case GgufValueType::FLOAT64: return 8;
         case GgufValueType::STRING: return 8;  // at least its length prefix
         default: return 0;
     }
 }
 
-bool valid_value_type(uint32_t t) { return t <= uint32_t(GgufValueType::FLOAT64); }
+bool valid_value_type(uint32_t t) {
+    return t <= uint32_t(GgufValueType::FLOAT64);
+}
 
 // Reads one scalar of `type` into a variant-friendly form.
 template <typename T>
-bool read_as(Cursor& c, T* v) { return c.read(v); }
+bool read_as(Cursor& c, T* v) {
+    return c.read(v);
+}
 
 bool read_scalar(Cursor& c, GgufValueType type, GgufValue* v) {
     switch (type) {
-        case GgufValueType::UINT8: { uint8_t x; if (!c.read(&x)) return false; v->scalar = uint64_t(x); return true; }
-        case GgufValueType::INT8: { int8_t x; if (!c.read(&x)) return false; v->scalar = int64_t(x); return true; }
-        case GgufValueType::UINT16: { uint16_t x; if (!c.read(&x)) return false; v->scalar = uint64_t(x); return true; }
-        case GgufValueType::INT16: { int16_t x; if (!c.read(&x)) return false; v->scalar = int64_t(x); return true; }
-        case GgufValueType::UINT32: { uint32_t x; if (!c.read(&x)) return false; v->scalar = uint64_t(x); return true; }
-        case GgufValueType::INT32: { int32_t x; if (!c.read(&x)) return false; v->scalar = int64_t(x); return true; }
-        case GgufValueType::UINT64: { uint64_t x; if (!c.read(&x)) return false; v->scalar = x; return true; }
-        case GgufValueType::INT64: { int64_t x; if (!c.read(&x)) return false; v->scalar = x; return true; }
-        case GgufValueType::FLOAT32: { float x; if (!c.read(&x)) return false; v->scalar = double(x); return true; }
-        case GgufValueType::FLOAT64: { double x; if (!c.read(&x)) return false; v->scalar = x; return true; }
-        case GgufValueType::BOOL: { uint8_t x; if (!c.read(&x)) return false; v->scalar = x != 0; return true; }
-        case GgufValueType::STRING: { std::string s; if (!c.read_string(&s)) return false; v->scalar = std::move(s); return true; }
+        case GgufValueType::UINT8: {
+            uint8_t x;
+            if (!c.read(&x)) return false;
+            v->scalar = uint64_t(x);
+            return true;
+        }
+        case GgufValueType::INT8: {
+            int8_t x;
+            if (!c.read(&x)) return false;
+            v->scalar = int64_t(x);
+            return true;
+        }
+        case GgufValueType::UINT16: {
+            uint16_t x;
+            if (!c.read(&x)) return false;
+            v->scalar = uint64_t(x);
+            return true;
+        }
+        case GgufValueType::INT16: {
+            int16_t x;
+            if (!c.read(&x)) return false;
+            v->scalar = int64_t(x);
+            return true;
+        }
+        case GgufValueType::UINT32: {
+            uint32_t x;
+            if (!c.read(&x)) return false;
+            v->scalar = uint64_t(x);
+            return true;
+        }
+        case GgufValueType::INT32: {
+            int32_t x;
+            if (!c.read(&x)) return false;
+            v->scalar = int64_t(x);
+            return true;
+        }
+        case GgufValueType::UINT64: {
+            uint64_t x;
+            if (!c.read(&x)) return false;
+            v->scalar = x;
+            return true;
+        }
+        case GgufValueType::INT64: {
+            int64_t x;
+            if (!c.read(&x)) return false;
+            v->scalar = x;
+            return true;
+        }
+        case GgufValueType::FLOAT32: {
+            float x;
+            if (!c.read(&x)) return false;
+            v->scalar = double(x);
+            return true;
+        }
+        case GgufValueType::FLOAT64: {
+            double x;
+            if (!c.read(&x)) return false;
+            v->scalar = x;
+            return true;
+        }
+        case GgufValueType::BOOL: {
+            uint8_t x;
+            if (!c.read(&x)) return false;
+            v->scalar = x != 0;
+            return true;
+        }
+        case GgufValueType::STRING: {
+            std::string s;
+            if (!c.read_string(&s)) return false;
+            v->scalar = std::move(s);
+            return true;
+        }
         default: return false;
     }
 }
 
-std::string fmt_u64(uint64_t v) { return std::to_string(v); }
+std::string fmt_u64(uint64_t v) {
+    return std::to_string(v);
+}
 
 }  // namespace
 
 // ------------------------------------------------------------------ values
 
 const char* gguf_type_name(GgufValueType type) {
-    static const char* names[] = {"uint8", "int8", "uint16", "int16", "uint32", "int32", "float32",
-                                  "bool", "string", "array", "uint64", "int64", "float64"};
+    static const char* names[] = {"uint8", "int8",   "uint16", "int16",  "uint32", "int32",  "float32",
+                                  "bool",  "string", "array",  "uint64", "int64",  "float64"};
     const auto i = uint32_t(type);
     return i < 13 ? names[i] : "unknown";
 }
 
 bool GgufValue::is_integer() const {
     switch (type) {
-        case GgufValueType::UINT8: case GgufValueType::INT8: case GgufValueType::UINT16:
-        case GgufValueType::INT16: case GgufValueType::UINT32: case GgufValueType::INT32:
-        case GgufValueType::UINT64: case GgufValueType::INT64: return true;
+        case GgufValueType::UINT8:
+        case GgufValueType::INT8:
+        case GgufValueType::UINT16:
+        case GgufValueType::INT16:
+        case GgufValueType::UINT32:
+        case GgufValueType::INT32:
+        case GgufValueType::UINT64:
+        case GgufValueType::INT64: return true;
         default: return false;
     }
 }
@@ -130,9 +208,12 @@ std::string GgufValue::to_display_string(size_t max_items) const {
         const size_t n = std::min(max_items, array_size());
         for (size_t i = 0; i < n; ++i) {
             if (i) os << ", ";
-            if (array_type == GgufValueType::STRING) os << '"' << strings[i] << '"';
-            else if (!integers.empty()) os << integers[i];
-            else os << numbers[i];
+            if (array_type == GgufValueType::STRING)
+                os << '"' << strings[i] << '"';
+            else if (!integers.empty())
+                os << integers[i];
+            else
+                os << numbers[i];
         }
         if (array_size() > n) os << ", ...";
         os << "]";
@@ -212,8 +293,8 @@ Result<GgufFile> GgufFile::parse(std::shared_ptr<MappedFile> file, const std::st
     Cursor c(file->data(), file->size());
     auto fail = [&](const std::string& msg) { return Status::error(name + ": " + msg); };
     auto truncated = [&](const std::string& what) {
-        return fail("file truncated while reading " + what + " at byte " + fmt_u64(c.pos()) +
-                    " (file is " + fmt_u64(file->size()) + " bytes)");
+        return fail("file truncated while reading " + what + " at byte " + fmt_u64(c.pos()) + " (file is " +
+                    fmt_u64(file->size()) + " bytes)");
     };
 
     uint32_t magic;
@@ -231,11 +312,11 @@ Result<GgufFile> GgufFile::parse(std::shared_ptr<MappedFile> file, const std::st
     if (!c.read(&n_kv)) return truncated("the metadata count");
     // Each tensor descriptor takes at least 8+4+8+4+8 bytes and each key/value 8+4+1.
     if (n_tensors > c.remaining() / 32)
-        return fail("tensor count " + fmt_u64(n_tensors) + " cannot fit in the " +
-                    fmt_u64(c.remaining()) + " remaining bytes");
+        return fail("tensor count " + fmt_u64(n_tensors) + " cannot fit in the " + fmt_u64(c.remaining()) +
+                    " remaining bytes");
     if (n_kv > c.remaining() / 13)
-        return fail("metadata count " + fmt_u64(n_kv) + " cannot fit in the " +
-                    fmt_u64(c.remaining()) + " remaining bytes");
+        return fail("metadata count " + fmt_u64(n_kv) + " cannot fit in the " + fmt_u64(c.remaining()) +
+                    " remaining bytes");
 
     for (uint64_t i = 0; i < n_kv; ++i) {
         const std::string where = "metadata entry " + fmt_u64(i);
@@ -244,8 +325,7 @@ Result<GgufFile> GgufFile::parse(std::shared_ptr<MappedFile> file, const std::st
         uint32_t type_raw;
         if (!c.read(&type_raw)) return truncated("the type of metadata '" + key + "'");
         if (!valid_value_type(type_raw))
-            return fail("metadata '" + key + "' has value type " + std::to_string(type_raw) +
-                        ", expected 0..12");
+            return fail("metadata '" + key + "' has value type " + std::to_string(type_raw) + ", expected 0..12");
         GgufValue v;
         v.type = GgufValueType(type_raw);
         if (v.type == GgufValueType::ARRAY) {
@@ -260,8 +340,10 @@ Result<GgufFile> GgufFile::parse(std::shared_ptr<MappedFile> file, const std::st
             if (count > c.remaining() / uint64_t(min_size))
                 return fail("metadata array '" + key + "' claims " + fmt_u64(count) +
                             " elements, more than the remaining " + fmt_u64(c.remaining()) + " bytes hold");
-            if (v.array_type == GgufValueType::STRING) v.strings.reserve(size_t(count));
-            else v.numbers.reserve(size_t(count));
+            if (v.array_type == GgufValueType::STRING)
+                v.strings.reserve(size_t(count));
+            else
+                v.numbers.reserve(size_t(count));
             for (uint64_t k = 0; k < count; ++k) {
                 GgufValue item;
                 item.type = v.array_type;
@@ -318,11 +400,12 @@ Result<GgufFile> GgufFile::parse(std::shared_ptr<MappedFile> file, const std::st
                         gguf_type_names() + ")");
         t.type = tt->type;
         if (t.dims[0] % tt->block_elements != 0)
-            return fail(tn + " row length " + std::to_string(t.dims[0]) + " is not a multiple of the " +
-                        tt->name + " block size " + std::to_string(tt->block_elements));
+            return fail(tn + " row length " + std::to_string(t.dims[0]) + " is not a multiple of the " + tt->name +
+                        " block size " + std::to_string(tt->block_elements));
         if (!c.read(&t.offset)) return truncated("the data offset of " + tn);
         if (t.offset % g.alignment_ != 0)
-            return fail(tn + " offset " + fmt_u64(t.offset) + " is not a multiple of the alignment " + fmt_u64(g.alignment_));
+            return fail(tn + " offset " + fmt_u64(t.offset) + " is not a multiple of the alignment " +
+                        fmt_u64(g.alignment_));
         t.n_bytes = uint64_t(n_elem / tt->block_elements) * uint64_t(tt->block_bytes);
         if (g.tensor_index_.count(t.name)) return fail(tn + " appears twice");
         g.tensor_index_[t.name] = g.tensors_.size();
@@ -330,8 +413,7 @@ Result<GgufFile> GgufFile::parse(std::shared_ptr<MappedFile> file, const std::st
     }
 
     const uint64_t data_start = (c.pos() + g.alignment_ - 1) / g.alignment_ * g.alignment_;
-    if (!g.tensors_.empty() && data_start > file->size())
-        return truncated("the padding before the tensor data");
+    if (!g.tensors_.empty() && data_start > file->size()) return truncated("the padding before the tensor data");
     const uint64_t data_size = file->size() - std::min(data_start, file->size());
     for (auto& t : g.tensors_) {
         if (t.offset > data_size || t.n_bytes > data_size - t.offset)
@@ -378,7 +460,8 @@ Result<int64_t> GgufFile::get_int(const std::string& key) const {
     const GgufValue* v = find(key);
     if (!v) return Status::error(path_ + ": metadata '" + key + "' is missing, expected an integer");
     if (!v->is_integer())
-        return Status::error(path_ + ": metadata '" + key + "' is " + gguf_type_name(v->type) + ", expected an integer");
+        return Status::error(path_ + ": metadata '" + key + "' is " + gguf_type_name(v->type) +
+                             ", expected an integer");
     return v->as_int();
 }
 

@@ -17,8 +17,19 @@
 namespace lumen {
 
 enum class GgufValueType : uint32_t {
-    UINT8 = 0, INT8 = 1, UINT16 = 2, INT16 = 3, UINT32 = 4, INT32 = 5, FLOAT32 = 6,
-    BOOL = 7, STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12,
+    UINT8 = 0,
+    INT8 = 1,
+    UINT16 = 2,
+    INT16 = 3,
+    UINT32 = 4,
+    INT32 = 5,
+    FLOAT32 = 6,
+    BOOL = 7,
+    STRING = 8,
+    ARRAY = 9,
+    UINT64 = 10,
+    INT64 = 11,
+    FLOAT64 = 12,
 };
 const char* gguf_type_name(GgufValueType type);
 
@@ -27,14 +38,14 @@ struct GgufValue {
     GgufValueType type = GgufValueType::UINT8;
     GgufValueType array_type = GgufValueType::UINT8;  // element type when type == ARRAY
     std::variant<uint64_t, int64_t, double, bool, std::string> scalar;
-    std::vector<std::string> strings;   // ARRAY of STRING
-    std::vector<double> numbers;        // ARRAY of numbers/bools (exact for |x| < 2^53)
-    std::vector<int64_t> integers;      // ARRAY of integer types, exact
+    std::vector<std::string> strings;  // ARRAY of STRING
+    std::vector<double> numbers;       // ARRAY of numbers/bools (exact for |x| < 2^53)
+    std::vector<int64_t> integers;     // ARRAY of integer types, exact
 
     bool is_integer() const;
     bool is_float() const { return type == GgufValueType::FLOAT32 || type == GgufValueType::FLOAT64; }
-    int64_t as_int() const;        // integer or bool scalars
-    double as_double() const;      // any numeric scalar
+    int64_t as_int() const;    // integer or bool scalars
+    double as_double() const;  // any numeric scalar
     size_t array_size() const;
     std::string to_display_string(size_t max_items = 8) const;
 };
@@ -43,7 +54,7 @@ struct GgufTensorInfo {
     std::string name;
     std::vector<int64_t> dims;  // ggml order: dims[0] is the contiguous (row) length
     DType type = DType::F32;
-    uint64_t offset = 0;        // relative to the start of the data section
+    uint64_t offset = 0;  // relative to the start of the data section
     uint64_t n_bytes = 0;
     const uint8_t* data = nullptr;  // inside the mapping
 

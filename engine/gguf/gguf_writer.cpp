@@ -23,7 +23,9 @@ void append_string(std::vector<uint8_t>& out, const std::string& s) {
     out.insert(out.end(), s.begin(), s.end());
 }
 
-uint64_t aligned(uint64_t x, uint64_t alignment) { return (x + alignment - 1) / alignment * alignment; }
+uint64_t aligned(uint64_t x, uint64_t alignment) {
+    return (x + alignment - 1) / alignment * alignment;
+}
 
 std::vector<uint8_t> typed(GgufValueType t) {
     std::vector<uint8_t> out;
@@ -42,11 +44,31 @@ void GgufWriter::put(const std::string& key, std::vector<uint8_t> encoded) {
     entries_.push_back({key, std::move(encoded)});
 }
 
-void GgufWriter::set_u32(const std::string& key, uint32_t v) { auto e = typed(GgufValueType::UINT32); append(e, v); put(key, e); }
-void GgufWriter::set_i32(const std::string& key, int32_t v) { auto e = typed(GgufValueType::INT32); append(e, v); put(key, e); }
-void GgufWriter::set_u64(const std::string& key, uint64_t v) { auto e = typed(GgufValueType::UINT64); append(e, v); put(key, e); }
-void GgufWriter::set_f32(const std::string& key, float v) { auto e = typed(GgufValueType::FLOAT32); append(e, v); put(key, e); }
-void GgufWriter::set_bool(const std::string& key, bool v) { auto e = typed(GgufValueType::BOOL); append(e, uint8_t(v)); put(key, e); }
+void GgufWriter::set_u32(const std::string& key, uint32_t v) {
+    auto e = typed(GgufValueType::UINT32);
+    append(e, v);
+    put(key, e);
+}
+void GgufWriter::set_i32(const std::string& key, int32_t v) {
+    auto e = typed(GgufValueType::INT32);
+    append(e, v);
+    put(key, e);
+}
+void GgufWriter::set_u64(const std::string& key, uint64_t v) {
+    auto e = typed(GgufValueType::UINT64);
+    append(e, v);
+    put(key, e);
+}
+void GgufWriter::set_f32(const std::string& key, float v) {
+    auto e = typed(GgufValueType::FLOAT32);
+    append(e, v);
+    put(key, e);
+}
+void GgufWriter::set_bool(const std::string& key, bool v) {
+    auto e = typed(GgufValueType::BOOL);
+    append(e, uint8_t(v));
+    put(key, e);
+}
 void GgufWriter::set_string(const std::string& key, const std::string& v) {
     auto e = typed(GgufValueType::STRING);
     append_string(e, v);
@@ -78,7 +100,8 @@ void GgufWriter::set_i32_array(const std::string& key, const std::vector<int32_t
 }
 
 void GgufWriter::set_value(const std::string& key, const GgufValue& v) {
-    auto scalar_bytes = [](std::vector<uint8_t>& e, GgufValueType t, double num, int64_t integer, const std::string* s) {
+    auto scalar_bytes = [](std::vector<uint8_t>& e, GgufValueType t, double num, int64_t integer,
+                           const std::string* s) {
         switch (t) {
             case GgufValueType::UINT8: append(e, uint8_t(integer)); break;
             case GgufValueType::INT8: append(e, int8_t(integer)); break;
@@ -100,8 +123,11 @@ void GgufWriter::set_value(const std::string& key, const GgufValue& v) {
         append(e, uint32_t(v.array_type));
         append(e, uint64_t(v.array_size()));
         for (size_t i = 0; i < v.array_size(); ++i) {
-            if (v.array_type == GgufValueType::STRING) scalar_bytes(e, v.array_type, 0, 0, &v.strings[i]);
-            else scalar_bytes(e, v.array_type, v.numbers[i], i < v.integers.size() ? v.integers[i] : int64_t(v.numbers[i]), nullptr);
+            if (v.array_type == GgufValueType::STRING)
+                scalar_bytes(e, v.array_type, 0, 0, &v.strings[i]);
+            else
+                scalar_bytes(e, v.array_type, v.numbers[i],
+                             i < v.integers.size() ? v.integers[i] : int64_t(v.numbers[i]), nullptr);
         }
     } else {
         const std::string* s = std::get_if<std::string>(&v.scalar);
@@ -174,13 +200,14 @@ Status GgufWriter::emit(const ByteSink& out) const {
             size_t produced = 0;
             LUMEN_TRY(t.produce([&](const void* data, size_t n) {
                 produced += n;
-                if (produced > t.n_bytes) return Status::error("tensor '" + t.name + "': produced more than its " +
-                                                               std::to_string(t.n_bytes) + " bytes");
+                if (produced > t.n_bytes)
+                    return Status::error("tensor '" + t.name + "': produced more than its " +
+                                         std::to_string(t.n_bytes) + " bytes");
                 return out(data, n);
             }));
             if (produced != t.n_bytes)
-                return Status::error("tensor '" + t.name + "': produced " + std::to_string(produced) + " bytes, expected " +
-                                     std::to_string(t.n_bytes));
+                return Status::error("tensor '" + t.name + "': produced " + std::to_string(produced) +
+                                     " bytes, expected " + std::to_string(t.n_bytes));
         } else {
             LUMEN_TRY(out(t.data, t.n_bytes));
         }

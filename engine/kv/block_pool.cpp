@@ -38,8 +38,8 @@ Status check_kv_cache_type(DType type, int32_t head_dim) {
     const int block = traits(type).block_elements;
     if (head_dim % block != 0)
         return Status::error(std::string("KV cache type ") + dtype_name(type) + " stores heads in blocks of " +
-                             std::to_string(block) + " values, but this model's heads have " + std::to_string(head_dim) +
-                             "; choose f16, bf16 or fp8-e4m3");
+                             std::to_string(block) + " values, but this model's heads have " +
+                             std::to_string(head_dim) + "; choose f16, bf16 or fp8-e4m3");
     return Status::ok();
 }
 
@@ -142,10 +142,10 @@ Status KVCacheManager::reserve(int32_t seq, int32_t n_tokens) {
     if (needed <= s.blocks.size() && !cow) return Status::ok();
     const size_t missing = (needed > s.blocks.size() ? needed - s.blocks.size() : 0) + (cow ? 1 : 0);
     if (missing > size_t(pool_.free_count()))
-        return Status::recoverable("KV pool full: sequence " + std::to_string(seq) + " needs " + std::to_string(missing) +
-                                   " more blocks of " + std::to_string(layout_.block_size) + " tokens, " +
-                                   std::to_string(pool_.free_count()) + " of " + std::to_string(pool_.n_blocks()) +
-                                   " are free");
+        return Status::recoverable("KV pool full: sequence " + std::to_string(seq) + " needs " +
+                                   std::to_string(missing) + " more blocks of " + std::to_string(layout_.block_size) +
+                                   " tokens, " + std::to_string(pool_.free_count()) + " of " +
+                                   std::to_string(pool_.n_blocks()) + " are free");
     if (cow) {
         const int32_t copy = *pool_.allocate();
         pending_copies_.emplace_back(s.blocks[write_block], copy);
@@ -190,7 +190,9 @@ int32_t KVCacheManager::length(int32_t seq) const {
     return it == sequences_.end() ? 0 : it->second.n_tokens;
 }
 
-const std::vector<int32_t>& KVCacheManager::block_table(int32_t seq) const { return sequences_.at(seq).blocks; }
+const std::vector<int32_t>& KVCacheManager::block_table(int32_t seq) const {
+    return sequences_.at(seq).blocks;
+}
 
 KVSnapshot KVCacheManager::snapshot() const {
     KVSnapshot snap;
@@ -200,7 +202,8 @@ KVSnapshot KVCacheManager::snapshot() const {
     for (int32_t b = 0; b < pool_.n_blocks(); ++b) {
         snap.blocks[size_t(b)].refcount = pool_.refcount(b);
         snap.blocks[size_t(b)].cached = external_[size_t(b)] > 0;
-        if (external_[size_t(b)] > 0) snap.blocks[size_t(b)].tokens = layout_.block_size;  // the cache holds full blocks
+        if (external_[size_t(b)] > 0)
+            snap.blocks[size_t(b)].tokens = layout_.block_size;  // the cache holds full blocks
     }
     for (const auto& [id, s] : sequences_) {
         for (size_t i = 0; i < s.blocks.size(); ++i) {

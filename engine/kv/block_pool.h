@@ -49,8 +49,8 @@ class BlockPool {
 public:
     explicit BlockPool(int32_t n_blocks);
     std::optional<int32_t> allocate();  // refcount becomes 1
-    void retain(int32_t block);          // one more owner
-    void release(int32_t block);         // one fewer; back to the free list at zero
+    void retain(int32_t block);         // one more owner
+    void release(int32_t block);        // one fewer; back to the free list at zero
     int32_t n_blocks() const { return int32_t(refcount_.size()); }
     int32_t free_count() const { return int32_t(free_list_.size()); }
     int32_t refcount(int32_t block) const { return refcount_[size_t(block)]; }
@@ -63,9 +63,9 @@ private:
 // One block's state, for the KV memory map and invariant checks.
 struct BlockInfo {
     int32_t refcount = 0;
-    int32_t tokens = 0;               // tokens held (0..block_size)
-    std::vector<int32_t> owners;      // sequence ids whose tables reference it
-    bool cached = false;              // also held by the prefix cache
+    int32_t tokens = 0;           // tokens held (0..block_size)
+    std::vector<int32_t> owners;  // sequence ids whose tables reference it
+    bool cached = false;          // also held by the prefix cache
 };
 
 struct KVSnapshot {
@@ -123,7 +123,7 @@ private:
     KVCacheLayout layout_;
     BlockPool pool_;
     std::map<int32_t, Sequence> sequences_;
-    std::vector<int32_t> external_;                       // per block: references outside sequences
+    std::vector<int32_t> external_;  // per block: references outside sequences
     std::vector<std::pair<int32_t, int32_t>> pending_copies_;
     int32_t next_seq_id_ = 0;
 };

@@ -27,8 +27,8 @@ struct ModelConfig {
     float rope_scale = 1.f;      // linear RoPE scaling: positions are divided by this
     int32_t rope_dim = 0;        // leading dims of each head that RoPE rotates (usually head_dim)
     RopeStyle rope_style = RopeStyle::normal;
-    bool tied_output = false;    // output projection shares the token embedding
-    bool has_qkv_bias = false;   // qwen2: biases on q, k, v projections
+    bool tied_output = false;   // output projection shares the token embedding
+    bool has_qkv_bias = false;  // qwen2: biases on q, k, v projections
 
     int32_t q_dim() const { return n_heads * head_dim; }
     int32_t kv_dim() const { return n_kv_heads * head_dim; }

@@ -34,7 +34,8 @@ struct TensorBinder {
         const GgufTensorInfo* t = g.find_tensor(name);
         if (!t) {
             if (optional) return Status::ok();
-            return Status::error(g.path() + ": tensor '" + name + "' is missing, expected shape [" + std::to_string(n) + "]");
+            return Status::error(g.path() + ": tensor '" + name + "' is missing, expected shape [" + std::to_string(n) +
+                                 "]");
         }
         if (t->dims.size() != 1 || t->dims[0] != n)
             return Status::error(g.path() + ": tensor '" + name + "' has shape " + t->shape_string() + ", expected [" +
@@ -72,7 +73,8 @@ Result<std::unique_ptr<Model>> load_gguf_model(const std::string& path, const Lo
     if (!arch) return arch.status();
     c.architecture = arch.value();
     if (c.architecture != "llama" && c.architecture != "qwen2")
-        return Status::error(path + ": architecture '" + c.architecture + "' is not supported, expected 'llama' or 'qwen2'");
+        return Status::error(path + ": architecture '" + c.architecture +
+                             "' is not supported, expected 'llama' or 'qwen2'");
     const std::string a = c.architecture + ".";
     c.name = g.get_string_or("general.name", "");
 
@@ -94,7 +96,8 @@ Result<std::unique_ptr<Model>> load_gguf_model(const std::string& path, const Lo
                              ", expected a divisor of head_count " + std::to_string(c.n_heads));
     c.head_dim = int32_t(g.get_int_or(a + "attention.key_length", c.dim / c.n_heads));
     if (c.head_dim < 2 || c.head_dim % 2 != 0 || c.head_dim > 1024)
-        return Status::error(path + ": head dimension is " + std::to_string(c.head_dim) + ", expected an even number in 2..1024");
+        return Status::error(path + ": head dimension is " + std::to_string(c.head_dim) +
+                             ", expected an even number in 2..1024");
     c.context_length = int32_t(g.get_int_or(a + "context_length", 2048));
     if (c.context_length < 1) return Status::error(path + ": context_length must be positive");
     c.rms_eps = float(g.get_float_or(a + "attention.layer_norm_rms_epsilon", 1e-5));
@@ -109,7 +112,8 @@ Result<std::unique_ptr<Model>> load_gguf_model(const std::string& path, const Lo
     if (scaling == "linear") {
         c.rope_scale = float(g.get_float_or(a + "rope.scaling.factor", 1.0));
     } else if (scaling != "none") {
-        return Status::error(path + ": rope.scaling.type '" + scaling + "' is not supported, expected 'none' or 'linear'");
+        return Status::error(path + ": rope.scaling.type '" + scaling +
+                             "' is not supported, expected 'none' or 'linear'");
     }
     if (const GgufValue* old = g.find(a + "rope.scale_linear")) c.rope_scale = float(old->as_double());
     if (!(c.rope_scale > 0.f)) return Status::error(path + ": RoPE scaling factor must be positive");
@@ -121,8 +125,8 @@ Result<std::unique_ptr<Model>> load_gguf_model(const std::string& path, const Lo
                              (embd ? "has shape " + embd->shape_string() : std::string("is missing")) + ", expected [" +
                              std::to_string(c.dim) + ", vocab]");
     c.vocab_size = int32_t(embd->dims[1]);
-    Result<Vocab> vocab = options.tokenizer_path.empty() ? vocab_from_gguf(g)
-                                                         : load_llama2c_vocab(options.tokenizer_path, c.vocab_size);
+    Result<Vocab> vocab =
+        options.tokenizer_path.empty() ? vocab_from_gguf(g) : load_llama2c_vocab(options.tokenizer_path, c.vocab_size);
     if (!vocab) return vocab.status();
     if (vocab->size() != c.vocab_size)
         return Status::error(path + ": the tokenizer has " + std::to_string(vocab->size()) +

@@ -117,7 +117,8 @@ Result<std::unique_ptr<Model>> load_llama2c_model(const std::string& path, const
     if (h.hidden_dim <= 0 || h.hidden_dim > 1 << 20) return bad("hidden_dim", h.hidden_dim, "1..2^20");
     if (h.n_layers <= 0 || h.n_layers > 1024) return bad("n_layers", h.n_layers, "1..1024");
     if (h.n_heads <= 0 || h.dim % h.n_heads != 0) return bad("n_heads", h.n_heads, "a divisor of dim");
-    if (h.n_kv_heads <= 0 || h.n_heads % h.n_kv_heads != 0) return bad("n_kv_heads", h.n_kv_heads, "a divisor of n_heads");
+    if (h.n_kv_heads <= 0 || h.n_heads % h.n_kv_heads != 0)
+        return bad("n_kv_heads", h.n_kv_heads, "a divisor of n_heads");
     if (vocab <= 0 || vocab > 1 << 22) return bad("vocab_size", vocab, "1..2^22");
     if (h.seq_len <= 0 || h.seq_len > 1 << 22) return bad("seq_len", h.seq_len, "1..2^22");
     const int64_t head_dim = h.dim / h.n_heads;
@@ -197,8 +198,9 @@ Result<std::unique_ptr<Model>> load_llama2c_model(const std::string& path, const
     if (tok_path.empty()) tok_path = (std::filesystem::path(path).parent_path() / "tokenizer.bin").string();
     auto v = load_llama2c_vocab(tok_path, c.vocab_size);
     if (!v)
-        return Status::error(v.status().message() +
-                             " (a llama2.c checkpoint needs its tokenizer.bin: pass --tokenizer PATH or put it beside the model)");
+        return Status::error(
+            v.status().message() +
+            " (a llama2.c checkpoint needs its tokenizer.bin: pass --tokenizer PATH or put it beside the model)");
     auto tok = Tokenizer::create(std::move(v.value()));
     if (!tok) return tok.status().with_context(tok_path);
     model->tokenizer = std::move(tok.value());

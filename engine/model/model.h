@@ -25,8 +25,8 @@ struct Model {
     std::shared_ptr<GgufFile> gguf;  // for GGUF models: metadata access; keeps the mapping alive
 
     int64_t n_parameters() const;
-    int64_t weight_bytes() const;                     // bytes of all weight tensors
-    int64_t weight_bytes_read_per_token() const;      // decode reads every weight once but one embedding row
+    int64_t weight_bytes() const;                           // bytes of all weight tensors
+    int64_t weight_bytes_read_per_token() const;            // decode reads every weight once but one embedding row
     std::map<std::string, int> tensor_type_counts() const;  // "q4_1" -> number of tensors
 };
 

@@ -44,8 +44,8 @@ Status check_spec(const SynthSpec& s) {
         s.context_length <= 0)
         return Status::error("synth: dim, layers, heads, kv heads, ffn and context must be positive");
     if (s.head_dim == 0 && s.dim % s.n_heads != 0)
-        return Status::error("synth: dim " + std::to_string(s.dim) + " does not divide into " + std::to_string(s.n_heads) +
-                             " heads; give the head size explicitly");
+        return Status::error("synth: dim " + std::to_string(s.dim) + " does not divide into " +
+                             std::to_string(s.n_heads) + " heads; give the head size explicitly");
     const int32_t head_dim = s.head_dim ? s.head_dim : s.dim / s.n_heads;
     if (head_dim % 2 != 0) return Status::error("synth: head size " + std::to_string(head_dim) + " must be even");
     if (s.n_heads % s.n_kv_heads != 0)
@@ -97,7 +97,8 @@ Status write_synthetic_model(const SynthSpec& s, const std::string& vocab_gguf_p
         return w.add_tensor_streamed(name, dims, type, [=](const ByteSink& sink) {
             SplitMix64 rng{seed};
             auto generate = [&](int64_t, int64_t n_rows, float* dst) {
-                for (int64_t i = 0; i < n_rows * dims[0]; ++i) dst[i] = fill == Fill::ones ? 1.0f : approx_normal(rng, std);
+                for (int64_t i = 0; i < n_rows * dims[0]; ++i)
+                    dst[i] = fill == Fill::ones ? 1.0f : approx_normal(rng, std);
                 return Status::ok();
             };
             int64_t rows = 1;
@@ -132,8 +133,9 @@ Status write_synthetic_model(const SynthSpec& s, const std::string& vocab_gguf_p
 
 namespace {
 
-SynthPreset make_preset(const char* name, const char* arch, int32_t dim, int32_t layers, int32_t heads, int32_t kv_heads,
-                        int32_t ffn, int32_t context, float theta, bool tied, const char* vocab_file) {
+SynthPreset make_preset(const char* name, const char* arch, int32_t dim, int32_t layers, int32_t heads,
+                        int32_t kv_heads, int32_t ffn, int32_t context, float theta, bool tied,
+                        const char* vocab_file) {
     SynthPreset p;
     p.name = name;
     p.spec.architecture = arch;

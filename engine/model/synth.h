@@ -23,14 +23,14 @@ struct SynthSpec {
     int32_t n_layers = 2;
     int32_t n_heads = 4;
     int32_t n_kv_heads = 2;
-    int32_t head_dim = 0;      // per-head width; 0: dim / n_heads
+    int32_t head_dim = 0;  // per-head width; 0: dim / n_heads
     int32_t ffn_dim = 128;
     int32_t context_length = 2048;
     float rope_theta = 10000.f;
-    bool tied_output = true;   // no output.weight: the embedding doubles as the output projection
-    DType type = DType::F32;   // type of every matrix (norms and biases stay f32) ...
+    bool tied_output = true;            // no output.weight: the embedding doubles as the output projection
+    DType type = DType::F32;            // type of every matrix (norms and biases stay f32) ...
     std::optional<QuantScheme> scheme;  // ... unless a scheme is given (e.g. q4_k_m's mix)
-    float init_std = 0.02f;    // matrices ~ N(0, std) (approximately); norm weights are ones
+    float init_std = 0.02f;             // matrices ~ N(0, std) (approximately); norm weights are ones
     uint64_t seed = 1;
 };
 

@@ -44,8 +44,8 @@ struct LayerWeights {
 struct ModelWeights {
     TensorView token_embedding;  // [vocab, dim]
     std::vector<LayerWeights> layers;
-    TensorView output_norm;      // [dim]
-    TensorView output;           // [vocab, dim]; the embedding itself when tied
+    TensorView output_norm;        // [dim]
+    TensorView output;             // [vocab, dim]; the embedding itself when tied
     TensorView rope_freq_factors;  // [head_dim/2], optional (Llama 3.1 style scaling)
     // Buffers that own converted weights (e.g. llama2.c checkpoints read into memory).
     std::vector<std::shared_ptr<void>> owned;

@@ -82,8 +82,8 @@ double quadratic_form(const TensorView& h, const float* v, int64_t rows, int64_t
     return sum;
 }
 
-double relative_error(const TensorView& h, const std::vector<float>& w, const float* wq, double reference,
-                      int64_t rows, int64_t cols, ThreadPool& pool) {
+double relative_error(const TensorView& h, const std::vector<float>& w, const float* wq, double reference, int64_t rows,
+                      int64_t cols, ThreadPool& pool) {
     std::vector<float> d(w.size());
     for (size_t i = 0; i < w.size(); ++i) d[i] = w[i] - wq[i];
     return reference > 0 ? quadratic_form(h, d.data(), rows, cols, pool) / reference : 0.0;
@@ -121,7 +121,8 @@ Result<std::shared_ptr<uint8_t[]>> encode_rtn(DType type, const std::vector<floa
 std::vector<int32_t> calibration_tokens(const Engine& engine, const CalibrationOptions& options, Status* status) {
     std::ifstream in(options.text_path, std::ios::binary);
     if (!in) {
-        *status = Status::error("calibration text '" + options.text_path + "' cannot be read; expected a plain-text file");
+        *status =
+            Status::error("calibration text '" + options.text_path + "' cannot be read; expected a plain-text file");
         return {};
     }
     std::stringstream ss;
@@ -153,7 +154,8 @@ Result<CalibrationReport> calibrate_and_quantize(Engine& engine, Model& model, Q
     const ModelConfig& c = model.config;
     const int64_t layer_bytes = int64_t(sizeof(double)) * (3 * int64_t(c.dim) * c.dim + int64_t(c.q_dim()) * c.q_dim() +
                                                            int64_t(c.ffn_dim) * c.ffn_dim);
-    const int32_t layers_per_pass = int32_t(std::clamp<int64_t>(options.memory_budget / std::max<int64_t>(1, layer_bytes), 1, c.n_layers));
+    const int32_t layers_per_pass =
+        int32_t(std::clamp<int64_t>(options.memory_budget / std::max<int64_t>(1, layer_bytes), 1, c.n_layers));
     ThreadPool pool(engine.options().backend.n_threads > 0 ? engine.options().backend.n_threads
                                                            : int(std::max(1u, std::thread::hardware_concurrency())));
     const QuantModelShape shape{c.n_layers, !c.tied_output};
@@ -198,8 +200,9 @@ Result<CalibrationReport> calibrate_and_quantize(Engine& engine, Model& model, Q
                     LUMEN_TRY(rtn.status());
                     MatrixQuantError e{name, target};
                     const double reference = quadratic_form(h_view, w.data(), t->rows, t->cols, pool);
-                    e.rtn = relative_error(h_view, w, dequantized(TensorView{target, rtn.value().get(), t->rows, t->cols, name}).data(),
-                                           reference, t->rows, t->cols, pool);
+                    e.rtn = relative_error(
+                        h_view, w, dequantized(TensorView{target, rtn.value().get(), t->rows, t->cols, name}).data(),
+                        reference, t->rows, t->cols, pool);
                     std::shared_ptr<uint8_t[]> chosen = rtn.value();
                     QuantGrid grid;
                     if (quant_grid_for_type(target, &grid)) {
@@ -211,7 +214,8 @@ Result<CalibrationReport> calibrate_and_quantize(Engine& engine, Model& model, Q
                         const std::vector<float> wq = q->dequantized();
                         e.gptq = relative_error(h_view, w, wq.data(), reference, t->rows, t->cols, pool);
                         if (options.apply_gptq) {
-                            chosen = std::shared_ptr<uint8_t[]>(new uint8_t[row_bytes(target, t->cols) * size_t(t->rows)]);
+                            chosen =
+                                std::shared_ptr<uint8_t[]>(new uint8_t[row_bytes(target, t->cols) * size_t(t->rows)]);
                             for (int64_t r = 0; r < t->rows; ++r)
                                 encode_row_from_codes(target, q->scales.data() + r * q->groups_per_row,
                                                       q->offsets.data() + r * q->groups_per_row,
@@ -230,11 +234,13 @@ Result<CalibrationReport> calibrate_and_quantize(Engine& engine, Model& model, Q
                     }
                     t->type = target;
                     t->data = chosen.get();
-                    model.weights.owned.push_back(std::static_pointer_cast<void>(std::shared_ptr<uint8_t>(chosen, chosen.get())));
+                    model.weights.owned.push_back(
+                        std::static_pointer_cast<void>(std::shared_ptr<uint8_t>(chosen, chosen.get())));
                     report.matrices.push_back(e);
                 }
             }
-            if (on_progress && !on_progress(float(layer + 1) / float(c.n_layers))) return Status::error("loading cancelled");
+            if (on_progress && !on_progress(float(layer + 1) / float(c.n_layers)))
+                return Status::error("loading cancelled");
         }
     }
     // The embedding and the output projection (no observed inputs): round-to-nearest.

@@ -23,19 +23,19 @@ struct Model;
 struct CalibrationOptions {
     // Plain text; every Debian system has this public licence text (base-files).
     std::string text_path = "/usr/share/common-licenses/GPL-3";
-    int32_t samples = 8;          // sequences of sample_tokens tokens
+    int32_t samples = 8;  // sequences of sample_tokens tokens
     int32_t sample_tokens = 256;
-    double damp_percent = 0.01;   // GPTQ's dampening of H
+    double damp_percent = 0.01;                  // GPTQ's dampening of H
     int64_t memory_budget = int64_t(512) << 20;  // Hessian bytes held at once (layers per pass)
-    bool apply_gptq = true;       // false: keep round-to-nearest weights, only measure
+    bool apply_gptq = true;                      // false: keep round-to-nearest weights, only measure
 };
 
 // One matrix's error on the calibration activations, relative to ||X W^T||^2.
 struct MatrixQuantError {
     std::string name;
     DType type = DType::F32;
-    double rtn = 0;   // round-to-nearest on the type's grid (or the type's own encoder)
-    double gptq = -1; // GPTQ; -1 where the type has no integer grid (k-quants, fp8, floats)
+    double rtn = 0;    // round-to-nearest on the type's grid (or the type's own encoder)
+    double gptq = -1;  // GPTQ; -1 where the type has no integer grid (k-quants, fp8, floats)
     // The weights kept, through the backend's kernels (activation quantization included),
     // on up to kKernelSampleTokens calibration tokens: ||X W^T - matmul(Wq, X)||^2 / ||X W^T||^2.
     double kernel = -1;

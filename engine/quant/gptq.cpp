@@ -24,8 +24,10 @@ using ChunkFn = std::function<void(int64_t, int64_t, int)>;
 
 void run_parallel(ThreadPool* pool, int64_t n, const ChunkFn& fn) {
     if (n <= 0) return;
-    if (pool && pool->size() > 1) pool->parallel_for(n, fn);
-    else fn(0, n, 0);
+    if (pool && pool->size() > 1)
+        pool->parallel_for(n, fn);
+    else
+        fn(0, n, 0);
 }
 
 // Items [first, last) of a triangular loop (cost growing or shrinking linearly with
@@ -69,11 +71,17 @@ Status check_matrix(const float* w, int64_t rows, int64_t cols, const char* what
 
 constexpr float kFp16Max = 65504.0f;
 
-struct GroupParams { float d = 0, m = 0; };
+struct GroupParams {
+    float d = 0, m = 0;
+};
 
-int zero_code(const QuantGrid& g) { return (g.qmax + 1) / 2; }
+int zero_code(const QuantGrid& g) {
+    return (g.qmax + 1) / 2;
+}
 
-float through_fp16(float v) { return fp16_to_fp32(fp32_to_fp16(std::clamp(v, -kFp16Max, kFp16Max))); }
+float through_fp16(float v) {
+    return fp16_to_fp32(fp32_to_fp16(std::clamp(v, -kFp16Max, kFp16Max)));
+}
 
 GroupParams params_for_range(double lo, double hi, const QuantGrid& g) {
     GroupParams p;
@@ -114,7 +122,9 @@ inline int quantize_value(double w, GroupParams p, const QuantGrid& g) {
 }
 
 // The one place a code becomes a value, so GPTQ compensates for exactly what value() returns.
-inline float dequant(GroupParams p, int q) { return p.d * float(q) + p.m; }
+inline float dequant(GroupParams p, int q) {
+    return p.d * float(q) + p.m;
+}
 
 // Columns per group once group_size 0 (or >= cols) is read as "the whole row".
 int64_t effective_group(const QuantGrid& g, int64_t cols) {
@@ -211,8 +221,8 @@ Status factor_inverse_in_place(std::vector<double>& h, int64_t n, ThreadPool* po
         char value[32];
         std::snprintf(value, sizeof value, "%.3g", pivot);
         return Status::error("Hessian [" + std::to_string(n) + " x " + std::to_string(n) +
-                             "] is not positive definite (pivot of column " + std::to_string(n - 1 - bad) +
-                             " is " + value + "); use more calibration samples or a higher damp_percent");
+                             "] is not positive definite (pivot of column " + std::to_string(n - 1 - bad) + " is " +
+                             value + "); use more calibration samples or a higher damp_percent");
     }
     u.assign(size_t(n * n), 0.0);
     invert_lower(h, u, n, pool);
@@ -326,8 +336,8 @@ Result<GroupQuantized> gptq_quantize(const float* w, int64_t rows, int64_t cols,
     LUMEN_TRY(validate_grid(grid));
     LUMEN_TRY(check_matrix(w, rows, cols, "GPTQ weights"));
     if (hessian.size() != size_t(cols * cols))
-        return Status::error("GPTQ: Hessian has " + std::to_string(hessian.size()) + " values, expected cols x cols = " +
-                             std::to_string(cols) + " x " + std::to_string(cols));
+        return Status::error("GPTQ: Hessian has " + std::to_string(hessian.size()) +
+                             " values, expected cols x cols = " + std::to_string(cols) + " x " + std::to_string(cols));
     if (!(options.damp_percent >= 0) || !std::isfinite(options.damp_percent) || options.block_size < 1)
         return Status::error("GPTQ: damp_percent must be finite and >= 0, block_size >= 1");
     for (double v : hessian)
@@ -354,9 +364,8 @@ Result<GroupQuantized> gptq_quantize(const float* w, int64_t rows, int64_t cols,
     std::vector<int64_t> perm(static_cast<size_t>(cols));
     std::iota(perm.begin(), perm.end(), 0);
     if (options.act_order) {
-        std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) {
-            return h[size_t(a * cols + a)] > h[size_t(b * cols + b)];
-        });
+        std::stable_sort(perm.begin(), perm.end(),
+                         [&](int64_t a, int64_t b) { return h[size_t(a * cols + a)] > h[size_t(b * cols + b)]; });
         std::vector<double> hp(h.size());
         for (int64_t a = 0; a < cols; ++a)
             for (int64_t b = 0; b < cols; ++b) hp[size_t(a * cols + b)] = h[size_t(perm[a] * cols + perm[b])];
@@ -391,7 +400,8 @@ Result<GroupQuantized> gptq_quantize(const float* w, int64_t rows, int64_t cols,
                 for (int64_t i = 0; i < cols; ++i) wt[size_t(r * cols + i)] = original[size_t(perm[i])];
                 if (options.act_order)  // static groups, from the weights before any compensation
                     for (int64_t g = 0; g < gpr; ++g)
-                        params[size_t(r * gpr + g)] = params_of(&original[size_t(g * gs)], std::min(gs, cols - g * gs), grid);
+                        params[size_t(r * gpr + g)] =
+                            params_of(&original[size_t(g * gs)], std::min(gs, cols - g * gs), grid);
             }
             for (int64_t i1 = 0; i1 < cols; i1 += block) {
                 const int64_t i2 = std::min(i1 + block, cols);

@@ -21,15 +21,15 @@ namespace lumen {
 class ThreadPool;
 
 struct QuantGrid {
-    int qmax = 15;           // codes are 0..qmax; at most 255 (codes are bytes)
+    int qmax = 15;  // codes are 0..qmax; at most 255 (codes are bytes)
     // symmetric: m = -zero_code * d with zero_code = (qmax + 1) / 2 and
     //   d = absmax / (qmax - zero_code), so +absmax lands on qmax. Only d is stored;
     //   m is derived in float (exactly, with fp16_params). For qmax = 15 code 0 stays free for GPTQ's
     //   compensation to reach below -absmax; int8 uses qmax = 254, zero_code 127.
     // asymmetric: d = (max - min) / qmax and m = min of the group.
     bool symmetric = true;
-    int group_size = 32;     // columns per group; 0 = one group per row. A last group may be partial.
-    bool fp16_params = true; // d and m go through IEEE half before use, as the storage formats keep them
+    int group_size = 32;      // columns per group; 0 = one group per row. A last group may be partial.
+    bool fp16_params = true;  // d and m go through IEEE half before use, as the storage formats keep them
 };
 
 // Whether the grid can be used (qmax in range, group_size >= 0); says why not.
@@ -39,12 +39,12 @@ Status validate_grid(const QuantGrid& grid);
 // produced the codes, so value() is bit for bit what the quantizer compensated for.
 struct GroupQuantized {
     int64_t rows = 0, cols = 0;
-    int64_t group_size = 0;          // as in QuantGrid, 0 = whole row
+    int64_t group_size = 0;  // as in QuantGrid, 0 = whole row
     int64_t groups_per_row = 0;
     int qmax = 0;
-    std::vector<float> scales;       // [rows][groups_per_row], d
-    std::vector<float> offsets;      // [rows][groups_per_row], m
-    std::vector<uint8_t> codes;      // [rows][cols], each in [0, qmax]
+    std::vector<float> scales;   // [rows][groups_per_row], d
+    std::vector<float> offsets;  // [rows][groups_per_row], m
+    std::vector<uint8_t> codes;  // [rows][cols], each in [0, qmax]
 
     int64_t group_of(int64_t c) const { return group_size == 0 ? 0 : c / group_size; }
     float value(int64_t r, int64_t c) const;  // d * q + m
@@ -72,8 +72,7 @@ private:
 };
 
 // One-shot form of HessianAccumulator; x [n][cols]. Empty on invalid input.
-std::vector<double> hessian_from_activations(const float* x, int64_t n, int64_t cols,
-                                             ThreadPool* pool = nullptr);
+std::vector<double> hessian_from_activations(const float* x, int64_t n, int64_t cols, ThreadPool* pool = nullptr);
 
 // ---------------------------------------------------------------- quantizers
 
@@ -94,18 +93,16 @@ struct GptqOptions {
 // compensated weights when its first column is reached (static_groups=False).
 // Dead columns (H[i][i] == 0) are quantized as zeros. Fails with a Status if the
 // damped Hessian is not positive definite.
-Result<GroupQuantized> gptq_quantize(const float* w, int64_t rows, int64_t cols,
-                                     const std::vector<double>& hessian, const GptqOptions& options,
-                                     ThreadPool* pool = nullptr);
+Result<GroupQuantized> gptq_quantize(const float* w, int64_t rows, int64_t cols, const std::vector<double>& hessian,
+                                     const GptqOptions& options, ThreadPool* pool = nullptr);
 
 // The upper Cholesky factor U of H^-1 (U^T U = H^-1), [n][n] row-major: the matrix
 // GPTQ's column loop reads. Exposed for tests; gptq_quantize damps H first.
-Result<std::vector<double>> inverse_hessian_factor(const std::vector<double>& h, int64_t n,
-                                                   ThreadPool* pool = nullptr);
+Result<std::vector<double>> inverse_hessian_factor(const std::vector<double>& h, int64_t n, ThreadPool* pool = nullptr);
 
 // ||X W^T - X Wq^T||^2: summed over the n rows of X [n][cols] and all `rows`
 // outputs; W and Wq are [rows][cols]. NaN on empty or null input.
-double reconstruction_error(const float* x, int64_t n, int64_t cols, const float* w, const float* wq,
-                            int64_t rows, ThreadPool* pool = nullptr);
+double reconstruction_error(const float* x, int64_t n, int64_t cols, const float* w, const float* wq, int64_t rows,
+                            ThreadPool* pool = nullptr);
 
 }  // namespace lumen

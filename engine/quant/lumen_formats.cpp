@@ -14,7 +14,9 @@ void store_half(uint8_t* p, float v) {
     const uint16_t h = fp32_to_fp16(v);
     std::memcpy(p, &h, 2);
 }
-float through_half(float v) { return fp16_to_fp32(fp32_to_fp16(v)); }
+float through_half(float v) {
+    return fp16_to_fp32(fp32_to_fp16(v));
+}
 
 float absmax(const float* x, int64_t n) {
     float a = 0.f;
@@ -22,13 +24,14 @@ float absmax(const float* x, int64_t n) {
     return a;
 }
 
-int int4_group(DType type) { return traits(type).block_elements; }
+int int4_group(DType type) {
+    return traits(type).block_elements;
+}
 
 // Codes of one group on the grid (d, m): q = clamp(round((w - m) / d), 0, qmax).
 void codes_for(const float* x, int n, float d, float m, int qmax, uint8_t* q) {
     const float inv = d != 0.f ? 1.f / d : 0.f;
-    for (int i = 0; i < n; ++i)
-        q[i] = uint8_t(std::clamp(int(std::lrintf((x[i] - m) * inv)), 0, qmax));
+    for (int i = 0; i < n; ++i) q[i] = uint8_t(std::clamp(int(std::lrintf((x[i] - m) * inv)), 0, qmax));
 }
 
 // int4 groups: byte j packs codes j (low nibble) and j + G/2 (high nibble).
@@ -63,8 +66,12 @@ void encode_int4_row(DType type, const float* x, uint8_t* dst, int64_t n) {
 
 }  // namespace
 
-bool is_lumen_format(DType type) { return !traits(type).in_gguf; }
-bool has_tensor_scale(DType type) { return type == DType::F8_E4M3_T; }
+bool is_lumen_format(DType type) {
+    return !traits(type).in_gguf;
+}
+bool has_tensor_scale(DType type) {
+    return type == DType::F8_E4M3_T;
+}
 
 void encode_lumen_row(DType type, const float* src, uint8_t* dst, int64_t n, float tensor_absmax) {
     switch (type) {
@@ -94,8 +101,7 @@ void encode_lumen_row(DType type, const float* src, uint8_t* dst, int64_t n, flo
         case DType::F8_E5M2:
             for (int64_t i = 0; i < n; ++i) dst[i] = fp32_to_fp8_e5m2(src[i]);
             return;
-        default:
-            return encode_int4_row(type, src, dst, n);
+        default: return encode_int4_row(type, src, dst, n);
     }
 }
 
@@ -112,12 +118,12 @@ bool quant_grid_for_type(DType type, QuantGrid* grid) {
         case DType::Q8_0: *grid = {255, true, 32, true}; return true;
         case DType::Q4_0: *grid = {15, true, 32, true}; return true;
         case DType::Q4_1: *grid = {15, false, 32, true}; return true;
-        case DType::I4_G32: case DType::I4_G64: case DType::I4_G128:
-            *grid = {15, true, int4_group(type), true};
-            return true;
-        case DType::I4Z_G32: case DType::I4Z_G64: case DType::I4Z_G128:
-            *grid = {15, false, int4_group(type), true};
-            return true;
+        case DType::I4_G32:
+        case DType::I4_G64:
+        case DType::I4_G128: *grid = {15, true, int4_group(type), true}; return true;
+        case DType::I4Z_G32:
+        case DType::I4Z_G64:
+        case DType::I4Z_G128: *grid = {15, false, int4_group(type), true}; return true;
         default: return false;
     }
 }

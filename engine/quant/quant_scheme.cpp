@@ -52,7 +52,9 @@ const SchemeInfo& info(QuantScheme scheme) {
     return kSchemes[0];  // unreachable for valid enum values
 }
 
-bool contains(const std::string& s, const char* part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const char* part) {
+    return s.find(part) != std::string::npos;
+}
 
 // llama.cpp's use_more_bits: the first and last eighth of the layers, and every third one between.
 bool use_more_bits(int layer, int n_layers) {
@@ -109,7 +111,9 @@ Result<QuantScheme> parse_quant_scheme(std::string_view name) {
                          quant_scheme_names());
 }
 
-const char* quant_scheme_name(QuantScheme scheme) { return info(scheme).name; }
+const char* quant_scheme_name(QuantScheme scheme) {
+    return info(scheme).name;
+}
 
 std::string quant_scheme_names(bool gguf_only) {
     std::string names;
@@ -127,18 +131,25 @@ QuantScheme quant_scheme_for_type(DType type) {
     return QuantScheme::f32;  // unreachable: every DType has its scheme
 }
 
-uint32_t quant_scheme_file_type(QuantScheme scheme) { return info(scheme).file_type; }
+uint32_t quant_scheme_file_type(QuantScheme scheme) {
+    return info(scheme).file_type;
+}
 std::vector<QuantScheme> load_time_schemes() {
     using Q = QuantScheme;
-    return {Q::f32,      Q::f16,           Q::bf16,          Q::q8_0,          Q::int8_ch,      Q::int8_w8a8,
-            Q::fp8_e4m3_ch, Q::fp8_e4m3_tensor, Q::q6_k,        Q::q5_k,          Q::q5_1,
-            Q::q5_0,     Q::q4_k_m,        Q::q4_k,          Q::q4_1,          Q::q4_0,
-            Q::int4_g32, Q::int4_asym_g32, Q::int4_g64,      Q::int4_asym_g64, Q::int4_g128,
-            Q::int4_asym_g128};
+    return {Q::f32,       Q::f16,           Q::bf16,        Q::q8_0,
+            Q::int8_ch,   Q::int8_w8a8,     Q::fp8_e4m3_ch, Q::fp8_e4m3_tensor,
+            Q::q6_k,      Q::q5_k,          Q::q5_1,        Q::q5_0,
+            Q::q4_k_m,    Q::q4_k,          Q::q4_1,        Q::q4_0,
+            Q::int4_g32,  Q::int4_asym_g32, Q::int4_g64,    Q::int4_asym_g64,
+            Q::int4_g128, Q::int4_asym_g128};
 }
 
-bool quant_scheme_in_gguf(QuantScheme scheme) { return info(scheme).file_type != kNoFileType; }
-DType quant_scheme_base_type(QuantScheme scheme) { return info(scheme).base_type; }
+bool quant_scheme_in_gguf(QuantScheme scheme) {
+    return info(scheme).file_type != kNoFileType;
+}
+DType quant_scheme_base_type(QuantScheme scheme) {
+    return info(scheme).base_type;
+}
 
 Result<QuantMix> parse_quant_mix(std::string_view spec) {
     QuantMix mix;
@@ -161,11 +172,16 @@ Result<QuantMix> parse_quant_mix(std::string_view spec) {
     while (!rest.empty()) {
         const size_t comma = rest.find(',');
         const std::string_view part = rest.substr(0, comma);
-        if (part == "embd") mix.embedding = true;
-        else if (part == "output") mix.output = true;
-        else if (part == "first") mix.first_layer = true;
-        else if (part == "last") mix.last_layer = true;
-        else return expected(std::string(part).append(" names no tensors"));
+        if (part == "embd")
+            mix.embedding = true;
+        else if (part == "output")
+            mix.output = true;
+        else if (part == "first")
+            mix.first_layer = true;
+        else if (part == "last")
+            mix.last_layer = true;
+        else
+            return expected(std::string(part).append(" names no tensors"));
         if (comma == std::string_view::npos) break;
         rest = rest.substr(comma + 1);
     }
@@ -202,7 +218,8 @@ bool mix_names(const QuantMix& mix, const std::string& name, const QuantModelSha
 DType tensor_type_for_scheme(QuantScheme scheme, const std::string& name, const std::vector<int64_t>& dims,
                              DType current, const QuantModelShape& model, const QuantMix& mix) {
     // Only matrices are converted (llama.cpp: names ending in "weight" with two or more dims).
-    const bool is_matrix_weight = dims.size() >= 2 && name.size() >= 6 && name.compare(name.size() - 6, 6, "weight") == 0;
+    const bool is_matrix_weight =
+        dims.size() >= 2 && name.size() >= 6 && name.compare(name.size() - 6, 6, "weight") == 0;
     if (!is_matrix_weight) return current;
     if (mix_names(mix, name, model)) return fallback_for_row_length(*mix.type, dims[0]);
     const DType wanted = scheme == QuantScheme::q4_k_m ? q4_k_m_type(name, model) : info(scheme).base_type;

@@ -6,8 +6,8 @@
 #include <cstring>
 #include <thread>
 
-#include "quant/quantize.h"
 #include "quant/lumen_formats.h"
+#include "quant/quantize.h"
 
 namespace lumen {
 
@@ -22,10 +22,14 @@ void store_half(uint8_t* p, float v) {
     const uint16_t h = fp32_to_fp16(v);
     std::memcpy(p, &h, 2);
 }
-float round_trip_half(float v) { return fp16_to_fp32(fp32_to_fp16(v)); }
+float round_trip_half(float v) {
+    return fp16_to_fp32(fp32_to_fp16(v));
+}
 
 // Round half to even, as the FPU does by default (ggml's nearest_int does the same with a magic add).
-int nearest_int(float v) { return int(std::lrintf(v)); }
+int nearest_int(float v) {
+    return int(std::lrintf(v));
+}
 
 // The signed value of largest magnitude; the first one wins ties, as in ggml.
 float signed_absmax(const float* x, int n) {
@@ -287,7 +291,8 @@ void quantize_k_super_block(const float* x, int nmax, float rmin, float rdelta, 
         const float d = d_all * float(sc);
         if (d == 0.f) continue;
         const float dm = dmin_all * float(m);
-        for (int i = 0; i < 32; ++i) L[32 * j + i] = uint8_t(std::clamp(nearest_int((x[32 * j + i] + dm) / d), 0, nmax));
+        for (int i = 0; i < 32; ++i)
+            L[32 * j + i] = uint8_t(std::clamp(nearest_int((x[32 * j + i] + dm) / d), 0, nmax));
     }
 }
 
@@ -435,7 +440,8 @@ Status quantize_rows(DType type, const float* src, void* dst, int64_t n_rows, in
     if (n_threads <= 0) n_threads = int(std::max(1u, std::thread::hardware_concurrency()));
     const int64_t n_workers = std::min<int64_t>({int64_t(n_threads), max_useful, std::max<int64_t>(1, n_rows)});
     auto encode_range = [&](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; ++r) encode_row(type, src + r * n_per_row, out + size_t(r) * stride, n_per_row, tensor_absmax);
+        for (int64_t r = begin; r < end; ++r)
+            encode_row(type, src + r * n_per_row, out + size_t(r) * stride, n_per_row, tensor_absmax);
     };
     if (n_workers <= 1) {
         encode_range(0, n_rows);

@@ -48,8 +48,27 @@ Status stream_encoded_rows(DType type, int64_t n_rows, int64_t n_per_row, const 
 // The int*/fp8 schemes are Lumen's own formats (quant/lumen_formats.h): load-time
 // quantization only, since GGUF cannot hold them.
 enum class QuantScheme {
-    f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, q4_k_m,
-    int8_ch, int4_g32, int4_g64, int4_g128, int4_asym_g32, int4_asym_g64, int4_asym_g128, fp8_e4m3_ch, fp8_e4m3_tensor,
+    f32,
+    f16,
+    bf16,
+    q8_0,
+    q4_0,
+    q4_1,
+    q5_0,
+    q5_1,
+    q4_k,
+    q5_k,
+    q6_k,
+    q4_k_m,
+    int8_ch,
+    int4_g32,
+    int4_g64,
+    int4_g128,
+    int4_asym_g32,
+    int4_asym_g64,
+    int4_asym_g128,
+    fp8_e4m3_ch,
+    fp8_e4m3_tensor,
     int8_w8a8
 };
 

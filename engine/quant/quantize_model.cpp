@@ -66,14 +66,15 @@ struct TypeTotals {
     uint64_t bytes = 0;
 };
 
-std::string format_report(const std::map<std::string, TypeTotals>& before, const std::map<std::string, TypeTotals>& after) {
+std::string format_report(const std::map<std::string, TypeTotals>& before,
+                          const std::map<std::string, TypeTotals>& after) {
     std::set<std::string> types;
     for (const auto& [name, t] : before) types.insert(name);
     for (const auto& [name, t] : after) types.insert(name);
     std::string out;
     char line[160];
-    std::snprintf(line, sizeof line, "%-8s %16s %12s %16s %12s\n", "type", "tensors before", "MiB before", "tensors after",
-                  "MiB after");
+    std::snprintf(line, sizeof line, "%-8s %16s %12s %16s %12s\n", "type", "tensors before", "MiB before",
+                  "tensors after", "MiB after");
     out += line;
     TypeTotals total_before, total_after;
     for (const auto& name : types) {
@@ -102,8 +103,10 @@ Status quantize_model(const std::string& input_path, const std::string& output_p
     auto quant_mix = parse_quant_mix(mix);
     if (!quant_mix) return quant_mix.status();
     const auto not_in_gguf = [](const std::string& what) {
-        return Status::error(what + " is one of Lumen's own formats, which GGUF files cannot hold; load the model with "
-                             "--weights to quantize it in memory, or write one of " + quant_scheme_names(true));
+        return Status::error(what +
+                             " is one of Lumen's own formats, which GGUF files cannot hold; load the model with "
+                             "--weights to quantize it in memory, or write one of " +
+                             quant_scheme_names(true));
     };
     if (!quant_scheme_in_gguf(scheme.value())) return not_in_gguf("'" + scheme_name + "'");
     if (quant_mix.value().type && !traits(*quant_mix.value().type).in_gguf)

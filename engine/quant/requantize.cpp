@@ -24,7 +24,8 @@ WeightShapes weight_shapes(const Model& model) {
     WeightShapes shapes;
     shapes.model = shape_of(model);
     shapes.bytes = model.weight_bytes();
-    for (const auto& [name, view] : gguf_named_tensors(model)) shapes.tensors.push_back({name, gguf_dims(*view), view->type});
+    for (const auto& [name, view] : gguf_named_tensors(model))
+        shapes.tensors.push_back({name, gguf_dims(*view), view->type});
     return shapes;
 }
 
@@ -67,7 +68,7 @@ Result<RequantizeReport> requantize_model(Model& model, QuantScheme scheme, int 
     constexpr int64_t kChunkRows = 256;
     for (const auto& [name, view] : gguf_named_tensors(model)) {
         TensorView& t = const_cast<TensorView&>(*view);  // gguf_named_tensors points into model.weights
-        if (t.rows <= 1) continue;  // norms and biases keep their types
+        if (t.rows <= 1) continue;                       // norms and biases keep their types
         const DType target = tensor_type_for_scheme(scheme, name, gguf_dims(t), t.type, shape, mix);
         if (target == t.type) continue;
         if (t.cols % traits(target).block_elements != 0)
@@ -80,7 +81,8 @@ Result<RequantizeReport> requantize_model(Model& model, QuantScheme scheme, int 
         for (int64_t r0 = 0; r0 < t.rows; r0 += kChunkRows) {
             const int64_t n = std::min(kChunkRows, t.rows - r0);
             for (int64_t r = 0; r < n; ++r) dequantize_row(t.type, t.row(r0 + r), rows.data() + r * t.cols, t.cols);
-            LUMEN_TRY(quantize_rows(target, rows.data(), buffer.get() + size_t(r0) * out_stride, n, t.cols, n_threads, amax));
+            LUMEN_TRY(
+                quantize_rows(target, rows.data(), buffer.get() + size_t(r0) * out_stride, n, t.cols, n_threads, amax));
         }
         t.type = target;
         t.data = buffer.get();

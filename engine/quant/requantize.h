@@ -42,7 +42,8 @@ int64_t predicted_weight_bytes(const Model& model, QuantScheme scheme, const Qua
 // Re-encodes model's matrices for `scheme`; the new bytes are owned by model.weights.
 // Matrices already in their scheme type are left as they are.
 // `mix` keeps chosen tensors in a higher-precision type (quantize.h).
-Result<RequantizeReport> requantize_model(Model& model, QuantScheme scheme, int n_threads = 0, const QuantMix& mix = {});
+Result<RequantizeReport> requantize_model(Model& model, QuantScheme scheme, int n_threads = 0,
+                                          const QuantMix& mix = {});
 
 }  // namespace lumen
 
@@ -52,7 +53,7 @@ namespace lumen {
 // NMSE = sum (w - w0)^2 / sum w0^2 over its dequantized values.
 struct TensorError {
     std::string name;
-    DType type = DType::F32;       // in `model`
+    DType type = DType::F32;  // in `model`
     DType original_type = DType::F32;
     int64_t elements = 0;
     double nmse = 0;

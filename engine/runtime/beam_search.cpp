@@ -15,7 +15,7 @@ struct Beam {
     int32_t seq = -1;
     std::vector<int32_t> ids;  // generated so far
     double sum_logprob = 0;
-    int32_t node = -1;         // its index in the previous step's trace
+    int32_t node = -1;  // its index in the previous step's trace
 };
 
 struct Candidate {
@@ -34,8 +34,9 @@ void top_tokens(const float* logits, int32_t vocab, int32_t k, std::vector<std::
     out->clear();
     for (int32_t i = 0; i < vocab; ++i) out->push_back({double(logits[i]) - log_z, i});
     const size_t keep = std::min(size_t(k), out->size());
-    std::partial_sort(out->begin(), out->begin() + long(keep), out->end(),
-                      [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+    std::partial_sort(out->begin(), out->begin() + long(keep), out->end(), [](const auto& a, const auto& b) {
+        return a.first > b.first || (a.first == b.first && a.second < b.second);
+    });
     out->resize(keep);
 }
 
@@ -55,7 +56,8 @@ struct SequenceGuard {
 
 }  // namespace
 
-Result<BeamSearchResult> beam_search(Engine& engine, const BeamSearchRequest& request, const std::atomic<bool>* cancel) {
+Result<BeamSearchResult> beam_search(Engine& engine, const BeamSearchRequest& request,
+                                     const std::atomic<bool>* cancel) {
     const auto start = std::chrono::steady_clock::now();
     const int32_t vocab = engine.model().config.vocab_size;
     const int32_t bs = engine.kv().layout().block_size;
@@ -95,9 +97,10 @@ Result<BeamSearchResult> beam_search(Engine& engine, const BeamSearchRequest& re
     std::vector<BeamHypothesis> finished;  // the best `width`, kept sorted by score
     auto add_hypothesis = [&](const std::vector<int32_t>& ids, double sum, const std::string& why) {
         BeamHypothesis h{ids, sum, length_normalized(sum, ids.size(), request.length_penalty), why};
-        finished.insert(std::upper_bound(finished.begin(), finished.end(), h,
-                                         [](const BeamHypothesis& a, const BeamHypothesis& x) { return a.score > x.score; }),
-                        h);
+        finished.insert(
+            std::upper_bound(finished.begin(), finished.end(), h,
+                             [](const BeamHypothesis& a, const BeamHypothesis& x) { return a.score > x.score; }),
+            h);
         if (finished.size() > size_t(request.width)) finished.pop_back();
     };
 

@@ -27,37 +27,37 @@ namespace lumen {
 
 struct BeamSearchRequest {
     std::vector<int32_t> prompt_ids;
-    int32_t width = 4;              // beams kept per step (1: greedy)
-    int32_t n_return = 1;           // hypotheses returned, best first (<= width)
+    int32_t width = 4;     // beams kept per step (1: greedy)
+    int32_t n_return = 1;  // hypotheses returned, best first (<= width)
     int32_t max_tokens = 64;
-    float length_penalty = 1.0f;    // score = sum_logprob / length^length_penalty
+    float length_penalty = 1.0f;  // score = sum_logprob / length^length_penalty
     bool early_stopping = true;
     bool stop_at_eos = true;
-    SamplingParams constraints;     // only the penalties and no_repeat_ngram apply (Sampler::constrain)
+    SamplingParams constraints;  // only the penalties and no_repeat_ngram apply (Sampler::constrain)
 };
 
 struct BeamHypothesis {
-    std::vector<int32_t> ids;       // generated ids (a final end-of-generation token included)
-    double sum_logprob = 0;         // sum of the tokens' log-probabilities
-    double score = 0;               // sum_logprob / length^length_penalty
-    std::string finish_reason;      // "eos", "max_tokens", "context_full", "cancelled"
+    std::vector<int32_t> ids;   // generated ids (a final end-of-generation token included)
+    double sum_logprob = 0;     // sum of the tokens' log-probabilities
+    double score = 0;           // sum_logprob / length^length_penalty
+    std::string finish_reason;  // "eos", "max_tokens", "context_full", "cancelled"
 };
 
 // One beam after a step, for showing the search as a tree.
 struct BeamNode {
-    int32_t parent = -1;            // index in the previous step's beams (-1: the prompt)
+    int32_t parent = -1;  // index in the previous step's beams (-1: the prompt)
     int32_t token = 0;
     double sum_logprob = 0;
-    bool finished = false;          // an end-of-generation token ended this hypothesis here
+    bool finished = false;  // an end-of-generation token ended this hypothesis here
 };
 
 struct BeamSearchResult {
-    std::vector<BeamHypothesis> hypotheses;       // n_return of them, best score first
-    std::vector<std::vector<BeamNode>> steps;     // per step: the kept beams, then the hypotheses it finished
-    int32_t n_steps = 0;                          // decode steps run
-    int32_t n_forks = 0;                          // sequences forked from a parent beam
-    int32_t peak_blocks = 0;                      // KV blocks the search held at its widest point
-    int32_t prompt_blocks = 0;                    // blocks the prompt alone takes
+    std::vector<BeamHypothesis> hypotheses;    // n_return of them, best score first
+    std::vector<std::vector<BeamNode>> steps;  // per step: the kept beams, then the hypotheses it finished
+    int32_t n_steps = 0;                       // decode steps run
+    int32_t n_forks = 0;                       // sequences forked from a parent beam
+    int32_t peak_blocks = 0;                   // KV blocks the search held at its widest point
+    int32_t prompt_blocks = 0;                 // blocks the prompt alone takes
     double elapsed_ms = 0;
 };
 

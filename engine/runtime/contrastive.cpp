@@ -32,7 +32,6 @@ struct OwnedSequence {
     }
 };
 
-
 }  // namespace
 
 Result<ContrastiveResult> contrastive_generate(Engine& expert, const ContrastiveRequest& request,
@@ -41,8 +40,9 @@ Result<ContrastiveResult> contrastive_generate(Engine& expert, const Contrastive
     const int32_t n_layers = expert.model().config.n_layers;
     const bool early_exit = request.amateur_layers > 0;
     if (early_exit == (request.amateur != nullptr))
-        return Status::error("contrastive decoding needs exactly one amateur: another model, or the expert's first k "
-                             "layers");
+        return Status::error(
+            "contrastive decoding needs exactly one amateur: another model, or the expert's first k "
+            "layers");
     if (early_exit && request.amateur_layers >= n_layers)
         return Status::error("the early-exit amateur has " + std::to_string(request.amateur_layers) +
                              " layers; expected 1.." + std::to_string(n_layers - 1) + " (the expert has " +
@@ -92,7 +92,8 @@ Result<ContrastiveResult> contrastive_generate(Engine& expert, const Contrastive
         log_probs(amateur_row, vocab, request.amateur_temperature, &lp_amateur);
         const int32_t greedy = int32_t(std::max_element(lp_expert.begin(), lp_expert.end()) - lp_expert.begin());
         // Plausible: p_expert >= alpha * max p_expert, i.e. log p >= log alpha + max log p.
-        const double cutoff = request.alpha > 0 ? std::log(double(request.alpha)) + lp_expert[size_t(greedy)] : -INFINITY;
+        const double cutoff =
+            request.alpha > 0 ? std::log(double(request.alpha)) + lp_expert[size_t(greedy)] : -INFINITY;
         plausible.clear();
         for (int32_t t = 0; t < vocab; ++t)
             if (lp_expert[size_t(t)] >= cutoff)
@@ -108,8 +109,9 @@ Result<ContrastiveResult> contrastive_generate(Engine& expert, const Contrastive
         step.token = plausible.front().token;
         step.expert_greedy = greedy;
         step.n_plausible = int32_t(plausible.size());
-        step.candidates.assign(plausible.begin(),
-                               plausible.begin() + long(std::min(plausible.size(), size_t(std::max(1, request.trace_candidates)))));
+        step.candidates.assign(
+            plausible.begin(),
+            plausible.begin() + long(std::min(plausible.size(), size_t(std::max(1, request.trace_candidates)))));
         result.ids.push_back(step.token);
         result.n_differs += step.token != greedy;
         result.trace.push_back(std::move(step));

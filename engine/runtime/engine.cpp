@@ -72,7 +72,8 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const Load
             calibrated = std::pair{scheme.value(), mix.value()};
         } else {
             if (!progress("quantizing the weights", 0.15f)) return Status::error("loading cancelled");
-            auto requantized = requantize_model(*engine->model_, scheme.value(), options.backend.n_threads, mix.value());
+            auto requantized =
+                requantize_model(*engine->model_, scheme.value(), options.backend.n_threads, mix.value());
             if (!requantized) return requantized.status().with_context("load-time quantization");
         }
     } else if (options.weights_gptq) {
@@ -87,8 +88,7 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const Load
 
     if (options.block_size < 1 || options.block_size > 1024)
         return Status::error("block size " + std::to_string(options.block_size) + " is invalid, expected 1..1024");
-    if (options.max_batch_tokens < 1)
-        return Status::error("max batch tokens must be at least 1");
+    if (options.max_batch_tokens < 1) return Status::error("max batch tokens must be at least 1");
     const int32_t kv_tokens = options.kv_tokens > 0 ? options.kv_tokens : std::min(c.context_length, 4096);
     if (!progress("allocating the KV cache", 0.9f)) return Status::error("loading cancelled");
     KVCacheLayout layout;
@@ -102,10 +102,9 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const Load
     engine->kv_ = std::make_unique<KVCacheManager>(layout);
     if (calibrated) {
         if (!progress("calibrating and quantizing (GPTQ)", 0.92f)) return Status::error("loading cancelled");
-        auto report = calibrate_and_quantize(*engine, *engine->model_, calibrated->first, calibrated->second,
-                                             options.calibration, [&](float f) {
-                                                 return progress("calibrating and quantizing (GPTQ)", 0.92f + 0.07f * f);
-                                             });
+        auto report = calibrate_and_quantize(
+            *engine, *engine->model_, calibrated->first, calibrated->second, options.calibration,
+            [&](float f) { return progress("calibrating and quantizing (GPTQ)", 0.92f + 0.07f * f); });
         if (!report) return report.status().with_context("load-time quantization");
         engine->calibration_report_ = std::move(report.value());
         LUMEN_TRY(engine->backend_->upload(*engine->model_));
@@ -123,7 +122,8 @@ Result<int32_t> Engine::create_sequence() {
     return seq;
 }
 
-Result<int32_t> Engine::create_sequence_from(const std::vector<int32_t>& blocks, const std::vector<int32_t>& prefix_tokens) {
+Result<int32_t> Engine::create_sequence_from(const std::vector<int32_t>& blocks,
+                                             const std::vector<int32_t>& prefix_tokens) {
     auto seq = kv_->create_sequence_from(blocks, int32_t(prefix_tokens.size()));
     if (seq) sequence_tokens_[seq.value()] = prefix_tokens;
     return seq;
@@ -147,7 +147,9 @@ Status Engine::truncate_sequence(int32_t seq_id, int32_t n_tokens) {
     return Status::ok();
 }
 
-int32_t Engine::kv_capacity() const { return kv_->n_blocks() * kv_->layout().block_size; }
+int32_t Engine::kv_capacity() const {
+    return kv_->n_blocks() * kv_->layout().block_size;
+}
 
 const std::vector<int32_t>& Engine::sequence_tokens(int32_t seq_id) const {
     static const std::vector<int32_t> none;

@@ -23,10 +23,10 @@ class Engine;
 
 struct EngineOptions {
     BackendOptions backend;
-    int32_t kv_tokens = 0;          // KV pool capacity in tokens; 0 = min(model context, 4096)
-    int32_t block_size = 16;        // tokens per KV block
-    DType kv_type = DType::F16;     // element type of the KV cache (f16 as llama.cpp; f32 for exact fp32 work)
-    int32_t max_batch_tokens = 512; // prompt tokens per forward step (prefill chunk)
+    int32_t kv_tokens = 0;           // KV pool capacity in tokens; 0 = min(model context, 4096)
+    int32_t block_size = 16;         // tokens per KV block
+    DType kv_type = DType::F16;      // element type of the KV cache (f16 as llama.cpp; f32 for exact fp32 work)
+    int32_t max_batch_tokens = 512;  // prompt tokens per forward step (prefill chunk)
     // Load-time quantization: re-encode the weights for this scheme ("q8_0", "q4_k_m", ...,
     // as `lumen-cli quantize --type`) after reading them; empty keeps the file's types.
     std::string weights_scheme;
@@ -62,10 +62,10 @@ struct SequenceInput {
 };
 
 struct GenerationRequest {
-    std::string prompt;                 // used when prompt_ids is empty
-    std::vector<int32_t> prompt_ids;    // pre-tokenized prompt (takes precedence)
-    int add_bos = -1;                   // -1: as the vocab says; 0/1 to force
-    bool parse_special = false;         // match special-token text in the prompt (chat templates)
+    std::string prompt;               // used when prompt_ids is empty
+    std::vector<int32_t> prompt_ids;  // pre-tokenized prompt (takes precedence)
+    int add_bos = -1;                 // -1: as the vocab says; 0/1 to force
+    bool parse_special = false;       // match special-token text in the prompt (chat templates)
     int32_t max_tokens = 128;
     SamplingParams sampling;
     std::vector<std::string> stop_strings;
@@ -118,13 +118,13 @@ struct GenerationStats {
     double decode_tps = 0;   // generated tokens per second after the first
     int32_t n_prompt = 0;
     int32_t n_gen = 0;
-    int32_t n_cached = 0;    // prompt tokens whose KV was reused from the sequence (seq_id >= 0)
+    int32_t n_cached = 0;  // prompt tokens whose KV was reused from the sequence (seq_id >= 0)
     // Speculative decoding (lookup_draft > 0 or a draft_engine):
-    int32_t n_drafted = 0;          // draft tokens proposed
-    int32_t n_draft_accepted = 0;   // of which accepted
-    int32_t n_verify_steps = 0;     // steps that verified a draft
+    int32_t n_drafted = 0;                   // draft tokens proposed
+    int32_t n_draft_accepted = 0;            // of which accepted
+    int32_t n_verify_steps = 0;              // steps that verified a draft
     std::vector<int32_t> draft_accepted_at;  // accepted count per draft position (0 = first draft token)
-    double draft_ms = 0;            // wall time in the draft model (0 for prompt lookup)
+    double draft_ms = 0;                     // wall time in the draft model (0 for prompt lookup)
     // Early exit: decode steps by the number of layers they ran (index 1..n_layers).
     std::vector<int32_t> exit_layer_counts;
     double mean_layers_run() const;  // over exit_layer_counts; 0 without early exit
@@ -132,27 +132,27 @@ struct GenerationStats {
 
 // One forward step of a generation, for live statistics.
 struct StepEvent {
-    int32_t step = 0;        // 0-based within the request
-    bool prefill = false;    // a prompt chunk, else one decode token
-    int32_t n_tokens = 0;    // tokens processed by the step
-    double step_ms = 0;      // wall time of the step
-    double elapsed_ms = 0;   // since the request started, at the end of the step
+    int32_t step = 0;       // 0-based within the request
+    bool prefill = false;   // a prompt chunk, else one decode token
+    int32_t n_tokens = 0;   // tokens processed by the step
+    double step_ms = 0;     // wall time of the step
+    double elapsed_ms = 0;  // since the request started, at the end of the step
 };
 
 struct TokenEvent {
     int32_t id = 0;
-    std::string text;        // text now safe to show (StopStringMatcher: held back while it may start a
-                             // stop string or ends inside a UTF-8 character; the last event has the rest)
-    int32_t index = 0;       // 0-based index among generated tokens
-    double elapsed_ms = 0;   // since the request started
+    std::string text;       // text now safe to show (StopStringMatcher: held back while it may start a
+                            // stop string or ends inside a UTF-8 character; the last event has the rest)
+    int32_t index = 0;      // 0-based index among generated tokens
+    double elapsed_ms = 0;  // since the request started
     const TokenLogprobs* logprobs = nullptr;  // with GenerationRequest::top_logprobs >= 0
 };
 
 struct GenerationResult {
     std::vector<int32_t> prompt_ids;
-    std::vector<int32_t> ids;   // generated ids (a final EOS is included)
-    std::string text;           // generated text only, stop string removed
-    std::string stop_reason;    // "eos", "max_tokens", "stop_string", "context_full", "cancelled"
+    std::vector<int32_t> ids;  // generated ids (a final EOS is included)
+    std::string text;          // generated text only, stop string removed
+    std::string stop_reason;   // "eos", "max_tokens", "stop_string", "context_full", "cancelled"
     GenerationStats stats;
     std::vector<TokenLogprobs> logprobs;  // per generated token, with GenerationRequest::top_logprobs >= 0
 };

@@ -22,7 +22,8 @@ Status chunk_logits(Engine& e, const std::vector<int32_t>& chunk, int32_t first,
     std::vector<float> logits;
     rows->clear();
     for (int32_t at = 0; at < int32_t(chunk.size());) {
-        const int32_t end = std::min<int32_t>(int32_t(chunk.size()), at < first ? std::min(first, at + step) : at + step);
+        const int32_t end =
+            std::min<int32_t>(int32_t(chunk.size()), at < first ? std::min(first, at + step) : at + step);
         SequenceInput in;
         in.seq_id = seq.value();
         in.tokens.assign(chunk.begin() + at, chunk.begin() + end);

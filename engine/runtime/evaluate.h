@@ -13,21 +13,21 @@
 namespace lumen {
 
 struct EvalOptions {
-    int32_t n_ctx = 512;       // tokens per chunk; the second half of each chunk is scored
-    int32_t max_chunks = -1;   // -1: every whole chunk of the text
+    int32_t n_ctx = 512;      // tokens per chunk; the second half of each chunk is scored
+    int32_t max_chunks = -1;  // -1: every whole chunk of the text
 };
 
 struct EvalResult {
     int32_t n_chunks = 0;
-    int64_t n_scored = 0;          // predictions scored
-    double perplexity = 0;         // exp(mean negative log-likelihood)
-    double perplexity_error = 0;   // one standard error, as llama-perplexity prints it
+    int64_t n_scored = 0;                  // predictions scored
+    double perplexity = 0;                 // exp(mean negative log-likelihood)
+    double perplexity_error = 0;           // one standard error, as llama-perplexity prints it
     std::vector<double> chunk_perplexity;  // running estimate after each chunk
     // With a reference model:
     bool has_reference = false;
     double reference_perplexity = 0;
     double kld_mean = 0, kld_p99 = 0, kld_max = 0;  // KL(reference || model), nats per token
-    double top1_agreement = 0;     // share of positions where both pick the same token
+    double top1_agreement = 0;                      // share of positions where both pick the same token
 };
 
 // Scores `tokens` (BOS already at the front when the vocabulary adds one): chunk i is

@@ -25,8 +25,13 @@ class SequenceGeneration {
 public:
     SequenceGeneration(Engine& engine, const GenerationRequest& request, const TokenCallback& on_token,
                        const std::atomic<bool>* cancel, const StepCallback& on_step)
-        : engine_(engine), request_(request), on_token_(on_token), cancel_(cancel), on_step_(on_step),
-          sampler_(request.sampling), text_(request.stop_strings) {}
+        : engine_(engine),
+          request_(request),
+          on_token_(on_token),
+          cancel_(cancel),
+          on_step_(on_step),
+          sampler_(request.sampling),
+          text_(request.stop_strings) {}
     ~SequenceGeneration() {
         if (seq_ >= 0 && !keep_sequence_) engine_.free_sequence(seq_);
     }
@@ -198,7 +203,8 @@ std::string SequenceGeneration::accept(int32_t token, int32_t index) {
 Status SequenceGeneration::feed(int32_t token, int32_t index, bool* context_full) {
     // Drafts never reach past max_tokens or the KV capacity, so they cannot end a
     // generation that plain decoding would continue.
-    const int32_t room = std::min(request_.max_tokens - index - 2, engine_.kv_capacity() - engine_.kv().length(seq_) - 1);
+    const int32_t room =
+        std::min(request_.max_tokens - index - 2, engine_.kv_capacity() - engine_.kv().length(seq_) - 1);
     std::vector<int32_t> draft;
     if (drafts_.source && room > 0) {
         auto proposed = drafts_.source->propose(history_, std::min(drafts_.length.current(), room));

@@ -36,8 +36,8 @@ Status check_same_vocabulary(const Engine& target, const Engine& draft, const st
     auto count = [](int32_t rows, int32_t tokens) {
         return std::to_string(rows) + (rows == tokens ? "" : " (tokenizer " + std::to_string(tokens) + ")");
     };
-    const std::string sizes = "the " + role + " has " + count(d_size, dv.size()) + " tokens, the target model " +
-                              count(t_size, tv.size());
+    const std::string sizes =
+        "the " + role + " has " + count(d_size, dv.size()) + " tokens, the target model " + count(t_size, tv.size());
     const std::string need = "; a " + role + " needs the target's vocabulary";
     if (t_size != d_size || tv.size() != dv.size()) return Status::error("vocabulary mismatch: " + sizes + need);
     // Every id: a draft token id is only a useful guess if it means the same text.
@@ -69,8 +69,7 @@ Result<std::vector<int32_t>> DraftModelSource::propose(const std::vector<int32_t
     return draft;
 }
 
-Result<std::vector<int32_t>> DraftModelSource::propose_untimed(const std::vector<int32_t>& history,
-                                                               int32_t max_draft) {
+Result<std::vector<int32_t>> DraftModelSource::propose_untimed(const std::vector<int32_t>& history, int32_t max_draft) {
     std::vector<int32_t> draft;
     // The sequence will hold the history and every draft token but the last: cap the draft
     // by the draft pool's capacity, so that a long generation simply stops drafting.

@@ -71,8 +71,10 @@ public:
     int32_t current() const { return current_; }
     void update(size_t drafted, size_t accepted) {
         if (!adaptive_ || drafted == 0) return;
-        if (accepted == drafted) current_ = std::min(max_, current_ + 1);
-        else if (accepted == 0) current_ = std::max(1, current_ / 2);
+        if (accepted == drafted)
+            current_ = std::min(max_, current_ + 1);
+        else if (accepted == 0)
+            current_ = std::max(1, current_ / 2);
     }
 
 private:

@@ -19,9 +19,8 @@ TokenLogprobs token_logprobs(const float* logits, int32_t n_vocab, int32_t chose
     const int32_t n = std::clamp(top_n, 0, std::min(kMaxTopLogprobs, n_vocab));
     std::vector<int32_t> ids(static_cast<size_t>(n_vocab));
     for (int32_t i = 0; i < n_vocab; ++i) ids[size_t(i)] = i;
-    std::partial_sort(ids.begin(), ids.begin() + n, ids.end(), [&](int32_t a, int32_t b) {
-        return logits[a] != logits[b] ? logits[a] > logits[b] : a < b;
-    });
+    std::partial_sort(ids.begin(), ids.begin() + n, ids.end(),
+                      [&](int32_t a, int32_t b) { return logits[a] != logits[b] ? logits[a] > logits[b] : a < b; });
     for (int32_t k = 0; k < n; ++k) out.top.push_back({ids[size_t(k)], logprob(ids[size_t(k)])});
     return out;
 }

@@ -16,10 +16,11 @@ std::vector<std::string> sampling_chain_order() {
 Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) {}
 
 void Sampler::apply_penalties(float* logits, int32_t n_vocab, const std::vector<int32_t>& history) const {
-    const bool any = params_.repeat_penalty != 1.f || params_.presence_penalty != 0.f || params_.frequency_penalty != 0.f;
+    const bool any =
+        params_.repeat_penalty != 1.f || params_.presence_penalty != 0.f || params_.frequency_penalty != 0.f;
     if (!any || history.empty() || params_.penalty_last_n == 0) return;
-    const size_t window = params_.penalty_last_n < 0 ? history.size()
-                                                     : std::min(history.size(), size_t(params_.penalty_last_n));
+    const size_t window =
+        params_.penalty_last_n < 0 ? history.size() : std::min(history.size(), size_t(params_.penalty_last_n));
     std::unordered_map<int32_t, int32_t> counts;
     for (size_t i = history.size() - window; i < history.size(); ++i) counts[history[i]]++;
     for (const auto& [id, count] : counts) {

@@ -14,16 +14,17 @@
 namespace lumen {
 
 struct SamplingParams {
-    float temperature = 0.8f;     // <= 0: greedy
-    int32_t top_k = 40;           // keep the k most likely tokens; <= 0 disables
-    float top_p = 0.95f;          // keep the smallest set with cumulative probability >= p; 1 disables
-    float min_p = 0.05f;          // drop tokens below min_p * p(max); 0 disables
-    float repeat_penalty = 1.0f;  // divide positive logits (multiply negative) of recent tokens; 1 disables
-    float presence_penalty = 0.f; // subtract once from logits of tokens seen in the window
-    float frequency_penalty = 0.f;// subtract count × this from logits of tokens seen in the window
-    int32_t penalty_last_n = 64;  // window of recent tokens the penalties look at; -1 = all
-    int32_t no_repeat_ngram = 0;  // ban a token that would repeat an n-gram of this size seen anywhere before; 0 disables
-    uint64_t seed = 0xC0FFEE;     // fixed seed gives reproducible draws
+    float temperature = 0.8f;       // <= 0: greedy
+    int32_t top_k = 40;             // keep the k most likely tokens; <= 0 disables
+    float top_p = 0.95f;            // keep the smallest set with cumulative probability >= p; 1 disables
+    float min_p = 0.05f;            // drop tokens below min_p * p(max); 0 disables
+    float repeat_penalty = 1.0f;    // divide positive logits (multiply negative) of recent tokens; 1 disables
+    float presence_penalty = 0.f;   // subtract once from logits of tokens seen in the window
+    float frequency_penalty = 0.f;  // subtract count × this from logits of tokens seen in the window
+    int32_t penalty_last_n = 64;    // window of recent tokens the penalties look at; -1 = all
+    int32_t no_repeat_ngram =
+        0;                     // ban a token that would repeat an n-gram of this size seen anywhere before; 0 disables
+    uint64_t seed = 0xC0FFEE;  // fixed seed gives reproducible draws
 
     bool greedy() const { return temperature <= 0.f; }
 };

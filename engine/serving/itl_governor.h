@@ -34,8 +34,8 @@ public:
     // One step's outcome: its decode and prompt tokens and its wall time.
     void observe(int32_t n_decode_tokens, int32_t n_prefill_tokens, double step_ms);
 
-    double decode_step_ms() const;                             // < 0 until measured
-    double prefill_token_ms() const { return token_ms_; }      // < 0 until measured
+    double decode_step_ms() const;                         // < 0 until measured
+    double prefill_token_ms() const { return token_ms_; }  // < 0 until measured
     double target_step_ms() const { return factor_ * decode_step_ms(); }
 
     static constexpr size_t kDecodeSamples = 16;

@@ -158,7 +158,9 @@ void PrefixCache::remove_leaf(Node* node) {
         }
 }
 
-void PrefixCache::clear() { evict(cached_blocks_); }
+void PrefixCache::clear() {
+    evict(cached_blocks_);
+}
 
 int32_t PrefixCache::evict_path(const int32_t* tokens, size_t n) {
     const size_t bs = size_t(block_size_);

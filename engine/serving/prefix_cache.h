@@ -43,7 +43,7 @@ public:
     int32_t cached_blocks() const { return cached_blocks_; }
     // Cached blocks eviction can free now: held by the cache only, with nothing in use below them.
     int32_t evictable_blocks() const;
-    int32_t node_count() const;        // tree nodes below the root (edges), for tests
+    int32_t node_count() const;  // tree nodes below the root (edges), for tests
     int32_t block_size() const { return block_size_; }
 
 private:

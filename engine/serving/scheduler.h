@@ -62,9 +62,9 @@ public:
     explicit Scheduler(const SchedulerOptions& options) : options_(options) {}
     const SchedulerOptions& options() const { return options_; }
 
-    void add(RequestState* r);      // to the waiting queue
+    void add(RequestState* r);          // to the waiting queue
     void add_running(RequestState* r);  // a fork of a running request: runs from the next step
-    void remove(RequestState* r);   // finished or cancelled: out of both queues
+    void remove(RequestState* r);       // finished or cancelled: out of both queues
     StepPlan schedule(BlockAllocator& memory, const StepLimits& limits = {});
 
     const std::vector<RequestState*>& running() const { return running_; }

@@ -26,7 +26,9 @@ bool apply_serve_bench_preset(const std::string& name, ServeBenchConfig* c) {
     return true;
 }
 
-const char* serve_bench_preset_names() { return "long-in-short-out, short-in-long-out, long-in-long-out"; }
+const char* serve_bench_preset_names() {
+    return "long-in-short-out, short-in-long-out, long-in-long-out";
+}
 
 Distribution summarize(std::vector<double> v) {
     Distribution d;
@@ -108,7 +110,8 @@ Result<std::vector<ServeBenchRequestPlan>> make_serve_workload(const ServeBenchC
 }
 
 Result<ServeBenchResult> run_serve_bench(ServingEngine& serving, const std::vector<ServeBenchRequestPlan>& workload,
-                                         int32_t max_concurrency, const std::function<void(const StepMetrics&)>& on_step,
+                                         int32_t max_concurrency,
+                                         const std::function<void(const StepMetrics&)>& on_step,
                                          const std::atomic<bool>* stop,
                                          const std::function<void(const RequestState&)>& on_request) {
     ServeBenchResult r;

@@ -77,8 +77,9 @@ ServingOptions single_stream_serving_options(const Engine& engine) {
 
 Result<ServeRequest> to_serve_request(const GenerationRequest& request, const std::vector<int32_t>& prompt_ids) {
     if (request.seq_id >= 0)
-        return Status::error("the serving core continues a conversation through its prefix cache, not a kept "
-                             "sequence; leave seq_id at -1 and send the whole conversation as the prompt");
+        return Status::error(
+            "the serving core continues a conversation through its prefix cache, not a kept "
+            "sequence; leave seq_id at -1 and send the whole conversation as the prompt");
     if (request.max_tokens < 0) return Status::error("max tokens must be >= 0");
     if (request.draft_engine && request.lookup_draft > 0)
         return Status::error("a draft model and prompt-lookup drafts cannot be combined; choose one draft source");
@@ -92,7 +93,8 @@ Result<ServeRequest> to_serve_request(const GenerationRequest& request, const st
     s.stop_strings = request.stop_strings;
     s.lookup_draft = request.lookup_draft;
     s.lookup_ngram = request.lookup_ngram;
-    if (request.draft_engine) s.draft_model_tokens = request.draft_tokens > 0 ? request.draft_tokens : kDefaultDraftTokens;
+    if (request.draft_engine)
+        s.draft_model_tokens = request.draft_tokens > 0 ? request.draft_tokens : kDefaultDraftTokens;
     s.draft_adaptive = request.lookup_adaptive;
     s.early_exit = request.early_exit;
     if (request.top_logprobs > kMaxTopLogprobs)

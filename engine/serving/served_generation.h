@@ -48,8 +48,7 @@ Result<ServeRequest> to_serve_request(const GenerationRequest& request, const st
 // flight on `serving` advance in the same steps; their results stay for their owners.
 // max_tokens 0 returns the tokenized prompt without running a step.
 Result<GenerationResult> generate_served(ServingEngine& serving, const GenerationRequest& request,
-                                         const TokenCallback& on_token = {},
-                                         const std::atomic<bool>* cancel = nullptr,
+                                         const TokenCallback& on_token = {}, const std::atomic<bool>* cancel = nullptr,
                                          const StepCallback& on_step = {});
 
 }  // namespace lumen

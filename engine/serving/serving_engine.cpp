@@ -44,7 +44,8 @@ Status ServingEngine::check_request(const ServeRequest& request) {
             return Status::error("request token " + std::to_string(t) + " is outside the vocabulary of " +
                                  std::to_string(vocab));
     if (request.max_tokens < 1) return Status::error("request max_tokens must be at least 1");
-    if (request.n < 1 || request.n > 64) return Status::error("request n is " + std::to_string(request.n) + ", expected 1..64");
+    if (request.n < 1 || request.n > 64)
+        return Status::error("request n is " + std::to_string(request.n) + ", expected 1..64");
     if (options_.scheduler.max_batch_tokens < 1) return Status::error("max batch tokens must be at least 1");
     if (request.draft_model_tokens < 0 || request.lookup_draft < 0)
         return Status::error("request draft lengths must be 0 (off) or more");
@@ -261,8 +262,8 @@ void ServingEngine::emit(RequestState& r, int32_t next, double t, StepMetrics& m
         r.metrics.itl_ms.push_back(t - r.metrics.last_token_ms);
     r.metrics.last_token_ms = t;
     const std::string reason = end_reason(r, next);
-    const TokenOutput out{r.id, next, index, t, r.text.release(!reason.empty()),
-                          raw_logits ? &r.logprobs.back() : nullptr};
+    const TokenOutput out{
+        r.id, next, index, t, r.text.release(!reason.empty()), raw_logits ? &r.logprobs.back() : nullptr};
     if (on_token_) on_token_(out);
     if (r.on_token) r.on_token(out);
     if (r.status == RequestStatus::finished) {  // cancelled from a callback
@@ -352,7 +353,7 @@ void ServingEngine::record_step(const StepPlan& plan, const StepWork& work, doub
     const int32_t n_layers = engine_.model().config.n_layers;
     for (size_t i = 0; i < plan.chunks.size(); ++i) {
         RequestState& r = *plan.chunks[i].request;
-        if (r.metrics.first_scheduled_ms < 0) {  // the first chunk it really ran
+        if (r.metrics.first_scheduled_ms < 0) {    // the first chunk it really ran
             r.metrics.first_scheduled_ms = start;  // the step that ran it began here
             r.metrics.n_cached = r.cached_at_admission;
             prompt_tokens_admitted_ += r.n_prompt;

@@ -35,21 +35,21 @@ struct ServingOptions {
 // Engine-wide statistics of one step.
 struct StepMetrics {
     int64_t step = 0;
-    double time_ms = 0;        // end of the step on the serving clock
-    double step_ms = 0;        // wall time of the step (schedule + forward + sampling)
-    int32_t n_running = 0;     // after the step
+    double time_ms = 0;     // end of the step on the serving clock
+    double step_ms = 0;     // wall time of the step (schedule + forward + sampling)
+    int32_t n_running = 0;  // after the step
     int32_t n_waiting = 0;
     int32_t n_prefill_tokens = 0;
     int32_t n_decode_tokens = 0;
-    int32_t n_preempted = 0;   // in this step
-    int32_t prefill_limit = -1; // prompt tokens allowed beside decodes (ItlGovernor), -1 when unlimited
-    int32_t n_finished = 0;    // in this step
-    int32_t n_draft_tokens = 0; // speculative draft tokens fed in this step (beyond the decodes)
-    int32_t blocks_used = 0;   // held by sequences or the cache
+    int32_t n_preempted = 0;     // in this step
+    int32_t prefill_limit = -1;  // prompt tokens allowed beside decodes (ItlGovernor), -1 when unlimited
+    int32_t n_finished = 0;      // in this step
+    int32_t n_draft_tokens = 0;  // speculative draft tokens fed in this step (beyond the decodes)
+    int32_t blocks_used = 0;     // held by sequences or the cache
     int32_t blocks_free = 0;
-    int32_t blocks_cached = 0; // held by the prefix cache (some also by sequences)
-    double hit_rate = 0;       // prompt tokens served from the cache / prompt tokens admitted, so far
-    double tokens_per_s = 0;   // tokens sampled in this step / step time
+    int32_t blocks_cached = 0;  // held by the prefix cache (some also by sequences)
+    double hit_rate = 0;        // prompt tokens served from the cache / prompt tokens admitted, so far
+    double tokens_per_s = 0;    // tokens sampled in this step / step time
 };
 
 class ServingEngine : private BlockAllocator {
@@ -95,7 +95,7 @@ private:
         std::vector<bool> decodes;                 // feeds one sampled token (drafts and early exit apply)
         std::vector<std::vector<int32_t>> drafts;  // speculative draft fed after the chunk; empty: none
         std::vector<SequenceInput> inputs;
-        StepOptions options;                       // early exit when a lone decode asks for it
+        StepOptions options;  // early exit when a lone decode asks for it
     };
 
     Status check_request(const ServeRequest& request);

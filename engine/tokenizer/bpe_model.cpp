@@ -49,11 +49,17 @@ std::array<uint32_t, 256> byte_to_code_point() {
 uint32_t next_code_point(std::string_view s, size_t i, size_t* len) {
     const auto b0 = uint8_t(s[i]);
     size_t n = b0 < 0x80 ? 1 : (b0 & 0xE0) == 0xC0 ? 2 : (b0 & 0xF0) == 0xE0 ? 3 : (b0 & 0xF8) == 0xF0 ? 4 : 0;
-    if (n == 0 || i + n > s.size()) { *len = 1; return b0; }
+    if (n == 0 || i + n > s.size()) {
+        *len = 1;
+        return b0;
+    }
     uint32_t cpt = n == 1 ? b0 : n == 2 ? (b0 & 0x1F) : n == 3 ? (b0 & 0x0F) : (b0 & 0x07);
     for (size_t k = 1; k < n; ++k) {
         const auto b = uint8_t(s[i + k]);
-        if ((b & 0xC0) != 0x80) { *len = 1; return b0; }
+        if ((b & 0xC0) != 0x80) {
+            *len = 1;
+            return b0;
+        }
         cpt = (cpt << 6) | (b & 0x3F);
     }
     *len = n;
@@ -87,10 +93,10 @@ private:
     void append_piece(std::string_view piece, std::vector<int32_t>& out) const;
 
     PreTokenizer pre_;
-    std::array<std::string, 256> byte_symbol_;             // byte -> its stand-in character (UTF-8)
-    std::unordered_map<std::string, int32_t> token_ids_;   // vocab text -> id (last duplicate wins, as llama.cpp)
-    std::unordered_map<std::string, int32_t> merge_ranks_; // "left right" -> rank (lower merges first)
-    std::vector<std::string> token_bytes_;                 // id -> the bytes it decodes to
+    std::array<std::string, 256> byte_symbol_;              // byte -> its stand-in character (UTF-8)
+    std::unordered_map<std::string, int32_t> token_ids_;    // vocab text -> id (last duplicate wins, as llama.cpp)
+    std::unordered_map<std::string, int32_t> merge_ranks_;  // "left right" -> rank (lower merges first)
+    std::vector<std::string> token_bytes_;                  // id -> the bytes it decodes to
     int32_t unk_id_ = -1;
 
     // Words repeat a lot in real text; their ids are cached. Bounded, and cleared
@@ -105,7 +111,8 @@ Result<std::unique_ptr<TokenizerModel>> BpeModel::create(const Vocab& vocab) {
     auto pre = PreTokenizer::from_name(vocab.pre);
     if (!pre) return pre.status().with_context("tokenizer");
     if (vocab.merges.empty())
-        return Status::error("byte-level BPE tokenizer: tokenizer.ggml.merges is empty, expected \"left right\" merge rules");
+        return Status::error(
+            "byte-level BPE tokenizer: tokenizer.ggml.merges is empty, expected \"left right\" merge rules");
 
     auto model = std::unique_ptr<BpeModel>(new BpeModel(pre.value()));
     const auto byte_cpt = byte_to_code_point();
@@ -131,8 +138,10 @@ Result<std::unique_ptr<TokenizerModel>> BpeModel::create(const Vocab& vocab) {
             const uint32_t cpt = next_code_point(text, i, &len);
             const auto it = cpt_byte.find(cpt);
             // A character outside the mapping (seen in some converted vocabs) stands for itself.
-            if (it != cpt_byte.end()) bytes += char(it->second);
-            else bytes.append(text, i, len);
+            if (it != cpt_byte.end())
+                bytes += char(it->second);
+            else
+                bytes.append(text, i, len);
             i += len;
         }
     }
@@ -173,8 +182,10 @@ void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) con
 
     std::vector<int32_t> ids;
     const auto whole = pre_.ignore_merges() ? token_ids_.find(mapped) : token_ids_.end();
-    if (whole != token_ids_.end()) ids.push_back(whole->second);
-    else merge_word(mapped, ids);
+    if (whole != token_ids_.end())
+        ids.push_back(whole->second);
+    else
+        merge_word(mapped, ids);
 
     out.insert(out.end(), ids.begin(), ids.end());
     if (cacheable) {
@@ -253,8 +264,10 @@ void BpeModel::append_piece(std::string_view piece, std::vector<int32_t>& out) c
         const auto b0 = uint8_t(piece[i]);
         const size_t len = b0 < 0x80 ? 1 : (b0 & 0xE0) == 0xC0 ? 2 : 3;
         const auto single = token_ids_.find(std::string(piece.substr(i, len)));
-        if (single != token_ids_.end()) out.push_back(single->second);
-        else if (unk_id_ >= 0) out.push_back(unk_id_);
+        if (single != token_ids_.end())
+            out.push_back(single->second);
+        else if (unk_id_ >= 0)
+            out.push_back(unk_id_);
         i += len;
     }
 }

@@ -78,8 +78,8 @@ constexpr std::array kNames = {
 // which every pattern treats as "no character" (end of input for the lookahead).
 enum class CharClass : uint8_t { none, other, letter, number, whitespace };
 
-constexpr uint32_t kNoCodePoint = 0xFFFFFFFFu;   // outside the segment
-constexpr uint32_t kIllFormed = 0xFFFFFFFEu;     // a byte that is not valid UTF-8
+constexpr uint32_t kNoCodePoint = 0xFFFFFFFFu;  // outside the segment
+constexpr uint32_t kIllFormed = 0xFFFFFFFEu;    // a byte that is not valid UTF-8
 
 CharClass classify(uint32_t cpt) {
     if (cpt == kIllFormed) return CharClass::other;
@@ -92,14 +92,11 @@ CharClass classify(uint32_t cpt) {
         case U_LOWERCASE_LETTER:
         case U_TITLECASE_LETTER:
         case U_MODIFIER_LETTER:
-        case U_OTHER_LETTER:
-            return CharClass::letter;
+        case U_OTHER_LETTER: return CharClass::letter;
         case U_DECIMAL_DIGIT_NUMBER:
         case U_LETTER_NUMBER:
-        case U_OTHER_NUMBER:
-            return CharClass::number;
-        default:
-            return CharClass::other;
+        case U_OTHER_NUMBER: return CharClass::number;
+        default: return CharClass::other;
     }
 }
 
@@ -131,13 +128,25 @@ std::vector<CodePoint> decode_utf8(std::string_view text) {
         }
         size_t len = 0;
         uint32_t cpt = 0, min = 0;
-        if ((b0 & 0xE0) == 0xC0) { len = 2; cpt = b0 & 0x1F; min = 0x80; }
-        else if ((b0 & 0xF0) == 0xE0) { len = 3; cpt = b0 & 0x0F; min = 0x800; }
-        else if ((b0 & 0xF8) == 0xF0) { len = 4; cpt = b0 & 0x07; min = 0x10000; }
+        if ((b0 & 0xE0) == 0xC0) {
+            len = 2;
+            cpt = b0 & 0x1F;
+            min = 0x80;
+        } else if ((b0 & 0xF0) == 0xE0) {
+            len = 3;
+            cpt = b0 & 0x0F;
+            min = 0x800;
+        } else if ((b0 & 0xF8) == 0xF0) {
+            len = 4;
+            cpt = b0 & 0x07;
+            min = 0x10000;
+        }
         bool ok = len > 0 && i + len <= n;
         for (size_t k = 1; ok && k < len; ++k) {
-            if ((s[i + k] & 0xC0) != 0x80) ok = false;
-            else cpt = (cpt << 6) | (s[i + k] & 0x3F);
+            if ((s[i + k] & 0xC0) != 0x80)
+                ok = false;
+            else
+                cpt = (cpt << 6) | (s[i + k] & 0x3F);
         }
         ok = ok && cpt >= min && cpt <= 0x10FFFF && !(cpt >= 0xD800 && cpt <= 0xDFFF);
         if (!ok) {
@@ -178,7 +187,9 @@ private:
     std::vector<size_t>& ends_;
 };
 
-uint32_t ascii_lower(uint32_t c) { return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c; }
+uint32_t ascii_lower(uint32_t c) {
+    return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+}
 
 // Length of a contraction ('s 't 're 've 'm 'll 'd) starting at pos, 0 if none.
 // GPT-2 matches lowercase only; Llama 3 and Qwen2 ignore case. No non-ASCII code
@@ -332,15 +343,9 @@ std::vector<std::string_view> PreTokenizer::split(std::string_view text) const {
     std::vector<size_t> ends;
     if (!cps.empty()) ends.push_back(cps.size());
     switch (kind_) {
-        case PreTokenizerKind::gpt2:
-            ends = refine(cps, ends, split_gpt2);
-            break;
-        case PreTokenizerKind::llama3:
-            ends = refine(cps, ends, [](Segment s) { split_llama3(s, 3); });
-            break;
-        case PreTokenizerKind::qwen2:
-            ends = refine(cps, ends, [](Segment s) { split_llama3(s, 1); });
-            break;
+        case PreTokenizerKind::gpt2: ends = refine(cps, ends, split_gpt2); break;
+        case PreTokenizerKind::llama3: ends = refine(cps, ends, [](Segment s) { split_llama3(s, 3); }); break;
+        case PreTokenizerKind::qwen2: ends = refine(cps, ends, [](Segment s) { split_llama3(s, 1); }); break;
         case PreTokenizerKind::starcoder:
             ends = refine(cps, ends, split_each_number);
             ends = refine(cps, ends, split_gpt2);

@@ -71,8 +71,8 @@ constexpr uint32_t model_pieces = 1, model_trainer_spec = 2, model_normalizer_sp
 constexpr uint32_t piece_text = 1, piece_score = 2, piece_type = 3;
 enum PieceType : uint32_t { NORMAL = 1, UNKNOWN = 2, CONTROL = 3, USER_DEFINED = 4, UNUSED = 5, BYTE = 6 };
 // TrainerSpec
-constexpr uint32_t trainer_model_type = 3, trainer_vocab_size = 4, trainer_byte_fallback = 35,
-                   trainer_unk_id = 40, trainer_bos_id = 41, trainer_eos_id = 42, trainer_pad_id = 43;
+constexpr uint32_t trainer_model_type = 3, trainer_vocab_size = 4, trainer_byte_fallback = 35, trainer_unk_id = 40,
+                   trainer_bos_id = 41, trainer_eos_id = 42, trainer_pad_id = 43;
 constexpr uint32_t model_type_bpe = 2;  // TrainerSpec.ModelType.BPE
 // NormalizerSpec
 constexpr uint32_t norm_name = 1, norm_add_dummy_prefix = 3, norm_remove_extra_whitespaces = 4,
@@ -116,7 +116,9 @@ struct Piece {
 
 // sentencepiece keeps NORMAL/USER_DEFINED/UNUSED pieces in one map and
 // UNKNOWN/CONTROL/BYTE in another, and refuses a model with a text twice in either.
-bool in_normal_map(pb::PieceType t) { return t == pb::NORMAL || t == pb::USER_DEFINED || t == pb::UNUSED; }
+bool in_normal_map(pb::PieceType t) {
+    return t == pb::NORMAL || t == pb::USER_DEFINED || t == pb::UNUSED;
+}
 
 struct PieceTable {
     std::vector<Piece> pieces;  // one per vocab token, plus a synthetic <unk> if the vocab has none

@@ -38,9 +38,15 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos, bool
             const auto type = vocab_.types[size_t(id)];
             if (!parse_special && type != TokenType::user_defined) continue;
             const std::string& s = vocab_.tokens[size_t(id)];
-            if (text.compare(pos, s.size(), s) == 0) { matched = id; break; }
+            if (text.compare(pos, s.size(), s) == 0) {
+                matched = id;
+                break;
+            }
         }
-        if (matched < 0) { ++pos; continue; }
+        if (matched < 0) {
+            ++pos;
+            continue;
+        }
         if (pos > start) pieces.push_back({text.substr(start, pos - start), -1});
         pieces.push_back({{}, matched});
         pos += vocab_.tokens[size_t(matched)].size();

@@ -11,11 +11,15 @@ Status read_optional_id(const GgufFile& g, const std::string& key, int32_t n_tok
     const GgufValue* v = g.find(key);
     if (!v) return Status::ok();
     if (!v->is_integer())
-        return Status::error(g.path() + ": metadata '" + key + "' is " + gguf_type_name(v->type) + ", expected an integer token id");
+        return Status::error(g.path() + ": metadata '" + key + "' is " + gguf_type_name(v->type) +
+                             ", expected an integer token id");
     const int64_t id = v->as_int();
     // llama.cpp writes -1 (as uint32 0xFFFFFFFF) for "none"; treat any out-of-range id as absent
     // only when it is that sentinel, otherwise report it.
-    if (id == -1 || id == 0xFFFFFFFFll) { *out = -1; return Status::ok(); }
+    if (id == -1 || id == 0xFFFFFFFFll) {
+        *out = -1;
+        return Status::ok();
+    }
     if (id < 0 || id >= n_tokens)
         return Status::error(g.path() + ": metadata '" + key + "' is " + std::to_string(id) +
                              ", expected a token id in 0.." + std::to_string(n_tokens - 1));
@@ -34,8 +38,8 @@ int32_t find_control(const Vocab& v, const char* text) {
 bool bpe_adds_bos_by_default(const std::string& pre) {
     // llama.cpp's llama_vocab::load sets add_bos for these pre-tokenizer names when
     // tokenizer.ggml.add_bos_token is absent (Llama 3, Falcon 3, Pixtral/Tekken, LFM2, ...).
-    static const char* const kAddsBos[] = {"llama3", "llama-v3",     "llama-bpe", "falcon3", "falcon-h1", "pixtral",
-                                           "midm-2.0", "lfm2",       "jina-v5-nano", "tekken", "chameleon"};
+    static const char* const kAddsBos[] = {"llama3",   "llama-v3", "llama-bpe",    "falcon3", "falcon-h1", "pixtral",
+                                           "midm-2.0", "lfm2",     "jina-v5-nano", "tekken",  "chameleon"};
     for (const char* name : kAddsBos)
         if (pre == name) return true;
     return false;
@@ -45,8 +49,10 @@ Result<Vocab> vocab_from_gguf(const GgufFile& g) {
     Vocab v;
     auto model = g.get_string("tokenizer.ggml.model");
     if (!model) return model.status();
-    if (model.value() == "llama") v.kind = VocabKind::spm;
-    else if (model.value() == "gpt2") v.kind = VocabKind::bpe;
+    if (model.value() == "llama")
+        v.kind = VocabKind::spm;
+    else if (model.value() == "gpt2")
+        v.kind = VocabKind::bpe;
     else
         return Status::error(g.path() + ": tokenizer.ggml.model is '" + model.value() +
                              "', expected 'llama' (SentencePiece) or 'gpt2' (byte-level BPE)");
@@ -110,7 +116,10 @@ Result<Vocab> vocab_from_gguf(const GgufFile& g) {
     if (v.eot_id < 0) {
         for (const char* text : {"<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|end_of_turn|>"}) {
             const int32_t id = find_control(v, text);
-            if (id >= 0 && id != v.eos_id) { v.eot_id = id; break; }
+            if (id >= 0 && id != v.eos_id) {
+                v.eot_id = id;
+                break;
+            }
         }
     }
     return v;

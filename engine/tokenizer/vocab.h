@@ -30,20 +30,20 @@ enum class VocabKind {
 
 struct Vocab {
     VocabKind kind = VocabKind::spm;
-    std::string pre = "default";            // tokenizer.ggml.pre: pre-tokenizer name (byte-level BPE)
-    std::vector<std::string> tokens;        // token text as stored (SPM: "▁the", BPE: "Ġthe")
-    std::vector<float> scores;              // SPM merge priorities; may be empty for BPE
-    std::vector<TokenType> types;           // one per token
-    std::vector<std::string> merges;        // BPE merges "left right", highest priority first
+    std::string pre = "default";      // tokenizer.ggml.pre: pre-tokenizer name (byte-level BPE)
+    std::vector<std::string> tokens;  // token text as stored (SPM: "▁the", BPE: "Ġthe")
+    std::vector<float> scores;        // SPM merge priorities; may be empty for BPE
+    std::vector<TokenType> types;     // one per token
+    std::vector<std::string> merges;  // BPE merges "left right", highest priority first
     int32_t bos_id = -1;
     int32_t eos_id = -1;
-    int32_t eot_id = -1;                    // end of turn (e.g. <|im_end|>), -1 if none
+    int32_t eot_id = -1;  // end of turn (e.g. <|im_end|>), -1 if none
     int32_t unk_id = -1;
     int32_t pad_id = -1;
     bool add_bos = false;
     bool add_eos = false;
-    bool add_space_prefix = true;           // SPM: prepend a space to the first text fragment
-    std::string chat_template;              // Jinja source from tokenizer.chat_template, may be empty
+    bool add_space_prefix = true;  // SPM: prepend a space to the first text fragment
+    std::string chat_template;     // Jinja source from tokenizer.chat_template, may be empty
 
     int32_t size() const { return int32_t(tokens.size()); }
     bool is_special(int32_t id) const {

@@ -60,7 +60,9 @@ std::vector<NamedTable> tables_under_test() {
 
 const DType kPackable[] = {DType::Q4_0, DType::Q4_1, DType::Q8_0, DType::Q4_K, DType::Q6_K};
 
-int max_tokens(DType type) { return type == DType::Q4_0 ? kMaxTokensPerPackedQ4_0Pass : kMaxTokensPerRowPass; }
+int max_tokens(DType type) {
+    return type == DType::Q4_0 ? kMaxTokensPerPackedQ4_0Pass : kMaxTokensPerRowPass;
+}
 
 std::vector<uint8_t> quantized_activations(DType type, const std::vector<float>& x, int64_t cols, int n_tokens) {
     const ActivationFormat f = activation_format(type);
@@ -144,7 +146,7 @@ TEST(CpuKernelsAvx512, PackedKernelsEqualAvx2OnRandomWeights) {
     for (const NamedTable& t : tables_under_test())
         for (DType type : kPackable)
             for (int64_t cols : traits(type).block_elements == 256 ? std::vector<int64_t>{256, 768, 2816}
-                                                                    : std::vector<int64_t>{32, 96, 4128}) {
+                                                                   : std::vector<int64_t>{32, 96, 4128}) {
                 constexpr int64_t kRows = 16;
                 const auto wb = random_weight_bytes(type, kRows, cols, rng);
                 const auto x = random_floats(size_t(max_tokens(type) * cols), rng);

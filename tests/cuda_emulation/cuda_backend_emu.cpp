@@ -10,6 +10,6 @@
 #define cuda cuda_emu
 #define CudaBackend EmuCudaBackend
 #define CudaBackendOptions EmuCudaBackendOptions
-#include "backend/cuda/device_memory.cpp"
 #include "backend/cuda/cuda_backend.cpp"
 #include "backend/cuda/cuda_forward.cpp"
+#include "backend/cuda/device_memory.cpp"

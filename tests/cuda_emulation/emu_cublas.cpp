@@ -18,7 +18,9 @@ struct cublasContext {
 
 namespace {
 
-size_t element_bytes(cudaDataType_t t) { return t == CUDA_R_32F ? 4 : 2; }
+size_t element_bytes(cudaDataType_t t) {
+    return t == CUDA_R_32F ? 4 : 2;
+}
 
 float load(const void* p, cudaDataType_t t, size_t i) {
     switch (t) {
@@ -49,7 +51,8 @@ std::vector<float> widen(const void* p, cudaDataType_t t, cublasOperation_t op, 
     std::vector<float> out(size_t(rows) * size_t(cols));
     for (int r = 0; r < rows; ++r)
         for (int c = 0; c < cols; ++c) {
-            const size_t at = op == CUBLAS_OP_N ? size_t(r) + size_t(c) * size_t(ld) : size_t(c) + size_t(r) * size_t(ld);
+            const size_t at =
+                op == CUBLAS_OP_N ? size_t(r) + size_t(c) * size_t(ld) : size_t(c) + size_t(r) * size_t(ld);
             out[size_t(r) * size_t(cols) + size_t(c)] = load(p, t, at);
         }
     return out;
@@ -69,8 +72,8 @@ cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb
     if (lda < std::max(1, a_rows) || ldb < std::max(1, b_rows) || ldc < std::max(1, m))
         return CUBLAS_STATUS_INVALID_VALUE;
     if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
-    if (!operand_ok(C, ct, m, n, ldc) || (k > 0 && (!operand_ok(A, at, a_rows, a_cols, lda) ||
-                                                    !operand_ok(B, bt, b_rows, b_cols, ldb)))) {
+    if (!operand_ok(C, ct, m, n, ldc) ||
+        (k > 0 && (!operand_ok(A, at, a_rows, a_cols, lda) || !operand_ok(B, bt, b_rows, b_cols, ldb)))) {
         std::fprintf(stderr, "emu: a cuBLAS operand is not inside one device allocation (m %d n %d k %d)\n", m, n, k);
         return CUBLAS_STATUS_INVALID_VALUE;
     }
@@ -80,8 +83,8 @@ cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb
         std::vector<float> b(size_t(n) * size_t(k));               // [n][k]: op(B) transposed
         for (int j = 0; j < n; ++j)
             for (int p = 0; p < k; ++p) {
-                const size_t src = tb == CUBLAS_OP_N ? size_t(p) + size_t(j) * size_t(ldb)
-                                                     : size_t(j) + size_t(p) * size_t(ldb);
+                const size_t src =
+                    tb == CUBLAS_OP_N ? size_t(p) + size_t(j) * size_t(ldb) : size_t(j) + size_t(p) * size_t(ldb);
                 b[size_t(j) * size_t(k) + size_t(p)] = load(B, bt, src);
             }
         for (int j = 0; j < n; ++j)

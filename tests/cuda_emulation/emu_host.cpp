@@ -63,7 +63,9 @@ bool prohibited_by_capture() {
     return true;
 }
 
-bool live_stream(cudaStream_t s) { return s == nullptr || host().streams.count(s) != 0; }
+bool live_stream(cudaStream_t s) {
+    return s == nullptr || host().streams.count(s) != 0;
+}
 
 void* aligned_block(size_t bytes) {
     const size_t rounded = (std::max<size_t>(bytes, 1) + 255) / 256 * 256;
@@ -114,12 +116,20 @@ cudaError_t check_copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
 
 }  // namespace
 
-const HostStats& host_stats() { return host().stats; }
-HostStats& mutable_host_stats() { return host().stats; }
+const HostStats& host_stats() {
+    return host().stats;
+}
+HostStats& mutable_host_stats() {
+    return host().stats;
+}
 
-bool is_device_range(const void* p, size_t bytes) { return p && classify(p, bytes) == 1; }
+bool is_device_range(const void* p, size_t bytes) {
+    return p && classify(p, bytes) == 1;
+}
 
-bool capturing(cudaStream_t stream) { return stream && host().streams.count(stream) && stream->capture; }
+bool capturing(cudaStream_t stream) {
+    return stream && host().streams.count(stream) && stream->capture;
+}
 
 cudaError_t stream_op(cudaStream_t stream, std::function<void()> op) {
     if (!live_stream(stream)) return cudaErrorInvalidResourceHandle;
@@ -292,7 +302,9 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags) {
     return cudaSuccess;
 }
 
-cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, cudaStreamDefault); }
+cudaError_t cudaStreamCreate(cudaStream_t* stream) {
+    return cudaStreamCreateWithFlags(stream, cudaStreamDefault);
+}
 
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
     if (!stream || !host().streams.erase(stream)) return cudaErrorInvalidResourceHandle;

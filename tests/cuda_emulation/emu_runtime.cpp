@@ -224,15 +224,17 @@ thread_local Cta* g_cta = nullptr;
 void cta_fault(Cta& c, const std::string& what) {
     if (++c.faults > 3) return;  // the first few per CTA tell the story
     char where[200];
-    const int n = std::snprintf(where, sizeof(where), "%s, block (%u,%u,%u)", c.kernel, c.block_id.x, c.block_id.y,
-                                c.block_id.z);
+    const int n =
+        std::snprintf(where, sizeof(where), "%s, block (%u,%u,%u)", c.kernel, c.block_id.x, c.block_id.y, c.block_id.z);
     if (c.cur >= 0 && n > 0 && size_t(n) < sizeof(where))
         std::snprintf(where + n, sizeof(where) - size_t(n), " thread %d", c.cur);
     std::strncat(where, ": ", sizeof(where) - std::strlen(where) - 1);
     fail(where + what);
 }
 
-int warp_lanes(const Cta& c, int warp) { return std::min(32, c.n - 32 * warp); }
+int warp_lanes(const Cta& c, int warp) {
+    return std::min(32, c.n - 32 * warp);
+}
 unsigned full_mask(const Cta& c, int warp) {
     const int lanes = warp_lanes(c, warp);
     return lanes == 32 ? 0xffffffffu : (1u << lanes) - 1u;
@@ -379,10 +381,16 @@ void set_schedule(Schedule s, unsigned seed) {
     state().schedule = s;
     state().rng.seed(seed);
 }
-Schedule schedule() { return state().schedule; }
+Schedule schedule() {
+    return state().schedule;
+}
 
-const std::vector<LaunchRecord>& launches() { return state().launches; }
-void clear_launches() { state().launches.clear(); }
+const std::vector<LaunchRecord>& launches() {
+    return state().launches;
+}
+void clear_launches() {
+    state().launches.clear();
+}
 
 std::vector<std::string> take_failures() {
     State& s = state();
@@ -392,14 +400,20 @@ std::vector<std::string> take_failures() {
     return out;
 }
 
-int device_count() { return kDeviceCount; }
-const Device& device(int index) { return kDevices[std::clamp(index, 0, kDeviceCount - 1)]; }
+int device_count() {
+    return kDeviceCount;
+}
+const Device& device(int index) {
+    return kDevices[std::clamp(index, 0, kDeviceCount - 1)];
+}
 bool set_current_device(int index) {
     if (index < 0 || index >= kDeviceCount) return false;
     state().device = index;
     return true;
 }
-int current_device() { return state().device; }
+int current_device() {
+    return state().device;
+}
 
 // ------------------------------------------------------------------ runtime API
 
@@ -532,7 +546,9 @@ void run_grid(const char* name, const void* kernel, const Cfg& cfg, const std::f
     std::free(smem);
 }
 
-void* dynamic_shared_bytes() { return g_dynamic_smem; }
+void* dynamic_shared_bytes() {
+    return g_dynamic_smem;
+}
 
 void register_shared(void* p, size_t bytes) {
     Cta* c = g_cta;
@@ -543,7 +559,9 @@ void register_shared(void* p, size_t bytes) {
 
 // ------------------------------------------------------------------ device-side calls
 
-void sync_block() { block_arrive(*g_cta, 0); }
+void sync_block() {
+    block_arrive(*g_cta, 0);
+}
 
 int sync_block_count(int predicate) {
     Cta& c = *g_cta;

@@ -14,11 +14,13 @@ namespace lumen::emu_test {
 }
 
 std::vector<DType> gpu_weight_dtypes() {
-    return {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0,
+    return {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0,      DType::Q4_0,
             DType::Q4_1, DType::Q4_K, DType::Q6_K, DType::F8_E4M3_CH};
 }
 
-std::string dtype_label(DType dtype) { return dtype_name(dtype); }
+std::string dtype_label(DType dtype) {
+    return dtype_name(dtype);
+}
 
 Matrix make_matrix(DType dtype, int64_t rows, int64_t cols, std::mt19937& rng) {
     Matrix m;

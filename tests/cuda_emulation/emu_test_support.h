@@ -53,7 +53,8 @@ public:
     Buffer(size_t n, T sentinel, size_t offset = 0) : n_(n), offset_(offset), sentinel_(sentinel) {
         // The data starts at a 256-byte boundary after the front guard, plus the offset.
         front_ = (kGuard * sizeof(T) + 255) / 256 * 256 / sizeof(T);
-        mem_.reset(static_cast<T*>(std::aligned_alloc(256, ((front_ + offset + n + kGuard) * sizeof(T) + 255) / 256 * 256)));
+        mem_.reset(
+            static_cast<T*>(std::aligned_alloc(256, ((front_ + offset + n + kGuard) * sizeof(T) + 255) / 256 * 256)));
         for (size_t i = 0; i < front_ + offset + n + kGuard; ++i) mem_.get()[i] = sentinel;
     }
     Buffer(const std::vector<T>& values, T sentinel, size_t offset = 0) : Buffer(values.size(), sentinel, offset) {
@@ -87,8 +88,8 @@ struct Matrix {
     DType dtype;
     kc::WeightFormat format;
     int64_t rows = 0, cols = 0;
-    std::vector<uint8_t> source;     // the engine's rows (GGUF blocks, fp8 rows)
-    std::vector<float> dequantized;  // lumen::dequantize_row of each row: the reference
+    std::vector<uint8_t> source;                           // the engine's rows (GGUF blocks, fp8 rows)
+    std::vector<float> dequantized;                        // lumen::dequantize_row of each row: the reference
     std::vector<std::unique_ptr<Buffer<uint8_t>>> arrays;  // qs, qh, meta, super, row_scale
     kc::GpuMatrix view;
 };

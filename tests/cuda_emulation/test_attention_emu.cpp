@@ -14,7 +14,9 @@
 namespace lumen::emu_test {
 namespace {
 
-float f16_round(float x) { return fp16_to_fp32(fp32_to_fp16(x)); }
+float f16_round(float x) {
+    return fp16_to_fp32(fp32_to_fp16(x));
+}
 
 struct Seq {
     int n_new;  // tokens of this step: the last n_new positions of the context
@@ -95,7 +97,8 @@ AttnResult run_attention(const AttnCase& c) {
         return v;
     }();
     const int64_t scratch_floats = kc::attention_scratch_floats(n_tokens, c.n_heads, D, c.max_context);
-    Buffer<float> out(size_t(n_tokens) * c.n_heads * D, -777.f), scratch(size_t(std::max<int64_t>(scratch_floats, 1)), -777.f);
+    Buffer<float> out(size_t(n_tokens) * c.n_heads * D, -777.f),
+        scratch(size_t(std::max<int64_t>(scratch_floats, 1)), -777.f);
     kc::PagedAttentionParams p;
     p.k_cache = kc_buf.data();
     p.v_cache = vc_buf.data();

@@ -266,10 +266,9 @@ TEST_P(EmulatedCudaBackendTypes, PrefillThenDecodeWithGraphs) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, EmulatedCudaBackendTypes,
-                         ::testing::Values(DType::F32, DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_K,
-                                           DType::Q6_K, DType::Q5_0),
+                         ::testing::Values(DType::F32, DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K,
+                                           DType::Q5_0),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
-
 
 // One step of three sequences: two decode tokens and 7 tokens of a third (9 tokens:
 // cuBLAS). When every token wants logits (decode and speculative verification) the step

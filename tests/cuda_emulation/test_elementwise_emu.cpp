@@ -29,7 +29,9 @@ double rel_err(const float* got, const float* want, size_t n) {
     return scale > 0 ? err / scale : err;
 }
 
-bool bits_equal(const float* a, const float* b, size_t n) { return std::memcmp(a, b, n * sizeof(float)) == 0; }
+bool bits_equal(const float* a, const float* b, size_t n) {
+    return std::memcmp(a, b, n * sizeof(float)) == 0;
+}
 
 TEST(EmulatedElementwise, RmsNormWithAndWithoutResidual) {
     std::mt19937 rng(21);
@@ -62,7 +64,8 @@ TEST(EmulatedElementwise, RmsNormWithAndWithoutResidual) {
 TEST(EmulatedElementwise, RmsNormIndependentOfThreadOrder) {
     std::mt19937 rng(27);
     const int n_tokens = 2, n = 1000;
-    const std::vector<float> x0 = test::random_floats(size_t(n_tokens * n), rng), w = test::random_floats(size_t(n), rng);
+    const std::vector<float> x0 = test::random_floats(size_t(n_tokens * n), rng),
+                             w = test::random_floats(size_t(n), rng);
     std::vector<std::vector<float>> outs;
     for (emu::Schedule s : {emu::Schedule::forward, emu::Schedule::reverse, emu::Schedule::shuffled}) {
         emu::set_schedule(s, 9);
@@ -94,8 +97,8 @@ TEST(EmulatedElementwise, RopeNormalAndNeox) {
                 rp.frequencies = freq.data();
                 const std::vector<float> x0 = test::random_floats(size_t(n_tokens * n_heads * head_dim), rng);
                 Buffer<float> x(x0, kSentinel);
-                ASSERT_EQ(kc::rope(x.data(), n_tokens, n_heads, head_dim, rope_dim, positions.data(), freq.data(), scale,
-                                   style == RopeStyle::neox, nullptr),
+                ASSERT_EQ(kc::rope(x.data(), n_tokens, n_heads, head_dim, rope_dim, positions.data(), freq.data(),
+                                   scale, style == RopeStyle::neox, nullptr),
                           0);
                 std::vector<float> want = x0;
                 for (int t = 0; t < n_tokens; ++t)
@@ -128,7 +131,8 @@ TEST(EmulatedElementwise, Swiglu) {
 TEST(EmulatedElementwise, AddAndAddBiasBitwise) {
     std::mt19937 rng(24);
     const int n_tokens = 3, n = 300;
-    const std::vector<float> x0 = test::random_floats(size_t(n_tokens * n), rng), y = test::random_floats(x0.size(), rng);
+    const std::vector<float> x0 = test::random_floats(size_t(n_tokens * n), rng),
+                             y = test::random_floats(x0.size(), rng);
     const std::vector<float> bias = test::random_floats(size_t(n), rng);
     Buffer<float> x(x0, kSentinel);
     ASSERT_EQ(kc::add(x.data(), y.data(), int64_t(x0.size()), nullptr), 0);
@@ -164,12 +168,34 @@ std::vector<float> conversion_inputs(std::mt19937& rng) {
         std::memcpy(&v, &bits, 4);
         return v;
     };
-    std::vector<float> v = {0.f, -0.f, 1.f, -1.f, 65504.f, -65504.f, 65519.f, 65520.f, -65520.f, 70000.f,
-                            6.1035156e-05f, 5.9604645e-08f, 2.9802322e-08f, 2.9802326e-08f, 8.940697e-08f,
-                            std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
-                            std::numeric_limits<float>::quiet_NaN(), f(0xFFC00001u), f(0x7F800001u), f(0x00000001u),
-                            f(0x80400000u), 3.3895314e38f, f(0x7F7FFFFFu), f(0x3F808000u), f(0x3F818000u),
-                            f(0x3F800001u), f(0x3F807FFFu)};
+    std::vector<float> v = {0.f,
+                            -0.f,
+                            1.f,
+                            -1.f,
+                            65504.f,
+                            -65504.f,
+                            65519.f,
+                            65520.f,
+                            -65520.f,
+                            70000.f,
+                            6.1035156e-05f,
+                            5.9604645e-08f,
+                            2.9802322e-08f,
+                            2.9802326e-08f,
+                            8.940697e-08f,
+                            std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity(),
+                            std::numeric_limits<float>::quiet_NaN(),
+                            f(0xFFC00001u),
+                            f(0x7F800001u),
+                            f(0x00000001u),
+                            f(0x80400000u),
+                            3.3895314e38f,
+                            f(0x7F7FFFFFu),
+                            f(0x3F808000u),
+                            f(0x3F818000u),
+                            f(0x3F800001u),
+                            f(0x3F807FFFu)};
     for (uint32_t base = 0x33000000u; base <= 0x38800000u; base += 0x00400000u)  // fp16 subnormal ties
         for (uint32_t d : {0u, 1u, 0xFFFu, 0x1000u, 0x1001u}) v.push_back(f(base + d));
     std::uniform_int_distribution<uint32_t> bits;

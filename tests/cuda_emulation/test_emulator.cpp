@@ -55,7 +55,7 @@ TEST(Emulator, HalfAndBfloat16ConversionsMatchTheEngine) {
     for (uint64_t u = 0; u <= 0xFFFFFFFFull; u += 251) check(uint32_t(u));
     for (uint32_t u = 0x3F800000u; u < 0x3F810000u; ++u) check(u);
     for (uint32_t u = 0x33000000u; u < 0x33010000u; ++u) check(u);  // the f16 subnormal rounding to 0 or 1
-    EXPECT_EQ(__half_as_ushort(__float2half_rn(NAN)), 0x7FFF);    // CUDA's canonical NaN
+    EXPECT_EQ(__half_as_ushort(__float2half_rn(NAN)), 0x7FFF);      // CUDA's canonical NaN
     EXPECT_EQ(__bfloat16_as_ushort(__float2bfloat16_rn(NAN)), 0x7FFF);
 }
 
@@ -69,7 +69,8 @@ __global__ void shuffle_kernel(int* out, int mode, int arg, int width) {
         case 3: r = __shfl_xor_sync(0xffffffffu, v, arg, width); break;
     }
     out[threadIdx.x] = r;
-    if (mode == 0 && arg == 0 && width == 32) out[64 + threadIdx.x] = int(__ballot_sync(0xffffffffu, threadIdx.x % 3 == 0));
+    if (mode == 0 && arg == 0 && width == 32)
+        out[64 + threadIdx.x] = int(__ballot_sync(0xffffffffu, threadIdx.x % 3 == 0));
 }
 
 TEST(Emulator, ShufflesFollowCudaLaneRules) {
@@ -148,7 +149,9 @@ TEST(Emulator, MissingBarrierChangesTheResult) {
     EXPECT_TRUE(emu::take_failures().empty());
 }
 
-__global__ void misaligned_ldg_kernel(const unsigned char* p, unsigned* out) { out[threadIdx.x] = __ldg(reinterpret_cast<const uint4*>(p + 4)).x; }
+__global__ void misaligned_ldg_kernel(const unsigned char* p, unsigned* out) {
+    out[threadIdx.x] = __ldg(reinterpret_cast<const uint4*>(p + 4)).x;
+}
 __global__ void smem_overrun_kernel(int n) {
     float* xs = ::emu::dynamic_shared<float>();
     if (threadIdx.x == 0) xs[n] = 1.f;  // one past the end
@@ -175,7 +178,8 @@ TEST(Emulator, MemoryFaultsAndLaunchChecks) {
     ::emu::launch("smem_overrun_kernel", ::emu::make_cfg(1, 32, 64 * 1024), smem_overrun_kernel, 0);
     EXPECT_EQ(cudaGetLastError(), cudaSuccess);
     int blocks = 0;
-    EXPECT_EQ(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, smem_overrun_kernel, 256, 100 * 1024), cudaSuccess);
+    EXPECT_EQ(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, smem_overrun_kernel, 256, 100 * 1024),
+              cudaSuccess);
     EXPECT_EQ(blocks, 2);  // 228 KiB / (100 + 1) KiB
     EXPECT_TRUE(emu::take_failures().empty());
 }

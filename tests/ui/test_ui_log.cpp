@@ -48,7 +48,9 @@ QString modelPath() {
     return QFile::exists(model) ? model : QStringLiteral(LUMEN_SHARED_DIR "/testdata/stories15M/stories15M.bin");
 }
 
-LogEntry entry(lumen::LogLevel level, const QString& message) { return {QDateTime::currentDateTime(), level, message}; }
+LogEntry entry(lumen::LogLevel level, const QString& message) {
+    return {QDateTime::currentDateTime(), level, message};
+}
 
 }  // namespace
 
@@ -79,7 +81,8 @@ private Q_SLOTS:
             panel.append(entry(lumen::LogLevel::info, QStringLiteral("message %1").arg(i)));
         QCOMPARE(panel.entryCount(), LogPanel::kMaxEntries);
         QVERIFY2(panel.entryText(0).endsWith(QStringLiteral("info message 5")), qPrintable(panel.entryText(0)));
-        QVERIFY(panel.entryText(LogPanel::kMaxEntries - 1).endsWith(QStringLiteral("message %1").arg(LogPanel::kMaxEntries + 4)));
+        QVERIFY(panel.entryText(LogPanel::kMaxEntries - 1)
+                    .endsWith(QStringLiteral("message %1").arg(LogPanel::kMaxEntries + 4)));
         QCOMPARE(panel.entryText(LogPanel::kMaxEntries), QString());
         auto* view = panel.findChild<QTreeWidget*>(QStringLiteral("logView"));
         QVERIFY(view);
@@ -121,13 +124,15 @@ private Q_SLOTS:
         QVERIFY2(log->entryText(1).contains(QStringLiteral(" warning a warning from the engine thread")),
                  qPrintable(log->entryText(1)));
         // Only warnings and errors go to the status bar.
-        QCOMPARE(window->statusBar()->currentMessage(), QStringLiteral("Engine warning: a warning from the engine thread"));
+        QCOMPARE(window->statusBar()->currentMessage(),
+                 QStringLiteral("Engine warning: a warning from the engine thread"));
         QVERIFY(badge->isVisible());
         QVERIFY2(badge->text().contains(QStringLiteral("1 warning")), qPrintable(badge->text()));
 
         std::thread([] { lumen::log_error("an error from the engine thread"); }).join();
         QTRY_COMPARE(log->entryCount(), 3);
-        QCOMPARE(window->statusBar()->currentMessage(), QStringLiteral("Engine error: an error from the engine thread"));
+        QCOMPARE(window->statusBar()->currentMessage(),
+                 QStringLiteral("Engine error: an error from the engine thread"));
         QVERIFY2(badge->text().contains(QStringLiteral("2 warnings")), qPrintable(badge->text()));
 
         // The badge opens the log; View → Log toggles it.
@@ -156,7 +161,7 @@ private Q_SLOTS:
         window.reset();  // uninstalls the callback while messages are still arriving
         const int atClose = sent.load();
         QTRY_VERIFY(sent.load() > atClose + 200);  // the thread kept logging into nothing
-        QCoreApplication::processEvents();  // no queued message reaches the destroyed window
+        QCoreApplication::processEvents();         // no queued message reaches the destroyed window
         stop = true;
         engine.join();
         // A new window gets the messages again.
@@ -179,8 +184,8 @@ private Q_SLOTS:
         QSignalSpy loaded(window->worker(), &EngineWorker::modelLoaded);
         window->openModel(model);
         // The engine says why in one line, before the weights load.
-        QTRY_VERIFY_WITH_TIMEOUT(window->statusBar()->currentMessage().contains(QStringLiteral("using the CPU backend")),
-                                 kLoadTimeoutMs);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            window->statusBar()->currentMessage().contains(QStringLiteral("using the CPU backend")), kLoadTimeoutMs);
         const QString shown = window->statusBar()->currentMessage();
         QVERIFY2(shown.startsWith(QStringLiteral("Engine warning: ")) && shown.contains(QStringLiteral("CUDA")),
                  qPrintable(shown));

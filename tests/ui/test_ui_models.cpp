@@ -192,9 +192,9 @@ private Q_SLOTS:
         QStringList stages;
         for (const auto& s : lumen::sampling_chain_order()) stages << QString::fromStdString(s);
         QVERIFY2(chain->text().contains(stages.join(QStringLiteral(" → "))), qPrintable(chain->text()));
-        for (const char* name : {"temperatureSpin", "topKSpin", "topPSpin", "minPSpin", "repeatPenaltySpin",
-                                 "presencePenaltySpin", "frequencyPenaltySpin", "penaltyLastNSpin", "noRepeatNgramSpin",
-                                 "maxTokensSpin"}) {
+        for (const char* name :
+             {"temperatureSpin", "topKSpin", "topPSpin", "minPSpin", "repeatPenaltySpin", "presencePenaltySpin",
+              "frequencyPenaltySpin", "penaltyLastNSpin", "noRepeatNgramSpin", "maxTokensSpin"}) {
             QWidget* w = panel.findChild<QWidget*>(QString::fromLatin1(name));
             QVERIFY2(w && !w->toolTip().isEmpty(), name);
         }

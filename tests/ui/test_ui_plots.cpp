@@ -76,8 +76,7 @@ Expected feedSession(PerformancePlots& plots) {
             step.kvUsedBytes = (16 * r + s) * kMiB + kMiB / 2;  // x.5 MiB
             step.kvReservedBytes = 256 * kMiB;
             plots.addStep(step);
-            if (!step.prefill)
-                e.decode.push_back({t, id, s, step.decodeTps});
+            if (!step.prefill) e.decode.push_back({t, id, s, step.decodeTps});
             e.memory.push_back({t, 512.0, 16.0 * r + s + 0.5, 256.0});
         }
         for (int i = 0; i < kTokens; ++i) {
@@ -90,8 +89,7 @@ Expected feedSession(PerformancePlots& plots) {
             token.sinceLastMs = i == 0 ? 0 : 10.0 * r + i;
             token.wallTimeSec = t;
             plots.addToken(token);
-            if (i > 0)
-                e.itl.push_back({t, id, i, token.sinceLastMs});
+            if (i > 0) e.itl.push_back({t, id, i, token.sinceLastMs});
         }
         t += 0.25;
         ReplyStats reply;
@@ -116,8 +114,7 @@ struct Csv {
 Csv parseCsv(const QString& text) {
     Csv csv;
     const QStringList lines = text.split(QLatin1Char('\n'), Qt::SkipEmptyParts);
-    if (lines.isEmpty())
-        return csv;
+    if (lines.isEmpty()) return csv;
     csv.header = lines.first();
     for (int i = 1; i < lines.size(); ++i) {
         QVector<double> row;
@@ -159,9 +156,9 @@ private Q_SLOTS:
 
 void TestUiPlots::namesAndWidgets() {
     PerformancePlots plots;
-    const QStringList expected = {QStringLiteral("decode_tps"), QStringLiteral("ttft"),
+    const QStringList expected = {QStringLiteral("decode_tps"),   QStringLiteral("ttft"),
                                   QStringLiteral("itl_timeline"), QStringLiteral("itl_histogram"),
-                                  QStringLiteral("memory"), QStringLiteral("decoding")};
+                                  QStringLiteral("memory"),       QStringLiteral("decoding")};
     QCOMPARE(plots.plotNames(), expected);
     for (const QString& name : expected) {
         QCustomPlot* p = plots.plot(name);
@@ -270,8 +267,7 @@ void TestUiPlots::itlHistogram() {
     for (int b = 0; b < csv.rows.size(); ++b) {
         QCOMPARE(csv.rows.at(b).size(), 3);
         QVERIFY(csv.rows.at(b).at(1) > csv.rows.at(b).at(0));
-        if (b > 0)
-            QCOMPARE(csv.rows.at(b).at(0), csv.rows.at(b - 1).at(1));
+        if (b > 0) QCOMPARE(csv.rows.at(b).at(0), csv.rows.at(b - 1).at(1));
         total += int(csv.rows.at(b).at(2));
     }
     QCOMPARE(total, e.itl.size());
@@ -292,8 +288,7 @@ void TestUiPlots::itlHistogram() {
         QVERIFY2(found >= 0, qPrintable(QString::number(x.ms)));
         ++recount[found];
     }
-    for (int b = 0; b < csv.rows.size(); ++b)
-        QCOMPARE(recount.at(b), int(csv.rows.at(b).at(2)));
+    for (int b = 0; b < csv.rows.size(); ++b) QCOMPARE(recount.at(b), int(csv.rows.at(b).at(2)));
 
     // Freedman–Diaconis on 11..14, 21..24, 31..34: IQR 17.5, width
     // 2*17.5/cbrt(12) ≈ 15.3 over a range of 23 gives 2 bins of 11.5 ms.
@@ -330,15 +325,13 @@ void TestUiPlots::histogramRules() {
 
     // Many spread samples: capped at kMaxHistogramBins, largest sample inside.
     QVector<double> wide;
-    for (int i = 0; i < 100000; ++i)
-        wide.push_back(i * 0.001);
+    for (int i = 0; i < 100000; ++i) wide.push_back(i * 0.001);
     wide.push_back(1e6);
     HistogramBins capped = lumen::ui::histogramBins(wide);
     QVERIFY(capped.binCount() >= 1 && capped.binCount() <= lumen::ui::kMaxHistogramBins);
     QCOMPARE(capped.edges.back(), 1e6);
     int total = 0;
-    for (int c : capped.counts)
-        total += c;
+    for (int c : capped.counts) total += c;
     QCOMPARE(total, wide.size());
     QCOMPARE(capped.counts.back() >= 1, true);
 }
@@ -355,8 +348,7 @@ void TestUiPlots::memoryCsvAndData() {
     }
     plots.replotNow();
     QCustomPlot* p = plots.plot(QStringLiteral("memory"));
-    for (int g = 0; g < 3; ++g)
-        QCOMPARE(p->graph(g)->dataCount(), e.memory.size());
+    for (int g = 0; g < 3; ++g) QCOMPARE(p->graph(g)->dataCount(), e.memory.size());
     QCOMPARE(p->graph(0)->data()->at(0)->value, 512.0);
     QCOMPARE(p->graph(1)->data()->at(0)->value, e.memory.first().used);
     QCOMPARE(p->graph(2)->data()->at(0)->value, 256.0);
@@ -382,7 +374,8 @@ void TestUiPlots::decodingCsvAndData() {
     plots.addDecodingStats(exits);
     plots.addDecodingStats(lumen::ui::DecodingStatsData{});  // nothing to show
     const Csv csv = parseCsv(plots.csv(QStringLiteral("decoding")));
-    QCOMPARE(csv.header, QStringLiteral("reply,request_id,draft_acceptance_pct,accepted_per_verify_step,layers_run_pct"));
+    QCOMPARE(csv.header,
+             QStringLiteral("reply,request_id,draft_acceptance_pct,accepted_per_verify_step,layers_run_pct"));
     QCOMPARE(csv.rows.size(), 3);
     QCOMPARE(csv.rows.at(0).mid(0, 4), (QVector<double>{1, 11, 75.0, 3.0}));
     QCOMPARE(csv.rows.at(1).at(0), 2.0);
@@ -494,8 +487,7 @@ void TestUiPlots::boundOnRetainedPoints() {
     QCOMPARE(plots.plot(QStringLiteral("decode_tps"))->graph(0)->dataCount(), bound);
     QCOMPARE(plots.plot(QStringLiteral("itl_timeline"))->graph(0)->dataCount(), bound);
     QCOMPARE(dataCount(plots.plot(QStringLiteral("ttft"))), bound);
-    for (int g = 0; g < 3; ++g)
-        QCOMPARE(plots.plot(QStringLiteral("memory"))->graph(g)->dataCount(), bound);
+    for (int g = 0; g < 3; ++g) QCOMPARE(plots.plot(QStringLiteral("memory"))->graph(g)->dataCount(), bound);
 
     // The oldest points are the ones dropped; request numbers keep counting.
     const Csv decode = parseCsv(plots.csv(QStringLiteral("decode_tps")));
@@ -544,8 +536,7 @@ void TestUiPlots::clearEmptiesEverything() {
     plots.replotNow();
     for (const QString& name : plots.plotNames()) {
         QCustomPlot* p = plots.plot(name);
-        for (int i = 0; i < p->plottableCount(); ++i)
-            QVERIFY2(dataCount(p, i) == 0, qPrintable(name));
+        for (int i = 0; i < p->plottableCount(); ++i) QVERIFY2(dataCount(p, i) == 0, qPrintable(name));
         // Only the header row is left.
         QCOMPARE(plots.csv(name).count(QLatin1Char('\n')), 1);
     }
@@ -554,8 +545,7 @@ void TestUiPlots::clearEmptiesEverything() {
     reply.requestId = 9;
     reply.ttftMs = 12.5;
     plots.addReply(reply);
-    QCOMPARE(parseCsv(plots.csv(QStringLiteral("ttft"))).rows,
-             (QVector<QVector<double>>{{1, 9, 12.5}}));
+    QCOMPARE(parseCsv(plots.csv(QStringLiteral("ttft"))).rows, (QVector<QVector<double>>{{1, 9, 12.5}}));
 }
 
 QTEST_MAIN(TestUiPlots)

@@ -9,6 +9,7 @@
 #include <QComboBox>
 #include <QDir>
 #include <QDockWidget>
+#include <QDoubleSpinBox>
 #include <QElapsedTimer>
 #include <QFile>
 #include <QJsonArray>
@@ -23,7 +24,6 @@
 #include <QSettings>
 #include <QSignalSpy>
 #include <QSpinBox>
-#include <QDoubleSpinBox>
 #include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QTest>
@@ -41,12 +41,12 @@
 #include "chat/chat_store.h"
 #include "chat/conversation_list_model.h"
 #include "decoding/decoding_panel.h"
-#include "quantization/quantization_panel.h"
 #include "kvcache/kv_map_model.h"
 #include "kvcache/kv_map_view.h"
 #include "main/main_window.h"
 #include "model/model_panel.h"
 #include "plots/performance_plots.h"
+#include "quantization/quantization_panel.h"
 #include "sampling/sampling_panel.h"
 #include "serving/serving_panel.h"
 
@@ -59,13 +59,15 @@ constexpr int kReplyTimeoutMs = 300000;
 const QString kPrompt = QStringLiteral("What is the capital of France?");
 constexpr int kMaxTokens = 40;
 
-QString stories15MPath() { return QStringLiteral(LUMEN_SHARED_DIR "/testdata/stories15M/stories15M.bin"); }
+QString stories15MPath() {
+    return QStringLiteral(LUMEN_SHARED_DIR "/testdata/stories15M/stories15M.bin");
+}
 
 // lumen-cli generate --json for the same request; returns its "text".
 QString cliGreedyText(const QStringList& args) {
     QProcess p;
-    p.start(QStringLiteral(LUMEN_CLI_PATH), args + QStringList{QStringLiteral("--temperature"), QStringLiteral("0"),
-                                                               QStringLiteral("--json")});
+    p.start(QStringLiteral(LUMEN_CLI_PATH),
+            args + QStringList{QStringLiteral("--temperature"), QStringLiteral("0"), QStringLiteral("--json")});
     if (!p.waitForFinished(kReplyTimeoutMs) || p.exitCode() != 0) {
         qWarning() << "lumen-cli failed:" << p.readAllStandardError();
         return QStringLiteral("<lumen-cli failed>");
@@ -143,7 +145,8 @@ private:
         QMetaObject::invokeMethod(window_->worker(), &EngineWorker::publishKvSnapshot, Qt::BlockingQueuedConnection);
         if (spy.isEmpty()) return {};
         const KvSnapshotData snap = spy.last().at(0).value<KvSnapshotData>();
-        if (!QTest::qWaitFor([&] { return window_->kvModel()->snapshot().wallTimeSec == snap.wallTimeSec; }, 10000)) return {};
+        if (!QTest::qWaitFor([&] { return window_->kvModel()->snapshot().wallTimeSec == snap.wallTimeSec; }, 10000))
+            return {};
         return snap;
     }
 
@@ -175,9 +178,9 @@ private Q_SLOTS:
     void initTestCase() {
         QVERIFY(dir_.isValid());
         QSettings().clear();
-        cli_text_ = cliGreedyText({QStringLiteral("generate"), QStringLiteral("--model"), model_path_, QStringLiteral("--chat"),
-                                   QStringLiteral("--prompt"), kPrompt, QStringLiteral("--max-tokens"),
-                                   QString::number(kMaxTokens)});
+        cli_text_ = cliGreedyText({QStringLiteral("generate"), QStringLiteral("--model"), model_path_,
+                                   QStringLiteral("--chat"), QStringLiteral("--prompt"), kPrompt,
+                                   QStringLiteral("--max-tokens"), QString::number(kMaxTokens)});
         QVERIFY(!cli_text_.isEmpty());
         QVERIFY(cli_text_ != QStringLiteral("<lumen-cli failed>"));
     }
@@ -257,8 +260,11 @@ private Q_SLOTS:
         // A measurement, reported, not asserted against a threshold; the GUI thread
         // must have kept ticking while the engine worked.
         QVERIFY2(ticks > 3, "the GUI event loop did not run during generation");
-        const QString report = QStringLiteral("event-loop latency while generating: max gap %1 ms over %2 ticks in %3 s")
-                                   .arg(maxGapMs, 0, 'f', 1).arg(ticks).arg(seconds, 0, 'f', 2);
+        const QString report =
+            QStringLiteral("event-loop latency while generating: max gap %1 ms over %2 ticks in %3 s")
+                .arg(maxGapMs, 0, 'f', 1)
+                .arg(ticks)
+                .arg(seconds, 0, 'f', 2);
         qInfo().noquote() << report;
         QDir().mkpath(screenshotDir());
         QFile f(screenshotDir() + QStringLiteral("/event_loop_latency.txt"));
@@ -288,9 +294,9 @@ private Q_SLOTS:
         QVERIFY(waitForReply());
         const auto after = window_->chatStore()->messages(id);
         QCOMPARE(after.size(), before.size());
-        QVERIFY(after.last().created > before.last().created);  // a new reply replaced the old one
+        QVERIFY(after.last().created > before.last().created);               // a new reply replaced the old one
         QCOMPARE(after[after.size() - 2].id, before[before.size() - 2].id);  // the user's turn stays
-        QCOMPARE(after.last().content, before.last().content);  // greedy: the same text again
+        QCOMPARE(after.last().content, before.last().content);               // greedy: the same text again
         // The prompt's whole blocks were still in the prefix cache.
         const QJsonObject stats = lastReplyStats();
         QVERIFY2(stats.value("cached_prompt_tokens").toInt() >= stats.value("prompt_tokens").toInt() - 16,
@@ -309,8 +315,10 @@ private Q_SLOTS:
         const QJsonObject stats = lastReplyStats();
         QCOMPARE(stats.value("stop_reason").toString(), QStringLiteral("cancelled"));
         // Within one step: only tokens already in flight when Stop was clicked arrive after it.
-        QVERIFY2(stats.value("generated_tokens").toInt() <= atStop + 4,
-                 qPrintable(QStringLiteral("%1 tokens after stop at %2").arg(stats.value("generated_tokens").toInt()).arg(atStop)));
+        QVERIFY2(
+            stats.value("generated_tokens").toInt() <= atStop + 4,
+            qPrintable(
+                QStringLiteral("%1 tokens after stop at %2").arg(stats.value("generated_tokens").toInt()).arg(atStop)));
         QVERIFY(child<QPushButton>(window_.get(), "sendButton")->isEnabled());
         QVERIFY(!child<QPushButton>(window_.get(), "stopButton")->isEnabled());
     }
@@ -353,7 +361,8 @@ private Q_SLOTS:
             verifyMapEquals(*window_->kvModel(), snap);
             QSet<qint64> owners;
             for (int i = 0; i < window_->kvModel()->rowCount(); ++i) {
-                const qint64 c = window_->kvModel()->data(window_->kvModel()->index(i), KvMapModel::ConversationRole).toLongLong();
+                const qint64 c =
+                    window_->kvModel()->data(window_->kvModel()->index(i), KvMapModel::ConversationRole).toLongLong();
                 if (c >= 0) owners.insert(c);
             }
             if (owners.size() == 2 && seenTogether.isEmpty()) {
@@ -392,7 +401,8 @@ private Q_SLOTS:
         saveScreenshot(window_->samplingPanel(), QStringLiteral("sampling_panel"));
         saveScreenshot(window_->plots(), QStringLiteral("performance_plots"));
         for (const QString& name : window_->plots()->plotNames())
-            QVERIFY(window_->plots()->exportPng(name, screenshotDir() + QStringLiteral("/plot_") + name + QStringLiteral(".png"), nullptr));
+            QVERIFY(window_->plots()->exportPng(
+                name, screenshotDir() + QStringLiteral("/plot_") + name + QStringLiteral(".png"), nullptr));
 
         // Deleting every conversation returns every block, in the engine and in the map.
         QSignalSpy deleted(window_->chatPanel(), &ChatPanel::conversationDeleted);
@@ -527,7 +537,8 @@ private Q_SLOTS:
         auto* trace = child<QTreeWidget>(window_.get(), "contrastiveTrace");
         QCOMPARE(trace->topLevelItemCount(), data.tokens.size());
         QVERIFY(trace->topLevelItem(0)->childCount() >= 1);  // the candidates under each token
-        QVERIFY(child<QLabel>(window_.get(), "contrastiveSummaryLabel")->text().contains(QStringLiteral("first 8 layers")));
+        QVERIFY(
+            child<QLabel>(window_.get(), "contrastiveSummaryLabel")->text().contains(QStringLiteral("first 8 layers")));
         const KvSnapshotData snap = freshSnapshot();
         for (const KvBlockData& b : snap.blocks) QVERIFY(b.owners.isEmpty());
         saveScreenshot(window_->decodingPanel(), QStringLiteral("decoding_contrastive"));
@@ -565,7 +576,8 @@ private Q_SLOTS:
             if (mode == 2) QVERIFY(d.draftMs > 0);
             const QJsonObject stats = lastReplyStats();
             QCOMPARE(stats.value("drafted").toInt(), d.drafted);
-            QVERIFY(child<QLabel>(window_.get(), "speculationSummaryLabel")->text().contains(QStringLiteral("accepted")));
+            QVERIFY(
+                child<QLabel>(window_.get(), "speculationSummaryLabel")->text().contains(QStringLiteral("accepted")));
         }
         // Both replies' acceptance reached the Decoding plot.
         const QString plotCsv = window_->plots()->csv(QStringLiteral("decoding"));
@@ -587,12 +599,11 @@ private Q_SLOTS:
         child<QSpinBox>(window_.get(), "exitEverySpin")->setValue(1);
         typeAndSend(kPrompt);
         QVERIFY(waitForReply());
-        const QString expected = cliGreedyText({QStringLiteral("generate"), QStringLiteral("--model"), model_path_,
-                                                QStringLiteral("--chat"), QStringLiteral("--prompt"), kPrompt,
-                                                QStringLiteral("--max-tokens"), QString::number(kMaxTokens),
-                                                QStringLiteral("--early-exit-entropy"), QStringLiteral("20"),
-                                                QStringLiteral("--early-exit-first-layer"), QStringLiteral("10"),
-                                                QStringLiteral("--early-exit-every"), QStringLiteral("1")});
+        const QString expected = cliGreedyText(
+            {QStringLiteral("generate"), QStringLiteral("--model"), model_path_, QStringLiteral("--chat"),
+             QStringLiteral("--prompt"), kPrompt, QStringLiteral("--max-tokens"), QString::number(kMaxTokens),
+             QStringLiteral("--early-exit-entropy"), QStringLiteral("20"), QStringLiteral("--early-exit-first-layer"),
+             QStringLiteral("10"), QStringLiteral("--early-exit-every"), QStringLiteral("1")});
         QCOMPARE(window_->chatPanel()->streamedText(), expected);
         auto* table = child<QTreeWidget>(window_.get(), "exitLayersTable");
         QCOMPARE(table->topLevelItemCount(), 1);
@@ -623,17 +634,18 @@ private Q_SLOTS:
         setGreedy(kMaxTokens);
         typeAndSend(kPrompt);
         QVERIFY(waitForReply());
-        const QString expected = cliGreedyText({QStringLiteral("generate"), QStringLiteral("--model"), model_path_,
-                                                QStringLiteral("--chat"), QStringLiteral("--prompt"), kPrompt,
-                                                QStringLiteral("--max-tokens"), QString::number(kMaxTokens),
-                                                QStringLiteral("--weights"), QStringLiteral("q8_0")});
+        const QString expected =
+            cliGreedyText({QStringLiteral("generate"), QStringLiteral("--model"), model_path_, QStringLiteral("--chat"),
+                           QStringLiteral("--prompt"), kPrompt, QStringLiteral("--max-tokens"),
+                           QString::number(kMaxTokens), QStringLiteral("--weights"), QStringLiteral("q8_0")});
         QCOMPARE(window_->chatPanel()->streamedText(), expected);
 
         // The Quantization panel's quick evaluation: against the file's own (Q4_1) weights.
         window_->findChild<QDockWidget*>(QStringLiteral("quantizationDock"))->raise();
         child<QSpinBox>(window_.get(), "evalContextSpin")->setValue(128);
         child<QSpinBox>(window_.get(), "evalChunksSpin")->setValue(2);
-        child<QLineEdit>(window_.get(), "evalTextEdit")->setText(QStringLiteral(LUMEN_TEST_DATA_DIR "/eval/cc0-1.0.txt"));
+        child<QLineEdit>(window_.get(), "evalTextEdit")
+            ->setText(QStringLiteral(LUMEN_TEST_DATA_DIR "/eval/cc0-1.0.txt"));
         QSignalSpy evaluated(window_->worker(), &EngineWorker::quantEvalFinished);
         QTest::mouseClick(child<QPushButton>(window_.get(), "evaluateButton"), Qt::LeftButton);
         QVERIFY(evaluated.wait(kReplyTimeoutMs));
@@ -644,7 +656,8 @@ private Q_SLOTS:
         QVERIFY(q8.perplexity > 1);
         // Memory: the backend holds at least the predicted weights and KV pool; the process more.
         QVERIFY(q8.predictedBytes > q8.weightBytes);
-        QVERIFY2(q8.backendBytes >= q8.predictedBytes, qPrintable(QStringLiteral("%1 < %2").arg(q8.backendBytes).arg(q8.predictedBytes)));
+        QVERIFY2(q8.backendBytes >= q8.predictedBytes,
+                 qPrintable(QStringLiteral("%1 < %2").arg(q8.backendBytes).arg(q8.predictedBytes)));
         QVERIFY(q8.processRssBytes > 0);
         QVERIFY(!q8.tensors.isEmpty());
         for (const TensorErrorData& t : q8.tensors) {
@@ -655,7 +668,8 @@ private Q_SLOTS:
                 QVERIFY2(t.nmse > 0 && t.nmse < 0.05, qPrintable(t.name));
         }
         QCOMPARE(child<QTreeWidget>(window_.get(), "tensorErrorTable")->topLevelItemCount(), q8.tensors.size());
-        QVERIFY(child<QCustomPlot>(window_.get(), "tensorErrorHistogram")->plottable(0)->interface1D()->dataCount() > 0);
+        QVERIFY(child<QCustomPlot>(window_.get(), "tensorErrorHistogram")->plottable(0)->interface1D()->dataCount() >
+                0);
         saveScreenshot(window_->quantizationPanel(), QStringLiteral("quantization_panel"));
 
         weights->setCurrentIndex(0);  // as stored, for the tests after this one
@@ -666,12 +680,14 @@ private Q_SLOTS:
         QTest::mouseClick(child<QPushButton>(window_.get(), "loadModelButton"), Qt::LeftButton);
         QVERIFY(reloaded.wait(kLoadTimeoutMs));
 #ifdef LUMEN_HAVE_CUDA
-        const QString expected_backend = lumen::cuda::probe_devices().usable ? QStringLiteral("cuda") : QStringLiteral("cpu");
+        const QString expected_backend =
+            lumen::cuda::probe_devices().usable ? QStringLiteral("cuda") : QStringLiteral("cpu");
 #else
         const QString expected_backend = QStringLiteral("cpu");
 #endif
         QCOMPARE(reloaded.at(0).at(0).value<ModelSummary>().backend, expected_backend);
-        QVERIFY(child<QLabel>(window_.get(), "modelStatusLabel")->text().contains(expected_backend.toUpper() + " backend"));
+        QVERIFY(
+            child<QLabel>(window_.get(), "modelStatusLabel")->text().contains(expected_backend.toUpper() + " backend"));
         device->setCurrentIndex(device->findData(QStringLiteral("cpu")));
         // As stored there is no reference: perplexity only, and a second row to compare.
         QSignalSpy again(window_->worker(), &EngineWorker::quantEvalFinished);
@@ -708,11 +724,13 @@ private Q_SLOTS:
         const QString mix = QStringLiteral("q8_0:embd,output,last");
         QVERIFY2(window_->modelPanel()->estimateText().contains(QStringLiteral("(int4-g64, %1)").arg(mix)),
                  qPrintable(window_->modelPanel()->estimateText()));
-        const qint64 predicted = predicted_weight_bytes(window_->modelPanel()->summary().weightShapes,
-                                                        lumen::QuantScheme::int4_g64, lumen::parse_quant_mix(mix.toStdString()).value());
+        const qint64 predicted =
+            predicted_weight_bytes(window_->modelPanel()->summary().weightShapes, lumen::QuantScheme::int4_g64,
+                                   lumen::parse_quant_mix(mix.toStdString()).value());
         kv->setCurrentText(QStringLiteral("q8_0"));
         child<QCheckBox>(window_.get(), "gptqCheck")->setChecked(true);
-        child<QLineEdit>(window_.get(), "calibrationTextEdit")->setText(QStringLiteral(LUMEN_TEST_DATA_DIR "/eval/cc0-1.0.txt"));
+        child<QLineEdit>(window_.get(), "calibrationTextEdit")
+            ->setText(QStringLiteral(LUMEN_TEST_DATA_DIR "/eval/cc0-1.0.txt"));
         child<QSpinBox>(window_.get(), "calibrationSamplesSpin")->setValue(1);
         const LoadSettings settings = window_->modelPanel()->loadSettings();
         QCOMPARE(settings.weightsMix, mix);
@@ -788,8 +806,8 @@ private Q_SLOTS:
         LoadSettings settings = window_->modelPanel()->loadSettings();
         settings.path = broken;
         QSignalSpy failed(window_->worker(), &EngineWorker::loadFailed);
-        QMetaObject::invokeMethod(window_->worker(), [w = window_->worker(), settings] { w->loadModel(settings); },
-                                  Qt::QueuedConnection);
+        QMetaObject::invokeMethod(
+            window_->worker(), [w = window_->worker(), settings] { w->loadModel(settings); }, Qt::QueuedConnection);
         QVERIFY(QTest::qWaitFor([&] { return !failed.isEmpty(); }, kLoadTimeoutMs));
         QVERIFY(!failed.last().at(1).toString().isEmpty());
         QTRY_VERIFY_WITH_TIMEOUT(!window_->modelPanel()->isLoaded(), 10000);
@@ -813,7 +831,9 @@ private Q_SLOTS:
         QCOMPARE(window_->chatPanel()->streamedText(), expected);
     }
 
-    void cleanupTestCase() { window_.reset(); }
+    void cleanupTestCase() {
+        window_.reset();
+    }
 };
 
 int main(int argc, char** argv) {

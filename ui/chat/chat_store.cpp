@@ -16,8 +16,8 @@
 #include <QStringList>
 
 #include <algorithm>
-#include <iterator>
 #include <atomic>
+#include <iterator>
 
 namespace lumen::ui {
 
@@ -43,14 +43,22 @@ const QStringList kMigrations[] = {
 };
 static_assert(std::size(kMigrations) == ChatStore::kSchemaVersion);
 
-QDateTime fromMs(const QVariant& v) { return QDateTime::fromMSecsSinceEpoch(v.toLongLong(), Qt::UTC); }
+QDateTime fromMs(const QVariant& v) {
+    return QDateTime::fromMSecsSinceEpoch(v.toLongLong(), Qt::UTC);
+}
 
-QString isoUtc(const QDateTime& t) { return t.toUTC().toString(Qt::ISODateWithMs); }
+QString isoUtc(const QDateTime& t) {
+    return t.toUTC().toString(Qt::ISODateWithMs);
+}
 
 // SQL binds a null QString as NULL; NOT NULL text columns get "" instead.
-QString notNull(const QString& s) { return s.isNull() ? QStringLiteral("") : s; }
+QString notNull(const QString& s) {
+    return s.isNull() ? QStringLiteral("") : s;
+}
 
-QVariant nullIfEmpty(const QString& s) { return s.isEmpty() ? QVariant() : QVariant(s); }
+QVariant nullIfEmpty(const QString& s) {
+    return s.isEmpty() ? QVariant() : QVariant(s);
+}
 
 bool isJsonObjectOrEmpty(const QString& text) {
     if (text.isEmpty()) return true;
@@ -78,7 +86,9 @@ QString likePattern(const QString& search) {
     return u'%' + escaped + u'%';
 }
 
-QString roleLabel(const QString& role) { return role.left(1).toUpper() + role.mid(1); }
+QString roleLabel(const QString& role) {
+    return role.left(1).toUpper() + role.mid(1);
+}
 
 QString statsLine(const QString& statsJson) {
     const QJsonValue v = jsonObjectOrNull(statsJson);
@@ -113,9 +123,13 @@ QString defaultChatDatabasePath() {
 
 ChatStore::ChatStore() = default;
 
-ChatStore::~ChatStore() { close(); }
+ChatStore::~ChatStore() {
+    close();
+}
 
-QSqlDatabase ChatStore::db() const { return QSqlDatabase::database(connection_, false); }
+QSqlDatabase ChatStore::db() const {
+    return QSqlDatabase::database(connection_, false);
+}
 
 bool ChatStore::transaction(const char* what, const std::function<bool()>& body) {
     QSqlDatabase database = db();
@@ -143,16 +157,14 @@ bool ChatStore::checkOpen(const char* what) const {
     return fail(QStringLiteral("%1 failed: the chat database is not open").arg(QLatin1String(what)));
 }
 
-bool ChatStore::exec(QSqlQuery& query, const QString& sql, const QVariantList& values,
-                     const char* what) const {
+bool ChatStore::exec(QSqlQuery& query, const QString& sql, const QVariantList& values, const char* what) const {
     bool ok = query.prepare(sql);
     if (ok) {
         for (const QVariant& v : values) query.addBindValue(v);
         ok = query.exec();
     }
     if (!ok)
-        return fail(QStringLiteral("%1 failed (%2): %3")
-                        .arg(QLatin1String(what), path_, query.lastError().text()));
+        return fail(QStringLiteral("%1 failed (%2): %3").arg(QLatin1String(what), path_, query.lastError().text()));
     return true;
 }
 
@@ -167,31 +179,30 @@ bool ChatStore::open(const QString& path, QString* error) {
     if (path.isEmpty()) return refuse(QStringLiteral("Cannot open chat database: the path is empty"));
     const QString dir = QFileInfo(path).absolutePath();
     if (!QDir().mkpath(dir))
-        return refuse(QStringLiteral("Cannot open chat database '%1': cannot create folder '%2'")
-                          .arg(path, dir));
+        return refuse(QStringLiteral("Cannot open chat database '%1': cannot create folder '%2'").arg(path, dir));
 
     connection_ = QStringLiteral("lumen_chat_store_%1").arg(g_connection_counter.fetch_add(1));
     path_ = path;
     {
         QSqlDatabase database = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), connection_);
         if (!database.isValid())
-            return refuse(QStringLiteral("Cannot open chat database '%1': the QSQLITE driver is not available")
-                              .arg(path));
+            return refuse(
+                QStringLiteral("Cannot open chat database '%1': the QSQLITE driver is not available").arg(path));
         database.setDatabaseName(path);
         database.setConnectOptions(QStringLiteral("QSQLITE_BUSY_TIMEOUT=5000"));
         if (!database.open())
-            return refuse(QStringLiteral("Cannot open chat database '%1': %2")
-                              .arg(path, database.lastError().text()));
+            return refuse(QStringLiteral("Cannot open chat database '%1': %2").arg(path, database.lastError().text()));
     }
 
     // Read the version before writing anything, so a newer file stays untouched.
     const int version = schemaVersion();
-    if (version < 0)
-        return refuse(QStringLiteral("Cannot read chat database '%1': %2").arg(path, last_error_));
+    if (version < 0) return refuse(QStringLiteral("Cannot read chat database '%1': %2").arg(path, last_error_));
     if (version > kSchemaVersion)
         return refuse(QStringLiteral("Chat database '%1' was written by a newer Lumen (schema %2, "
                                      "this build reads up to %3)")
-                          .arg(path).arg(version).arg(kSchemaVersion));
+                          .arg(path)
+                          .arg(version)
+                          .arg(kSchemaVersion));
     {
         QSqlQuery q(db());
         if (!exec(q, QStringLiteral("PRAGMA foreign_keys=ON"), {}, "enabling foreign keys") ||
@@ -210,8 +221,7 @@ bool ChatStore::migrate(int from) {
             for (const QString& sql : kMigrations[version])
                 if (!exec(q, sql, {}, "schema migration")) return false;
             // PRAGMA takes no bound values; the number is our own constant.
-            return exec(q, QStringLiteral("PRAGMA user_version = %1").arg(version + 1), {},
-                        "schema version bump");
+            return exec(q, QStringLiteral("PRAGMA user_version = %1").arg(version + 1), {}, "schema version bump");
         });
         if (!ok) return fail(QStringLiteral("step to schema %1: %2").arg(version + 1).arg(last_error_));
     }
@@ -229,9 +239,13 @@ void ChatStore::close() {
     path_.clear();
 }
 
-bool ChatStore::isOpen() const { return !connection_.isEmpty() && db().isOpen(); }
+bool ChatStore::isOpen() const {
+    return !connection_.isEmpty() && db().isOpen();
+}
 
-QString ChatStore::path() const { return path_; }
+QString ChatStore::path() const {
+    return path_;
+}
 
 int ChatStore::schemaVersion() const {
     if (!checkOpen("reading the schema version")) return -1;
@@ -240,14 +254,15 @@ int ChatStore::schemaVersion() const {
     return q.next() ? q.value(0).toInt() : -1;
 }
 
-QString ChatStore::lastError() const { return last_error_; }
+QString ChatStore::lastError() const {
+    return last_error_;
+}
 
 // The next `updated` stamp: now, but strictly after every stored one, so the
 // conversation written last is always listed first.
 std::optional<qint64> ChatStore::nextUpdateStamp(const char* what) {
     QSqlQuery q(db());
-    if (!exec(q, QStringLiteral("SELECT COALESCE(MAX(updated), 0) FROM conversations"), {}, what) ||
-        !q.next())
+    if (!exec(q, QStringLiteral("SELECT COALESCE(MAX(updated), 0) FROM conversations"), {}, what) || !q.next())
         return std::nullopt;
     return std::max(QDateTime::currentMSecsSinceEpoch(), q.value(0).toLongLong() + 1);
 }
@@ -256,23 +271,22 @@ bool ChatStore::touchConversation(qint64 conversationId, const char* what) {
     const auto stamp = nextUpdateStamp(what);
     if (!stamp) return false;
     QSqlQuery q(db());
-    return exec(q, QStringLiteral("UPDATE conversations SET updated = ? WHERE id = ?"),
-                {*stamp, conversationId}, what);
+    return exec(q, QStringLiteral("UPDATE conversations SET updated = ? WHERE id = ?"), {*stamp, conversationId}, what);
 }
 
 std::optional<qint64> ChatStore::createConversation(const QString& title, const QString& mode,
                                                     const QString& modelPath) {
     if (!checkOpen("creating a conversation")) return std::nullopt;
     if (mode != u"chat" && mode != u"completion") {
-        fail(QStringLiteral("creating a conversation failed: mode '%1' is not \"chat\" or \"completion\"")
-                 .arg(mode));
+        fail(QStringLiteral("creating a conversation failed: mode '%1' is not \"chat\" or \"completion\"").arg(mode));
         return std::nullopt;
     }
     const auto stamp = nextUpdateStamp("creating a conversation");
     if (!stamp) return std::nullopt;
     QSqlQuery q(db());
-    if (!exec(q, QStringLiteral("INSERT INTO conversations (title, mode, model_path, created, updated) "
-                                "VALUES (?, ?, ?, ?, ?)"),
+    if (!exec(q,
+              QStringLiteral("INSERT INTO conversations (title, mode, model_path, created, updated) "
+                             "VALUES (?, ?, ?, ?, ?)"),
               {notNull(title), mode, nullIfEmpty(modelPath), *stamp, *stamp}, "creating a conversation"))
         return std::nullopt;
     return q.lastInsertId().toLongLong();
@@ -305,21 +319,22 @@ bool ChatStore::setConversationMode(qint64 id, const QString& mode, const QStrin
 bool ChatStore::deleteConversation(qint64 id) {
     const char* what = "deleting a conversation";
     return checkOpen(what) && transaction(what, [&] {
-        QSqlQuery q(db());
-        if (!exec(q, QStringLiteral("DELETE FROM messages WHERE conversation_id = ?"), {id}, what) ||
-            !exec(q, QStringLiteral("DELETE FROM conversations WHERE id = ?"), {id}, what))
-            return false;
-        if (q.numRowsAffected() > 0) return true;
-        return fail(QStringLiteral("deleting a conversation failed: no conversation with id %1").arg(id));
-    });
+               QSqlQuery q(db());
+               if (!exec(q, QStringLiteral("DELETE FROM messages WHERE conversation_id = ?"), {id}, what) ||
+                   !exec(q, QStringLiteral("DELETE FROM conversations WHERE id = ?"), {id}, what))
+                   return false;
+               if (q.numRowsAffected() > 0) return true;
+               return fail(QStringLiteral("deleting a conversation failed: no conversation with id %1").arg(id));
+           });
 }
 
 QVector<ConversationRecord> ChatStore::select(const QString& search, qint64 onlyId) const {
     QVector<ConversationRecord> out;
     if (!checkOpen("listing conversations")) return out;
     const bool sqlSearch = !search.isEmpty() && isAscii(search);
-    QString sql = QStringLiteral("SELECT c.id, c.title, c.mode, c.model_path, c.created, c.updated "
-                                 "FROM conversations c WHERE 1 = 1");
+    QString sql = QStringLiteral(
+        "SELECT c.id, c.title, c.mode, c.model_path, c.created, c.updated "
+        "FROM conversations c WHERE 1 = 1");
     QVariantList values;
     if (onlyId != 0) {
         sql += QStringLiteral(" AND c.id = ?");
@@ -327,8 +342,9 @@ QVector<ConversationRecord> ChatStore::select(const QString& search, qint64 only
     }
     if (sqlSearch) {
         // LIKE is case-insensitive for ASCII, which covers an ASCII needle.
-        sql += QStringLiteral(" AND (c.title LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM messages m "
-                              "WHERE m.conversation_id = c.id AND m.content LIKE ? ESCAPE '\\'))");
+        sql += QStringLiteral(
+            " AND (c.title LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM messages m "
+            "WHERE m.conversation_id = c.id AND m.content LIKE ? ESCAPE '\\'))");
         values << likePattern(search) << likePattern(search);
     }
     sql += QStringLiteral(" ORDER BY c.updated DESC, c.id DESC");
@@ -336,8 +352,8 @@ QVector<ConversationRecord> ChatStore::select(const QString& search, qint64 only
     q.setForwardOnly(true);
     if (!exec(q, sql, values, "listing conversations")) return out;
     while (q.next())
-        out.push_back({q.value(0).toLongLong(), q.value(1).toString(), q.value(2).toString(),
-                       q.value(3).toString(), fromMs(q.value(4)), fromMs(q.value(5))});
+        out.push_back({q.value(0).toLongLong(), q.value(1).toString(), q.value(2).toString(), q.value(3).toString(),
+                       fromMs(q.value(4)), fromMs(q.value(5))});
     if (search.isEmpty() || sqlSearch) return out;
 
     // Non-ASCII needle: fold case with Qt, which knows Unicode.
@@ -345,10 +361,9 @@ QVector<ConversationRecord> ChatStore::select(const QString& search, qint64 only
     QSqlQuery m(db());
     m.setForwardOnly(true);
     const QString msql = onlyId != 0
-        ? QStringLiteral("SELECT conversation_id, content FROM messages WHERE conversation_id = ?")
-        : QStringLiteral("SELECT conversation_id, content FROM messages");
-    if (!exec(m, msql, onlyId != 0 ? QVariantList{onlyId} : QVariantList{}, "searching messages"))
-        return {};
+                             ? QStringLiteral("SELECT conversation_id, content FROM messages WHERE conversation_id = ?")
+                             : QStringLiteral("SELECT conversation_id, content FROM messages");
+    if (!exec(m, msql, onlyId != 0 ? QVariantList{onlyId} : QVariantList{}, "searching messages")) return {};
     while (m.next())
         if (m.value(1).toString().contains(search, Qt::CaseInsensitive)) inMessages << m.value(0).toLongLong();
     QVector<ConversationRecord> matching;
@@ -386,8 +401,7 @@ bool ChatStore::checkJson(const QString& statsJson, const QString& samplingJson,
 
 std::optional<qint64> ChatStore::conversationOfMessage(qint64 id, const char* what) const {
     QSqlQuery q(db());
-    if (!exec(q, QStringLiteral("SELECT conversation_id FROM messages WHERE id = ?"), {id}, what))
-        return std::nullopt;
+    if (!exec(q, QStringLiteral("SELECT conversation_id FROM messages WHERE id = ?"), {id}, what)) return std::nullopt;
     if (!q.next()) {
         fail(QStringLiteral("%1 failed: no message with id %2").arg(QLatin1String(what)).arg(id));
         return std::nullopt;
@@ -395,8 +409,8 @@ std::optional<qint64> ChatStore::conversationOfMessage(qint64 id, const char* wh
     return q.value(0).toLongLong();
 }
 
-bool ChatStore::writeMessage(qint64 conversationId, const QString& sql, const QVariantList& values,
-                             const char* what, qint64* insertedId) {
+bool ChatStore::writeMessage(qint64 conversationId, const QString& sql, const QVariantList& values, const char* what,
+                             qint64* insertedId) {
     return transaction(what, [&] {
         {
             QSqlQuery q(db());
@@ -416,8 +430,7 @@ std::optional<qint64> ChatStore::addMessage(const MessageRecord& m) {
     }
     {
         QSqlQuery q(db());
-        if (!exec(q, QStringLiteral("SELECT COUNT(*) FROM conversations WHERE id = ?"), {m.conversationId},
-                  what) ||
+        if (!exec(q, QStringLiteral("SELECT COUNT(*) FROM conversations WHERE id = ?"), {m.conversationId}, what) ||
             !q.next())
             return std::nullopt;
         if (q.value(0).toLongLong() == 0) {
@@ -425,8 +438,7 @@ std::optional<qint64> ChatStore::addMessage(const MessageRecord& m) {
             return std::nullopt;
         }
     }
-    const qint64 created =
-        m.created.isValid() ? m.created.toMSecsSinceEpoch() : QDateTime::currentMSecsSinceEpoch();
+    const qint64 created = m.created.isValid() ? m.created.toMSecsSinceEpoch() : QDateTime::currentMSecsSinceEpoch();
     qint64 id = 0;
     if (!writeMessage(m.conversationId,
                       QStringLiteral("INSERT INTO messages (conversation_id, role, content, created, "
@@ -463,14 +475,14 @@ QVector<MessageRecord> ChatStore::messages(qint64 conversationId) const {
     if (!checkOpen("reading messages")) return out;
     QSqlQuery q(db());
     q.setForwardOnly(true);
-    if (!exec(q, QStringLiteral("SELECT id, conversation_id, role, content, created, stats_json, "
-                                "sampling_json FROM messages WHERE conversation_id = ? ORDER BY id"),
+    if (!exec(q,
+              QStringLiteral("SELECT id, conversation_id, role, content, created, stats_json, "
+                             "sampling_json FROM messages WHERE conversation_id = ? ORDER BY id"),
               {conversationId}, "reading messages"))
         return out;
     while (q.next())
-        out.push_back({q.value(0).toLongLong(), q.value(1).toLongLong(), q.value(2).toString(),
-                       q.value(3).toString(), fromMs(q.value(4)), q.value(5).toString(),
-                       q.value(6).toString()});
+        out.push_back({q.value(0).toLongLong(), q.value(1).toLongLong(), q.value(2).toString(), q.value(3).toString(),
+                       fromMs(q.value(4)), q.value(5).toString(), q.value(6).toString()});
     return out;
 }
 

@@ -64,8 +64,7 @@ public:
     QString lastError() const;  // message of the last failed call
 
     // mode must be "chat" or "completion".
-    std::optional<qint64> createConversation(const QString& title, const QString& mode,
-                                             const QString& modelPath);
+    std::optional<qint64> createConversation(const QString& title, const QString& mode, const QString& modelPath);
     bool renameConversation(qint64 id, const QString& title);  // does not bump `updated`
     // mode must be "chat" or "completion"; does not bump `updated`.
     bool setConversationMode(qint64 id, const QString& mode, const QString& modelPath);
@@ -83,8 +82,7 @@ public:
     // other than system/user/assistant, or stats/sampling text that is neither
     // empty nor a JSON object.
     std::optional<qint64> addMessage(const MessageRecord& message);
-    bool updateMessage(qint64 id, const QString& content, const QString& statsJson,
-                       const QString& samplingJson);
+    bool updateMessage(qint64 id, const QString& content, const QString& statsJson, const QString& samplingJson);
     bool deleteMessage(qint64 id);
     QVector<MessageRecord> messages(qint64 conversationId) const;  // in insertion order
 
@@ -104,16 +102,15 @@ private:
     bool checkOpen(const char* what) const;
     // Prepares sql, binds values positionally and executes it; on failure
     // sets lastError() to "<what> failed (<path>): <driver message>".
-    bool exec(QSqlQuery& query, const QString& sql, const QVariantList& values,
-              const char* what) const;
+    bool exec(QSqlQuery& query, const QString& sql, const QVariantList& values, const char* what) const;
     bool migrate(int from);
     std::optional<qint64> nextUpdateStamp(const char* what);
     bool touchConversation(qint64 conversationId, const char* what);
     bool checkJson(const QString& statsJson, const QString& samplingJson, const char* what) const;
     std::optional<qint64> conversationOfMessage(qint64 id, const char* what) const;
     // One message write plus the conversation's `updated` bump, in one transaction.
-    bool writeMessage(qint64 conversationId, const QString& sql, const QVariantList& values,
-                      const char* what, qint64* insertedId = nullptr);
+    bool writeMessage(qint64 conversationId, const QString& sql, const QVariantList& values, const char* what,
+                      qint64* insertedId = nullptr);
     QVector<ConversationRecord> select(const QString& search, qint64 onlyId) const;
 
     QString connection_;

@@ -21,19 +21,19 @@ QVariant KvMapModel::data(const QModelIndex& index, int role) const {
     if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid)) return {};
     const KvBlockData& b = snapshot_.blocks[index.row()];
     switch (role) {
-    case Qt::DisplayRole: return QStringLiteral("block %1").arg(index.row());
-    case Qt::ToolTipRole: return blockDescription(index.row());
-    case RefcountRole: return b.refcount;
-    case TokensRole: return b.tokens;
-    case OwnersRole: {
-        QVariantList owners;
-        for (int s : b.owners) owners << s;
-        return owners;
-    }
-    case ConversationRole: return b.owners.isEmpty() ? qint64(-1) : conversationOfSequence(b.owners.first());
-    case SharedRole: return b.owners.size() > 1;
-    case CachedRole: return b.cached;
-    default: return {};
+        case Qt::DisplayRole: return QStringLiteral("block %1").arg(index.row());
+        case Qt::ToolTipRole: return blockDescription(index.row());
+        case RefcountRole: return b.refcount;
+        case TokensRole: return b.tokens;
+        case OwnersRole: {
+            QVariantList owners;
+            for (int s : b.owners) owners << s;
+            return owners;
+        }
+        case ConversationRole: return b.owners.isEmpty() ? qint64(-1) : conversationOfSequence(b.owners.first());
+        case SharedRole: return b.owners.size() > 1;
+        case CachedRole: return b.cached;
+        default: return {};
     }
 }
 
@@ -61,7 +61,8 @@ QString KvMapModel::blockDescription(int block) const {
     QStringList owners;
     for (int s : b.owners) {
         const qint64 c = conversationOfSequence(s);
-        owners << (c >= 0 ? QStringLiteral("sequence %1 (conversation %2)").arg(s).arg(c) : QStringLiteral("sequence %1").arg(s));
+        owners << (c >= 0 ? QStringLiteral("sequence %1 (conversation %2)").arg(s).arg(c)
+                          : QStringLiteral("sequence %1").arg(s));
     }
     return QStringLiteral("Block %1\nowners: %2%3\ntokens: %4 of %5\nrefcount: %6")
         .arg(block)

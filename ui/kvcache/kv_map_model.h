@@ -12,15 +12,15 @@ namespace lumen::ui {
 struct KvTotals {
     int totalBlocks = 0;
     int usedBlocks = 0;
-    int sharedBlocks = 0;     // held by more than one sequence
-    int cachedBlocks = 0;     // held by the prefix cache
-    int cachedOnlyBlocks = 0; // held only by the prefix cache: evictable
+    int sharedBlocks = 0;      // held by more than one sequence
+    int cachedBlocks = 0;      // held by the prefix cache
+    int cachedOnlyBlocks = 0;  // held only by the prefix cache: evictable
     qint64 usedBytes = 0;
     qint64 freeBytes = 0;
-    qint64 savedBytes = 0;    // the whole pool in its format against f16 (negative for f32)
+    qint64 savedBytes = 0;  // the whole pool in its format against f16 (negative for f32)
     qint64 tokensHeld = 0;
-    double utilization = 0;   // used blocks / all blocks
-    double fragmentation = 0; // internal: unused token slots in used blocks / slots of used blocks
+    double utilization = 0;    // used blocks / all blocks
+    double fragmentation = 0;  // internal: unused token slots in used blocks / slots of used blocks
 };
 
 class KvMapModel : public QAbstractListModel {

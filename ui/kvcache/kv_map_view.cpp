@@ -14,9 +14,11 @@ namespace {
 
 const QColor kFreeColor(0xd0, 0xd0, 0xd0);
 const QColor kCachedColor(0x8f, 0xa3, 0xb8);  // held only by the prefix cache
-constexpr int kGap = 1;  // pixels between cells when cells are large enough
+constexpr int kGap = 1;                       // pixels between cells when cells are large enough
 
-QString mib(qint64 bytes) { return QLocale().toString(double(bytes) / 1048576.0, 'f', 1) + QStringLiteral(" MiB"); }
+QString mib(qint64 bytes) {
+    return QLocale().toString(double(bytes) / 1048576.0, 'f', 1) + QStringLiteral(" MiB");
+}
 
 }  // namespace
 
@@ -132,10 +134,11 @@ KvMapPanel::KvMapPanel(KvMapModel* model, QWidget* parent) : QWidget(parent), mo
     totals_->setObjectName(QStringLiteral("kvTotals"));
     totals_->setWordWrap(true);
     totals_->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    auto* legend = new QLabel(tr("Each cell is one KV block. Colour: owning conversation (or request) · grey: free · "
-                                 "hatched slate: prefix cache only (evictable) · dark corner: also in the prefix cache · "
-                                 "black outline: shared by several sequences · pale with a lower fill: partly filled."),
-                              this);
+    auto* legend =
+        new QLabel(tr("Each cell is one KV block. Colour: owning conversation (or request) · grey: free · "
+                      "hatched slate: prefix cache only (evictable) · dark corner: also in the prefix cache · "
+                      "black outline: shared by several sequences · pale with a lower fill: partly filled."),
+                   this);
     legend->setWordWrap(true);
     legend->setObjectName(QStringLiteral("kvLegend"));
     auto* layout = new QVBoxLayout(this);
@@ -146,7 +149,9 @@ KvMapPanel::KvMapPanel(KvMapModel* model, QWidget* parent) : QWidget(parent), mo
     updateTotals();
 }
 
-QString KvMapPanel::totalsText() const { return totals_->text(); }
+QString KvMapPanel::totalsText() const {
+    return totals_->text();
+}
 
 void KvMapPanel::updateTotals() {
     const KvTotals& t = model_->totals();
@@ -176,7 +181,8 @@ QString KvMapPanel::kvFormatText() const {
     const qint64 f16_total = t.savedBytes + qint64(t.totalBlocks) * model_->bytesPerBlock();
     const double share = f16_total > 0 ? 100.0 * double(t.savedBytes) / double(f16_total) : 0.0;
     if (t.savedBytes < 0) return tr(" · KV format %1: %2 more than f16").arg(type, mib(-t.savedBytes));
-    return tr(" · KV format %1: saves %2 against f16 (%3 %)").arg(type, mib(t.savedBytes), QLocale().toString(share, 'f', 0));
+    return tr(" · KV format %1: saves %2 against f16 (%3 %)")
+        .arg(type, mib(t.savedBytes), QLocale().toString(share, 'f', 0));
 }
 
 }  // namespace lumen::ui

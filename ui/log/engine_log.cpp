@@ -14,7 +14,9 @@ namespace {
 EngineLog* installed = nullptr;
 }  // namespace
 
-QString log_level_text(lumen::LogLevel level) { return QString::fromLatin1(lumen::log_level_name(level)); }
+QString log_level_text(lumen::LogLevel level) {
+    return QString::fromLatin1(lumen::log_level_name(level));
+}
 
 struct EngineLog::Relay {
     std::mutex mutex;

@@ -17,9 +17,9 @@
 namespace lumen::ui {
 
 struct LogEntry {
-    QDateTime time;                      // when the engine sent it (local time)
+    QDateTime time;  // when the engine sent it (local time)
     lumen::LogLevel level = lumen::LogLevel::info;
-    QString message;                     // one line, no trailing newline
+    QString message;  // one line, no trailing newline
 };
 
 // "debug", "info", "warning", "error", as the engine names them.

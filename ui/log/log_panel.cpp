@@ -44,7 +44,8 @@ LogPanel::LogPanel(QWidget* parent) : QWidget(parent) {
     entries_->setColumnWidth(kLevelColumn, metrics.horizontalAdvance(QStringLiteral("warning")) + 16);
     entries_->header()->setStretchLastSection(true);
     entries_->setToolTip(tr("Messages from the engine: which backend runs the model and why, fallbacks, "
-                            "warnings. The newest %1 are kept.").arg(kMaxEntries));
+                            "warnings. The newest %1 are kept.")
+                             .arg(kMaxEntries));
 
     auto* copy = new QAction(tr("Copy"), entries_);
     copy->setObjectName(QStringLiteral("copyLogAction"));
@@ -70,7 +71,9 @@ LogPanel::LogPanel(QWidget* parent) : QWidget(parent) {
     updateCount();
 }
 
-int LogPanel::entryCount() const { return entries_->topLevelItemCount(); }
+int LogPanel::entryCount() const {
+    return entries_->topLevelItemCount();
+}
 
 QString LogPanel::entryText(int row) const {
     const QTreeWidgetItem* item = entries_->topLevelItem(row);
@@ -82,8 +85,8 @@ QString LogPanel::entryText(int row) const {
 void LogPanel::append(const LogEntry& entry) {
     QScrollBar* scroll = entries_->verticalScrollBar();
     const bool atEnd = scroll->value() == scroll->maximum();
-    auto* item = new QTreeWidgetItem({entry.time.toString(QStringLiteral("HH:mm:ss.zzz")), log_level_text(entry.level),
-                                      entry.message});
+    auto* item = new QTreeWidgetItem(
+        {entry.time.toString(QStringLiteral("HH:mm:ss.zzz")), log_level_text(entry.level), entry.message});
     item->setToolTip(kMessageColumn, entry.message);
     if (const QColor color = levelColor(entry.level); color.isValid())
         for (int c = kTimeColumn; c <= kMessageColumn; ++c) item->setForeground(c, color);

@@ -61,29 +61,32 @@ SamplingPresetModel::SamplingPresetModel(const QString& settingsKey, QObject* pa
         const QJsonObject o = v.toObject();
         const QString name = o.value("name").toString().trimmed();
         if (name.isEmpty() || rowOf(name) >= 0) continue;
-        presets_.append({name, sampling_params_from_json(o.value("params").toObject()), o.value("max_tokens").toInt(512), false});
+        presets_.append(
+            {name, sampling_params_from_json(o.value("params").toObject()), o.value("max_tokens").toInt(512), false});
     }
 }
 
-int SamplingPresetModel::rowCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : int(presets_.size()); }
+int SamplingPresetModel::rowCount(const QModelIndex& parent) const {
+    return parent.isValid() ? 0 : int(presets_.size());
+}
 
 QVariant SamplingPresetModel::data(const QModelIndex& index, int role) const {
     if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid)) return {};
     const SamplingPreset& p = presets_[index.row()];
     switch (role) {
-    case Qt::DisplayRole: return p.name;
-    case Qt::ToolTipRole:
-        return QStringLiteral("%1: temperature %2, top-k %3, top-p %4, min-p %5, repeat penalty %6")
-            .arg(p.name)
-            .arg(double(p.params.temperature))
-            .arg(p.params.top_k)
-            .arg(double(p.params.top_p))
-            .arg(double(p.params.min_p))
-            .arg(double(p.params.repeat_penalty));
-    case BuiltInRole: return p.builtIn;
-    case MaxTokensRole: return p.maxTokens;
-    case TemperatureRole: return double(p.params.temperature);
-    default: return {};
+        case Qt::DisplayRole: return p.name;
+        case Qt::ToolTipRole:
+            return QStringLiteral("%1: temperature %2, top-k %3, top-p %4, min-p %5, repeat penalty %6")
+                .arg(p.name)
+                .arg(double(p.params.temperature))
+                .arg(p.params.top_k)
+                .arg(double(p.params.top_p))
+                .arg(double(p.params.min_p))
+                .arg(double(p.params.repeat_penalty));
+        case BuiltInRole: return p.builtIn;
+        case MaxTokensRole: return p.maxTokens;
+        case TemperatureRole: return double(p.params.temperature);
+        default: return {};
     }
 }
 
@@ -101,7 +104,8 @@ int SamplingPresetModel::rowOf(const QString& name) const {
     return -1;
 }
 
-int SamplingPresetModel::savePreset(const QString& rawName, const SamplingParams& params, int maxTokens, QString* error) {
+int SamplingPresetModel::savePreset(const QString& rawName, const SamplingParams& params, int maxTokens,
+                                    QString* error) {
     const QString name = rawName.trimmed();
     if (name.isEmpty()) {
         if (error) *error = tr("A preset needs a name.");
@@ -146,7 +150,8 @@ void SamplingPresetModel::persist() const {
     QJsonArray saved;
     for (const SamplingPreset& p : presets_)
         if (!p.builtIn)
-            saved.append(QJsonObject{{"name", p.name}, {"params", sampling_params_to_json(p.params)}, {"max_tokens", p.maxTokens}});
+            saved.append(QJsonObject{
+                {"name", p.name}, {"params", sampling_params_to_json(p.params)}, {"max_tokens", p.maxTokens}});
     QSettings().setValue(settings_key_, QJsonDocument(saved).toJson(QJsonDocument::Compact));
 }
 

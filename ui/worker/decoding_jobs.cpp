@@ -9,8 +9,8 @@
 #include "runtime/beam_search.h"
 #include "runtime/contrastive.h"
 #include "runtime/engine.h"
-#include "serving/serving_engine.h"
 #include "sampling/sampling_preset_model.h"
+#include "serving/serving_engine.h"
 #include "worker/engine_worker.h"
 
 namespace lumen::ui {
@@ -52,7 +52,8 @@ QString beam_settings_json(const SamplingParams& constraints, const BeamSettings
     return QString::fromUtf8(QJsonDocument(o).toJson(QJsonDocument::Compact));
 }
 
-QString contrastive_settings_json(const SamplingParams& sampling, const ContrastiveSettings& c, const QString& amateur) {
+QString contrastive_settings_json(const SamplingParams& sampling, const ContrastiveSettings& c,
+                                  const QString& amateur) {
     QJsonObject o = sampling_params_to_json(sampling);
     o.insert(QStringLiteral("contrastive_amateur"), amateur);
     o.insert(QStringLiteral("contrastive_alpha"), c.alpha);
@@ -107,18 +108,19 @@ void EngineWorker::runBeamSearch(const GenerationJob& job, const std::vector<int
     for (size_t t = 0; t < r.steps.size(); ++t) {
         QVector<BeamNodeData> nodes;
         for (const BeamNode& n : r.steps[t])
-            nodes.append({int(t), n.parent, QString::fromStdString(tok.decode_token(n.token, true)), n.sum_logprob,
-                          n.finished});
+            nodes.append(
+                {int(t), n.parent, QString::fromStdString(tok.decode_token(n.token, true)), n.sum_logprob, n.finished});
         search.tree.append(nodes);
     }
     for (const BeamHypothesis& h : r.hypotheses)
-        search.hypotheses.append({QString::fromStdString(tok.decode(h.ids)), h.score, h.sum_logprob,
-                                  int(h.ids.size()), QString::fromStdString(h.finish_reason)});
+        search.hypotheses.append({QString::fromStdString(tok.decode(h.ids)), h.score, h.sum_logprob, int(h.ids.size()),
+                                  QString::fromStdString(h.finish_reason)});
     Q_EMIT beamSearchFinished(search);
 
     const BeamHypothesis* best = r.hypotheses.empty() ? nullptr : &r.hypotheses.front();
-    ReplyStats stats = whole_reply_stats(job, prompt.size(), best ? best->ids.size() : 0, r.elapsed_ms,
-                                         best ? best->finish_reason : "cancelled", beam_settings_json(job.sampling, job.beam));
+    ReplyStats stats =
+        whole_reply_stats(job, prompt.size(), best ? best->ids.size() : 0, r.elapsed_ms,
+                          best ? best->finish_reason : "cancelled", beam_settings_json(job.sampling, job.beam));
     stats.wallTimeSec = wallTimeSec();
     Q_EMIT replyFinished(stats, best ? QString::fromStdString(tok.decode(best->ids)) : QString());
 }
@@ -134,7 +136,8 @@ void EngineWorker::runContrastive(const GenerationJob& job, const std::vector<in
     QString amateurName = tr("first %1 layers").arg(settings.amateurLayers);
     if (settings.amateurLayers <= 0) {
         if (settings.amateurPath.isEmpty()) {
-            Q_EMIT generationFailed(job.requestId, tr("contrastive decoding needs an amateur: a layer count or a model file"));
+            Q_EMIT generationFailed(job.requestId,
+                                    tr("contrastive decoding needs an amateur: a layer count or a model file"));
             return;
         }
         QString error;

@@ -4,8 +4,8 @@
 #include <QFileInfo>
 
 #include "quant/requantize.h"
-#include "runtime/evaluate.h"
 #include "runtime/engine.h"
+#include "runtime/evaluate.h"
 #include "worker/engine_worker.h"
 
 namespace lumen::ui {
@@ -24,9 +24,8 @@ qint64 resident_bytes() {
 QString loaded_format(const Engine& engine, const LoadSettings& loaded) {
     QStringList types;
     for (const auto& [type, count] : engine.model().tensor_type_counts()) types << QString::fromStdString(type);
-    QString format = loaded.weights.isEmpty()
-                         ? QObject::tr("as stored (%1)").arg(types.join(QStringLiteral(", ")))
-                         : loaded.weights;
+    QString format =
+        loaded.weights.isEmpty() ? QObject::tr("as stored (%1)").arg(types.join(QStringLiteral(", "))) : loaded.weights;
     if (!loaded.weightsMix.isEmpty()) format += QStringLiteral(" + %1").arg(loaded.weightsMix);
     if (loaded.gptq) format += QStringLiteral(" GPTQ");
     return format + QStringLiteral(", KV %1").arg(QString::fromLatin1(dtype_name(engine.kv().layout().type)));
@@ -88,7 +87,8 @@ void EngineWorker::evaluateQuantization(const QuantEvalSettings& settings) {
     }
     QFile file(settings.textPath);
     if (!file.open(QIODevice::ReadOnly)) {
-        Q_EMIT quantEvalFailed(tr("cannot read the evaluation text '%1': %2").arg(settings.textPath, file.errorString()));
+        Q_EMIT quantEvalFailed(
+            tr("cannot read the evaluation text '%1': %2").arg(settings.textPath, file.errorString()));
         return;
     }
     const std::string text = file.readAll().toStdString();

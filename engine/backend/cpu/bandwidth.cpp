@@ -5,13 +5,13 @@
 // chosen at run time; elsewhere a plain loop that the compiler vectorizes.
 #include "backend/cpu/bandwidth.h"
 
+#include <unistd.h>
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #if defined(__linux__)

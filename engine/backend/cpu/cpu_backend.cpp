@@ -24,8 +24,9 @@ CpuBackend::CpuBackend(int n_threads) : pool_(n_threads) {}
 cpu::RopeParams CpuBackend::rope_params() const {
     const ModelConfig& c = model_->config;
     const TensorView& factors = model_->weights.rope_freq_factors;
-    return cpu::RopeParams{c.head_dim, c.rope_dim, c.rope_theta, c.rope_scale, c.rope_style,
-                           factors.present() ? static_cast<const float*>(factors.data) : nullptr};
+    return cpu::RopeParams{c.head_dim,   c.rope_dim,
+                           c.rope_theta, c.rope_scale,
+                           c.rope_style, factors.present() ? static_cast<const float*>(factors.data) : nullptr};
 }
 
 Status CpuBackend::upload(const Model& model) {
@@ -82,8 +83,8 @@ Status CpuBackend::copy_kv_blocks(const std::vector<std::pair<int32_t, int32_t>>
         for (int32_t layer = 0; layer < kv_layout_.n_layers; ++layer) {
             const size_t layer_base = size_t(layer) * size_t(kv_layout_.n_blocks) * block_bytes;
             for (uint8_t* cache : {k_cache_.get(), v_cache_.get()})
-                std::memcpy(cache + layer_base + size_t(dst) * block_bytes, cache + layer_base + size_t(src) * block_bytes,
-                            block_bytes);
+                std::memcpy(cache + layer_base + size_t(dst) * block_bytes,
+                            cache + layer_base + size_t(src) * block_bytes, block_bytes);
         }
     }
     return Status::ok();
@@ -125,8 +126,8 @@ void CpuBackend::propagate_kv(int32_t from, const StepBatch& batch) {
     for (int32_t l = from; l < c.n_layers; ++l) {
         const LayerWeights& lw = model_->weights.layers[size_t(l)];
         for (int64_t t = 0; t < T; ++t)
-            cpu::rms_norm(act_.x.data() + t * dim, static_cast<const float*>(lw.attn_norm.data), act_.xb.data() + t * dim,
-                          dim, c.rms_eps);
+            cpu::rms_norm(act_.x.data() + t * dim, static_cast<const float*>(lw.attn_norm.data),
+                          act_.xb.data() + t * dim, dim, c.rms_eps);
         observe(l, MatmulInput::attn_in, act_.xb.data(), T, dim);  // the K/V inputs of the skipped layers
         matmul_same_input({{&lw.wk, act_.k.data()}, {&lw.wv, act_.v.data()}}, act_.xb.data(), T);
         for (int64_t t = 0; t < T; ++t) {
@@ -138,13 +139,20 @@ void CpuBackend::propagate_kv(int32_t from, const StepBatch& batch) {
     }
 }
 
-bool CpuBackend::kv_encoded() const { return kv_layout_.type != DType::F32 && kv_layout_.type != DType::F16; }
+bool CpuBackend::kv_encoded() const {
+    return kv_layout_.type != DType::F32 && kv_layout_.type != DType::F16;
+}
 
 cpu::EncodedPagedKV CpuBackend::encoded_kv(int32_t layer, const int32_t* block_table) const {
     const int64_t slot_bytes = kv_layout_.n_kv_heads * kv_layout_.bytes_per_head();
     const int64_t layer_offset = int64_t(layer) * kv_layout_.n_blocks * kv_layout_.block_size * slot_bytes;
-    return cpu::EncodedPagedKV{k_cache_.get() + layer_offset, v_cache_.get() + layer_offset, kv_layout_.type,
-                               kv_layout_.block_size, slot_bytes, kv_layout_.bytes_per_head(), block_table};
+    return cpu::EncodedPagedKV{k_cache_.get() + layer_offset,
+                               v_cache_.get() + layer_offset,
+                               kv_layout_.type,
+                               kv_layout_.block_size,
+                               slot_bytes,
+                               kv_layout_.bytes_per_head(),
+                               block_table};
 }
 
 void CpuBackend::store_kv(int32_t layer, const StepBatch& batch) {
@@ -210,7 +218,8 @@ void CpuBackend::attention(int32_t layer, const StepBatch& batch) {
     const int64_t layer_offset = int64_t(layer) * kv_layout_.n_blocks * kv_layout_.block_size * kv_dim;
     const int32_t group = c.n_heads / c.n_kv_heads;
     const int heads = attention_head_group(batch.n_tokens());  // query heads per item
-    const int queries_per_tile = heads == 1 ? kQueriesPerTile : std::max(1, std::min(kQueriesPerTile, cpu::kMaxAttentionRows / heads));
+    const int queries_per_tile =
+        heads == 1 ? kQueriesPerTile : std::max(1, std::min(kQueriesPerTile, cpu::kMaxAttentionRows / heads));
     const int head_items = c.n_heads / heads;
     const int64_t scratch_per_thread = int64_t(act_.scores.size()) / pool_.size();
     // Up to queries_per_tile consecutive tokens of one sequence share each pass over the keys.
@@ -219,8 +228,10 @@ void CpuBackend::attention(int32_t layer, const StepBatch& batch) {
         const bool extends = !query_tiles_.empty() && query_tiles_.back().count < queries_per_tile &&
                              batch.sequence_index[size_t(t)] == batch.sequence_index[size_t(t - 1)] &&
                              batch.positions[size_t(t)] == batch.positions[size_t(t - 1)] + 1;
-        if (extends) ++query_tiles_.back().count;
-        else query_tiles_.push_back({t, 1});
+        if (extends)
+            ++query_tiles_.back().count;
+        else
+            query_tiles_.push_back({t, 1});
     }
     // Causal work grows with the position, and each thread takes a contiguous range of
     // items: take the tiles from both ends in turn (first, last, second, ...) so that
@@ -280,12 +291,13 @@ Status CpuBackend::forward(const StepBatch& batch, std::vector<float>* logits) {
         int64_t row = 0;
         for (int64_t t = 0; t < T; ++t)
             if (batch.want_logits[size_t(t)])
-                cpu::rms_norm(act_.x.data() + t * dim, static_cast<const float*>(w.output_norm.data), out + row++ * dim, dim,
-                              c.rms_eps);
+                cpu::rms_norm(act_.x.data() + t * dim, static_cast<const float*>(w.output_norm.data), out + row++ * dim,
+                              dim, c.rms_eps);
     };
 
     for (int64_t t = 0; t < T; ++t)
-        dequantize_row(w.token_embedding.type, w.token_embedding.row(batch.tokens[size_t(t)]), act_.x.data() + t * dim, dim);
+        dequantize_row(w.token_embedding.type, w.token_embedding.row(batch.tokens[size_t(t)]), act_.x.data() + t * dim,
+                       dim);
 
     cpu::RopeParams rope = rope_params();
     rope.frequencies = rope_frequencies_.data();
@@ -296,7 +308,8 @@ Status CpuBackend::forward(const StepBatch& batch, std::vector<float>* logits) {
         for (int64_t t = 0; t < T; ++t)
             cpu::rms_norm(act_.x.data() + t * dim, f32(lw.attn_norm), act_.xb.data() + t * dim, dim, c.rms_eps);
         observe(l, MatmulInput::attn_in, act_.xb.data(), T, dim);
-        matmul_same_input({{&lw.wq, act_.q.data()}, {&lw.wk, act_.k.data()}, {&lw.wv, act_.v.data()}}, act_.xb.data(), T);
+        matmul_same_input({{&lw.wq, act_.q.data()}, {&lw.wk, act_.k.data()}, {&lw.wv, act_.v.data()}}, act_.xb.data(),
+                          T);
         for (int64_t t = 0; t < T; ++t) {
             if (lw.bq.present()) cpu::add_inplace(act_.q.data() + t * qd, f32(lw.bq), qd);
             if (lw.bk.present()) cpu::add_inplace(act_.k.data() + t * kvd, f32(lw.bk), kvd);

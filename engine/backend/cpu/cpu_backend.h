@@ -76,7 +76,7 @@ private:
 
     const Model* model_ = nullptr;
     std::vector<float> rope_frequencies_;  // per model, so that no step calls pow
-    cpu::PackedWeights packed_;  // matrices repacked for the active kernel table
+    cpu::PackedWeights packed_;            // matrices repacked for the active kernel table
     KVCacheLayout kv_layout_;
     // [layer][block] of f32 or f16; within a block V is [slot][kv_dim] and K is
     // transposed, [kv_dim][slot] (cpu::PagedKV). Other types: [layer][block][slot][head]

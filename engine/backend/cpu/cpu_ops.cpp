@@ -15,7 +15,9 @@
 
 namespace lumen::cpu {
 
-float dot(const float* a, const float* b, int64_t n) { return active_kernels().dot_f32(a, b, n); }
+float dot(const float* a, const float* b, int64_t n) {
+    return active_kernels().dot_f32(a, b, n);
+}
 
 void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps) {
     const float ss = dot(x, x, n) / float(n);
@@ -23,7 +25,9 @@ void rms_norm(const float* x, const float* weight, float* out, int64_t n, float 
     for (int64_t i = 0; i < n; ++i) out[i] = weight[i] * (x[i] * inv);
 }
 
-void softmax(float* x, int64_t n) { active_kernels().softmax(x, n); }
+void softmax(float* x, int64_t n) {
+    active_kernels().softmax(x, n);
+}
 
 double softmax_entropy(const float* logits, int64_t n) {
     // H = log Z - sum p * (z - m), with z - m <= 0 and Z = sum exp(z - m).
@@ -37,7 +41,9 @@ double softmax_entropy(const float* logits, int64_t n) {
     return std::log(z_sum) - weighted / z_sum;
 }
 
-void silu_mul(const float* gate, const float* up, float* out, int64_t n) { active_kernels().silu_mul(gate, up, out, n); }
+void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
+    active_kernels().silu_mul(gate, up, out, n);
+}
 
 void add_inplace(float* x, const float* y, int64_t n) {
     for (int64_t i = 0; i < n; ++i) x[i] += y[i];
@@ -91,8 +97,8 @@ void matmul_with_kernels(const KernelTable& k, const TensorView& w, const float*
 // thread: blocks of 60 tokens, whose 8-bit activations stay in L2, times units, whose
 // weights stay in L1 while each pass of 12 tokens (dot_rows) or 4 (packed groups of 8
 // rows; 8 for Q4_0) goes over them.
-void matmul_targets(const KernelTable& k, const MatmulTarget* targets, int n_targets, const float* x,
-                    int64_t n_tokens, ThreadPool& pool) {
+void matmul_targets(const KernelTable& k, const MatmulTarget* targets, int n_targets, const float* x, int64_t n_tokens,
+                    ThreadPool& pool) {
     // 60 tokens: whole passes of 12 (dot_rows) and of 4 (the packed kernels).
     constexpr int64_t kTokenBlock = 60, kRowChunk = 16;
     constexpr int kMaxTargets = 4;
@@ -127,8 +133,10 @@ void matmul_targets(const KernelTable& k, const MatmulTarget* targets, int n_tar
                     k.quantize_q8k(x + t * cols, cols, reinterpret_cast<ActivationBlockQ8K*>(q + size_t(t) * stride));
             }
         };
-        if (n_tokens > 1) pool.parallel_for(n_tokens, quantize);
-        else quantize(0, n_tokens, 0);
+        if (n_tokens > 1)
+            pool.parallel_for(n_tokens, quantize);
+        else
+            quantize(0, n_tokens, 0);
         xa = q;
     }
     int64_t first_unit[kMaxTargets + 1] = {0};
@@ -268,7 +276,8 @@ void attention_group(const float* q, int64_t q_stride, int n_queries, int group,
     attend_rows(q_rows, head_dim, n_rows, group, first_position, kv, kv_head, head_dim, scores, out_rows, head_dim);
     for (int t = 0; t < n_queries; ++t)
         for (int g = 0; g < group; ++g)
-            std::copy_n(out_rows + int64_t(t * group + g) * head_dim, head_dim, out + t * out_stride + int64_t(g) * head_dim);
+            std::copy_n(out_rows + int64_t(t * group + g) * head_dim, head_dim,
+                        out + t * out_stride + int64_t(g) * head_dim);
 }
 
 void attention_encoded(const float* q, int64_t q_stride, int n_queries, int group, int32_t first_position,
@@ -317,7 +326,8 @@ void attention_encoded(const float* q, int64_t q_stride, int n_queries, int grou
     }
     for (int t = 0; t < n_queries; ++t)
         for (int g = 0; g < group; ++g)
-            std::copy_n(out_rows + int64_t(t * group + g) * head_dim, head_dim, out + t * out_stride + int64_t(g) * head_dim);
+            std::copy_n(out_rows + int64_t(t * group + g) * head_dim, head_dim,
+                        out + t * out_stride + int64_t(g) * head_dim);
 }
 
 template void attention_group<float>(const float*, int64_t, int, int, int32_t, const PagedKV<float>&, int32_t, int32_t,

@@ -30,10 +30,10 @@ struct RopeParams {
     int32_t head_dim = 0;
     int32_t rope_dim = 0;
     float theta = 10000.f;
-    float scale = 1.f;                      // linear scaling: position / scale
+    float scale = 1.f;  // linear scaling: position / scale
     RopeStyle style = RopeStyle::normal;
-    const float* freq_factors = nullptr;    // optional [rope_dim/2]: frequencies divided by these
-    const float* frequencies = nullptr;     // optional [rope_dim/2]: rope_frequencies() of these params
+    const float* freq_factors = nullptr;  // optional [rope_dim/2]: frequencies divided by these
+    const float* frequencies = nullptr;   // optional [rope_dim/2]: rope_frequencies() of these params
 };
 // The rope_dim/2 rotation frequencies of p (freq_factors applied), computed once per model
 // instead of once per token.
@@ -128,7 +128,8 @@ struct EncodedPagedKV {
     const int32_t* block_table = nullptr;
 
     int64_t offset(int32_t pos, int32_t head) const {
-        return (int64_t(block_table[pos / block_size]) * block_size + pos % block_size) * slot_bytes + head * head_bytes;
+        return (int64_t(block_table[pos / block_size]) * block_size + pos % block_size) * slot_bytes +
+               head * head_bytes;
     }
 };
 

@@ -1,7 +1,7 @@
 // Picks the kernel table once, from what the CPU reports (cpuid via the
 // compiler's builtins) and the LUMEN_CPU_LEVEL override.
-#include "core/log.h"
 #include "backend/cpu/kernels.h"
+#include "core/log.h"
 
 #include <algorithm>
 #include <cmath>
@@ -16,24 +16,19 @@ ActivationFormat activation_format(DType weight_type) {
         case DType::Q4_1:
         case DType::Q5_0:
         case DType::Q5_1:
-        case DType::Q8_0:
-            return ActivationFormat::q8;
+        case DType::Q8_0: return ActivationFormat::q8;
         case DType::Q4_K:
         case DType::Q5_K:
-        case DType::Q6_K:
-            return ActivationFormat::q8k;
-        case DType::I8_W8A8:
-            return ActivationFormat::i8_outlier;
+        case DType::Q6_K: return ActivationFormat::q8k;
+        case DType::I8_W8A8: return ActivationFormat::i8_outlier;
         case DType::I8_CH:
         case DType::I4_G32:
         case DType::I4_G64:
         case DType::I4_G128:
         case DType::I4Z_G32:
         case DType::I4Z_G64:
-        case DType::I4Z_G128:
-            return ActivationFormat::i16;
-        default:
-            return ActivationFormat::f32;
+        case DType::I4Z_G128: return ActivationFormat::i16;
+        default: return ActivationFormat::f32;
     }
 }
 
@@ -55,8 +50,10 @@ void quantize_i8_outlier(const float* x, int64_t n, float threshold, uint8_t* ou
     float amax = 0.f;
     for (int64_t i = 0; i < n; ++i) {
         const float a = std::fabs(x[i]);
-        if (a > threshold) pairs[header.n_outliers++] = {int32_t(i), x[i]};
-        else amax = std::max(amax, a);
+        if (a > threshold)
+            pairs[header.n_outliers++] = {int32_t(i), x[i]};
+        else
+            amax = std::max(amax, a);
     }
     header.scale = amax / 127.f;
     const float inv = amax > 0.f ? 127.f / amax : 0.f;
@@ -85,8 +82,8 @@ void quantize_i16(const float* x, int64_t n, uint8_t* out) {
     std::memcpy(out, &header, sizeof header);
 }
 
-void dot_rows_by_row(DotRowFn dot_row, DType type, const uint8_t* rows, size_t row_stride, int n_rows,
-                     const uint8_t* x, size_t x_stride, int n_tokens, int64_t n, float* y, int64_t y_stride) {
+void dot_rows_by_row(DotRowFn dot_row, DType type, const uint8_t* rows, size_t row_stride, int n_rows, const uint8_t* x,
+                     size_t x_stride, int n_tokens, int64_t n, float* y, int64_t y_stride) {
     for (int t0 = 0; t0 < n_tokens; t0 += kMaxTokensPerRowPass) {
         const int nt = std::min(kMaxTokensPerRowPass, n_tokens - t0);
         for (int r = 0; r < n_rows; ++r) {

@@ -34,9 +34,9 @@ struct ActivationBlockQ8 {
 };
 
 struct ActivationBlockQ8K {
-    float d;             // scale (f32)
+    float d;  // scale (f32)
     int8_t qs[256];
-    int16_t bsums[16];   // sums of qs over each run of 16
+    int16_t bsums[16];  // sums of qs over each run of 16
 };
 
 // One token's activations for int8-w8a8 weights, LLM.int8's mixed-precision
@@ -53,7 +53,9 @@ struct ActivationOutlier {
     float value;
 };
 void quantize_i8_outlier(const float* x, int64_t n, float threshold, uint8_t* out);
-inline const int8_t* i8_values(const uint8_t* row) { return reinterpret_cast<const int8_t*>(row + sizeof(ActivationRowI8)); }
+inline const int8_t* i8_values(const uint8_t* row) {
+    return reinterpret_cast<const int8_t*>(row + sizeof(ActivationRowI8));
+}
 inline const ActivationOutlier* i8_outliers(const uint8_t* row, int64_t n) {
     return reinterpret_cast<const ActivationOutlier*>(row + sizeof(ActivationRowI8) + size_t((n + 31) / 32 * 32));
 }
@@ -68,7 +70,9 @@ struct ActivationRowI16 {
     float unused;  // keeps q 8-byte aligned
 };
 void quantize_i16(const float* x, int64_t n, uint8_t* out);
-inline const int16_t* i16_values(const uint8_t* row) { return reinterpret_cast<const int16_t*>(row + sizeof(ActivationRowI16)); }
+inline const int16_t* i16_values(const uint8_t* row) {
+    return reinterpret_cast<const int16_t*>(row + sizeof(ActivationRowI16));
+}
 inline const int32_t* i16_block_sums(const uint8_t* row, int64_t n) {
     return reinterpret_cast<const int32_t*>(row + sizeof(ActivationRowI16) + 2 * size_t((n + 31) / 32 * 32));
 }
@@ -124,29 +128,29 @@ struct KernelTable {
     // token t at y[t * y_stride + r]. A level may tile rows
     // and tokens as it likes, but every result equals dot_row's bitwise, so a token's
     // logits never depend on the batch it was in.
-    void (*dot_rows)(DType type, const uint8_t* rows, size_t row_stride, int n_rows, const uint8_t* x,
-                     size_t x_stride, int n_tokens, int64_t n, float* y, int64_t y_stride);
+    void (*dot_rows)(DType type, const uint8_t* rows, size_t row_stride, int n_rows, const uint8_t* x, size_t x_stride,
+                     int n_tokens, int64_t n, float* y, int64_t y_stride);
     // The same for a group of 8 rows in the packed layout (packed_weights.h), for every
     // packable type: y[t * 8 + r] for row r of the group and token t (up to
     // kMaxTokensPerPackedQ4_0Pass tokens for Q4_0). nullptr when this
     // level has no packed kernels; weights are then not repacked.
-    void (*dot_packed8)(DType type, const uint8_t* group, const uint8_t* x, size_t x_stride, int n_tokens,
-                        int64_t n, float* y);
+    void (*dot_packed8)(DType type, const uint8_t* group, const uint8_t* x, size_t x_stride, int n_tokens, int64_t n,
+                        float* y);
     // Attention scores against keys stored transposed (the KV cache's key layout):
     // dimension d of slot s at keys[d * key_stride + s], f32 or fp16 (type F32 or F16).
     // out[r * out_stride + s] = sum over d of q_r[d] * key_s[d] for n_rows query rows
     // (q_r at q + r * q_stride) and n_slots slots, each accumulated from 0 in d order with
     // one fused multiply-add per d: a score never depends on the other rows or slots.
-    void (*key_scores)(DType type, const void* keys, int64_t key_stride, int n_slots, const float* q,
-                       int64_t q_stride, int n_rows, int64_t head_dim, float* out, int64_t out_stride);
+    void (*key_scores)(DType type, const void* keys, int64_t key_stride, int n_slots, const float* q, int64_t q_stride,
+                       int n_rows, int64_t head_dim, float* out, int64_t out_stride);
 };
 
 // dot_rows done as calls of a level's dot_row, row by row, up to kMaxTokensPerRowPass
 // tokens each: the scalar table's dot_rows, and faster tables' for the block formats.
 using DotRowFn = void (*)(DType type, const uint8_t* row, const uint8_t* x, size_t x_stride, int n_tokens, int64_t n,
                           float* y);
-void dot_rows_by_row(DotRowFn dot_row, DType type, const uint8_t* rows, size_t row_stride, int n_rows,
-                     const uint8_t* x, size_t x_stride, int n_tokens, int64_t n, float* y, int64_t y_stride);
+void dot_rows_by_row(DotRowFn dot_row, DType type, const uint8_t* rows, size_t row_stride, int n_rows, const uint8_t* x,
+                     size_t x_stride, int n_tokens, int64_t n, float* y, int64_t y_stride);
 
 // Levels this CPU can run, scalar first.
 std::vector<CpuLevel> supported_cpu_levels();

@@ -32,8 +32,8 @@ inline __m256i nibbles_32(const uint8_t* p) {
 // 0xFF in byte j where bit j of `bits` is set.
 inline __m256i byte_mask_from_bits(uint32_t bits) {
     const __m256i spread = _mm256_shuffle_epi8(
-        _mm256_set1_epi32(int(bits)),
-        _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+        _mm256_set1_epi32(int(bits)), _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2,
+                                                       2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
     const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201ULL));
     return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
 }
@@ -45,7 +45,9 @@ inline __m256i dot_signed(__m256i w, __m256i x) {
 }
 
 // Unsigned w (<= 63) times signed x, pairs into 16 int16.
-inline __m256i dot_unsigned16(__m256i w, __m256i x) { return _mm256_maddubs_epi16(w, x); }
+inline __m256i dot_unsigned16(__m256i w, __m256i x) {
+    return _mm256_maddubs_epi16(w, x);
+}
 
 // ---------------------------------------------------------------- f32 activations
 
@@ -67,7 +69,8 @@ float dot_f32(const float* a, const float* b, int64_t n) {
 void axpy_f32(float alpha, const float* x, float* y, int64_t n) {
     const __m256 a = _mm256_set1_ps(alpha);
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(a, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(a, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
     for (; i < n; ++i) y[i] += alpha * x[i];
 }
 
@@ -172,14 +175,19 @@ void f32_to_f16(const float* x, uint16_t* out, int64_t n) {
 
 // The fp8 formats (quant/lumen_formats.h) decode to f32 in registers and share the
 // float kernels; the per-channel scale heads the row.
-constexpr bool has_row_scale(DType T) { return T == DType::F8_E4M3_CH || T == DType::F8_E4M3_T; }
+constexpr bool has_row_scale(DType T) {
+    return T == DType::F8_E4M3_CH || T == DType::F8_E4M3_T;
+}
 
 // The byte where element i's data lies (for prefetching).
 template <DType T>
 constexpr int64_t weight_byte(int64_t i) {
-    if constexpr (T == DType::F32) return 4 * i;
-    else if constexpr (T == DType::F16 || T == DType::BF16) return 2 * i;
-    else return i + (has_row_scale(T) ? 4 : 0);
+    if constexpr (T == DType::F32)
+        return 4 * i;
+    else if constexpr (T == DType::F16 || T == DType::BF16)
+        return 2 * i;
+    else
+        return i + (has_row_scale(T) ? 4 : 0);
 }
 
 inline float row_scale(const uint8_t* row) {
@@ -287,8 +295,8 @@ void dot_float_token_tile(const uint8_t* rows, size_t row_stride, int n_rows, co
 }
 
 template <DType T>
-void dot_float_rows(const uint8_t* rows, size_t row_stride, int n_rows, const uint8_t* x, size_t x_stride,
-                    int n_tokens, int64_t n, float* y, int64_t y_stride) {
+void dot_float_rows(const uint8_t* rows, size_t row_stride, int n_rows, const uint8_t* x, size_t x_stride, int n_tokens,
+                    int64_t n, float* y, int64_t y_stride) {
     constexpr int64_t kStreamingRow = 256;  // elements: from here a lone row's FMA chain outruns memory
     if (n_tokens <= 2 && n < kStreamingRow) {
         if (n_tokens == 1) return dot_float_token_tile<T, 1, 4>(rows, row_stride, n_rows, x, x_stride, n, y, y_stride);
@@ -301,8 +309,10 @@ void dot_float_rows(const uint8_t* rows, size_t row_stride, int n_rows, const ui
         const int nt = left == 4 ? 2 : std::min(3, left);  // n_tokens >= 3: never a lone token
         const uint8_t* xt = x + size_t(t0) * x_stride;
         float* yt = y + t0 * y_stride;
-        if (nt == 3) dot_float_token_tile<T, 3, 4>(rows, row_stride, n_rows, xt, x_stride, n, yt, y_stride);
-        else dot_float_token_tile<T, 2, 4>(rows, row_stride, n_rows, xt, x_stride, n, yt, y_stride);
+        if (nt == 3)
+            dot_float_token_tile<T, 3, 4>(rows, row_stride, n_rows, xt, x_stride, n, yt, y_stride);
+        else
+            dot_float_token_tile<T, 2, 4>(rows, row_stride, n_rows, xt, x_stride, n, yt, y_stride);
         t0 += nt;
     }
 }
@@ -335,8 +345,8 @@ void quantize_q8(const float* x, int64_t n, ActivationBlockQ8* out) {
         const int32_t sum = half0 + half1;
         // Packing works within 128-bit lanes; the permute puts the 32 bytes back in order.
         const __m256i p16a = _mm256_packs_epi32(q[0], q[1]), p16b = _mm256_packs_epi32(q[2], q[3]);
-        const __m256i p8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16a, p16b),
-                                                       _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        const __m256i p8 =
+            _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16a, p16b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
         ActivationBlockQ8& a = out[b];
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.qs), p8);
         a.d = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
@@ -380,14 +390,14 @@ void quantize_q8k(const float* x, int64_t n, ActivationBlockQ8K* out) {
         for (int c = 0; c < 8; ++c) {  // 32 values per pass
             __m256i q[4];
             for (int k = 0; k < 4; ++k)
-                q[k] = _mm256_min_epi32(limit, _mm256_cvtps_epi32(_mm256_round_ps(
-                                                   _mm256_mul_ps(iv, _mm256_loadu_ps(xb + 32 * c + 8 * k)),
-                                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+                q[k] = _mm256_min_epi32(
+                    limit, _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(iv, _mm256_loadu_ps(xb + 32 * c + 8 * k)),
+                                                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
             a.bsums[2 * c] = int16_t(hsum_i32(_mm256_add_epi32(q[0], q[1])));
             a.bsums[2 * c + 1] = int16_t(hsum_i32(_mm256_add_epi32(q[2], q[3])));
             const __m256i p16a = _mm256_packs_epi32(q[0], q[1]), p16b = _mm256_packs_epi32(q[2], q[3]);
-            const __m256i p8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16a, p16b),
-                                                           _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+            const __m256i p8 =
+                _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16a, p16b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.qs + 32 * c), p8);
         }
         a.d = 1.f / iscale;
@@ -427,23 +437,26 @@ inline __m256i unpack_block32(const uint8_t* b, float* d, float* m) {
 template <DType T, int NT>
 void dot_block32(const uint8_t* row, const uint8_t* x, size_t x_stride, int64_t n, float* y) {
     constexpr bool kHasMin = T == DType::Q4_1 || T == DType::Q5_1;
-    constexpr int kBlockBytes = T == DType::Q8_0 ? 34 : T == DType::Q4_0 ? 18 : T == DType::Q4_1 ? 20
-                                : T == DType::Q5_0 ? 22 : 24;
+    constexpr int kBlockBytes = T == DType::Q8_0   ? 34
+                                : T == DType::Q4_0 ? 18
+                                : T == DType::Q4_1 ? 20
+                                : T == DType::Q5_0 ? 22
+                                                   : 24;
     const auto xt = token_rows<ActivationBlockQ8, NT>(x, x_stride);
     // Two accumulators per token (even and odd blocks), each with its own minimum sum: the
     // loop is unrolled by two so that both live in registers and no add chain serializes it.
     __m256 acc0[NT], acc1[NT];
     float min0[NT] = {}, min1[NT] = {};
     for (int t = 0; t < NT; ++t) acc0[t] = acc1[t] = _mm256_setzero_ps();
-    auto block = [&](int64_t b, __m256* acc, float* acc_min) __attribute__((always_inline)) {
+    auto block = [&](int64_t b, __m256 * acc, float* acc_min) __attribute__((always_inline)) {
         float d, m = 0.f;
         prefetch_ahead<kBlockBytes>(row + b * kBlockBytes);
         const __m256i w = unpack_block32<T>(row + b * kBlockBytes, &d, &m);
         for (int t = 0; t < NT; ++t) {
             const ActivationBlockQ8& a = xt[t][b];
             const __m256i xq = load256(a.qs);
-            const __m256i sums = kHasMin ? _mm256_madd_epi16(dot_unsigned16(w, xq), _mm256_set1_epi16(1))
-                                         : dot_signed(w, xq);
+            const __m256i sums =
+                kHasMin ? _mm256_madd_epi16(dot_unsigned16(w, xq), _mm256_set1_epi16(1)) : dot_signed(w, xq);
             acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), _mm256_cvtepi32_ps(sums), acc[t]);
             if constexpr (kHasMin) acc_min[t] += m * a.s;
         }
@@ -729,16 +742,17 @@ void dot_row(DType type, const uint8_t* row, const uint8_t* x, size_t x_stride, 
 void dot_rows(DType type, const uint8_t* rows, size_t row_stride, int n_rows, const uint8_t* x, size_t x_stride,
               int n_tokens, int64_t n, float* y, int64_t y_stride) {
     switch (type) {
-        case DType::F32: return dot_float_rows<DType::F32>(rows, row_stride, n_rows, x, x_stride, n_tokens, n, y, y_stride);
-        case DType::F16: return dot_float_rows<DType::F16>(rows, row_stride, n_rows, x, x_stride, n_tokens, n, y, y_stride);
+        case DType::F32:
+            return dot_float_rows<DType::F32>(rows, row_stride, n_rows, x, x_stride, n_tokens, n, y, y_stride);
+        case DType::F16:
+            return dot_float_rows<DType::F16>(rows, row_stride, n_rows, x, x_stride, n_tokens, n, y, y_stride);
         case DType::BF16:
             return dot_float_rows<DType::BF16>(rows, row_stride, n_rows, x, x_stride, n_tokens, n, y, y_stride);
         case DType::F8_E4M3_CH:
             return dot_float_rows<DType::F8_E4M3_CH>(rows, row_stride, n_rows, x, x_stride, n_tokens, n, y, y_stride);
         case DType::F8_E4M3_T:
             return dot_float_rows<DType::F8_E4M3_T>(rows, row_stride, n_rows, x, x_stride, n_tokens, n, y, y_stride);
-        default:
-            return dot_rows_by_row(dot_row, type, rows, row_stride, n_rows, x, x_stride, n_tokens, n, y, y_stride);
+        default: return dot_rows_by_row(dot_row, type, rows, row_stride, n_rows, x, x_stride, n_tokens, n, y, y_stride);
     }
 }
 
@@ -747,7 +761,8 @@ void dot_rows(DType type, const uint8_t* rows, size_t row_stride, int n_rows, co
 template <DType T>
 inline __m256 load_keys8(const void* keys, int64_t at) {
     if constexpr (T == DType::F16)
-        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(keys) + at)));
+        return _mm256_cvtph_ps(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(keys) + at)));
     else
         return _mm256_loadu_ps(static_cast<const float*>(keys) + at);
 }
@@ -790,19 +805,17 @@ void key_scores_rows(const void* keys, int64_t key_stride, int n_slots, const fl
                      int64_t head_dim, float* out, int64_t out_stride) {
     // Full vectors only where the block holds them: a vector never reads past slot n_slots.
     int s = 0;
-    for (; s + 16 <= n_slots; s += 16)
-        switch (n_rows) {
-        case 1: key_scores_16<T, 1>(keys, key_stride, s, q, q_stride, head_dim, out, out_stride); break;
-        case 2: key_scores_16<T, 2>(keys, key_stride, s, q, q_stride, head_dim, out, out_stride); break;
-        case 3: key_scores_16<T, 3>(keys, key_stride, s, q, q_stride, head_dim, out, out_stride); break;
-        default: key_scores_16<T, 4>(keys, key_stride, s, q, q_stride, head_dim, out, out_stride); break;
+    for (; s + 16 <= n_slots; s += 16) switch (n_rows) {
+            case 1: key_scores_16<T, 1>(keys, key_stride, s, q, q_stride, head_dim, out, out_stride); break;
+            case 2: key_scores_16<T, 2>(keys, key_stride, s, q, q_stride, head_dim, out, out_stride); break;
+            case 3: key_scores_16<T, 3>(keys, key_stride, s, q, q_stride, head_dim, out, out_stride); break;
+            default: key_scores_16<T, 4>(keys, key_stride, s, q, q_stride, head_dim, out, out_stride); break;
         }
-    for (; s + 8 <= n_slots; s += 8)
-        switch (n_rows) {
-        case 1: key_scores_8<T, 1>(keys, key_stride, s, q, q_stride, head_dim, out, out_stride); break;
-        case 2: key_scores_8<T, 2>(keys, key_stride, s, q, q_stride, head_dim, out, out_stride); break;
-        case 3: key_scores_8<T, 3>(keys, key_stride, s, q, q_stride, head_dim, out, out_stride); break;
-        default: key_scores_8<T, 4>(keys, key_stride, s, q, q_stride, head_dim, out, out_stride); break;
+    for (; s + 8 <= n_slots; s += 8) switch (n_rows) {
+            case 1: key_scores_8<T, 1>(keys, key_stride, s, q, q_stride, head_dim, out, out_stride); break;
+            case 2: key_scores_8<T, 2>(keys, key_stride, s, q, q_stride, head_dim, out, out_stride); break;
+            case 3: key_scores_8<T, 3>(keys, key_stride, s, q, q_stride, head_dim, out, out_stride); break;
+            default: key_scores_8<T, 4>(keys, key_stride, s, q, q_stride, head_dim, out, out_stride); break;
         }
     // The last slots one at a time: std::fma rounds as a vector lane does.
     for (; s < n_slots; ++s)

@@ -31,8 +31,9 @@ inline float half_at(const uint8_t* p) {
     return _cvtsh_ss(h);
 }
 
-inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-
+inline __m256i load256(const void* p) {
+    return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+}
 
 template <int kBytes>
 inline void prefetch_ahead(const uint8_t* p) {

@@ -40,7 +40,8 @@ void dot_packed8_tokens(const uint8_t* group, const uint8_t* x, size_t x_stride,
                 for (int k = 0; k < 8; ++k) {
                     const __m256i w = load256(q + 32 * k);
                     const __m256i xs = _mm256_sign_epi8(broadcast4(a.qs + 4 * k), w);
-                    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), xs), ones16));
+                    sum =
+                        _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), xs), ones16));
                 }
                 acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(a.d)), _mm256_cvtepi32_ps(sum), acc[t]);
             }
@@ -158,12 +159,14 @@ void dot_packed8_q4k(const uint8_t* group, const uint8_t* x, size_t x_stride, in
         const __m256i u0 = load256(g + 32), u1 = load256(g + 64), u2 = load256(g + 96);
         const __m256i scales_0_3 = _mm256_and_si256(u0, low6);
         const __m256i mins_0_3 = _mm256_and_si256(u1, low6);
-        const __m256i scales_4_7 = _mm256_or_si256(_mm256_and_si256(u2, low4),
-                                                   _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u0, 6), low2), 4));
-        const __m256i mins_4_7 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u2, 4), low4),
-                                                 _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u1, 6), low2), 4));
+        const __m256i scales_4_7 = _mm256_or_si256(
+            _mm256_and_si256(u2, low4), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u0, 6), low2), 4));
+        const __m256i mins_4_7 =
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u2, 4), low4),
+                            _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u1, 6), low2), 4));
         const __m256i mins[4] = {_mm256_shuffle_epi8(mins_0_3, min_pair[0]), _mm256_shuffle_epi8(mins_0_3, min_pair[1]),
-                                 _mm256_shuffle_epi8(mins_4_7, min_pair[0]), _mm256_shuffle_epi8(mins_4_7, min_pair[1])};
+                                 _mm256_shuffle_epi8(mins_4_7, min_pair[0]),
+                                 _mm256_shuffle_epi8(mins_4_7, min_pair[1])};
         __m256i sumi[NT];
         for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
         const uint8_t* q = g + 128;
@@ -196,9 +199,12 @@ void dot_packed8_q4k(const uint8_t* group, const uint8_t* x, size_t x_stride, in
             const __m128i sub_sums = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums)),
                                                     _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums + 8)));
             __m256i min_sum = _mm256_madd_epi16(mins[0], _mm256_set1_epi32(_mm_extract_epi32(sub_sums, 0)));
-            min_sum = _mm256_add_epi32(min_sum, _mm256_madd_epi16(mins[1], _mm256_set1_epi32(_mm_extract_epi32(sub_sums, 1))));
-            min_sum = _mm256_add_epi32(min_sum, _mm256_madd_epi16(mins[2], _mm256_set1_epi32(_mm_extract_epi32(sub_sums, 2))));
-            min_sum = _mm256_add_epi32(min_sum, _mm256_madd_epi16(mins[3], _mm256_set1_epi32(_mm_extract_epi32(sub_sums, 3))));
+            min_sum = _mm256_add_epi32(min_sum,
+                                       _mm256_madd_epi16(mins[1], _mm256_set1_epi32(_mm_extract_epi32(sub_sums, 1))));
+            min_sum = _mm256_add_epi32(min_sum,
+                                       _mm256_madd_epi16(mins[2], _mm256_set1_epi32(_mm_extract_epi32(sub_sums, 2))));
+            min_sum = _mm256_add_epi32(min_sum,
+                                       _mm256_madd_epi16(mins[3], _mm256_set1_epi32(_mm_extract_epi32(sub_sums, 3))));
             const __m256 da = _mm256_set1_ps(a.d);
             acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, da), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
             acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, da), _mm256_cvtepi32_ps(min_sum), acc[t]);
@@ -240,9 +246,12 @@ void dot_packed8_q6k(const uint8_t* group, const uint8_t* x, size_t x_stride, in
                     // The two high bits of quant j sit at bits 2j..2j+1 of H; each is moved to
                     // bits 4..5 with one 16-bit shift and a mask that drops what the shift
                     // carried in from the neighbouring byte.
-                    u[i][0] = _mm256_or_si256(_mm256_and_si256(A, low4), _mm256_and_si256(_mm256_slli_epi16(H, 4), bits45));
-                    u[i][1] = _mm256_or_si256(_mm256_and_si256(B, low4), _mm256_and_si256(_mm256_slli_epi16(H, 2), bits45));
-                    u[i][2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), low4), _mm256_and_si256(H, bits45));
+                    u[i][0] =
+                        _mm256_or_si256(_mm256_and_si256(A, low4), _mm256_and_si256(_mm256_slli_epi16(H, 4), bits45));
+                    u[i][1] =
+                        _mm256_or_si256(_mm256_and_si256(B, low4), _mm256_and_si256(_mm256_slli_epi16(H, 2), bits45));
+                    u[i][2] =
+                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), low4), _mm256_and_si256(H, bits45));
                     u[i][3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(B, 4), low4),
                                               _mm256_and_si256(_mm256_srli_epi16(H, 2), bits45));
                 }

@@ -18,7 +18,9 @@ float half_at(const uint8_t* p) {
     return fp16_to_fp32(h);
 }
 
-float round_fp16(float x) { return fp16_to_fp32(fp32_to_fp16(x)); }
+float round_fp16(float x) {
+    return fp16_to_fp32(fp32_to_fp16(x));
+}
 
 float dot_f32(const float* a, const float* b, int64_t n) {
     constexpr int kLanes = 16;
@@ -165,9 +167,7 @@ void unpack_block32(DType type, const uint8_t* b, int32_t* q, float* d, float* m
             *d = half_at(b);
             for (int j = 0; j < 32; ++j) q[j] = int8_t(b[2 + j]);
             return;
-        default:
-            *d = 0.f;
-            return;
+        default: *d = 0.f; return;
     }
 }
 
@@ -352,21 +352,15 @@ void dot_row(DType type, const uint8_t* row, const uint8_t* x, size_t x_stride, 
     for (int t = 0; t < n_tokens; ++t) {
         const uint8_t* xt = x + size_t(t) * x_stride;
         switch (activation_format(type)) {
-            case ActivationFormat::f32:
-                y[t] = dot_float_row(type, row, reinterpret_cast<const float*>(xt), n);
-                break;
+            case ActivationFormat::f32: y[t] = dot_float_row(type, row, reinterpret_cast<const float*>(xt), n); break;
             case ActivationFormat::q8:
                 y[t] = dot_block32(type, row, reinterpret_cast<const ActivationBlockQ8*>(xt), n);
                 break;
             case ActivationFormat::q8k:
                 y[t] = dot_kquant(type, row, reinterpret_cast<const ActivationBlockQ8K*>(xt), n);
                 break;
-            case ActivationFormat::i8_outlier:
-                y[t] = dot_w8a8(row, xt, n);
-                break;
-            case ActivationFormat::i16:
-                y[t] = dot_i16(type, row, xt, n);
-                break;
+            case ActivationFormat::i8_outlier: y[t] = dot_w8a8(row, xt, n); break;
+            case ActivationFormat::i16: y[t] = dot_i16(type, row, xt, n); break;
         }
     }
 }

@@ -44,14 +44,18 @@ void move_block(const BlockParts& p, int r, uint8_t* row_block, uint8_t* group_b
     for (int h = 0; h < p.header_halves; ++h) {
         uint8_t* in_group = group_block + 2 * (h * kPackedRows + r);
         uint8_t* in_row = row_block + p.header_at + 2 * h;
-        if (kPack) std::memcpy(in_group, in_row, 2);
-        else std::memcpy(in_row, in_group, 2);
+        if (kPack)
+            std::memcpy(in_group, in_row, 2);
+        else
+            std::memcpy(in_row, in_group, 2);
     }
     uint8_t* quants = row_block + p.quants_at();
     for (int j = 0; j < p.quant_bytes; ++j) {
         uint8_t& in_group = group_block[quant_offset(p, r, j)];
-        if (kPack) in_group = quants[j];
-        else quants[j] = in_group;
+        if (kPack)
+            in_group = quants[j];
+        else
+            quants[j] = in_group;
     }
 }
 
@@ -74,14 +78,18 @@ void repack(DType type, uint8_t* packed, int64_t rows, int64_t cols, uint8_t* pl
 
 }  // namespace
 
-bool packable_type(DType type) { return block_parts(type).quant_bytes != 0; }
+bool packable_type(DType type) {
+    return block_parts(type).quant_bytes != 0;
+}
 
 bool can_pack(const TensorView& w) {
     return w.present() && packable_type(w.type) && w.rows > 0 && w.rows % kPackedRows == 0 &&
            w.cols % traits(w.type).block_elements == 0;
 }
 
-size_t packed_group_block_bytes(DType type) { return size_t(kPackedRows) * size_t(traits(type).block_bytes); }
+size_t packed_group_block_bytes(DType type) {
+    return size_t(kPackedRows) * size_t(traits(type).block_bytes);
+}
 
 void pack_rows8(const TensorView& w, uint8_t* out) {
     repack<true>(w.type, out, w.rows, w.cols, const_cast<uint8_t*>(static_cast<const uint8_t*>(w.data)));
@@ -91,7 +99,9 @@ void unpack_rows8(DType type, const uint8_t* packed, int64_t rows, int64_t cols,
     repack<false>(type, const_cast<uint8_t*>(packed), rows, cols, out);
 }
 
-void PackedWeights::FreeDeleter::operator()(uint8_t* p) const { std::free(p); }
+void PackedWeights::FreeDeleter::operator()(uint8_t* p) const {
+    std::free(p);
+}
 
 bool PackedWeights::add(const TensorView& w) {
     if (!can_pack(w)) return false;

@@ -1,7 +1,7 @@
 // The CUDA backend's set-up: device and stream, weights repacked and uploaded, the KV
 // pool. The step itself is in cuda_forward.cpp.
-#include "core/log.h"
 #include "backend/cuda/cuda_backend.h"
+#include "core/log.h"
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -17,7 +17,9 @@ namespace lumen {
 namespace {
 
 constexpr size_t kAlign = 256;
-size_t aligned(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+size_t aligned(size_t n) {
+    return (n + kAlign - 1) / kAlign * kAlign;
+}
 constexpr size_t kCublasWorkspace = size_t(32) << 20;
 
 }  // namespace
@@ -72,8 +74,7 @@ Status CudaBackend::upload_vector(const TensorView& t, cuda::DeviceBuffer* out) 
 
 Status CudaBackend::upload_matrix(const TensorView& t, DeviceMatrix* out) {
     cuda::WeightFormat format{};
-    bool native = cuda::weight_format_for(uint32_t(t.type), &format) &&
-                  t.cols % cuda::format_row_multiple(format) == 0;
+    bool native = cuda::weight_format_for(uint32_t(t.type), &format) && t.cols % cuda::format_row_multiple(format) == 0;
     if (!native) format = cuda::WeightFormat::f16;
     if (t.cols % cuda::kChunk != 0)
         return Status::error("CUDA backend: tensor " + t.name + " has " + std::to_string(t.cols) +
@@ -136,7 +137,7 @@ Status CudaBackend::upload(const Model& model) {
         const LayerWeights& lw = w.layers[l];
         DeviceLayer& dl = layers_[l];
         const std::pair<const TensorView*, DeviceMatrix*> matrices[] = {
-            {&lw.wq, &dl.wq}, {&lw.wk, &dl.wk}, {&lw.wv, &dl.wv}, {&lw.wo, &dl.wo},
+            {&lw.wq, &dl.wq},         {&lw.wk, &dl.wk},     {&lw.wv, &dl.wv},        {&lw.wo, &dl.wo},
             {&lw.w_gate, &dl.w_gate}, {&lw.w_up, &dl.w_up}, {&lw.w_down, &dl.w_down}};
         for (const auto& [t, d] : matrices) LUMEN_TRY(upload_matrix(*t, d));
         LUMEN_TRY(upload_vector(lw.attn_norm, &dl.attn_norm));
@@ -155,9 +156,10 @@ Status CudaBackend::upload(const Model& model) {
     }
     LUMEN_TRY(upload_vector(w.output_norm, &output_norm_));
     const ModelConfig& c = model.config;
-    const cpu::RopeParams rope{c.head_dim, c.rope_dim, c.rope_theta, c.rope_scale, c.rope_style,
-                               w.rope_freq_factors.present() ? static_cast<const float*>(w.rope_freq_factors.data)
-                                                             : nullptr};
+    const cpu::RopeParams rope{
+        c.head_dim,   c.rope_dim,
+        c.rope_theta, c.rope_scale,
+        c.rope_style, w.rope_freq_factors.present() ? static_cast<const float*>(w.rope_freq_factors.data) : nullptr};
     const std::vector<float> frequencies = cpu::rope_frequencies(rope);
     LUMEN_TRY(rope_frequencies_.allocate(frequencies.size() * sizeof(float), "RoPE frequencies"));
     LUMEN_TRY(cuda::cuda_status(int(cudaMemcpy(rope_frequencies_.get(), frequencies.data(),
@@ -177,8 +179,9 @@ Status CudaBackend::allocate_kv(const KVCacheLayout& layout) {
         return Status::error(std::string("CUDA backend: the KV cache is stored in f16 on the GPU; --kv ") +
                              dtype_name(layout.type) + " runs on the CPU backend (--device cpu)");
     if (!cuda::attention_head_dim_supported(layout.head_dim))
-        return Status::error("CUDA backend: head_dim " + std::to_string(layout.head_dim) +
-                             " has no attention kernel; expected 32, 48, 64, 80, 96, 128 or 256 (--device cpu runs it)");
+        return Status::error(
+            "CUDA backend: head_dim " + std::to_string(layout.head_dim) +
+            " has no attention kernel; expected 32, 48, 64, 80, 96, 128 or 256 (--device cpu runs it)");
     drop_graphs();
     // One spare block past the pool: graph-padding tokens store their K/V there.
     const size_t bytes = size_t(layout.n_layers) * size_t(layout.n_blocks + 1) * size_t(layout.block_size) *
@@ -211,7 +214,9 @@ Status CudaBackend::copy_kv_blocks(const std::vector<std::pair<int32_t, int32_t>
     return Status::ok();
 }
 
-void CudaBackend::synchronize() { cudaStreamSynchronize(stream_); }
+void CudaBackend::synchronize() {
+    cudaStreamSynchronize(stream_);
+}
 
 MemoryInfo CudaBackend::memory_info() const {
     MemoryInfo m;

@@ -17,8 +17,8 @@
 #include "backend/activations.h"
 #include "backend/backend.h"
 #include "backend/cuda/device_memory.h"
-#include "model/weights.h"
 #include "gpu_weights.h"
+#include "model/weights.h"
 
 typedef struct CUstream_st* cudaStream_t;
 typedef struct cublasContext* cublasHandle_t;
@@ -117,7 +117,7 @@ private:
     cuda::PinnedBuffer step_host_, logits_host_;
     StepData step_;
     int32_t token_capacity_ = 0, block_table_capacity_ = 0;
-    std::vector<int32_t> logit_row_tokens_;  // batch rows that want logits
+    std::vector<int32_t> logit_row_tokens_;       // batch rows that want logits
     std::vector<int32_t> sequence_table_offset_;  // per sequence of the step: its table's offset
 
     std::array<cudaGraphExec_t, 8> graphs_{};  // per bucket 1, 2, 4, ..., kMaxGraphTokens

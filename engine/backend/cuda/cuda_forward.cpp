@@ -15,10 +15,10 @@
 #include <cmath>
 #include <cstring>
 
-#include "core/log.h"
 #include "attention.cuh"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/step_checks.h"
+#include "core/log.h"
 #include "elementwise.cuh"
 #include "gemv.cuh"
 #include "model/model.h"
@@ -124,8 +124,8 @@ Status CudaBackend::upload_step(const StepBatch& batch, int32_t n_rows) {
     std::fill(rows + logit_row_tokens_.size(), rows + n_rows, 0);
     // Tokens, positions, offsets and rows sit at their fixed offsets; copy through the tables.
     const size_t bytes = (size_t(4) * cap + size_t(at)) * sizeof(int32_t);
-    return cuda::cuda_status(
-        int(cudaMemcpyAsync(step_.tokens, host, bytes, cudaMemcpyHostToDevice, stream_)), "uploading the step");
+    return cuda::cuda_status(int(cudaMemcpyAsync(step_.tokens, host, bytes, cudaMemcpyHostToDevice, stream_)),
+                             "uploading the step");
 }
 
 Status CudaBackend::matmul(const DeviceMatrix& w, const float* x, int32_t n_tokens, float* y) {
@@ -151,10 +151,10 @@ Status CudaBackend::matmul(const DeviceMatrix& w, const float* x, int32_t n_toke
     LUMEN_TRY(cuda::cuda_status(bf16 ? cuda::to_bf16(x, xh, n, stream_) : cuda::to_f16(x, xh, n, stream_),
                                 "converting activations"));
     const cudaDataType_t type = bf16 ? CUDA_R_16BF : CUDA_R_16F;
-    return cublas_status(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, rows, n_tokens, cols, &alpha, a, type, cols,
-                                      xh, type, cols, &beta, y, CUDA_R_32F, rows, CUBLAS_COMPUTE_32F,
-                                      CUBLAS_GEMM_DEFAULT),
-                         "GEMM");
+    return cublas_status(
+        cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, rows, n_tokens, cols, &alpha, a, type, cols, xh, type, cols,
+                     &beta, y, CUDA_R_32F, rows, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+        "GEMM");
 }
 
 uint16_t* CudaBackend::layer_cache(const cuda::DeviceBuffer& cache, int32_t layer) const {
@@ -170,12 +170,14 @@ Status CudaBackend::store_layer_kv(int32_t l, int32_t n_tokens) {
     float *xb = act_.xb.get<float>(), *k = act_.k.get<float>(), *v = act_.v.get<float>();
     LUMEN_TRY(matmul(dl.wk, xb, n_tokens, k));
     LUMEN_TRY(matmul(dl.wv, xb, n_tokens, v));
-    if (dl.bk.get()) LUMEN_TRY(cuda::cuda_status(cuda::add_bias(k, dl.bk.get<float>(), n_tokens, c.kv_dim(), stream_), "bias"));
-    if (dl.bv.get()) LUMEN_TRY(cuda::cuda_status(cuda::add_bias(v, dl.bv.get<float>(), n_tokens, c.kv_dim(), stream_), "bias"));
-    LUMEN_TRY(cuda::cuda_status(cuda::rope(k, n_tokens, c.n_kv_heads, c.head_dim, c.rope_dim, step_.positions,
-                                           rope_frequencies_.get<float>(), c.rope_scale,
-                                           c.rope_style == RopeStyle::neox, stream_),
-                                "rope"));
+    if (dl.bk.get())
+        LUMEN_TRY(cuda::cuda_status(cuda::add_bias(k, dl.bk.get<float>(), n_tokens, c.kv_dim(), stream_), "bias"));
+    if (dl.bv.get())
+        LUMEN_TRY(cuda::cuda_status(cuda::add_bias(v, dl.bv.get<float>(), n_tokens, c.kv_dim(), stream_), "bias"));
+    LUMEN_TRY(cuda::cuda_status(
+        cuda::rope(k, n_tokens, c.n_kv_heads, c.head_dim, c.rope_dim, step_.positions, rope_frequencies_.get<float>(),
+                   c.rope_scale, c.rope_style == RopeStyle::neox, stream_),
+        "rope"));
     return cuda::cuda_status(cuda::store_kv(k, v, layer_cache(k_cache_, l), layer_cache(v_cache_, l),
                                             kv_layout_.block_size, int32_t(kv_layout_.kv_dim()), n_tokens,
                                             step_.positions, step_.block_table_offset, step_.block_tables, stream_),
@@ -185,9 +187,10 @@ Status CudaBackend::store_layer_kv(int32_t l, int32_t n_tokens) {
 Status CudaBackend::propagate_kv(int32_t from, int32_t n_tokens) {
     const ModelConfig& c = model_->config;
     for (int32_t l = from; l < c.n_layers; ++l) {
-        LUMEN_TRY(cuda::cuda_status(cuda::rms_norm(act_.x.get<float>(), nullptr, layers_[size_t(l)].attn_norm.get<float>(),
-                                                   act_.xb.get<float>(), n_tokens, c.dim, c.rms_eps, stream_),
-                                    "rms_norm"));
+        LUMEN_TRY(
+            cuda::cuda_status(cuda::rms_norm(act_.x.get<float>(), nullptr, layers_[size_t(l)].attn_norm.get<float>(),
+                                             act_.xb.get<float>(), n_tokens, c.dim, c.rms_eps, stream_),
+                              "rms_norm"));
         LUMEN_TRY(store_layer_kv(l, n_tokens));
     }
     return Status::ok();
@@ -204,11 +207,13 @@ Status CudaBackend::enqueue_layers(int32_t T, int32_t max_context, const StepBat
     const int32_t n_rows = int32_t(logit_row_tokens_.size());
     for (int32_t l = 0; l < c.n_layers; ++l) {
         const DeviceLayer& dl = layers_[size_t(l)];
-        LUMEN_TRY(ok(cuda::rms_norm(x, residual, dl.attn_norm.get<float>(), xb, T, c.dim, c.rms_eps, stream_), "rms_norm"));
+        LUMEN_TRY(
+            ok(cuda::rms_norm(x, residual, dl.attn_norm.get<float>(), xb, T, c.dim, c.rms_eps, stream_), "rms_norm"));
         LUMEN_TRY(matmul(dl.wq, xb, T, q));
         if (dl.bq.get()) LUMEN_TRY(ok(cuda::add_bias(q, dl.bq.get<float>(), T, c.q_dim(), stream_), "bias"));
-        LUMEN_TRY(ok(cuda::rope(q, T, c.n_heads, c.head_dim, c.rope_dim, step_.positions, rope_frequencies_.get<float>(),
-                                c.rope_scale, c.rope_style == RopeStyle::neox, stream_), "rope"));
+        LUMEN_TRY(ok(cuda::rope(q, T, c.n_heads, c.head_dim, c.rope_dim, step_.positions,
+                                rope_frequencies_.get<float>(), c.rope_scale, c.rope_style == RopeStyle::neox, stream_),
+                     "rope"));
         LUMEN_TRY(store_layer_kv(l, T));
         cuda::PagedAttentionParams p;
         p.k_cache = layer_cache(k_cache_, l);
@@ -244,15 +249,17 @@ Status CudaBackend::enqueue_layers(int32_t T, int32_t max_context, const StepBat
             // The rows that want logits, normalized, after the final rows' place in final_x.
             float* exit_rows = act_.final_x.get<float>() + size_t(n_rows) * c.dim;
             LUMEN_TRY(ok(cuda::gather_rows(x, step_.logit_rows, n_rows, c.dim, xb, stream_), "gather"));
-            LUMEN_TRY(ok(cuda::rms_norm(xb, nullptr, output_norm_.get<float>(), exit_rows, n_rows, c.dim, c.rms_eps,
-                                        stream_), "rms_norm"));
+            LUMEN_TRY(
+                ok(cuda::rms_norm(xb, nullptr, output_norm_.get<float>(), exit_rows, n_rows, c.dim, c.rms_eps, stream_),
+                   "rms_norm"));
         }
         if (check_exit) {
             // One row: its intermediate logits decide on the host whether to stop here.
             const float* exit_row = act_.final_x.get<float>() + size_t(n_rows) * c.dim;
             LUMEN_TRY(matmul(*output_matrix_, exit_row, 1, logits_.get<float>()));
             LUMEN_TRY(ok(int(cudaMemcpyAsync(logits_host_.get(), logits_.get(), size_t(c.vocab_size) * sizeof(float),
-                                             cudaMemcpyDeviceToHost, stream_)), "copying logits"));
+                                             cudaMemcpyDeviceToHost, stream_)),
+                         "copying logits"));
             LUMEN_TRY(ok(int(cudaStreamSynchronize(stream_)), "early-exit check"));
             if (early.exits(logits_host_.get<float>(), c.vocab_size)) {
                 LUMEN_TRY(propagate_kv(done, T));
@@ -271,10 +278,12 @@ Status CudaBackend::enqueue_layers(int32_t T, int32_t max_context, const StepBat
 Status CudaBackend::enqueue_logits(int32_t n_rows, int32_t exit_rows) {
     const ModelConfig& c = model_->config;
     float* final_x = act_.final_x.get<float>();
-    LUMEN_TRY(cuda::cuda_status(cuda::gather_rows(act_.x.get<float>(), step_.logit_rows, n_rows, c.dim, act_.xb.get<float>(),
-                                                  stream_), "gather"));
-    LUMEN_TRY(cuda::cuda_status(cuda::rms_norm(act_.xb.get<float>(), nullptr, output_norm_.get<float>(), final_x, n_rows,
-                                               c.dim, c.rms_eps, stream_), "rms_norm"));
+    LUMEN_TRY(cuda::cuda_status(
+        cuda::gather_rows(act_.x.get<float>(), step_.logit_rows, n_rows, c.dim, act_.xb.get<float>(), stream_),
+        "gather"));
+    LUMEN_TRY(cuda::cuda_status(cuda::rms_norm(act_.xb.get<float>(), nullptr, output_norm_.get<float>(), final_x,
+                                               n_rows, c.dim, c.rms_eps, stream_),
+                                "rms_norm"));
     const int32_t out_rows = n_rows + exit_rows;
     if (out_rows == 0) return Status::ok();
     return matmul(*output_matrix_, final_x, out_rows, logits_.get<float>());
@@ -304,7 +313,8 @@ Status CudaBackend::run_graph(int32_t bucket, const StepBatch& batch) {
             (void)cudaGetLastError();
             options_.graphs = false;  // run eagerly from now on; this step too
             log_warning(std::string("CUDA graph capture failed (") +
-                        (captured.is_ok() ? cudaGetErrorString(end) : captured.message()) + "); decoding without graphs");
+                        (captured.is_ok() ? cudaGetErrorString(end) : captured.message()) +
+                        "); decoding without graphs");
             return enqueue();
         }
         cudaGraphExec_t exec = nullptr;

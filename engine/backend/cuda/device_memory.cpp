@@ -7,8 +7,8 @@ namespace lumen::cuda {
 Status cuda_status(int error, const std::string& what) {
     if (error == 0) return Status::ok();
     const auto err = static_cast<cudaError_t>(error);
-    return Status::error("CUDA backend: " + what + " failed: " + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) +
-                         ")");
+    return Status::error("CUDA backend: " + what + " failed: " + cudaGetErrorName(err) + " (" +
+                         cudaGetErrorString(err) + ")");
 }
 
 Status DeviceBuffer::allocate(size_t bytes, const std::string& what) {
@@ -18,8 +18,9 @@ Status DeviceBuffer::allocate(size_t bytes, const std::string& what) {
     if (err != cudaSuccess) {
         ptr_ = nullptr;
         (void)cudaGetLastError();  // clear the sticky-free error so later calls are not blamed
-        return Status::error("CUDA backend: cannot allocate " + std::to_string(bytes >> 20) + " MiB of GPU memory for " +
-                             what + " (" + cudaGetErrorString(err) + "); use a smaller model or context");
+        return Status::error("CUDA backend: cannot allocate " + std::to_string(bytes >> 20) +
+                             " MiB of GPU memory for " + what + " (" + cudaGetErrorString(err) +
+                             "); use a smaller model or context");
     }
     bytes_ = bytes;
     return Status::ok();

@@ -30,11 +30,15 @@ public:
     // Frees what is held, then allocates `bytes` (nothing for 0).
     Status allocate(size_t bytes, const std::string& what);
     // Grows to at least `bytes` (contents are not kept).
-    Status ensure(size_t bytes, const std::string& what) { return bytes <= bytes_ ? Status::ok() : allocate(bytes, what); }
+    Status ensure(size_t bytes, const std::string& what) {
+        return bytes <= bytes_ ? Status::ok() : allocate(bytes, what);
+    }
     void reset();
 
     template <typename T = void>
-    T* get() const { return static_cast<T*>(ptr_); }
+    T* get() const {
+        return static_cast<T*>(ptr_);
+    }
     size_t bytes() const { return bytes_; }
 
 private:
@@ -52,7 +56,9 @@ public:
     Status ensure(size_t bytes, const std::string& what);
     void reset();
     template <typename T = void>
-    T* get() const { return static_cast<T*>(ptr_); }
+    T* get() const {
+        return static_cast<T*>(ptr_);
+    }
     size_t bytes() const { return bytes_; }
 
 private:

@@ -32,10 +32,24 @@ inline __nv_bfloat16 make_bf16(uint16_t bits) {
 }
 }  // namespace emu
 
-inline __nv_bfloat16 __float2bfloat16_rn(float f) { return emu::make_bf16(emu::f32_to_bf16_bits(f)); }
-inline __nv_bfloat16 __float2bfloat16(float f) { return __float2bfloat16_rn(f); }
-inline float __bfloat162float(__nv_bfloat16 b) { return __uint_as_float(uint32_t(b.__x) << 16); }
-inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 b) { return b.__x; }
-inline __nv_bfloat16 __ushort_as_bfloat16(unsigned short u) { return emu::make_bf16(u); }
-inline float2 __bfloat1622float2(__nv_bfloat162 b) { return make_float2(__bfloat162float(b.x), __bfloat162float(b.y)); }
-inline __nv_bfloat162 __floats2bfloat162_rn(float a, float b) { return {__float2bfloat16_rn(a), __float2bfloat16_rn(b)}; }
+inline __nv_bfloat16 __float2bfloat16_rn(float f) {
+    return emu::make_bf16(emu::f32_to_bf16_bits(f));
+}
+inline __nv_bfloat16 __float2bfloat16(float f) {
+    return __float2bfloat16_rn(f);
+}
+inline float __bfloat162float(__nv_bfloat16 b) {
+    return __uint_as_float(uint32_t(b.__x) << 16);
+}
+inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 b) {
+    return b.__x;
+}
+inline __nv_bfloat16 __ushort_as_bfloat16(unsigned short u) {
+    return emu::make_bf16(u);
+}
+inline float2 __bfloat1622float2(__nv_bfloat162 b) {
+    return make_float2(__bfloat162float(b.x), __bfloat162float(b.y));
+}
+inline __nv_bfloat162 __floats2bfloat162_rn(float a, float b) {
+    return {__float2bfloat16_rn(a), __float2bfloat16_rn(b)};
+}

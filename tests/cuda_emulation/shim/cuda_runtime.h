@@ -11,6 +11,7 @@
 // functions (expf, sincosf, ...) may differ from the device's by its documented ulps.
 #pragma once
 
+#include <math.h>
 #include <algorithm>
 #include <atomic>
 #include <cfloat>
@@ -22,7 +23,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
-#include <math.h>
 #include <type_traits>
 
 #include "emu_core.h"
@@ -48,19 +48,45 @@
 
 // ------------------------------------------------------------------ vector types
 
-struct alignas(8) uint2 { unsigned x, y; };
-struct alignas(16) uint4 { unsigned x, y, z, w; };
-struct alignas(8) int2 { int x, y; };
-struct alignas(16) int4 { int x, y, z, w; };
-struct alignas(8) float2 { float x, y; };
-struct alignas(16) float4 { float x, y, z, w; };
-struct alignas(4) ushort2 { unsigned short x, y; };
-inline uint2 make_uint2(unsigned x, unsigned y) { return {x, y}; }
-inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return {x, y, z, w}; }
-inline int2 make_int2(int x, int y) { return {x, y}; }
-inline int4 make_int4(int x, int y, int z, int w) { return {x, y, z, w}; }
-inline float2 make_float2(float x, float y) { return {x, y}; }
-inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
+struct alignas(8) uint2 {
+    unsigned x, y;
+};
+struct alignas(16) uint4 {
+    unsigned x, y, z, w;
+};
+struct alignas(8) int2 {
+    int x, y;
+};
+struct alignas(16) int4 {
+    int x, y, z, w;
+};
+struct alignas(8) float2 {
+    float x, y;
+};
+struct alignas(16) float4 {
+    float x, y, z, w;
+};
+struct alignas(4) ushort2 {
+    unsigned short x, y;
+};
+inline uint2 make_uint2(unsigned x, unsigned y) {
+    return {x, y};
+}
+inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) {
+    return {x, y, z, w};
+}
+inline int2 make_int2(int x, int y) {
+    return {x, y};
+}
+inline int4 make_int4(int x, int y, int z, int w) {
+    return {x, y, z, w};
+}
+inline float2 make_float2(float x, float y) {
+    return {x, y};
+}
+inline float4 make_float4(float x, float y, float z, float w) {
+    return {x, y, z, w};
+}
 
 // ------------------------------------------------------------------ runtime API
 
@@ -88,8 +114,12 @@ cudaError_t occupancy(int* blocks, const void* kernel, int block_size, size_t dy
 constexpr int kDefaultDynamicSmem = 48 * 1024;  // what a launch may use without cudaFuncSetAttribute
 }  // namespace emu
 
-inline cudaError_t cudaGetLastError() { return emu::get_last_error(true); }
-inline cudaError_t cudaPeekAtLastError() { return emu::get_last_error(false); }
+inline cudaError_t cudaGetLastError() {
+    return emu::get_last_error(true);
+}
+inline cudaError_t cudaPeekAtLastError() {
+    return emu::get_last_error(false);
+}
 inline cudaError_t cudaGetDeviceCount(int* n) {
     if (!n) return cudaErrorInvalidValue;
     *n = emu::device_count();
@@ -170,7 +200,8 @@ cudaError_t cudaMallocHost(void** p, size_t bytes);
 cudaError_t cudaFreeHost(void* p);
 
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream = nullptr);
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t stream = nullptr);
 cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
                               cudaMemcpyKind kind, cudaStream_t stream = nullptr);
 cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t stream = nullptr);
@@ -205,43 +236,83 @@ T __ldg(const T* p) {
     return v;
 }
 
-inline float __uint_as_float(unsigned u) { return emu::from_bits<float>(u); }
-inline unsigned __float_as_uint(float f) { return unsigned(emu::to_bits(f)); }
-inline float __int_as_float(int i) { return emu::from_bits<float>(uint32_t(i)); }
-inline int __float_as_int(float f) { return int(uint32_t(emu::to_bits(f))); }
+inline float __uint_as_float(unsigned u) {
+    return emu::from_bits<float>(u);
+}
+inline unsigned __float_as_uint(float f) {
+    return unsigned(emu::to_bits(f));
+}
+inline float __int_as_float(int i) {
+    return emu::from_bits<float>(uint32_t(i));
+}
+inline int __float_as_int(float f) {
+    return int(uint32_t(emu::to_bits(f)));
+}
 
 // Separately rounded f32 arithmetic; the emulated sources are built with
 // -ffp-contract=off so that the compiler cannot fuse these either.
-inline float __fmul_rn(float a, float b) { return a * b; }
-inline float __fadd_rn(float a, float b) { return a + b; }
-inline float __fsub_rn(float a, float b) { return a - b; }
-inline float __fdiv_rn(float a, float b) { return a / b; }
-inline float __frcp_rn(float a) { return 1.f / a; }
-inline float __fsqrt_rn(float a) { return std::sqrt(a); }
-inline float __fmaf_rn(float a, float b, float c) { return std::fma(a, b, c); }
-inline float __fdividef(float a, float b) { return a / b; }
-inline float __saturatef(float x) { return x > 0.f ? (x < 1.f ? x : 1.f) : 0.f; }
-inline float rsqrtf(float x) { return 1.f / std::sqrt(x); }
+inline float __fmul_rn(float a, float b) {
+    return a * b;
+}
+inline float __fadd_rn(float a, float b) {
+    return a + b;
+}
+inline float __fsub_rn(float a, float b) {
+    return a - b;
+}
+inline float __fdiv_rn(float a, float b) {
+    return a / b;
+}
+inline float __frcp_rn(float a) {
+    return 1.f / a;
+}
+inline float __fsqrt_rn(float a) {
+    return std::sqrt(a);
+}
+inline float __fmaf_rn(float a, float b, float c) {
+    return std::fma(a, b, c);
+}
+inline float __fdividef(float a, float b) {
+    return a / b;
+}
+inline float __saturatef(float x) {
+    return x > 0.f ? (x < 1.f ? x : 1.f) : 0.f;
+}
+inline float rsqrtf(float x) {
+    return 1.f / std::sqrt(x);
+}
 
 // CUDA's min/max overloads, for any pair of integer types (the common type) and floats
 // (fminf/fmaxf semantics: a NaN operand loses).
-template <typename A, typename B,
-          std::enable_if_t<std::is_integral_v<A> && std::is_integral_v<B>, int> = 0>
+template <typename A, typename B, std::enable_if_t<std::is_integral_v<A> && std::is_integral_v<B>, int> = 0>
 constexpr std::common_type_t<A, B> min(A a, B b) {
     using C = std::common_type_t<A, B>;
     return C(a) < C(b) ? C(a) : C(b);
 }
-template <typename A, typename B,
-          std::enable_if_t<std::is_integral_v<A> && std::is_integral_v<B>, int> = 0>
+template <typename A, typename B, std::enable_if_t<std::is_integral_v<A> && std::is_integral_v<B>, int> = 0>
 constexpr std::common_type_t<A, B> max(A a, B b) {
     using C = std::common_type_t<A, B>;
     return C(a) < C(b) ? C(b) : C(a);
 }
-inline float min(float a, float b) { return std::fmin(a, b); }
-inline float max(float a, float b) { return std::fmax(a, b); }
-inline double min(double a, double b) { return std::fmin(a, b); }
-inline double max(double a, double b) { return std::fmax(a, b); }
+inline float min(float a, float b) {
+    return std::fmin(a, b);
+}
+inline float max(float a, float b) {
+    return std::fmax(a, b);
+}
+inline double min(double a, double b) {
+    return std::fmin(a, b);
+}
+inline double max(double a, double b) {
+    return std::fmax(a, b);
+}
 
-inline int __popc(unsigned v) { return __builtin_popcount(v); }
-inline int __clz(int v) { return v == 0 ? 32 : __builtin_clz(unsigned(v)); }
-inline int __ffs(int v) { return __builtin_ffs(v); }
+inline int __popc(unsigned v) {
+    return __builtin_popcount(v);
+}
+inline int __clz(int v) {
+    return v == 0 ? 32 : __builtin_clz(unsigned(v));
+}
+inline int __ffs(int v) {
+    return __builtin_ffs(v);
+}

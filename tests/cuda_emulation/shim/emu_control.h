@@ -31,8 +31,8 @@ struct LaunchRecord {
     std::string kernel;  // the kernel expression of the launch, as written in the .cu
     unsigned grid[3] = {1, 1, 1};
     unsigned block[3] = {1, 1, 1};
-    size_t smem = 0;     // dynamic shared memory bytes
-    int error = 0;       // the launch's cudaError_t (0: it ran)
+    size_t smem = 0;  // dynamic shared memory bytes
+    int error = 0;    // the launch's cudaError_t (0: it ran)
 };
 const std::vector<LaunchRecord>& launches();
 void clear_launches();
@@ -60,15 +60,15 @@ int current_device();
 // The host runtime's resources and work (emu_host.cpp, emu_cublas.cpp): what is live
 // now (a backend that is destroyed leaves nothing), and counts since the start.
 struct HostStats {
-    int device_blocks = 0;   // cudaMalloc'ed, not yet freed
-    int pinned_blocks = 0;   // cudaMallocHost'ed
+    int device_blocks = 0;  // cudaMalloc'ed, not yet freed
+    int pinned_blocks = 0;  // cudaMallocHost'ed
     int streams = 0;
-    int graphs = 0;          // cudaGraph_t
-    int graph_execs = 0;     // cudaGraphExec_t
+    int graphs = 0;       // cudaGraph_t
+    int graph_execs = 0;  // cudaGraphExec_t
     int cublas_handles = 0;
-    long captures = 0;       // captures ended with a graph
+    long captures = 0;  // captures ended with a graph
     long graph_launches = 0;
-    long gemms = 0;          // cuBLAS GEMMs run (replays included)
+    long gemms = 0;  // cuBLAS GEMMs run (replays included)
 };
 const HostStats& host_stats();
 HostStats& mutable_host_stats();

@@ -161,11 +161,21 @@ T from_bits(uint64_t b) {
 
 // ------------------------------------------------------------------ CUDA device API
 
-inline void __syncthreads() { emu::sync_block(); }
-inline int __syncthreads_count(int p) { return emu::sync_block_count(p); }
-inline int __syncthreads_and(int p) { return emu::sync_block_count(p != 0) == int(blockDim.x * blockDim.y * blockDim.z); }
-inline int __syncthreads_or(int p) { return emu::sync_block_count(p != 0) != 0; }
-inline void __syncwarp(unsigned mask = 0xffffffffu) { emu::sync_warp(mask); }
+inline void __syncthreads() {
+    emu::sync_block();
+}
+inline int __syncthreads_count(int p) {
+    return emu::sync_block_count(p);
+}
+inline int __syncthreads_and(int p) {
+    return emu::sync_block_count(p != 0) == int(blockDim.x * blockDim.y * blockDim.z);
+}
+inline int __syncthreads_or(int p) {
+    return emu::sync_block_count(p != 0) != 0;
+}
+inline void __syncwarp(unsigned mask = 0xffffffffu) {
+    emu::sync_warp(mask);
+}
 inline void __threadfence() {}
 inline void __threadfence_block() {}
 
@@ -185,9 +195,15 @@ template <typename T>
 T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = warpSize) {
     return emu::from_bits<T>(emu::shuffle(mask, emu::to_bits(v), emu::ShuffleMode::bfly, lane_mask, width));
 }
-inline unsigned __ballot_sync(unsigned mask, int p) { return emu::ballot(mask, p); }
-inline int __any_sync(unsigned mask, int p) { return emu::ballot(mask, p) != 0; }
-inline int __all_sync(unsigned mask, int p) { return emu::ballot(mask, p) == emu::ballot(mask, 1); }
+inline unsigned __ballot_sync(unsigned mask, int p) {
+    return emu::ballot(mask, p);
+}
+inline int __any_sync(unsigned mask, int p) {
+    return emu::ballot(mask, p) != 0;
+}
+inline int __all_sync(unsigned mask, int p) {
+    return emu::ballot(mask, p) == emu::ballot(mask, 1);
+}
 
 // Atomics: fibers are never preempted between a read and a write, so plain
 // read-modify-writes are atomic here.
