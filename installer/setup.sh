@@ -4,14 +4,15 @@
 #   bash installer/setup.sh run      install, build (Release), fetch the default model, open the workstation on it
 #   bash installer/setup.sh test     install, build, fetch the default model, run the whole test suite (ctest)
 #   bash installer/setup.sh desktop  also put lumen.desktop and the icon in ~/.local/share for the desktop's menu
+#   bash installer/setup.sh deps     only install the apt packages (installer/build-deb.sh uses it)
 # A second run is fast: apt is skipped when everything is installed, the build is
 # incremental and the model is cached outside the repository.
 set -euo pipefail
 
 mode="${1:-}"
 case "$mode" in
-  run|test|build|desktop) ;;
-  *) echo "usage: bash installer/setup.sh run|test|build|desktop" >&2; exit 2 ;;
+  run|test|build|desktop|deps) ;;
+  *) echo "usage: bash installer/setup.sh run|test|build|desktop|deps" >&2; exit 2 ;;
 esac
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -39,6 +40,7 @@ if ((${#missing[@]})); then
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+[ "$mode" = deps ] && exit 0
 
 # ------------------------------------------------------------------ build
 cmake_args=(-S "$repo" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release)

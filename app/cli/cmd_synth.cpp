@@ -3,6 +3,8 @@
 // Explicit flags override the preset's values (e.g. --layers 2 for a quick file).
 #include <cstdio>
 #include <filesystem>
+#include <system_error>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/options.h"
@@ -67,17 +69,33 @@ Result<SynthSpec> spec_from_args(const SynthArgs& a, const CLI::App& app, std::s
     return spec;
 }
 
-// --vocab, else the preset's vocabulary in this source tree's tests/data/tokenizer/.
+// Where a preset's vocabulary lies: an installed lumen-cli reads <prefix>/share/lumen/vocab/
+// beside its bin/ (the package puts the preset vocabularies there), so it needs no source
+// tree; a binary in the build tree falls back to this source tree's tests/data/tokenizer/.
+std::vector<std::filesystem::path> vocab_dirs() {
+    std::vector<std::filesystem::path> dirs;
+    std::error_code ec;
+    const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (!ec) dirs.push_back(exe.parent_path().parent_path() / "share/lumen/vocab");
+    dirs.push_back(std::filesystem::path(LUMEN_SOURCE_DIR) / "tests/data/tokenizer");
+    return dirs;
+}
+
+// --vocab, else the preset's vocabulary from the first of vocab_dirs() that has it.
 Result<std::string> vocab_path(const SynthArgs& a, const std::string& default_vocab_file) {
     if (!a.vocab.empty()) return a.vocab;
     if (default_vocab_file.empty())
-        return Status::error("missing required option --vocab (a GGUF whose tokenizer to copy, e.g. "
-                             "tests/data/tokenizer/ggml-vocab-llama-spm.gguf)");
-    const std::string path = std::string(LUMEN_SOURCE_DIR) + "/tests/data/tokenizer/" + default_vocab_file;
-    if (!std::filesystem::exists(path))
-        return Status::error("the preset's vocabulary " + default_vocab_file + " is not at " + path +
-                             "; pass --vocab PATH/TO/" + default_vocab_file + " (Lumen's tests/data/tokenizer/ has it)");
-    return path;
+        return Status::error(
+            "missing required option --vocab (a GGUF whose tokenizer to copy, e.g. "
+            "tests/data/tokenizer/ggml-vocab-llama-spm.gguf)");
+    std::string searched;
+    for (const auto& dir : vocab_dirs()) {
+        const std::filesystem::path path = dir / default_vocab_file;
+        if (std::filesystem::exists(path)) return path.string();
+        searched += (searched.empty() ? "" : " or ") + dir.string();
+    }
+    return Status::error("the preset's vocabulary " + default_vocab_file + " is not in " + searched +
+                         "; pass --vocab PATH/TO/" + default_vocab_file + " (Lumen's tests/data/tokenizer/ has it)");
 }
 
 int run_synth(const SynthArgs& a, const CLI::App& app) {
@@ -121,7 +139,8 @@ Command add_synth_command(CLI::App& root) {
     app->add_option("--std", args->flags.init_std, "standard deviation of the random weights")
         ->check(in_range(0.0, 100.0));
     app->add_option("--seed", args->flags.seed, "random seed")->check(in_range(0LL, 1LL << 62));
-    app->add_option("--vocab", args->vocab, "a GGUF whose tokenizer to copy (default: the preset's)")->type_name("PATH");
+    app->add_option("--vocab", args->vocab, "a GGUF whose tokenizer to copy (default: the preset's)")
+        ->type_name("PATH");
     app->add_option("--type", args->type, "weight type or scheme: " + quant_scheme_names())
         ->required()
         ->check(engine_check("TYPE", [](const std::string& v) { return parse_quant_scheme(v); }));
