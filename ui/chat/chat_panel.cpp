@@ -27,11 +27,15 @@ namespace lumen::ui {
 namespace {
 
 QString statsToJson(const ReplyStats& s) {
-    const QJsonObject o{{"prompt_tokens", s.promptTokens},     {"generated_tokens", s.generatedTokens},
+    const QJsonObject o{{"prompt_tokens", s.promptTokens},
+                        {"generated_tokens", s.generatedTokens},
                         {"cached_prompt_tokens", s.cachedPromptTokens},
-                        {"ttft_ms", s.ttftMs},                 {"prefill_tps", s.prefillTps},
-                        {"decode_tps", s.decodeTps},           {"stop_reason", s.stopReason},
-                        {"drafted", s.drafted},                {"draft_accepted", s.draftAccepted}};
+                        {"ttft_ms", s.ttftMs},
+                        {"prefill_tps", s.prefillTps},
+                        {"decode_tps", s.decodeTps},
+                        {"stop_reason", s.stopReason},
+                        {"drafted", s.drafted},
+                        {"draft_accepted", s.draftAccepted}};
     return QString::fromUtf8(QJsonDocument(o).toJson(QJsonDocument::Compact));
 }
 
@@ -40,15 +44,16 @@ QString statsLine(const QString& statsJson) {
     if (o.isEmpty()) return {};
     const QLocale l;
     return QObject::tr("%1 prompt tokens (%2 cached) · %3 generated · TTFT %4 ms · %5 tok/s · stop: %6")
-        .arg(o.value("prompt_tokens").toInt())
-        .arg(o.value("cached_prompt_tokens").toInt())
-        .arg(o.value("generated_tokens").toInt())
-        .arg(l.toString(o.value("ttft_ms").toDouble(), 'f', 1))
-        .arg(l.toString(o.value("decode_tps").toDouble(), 'f', 1))
-        .arg(o.value("stop_reason").toString()) +
-           (o.value("drafted").toInt() > 0
-                ? QObject::tr(" · drafts: %1 of %2 accepted").arg(o.value("draft_accepted").toInt()).arg(o.value("drafted").toInt())
-                : QString());
+               .arg(o.value("prompt_tokens").toInt())
+               .arg(o.value("cached_prompt_tokens").toInt())
+               .arg(o.value("generated_tokens").toInt())
+               .arg(l.toString(o.value("ttft_ms").toDouble(), 'f', 1))
+               .arg(l.toString(o.value("decode_tps").toDouble(), 'f', 1))
+               .arg(o.value("stop_reason").toString()) +
+           (o.value("drafted").toInt() > 0 ? QObject::tr(" · drafts: %1 of %2 accepted")
+                                                 .arg(o.value("draft_accepted").toInt())
+                                                 .arg(o.value("drafted").toInt())
+                                           : QString());
 }
 
 QString samplingLine(const QString& samplingJson) {
@@ -75,8 +80,9 @@ QString samplingLine(const QString& samplingJson) {
 
 QString htmlBlock(const QString& role, const QString& content) {
     const QString color = role == QLatin1String("user") ? QStringLiteral("#1a5fb4") : QStringLiteral("#26a269");
-    return QStringLiteral("<p style='margin-top:10px;margin-bottom:2px;'><b style='color:%1'>%2</b></p>"
-                          "<p style='white-space:pre-wrap;margin-top:0px;'>%3</p>")
+    return QStringLiteral(
+               "<p style='margin-top:10px;margin-bottom:2px;'><b style='color:%1'>%2</b></p>"
+               "<p style='white-space:pre-wrap;margin-top:0px;'>%3</p>")
         .arg(color, role.isEmpty() ? QString() : role.left(1).toUpper() + role.mid(1), content.toHtmlEscaped());
 }
 
@@ -184,7 +190,9 @@ QWidget* ChatPanel::buildMessageArea() {
     return right;
 }
 
-QString ChatPanel::statusText() const { return status_->text(); }
+QString ChatPanel::statusText() const {
+    return status_->text();
+}
 
 QString ChatPanel::modeOf(qint64 conversation) const {
     const auto record = store_->conversation(conversation);
@@ -199,8 +207,8 @@ void ChatPanel::setModel(const ModelSummary& summary) {
     chat_template_ = summary.chatTemplate;
     // An empty conversation follows the model: chat with a template, else completion.
     if (current_ && store_->messages(current_).isEmpty()) {
-        store_->setConversationMode(current_, chat_template_.isEmpty() ? QStringLiteral("completion") : QStringLiteral("chat"),
-                                    model_path_);
+        store_->setConversationMode(
+            current_, chat_template_.isEmpty() ? QStringLiteral("completion") : QStringLiteral("chat"), model_path_);
         conversations_->touch(current_);
     }
     if (status_->text() == tr("Load a model to chat.")) setStatus({});  // it can chat now
@@ -212,7 +220,6 @@ void ChatPanel::clearModel() {
     model_loaded_ = false;
     updateControls();
 }
-
 
 // ------------------------------------------------------------------ conversations
 
@@ -227,7 +234,8 @@ void ChatPanel::selectConversation(qint64 id) {
 }
 
 qint64 ChatPanel::newConversation() {
-    const QString mode = chat_template_.isEmpty() && model_loaded_ ? QStringLiteral("completion") : QStringLiteral("chat");
+    const QString mode =
+        chat_template_.isEmpty() && model_loaded_ ? QStringLiteral("completion") : QStringLiteral("chat");
     const QModelIndex index = conversations_->addConversation(tr("New conversation"), mode, model_path_);
     if (!index.isValid()) {
         setStatus(tr("Could not create a conversation: %1").arg(store_->lastError()), true);
@@ -279,8 +287,8 @@ void ChatPanel::send() {
     if (isGenerating() || !model_loaded_ || text.trimmed().isEmpty()) return;
     if (!current_ && !newConversation()) return;
     if (store_->messages(current_).isEmpty())  // the first message fixes the mode to the loaded model's
-        store_->setConversationMode(current_, chat_template_.isEmpty() ? QStringLiteral("completion") : QStringLiteral("chat"),
-                                    model_path_);
+        store_->setConversationMode(
+            current_, chat_template_.isEmpty() ? QStringLiteral("completion") : QStringLiteral("chat"), model_path_);
     MessageRecord message;
     message.conversationId = current_;
     message.role = QStringLiteral("user");

@@ -98,9 +98,9 @@ private:
     };
     qint64 current_ = 0;
     qint64 next_request_ = 0;
-    QHash<qint64, ActiveReply> active_;        // conversation -> its reply in flight
-    QHash<qint64, qint64> conversation_of_;    // request -> conversation
-    QHash<qint64, QString> streamed_;          // conversation -> text of its latest reply
+    QHash<qint64, ActiveReply> active_;      // conversation -> its reply in flight
+    QHash<qint64, qint64> conversation_of_;  // request -> conversation
+    QHash<qint64, QString> streamed_;        // conversation -> text of its latest reply
     bool confirm_deletes_ = true;
 };
 

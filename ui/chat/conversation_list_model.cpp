@@ -16,26 +16,19 @@ int ConversationListModel::rowCount(const QModelIndex& parent) const {
 }
 
 QVariant ConversationListModel::data(const QModelIndex& index, int role) const {
-    if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
-        return {};
+    if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid)) return {};
     const ConversationRecord& c = rows_[index.row()];
     switch (role) {
-    case Qt::DisplayRole:
-    case Qt::EditRole:
-        return c.title;
-    case Qt::ToolTipRole:
-        return QStringLiteral("%1\n%2 · updated %3")
-            .arg(c.title, c.mode, QLocale().toString(c.updated.toLocalTime(), QLocale::ShortFormat));
-    case IdRole:
-        return c.id;
-    case ModeRole:
-        return c.mode;
-    case UpdatedRole:
-        return c.updated;
-    case ModelPathRole:
-        return c.modelPath;
-    default:
-        return {};
+        case Qt::DisplayRole:
+        case Qt::EditRole: return c.title;
+        case Qt::ToolTipRole:
+            return QStringLiteral("%1\n%2 · updated %3")
+                .arg(c.title, c.mode, QLocale().toString(c.updated.toLocalTime(), QLocale::ShortFormat));
+        case IdRole: return c.id;
+        case ModeRole: return c.mode;
+        case UpdatedRole: return c.updated;
+        case ModelPathRole: return c.modelPath;
+        default: return {};
     }
 }
 

@@ -55,8 +55,8 @@ enum Setting {
 
 enum class Control { combo, intSpin, doubleSpin, check, path };
 
-constexpr const char* kStrategyItems[] = {"Sampling chain", "Beam search", "Contrastive decoding",
-                                          "Early exit (lossy)", nullptr};
+constexpr const char* kStrategyItems[] = {"Sampling chain", "Beam search", "Contrastive decoding", "Early exit (lossy)",
+                                          nullptr};
 constexpr const char* kAmateurItems[] = {"The model's first layers (early exit)", "Another model file", nullptr};
 constexpr const char* kSpeculationItems[] = {"Off", "Prompt lookup", "Draft model", nullptr};
 
@@ -326,7 +326,9 @@ DecodingPanel::DecodingPanel(QWidget* parent) : QWidget(parent) {
     for (int id = 0; id < kSettingCount; ++id) {
         QWidget* w = controls_[id];
         switch (kSettings[id].control) {
-            case Control::combo: connect(static_cast<QComboBox*>(w), &QComboBox::currentIndexChanged, this, changed); break;
+            case Control::combo:
+                connect(static_cast<QComboBox*>(w), &QComboBox::currentIndexChanged, this, changed);
+                break;
             case Control::intSpin: connect(static_cast<QSpinBox*>(w), &QSpinBox::valueChanged, this, changed); break;
             case Control::doubleSpin:
                 connect(static_cast<QDoubleSpinBox*>(w), &QDoubleSpinBox::valueChanged, this, changed);
@@ -386,14 +388,15 @@ QLayout* DecodingPanel::buildSettingsForm() {
 
 QWidget* DecodingPanel::buildBeamPage() {
     beam_summary_ = summaryLabel(this, "beamSummaryLabel", tr("No beam search yet."));
-    hypotheses_ = resultTree(this, "beamHypotheses",
-                             {tr("#"), tr("score"), tr("Σ log p"), tr("tokens"), tr("end"), tr("text")});
+    hypotheses_ =
+        resultTree(this, "beamHypotheses", {tr("#"), tr("score"), tr("Σ log p"), tr("tokens"), tr("end"), tr("text")});
     hypotheses_->setRootIsDecorated(false);
     hypotheses_->setSortingEnabled(false);
     beam_tree_ = resultTree(this, "beamTree", {tr("token"), tr("Σ log p"), tr("step")});
     beam_tree_->setIndentation(12);
-    beam_tree_->setToolTip(tr("Each node is a token a beam took; its children are the beams that continued it. A node "
-                              "without children was pruned; ✔ marks a finished hypothesis."));
+    beam_tree_->setToolTip(
+        tr("Each node is a token a beam took; its children are the beams that continued it. A node "
+           "without children was pruned; ✔ marks a finished hypothesis."));
     auto* views = new QSplitter(Qt::Vertical, this);
     views->addWidget(hypotheses_);
     views->addWidget(beam_tree_);
@@ -403,10 +406,12 @@ QWidget* DecodingPanel::buildBeamPage() {
 
 QWidget* DecodingPanel::buildContrastivePage() {
     contrastive_summary_ = summaryLabel(this, "contrastiveSummaryLabel", tr("No contrastive reply yet."));
-    contrastive_trace_ = resultTree(this, "contrastiveTrace", {tr("#"), tr("token"), tr("p expert"), tr("p amateur"),
-                                                                tr("score"), tr("expert alone")});
-    contrastive_trace_->setToolTip(tr("Each reply token, with the best-scoring plausible candidates below it. "
-                                      "'expert alone' is what greedy decoding would have picked."));
+    contrastive_trace_ =
+        resultTree(this, "contrastiveTrace",
+                   {tr("#"), tr("token"), tr("p expert"), tr("p amateur"), tr("score"), tr("expert alone")});
+    contrastive_trace_->setToolTip(
+        tr("Each reply token, with the best-scoring plausible candidates below it. "
+           "'expert alone' is what greedy decoding would have picked."));
     return resultPage(this, contrastive_summary_, contrastive_trace_);
 }
 
@@ -556,20 +561,22 @@ void DecodingPanel::showDecodingStats(const DecodingStatsData& d) {
             auto* item = new QTreeWidgetItem(exit_layers_);
             item->setText(0, QString::number(l));
             item->setText(1, QString::number(d.stepsByLayersRun[l]));
-            item->setText(2, QStringLiteral("%1 %").arg(100.0 * d.stepsByLayersRun[l] / std::max(1.0, steps), 0, 'f', 1));
+            item->setText(2,
+                          QStringLiteral("%1 %").arg(100.0 * d.stepsByLayersRun[l] / std::max(1.0, steps), 0, 'f', 1));
         }
         return;
     }
     QStringList positions;
     for (int p = 0; p < d.acceptedAtPosition.size(); ++p) positions << QString::number(d.acceptedAtPosition[p]);
-    QString text = tr("%1: %2 of %3 drafts accepted (%4 %) over %5 verify steps, %6 accepted per step · decode %7 tok/s")
-                       .arg(d.mode)
-                       .arg(d.accepted)
-                       .arg(d.drafted)
-                       .arg(d.drafted ? 100.0 * d.accepted / d.drafted : 0.0, 0, 'f', 1)
-                       .arg(d.verifySteps)
-                       .arg(d.verifySteps ? double(d.accepted) / d.verifySteps : 0.0, 0, 'f', 2)
-                       .arg(d.decodeTps, 0, 'f', 1);
+    QString text =
+        tr("%1: %2 of %3 drafts accepted (%4 %) over %5 verify steps, %6 accepted per step · decode %7 tok/s")
+            .arg(d.mode)
+            .arg(d.accepted)
+            .arg(d.drafted)
+            .arg(d.drafted ? 100.0 * d.accepted / d.drafted : 0.0, 0, 'f', 1)
+            .arg(d.verifySteps)
+            .arg(d.verifySteps ? double(d.accepted) / d.verifySteps : 0.0, 0, 'f', 2)
+            .arg(d.decodeTps, 0, 'f', 1);
     if (!positions.isEmpty()) text += tr("\nAccepted by draft position: %1").arg(positions.join(QStringLiteral(", ")));
     if (d.draftMs > 0) text += tr("\nTime in the draft model: %1 ms").arg(d.draftMs, 0, 'f', 1);
     speculation_summary_->setText(text);
@@ -616,14 +623,14 @@ void DecodingPanel::showContrastive(const ContrastiveData& result) {
 
 void DecodingPanel::showBeamSearch(const BeamSearchData& search) {
     beam_summary_->setText(tr("Width %1 · %2 steps · %3 forks · KV blocks: %4 for the prompt, %5 at the peak "
-                         "(about %6 without sharing) · %7 ms")
-                          .arg(search.width)
-                          .arg(search.steps)
-                          .arg(search.forks)
-                          .arg(search.promptBlocks)
-                          .arg(search.peakBlocks)
-                          .arg(search.width * search.promptBlocks + (search.peakBlocks - search.promptBlocks))
-                          .arg(search.elapsedMs, 0, 'f', 1));
+                              "(about %6 without sharing) · %7 ms")
+                               .arg(search.width)
+                               .arg(search.steps)
+                               .arg(search.forks)
+                               .arg(search.promptBlocks)
+                               .arg(search.peakBlocks)
+                               .arg(search.width * search.promptBlocks + (search.peakBlocks - search.promptBlocks))
+                               .arg(search.elapsedMs, 0, 'f', 1));
 
     hypotheses_->clear();
     for (int i = 0; i < search.hypotheses.size(); ++i) {

@@ -50,7 +50,7 @@ private:
     // `setting` is a row of it.
     QVariant value(int setting) const;
     void setValue(int setting, const QVariant& value);
-    bool applies(int setting) const;  // enabled for the chosen strategy and options
+    bool applies(int setting) const;      // enabled for the chosen strategy and options
     QWidget* createControl(int setting);  // the control, or for a path its row with a browse button
     QLayout* buildSettingsForm();
     QWidget* buildBeamPage();

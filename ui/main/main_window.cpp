@@ -20,14 +20,14 @@
 
 #include "chat/chat_panel.h"
 #include "chat/chat_store.h"
+#include "decoding/decoding_panel.h"
 #include "kvcache/kv_map_view.h"
 #include "log/engine_log.h"
 #include "log/log_panel.h"
 #include "model/model_panel.h"
 #include "plots/performance_plots.h"
-#include "decoding/decoding_panel.h"
-#include "sampling/sampling_panel.h"
 #include "quantization/quantization_panel.h"
+#include "sampling/sampling_panel.h"
 #include "serving/serving_panel.h"
 
 namespace lumen::ui {
@@ -51,8 +51,7 @@ MainWindow::MainWindow(const MainWindowOptions& options, QWidget* parent) : QMai
 
     store_ = new ChatStore;
     const QString dbPath = options.databasePath.isEmpty() ? defaultChatDatabasePath() : options.databasePath;
-    if (!store_->open(dbPath, &store_error_))
-        store_error_ = tr("Chat history is unavailable: %1").arg(store_error_);
+    if (!store_->open(dbPath, &store_error_)) store_error_ = tr("Chat history is unavailable: %1").arg(store_error_);
 
     buildPanels();
     worker_ = new EngineWorker;
@@ -90,7 +89,7 @@ MainWindow::~MainWindow() {
     worker_thread_.wait();
     delete worker_;
     delete engine_log_;  // uninstalls the engine log callback before the panels go
-    delete chat_;  // its models hold the store
+    delete chat_;        // its models hold the store
     delete store_;
 }
 
@@ -171,9 +170,11 @@ void MainWindow::buildMenus() {
     open->setObjectName(QStringLiteral("actionOpenModel"));
     recent_menu_ = file->addMenu(tr("Recent Models"));
     rebuildRecentMenu();
-    file->addAction(tr("&Unload Model"), model_, &ModelPanel::unloadRequested)->setObjectName(QStringLiteral("actionUnloadModel"));
+    file->addAction(tr("&Unload Model"), model_, &ModelPanel::unloadRequested)
+        ->setObjectName(QStringLiteral("actionUnloadModel"));
     file->addSeparator();
-    file->addAction(tr("Export Conversation as &Markdown…"), this, [this] { exportConversation(QStringLiteral("md")); });
+    file->addAction(tr("Export Conversation as &Markdown…"), this,
+                    [this] { exportConversation(QStringLiteral("md")); });
     file->addAction(tr("Export Conversation as &JSON…"), this, [this] { exportConversation(QStringLiteral("json")); });
     file->addSeparator();
     QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
@@ -184,7 +185,8 @@ void MainWindow::buildMenus() {
     newConv->setShortcut(QKeySequence::New);
     newConv->setObjectName(QStringLiteral("actionNewConversation"));
     conv->addAction(tr("&Rename"), chat_, &ChatPanel::renameCurrent)->setShortcut(Qt::Key_F2);
-    conv->addAction(tr("&Delete"), chat_, &ChatPanel::deleteCurrent)->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Delete));
+    conv->addAction(tr("&Delete"), chat_, &ChatPanel::deleteCurrent)
+        ->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Delete));
     conv->addSeparator();
     QAction* send = conv->addAction(tr("&Send"), chat_, &ChatPanel::send);
     send->setShortcuts({QKeySequence(Qt::CTRL | Qt::Key_Return), QKeySequence(Qt::CTRL | Qt::Key_Enter)});
@@ -249,9 +251,9 @@ void MainWindow::connectModelSignals() {
     connect(worker_, &EngineWorker::modelLoaded, model_, &ModelPanel::showLoaded);
     connect(worker_, &EngineWorker::modelLoaded, this, [this](const ModelSummary& s) {
         QSettings().setValue(QStringLiteral("model/last"), s.path);
-        status_model_->setText(tr("%1 · %2 · %3").arg(s.name.isEmpty() ? QFileInfo(s.path).fileName() : s.name,
-                                                       s.architecture,
-                                                       s.chatTemplate.isEmpty() ? tr("completion") : s.chatTemplate));
+        status_model_->setText(tr("%1 · %2 · %3")
+                                   .arg(s.name.isEmpty() ? QFileInfo(s.path).fileName() : s.name, s.architecture,
+                                        s.chatTemplate.isEmpty() ? tr("completion") : s.chatTemplate));
         rebuildRecentMenu();
         plots_->clear();
     });
@@ -350,8 +352,9 @@ void MainWindow::exportConversation(const QString& format) {
     const QByteArray data = markdown ? store_->exportMarkdown(id).toUtf8() : store_->exportJson(id);
     QFile file(path);
     if (data.isEmpty() || !file.open(QIODevice::WriteOnly) || file.write(data) != data.size())
-        QMessageBox::warning(this, tr("Export conversation"),
-                             tr("Could not write %1: %2").arg(path, data.isEmpty() ? store_->lastError() : file.errorString()));
+        QMessageBox::warning(
+            this, tr("Export conversation"),
+            tr("Could not write %1: %2").arg(path, data.isEmpty() ? store_->lastError() : file.errorString()));
 }
 
 void MainWindow::saveLayout() {

@@ -33,8 +33,8 @@ class LogPanel;
 struct LogEntry;
 
 struct MainWindowOptions {
-    QString databasePath;   // empty: defaultChatDatabasePath()
-    QString modelPath;      // model to open at start; empty: the last one, else the default model
+    QString databasePath;  // empty: defaultChatDatabasePath()
+    QString modelPath;     // model to open at start; empty: the last one, else the default model
     bool loadModelOnStart = true;
 };
 
@@ -66,7 +66,7 @@ public:
     QString storeError() const { return store_error_; }
 
 public Q_SLOTS:
-    void openModel(const QString& path);     // inspect, then load with the panel's settings
+    void openModel(const QString& path);             // inspect, then load with the panel's settings
     void exportConversation(const QString& format);  // "md" or "json", asks for a file
 
 protected:

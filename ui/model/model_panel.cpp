@@ -30,8 +30,9 @@ namespace {
 const char* kRecentKey = "model/recent";
 constexpr int kMaxRecent = 10;
 
-
-QString mib(qint64 bytes) { return QLocale().toString(double(bytes) / 1048576.0, 'f', 1) + QStringLiteral(" MiB"); }
+QString mib(qint64 bytes) {
+    return QLocale().toString(double(bytes) / 1048576.0, 'f', 1) + QStringLiteral(" MiB");
+}
 
 }  // namespace
 
@@ -115,8 +116,9 @@ void ModelPanel::addMemoryRows(QFormLayout* form) {
     kv_type_ = new QComboBox(this);
     kv_type_->setObjectName(QStringLiteral("kvTypeCombo"));
     for (DType t : kv_cache_types()) kv_type_->addItem(QString::fromLatin1(dtype_name(t)));
-    kv_type_->setToolTip(tr("Element type of the KV cache. f16 halves f32's memory; q8_0 and fp8 halve it again, "
-                            "q4_0 quarters it. f32 is exact; the others cost some quality (Quantization panel)."));
+    kv_type_->setToolTip(
+        tr("Element type of the KV cache. f16 halves f32's memory; q8_0 and fp8 halve it again, "
+           "q4_0 quarters it. f32 is exact; the others cost some quality (Quantization panel)."));
     form->addRow(tr("Context (tokens)"), context_);
     form->addRow(tr("Batch (sequences)"), batch_);
     form->addRow(tr("KV type"), kv_type_);
@@ -128,12 +130,14 @@ void ModelPanel::addWeightsRows(QFormLayout* form) {
     weights_->setObjectName(QStringLiteral("weightsCombo"));
     weights_->addItem(tr("as stored"), QString());
     for (QuantScheme scheme : load_time_schemes())
-        weights_->addItem(QString::fromLatin1(quant_scheme_name(scheme)), QString::fromLatin1(quant_scheme_name(scheme)));
-    weights_->setToolTip(tr("Load-time quantization: the weights are re-encoded in this format as the model loads, "
-                            "so an F32/F16 file runs quantized without a separate file. The GGUF formats are byte "
-                            "for byte what lumen-cli quantize writes; int8-ch (per channel), int4-gN (groups of N, "
-                            "-asym with a zero point) and fp8-e4m3 are Lumen's in-memory formats. Norms stay f32; "
-                            "q4_k_m mixes q4_k and q6_k as llama.cpp does."));
+        weights_->addItem(QString::fromLatin1(quant_scheme_name(scheme)),
+                          QString::fromLatin1(quant_scheme_name(scheme)));
+    weights_->setToolTip(
+        tr("Load-time quantization: the weights are re-encoded in this format as the model loads, "
+           "so an F32/F16 file runs quantized without a separate file. The GGUF formats are byte "
+           "for byte what lumen-cli quantize writes; int8-ch (per channel), int4-gN (groups of N, "
+           "-asym with a zero point) and fp8-e4m3 are Lumen's in-memory formats. Norms stay f32; "
+           "q4_k_m mixes q4_k and q6_k as llama.cpp does."));
     form->addRow(tr("Weights"), weights_);
     form->addRow(tr("Keep higher"), buildMixRow());
     form->addRow(tr("Calibrated"), buildCalibrationRow());
@@ -143,9 +147,11 @@ QLayout* ModelPanel::buildMixRow() {
     mix_type_ = new QComboBox(this);
     mix_type_->setObjectName(QStringLiteral("weightsMixTypeCombo"));
     mix_type_->addItem(tr("no"), QString());
-    for (const char* t : {"f16", "bf16", "q8_0", "int8-ch", "q6_k"}) mix_type_->addItem(QString::fromLatin1(t), QString::fromLatin1(t));
-    mix_type_->setToolTip(tr("Mixed precision: the tensors ticked beside stay in this format while the rest take "
-                             "the Weights format (the sensitive ends of the model, as Q4_K_M does)."));
+    for (const char* t : {"f16", "bf16", "q8_0", "int8-ch", "q6_k"})
+        mix_type_->addItem(QString::fromLatin1(t), QString::fromLatin1(t));
+    mix_type_->setToolTip(
+        tr("Mixed precision: the tensors ticked beside stay in this format while the rest take "
+           "the Weights format (the sensitive ends of the model, as Q4_K_M does)."));
     auto* row = new QHBoxLayout;
     row->addWidget(mix_type_);
     for (const auto& [key, label] : {std::pair{"embd", tr("embeddings")}, std::pair{"output", tr("output")},
@@ -164,10 +170,11 @@ QLayout* ModelPanel::buildMixRow() {
 QLayout* ModelPanel::buildCalibrationRow() {
     gptq_ = new QCheckBox(tr("GPTQ"), this);
     gptq_->setObjectName(QStringLiteral("gptqCheck"));
-    gptq_->setToolTip(tr("Calibrated quantization: the calibration text runs through the model first, then every "
-                         "layer's matrices are quantized with GPTQ (error compensation against the layer's inputs) "
-                         "instead of round-to-nearest. For the int*, q4_0, q4_1 and q8_0 formats; slower to load. "
-                         "The Quantization panel shows each matrix's error with and without it."));
+    gptq_->setToolTip(
+        tr("Calibrated quantization: the calibration text runs through the model first, then every "
+           "layer's matrices are quantized with GPTQ (error compensation against the layer's inputs) "
+           "instead of round-to-nearest. For the int*, q4_0, q4_1 and q8_0 formats; slower to load. "
+           "The Quantization panel shows each matrix's error with and without it."));
     calibration_text_ = new QLineEdit(QString::fromStdString(CalibrationOptions{}.text_path), this);
     calibration_text_->setObjectName(QStringLiteral("calibrationTextEdit"));
     calibration_text_->setToolTip(tr("Calibration text for GPTQ (plain text)."));
@@ -175,7 +182,8 @@ QLayout* ModelPanel::buildCalibrationRow() {
     calibration_samples_->setObjectName(QStringLiteral("calibrationSamplesSpin"));
     calibration_samples_->setRange(1, 1024);
     calibration_samples_->setValue(CalibrationOptions{}.samples);
-    calibration_samples_->setToolTip(tr("Calibration samples of %1 tokens each.").arg(CalibrationOptions{}.sample_tokens));
+    calibration_samples_->setToolTip(
+        tr("Calibration samples of %1 tokens each.").arg(CalibrationOptions{}.sample_tokens));
     auto* row = new QHBoxLayout;
     row->addWidget(gptq_);
     row->addWidget(calibration_text_, 1);
@@ -193,9 +201,10 @@ void ModelPanel::addDeviceRows(QFormLayout* form) {
     device_->addItem(tr("CPU"), QStringLiteral("cpu"));
     device_->addItem(tr("CUDA GPU"), QStringLiteral("cuda"));
     device_->addItem(tr("Auto (GPU when usable)"), QStringLiteral("auto"));
-    device_->setToolTip(tr("Where the model runs. Without a usable NVIDIA GPU (or in a build without CUDA) the CPU "
-                           "runs it and the engine says why in the status bar and the Log (View → Log); the status "
-                           "line after loading names the backend in use."));
+    device_->setToolTip(
+        tr("Where the model runs. Without a usable NVIDIA GPU (or in a build without CUDA) the CPU "
+           "runs it and the engine says why in the status bar and the Log (View → Log); the status "
+           "line after loading names the backend in use."));
     form->addRow(tr("Threads"), threads_);
     form->addRow(tr("Device"), device_);
 }
@@ -259,10 +268,16 @@ QString ModelPanel::weightsMix() const {
     return type + QLatin1Char(':') + keys.join(QLatin1Char(','));
 }
 
-QString ModelPanel::errorText() const { return error_->isHidden() ? QString() : error_->text(); }
-QString ModelPanel::estimateText() const { return estimate_->text(); }
+QString ModelPanel::errorText() const {
+    return error_->isHidden() ? QString() : error_->text();
+}
+QString ModelPanel::estimateText() const {
+    return estimate_->text();
+}
 
-QStringList ModelPanel::recentModels() const { return QSettings().value(kRecentKey).toStringList(); }
+QStringList ModelPanel::recentModels() const {
+    return QSettings().value(kRecentKey).toStringList();
+}
 
 void ModelPanel::requestLoad(const LoadSettings& settings) {
     setError({});
@@ -283,8 +298,8 @@ void ModelPanel::selectModel(const QString& path) {
 
 void ModelPanel::openFileDialog() {
     const QString start = path_->text().isEmpty() ? QString() : QFileInfo(path_->text()).absolutePath();
-    const QString path = QFileDialog::getOpenFileName(this, tr("Open model"), start,
-                                                      tr("Models (*.gguf *.bin);;All files (*)"));
+    const QString path =
+        QFileDialog::getOpenFileName(this, tr("Open model"), start, tr("Models (*.gguf *.bin);;All files (*)"));
     if (!path.isEmpty()) selectModel(path);
 }
 
@@ -393,13 +408,13 @@ void ModelPanel::updateEstimate() {
         if (mix && mix.value().type) format_label = QStringLiteral(" (%1, %2)").arg(format, weightsMix());
     }
     QString text = tr("Memory estimate: weights %1%2 + KV %3 (%4, %5 tokens × %6) = %7")
-                       .arg(mib(weights), format_label,
-                            mib(kv), kv_type_->currentText())
+                       .arg(mib(weights), format_label, mib(kv), kv_type_->currentText())
                        .arg(context_->value())
                        .arg(batch_->value())
                        .arg(mib(weights + kv));
     QStringList formats;
-    for (const auto& [name, bytes] : summary_.weightBytesByFormat) formats << QStringLiteral("%1 %2").arg(name, mib(bytes));
+    for (const auto& [name, bytes] : summary_.weightBytesByFormat)
+        formats << QStringLiteral("%1 %2").arg(name, mib(bytes));
     if (!formats.isEmpty()) text += tr("\nWeights by format: %1").arg(formats.join(QStringLiteral(" · ")));
     if (auto kv_type = dtype_from_name(kv_type_->currentText().toStdString()); kv_type && summary_.headDim > 0)
         if (Status fits = check_kv_cache_type(*kv_type, summary_.headDim); !fits)

@@ -70,8 +70,7 @@ void rescaleKeyAxis(QCPAxis* axis, double lo, double hi) {
 HistogramBins histogramBins(const QVector<double>& samples) {
     HistogramBins bins;
     const int n = samples.size();
-    if (n == 0)
-        return bins;
+    if (n == 0) return bins;
     QVector<double> sorted = samples;
     std::sort(sorted.begin(), sorted.end());
     const double lo = sorted.front();
@@ -90,8 +89,7 @@ HistogramBins histogramBins(const QVector<double>& samples) {
     const int binCount = int(count);
     const double width = range / binCount;
     bins.edges.resize(binCount + 1);
-    for (int i = 0; i < binCount; ++i)
-        bins.edges[i] = lo + i * width;
+    for (int i = 0; i < binCount; ++i) bins.edges[i] = lo + i * width;
     bins.edges[binCount] = hi;  // exact, so the largest sample is inside
     bins.counts.fill(0, binCount);
     for (double x : sorted) {
@@ -172,8 +170,7 @@ void PerformancePlots::setupAxes() {
     setupItlPlots(plots_[ItlTimeline], plots_[ItlHistogram]);
     setupMemoryPlot(plots_[Memory]);
     setupDecodingPlot(plots_[Decoding]);
-    for (int i = 0; i < PlotCount; ++i)
-        dirty_[i] = true;
+    for (int i = 0; i < PlotCount; ++i) dirty_[i] = true;
 }
 
 void PerformancePlots::setupDecodeTpsPlot(QCustomPlot* p) {
@@ -236,7 +233,8 @@ void PerformancePlots::setupDecodingPlot(QCustomPlot* p) {
     const struct {
         QString name;
         QColor color;
-    } series[] = {{tr("Draft acceptance"), QColor(23, 190, 207)}, {tr("Layers run (early exit)"), QColor(188, 189, 34)}};
+    } series[] = {{tr("Draft acceptance"), QColor(23, 190, 207)},
+                  {tr("Layers run (early exit)"), QColor(188, 189, 34)}};
     for (const auto& s : series) {
         QCPGraph* graph = p->addGraph();
         graph->setName(s.name);
@@ -252,15 +250,13 @@ void PerformancePlots::setupDecodingPlot(QCustomPlot* p) {
 
 QStringList PerformancePlots::plotNames() const {
     QStringList names;
-    for (const char* name : kPlotNames)
-        names << QString::fromLatin1(name);
+    for (const char* name : kPlotNames) names << QString::fromLatin1(name);
     return names;
 }
 
 int PerformancePlots::indexOf(const QString& name) const {
     for (int i = 0; i < PlotCount; ++i)
-        if (name == QLatin1String(kPlotNames[i]))
-            return i;
+        if (name == QLatin1String(kPlotNames[i])) return i;
     return -1;
 }
 
@@ -271,8 +267,7 @@ QCustomPlot* PerformancePlots::plot(const QString& name) const {
 
 template <typename T>
 void PerformancePlots::trim(std::deque<T>& series) const {
-    while (series.size() > size_t(max_points_))
-        series.pop_front();
+    while (series.size() > size_t(max_points_)) series.pop_front();
 }
 
 void PerformancePlots::setMaxPointsPerSeries(int maxPoints) {
@@ -281,14 +276,12 @@ void PerformancePlots::setMaxPointsPerSeries(int maxPoints) {
     trim(ttft_);
     trim(itl_);
     trim(memory_);
-    for (int i = 0; i < PlotCount; ++i)
-        markDirty(PlotId(i));
+    for (int i = 0; i < PlotCount; ++i) markDirty(PlotId(i));
 }
 
 void PerformancePlots::markDirty(PlotId id) {
     dirty_[id] = true;
-    if (!replot_timer_.isActive())
-        replot_timer_.start();
+    if (!replot_timer_.isActive()) replot_timer_.start();
 }
 
 void PerformancePlots::addStep(const StepStatsData& step) {
@@ -303,8 +296,7 @@ void PerformancePlots::addStep(const StepStatsData& step) {
 }
 
 void PerformancePlots::addToken(const TokenEventData& token) {
-    if (token.index <= 0)
-        return;  // the first token has no inter-token latency (that is TTFT)
+    if (token.index <= 0) return;  // the first token has no inter-token latency (that is TTFT)
     itl_.push_back({token.wallTimeSec, token.requestId, token.index, token.sinceLastMs});
     trim(itl_);
     markDirty(ItlTimeline);
@@ -339,15 +331,13 @@ void PerformancePlots::clear() {
     itl_.clear();
     memory_.clear();
     reply_count_ = 0;
-    for (int i = 0; i < PlotCount; ++i)
-        markDirty(PlotId(i));
+    for (int i = 0; i < PlotCount; ++i) markDirty(PlotId(i));
 }
 
 QVector<double> PerformancePlots::itlSamples() const {
     QVector<double> samples;
     samples.reserve(int(itl_.size()));
-    for (const ItlPoint& p : itl_)
-        samples.push_back(p.itlMs);
+    for (const ItlPoint& p : itl_) samples.push_back(p.itlMs);
     return samples;
 }
 
@@ -356,35 +346,36 @@ void PerformancePlots::syncPlot(int id) const {
     dirty_[id] = false;
     double maxValue = 0;
     switch (id) {
-    case DecodeTps: {
-        QVector<double> keys, values;
-        for (const DecodePoint& d : decode_) {
-            keys.push_back(d.wallTimeSec);
-            values.push_back(d.decodeTps);
+        case DecodeTps: {
+            QVector<double> keys, values;
+            for (const DecodePoint& d : decode_) {
+                keys.push_back(d.wallTimeSec);
+                values.push_back(d.decodeTps);
+            }
+            maxValue = syncTimeline(p, keys, values);
+            break;
         }
-        maxValue = syncTimeline(p, keys, values);
-        break;
-    }
-    case ItlTimeline: {
-        QVector<double> keys, values;
-        for (const ItlPoint& d : itl_) {
-            keys.push_back(d.wallTimeSec);
-            values.push_back(d.itlMs);
+        case ItlTimeline: {
+            QVector<double> keys, values;
+            for (const ItlPoint& d : itl_) {
+                keys.push_back(d.wallTimeSec);
+                values.push_back(d.itlMs);
+            }
+            maxValue = syncTimeline(p, keys, values);
+            break;
         }
-        maxValue = syncTimeline(p, keys, values);
-        break;
-    }
-    case Ttft: maxValue = syncTtft(p); break;
-    case ItlHistogram: maxValue = syncItlHistogram(p); break;
-    case Memory: maxValue = syncMemory(p); break;
-    case Decoding: maxValue = syncDecoding(p); break;
-    default: break;
+        case Ttft: maxValue = syncTtft(p); break;
+        case ItlHistogram: maxValue = syncItlHistogram(p); break;
+        case Memory: maxValue = syncMemory(p); break;
+        case Decoding: maxValue = syncDecoding(p); break;
+        default: break;
     }
     rescaleValueAxisFromZero(p->yAxis, maxValue);
 }
 
 // One graph of values over time; returns the largest value.
-double PerformancePlots::syncTimeline(QCustomPlot* p, const QVector<double>& keys, const QVector<double>& values) const {
+double PerformancePlots::syncTimeline(QCustomPlot* p, const QVector<double>& keys,
+                                      const QVector<double>& values) const {
     p->graph(0)->setData(keys, values);
     if (!keys.isEmpty())
         rescaleKeyAxis(p->xAxis, *std::min_element(keys.cbegin(), keys.cend()),
@@ -433,8 +424,7 @@ double PerformancePlots::syncItlHistogram(QCustomPlot* p) const {
 double PerformancePlots::syncMemory(QCustomPlot* p) const {
     QVector<double> keys, series[3];
     keys.reserve(int(memory_.size()));
-    for (QVector<double>& s : series)
-        s.reserve(int(memory_.size()));
+    for (QVector<double>& s : series) s.reserve(int(memory_.size()));
     for (const MemoryPoint& m : memory_) {
         keys.push_back(m.wallTimeSec);
         series[0].push_back(mib(m.weightBytes));
@@ -444,8 +434,7 @@ double PerformancePlots::syncMemory(QCustomPlot* p) const {
     double maxValue = 0;
     for (int g = 0; g < 3; ++g) {
         p->graph(g)->setData(keys, series[g]);
-        for (double v : series[g])
-            maxValue = std::max(maxValue, v);
+        for (double v : series[g]) maxValue = std::max(maxValue, v);
     }
     if (!keys.isEmpty())
         rescaleKeyAxis(p->xAxis, *std::min_element(keys.cbegin(), keys.cend()),
@@ -479,8 +468,7 @@ double PerformancePlots::syncDecoding(QCustomPlot* p) const {
 
 void PerformancePlots::onReplotTimer() {
     for (int i = 0; i < PlotCount; ++i) {
-        if (!dirty_[i])
-            continue;
+        if (!dirty_[i]) continue;
         syncPlot(i);
         plots_[i]->replot(QCustomPlot::rpQueuedReplot);
     }
@@ -489,8 +477,7 @@ void PerformancePlots::onReplotTimer() {
 void PerformancePlots::replotNow() {
     replot_timer_.stop();
     for (int i = 0; i < PlotCount; ++i) {
-        if (dirty_[i])
-            syncPlot(i);
+        if (dirty_[i]) syncPlot(i);
         plots_[i]->replot();
     }
 }
@@ -499,63 +486,59 @@ QString PerformancePlots::csv(const QString& name) const {
     const int id = indexOf(name);
     QString out;
     switch (id) {
-    case DecodeTps:
-        out += QStringLiteral("wall_time_s,request_id,step,decode_tps\n");
-        for (const DecodePoint& d : decode_)
-            out += num(d.wallTimeSec) + ',' + QString::number(d.requestId) + ',' +
-                   QString::number(d.step) + ',' + num(d.decodeTps) + '\n';
-        break;
-    case Ttft:
-        out += QStringLiteral("request,request_id,ttft_ms\n");
-        for (const TtftPoint& d : ttft_)
-            out += QString::number(d.request) + ',' + QString::number(d.requestId) + ',' +
-                   num(d.ttftMs) + '\n';
-        break;
-    case ItlTimeline:
-        out += QStringLiteral("wall_time_s,request_id,token_index,itl_ms\n");
-        for (const ItlPoint& d : itl_)
-            out += num(d.wallTimeSec) + ',' + QString::number(d.requestId) + ',' +
-                   QString::number(d.index) + ',' + num(d.itlMs) + '\n';
-        break;
-    case ItlHistogram: {
-        out += QStringLiteral("bin_start_ms,bin_end_ms,count\n");
-        const HistogramBins bins = histogramBins(itlSamples());
-        for (int i = 0; i < bins.binCount(); ++i)
-            out += num(bins.binStart(i)) + ',' + num(bins.binEnd(i)) + ',' +
-                   QString::number(bins.counts.at(i)) + '\n';
-        break;
-    }
-    case Memory:
-        out += QStringLiteral("wall_time_s,weights_mib,kv_used_mib,kv_reserved_mib\n");
-        for (const MemoryPoint& m : memory_)
-            out += num(m.wallTimeSec) + ',' + num(mib(m.weightBytes)) + ',' +
-                   num(mib(m.kvUsedBytes)) + ',' + num(mib(m.kvReservedBytes)) + '\n';
-        break;
-    case Decoding:
-        out += QStringLiteral("reply,request_id,draft_acceptance_pct,accepted_per_verify_step,layers_run_pct\n");
-        for (const DecodingPoint& d : decoding_)
-            out += QString::number(d.reply) + ',' + QString::number(d.requestId) + ',' +
-                   (d.acceptancePct >= 0 ? num(d.acceptancePct) : QString()) + ',' +
-                   (d.acceptancePct >= 0 ? num(d.acceptedPerStep) : QString()) + ',' +
-                   (d.layersRunPct >= 0 ? num(d.layersRunPct) : QString()) + '\n';
-        break;
-    default:
-        break;
+        case DecodeTps:
+            out += QStringLiteral("wall_time_s,request_id,step,decode_tps\n");
+            for (const DecodePoint& d : decode_)
+                out += num(d.wallTimeSec) + ',' + QString::number(d.requestId) + ',' + QString::number(d.step) + ',' +
+                       num(d.decodeTps) + '\n';
+            break;
+        case Ttft:
+            out += QStringLiteral("request,request_id,ttft_ms\n");
+            for (const TtftPoint& d : ttft_)
+                out += QString::number(d.request) + ',' + QString::number(d.requestId) + ',' + num(d.ttftMs) + '\n';
+            break;
+        case ItlTimeline:
+            out += QStringLiteral("wall_time_s,request_id,token_index,itl_ms\n");
+            for (const ItlPoint& d : itl_)
+                out += num(d.wallTimeSec) + ',' + QString::number(d.requestId) + ',' + QString::number(d.index) + ',' +
+                       num(d.itlMs) + '\n';
+            break;
+        case ItlHistogram: {
+            out += QStringLiteral("bin_start_ms,bin_end_ms,count\n");
+            const HistogramBins bins = histogramBins(itlSamples());
+            for (int i = 0; i < bins.binCount(); ++i)
+                out +=
+                    num(bins.binStart(i)) + ',' + num(bins.binEnd(i)) + ',' + QString::number(bins.counts.at(i)) + '\n';
+            break;
+        }
+        case Memory:
+            out += QStringLiteral("wall_time_s,weights_mib,kv_used_mib,kv_reserved_mib\n");
+            for (const MemoryPoint& m : memory_)
+                out += num(m.wallTimeSec) + ',' + num(mib(m.weightBytes)) + ',' + num(mib(m.kvUsedBytes)) + ',' +
+                       num(mib(m.kvReservedBytes)) + '\n';
+            break;
+        case Decoding:
+            out += QStringLiteral("reply,request_id,draft_acceptance_pct,accepted_per_verify_step,layers_run_pct\n");
+            for (const DecodingPoint& d : decoding_)
+                out += QString::number(d.reply) + ',' + QString::number(d.requestId) + ',' +
+                       (d.acceptancePct >= 0 ? num(d.acceptancePct) : QString()) + ',' +
+                       (d.acceptancePct >= 0 ? num(d.acceptedPerStep) : QString()) + ',' +
+                       (d.layersRunPct >= 0 ? num(d.layersRunPct) : QString()) + '\n';
+            break;
+        default: break;
     }
     return out;
 }
 
 bool PerformancePlots::exportCsv(const QString& name, const QString& path, QString* error) const {
     auto fail = [&](const QString& why) {
-        if (error)
-            *error = why;
+        if (error) *error = why;
         return false;
     };
     if (indexOf(name) < 0)
-        return fail(tr("Cannot export CSV: unknown plot '%1' (known: %2)")
-                        .arg(name, plotNames().join(QStringLiteral(", "))));
-    if (path.isEmpty())
-        return fail(tr("Cannot export CSV of plot '%1': no file name given").arg(name));
+        return fail(
+            tr("Cannot export CSV: unknown plot '%1' (known: %2)").arg(name, plotNames().join(QStringLiteral(", "))));
+    if (path.isEmpty()) return fail(tr("Cannot export CSV of plot '%1': no file name given").arg(name));
     const QFileInfo info(path);
     if (!info.absoluteDir().exists())
         return fail(tr("Cannot write CSV of plot '%1' to '%2': the folder '%3' does not exist")
@@ -571,24 +554,20 @@ bool PerformancePlots::exportCsv(const QString& name, const QString& path, QStri
 
 bool PerformancePlots::exportPng(const QString& name, const QString& path, QString* error) const {
     auto fail = [&](const QString& why) {
-        if (error)
-            *error = why;
+        if (error) *error = why;
         return false;
     };
     const int id = indexOf(name);
     if (id < 0)
-        return fail(tr("Cannot export PNG: unknown plot '%1' (known: %2)")
-                        .arg(name, plotNames().join(QStringLiteral(", "))));
-    if (path.isEmpty())
-        return fail(tr("Cannot export PNG of plot '%1': no file name given").arg(name));
+        return fail(
+            tr("Cannot export PNG: unknown plot '%1' (known: %2)").arg(name, plotNames().join(QStringLiteral(", "))));
+    if (path.isEmpty()) return fail(tr("Cannot export PNG of plot '%1': no file name given").arg(name));
     const QFileInfo info(path);
     if (!info.absoluteDir().exists())
         return fail(tr("Cannot write PNG of plot '%1' to '%2': the folder '%3' does not exist")
                         .arg(name, path, info.absolutePath()));
-    if (info.isDir())
-        return fail(tr("Cannot write PNG of plot '%1' to '%2': it is a folder").arg(name, path));
-    if (dirty_[id])
-        syncPlot(id);
+    if (info.isDir()) return fail(tr("Cannot write PNG of plot '%1' to '%2': it is a folder").arg(name, path));
+    if (dirty_[id]) syncPlot(id);
     if (!plots_[id]->savePng(path, kPngWidth, kPngHeight))
         return fail(tr("Cannot write PNG of plot '%1' to '%2': the image could not be saved "
                        "(is the folder writable?)")
@@ -599,14 +578,11 @@ bool PerformancePlots::exportPng(const QString& name, const QString& path, QStri
 // Asks for a file (adding the suffix when none is typed) and exports; errors go to a message box.
 void PerformancePlots::exportInteractive(const QString& name, bool png) {
     const QString suffix = png ? QStringLiteral("png") : QStringLiteral("csv");
-    QString path = QFileDialog::getSaveFileName(
-        this, png ? tr("Export plot as PNG") : tr("Export plot data as CSV"),
-        QDir::home().filePath(QStringLiteral("lumen_%1.%2").arg(name, suffix)),
-        png ? tr("PNG images (*.png)") : tr("CSV files (*.csv)"));
-    if (path.isEmpty())
-        return;
-    if (QFileInfo(path).suffix().isEmpty())
-        path += QLatin1Char('.') + suffix;
+    QString path = QFileDialog::getSaveFileName(this, png ? tr("Export plot as PNG") : tr("Export plot data as CSV"),
+                                                QDir::home().filePath(QStringLiteral("lumen_%1.%2").arg(name, suffix)),
+                                                png ? tr("PNG images (*.png)") : tr("CSV files (*.csv)"));
+    if (path.isEmpty()) return;
+    if (QFileInfo(path).suffix().isEmpty()) path += QLatin1Char('.') + suffix;
     QString error;
     if (!(png ? exportPng(name, path, &error) : exportCsv(name, path, &error)))
         QMessageBox::warning(this, png ? tr("Export PNG") : tr("Export CSV"), error);

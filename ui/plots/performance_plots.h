@@ -116,7 +116,7 @@ private:
         double itlMs;
     };
     struct DecodingPoint {
-        qint64 reply;            // 1-based count of replies with decoding statistics
+        qint64 reply;  // 1-based count of replies with decoding statistics
         qint64 requestId;
         double acceptancePct;    // drafts accepted / drafted, -1 without speculation
         double acceptedPerStep;  // accepted drafts per verify step

@@ -33,7 +33,9 @@ public:
     }
 };
 
-QString mib(qint64 bytes) { return QString::number(double(bytes) / (1024.0 * 1024.0), 'f', 1); }
+QString mib(qint64 bytes) {
+    return QString::number(double(bytes) / (1024.0 * 1024.0), 'f', 1);
+}
 }  // namespace
 
 // ------------------------------------------------------------------ building
@@ -60,17 +62,19 @@ QuantizationPanel::QuantizationPanel(QWidget* parent) : QWidget(parent) {
 QLayout* QuantizationPanel::buildEvaluationForm() {
     text_path_ = new QLineEdit(QString::fromLatin1(kDefaultText), this);
     text_path_->setObjectName(QStringLiteral("evalTextEdit"));
-    text_path_->setToolTip(tr("A plain text to score. The default, the CC0 legal code, is public domain and ships "
-                              "with every Debian system."));
+    text_path_->setToolTip(
+        tr("A plain text to score. The default, the CC0 legal code, is public domain and ships "
+           "with every Debian system."));
     context_ = intSpin(this, "evalContextSpin", 32, 8192, tr("Tokens per chunk; the second half of each is scored."));
     context_->setValue(256);
     chunks_ = intSpin(this, "evalChunksSpin", 1, 1000, tr("Chunks of the text to score."));
     chunks_->setValue(4);
     evaluate_ = new QPushButton(tr("Evaluate the loaded model"), this);
     evaluate_->setObjectName(QStringLiteral("evaluateButton"));
-    evaluate_->setToolTip(tr("Perplexity on the text. If the weights were quantized at load (Model panel, Weights), "
-                             "also the KL divergence and top-1 agreement against the file's own weights, and every "
-                             "tensor's error."));
+    evaluate_->setToolTip(
+        tr("Perplexity on the text. If the weights were quantized at load (Model panel, Weights), "
+           "also the KL divergence and top-1 agreement against the file's own weights, and every "
+           "tensor's error."));
     connect(evaluate_, &QPushButton::clicked, this, [this] {
         running_ = true;
         evaluate_->setEnabled(false);
@@ -91,8 +95,9 @@ void QuantizationPanel::buildComparisonViews(QSplitter* views) {
     comparison_->setHeaderLabels({tr("format"), tr("weights MiB"), tr("predicted MiB"), tr("backend MiB"),
                                   tr("process MiB"), tr("PPL"), tr("KLD mean"), tr("KLD p99"), tr("top-1 %"),
                                   tr("decode tok/s")});
-    comparison_->setToolTip(tr("predicted: weights plus the KV pool, from the shapes; backend: what the backend holds "
-                               "(weights, KV pool, scratch); process: resident memory after the evaluation."));
+    comparison_->setToolTip(
+        tr("predicted: weights plus the KV pool, from the shapes; backend: what the backend holds "
+           "(weights, KV pool, scratch); process: resident memory after the evaluation."));
     comparison_->setRootIsDecorated(false);
     comparison_->setSortingEnabled(true);
     kld_plot_ = new QCustomPlot(this);
@@ -111,12 +116,13 @@ void QuantizationPanel::buildComparisonViews(QSplitter* views) {
 void QuantizationPanel::buildTensorViews(QSplitter* views) {
     tensors_ = new QTreeWidget(this);
     tensors_->setObjectName(QStringLiteral("tensorErrorTable"));
-    tensors_->setHeaderLabels({tr("tensor"), tr("type"), tr("from"), tr("NMSE"), tr("RTN ‖XΔW‖²"), tr("GPTQ ‖XΔW‖²"),
-                               tr("kernels")});
-    tensors_->setToolTip(tr("NMSE: the weights' error against the file's. With GPTQ (Model panel), the layer "
-                            "outputs' error on the calibration text, relative to ‖XW‖², for round-to-nearest "
-                            "and for GPTQ, and for the loaded weights through the CPU kernels (activation "
-                            "quantization included)."));
+    tensors_->setHeaderLabels(
+        {tr("tensor"), tr("type"), tr("from"), tr("NMSE"), tr("RTN ‖XΔW‖²"), tr("GPTQ ‖XΔW‖²"), tr("kernels")});
+    tensors_->setToolTip(
+        tr("NMSE: the weights' error against the file's. With GPTQ (Model panel), the layer "
+           "outputs' error on the calibration text, relative to ‖XW‖², for round-to-nearest "
+           "and for GPTQ, and for the loaded weights through the CPU kernels (activation "
+           "quantization included)."));
     tensors_->setRootIsDecorated(false);
     tensors_->setSortingEnabled(true);
     tensor_histogram_ = new QCustomPlot(this);

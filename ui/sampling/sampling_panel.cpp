@@ -46,8 +46,9 @@ SamplingPanel::SamplingPanel(QWidget* parent) : QWidget(parent) {
     chain_ = new QLabel(tr("Chain order: %1").arg(order.join(QStringLiteral(" → "))), this);
     chain_->setObjectName(QStringLiteral("chainOrderLabel"));
     chain_->setWordWrap(true);
-    chain_->setToolTip(tr("The engine applies the stages in this order to each row of logits. With temperature 0 "
-                          "the chain stops after the penalties and takes the argmax."));
+    chain_->setToolTip(
+        tr("The engine applies the stages in this order to each row of logits. With temperature 0 "
+           "the chain stops after the penalties and takes the argmax."));
     auto* layout = new QVBoxLayout(this);
     layout->addLayout(form);
     layout->addWidget(chain_);
@@ -168,7 +169,9 @@ SamplingParams SamplingPanel::params() const {
     return p;
 }
 
-int SamplingPanel::maxTokens() const { return max_tokens_->value(); }
+int SamplingPanel::maxTokens() const {
+    return max_tokens_->value();
+}
 
 void SamplingPanel::setParams(const SamplingParams& p, int maxTokens) {
     applying_ = true;
@@ -209,7 +212,8 @@ void SamplingPanel::persistCurrent() {
 
 void SamplingPanel::askAndSavePreset() {
     bool ok = false;
-    const QString name = QInputDialog::getText(this, tr("Save sampling preset"), tr("Preset name:"), QLineEdit::Normal, {}, &ok);
+    const QString name =
+        QInputDialog::getText(this, tr("Save sampling preset"), tr("Preset name:"), QLineEdit::Normal, {}, &ok);
     if (!ok) return;
     QString error;
     if (!saveCurrentAsPreset(name, &error)) QMessageBox::warning(this, tr("Save sampling preset"), error);

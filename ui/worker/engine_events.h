@@ -12,7 +12,7 @@ namespace lumen::ui {
 // One generated token, as it streams.
 struct TokenEventData {
     qint64 requestId = 0;
-    int index = 0;           // 0-based among the reply's generated tokens
+    int index = 0;  // 0-based among the reply's generated tokens
     int tokenId = 0;
     QString text;            // text now safe to show (may be empty while a stop string is pending)
     double elapsedMs = 0;    // since the request started
@@ -22,21 +22,21 @@ struct TokenEventData {
 
 // One step of the serving engine (every running request advances together).
 struct StepStatsData {
-    qint64 requestId = 0;       // 0: the step served several requests
-    int step = 0;               // 0-based since the model was loaded
-    bool prefill = false;       // only prompt tokens in the step
-    int tokens = 0;             // tokens processed in the step
-    double stepMs = 0;          // wall time of the step
-    double elapsedMs = 0;       // since the model was loaded, at the end of the step
-    double wallTimeSec = 0;     // since the worker started (shared time axis of the plots)
-    double decodeTps = 0;       // decode tokens/s of the step, all requests together (0 for prefill-only steps)
-    qint64 weightBytes = 0;     // model weights
-    qint64 kvUsedBytes = 0;     // KV bytes of allocated blocks
-    qint64 kvReservedBytes = 0; // KV bytes of the whole pool
-    int running = 0;            // requests running after the step
-    int waiting = 0;            // requests queued after the step
-    int prefillTokens = 0;      // prompt tokens in the step
-    int decodeTokens = 0;       // decode tokens in the step
+    qint64 requestId = 0;        // 0: the step served several requests
+    int step = 0;                // 0-based since the model was loaded
+    bool prefill = false;        // only prompt tokens in the step
+    int tokens = 0;              // tokens processed in the step
+    double stepMs = 0;           // wall time of the step
+    double elapsedMs = 0;        // since the model was loaded, at the end of the step
+    double wallTimeSec = 0;      // since the worker started (shared time axis of the plots)
+    double decodeTps = 0;        // decode tokens/s of the step, all requests together (0 for prefill-only steps)
+    qint64 weightBytes = 0;      // model weights
+    qint64 kvUsedBytes = 0;      // KV bytes of allocated blocks
+    qint64 kvReservedBytes = 0;  // KV bytes of the whole pool
+    int running = 0;             // requests running after the step
+    int waiting = 0;             // requests queued after the step
+    int prefillTokens = 0;       // prompt tokens in the step
+    int decodeTokens = 0;        // decode tokens in the step
 };
 
 // The outcome and statistics of one reply.
@@ -49,29 +49,29 @@ struct ReplyStats {
     double prefillTps = 0;
     double decodeTps = 0;
     double totalMs = 0;
-    double wallTimeSec = 0;      // when the reply finished, on the worker's time axis
-    QString stopReason;          // eos, max_tokens, stop_string, context_full, cancelled
-    QString samplingJson;        // the sampling settings used, as JSON
-    int drafted = 0;             // speculative decoding: draft tokens verified
-    int draftAccepted = 0;       // of which accepted
+    double wallTimeSec = 0;  // when the reply finished, on the worker's time axis
+    QString stopReason;      // eos, max_tokens, stop_string, context_full, cancelled
+    QString samplingJson;    // the sampling settings used, as JSON
+    int drafted = 0;         // speculative decoding: draft tokens verified
+    int draftAccepted = 0;   // of which accepted
 };
 
 struct KvBlockData {
     int refcount = 0;
-    int tokens = 0;              // tokens held, 0..blockSize
-    QVector<int> owners;         // sequence ids
-    bool cached = false;         // held by the prefix cache
+    int tokens = 0;       // tokens held, 0..blockSize
+    QVector<int> owners;  // sequence ids
+    bool cached = false;  // held by the prefix cache
 };
 
 // The KV pool, one entry per block, with the owner of each sequence.
 struct KvSnapshotData {
     int blockSize = 0;
     qint64 bytesPerBlock = 0;
-    QString kvType;              // the pool's element format ("f16", "q8_0", ...)
-    qint64 f16BytesPerBlock = 0; // what a block would take in f16, for the bytes saved
+    QString kvType;               // the pool's element format ("f16", "q8_0", ...)
+    qint64 f16BytesPerBlock = 0;  // what a block would take in f16, for the bytes saved
     QVector<KvBlockData> blocks;
-    QVector<int> sequenceIds;            // sequences alive
-    QVector<qint64> sequenceConversation; // the conversation of each sequence (parallel to sequenceIds)
+    QVector<int> sequenceIds;              // sequences alive
+    QVector<qint64> sequenceConversation;  // the conversation of each sequence (parallel to sequenceIds)
     double wallTimeSec = 0;
 };
 
@@ -100,7 +100,7 @@ struct ServeBenchSummary {
     double outputThroughput = 0;   // generated tokens/s
     double prefixHitRate = 0;
     qint64 preemptions = 0;
-    QString table;                 // the figures as an HTML table
+    QString table;  // the figures as an HTML table
 };
 
 // The decoding strategy of a reply other than the sampling chain (DecodingPanel).
@@ -114,22 +114,22 @@ struct BeamSettings {
 // first amateurLayers layers) or another model file with the same vocabulary.
 struct ContrastiveSettings {
     bool enabled = false;
-    int amateurLayers = 0;       // > 0: early-exit amateur
-    QString amateurPath;         // else this model file
-    double alpha = 0.1;          // plausibility: p_expert >= alpha * max p_expert
-    double lambda = 1.0;         // score = log p_expert - lambda * log p_amateur
+    int amateurLayers = 0;  // > 0: early-exit amateur
+    QString amateurPath;    // else this model file
+    double alpha = 0.1;     // plausibility: p_expert >= alpha * max p_expert
+    double lambda = 1.0;    // score = log p_expert - lambda * log p_amateur
 };
 
 // Speculative decoding and early exit for a sampled reply (DecodingPanel).
 struct SpeculationSettings {
     enum Mode { off = 0, promptLookup = 1, draftModel = 2 };
     int mode = off;
-    int draftTokens = 4;         // k: draft tokens per step
-    QString draftPath;           // draftModel: a smaller model with the same vocabulary
+    int draftTokens = 4;  // k: draft tokens per step
+    QString draftPath;    // draftModel: a smaller model with the same vocabulary
 };
 struct EarlyExitSettings {
-    bool enabled = false;        // lossy: for studying the quality/speed trade-off
-    double maxEntropy = 1.0;     // nats
+    bool enabled = false;     // lossy: for studying the quality/speed trade-off
+    double maxEntropy = 1.0;  // nats
     int firstLayer = 1;
     int every = 1;
 };
@@ -137,28 +137,28 @@ struct EarlyExitSettings {
 // What a reply's decoding did beyond sampling: speculation and early exit statistics.
 struct DecodingStatsData {
     qint64 requestId = 0;
-    QString mode;                // "prompt lookup", "draft model: <file>", "early exit"
+    QString mode;  // "prompt lookup", "draft model: <file>", "early exit"
     int drafted = 0;
     int accepted = 0;
     int verifySteps = 0;
     QVector<int> acceptedAtPosition;  // accepted drafts per draft position (generate path)
     double draftMs = 0;
     double decodeTps = 0;
-    QVector<int> stepsByLayersRun;    // early exit: index = layers run
-    double meanLayersRun = 0;         // early exit: over the decode steps
+    QVector<int> stepsByLayersRun;  // early exit: index = layers run
+    double meanLayersRun = 0;       // early exit: over the decode steps
 };
 
 // A quick evaluation of the loaded model (QuantizationPanel): perplexity on a text, and
 // against the unquantized file when the weights were quantized at load.
 struct QuantEvalSettings {
-    QString textPath;            // a plain English text (Debian's CC0-1.0 license by default)
+    QString textPath;  // a plain English text (Debian's CC0-1.0 license by default)
     int contextTokens = 256;
     int chunks = 4;
 };
 struct TensorErrorData {
     QString name;
-    QString type;                // loaded
-    QString originalType;        // in the file
+    QString type;          // loaded
+    QString originalType;  // in the file
     double nmse = 0;
     // With GPTQ: ||X W^T - X Wq^T||^2 / ||X W^T||^2 on the calibration text (-1: not measured).
     double rtnOutputError = -1, gptqOutputError = -1;
@@ -167,11 +167,11 @@ struct TensorErrorData {
     double kernelOutputError = -1;
 };
 struct QuantEvalData {
-    QString format;              // the load-time format, or "as stored (<types>)"
+    QString format;  // the load-time format, or "as stored (<types>)"
     qint64 weightBytes = 0;
     double perplexity = 0;
     double perplexityError = 0;
-    bool hasReference = false;   // KLD and top-1 against the file's own weights
+    bool hasReference = false;  // KLD and top-1 against the file's own weights
     double kldMean = 0, kldP99 = 0, kldMax = 0, top1 = 0;
     double decodeTps = 0;        // greedy, a short generation
     qint64 predictedBytes = 0;   // weights + the KV pool, from the shapes (the Model panel's estimate)
@@ -190,15 +190,15 @@ struct ContrastiveCandidateData {
 };
 struct ContrastiveTokenData {
     QString token;
-    QString expertGreedy;        // what the expert alone would have picked
+    QString expertGreedy;  // what the expert alone would have picked
     int plausible = 0;
     QVector<ContrastiveCandidateData> candidates;
 };
 struct ContrastiveData {
     qint64 requestId = 0;
-    QString amateur;             // "first K layers" or the file name
+    QString amateur;  // "first K layers" or the file name
     double alpha = 0, lambda = 0;
-    int differs = 0;             // tokens where the choice was not the expert's greedy token
+    int differs = 0;  // tokens where the choice was not the expert's greedy token
     double elapsedMs = 0;
     QVector<ContrastiveTokenData> tokens;
 };
@@ -206,10 +206,10 @@ struct ContrastiveData {
 // One beam after one step of a beam search, for the tree view.
 struct BeamNodeData {
     int step = 0;
-    int parent = -1;             // index among the previous step's nodes; -1: the prompt
+    int parent = -1;  // index among the previous step's nodes; -1: the prompt
     QString token;
     double sumLogprob = 0;
-    bool finished = false;       // an end-of-generation token ended a hypothesis here
+    bool finished = false;  // an end-of-generation token ended a hypothesis here
 };
 
 struct BeamHypothesisData {

@@ -12,15 +12,17 @@
 #include "gguf/gguf_file.h"
 #include "quant/requantize.h"
 #include "runtime/engine.h"
+#include "sampling/sampling_preset_model.h"
 #include "serving/serve_bench.h"
 #include "serving/serving_engine.h"
-#include "sampling/sampling_preset_model.h"
 
 namespace lumen::ui {
 
 namespace {
 
-QString q(const std::string& s) { return QString::fromStdString(s); }
+QString q(const std::string& s) {
+    return QString::fromStdString(s);
+}
 
 constexpr double kKvSnapshotIntervalSec = 0.1;  // the KV map updates at about 10 Hz
 constexpr double kChatMaxItlFactor = 2.0;       // streaming replies keep steps within 2x a decode step
@@ -48,21 +50,21 @@ ServeBenchSummary serve_bench_summary(const ServeBenchResult& r) {
     row(QStringLiteral("ITL"), r.itl_ms);
     row(QStringLiteral("E2EL"), r.e2el_ms);
     row(QStringLiteral("queue"), r.queue_ms);
-    summary.table =
-        QStringLiteral("<p>%1 requests in %2 s · %3 req/s · output %4 tok/s · total %5 tok/s · decode %6 tok/s · "
-                       "prefix hits %7 % · %8 preemptions · KV use mean %9 %</p>"
-                       "<table border='1' cellspacing='0' cellpadding='3'><tr><th>ms</th><th>mean</th>"
-                       "<th>median</th><th>p90</th><th>p99</th></tr>%10</table>")
-            .arg(r.completed)
-            .arg(r.duration_s, 0, 'f', 2)
-            .arg(r.request_throughput, 0, 'f', 2)
-            .arg(r.output_throughput, 0, 'f', 1)
-            .arg(r.total_token_throughput, 0, 'f', 1)
-            .arg(r.decode_throughput, 0, 'f', 1)
-            .arg(100.0 * r.prefix_hit_rate, 0, 'f', 1)
-            .arg(r.preemptions)
-            .arg(100.0 * r.kv_utilization.mean, 0, 'f', 1)
-            .arg(rows);
+    summary.table = QStringLiteral(
+                        "<p>%1 requests in %2 s · %3 req/s · output %4 tok/s · total %5 tok/s · decode %6 tok/s · "
+                        "prefix hits %7 % · %8 preemptions · KV use mean %9 %</p>"
+                        "<table border='1' cellspacing='0' cellpadding='3'><tr><th>ms</th><th>mean</th>"
+                        "<th>median</th><th>p90</th><th>p99</th></tr>%10</table>")
+                        .arg(r.completed)
+                        .arg(r.duration_s, 0, 'f', 2)
+                        .arg(r.request_throughput, 0, 'f', 2)
+                        .arg(r.output_throughput, 0, 'f', 1)
+                        .arg(r.total_token_throughput, 0, 'f', 1)
+                        .arg(r.decode_throughput, 0, 'f', 1)
+                        .arg(100.0 * r.prefix_hit_rate, 0, 'f', 1)
+                        .arg(r.preemptions)
+                        .arg(100.0 * r.kv_utilization.mean, 0, 'f', 1)
+                        .arg(rows);
     return summary;
 }
 
@@ -120,7 +122,8 @@ ModelSummary summarize_model(const Model& m) {
     s.ffnDim = c.ffn_dim;
     s.vocabSize = c.vocab_size;
     s.contextLength = c.context_length;
-    if (auto kind = detect_chat_template(m.tokenizer->vocab().chat_template)) s.chatTemplate = chat_template_name(*kind);
+    if (auto kind = detect_chat_template(m.tokenizer->vocab().chat_template))
+        s.chatTemplate = chat_template_name(*kind);
     s.weightShapes = weight_shapes(m);
     for (QuantScheme scheme : load_time_schemes())
         s.weightBytesByFormat.append(
@@ -139,7 +142,9 @@ QString sampling_to_json(const SamplingParams& p) {
 
 // ------------------------------------------------------------------ worker
 
-EngineWorker::EngineWorker(QObject* parent) : QObject(parent) { clock_.start(); }
+EngineWorker::EngineWorker(QObject* parent) : QObject(parent) {
+    clock_.start();
+}
 
 EngineWorker::~EngineWorker() = default;
 
@@ -382,7 +387,8 @@ void EngineWorker::runStep() {
         failAll(QStringLiteral("internal error: %1").arg(QString::fromUtf8(e.what())));
         serving_.reset();
         if (engine_) {
-            Q_EMIT loadFailed(q(engine_->model().path), QStringLiteral("the engine stopped after an internal error; load the model again"));
+            Q_EMIT loadFailed(q(engine_->model().path),
+                              QStringLiteral("the engine stopped after an internal error; load the model again"));
             engine_.reset();
             Q_EMIT modelUnloaded();
         }
@@ -442,7 +448,8 @@ void EngineWorker::runServeBench(const ServeBenchSettings& settings) {
         return;
     }
     if (!serving_->idle()) {
-        Q_EMIT serveBenchFailed(QStringLiteral("replies are still being generated; run the workload when they are done"));
+        Q_EMIT serveBenchFailed(
+            QStringLiteral("replies are still being generated; run the workload when they are done"));
         return;
     }
     bench_stop_.store(false);
@@ -474,7 +481,8 @@ void EngineWorker::runServeBench(const ServeBenchSettings& settings) {
             done.wallTimeSec = wallTimeSec();
             Q_EMIT serveBenchRequestDone(done);
         };
-        auto result = run_serve_bench(*serving_, workload.value(), config.max_concurrency, onStep, &bench_stop_, onRequest);
+        auto result =
+            run_serve_bench(*serving_, workload.value(), config.max_concurrency, onStep, &bench_stop_, onRequest);
         Q_EMIT kvSnapshotReady(makeKvSnapshot());
         if (!result) {
             Q_EMIT serveBenchFailed(q(result.status().message()));
@@ -496,7 +504,8 @@ void EngineWorker::reportFinished() {
         auto& paths = conversation_paths_[reply.job.conversationId];
         paths.erase(std::remove_if(paths.begin(), paths.end(),
                                    [&](const std::vector<int32_t>& p) {
-                                       return p.size() <= f->tokens.size() && std::equal(p.begin(), p.end(), f->tokens.begin());
+                                       return p.size() <= f->tokens.size() &&
+                                              std::equal(p.begin(), p.end(), f->tokens.begin());
                                    }),
                     paths.end());
         paths.push_back(f->tokens);
@@ -507,7 +516,8 @@ void EngineWorker::reportFinished() {
         stats.cachedPromptTokens = rm.n_cached;
         stats.ttftMs = rm.first_token_ms >= 0 ? rm.ttft_ms() : 0;
         const double prefillMs = rm.first_token_ms - rm.first_scheduled_ms;
-        stats.prefillTps = rm.first_token_ms >= 0 && prefillMs > 0 ? 1000.0 * (rm.n_input - rm.n_cached) / prefillMs : 0;
+        stats.prefillTps =
+            rm.first_token_ms >= 0 && prefillMs > 0 ? 1000.0 * (rm.n_input - rm.n_cached) / prefillMs : 0;
         const double decodeMs = rm.finished_ms - rm.first_token_ms;
         stats.decodeTps = rm.n_output > 1 && decodeMs > 0 ? 1000.0 * (rm.n_output - 1) / decodeMs : 0;
         stats.totalMs = rm.e2e_ms();
@@ -521,7 +531,8 @@ void EngineWorker::reportFinished() {
             d.requestId = reply.job.requestId;
             d.mode = reply.job.speculation.mode == SpeculationSettings::promptLookup
                          ? tr("prompt lookup (in the serving core)")
-                         : tr("draft model %1 (in the serving core)").arg(QFileInfo(reply.job.speculation.draftPath).fileName());
+                         : tr("draft model %1 (in the serving core)")
+                               .arg(QFileInfo(reply.job.speculation.draftPath).fileName());
             d.drafted = rm.n_drafted;
             d.accepted = rm.n_draft_accepted;
             d.verifySteps = rm.n_verify_steps;

@@ -37,29 +37,29 @@ namespace lumen::ui {
 struct ModelSummary {
     QString path;
     QString name;
-    QString format;        // gguf or llama2c
+    QString format;  // gguf or llama2c
     QString architecture;
     qint64 parameters = 0;
     qint64 weightBytes = 0;
     QVector<QPair<QString, qint64>> weightBytesByFormat;  // predicted after load-time quantization to each format
     WeightShapes weightShapes;  // the tensors' shapes: predicts any format and mix (quant/requantize.h)
     int dim = 0, layers = 0, heads = 0, kvHeads = 0, headDim = 0, ffnDim = 0, vocabSize = 0, contextLength = 0;
-    QString chatTemplate;  // detected template family; empty: completion mode
-    QStringList tensorTypes;                       // "q4_1 × 90"
-    QVector<QPair<QString, QString>> metadata;     // GGUF key/value, display strings
-    QString backend;       // after a load: the backend that runs the model ("cpu", "cuda")
+    QString chatTemplate;                       // detected template family; empty: completion mode
+    QStringList tensorTypes;                    // "q4_1 × 90"
+    QVector<QPair<QString, QString>> metadata;  // GGUF key/value, display strings
+    QString backend;                            // after a load: the backend that runs the model ("cpu", "cuda")
 };
 
 struct LoadSettings {
     QString path;
     int contextTokens = 0;  // KV pool capacity in tokens; 0: min(model context, 4096)
     QString kvType = QStringLiteral("f16");
-    int threads = 0;        // 0: all hardware threads
+    int threads = 0;                         // 0: all hardware threads
     QString device = QStringLiteral("cpu");  // cpu, cuda or auto (cuda falls back to the CPU, saying why)
-    QString weights;        // load-time quantization format ("q4_k_m", ...); empty: as stored
-    QString weightsMix;     // "TYPE:embd,output,first,last" or empty (quantize.h's QuantMix)
-    bool gptq = false;      // calibrated (GPTQ) instead of round-to-nearest
-    QString calibrationText;  // GPTQ's calibration text; empty: CalibrationOptions' default
+    QString weights;                         // load-time quantization format ("q4_k_m", ...); empty: as stored
+    QString weightsMix;                      // "TYPE:embd,output,first,last" or empty (quantize.h's QuantMix)
+    bool gptq = false;                       // calibrated (GPTQ) instead of round-to-nearest
+    QString calibrationText;                 // GPTQ's calibration text; empty: CalibrationOptions' default
     int calibrationSamples = 8;
 };
 
@@ -71,14 +71,14 @@ struct ChatTurn {
 struct GenerationJob {
     qint64 requestId = 0;
     qint64 conversationId = 0;
-    bool chatMode = true;       // chat template over `turns`; else raw continuation of their text
-    QVector<ChatTurn> turns;    // the conversation so far, ending with the user's turn
+    bool chatMode = true;     // chat template over `turns`; else raw continuation of their text
+    QVector<ChatTurn> turns;  // the conversation so far, ending with the user's turn
     int maxTokens = 256;
     SamplingParams sampling;
-    BeamSettings beam;          // width >= 1: beam search instead of sampling
-    ContrastiveSettings contrastive;  // enabled: contrastive decoding instead of sampling
-    SpeculationSettings speculation;  // with sampling: drafts verified by rejection sampling
-    EarlyExitSettings earlyExit;      // with sampling: lossy early exit
+    BeamSettings beam;                          // width >= 1: beam search instead of sampling
+    ContrastiveSettings contrastive;            // enabled: contrastive decoding instead of sampling
+    SpeculationSettings speculation;            // with sampling: drafts verified by rejection sampling
+    EarlyExitSettings earlyExit;                // with sampling: lossy early exit
     std::shared_ptr<std::atomic<bool>> cancel;  // set by the GUI to stop this reply (checked every step)
 };
 
@@ -168,8 +168,8 @@ private:
     std::unique_ptr<Engine> second_model_;
     QString second_model_path_;
     std::unique_ptr<ServingEngine> serving_;
-    LoadSettings loaded_;                  // how the current model was loaded
-    std::map<int64_t, ActiveReply> active_;                 // serving request id -> reply
+    LoadSettings loaded_;                                                  // how the current model was loaded
+    std::map<int64_t, ActiveReply> active_;                                // serving request id -> reply
     QHash<qint64, std::vector<std::vector<int32_t>>> conversation_paths_;  // each reply's tokens: its cached path
     std::atomic<bool> stop_{false};
     std::atomic<bool> load_cancel_{false};
