@@ -152,6 +152,7 @@ private Q_SLOTS:
     void boundOnRetainedPoints();
     void throttledReplot();
     void clearEmptiesEverything();
+    void idleGapsBreakTheLines();
 };
 
 void TestUiPlots::namesAndWidgets() {
@@ -208,7 +209,8 @@ void TestUiPlots::decodeTpsCsvAndData() {
     }
     plots.replotNow();
     QCPGraph* graph = plots.plot(QStringLiteral("decode_tps"))->graph(0);
-    QCOMPARE(graph->dataCount(), e.decode.size());
+    // The 1.75 s between replies is idle time: the line breaks there (a NaN point each).
+    QCOMPARE(graph->dataCount(), e.decode.size() + kReplies - 1);
     QCOMPARE(graph->data()->at(0)->key, e.decode.first().t);
     QCOMPARE(graph->data()->at(graph->dataCount() - 1)->value, e.decode.last().tps);
     // The value axis starts at 0 and shows the largest value.
@@ -348,7 +350,7 @@ void TestUiPlots::memoryCsvAndData() {
     }
     plots.replotNow();
     QCustomPlot* p = plots.plot(QStringLiteral("memory"));
-    for (int g = 0; g < 3; ++g) QCOMPARE(p->graph(g)->dataCount(), e.memory.size());
+    for (int g = 0; g < 3; ++g) QCOMPARE(p->graph(g)->dataCount(), e.memory.size() + kReplies - 1);
     QCOMPARE(p->graph(0)->data()->at(0)->value, 512.0);
     QCOMPARE(p->graph(1)->data()->at(0)->value, e.memory.first().used);
     QCOMPARE(p->graph(2)->data()->at(0)->value, 256.0);
@@ -546,6 +548,40 @@ void TestUiPlots::clearEmptiesEverything() {
     reply.ttftMs = 12.5;
     plots.addReply(reply);
     QCOMPARE(parseCsv(plots.csv(QStringLiteral("ttft"))).rows, (QVector<QVector<double>>{{1, 9, 12.5}}));
+}
+
+// A line is drawn between steps that follow each other, however long a step takes, and
+// broken where the engine was idle for more than kIdleGapSec; the CSV keeps only the data.
+void TestUiPlots::idleGapsBreakTheLines() {
+    PerformancePlots plots;
+    auto step = [&](double endSec, double stepMs) {
+        StepStatsData s;
+        s.wallTimeSec = endSec;
+        s.stepMs = stepMs;
+        s.decodeTps = 1000.0 / stepMs;
+        s.weightBytes = kMiB;
+        plots.addStep(s);
+    };
+    step(1.0, 100);
+    step(3.0, 2000);  // a 2 s step right after the last: not idle
+    step(3.1, 100);
+    step(3.0 + PerformancePlots::kIdleGapSec + 0.6, 100);  // starts after an idle pause
+    step(4.2, 100);
+    plots.replotNow();
+    for (const char* name : {"decode_tps", "memory"}) {
+        QCPGraph* graph = plots.plot(QString::fromLatin1(name))->graph(0);
+        QCOMPARE(graph->dataCount(), 6);
+        int breaks = 0;
+        for (int i = 0; i < graph->dataCount(); ++i)
+            if (std::isnan(graph->data()->at(i)->value)) {
+                ++breaks;
+                QCOMPARE(i, 3);  // between the third and the fourth step
+                QVERIFY(graph->data()->at(i)->key > 3.1 && graph->data()->at(i)->key < 4.6);
+            }
+        QCOMPARE(breaks, 1);
+        QCOMPARE(parseCsv(plots.csv(QString::fromLatin1(name))).rows.size(), 5);
+        QVERIFY(!plots.csv(QString::fromLatin1(name)).contains(QStringLiteral("nan"), Qt::CaseInsensitive));
+    }
 }
 
 QTEST_MAIN(TestUiPlots)

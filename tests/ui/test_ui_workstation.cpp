@@ -97,6 +97,7 @@ private:
         options.loadModelOnStart = loadModel;
         auto w = std::make_unique<MainWindow>(options);
         w->chatPanel()->setConfirmDeletes(false);
+        w->resize(1280, 820);  // the offscreen screen is 800×600; the screenshots show a desktop window
         w->show();
         return w;
     }
@@ -428,7 +429,7 @@ private Q_SLOTS:
         settings.sharedPrefix = 0.5;
         settings.maxConcurrency = 2;  // later requests arrive after the shared prefix is cached
         panel->setSettings(settings);
-        window_->findChild<QDockWidget*>(QStringLiteral("servingDock"))->raise();
+        window_->applyLayout(LayoutPreset::benchmark);  // Serving wide, for the screenshot
         QSignalSpy steps(window_->worker(), &EngineWorker::serveBenchStep);
         QTest::mouseClick(child<QPushButton>(window_.get(), "serveRunButton"), Qt::LeftButton);
         QVERIFY(panel->isRunning());
@@ -446,7 +447,9 @@ private Q_SLOTS:
         for (auto it = ttft->data()->constBegin(); it != ttft->data()->constEnd(); ++it) requests += it->value;
         QCOMPARE(requests, 8.0);
         QVERIFY(child<QTextBrowser>(window_.get(), "serveSummary")->toPlainText().contains(QStringLiteral("TTFT")));
+        QTest::qWait(100);  // the panel's layout settles beside its plots
         saveScreenshot(panel, QStringLiteral("serving_panel"));
+        window_->applyLayout(MainWindow::kDefaultLayout);
         // The chat still works afterwards.
         QVERIFY(child<QPushButton>(window_.get(), "sendButton")->isEnabled());
     }

@@ -16,9 +16,12 @@
 #include <QSplitter>
 #include <QTextBrowser>
 #include <QVBoxLayout>
+#include <algorithm>
 
 #include "chat/chat_store.h"
 #include "chat/conversation_list_model.h"
+#include "common/elided_label.h"
+#include "common/narrow_panels.h"
 #include "decoding/decoding_panel.h"
 #include "sampling/sampling_panel.h"
 
@@ -94,17 +97,33 @@ ChatPanel::ChatPanel(ChatStore* store, SamplingPanel* sampling, QWidget* parent)
     : QWidget(parent), store_(store), sampling_(sampling) {
     setObjectName(QStringLiteral("chatPanel"));
     conversations_ = new ConversationListModel(store_, this);
-    auto* splitter = new QSplitter(this);
-    splitter->setObjectName(QStringLiteral("chatSplitter"));
-    splitter->addWidget(buildConversationList());
-    splitter->addWidget(buildMessageArea());
-    splitter->setStretchFactor(1, 3);
-    splitter->setSizes({220, 660});
+    splitter_ = new QSplitter(this);
+    splitter_->setObjectName(QStringLiteral("chatSplitter"));
+    splitter_->addWidget(buildConversationList());
+    splitter_->addWidget(buildMessageArea());
+    splitter_->setStretchFactor(1, 3);
+    splitter_->setCollapsible(1, false);  // the list can be dragged away; the messages stay
+    resetLayout();
     auto* layout = new QHBoxLayout(this);
-    layout->addWidget(splitter);
+    layout->addWidget(splitter_);
 
     if (conversations_->rowCount() > 0) selectConversation(conversations_->idAt(0));
     updateControls();
+}
+
+void ChatPanel::resetLayout() {
+    // The list takes a fifth of the panel, between 150 and 240 px; the messages the rest.
+    const int total = std::max(width(), 600);
+    const int list = std::clamp(total / 5, 150, 240);
+    splitter_->setSizes({list, total - list});
+    reset_layout_on_resize_ = true;
+}
+
+void ChatPanel::resizeEvent(QResizeEvent* event) {
+    QWidget::resizeEvent(event);
+    if (!reset_layout_on_resize_) return;
+    resetLayout();
+    reset_layout_on_resize_ = false;
 }
 
 // The search box, the conversation list and New, Rename, Delete.
@@ -117,6 +136,9 @@ QWidget* ChatPanel::buildConversationList() {
     list_->setObjectName(QStringLiteral("conversationList"));
     list_->setModel(conversations_);
     list_->setEditTriggers(QAbstractItemView::EditKeyPressed | QAbstractItemView::SelectedClicked);
+    // Long titles elide (the tooltip has them whole) instead of scrolling sideways.
+    list_->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    list_->setUniformItemSizes(true);
     connect(search_, &QLineEdit::textChanged, conversations_, &ConversationListModel::setSearch);
     connect(list_->selectionModel(), &QItemSelectionModel::currentChanged, this, [this](const QModelIndex& index) {
         if (index.isValid()) selectConversation(conversations_->idAt(index.row()));
@@ -146,12 +168,13 @@ QWidget* ChatPanel::buildConversationList() {
     layout->addWidget(search_);
     layout->addWidget(list_, 1);
     layout->addLayout(buttons);
+    letButtonsShrink(left);  // the list may be narrow; its buttons must not hold it wide
     return left;
 }
 
 // The mode line, the messages, the input, the status line and Regenerate, Stop, Send.
 QWidget* ChatPanel::buildMessageArea() {
-    mode_ = new QLabel(this);
+    mode_ = new ElidedLabel(this);  // a long template name must not widen the window
     mode_->setObjectName(QStringLiteral("modeLabel"));
     view_ = new QTextBrowser(this);
     view_->setObjectName(QStringLiteral("messageView"));
@@ -331,7 +354,7 @@ void ChatPanel::startJob(qint64 replacesMessage) {
         }
     }
     job.maxTokens = sampling_->maxTokens();
-    job.sampling = sampling_->params();
+    job.sampling = sampling_->paramsForReply();  // a new seed per reply unless it is fixed
     if (decoding_) {
         job.beam = decoding_->beamSettings();
         job.contrastive = decoding_->contrastiveSettings();
@@ -386,7 +409,9 @@ void ChatPanel::onReplyFinished(const ReplyStats& stats, const QString& text) {
     reply.statsJson = statsToJson(stats);
     reply.samplingJson = stats.samplingJson;
     const bool stored = store_->addMessage(reply).has_value();
-    conversations_->touch(conversation);
+    // Updated in place: a reply that ends must not move rows under the pointer. The
+    // conversation moves up when a message is next sent in it.
+    conversations_->refresh(conversation);
     if (conversation == current_) {
         renderConversation();
         if (!stored)

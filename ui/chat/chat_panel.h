@@ -19,6 +19,7 @@ class QLineEdit;
 class QListView;
 class QPlainTextEdit;
 class QPushButton;
+class QSplitter;
 class QTextBrowser;
 
 namespace lumen::ui {
@@ -45,6 +46,9 @@ public:
     QString statusText() const;
     // Whether deleting asks for confirmation (off in tests).
     void setConfirmDeletes(bool confirm) { confirm_deletes_ = confirm; }
+    // The conversation list back to its default width beside the messages (again at
+    // the next resize, when the panel is about to get its size).
+    void resetLayout();
 
 public Q_SLOTS:
     void setModel(const lumen::ui::ModelSummary& summary);
@@ -65,6 +69,9 @@ Q_SIGNALS:
     void conversationDeleted(qint64 id);
     void replyStored(const lumen::ui::ReplyStats& stats);
 
+protected:
+    void resizeEvent(QResizeEvent* event) override;
+
 private:
     QWidget* buildConversationList();
     QWidget* buildMessageArea();
@@ -78,6 +85,7 @@ private:
     SamplingPanel* sampling_;
     DecodingPanel* decoding_ = nullptr;
     ConversationListModel* conversations_;
+    QSplitter* splitter_;
     QLineEdit* search_;
     QListView* list_;
     QTextBrowser* view_;
@@ -102,6 +110,7 @@ private:
     QHash<qint64, qint64> conversation_of_;  // request -> conversation
     QHash<qint64, QString> streamed_;        // conversation -> text of its latest reply
     bool confirm_deletes_ = true;
+    bool reset_layout_on_resize_ = false;
 };
 
 }  // namespace lumen::ui

@@ -125,6 +125,14 @@ void ConversationListModel::touch(qint64 id) {
     Q_EMIT dataChanged(top, top);
 }
 
+void ConversationListModel::refresh(qint64 id) {
+    const int row = rowOf(id);
+    const auto record = store_ ? store_->conversation(id) : std::nullopt;
+    if (row < 0 || !record) return;
+    rows_[row] = *record;
+    Q_EMIT dataChanged(index(row), index(row));
+}
+
 int ConversationListModel::rowOf(qint64 id) const {
     for (int i = 0; i < rows_.size(); ++i)
         if (rows_[i].id == id) return i;

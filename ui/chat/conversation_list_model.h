@@ -40,6 +40,8 @@ public:
     // Re-reads the conversation (after a message write, say) and moves it to
     // row 0; removes its row if the conversation no longer exists.
     void touch(qint64 id);
+    // Re-reads the conversation in its row without moving it (nothing if it is not shown).
+    void refresh(qint64 id);
 
     int rowOf(qint64 id) const;  // -1 if absent
     qint64 idAt(int row) const;  // 0 if out of range

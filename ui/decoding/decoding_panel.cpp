@@ -14,11 +14,11 @@
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QLineEdit>
-#include <QPushButton>
 #include <QSettings>
 #include <QSpinBox>
 #include <QSplitter>
 #include <QStackedWidget>
+#include <QToolButton>
 #include <QTreeWidget>
 #include <QVBoxLayout>
 
@@ -117,10 +117,11 @@ constexpr SettingSpec kSettings[] = {
     {.id = kEarlyStopping,
      .key = "decoding/earlyStopping",
      .objectName = "earlyStoppingCheck",
-     .label = "Stop when as many hypotheses as beams are finished",
+     .label = "Early stopping",
      .control = Control::check,
      .fallback = 1,
-     .tooltip = "Off: search on while the best live beam could still beat the worst finished hypothesis.",
+     .tooltip = "On: stop when as many hypotheses as beams are finished. Off: search on while the best live beam "
+                "could still beat the worst finished hypothesis.",
      .strategy = kBeamSearch},
     // Contrastive decoding.
     {.id = kAmateurKind,
@@ -260,9 +261,10 @@ static_assert(rowsInOrder());
 QWidget* pathRow(QWidget* parent, QLineEdit* edit, const QString& title) {
     auto* row = new QWidget(parent);
     edit->setParent(row);
-    auto* browse = new QPushButton(QObject::tr("…"), row);
+    auto* browse = new QToolButton(row);  // small: the path gets the width
+    browse->setText(QObject::tr("…"));
     browse->setToolTip(title);
-    QObject::connect(browse, &QPushButton::clicked, parent, [parent, edit, title] {
+    QObject::connect(browse, &QToolButton::clicked, parent, [parent, edit, title] {
         const QString path = QFileDialog::getOpenFileName(parent, title, edit->text(),
                                                           QObject::tr("Models (*.gguf *.bin);;All files (*)"));
         if (!path.isEmpty()) edit->setText(path);
@@ -582,7 +584,32 @@ void DecodingPanel::showDecodingStats(const DecodingStatsData& d) {
     speculation_summary_->setText(text);
 }
 
+void DecodingPanel::replyStarted(qint64 requestId) {
+    const int strategy = value(kStrategy).toInt();
+    if (strategy == kBeamSearch) clearResults(strategy, tr("Beam search running…"));
+    if (strategy == kContrastive) clearResults(strategy, tr("Contrastive decoding running…"));
+    if (strategy == kBeamSearch || strategy == kContrastive) running_.insert(requestId, strategy);
+}
+
+void DecodingPanel::replyFailed(qint64 requestId, const QString& message) {
+    const int strategy = running_.take(requestId);
+    if (strategy == kBeamSearch) clearResults(strategy, tr("Beam search failed: %1").arg(message));
+    if (strategy == kContrastive) clearResults(strategy, tr("Contrastive decoding failed: %1").arg(message));
+}
+
+void DecodingPanel::clearResults(int strategy, const QString& summary) {
+    if (strategy == kBeamSearch) {
+        hypotheses_->clear();
+        beam_tree_->clear();
+        beam_summary_->setText(summary);
+    } else if (strategy == kContrastive) {
+        contrastive_trace_->clear();
+        contrastive_summary_->setText(summary);
+    }
+}
+
 void DecodingPanel::showContrastive(const ContrastiveData& result) {
+    running_.remove(result.requestId);
     contrastive_summary_->setText(tr("Amateur: %1 · α %2 · λ %3 · %4 tokens, %5 differ from the expert's greedy "
                                      "choice · %6 ms")
                                       .arg(result.amateur)
@@ -622,6 +649,7 @@ void DecodingPanel::showContrastive(const ContrastiveData& result) {
 }
 
 void DecodingPanel::showBeamSearch(const BeamSearchData& search) {
+    running_.remove(search.requestId);
     beam_summary_->setText(tr("Width %1 · %2 steps · %3 forks · KV blocks: %4 for the prompt, %5 at the peak "
                               "(about %6 without sharing) · %7 ms")
                                .arg(search.width)

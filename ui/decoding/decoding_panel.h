@@ -11,6 +11,7 @@
 // reply; early exit (lossy) shows how many layers the decode steps ran.
 #pragma once
 
+#include <QHash>
 #include <QVariant>
 #include <QVector>
 #include <QWidget>
@@ -44,6 +45,12 @@ public Q_SLOTS:
     void showBeamSearch(const lumen::ui::BeamSearchData& search);
     void showContrastive(const lumen::ui::ContrastiveData& result);
     void showDecodingStats(const lumen::ui::DecodingStatsData& stats);
+    // A reply was sent with the strategy chosen now: a beam search or contrastive
+    // reply clears that strategy's view, so no earlier result passes for its own.
+    void replyStarted(qint64 requestId);
+    // A reply failed: a beam search or contrastive view says so instead of showing
+    // an older search.
+    void replyFailed(qint64 requestId, const QString& message);
 
 private:
     // The settings' controls come from one table (kSettings in decoding_panel.cpp);
@@ -59,6 +66,7 @@ private:
     void restoreSettings();
     void persist();
     void updateEnabled();
+    void clearResults(int strategy, const QString& summary);
 
     QVector<QWidget*> controls_;  // one per setting, in table order
     QStackedWidget* views_;       // the result view of each strategy
@@ -70,6 +78,7 @@ private:
     QTreeWidget* beam_tree_;
     QLabel* contrastive_summary_;
     QTreeWidget* contrastive_trace_;
+    QHash<qint64, int> running_;  // beam search and contrastive replies in flight -> their strategy
     bool applying_ = false;
 };
 

@@ -1,9 +1,9 @@
-// MainWindow: panels, docks, menus and shortcuts, layout persistence, and the
-// wiring between the GUI and the engine worker (queued both ways).
+// MainWindow: panels, menus and shortcuts, layout persistence, and the wiring
+// between the GUI and the engine worker (queued both ways). The docks and the
+// layout presets are in window_layout.cpp, the Help menu in help_menu.cpp.
 #include "main/main_window.h"
 
 #include <QAction>
-#include <QApplication>
 #include <QCloseEvent>
 #include <QDir>
 #include <QDockWidget>
@@ -14,12 +14,15 @@
 #include <QLocale>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QPushButton>
+#include <QScreen>
 #include <QSettings>
 #include <QStatusBar>
 #include <QToolButton>
 
 #include "chat/chat_panel.h"
 #include "chat/chat_store.h"
+#include "common/elided_label.h"
 #include "decoding/decoding_panel.h"
 #include "kvcache/kv_map_view.h"
 #include "log/engine_log.h"
@@ -29,6 +32,8 @@
 #include "quantization/quantization_panel.h"
 #include "sampling/sampling_panel.h"
 #include "serving/serving_panel.h"
+
+#include <algorithm>
 
 namespace lumen::ui {
 
@@ -67,11 +72,14 @@ MainWindow::MainWindow(const MainWindowOptions& options, QWidget* parent) : QMai
     connectToolSignals();
     connectEngineLog();
 
-    default_state_ = saveState();
-    resize(1280, 820);
+    // A first start fills most of a small screen and stays comfortable on a large one.
+    const QSize screen = this->screen() ? this->screen()->availableGeometry().size() : QSize(1280, 720);
+    resize(std::min(1440, screen.width() - 40), std::min(900, screen.height() - 40));
     QSettings settings;
     restoreGeometry(settings.value(QStringLiteral("window/geometry")).toByteArray());
-    restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
+    // Every dock gets its default place first, so that a saved state without some of them leaves none stray.
+    applyLayout(kDefaultLayout);
+    if (restoreState(settings.value(QStringLiteral("window/state")).toByteArray())) size_docks_on_show_ = false;
 
     if (options.loadModelOnStart) {
         QString path = options.modelPath;
@@ -82,6 +90,9 @@ MainWindow::MainWindow(const MainWindowOptions& options, QWidget* parent) : QMai
 }
 
 MainWindow::~MainWindow() {
+    // ~QWidget hides the docks after this class's members are gone: their visibility
+    // signals must not reach syncLayoutActions() then.
+    for (QDockWidget* dock : findChildren<QDockWidget*>()) disconnect(dock, nullptr, this, nullptr);
     worker_->requestStop();
     worker_->requestLoadCancel();
     worker_->requestServeBenchStop();
@@ -111,35 +122,9 @@ void MainWindow::buildPanels() {
     setCentralWidget(chat_);
 }
 
-void MainWindow::buildDocks() {
-    auto addDock = [this](QWidget* panel, const QString& title, const char* name, Qt::DockWidgetArea area) {
-        auto* dock = new QDockWidget(title, this);
-        dock->setObjectName(QString::fromLatin1(name));
-        dock->setWidget(panel);
-        addDockWidget(area, dock);
-        docks_ << dock;
-        return dock;
-    };
-    auto* modelDock = addDock(model_, tr("Model"), "modelDock", Qt::LeftDockWidgetArea);
-    auto* samplingDock = addDock(sampling_, tr("Sampling"), "samplingDock", Qt::LeftDockWidgetArea);
-    tabifyDockWidget(modelDock, samplingDock);
-    auto* decodingDock = addDock(decoding_, tr("Decoding"), "decodingDock", Qt::LeftDockWidgetArea);
-    tabifyDockWidget(samplingDock, decodingDock);
-    auto* quantizationDock = addDock(quantization_, tr("Quantization"), "quantizationDock", Qt::LeftDockWidgetArea);
-    tabifyDockWidget(decodingDock, quantizationDock);
-    modelDock->raise();
-    addDock(kv_panel_, tr("KV cache"), "kvDock", Qt::RightDockWidgetArea);
-    auto* plotsDock = addDock(plots_, tr("Performance"), "plotsDock", Qt::RightDockWidgetArea);
-    auto* servingDock = addDock(serving_, tr("Serving"), "servingDock", Qt::RightDockWidgetArea);
-    tabifyDockWidget(plotsDock, servingDock);
-    plotsDock->raise();
-    // The log is closed by default: warnings show in the status bar, and View → Log opens it.
-    log_dock_ = addDock(log_panel_, tr("Log"), "logDock", Qt::BottomDockWidgetArea);
-    log_dock_->hide();
-}
-
 void MainWindow::buildStatusBar() {
-    status_model_ = new QLabel(tr("No model"), this);
+    status_model_ = new ElidedLabel(this);  // a long model name must not widen the window
+    status_model_->setText(tr("No model"));
     status_model_->setObjectName(QStringLiteral("statusModelLabel"));
     status_speed_ = new QLabel(this);
     status_warnings_ = new QToolButton(this);
@@ -178,7 +163,8 @@ void MainWindow::buildMenus() {
     file->addAction(tr("Export Conversation as &JSON…"), this, [this] { exportConversation(QStringLiteral("json")); });
     file->addSeparator();
     QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
-    quit->setShortcut(QKeySequence::Quit);
+    quit->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Q));  // QKeySequence::Quit is empty on some platforms
+    quit->setObjectName(QStringLiteral("actionQuit"));
 
     QMenu* conv = menuBar()->addMenu(tr("&Conversation"));
     QAction* newConv = conv->addAction(tr("&New"), chat_, &ChatPanel::newConversation);
@@ -194,26 +180,12 @@ void MainWindow::buildMenus() {
     QAction* stop = conv->addAction(tr("S&top"), chat_, &ChatPanel::stop);
     stop->setShortcut(Qt::Key_Escape);
     stop->setObjectName(QStringLiteral("actionStop"));
-    conv->addAction(tr("Re&generate"), chat_, &ChatPanel::regenerate)->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
+    QAction* regenerate = conv->addAction(tr("Re&generate"), chat_, &ChatPanel::regenerate);
+    regenerate->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
+    regenerate->setObjectName(QStringLiteral("actionRegenerate"));
 
-    QMenu* view = menuBar()->addMenu(tr("&View"));
-    for (QDockWidget* dock : docks_) view->addAction(dock->toggleViewAction());
-    log_dock_->toggleViewAction()->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_L));
-    log_dock_->toggleViewAction()->setObjectName(QStringLiteral("actionShowLog"));
-    view->addSeparator();
-    view->addAction(tr("&Reset Layout"), this, [this] {
-        restoreState(default_state_);
-        for (QDockWidget* dock : docks_)
-            if (dock != log_dock_) dock->show();
-    });
-
-    QMenu* help = menuBar()->addMenu(tr("&Help"));
-    help->addAction(tr("&About Lumen"), this, [this] {
-        QMessageBox::about(this, tr("About Lumen"),
-                           tr("<b>Lumen</b> %1<br>An LLM inference workstation: run a model and watch the engine "
-                              "work — tokens, KV blocks, latency and throughput.")
-                               .arg(QApplication::applicationVersion()));
-    });
+    buildViewMenu();
+    buildHelpMenu();
 }
 
 void MainWindow::rebuildRecentMenu() {
@@ -251,9 +223,11 @@ void MainWindow::connectModelSignals() {
     connect(worker_, &EngineWorker::modelLoaded, model_, &ModelPanel::showLoaded);
     connect(worker_, &EngineWorker::modelLoaded, this, [this](const ModelSummary& s) {
         QSettings().setValue(QStringLiteral("model/last"), s.path);
-        status_model_->setText(tr("%1 · %2 · %3")
-                                   .arg(s.name.isEmpty() ? QFileInfo(s.path).fileName() : s.name, s.architecture,
-                                        s.chatTemplate.isEmpty() ? tr("completion") : s.chatTemplate));
+        const QString name = s.name.isEmpty() ? QFileInfo(s.path).fileName() : s.name;
+        status_model_->setText(
+            tr("%1 · %2 · %3").arg(name, s.architecture, s.chatTemplate.isEmpty() ? tr("completion") : s.chatTemplate));
+        // Replaces an earlier failure's message, which would otherwise stay as if it were current.
+        statusBar()->showMessage(tr("Loaded %1.").arg(name), kStatusMessageMs);
         rebuildRecentMenu();
         plots_->clear();
     });
@@ -285,6 +259,9 @@ void MainWindow::connectChatSignals() {
 }
 
 void MainWindow::connectToolSignals() {
+    connect(chat_, &ChatPanel::generateRequested, decoding_,
+            [this](const GenerationJob& job) { decoding_->replyStarted(job.requestId); });
+    connect(worker_, &EngineWorker::generationFailed, decoding_, &DecodingPanel::replyFailed);
     connect(worker_, &EngineWorker::beamSearchFinished, decoding_, &DecodingPanel::showBeamSearch);
     connect(worker_, &EngineWorker::contrastiveFinished, decoding_, &DecodingPanel::showContrastive);
     connect(worker_, &EngineWorker::decodingStatsReady, decoding_, &DecodingPanel::showDecodingStats);
@@ -363,7 +340,29 @@ void MainWindow::saveLayout() {
     settings.setValue(QStringLiteral("window/state"), saveState());
 }
 
+// Quitting ends replies, a workload or a load in progress: ask first.
+bool MainWindow::confirmQuit() {
+    QStringList busy;
+    const int replies = chat_->generatingCount();
+    if (replies > 0)
+        busy << (replies == 1 ? tr("the reply being generated") : tr("%1 replies being generated").arg(replies));
+    if (serving_->isRunning()) busy << tr("a serving workload");
+    if (model_->isLoading()) busy << tr("a model loading");
+    if (busy.isEmpty()) return true;
+    QMessageBox box(QMessageBox::Question, tr("Quit Lumen"), tr("Quit and stop %1?").arg(busy.join(tr(" and "))),
+                    QMessageBox::Yes | QMessageBox::No, this);
+    box.setObjectName(QStringLiteral("quitConfirmation"));
+    box.setDefaultButton(QMessageBox::No);
+    box.button(QMessageBox::Yes)->setText(tr("Quit"));
+    box.button(QMessageBox::No)->setText(tr("Keep Running"));
+    return box.exec() == QMessageBox::Yes;
+}
+
 void MainWindow::closeEvent(QCloseEvent* event) {
+    if (!confirmQuit()) {
+        event->ignore();
+        return;
+    }
     saveLayout();
     worker_->requestStop();
     worker_->requestServeBenchStop();

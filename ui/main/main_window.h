@@ -1,9 +1,12 @@
-// The workstation's main window: the chat in the centre, and dockable,
-// restorable panels for the model, sampling, the KV-cache map, the live
-// performance plots and the engine log. It owns the ChatStore, the engine
-// worker's thread and the engine log callback (EngineLog), and wires the
-// worker's queued signals to the panels. Engine warnings and errors also show
-// in the status bar.
+// The workstation's main window: the chat in the centre; a settings side bar
+// (model, sampling, decoding, quantization) on the left and an inspector (KV-cache
+// map, performance plots, serving) on the right, each of which collapses; the
+// engine log below, closed by default. Every panel is a dock widget, arranged
+// by the layout presets (Chat, Inspect, Benchmark) and saved between runs. The
+// window fits 1280×720: side-bar panels scroll rather than set its minimum size.
+// It owns the ChatStore, the engine worker's thread and the engine log callback
+// (EngineLog), and wires the worker's queued signals to the panels. Engine
+// warnings and errors also show in the status bar.
 #pragma once
 
 #include <QMainWindow>
@@ -11,6 +14,8 @@
 
 #include "worker/engine_worker.h"
 
+class QAction;
+class QDialog;
 class QDockWidget;
 class QLabel;
 class QMenu;
@@ -31,6 +36,13 @@ class ServingPanel;
 class EngineLog;
 class LogPanel;
 struct LogEntry;
+
+// How the docks are arranged. Inspect is the default and what Reset Layout restores.
+enum class LayoutPreset {
+    chat,       // settings side bar and the chat; the inspector hidden
+    inspect,    // settings, chat, and the KV map above the performance plots
+    benchmark,  // the chat, and a wide Serving panel above the KV map; the settings hidden
+};
 
 struct MainWindowOptions {
     QString databasePath;  // empty: defaultChatDatabasePath()
@@ -64,18 +76,35 @@ public:
     EngineWorker* worker() const { return worker_; }
     ChatStore* chatStore() const { return store_; }
     QString storeError() const { return store_error_; }
+    static constexpr LayoutPreset kDefaultLayout = LayoutPreset::inspect;
+    QList<QDockWidget*> sidebarDocks() const { return sidebar_docks_; }
+    QList<QDockWidget*> inspectorDocks() const { return inspector_docks_; }
+    // Puts every dock in its place for `preset`, docked, sized to the window.
+    void applyLayout(LayoutPreset preset);
 
 public Q_SLOTS:
     void openModel(const QString& path);             // inspect, then load with the panel's settings
     void exportConversation(const QString& format);  // "md" or "json", asks for a file
+    void setSidebarVisible(bool visible);
+    void setInspectorVisible(bool visible);
+    void showUserGuide();
+    void showShortcuts();
 
 protected:
     void closeEvent(QCloseEvent* event) override;
+    void showEvent(QShowEvent* event) override;
 
 private:
     void buildPanels();
     void buildDocks();
+    QDockWidget* addPanelDock(QWidget* panel, const QString& title, const char* name, bool scrolls);
+    void sizeDocks(LayoutPreset preset);
     void buildMenus();
+    void buildViewMenu();
+    void buildLayoutActions();
+    void buildHelpMenu();
+    void syncLayoutActions();
+    bool confirmQuit();
     void buildStatusBar();
     void connectModelSignals();
     void connectChatSignals();
@@ -102,8 +131,20 @@ private:
     EngineLog* engine_log_;
     LogPanel* log_panel_;
     QDockWidget* log_dock_ = nullptr;
+    QDockWidget* model_dock_ = nullptr;
+    QDockWidget* kv_dock_ = nullptr;
+    QDockWidget* plots_dock_ = nullptr;
+    QDockWidget* serving_dock_ = nullptr;
     QList<QDockWidget*> docks_;
-    QByteArray default_state_;
+    QList<QDockWidget*> sidebar_docks_;    // model, sampling, decoding, quantization
+    QList<QDockWidget*> inspector_docks_;  // KV map, performance plots, serving
+    QAction* sidebar_action_ = nullptr;
+    QAction* inspector_action_ = nullptr;
+    QList<QAction*> layout_actions_;   // Chat, Inspect, Benchmark
+    bool size_docks_on_show_ = false;  // a layout applied before the window had its size
+    LayoutPreset pending_layout_ = kDefaultLayout;
+    QDialog* user_guide_ = nullptr;
+    QDialog* shortcuts_ = nullptr;
     QMenu* recent_menu_ = nullptr;
     QLabel* status_model_ = nullptr;
     QLabel* status_speed_ = nullptr;

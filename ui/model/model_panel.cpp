@@ -7,6 +7,7 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QFormLayout>
+#include <QGridLayout>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
@@ -94,7 +95,12 @@ QLayout* ModelPanel::buildFileRow() {
     recent_ = new QListWidget(this);
     recent_->setObjectName(QStringLiteral("recentModelsList"));
     recent_->setMaximumHeight(90);
+    // Long paths elide in the middle (the file name stays) instead of widening the panel.
+    recent_->setTextElideMode(Qt::ElideMiddle);
+    recent_->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    recent_->setUniformItemSizes(true);
     recent_->addItems(recentModels());
+    for (int i = 0; i < recent_->count(); ++i) recent_->item(i)->setToolTip(recent_->item(i)->text());
     auto* row = new QHBoxLayout;
     row->addWidget(path_, 1);
     row->addWidget(browse);
@@ -152,19 +158,23 @@ QLayout* ModelPanel::buildMixRow() {
     mix_type_->setToolTip(
         tr("Mixed precision: the tensors ticked beside stay in this format while the rest take "
            "the Weights format (the sensitive ends of the model, as Q4_K_M does)."));
-    auto* row = new QHBoxLayout;
-    row->addWidget(mix_type_);
+    // The format, then the tensors two by two: one row of five would set the side bar's width.
+    auto* grid = new QGridLayout;
+    grid->setContentsMargins(0, 0, 0, 0);
+    grid->addWidget(mix_type_, 0, 0, 1, 2);
+    int index = 0;
     for (const auto& [key, label] : {std::pair{"embd", tr("embeddings")}, std::pair{"output", tr("output")},
                                      std::pair{"first", tr("first layer")}, std::pair{"last", tr("last layer")}}) {
         auto* box = new QCheckBox(label, this);
         box->setObjectName(QStringLiteral("weightsMix_%1").arg(QLatin1String(key)));
         box->setProperty("mixKey", QString::fromLatin1(key));
         box->setChecked(true);
-        row->addWidget(box);
+        grid->addWidget(box, 1 + index / 2, index % 2);
+        ++index;
         mix_boxes_.push_back(box);
         connect(box, &QCheckBox::toggled, this, &ModelPanel::updateEstimate);
     }
-    return row;
+    return grid;
 }
 
 QLayout* ModelPanel::buildCalibrationRow() {
@@ -430,6 +440,7 @@ void ModelPanel::rememberRecent(const QString& path) {
     QSettings().setValue(kRecentKey, recent);
     recent_->clear();
     recent_->addItems(recent);
+    for (int i = 0; i < recent_->count(); ++i) recent_->item(i)->setToolTip(recent_->item(i)->text());
 }
 
 }  // namespace lumen::ui

@@ -17,6 +17,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+
+#include "plots/plot_fit.h"
 
 namespace lumen::ui {
 
@@ -54,6 +57,23 @@ QSharedPointer<QCPAxisTickerFixed> wholeNumberTicker() {
     ticker->setTickStep(1.0);
     ticker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
     return ticker;
+}
+
+// A line graph's data with a break before each index in `breaks` (ascending): QCustomPlot
+// draws no line through a NaN value. The break's key lies between its neighbours.
+QVector<double> withBreaks(const QVector<double>& data, const QVector<int>& breaks, bool keys) {
+    if (breaks.isEmpty()) return data;
+    QVector<double> out;
+    out.reserve(data.size() + breaks.size());
+    int next = 0;
+    for (int i = 0; i < data.size(); ++i) {
+        if (next < breaks.size() && breaks[next] == i) {
+            ++next;
+            if (i > 0) out.push_back(keys ? (data[i - 1] + data[i]) / 2 : std::numeric_limits<double>::quiet_NaN());
+        }
+        out.push_back(data[i]);
+    }
+    return out;
 }
 
 void rescaleKeyAxis(QCPAxis* axis, double lo, double hi) {
@@ -160,6 +180,7 @@ void PerformancePlots::buildPlot(PlotId id, const QString& title) {
     pageLayout->addLayout(buttons);
     pageLayout->addWidget(plot, 1);
 
+    fitPlotText(plot);
     plots_[id] = plot;
     tabs_->addTab(page, title);
 }
@@ -285,12 +306,17 @@ void PerformancePlots::markDirty(PlotId id) {
 }
 
 void PerformancePlots::addStep(const StepStatsData& step) {
+    const double start = step.wallTimeSec - step.stepMs / 1000.0;
+    const bool afterIdle = last_step_end_sec_ >= 0 && start - last_step_end_sec_ > kIdleGapSec;
+    last_step_end_sec_ = step.wallTimeSec;
+    decode_after_idle_ = decode_after_idle_ || afterIdle;
     if (!step.prefill) {
-        decode_.push_back({step.wallTimeSec, step.requestId, step.step, step.decodeTps});
+        decode_.push_back({step.wallTimeSec, step.requestId, step.step, step.decodeTps, decode_after_idle_});
+        decode_after_idle_ = false;
         trim(decode_);
         markDirty(DecodeTps);
     }
-    memory_.push_back({step.wallTimeSec, step.weightBytes, step.kvUsedBytes, step.kvReservedBytes});
+    memory_.push_back({step.wallTimeSec, step.weightBytes, step.kvUsedBytes, step.kvReservedBytes, afterIdle});
     trim(memory_);
     markDirty(Memory);
 }
@@ -330,6 +356,8 @@ void PerformancePlots::clear() {
     ttft_.clear();
     itl_.clear();
     memory_.clear();
+    last_step_end_sec_ = -1;
+    decode_after_idle_ = false;
     reply_count_ = 0;
     for (int i = 0; i < PlotCount; ++i) markDirty(PlotId(i));
 }
@@ -348,11 +376,13 @@ void PerformancePlots::syncPlot(int id) const {
     switch (id) {
         case DecodeTps: {
             QVector<double> keys, values;
+            QVector<int> breaks;
             for (const DecodePoint& d : decode_) {
+                if (d.afterIdle) breaks.push_back(keys.size());
                 keys.push_back(d.wallTimeSec);
                 values.push_back(d.decodeTps);
             }
-            maxValue = syncTimeline(p, keys, values);
+            maxValue = syncTimeline(p, keys, values, breaks);
             break;
         }
         case ItlTimeline: {
@@ -374,9 +404,9 @@ void PerformancePlots::syncPlot(int id) const {
 }
 
 // One graph of values over time; returns the largest value.
-double PerformancePlots::syncTimeline(QCustomPlot* p, const QVector<double>& keys,
-                                      const QVector<double>& values) const {
-    p->graph(0)->setData(keys, values);
+double PerformancePlots::syncTimeline(QCustomPlot* p, const QVector<double>& keys, const QVector<double>& values,
+                                      const QVector<int>& breaks) const {
+    p->graph(0)->setData(withBreaks(keys, breaks, true), withBreaks(values, breaks, false), true);
     if (!keys.isEmpty())
         rescaleKeyAxis(p->xAxis, *std::min_element(keys.cbegin(), keys.cend()),
                        *std::max_element(keys.cbegin(), keys.cend()));
@@ -431,9 +461,12 @@ double PerformancePlots::syncMemory(QCustomPlot* p) const {
         series[1].push_back(mib(m.kvUsedBytes));
         series[2].push_back(mib(m.kvReservedBytes));
     }
+    QVector<int> breaks;
+    for (int i = 0; i < int(memory_.size()); ++i)
+        if (memory_[size_t(i)].afterIdle) breaks.push_back(i);
     double maxValue = 0;
     for (int g = 0; g < 3; ++g) {
-        p->graph(g)->setData(keys, series[g]);
+        p->graph(g)->setData(withBreaks(keys, breaks, true), withBreaks(series[g], breaks, false), true);
         for (double v : series[g]) maxValue = std::max(maxValue, v);
     }
     if (!keys.isEmpty())
@@ -568,7 +601,10 @@ bool PerformancePlots::exportPng(const QString& name, const QString& path, QStri
                         .arg(name, path, info.absolutePath()));
     if (info.isDir()) return fail(tr("Cannot write PNG of plot '%1' to '%2': it is a folder").arg(name, path));
     if (dirty_[id]) syncPlot(id);
-    if (!plots_[id]->savePng(path, kPngWidth, kPngHeight))
+    showFullPlotText(plots_[id]);  // the export has its own size: the widget's shortened texts do not apply
+    const bool saved = plots_[id]->savePng(path, kPngWidth, kPngHeight);
+    plots_[id]->replot(QCustomPlot::rpQueuedReplot);
+    if (!saved)
         return fail(tr("Cannot write PNG of plot '%1' to '%2': the image could not be saved "
                        "(is the folder writable?)")
                         .arg(name, path));

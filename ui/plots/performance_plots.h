@@ -65,6 +65,9 @@ public:
     static constexpr int kDefaultMaxPoints = 20000;
     // Interval of the throttled live replot.
     static constexpr int kReplotIntervalMs = 100;
+    // A pause between engine steps longer than this breaks the time lines: no line
+    // is drawn across a time when nothing ran.
+    static constexpr double kIdleGapSec = 1.0;
     // Size of exported PNGs.
     static constexpr int kPngWidth = 800;
     static constexpr int kPngHeight = 500;
@@ -103,6 +106,7 @@ private:
         qint64 requestId;
         int step;
         double decodeTps;
+        bool afterIdle;  // the engine was idle before this point: no line from the previous one
     };
     struct TtftPoint {
         qint64 request;  // 1-based request number since the last clear()
@@ -127,6 +131,7 @@ private:
         qint64 weightBytes;
         qint64 kvUsedBytes;
         qint64 kvReservedBytes;
+        bool afterIdle;
     };
 
     void buildPlot(PlotId id, const QString& title);
@@ -142,7 +147,9 @@ private:
     // Copies the retained data into the plot and rescales its axes.
     void syncPlot(int id) const;
     // Each returns the largest value shown, for the value axis.
-    double syncTimeline(QCustomPlot* plot, const QVector<double>& keys, const QVector<double>& values) const;
+    // A break (NaN) goes before each index in `breaks`.
+    double syncTimeline(QCustomPlot* plot, const QVector<double>& keys, const QVector<double>& values,
+                        const QVector<int>& breaks = {}) const;
     double syncTtft(QCustomPlot* plot) const;
     double syncItlHistogram(QCustomPlot* plot) const;
     double syncMemory(QCustomPlot* plot) const;
@@ -163,6 +170,8 @@ private:
     std::deque<ItlPoint> itl_;
     std::deque<MemoryPoint> memory_;
     std::deque<DecodingPoint> decoding_;
+    double last_step_end_sec_ = -1;   // when the engine's last step ended
+    bool decode_after_idle_ = false;  // an idle pause came since the last decode point
     qint64 reply_count_ = 0;
     qint64 decoding_count_ = 0;
 };

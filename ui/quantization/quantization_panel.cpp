@@ -14,6 +14,7 @@
 
 #include "common/spin_boxes.h"
 #include "plots/performance_plots.h"
+#include "plots/plot_fit.h"
 
 namespace lumen::ui {
 
@@ -43,7 +44,7 @@ QString mib(qint64 bytes) {
 QuantizationPanel::QuantizationPanel(QWidget* parent) : QWidget(parent) {
     setObjectName(QStringLiteral("quantizationPanel"));
     QLayout* form = buildEvaluationForm();
-    status_ = new QLabel(tr("Load a model, then evaluate it. Choose the weight format in the Model panel."), this);
+    status_ = new QLabel(this);
     status_->setObjectName(QStringLiteral("quantStatusLabel"));
     status_->setWordWrap(true);
     status_->setMinimumHeight(3 * status_->fontMetrics().lineSpacing());  // wrapped lines keep their room
@@ -108,6 +109,7 @@ void QuantizationPanel::buildComparisonViews(QSplitter* views) {
     kld->setBrush(QColor(214, 39, 40, 150));
     kld_plot_->yAxis->setLabel(tr("KL divergence (nats)"));
     kld_plot_->xAxis->setLabel(tr("Evaluation (format)"));
+    fitPlotText(kld_plot_);
     views->addWidget(comparison_);
     views->addWidget(kld_plot_);
 }
@@ -134,6 +136,7 @@ void QuantizationPanel::buildTensorViews(QSplitter* views) {
     hist->setBrush(QColor(31, 119, 180, 150));
     tensor_histogram_->xAxis->setLabel(tr("log10 NMSE of the tensor's weights"));
     tensor_histogram_->yAxis->setLabel(tr("Tensors (count)"));
+    fitPlotText(tensor_histogram_);
     views->addWidget(tensors_);
     views->addWidget(tensor_histogram_);
 }
@@ -151,6 +154,18 @@ QuantEvalSettings QuantizationPanel::settings() const {
 void QuantizationPanel::setModelLoaded(bool loaded) {
     loaded_ = loaded;
     evaluate_->setEnabled(loaded_ && !running_);
+    // The hint follows the model; a result or an error stays until the next evaluation.
+    const QString needModel = tr("Load a model, then evaluate it. Choose the weight format in the Model panel.");
+    const QString ready =
+        tr("Ready: Evaluate scores the loaded model. Choose the weight format in the Model panel "
+           "before loading.");
+    const QString shown = status_->text();
+    if (running_ || !(shown.isEmpty() || shown == needModel || shown == ready)) return;
+    status_->setText(loaded_ ? ready : needModel);
+}
+
+QString QuantizationPanel::statusText() const {
+    return status_->text();
 }
 
 void QuantizationPanel::showFailure(const QString& message) {

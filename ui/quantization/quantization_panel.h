@@ -27,6 +27,7 @@ public:
     explicit QuantizationPanel(QWidget* parent = nullptr);
     QuantEvalSettings settings() const;
     int evaluations() const { return int(results_.size()); }
+    QString statusText() const;
 
 public Q_SLOTS:
     void setModelLoaded(bool loaded);

@@ -1,7 +1,8 @@
-// SamplingPanel: the controls, their ranges and tooltips, presets, and the
-// current settings persisted in QSettings.
+// SamplingPanel: the controls, their ranges and tooltips, presets, the seed
+// drawn per reply, and the current settings persisted in QSettings.
 #include "sampling/sampling_panel.h"
 
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QFormLayout>
@@ -13,10 +14,13 @@
 #include <QLineEdit>
 #include <QMessageBox>
 #include <QPushButton>
+#include <QRandomGenerator>
 #include <QRegularExpressionValidator>
 #include <QSettings>
 #include <QSpinBox>
 #include <QVBoxLayout>
+
+#include <cmath>
 
 #include "common/spin_boxes.h"
 #include "sampling/sampling_preset_model.h"
@@ -26,6 +30,21 @@ namespace lumen::ui {
 namespace {
 
 const char* kCurrentKey = "sampling/current";
+
+// The spin boxes round to their decimals, so a preset's floats come back within this.
+bool nearlyEqual(float a, float b) {
+    return std::abs(a - b) < 1e-4f;
+}
+
+// Everything a preset sets except the seed, which a reply draws unless it is fixed.
+bool sameSettings(const SamplingPreset& preset, const SamplingParams& p, int maxTokens) {
+    const SamplingParams& q = preset.params;
+    return nearlyEqual(q.temperature, p.temperature) && q.top_k == p.top_k && nearlyEqual(q.top_p, p.top_p) &&
+           nearlyEqual(q.min_p, p.min_p) && nearlyEqual(q.repeat_penalty, p.repeat_penalty) &&
+           nearlyEqual(q.presence_penalty, p.presence_penalty) &&
+           nearlyEqual(q.frequency_penalty, p.frequency_penalty) && q.penalty_last_n == p.penalty_last_n &&
+           q.no_repeat_ngram == p.no_repeat_ngram && preset.maxTokens == maxTokens;
+}
 
 }  // namespace
 
@@ -37,7 +56,7 @@ SamplingPanel::SamplingPanel(QWidget* parent) : QWidget(parent) {
 
     // The rows follow the chain's order: penalties, then the filters, then the draw.
     auto* form = new QFormLayout;
-    form->addRow(tr("Preset"), buildPresetRow());
+    addPresetRows(form);
     addPenaltyRows(form);
     addFilterRows(form);
     addDrawRows(form);
@@ -54,18 +73,28 @@ SamplingPanel::SamplingPanel(QWidget* parent) : QWidget(parent) {
     layout->addWidget(chain_);
     layout->addStretch(1);
 
-    // Restore the last settings, else the Balanced defaults.
-    const QJsonObject saved = QJsonDocument::fromJson(QSettings().value(kCurrentKey).toByteArray()).object();
-    setParams(saved.isEmpty() ? SamplingParams{} : sampling_params_from_json(saved.value("params").toObject()),
-              saved.value("max_tokens").toInt(512));
+    restoreCurrent();
     connectPersistence();
 }
 
-QLayout* SamplingPanel::buildPresetRow() {
+// The last settings, else the Balanced defaults; the preset box names their preset.
+void SamplingPanel::restoreCurrent() {
+    const QJsonObject saved = QJsonDocument::fromJson(QSettings().value(kCurrentKey).toByteArray()).object();
+    chosen_preset_ = saved.value("preset").toString();
+    fixed_seed_->setChecked(saved.value("fixed_seed").toBool(false));
+    setParams(saved.isEmpty() ? SamplingParams{} : sampling_params_from_json(saved.value("params").toObject()),
+              saved.value("max_tokens").toInt(512));
+}
+
+// The preset box, then Save as… and Delete below it (beside it they would widen the side bar).
+void SamplingPanel::addPresetRows(QFormLayout* form) {
     preset_combo_ = new QComboBox(this);
     preset_combo_->setObjectName(QStringLiteral("presetCombo"));
     preset_combo_->setModel(presets_);
-    preset_combo_->setToolTip(tr("Apply a preset. Greedy always picks the most likely token."));
+    preset_combo_->setPlaceholderText(customPresetName());  // shown when no preset matches the settings
+    preset_combo_->setToolTip(tr("Apply a preset. Greedy always picks the most likely token. \"%1\": the settings "
+                                 "are no preset's.")
+                                  .arg(customPresetName()));
     auto* save = new QPushButton(tr("Save as…"), this);
     save->setObjectName(QStringLiteral("savePresetButton"));
     auto* remove = new QPushButton(tr("Delete"), this);
@@ -73,11 +102,12 @@ QLayout* SamplingPanel::buildPresetRow() {
     connect(preset_combo_, &QComboBox::activated, this, &SamplingPanel::applyPreset);
     connect(save, &QPushButton::clicked, this, &SamplingPanel::askAndSavePreset);
     connect(remove, &QPushButton::clicked, this, &SamplingPanel::deleteSelectedPreset);
-    auto* row = new QHBoxLayout;
-    row->addWidget(preset_combo_, 1);
-    row->addWidget(save);
-    row->addWidget(remove);
-    return row;
+    auto* buttons = new QHBoxLayout;
+    buttons->addStretch(1);
+    buttons->addWidget(save);
+    buttons->addWidget(remove);
+    form->addRow(tr("Preset"), preset_combo_);
+    form->addRow(QString(), buttons);
 }
 
 void SamplingPanel::addPenaltyRows(QFormLayout* form) {
@@ -123,7 +153,15 @@ void SamplingPanel::addDrawRows(QFormLayout* form) {
     seed_ = new QLineEdit(this);
     seed_->setObjectName(QStringLiteral("seedEdit"));
     seed_->setValidator(new QRegularExpressionValidator(QRegularExpression(QStringLiteral("[0-9]{1,20}")), seed_));
-    seed_->setToolTip(tr("Seed of the random draw (0 … 2^64−1). The same seed and settings give the same reply."));
+    seed_->setToolTip(
+        tr("Seed of the random draw (0 … 2^64−1). The same seed and settings give the same reply. "
+           "Unless Fixed is ticked, each reply draws a new seed, shown here and in the reply's "
+           "sampling line: tick Fixed to repeat it."));
+    fixed_seed_ = new QCheckBox(tr("Fixed"), this);
+    fixed_seed_->setObjectName(QStringLiteral("fixedSeedCheck"));
+    fixed_seed_->setToolTip(
+        tr("Use this seed for every reply. Off: each reply draws a new seed, so Regenerate gives "
+           "a different reply."));
     connect(seed_, &QLineEdit::editingFinished, this, [this] {
         bool ok = false;
         seed_->text().toULongLong(&ok);
@@ -133,8 +171,11 @@ void SamplingPanel::addDrawRows(QFormLayout* form) {
         }
     });
     max_tokens_ = intSpin(this, "maxTokensSpin", 1, 1 << 20, tr("The most tokens one reply may generate."));
+    auto* seedRow = new QHBoxLayout;
+    seedRow->addWidget(seed_, 1);
+    seedRow->addWidget(fixed_seed_);
     form->addRow(tr("Temperature"), temperature_);
-    form->addRow(tr("Seed"), seed_);
+    form->addRow(tr("Seed"), seedRow);
     form->addRow(tr("Max tokens"), max_tokens_);
 }
 
@@ -148,6 +189,10 @@ void SamplingPanel::connectPersistence() {
     for (QSpinBox* s : {top_k_, penalty_last_n_, no_repeat_ngram_, max_tokens_})
         connect(s, &QSpinBox::valueChanged, this, persist);
     connect(seed_, &QLineEdit::textChanged, this, persist);
+    connect(fixed_seed_, &QCheckBox::toggled, this, persist);
+    connect(presets_, &QAbstractItemModel::rowsInserted, this, &SamplingPanel::showMatchingPreset);
+    connect(presets_, &QAbstractItemModel::rowsRemoved, this, &SamplingPanel::showMatchingPreset);
+    connect(presets_, &QAbstractItemModel::dataChanged, this, &SamplingPanel::showMatchingPreset);
 }
 
 // ------------------------------------------------------------------ settings and presets
@@ -167,6 +212,19 @@ SamplingParams SamplingPanel::params() const {
     const quint64 seed = seed_->text().toULongLong(&ok);
     if (ok) p.seed = seed;
     return p;
+}
+
+SamplingParams SamplingPanel::paramsForReply() {
+    if (!fixed_seed_->isChecked()) seed_->setText(QString::number(QRandomGenerator::global()->generate64()));
+    return params();
+}
+
+bool SamplingPanel::fixedSeed() const {
+    return fixed_seed_->isChecked();
+}
+
+void SamplingPanel::setFixedSeed(bool fixed) {
+    fixed_seed_->setChecked(fixed);
 }
 
 int SamplingPanel::maxTokens() const {
@@ -193,19 +251,47 @@ void SamplingPanel::setParams(const SamplingParams& p, int maxTokens) {
 void SamplingPanel::applyPreset(int row) {
     if (row < 0 || row >= presets_->rowCount()) return;
     const SamplingPreset& preset = presets_->preset(row);
+    chosen_preset_ = preset.name;
     setParams(preset.params, preset.maxTokens);
-    preset_combo_->setCurrentIndex(row);
 }
 
 bool SamplingPanel::saveCurrentAsPreset(const QString& name, QString* error) {
     const int row = presets_->savePreset(name, params(), maxTokens(), error);
     if (row < 0) return false;
-    preset_combo_->setCurrentIndex(row);
+    chosen_preset_ = presets_->preset(row).name;
+    persistCurrent();
     return true;
 }
 
+QString SamplingPanel::customPresetName() {
+    return tr("Custom");
+}
+
+QString SamplingPanel::presetName() const {
+    const int row = matchingPreset();
+    return row < 0 ? customPresetName() : presets_->preset(row).name;
+}
+
+int SamplingPanel::matchingPreset() const {
+    const SamplingParams p = params();
+    const int chosen = presets_->rowOf(chosen_preset_);
+    if (chosen >= 0 && sameSettings(presets_->preset(chosen), p, maxTokens())) return chosen;
+    for (int row = 0; row < presets_->rowCount(); ++row)
+        if (sameSettings(presets_->preset(row), p, maxTokens())) return row;
+    return -1;
+}
+
+void SamplingPanel::showMatchingPreset() {
+    preset_combo_->setCurrentIndex(matchingPreset());
+}
+
 void SamplingPanel::persistCurrent() {
-    const QJsonObject o{{"params", sampling_params_to_json(params())}, {"max_tokens", maxTokens()}};
+    showMatchingPreset();
+    const int row = matchingPreset();
+    const QJsonObject o{{"params", sampling_params_to_json(params())},
+                        {"max_tokens", maxTokens()},
+                        {"fixed_seed", fixed_seed_->isChecked()},
+                        {"preset", row < 0 ? QString() : presets_->preset(row).name}};
     QSettings().setValue(kCurrentKey, QJsonDocument(o).toJson(QJsonDocument::Compact));
     Q_EMIT settingsChanged();
 }
@@ -221,8 +307,11 @@ void SamplingPanel::askAndSavePreset() {
 
 void SamplingPanel::deleteSelectedPreset() {
     QString error;
-    if (!presets_->removePreset(preset_combo_->currentIndex(), &error))
-        QMessageBox::information(this, tr("Delete sampling preset"), error);
+    if (preset_combo_->currentIndex() < 0)
+        error = tr("The settings are not a preset's: choose one of your presets to delete it.");
+    else if (presets_->removePreset(preset_combo_->currentIndex(), &error))
+        return;
+    QMessageBox::information(this, tr("Delete sampling preset"), error);
 }
 
 }  // namespace lumen::ui

@@ -1,19 +1,28 @@
-// ServingPanel: workload controls, live plots and the run's summary.
+// ServingPanel: workload controls, live plots, the run's summary and their export.
 #include "serving/serving_panel.h"
 
+#include <QAction>
 #include <QComboBox>
+#include <QDir>
 #include <QDoubleSpinBox>
+#include <QFileDialog>
+#include <QFileInfo>
 #include <QFormLayout>
 #include <QGridLayout>
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QMenu>
+#include <QMessageBox>
 #include <QPushButton>
+#include <QSaveFile>
 #include <QSpinBox>
 #include <QTextBrowser>
 #include <QTimer>
+#include <QToolButton>
 #include <QVBoxLayout>
 
 #include "common/spin_boxes.h"
+#include "plots/plot_fit.h"
 
 namespace lumen::ui {
 
@@ -42,16 +51,36 @@ void fillHistogram(QCustomPlot* plot, const QVector<double>& samples) {
     bars->setData(keys, values, true);
 }
 
+// A small legend in the top-left corner: the plots are small, and a full-size legend covers them.
+void compactLegend(QCustomPlot* plot) {
+    QFont font = plot->legend->font();
+    font.setPointSizeF(font.pointSizeF() * 0.8);
+    plot->legend->setFont(font);
+    plot->legend->setIconSize(14, 8);
+    plot->legend->setRowSpacing(-2);
+    plot->legend->setBrush(QColor(255, 255, 255, 200));
+    plot->legend->setVisible(true);
+    plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
+}
+
 }  // namespace
 
 QCustomPlot* ServingPanel::makePlot(const char* name, const QString& title, const QString& x, const QString& y) {
     auto* plot = new QCustomPlot(this);
     plot->setObjectName(QString::fromLatin1(name));
-    plot->setMinimumSize(220, 150);
+    plot->setMinimumSize(150, 120);
     plot->plotLayout()->insertRow(0);
     plot->plotLayout()->addElement(0, 0, new QCPTextElement(plot, title, QFont(font().family(), 9, QFont::Bold)));
     plot->xAxis->setLabel(x);
     plot->yAxis->setLabel(y);
+    fitPlotText(plot);
+    for (const bool png : {true, false}) {  // right-click: export this plot
+        auto* action = new QAction(png ? tr("Export PNG…") : tr("Export CSV…"), plot);
+        action->setObjectName((png ? QStringLiteral("exportPng_") : QStringLiteral("exportCsv_")) + plot->objectName());
+        connect(action, &QAction::triggered, this, [this, plot, png] { exportInteractive(plot->objectName(), png); });
+        plot->addAction(action);
+    }
+    plot->setContextMenuPolicy(Qt::ActionsContextMenu);
     return plot;
 }
 
@@ -64,10 +93,11 @@ ServingPanel::ServingPanel(QWidget* parent) : QWidget(parent) {
     summary_view_->setMaximumHeight(150);
     auto* right = new QVBoxLayout;
     right->addLayout(plots, 1);
+    right->addLayout(buildExportRow());
     right->addWidget(summary_view_);
-    auto* layout = new QHBoxLayout(this);
-    layout->addLayout(controls);
-    layout->addLayout(right, 1);
+    layout_ = new QBoxLayout(QBoxLayout::LeftToRight, this);
+    layout_->addLayout(controls);
+    layout_->addLayout(right, 1);
 
     replot_timer_ = new QTimer(this);
     replot_timer_->setInterval(100);  // live, at most ten redraws a second
@@ -133,18 +163,46 @@ void ServingPanel::addWorkloadRows(QFormLayout* form) {
     form->addRow(tr("Max concurrency"), concurrency_);
 }
 
+// One Export button: every plot as PNG or CSV, and the summary as CSV.
+QLayout* ServingPanel::buildExportRow() {
+    auto* menu = new QMenu(this);
+    for (QCustomPlot* p : {throughput_, queue_, ttft_hist_, itl_hist_}) {
+        const QString name = p->objectName();
+        const QString title = fullText(p->plotLayout()->element(0, 0));
+        menu->addAction(tr("%1 as PNG…").arg(title), this, [this, name] { exportInteractive(name, true); });
+        menu->addAction(tr("%1 as CSV…").arg(title), this, [this, name] { exportInteractive(name, false); });
+    }
+    menu->addSeparator();
+    QAction* summary = menu->addAction(tr("Summary as CSV…"), this,
+                                       [this] { exportInteractive(QStringLiteral("serve_summary"), false); });
+    summary->setObjectName(QStringLiteral("exportCsv_serve_summary"));
+    auto* button = new QToolButton(this);
+    button->setObjectName(QStringLiteral("serveExportButton"));
+    button->setText(tr("Export…"));
+    button->setToolTip(
+        tr("Save a plot as PNG, the data behind it as CSV, or the summary's figures as CSV. "
+           "Right-click a plot for its own."));
+    button->setMenu(menu);
+    button->setPopupMode(QToolButton::InstantPopup);
+    button->setAutoRaise(true);
+    auto* row = new QHBoxLayout;
+    row->addWidget(button);
+    row->addStretch(1);
+    return row;
+}
+
 // Throughput and queue depth over time; the TTFT and ITL distributions.
 QLayout* ServingPanel::buildPlots() {
     throughput_ = makePlot("serve_throughput", tr("Throughput"), tr("Time (s)"), tr("Tokens/s"));
     throughput_->addGraph()->setName(tr("decode"));
     throughput_->addGraph()->setName(tr("prefill"));
     throughput_->graph(1)->setPen(QPen(QColor(0xe0, 0x7b, 0x00)));
-    throughput_->legend->setVisible(true);
+    compactLegend(throughput_);
     queue_ = makePlot("serve_queue", tr("Queue depth"), tr("Time (s)"), tr("Requests"));
     queue_->addGraph()->setName(tr("running"));
     queue_->addGraph()->setName(tr("waiting"));
     queue_->graph(1)->setPen(QPen(QColor(0xc0, 0x1c, 0x28)));
-    queue_->legend->setVisible(true);
+    compactLegend(queue_);
     ttft_hist_ = makePlot("serve_ttft_hist", tr("TTFT distribution"), tr("TTFT (ms)"), tr("Requests"));
     new QCPBars(ttft_hist_->xAxis, ttft_hist_->yAxis);
     itl_hist_ = makePlot("serve_itl_hist", tr("ITL distribution"), tr("Inter-token latency (ms)"), tr("Tokens"));
@@ -199,10 +257,22 @@ void ServingPanel::setModelLoaded(bool loaded) {
     updateControls();
 }
 
+QString ServingPanel::statusText() const {
+    return status_->text();
+}
+
 void ServingPanel::updateControls() {
     run_->setEnabled(model_loaded_ && !running_);
     stop_->setEnabled(running_);
-    if (!model_loaded_ && !running_) status_->setText(tr("Load a model to run a workload."));
+    const QString needModel = tr("Load a model to run a workload.");
+    if (!model_loaded_ && !running_ && status_->text().isEmpty()) status_->setText(needModel);
+    if (model_loaded_ && status_->text() == needModel) status_->setText(tr("Ready: choose a workload and press Run."));
+}
+
+void ServingPanel::resizeEvent(QResizeEvent* event) {
+    QWidget::resizeEvent(event);
+    const auto direction = width() < kSideBySideWidth ? QBoxLayout::TopToBottom : QBoxLayout::LeftToRight;
+    if (layout_->direction() != direction) layout_->setDirection(direction);
 }
 
 void ServingPanel::clearPlots() {
@@ -267,6 +337,82 @@ void ServingPanel::onFailed(const QString& message) {
     replotNow();
     updateControls();
 }
+
+// ------------------------------------------------------------------ export
+
+QString ServingPanel::csv(const QString& name) const {
+    auto graphCsv = [](QCustomPlot* p, const QString& header) {
+        QString out = header;
+        const auto* first = p->graph(0)->data().data();
+        const auto* second = p->graph(1)->data().data();
+        for (int i = 0; i < first->size() && i < second->size(); ++i)
+            out += QStringLiteral("%1,%2,%3\n")
+                       .arg((first->constBegin() + i)->key)
+                       .arg((first->constBegin() + i)->value)
+                       .arg((second->constBegin() + i)->value);
+        return out;
+    };
+    auto histogramCsv = [](const QVector<double>& samples) {
+        QString out = QStringLiteral("bin_start_ms,bin_end_ms,count\n");
+        const HistogramBins bins = histogramBins(samples);
+        for (int i = 0; i < bins.binCount(); ++i)
+            out += QStringLiteral("%1,%2,%3\n").arg(bins.binStart(i)).arg(bins.binEnd(i)).arg(bins.counts[i]);
+        return out;
+    };
+    if (name == QLatin1String("serve_throughput"))
+        return graphCsv(throughput_, QStringLiteral("time_s,decode_tokens_per_s,prefill_tokens_per_s\n"));
+    if (name == QLatin1String("serve_queue")) return graphCsv(queue_, QStringLiteral("time_s,running,waiting\n"));
+    if (name == QLatin1String("serve_ttft_hist")) return histogramCsv(ttft_ms_);
+    if (name == QLatin1String("serve_itl_hist")) return histogramCsv(itl_ms_);
+    if (name == QLatin1String("serve_summary")) return summary_.csv;
+    return {};
+}
+
+bool ServingPanel::exportCsv(const QString& name, const QString& path, QString* error) const {
+    const bool known = plot(name) || name == QLatin1String("serve_summary");
+    const QByteArray bytes = csv(name).toUtf8();
+    QString why;
+    if (!known)
+        why = tr("unknown plot '%1'").arg(name);
+    else if (bytes.isEmpty())
+        why = tr("no workload has finished yet");
+    QSaveFile file(path);
+    if (why.isEmpty() && !file.open(QIODevice::WriteOnly)) why = file.errorString();
+    if (why.isEmpty() && (file.write(bytes) != bytes.size() || !file.commit())) why = file.errorString();
+    if (!why.isEmpty() && error) *error = tr("Cannot write CSV of '%1' to '%2': %3").arg(name, path, why);
+    return why.isEmpty();
+}
+
+bool ServingPanel::exportPng(const QString& name, const QString& path, QString* error) const {
+    QCustomPlot* p = plot(name);
+    QString why;
+    if (!p)
+        why = tr("unknown plot '%1'").arg(name);
+    else if (!QFileInfo(path).absoluteDir().exists())
+        why = tr("the folder does not exist");
+    else {
+        showFullPlotText(p);  // the export has its own size: the widget's shortened texts do not apply
+        if (!p->savePng(path, PerformancePlots::kPngWidth, PerformancePlots::kPngHeight))
+            why = tr("the image could not be saved");
+        p->replot(QCustomPlot::rpQueuedReplot);
+    }
+    if (!why.isEmpty() && error) *error = tr("Cannot write PNG of '%1' to '%2': %3").arg(name, path, why);
+    return why.isEmpty();
+}
+
+void ServingPanel::exportInteractive(const QString& name, bool png) {
+    const QString suffix = png ? QStringLiteral("png") : QStringLiteral("csv");
+    QString path = QFileDialog::getSaveFileName(this, png ? tr("Export plot as PNG") : tr("Export as CSV"),
+                                                QDir::home().filePath(QStringLiteral("lumen_%1.%2").arg(name, suffix)),
+                                                png ? tr("PNG images (*.png)") : tr("CSV files (*.csv)"));
+    if (path.isEmpty()) return;
+    if (QFileInfo(path).suffix().isEmpty()) path += QLatin1Char('.') + suffix;
+    QString error;
+    if (!(png ? exportPng(name, path, &error) : exportCsv(name, path, &error)))
+        QMessageBox::warning(this, png ? tr("Export PNG") : tr("Export CSV"), error);
+}
+
+// ------------------------------------------------------------------ plots
 
 void ServingPanel::replotNow() {
     dirty_ = false;

@@ -2,6 +2,8 @@
 // lengths, shared prefix, arrival rate or concurrency) through the loaded
 // model's serving engine, with live plots of throughput, queue depth and the
 // TTFT and inter-token-latency distributions, and the summary table at the end.
+// Each plot exports as PNG and as the CSV of its data, and the summary as CSV.
+// Narrower than kSideBySideWidth, the controls go above the plots.
 #pragma once
 
 #include <QVector>
@@ -10,6 +12,7 @@
 #include "plots/performance_plots.h"  // includes <qcustomplot.h> safely under QT_NO_KEYWORDS
 #include "worker/engine_events.h"
 
+class QBoxLayout;
 class QComboBox;
 class QDoubleSpinBox;
 class QFormLayout;
@@ -25,6 +28,9 @@ namespace lumen::ui {
 class ServingPanel : public QWidget {
     Q_OBJECT
 public:
+    // Below this width the workload controls stack above the plots.
+    static constexpr int kSideBySideWidth = 600;
+
     explicit ServingPanel(QWidget* parent = nullptr);
 
     ServeBenchSettings settings() const;
@@ -34,6 +40,15 @@ public:
     QCustomPlot* plot(const QString& name) const;
     const ServeBenchSummary& lastSummary() const { return summary_; }
     void replotNow();
+    QString statusText() const;
+    // Exports: a plot by name as PNG, or a plot's data or "serve_summary" (the
+    // summary table's figures) as CSV. On failure *error says why.
+    QString csv(const QString& name) const;
+    bool exportCsv(const QString& name, const QString& path, QString* error) const;
+    bool exportPng(const QString& name, const QString& path, QString* error) const;
+
+protected:
+    void resizeEvent(QResizeEvent* event) override;
 
 public Q_SLOTS:
     void setModelLoaded(bool loaded);
@@ -51,6 +66,8 @@ private:
     QLayout* buildWorkloadControls();
     void addWorkloadRows(QFormLayout* form);
     QLayout* buildPlots();
+    QLayout* buildExportRow();
+    void exportInteractive(const QString& name, bool png);
     void applyPreset(int index);
     void clearPlots();
     void updateControls();
@@ -71,6 +88,7 @@ private:
     QCustomPlot* queue_;
     QCustomPlot* ttft_hist_;
     QCustomPlot* itl_hist_;
+    QBoxLayout* layout_;
     QTimer* replot_timer_;
     QVector<double> ttft_ms_, itl_ms_;
     double t0_ = -1;

@@ -29,7 +29,7 @@ struct StepStatsData {
     double stepMs = 0;           // wall time of the step
     double elapsedMs = 0;        // since the model was loaded, at the end of the step
     double wallTimeSec = 0;      // since the worker started (shared time axis of the plots)
-    double decodeTps = 0;        // decode tokens/s of the step, all requests together (0 for prefill-only steps)
+    double decodeTps = 0;        // tokens decoded per second of the step, accepted drafts too (0: prefill only)
     qint64 weightBytes = 0;      // model weights
     qint64 kvUsedBytes = 0;      // KV bytes of allocated blocks
     qint64 kvReservedBytes = 0;  // KV bytes of the whole pool
@@ -101,6 +101,7 @@ struct ServeBenchSummary {
     double prefixHitRate = 0;
     qint64 preemptions = 0;
     QString table;  // the figures as an HTML table
+    QString csv;    // the same figures as CSV (figure,value)
 };
 
 // The decoding strategy of a reply other than the sampling chain (DecodingPanel).

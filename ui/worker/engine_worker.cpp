@@ -37,7 +37,24 @@ ServeBenchSummary serve_bench_summary(const ServeBenchResult& r) {
     summary.prefixHitRate = r.prefix_hit_rate;
     summary.preemptions = r.preemptions;
     QString rows;
+    summary.csv = QStringLiteral("figure,value\n");
+    auto figure = [&](const QString& name, double value) {
+        summary.csv += name + QLatin1Char(',') + QString::number(value, 'g', 10) + QLatin1Char('\n');
+    };
+    for (const auto& [name, value] : {std::pair{"requests", double(r.completed)},
+                                      {"duration_s", r.duration_s},
+                                      {"request_throughput", r.request_throughput},
+                                      {"output_throughput", r.output_throughput},
+                                      {"total_token_throughput", r.total_token_throughput},
+                                      {"decode_throughput", r.decode_throughput},
+                                      {"prefix_hit_rate", r.prefix_hit_rate},
+                                      {"preemptions", double(r.preemptions)},
+                                      {"kv_utilization_mean", r.kv_utilization.mean}})
+        figure(QString::fromLatin1(name), value);
     auto row = [&](const QString& name, const Distribution& d) {
+        for (const auto& [stat, value] :
+             {std::pair{"mean", d.mean}, {"median", d.median}, {"p90", d.p90}, {"p99", d.p99}})
+            figure(QStringLiteral("%1_%2_ms").arg(name.toLower(), QLatin1String(stat)), value);
         rows += QStringLiteral("<tr><td>%1</td><td>%2</td><td>%3</td><td>%4</td><td>%5</td></tr>")
                     .arg(name)
                     .arg(d.mean, 0, 'f', 1)
@@ -208,6 +225,7 @@ void EngineWorker::load(const LoadSettings& settings) {
     servingOptions.max_itl_factor = kChatMaxItlFactor;
     serving_ = std::make_unique<ServingEngine>(*engine_, servingOptions);
     serving_->set_token_callback([this](const TokenOutput& out) {
+        if (out.index > 0) ++step_decoded_tokens_;
         auto it = active_.find(out.request_id);
         if (it == active_.end()) return;
         ActiveReply& reply = it->second;
@@ -409,7 +427,7 @@ void EngineWorker::step() {
             (void)serving_->take_finished();
             failAll(message);
         } else {
-            const StepStatsData s = stepStats(*m);
+            const StepStatsData s = takeStepStats(*m);
             Q_EMIT stepFinished(s);
         }
     }
@@ -421,7 +439,7 @@ void EngineWorker::step() {
     if (!serving_->idle()) queueStep();
 }
 
-StepStatsData EngineWorker::stepStats(const StepMetrics& m) const {
+StepStatsData EngineWorker::takeStepStats(const StepMetrics& m) {
     const KVCacheManager& kv = engine_->kv();
     const qint64 bytesPerBlock = kv.layout().bytes_per_block();
     StepStatsData s;
@@ -433,7 +451,11 @@ StepStatsData EngineWorker::stepStats(const StepMetrics& m) const {
     s.stepMs = m.step_ms;
     s.elapsedMs = m.time_ms;
     s.wallTimeSec = wallTimeSec();
-    s.decodeTps = m.step_ms > 0 && m.n_decode_tokens > 0 ? 1000.0 * m.n_decode_tokens / m.step_ms : 0;
+    // Tokens generated, not decode chunks: a verified draft yields several tokens in one step,
+    // and the reply's own rate counts them all.
+    const int decoded = step_decoded_tokens_;
+    step_decoded_tokens_ = 0;
+    s.decodeTps = m.step_ms > 0 && m.n_decode_tokens > 0 ? 1000.0 * decoded / m.step_ms : 0;
     s.weightBytes = engine_->model().weight_bytes();
     s.kvUsedBytes = qint64(m.blocks_used) * bytesPerBlock;
     s.kvReservedBytes = qint64(kv.n_blocks()) * bytesPerBlock;
@@ -468,7 +490,7 @@ void EngineWorker::runServeBench(const ServeBenchSettings& settings) {
             return;
         }
         auto onStep = [&](const StepMetrics& m) {
-            Q_EMIT serveBenchStep(stepStats(m));
+            Q_EMIT serveBenchStep(takeStepStats(m));
             if (wallTimeSec() - last_snapshot_sec_ >= kKvSnapshotIntervalSec) {
                 last_snapshot_sec_ = wallTimeSec();
                 Q_EMIT kvSnapshotReady(makeKvSnapshot());

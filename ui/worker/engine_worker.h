@@ -158,7 +158,8 @@ private:
     void queueStep();
     void runStep();
     void step();
-    StepStatsData stepStats(const StepMetrics& m) const;
+    // The step's statistics; takes the decode tokens the token callback counted in it.
+    StepStatsData takeStepStats(const StepMetrics& m);
     void reportFinished();
     void failAll(const QString& message);
 
@@ -176,6 +177,9 @@ private:
     std::atomic<bool> bench_stop_{false};
     QElapsedTimer clock_;
     double last_snapshot_sec_ = -1;
+    // Tokens after the first of a reply, emitted in the running step: with speculation a
+    // step decodes several tokens per request, and the plots' rate must count them all.
+    int step_decoded_tokens_ = 0;
     bool step_queued_ = false;
 };
 
