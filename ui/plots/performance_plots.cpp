@@ -19,6 +19,7 @@
 #include <cmath>
 #include <limits>
 
+#include "common/export_path.h"
 #include "plots/plot_fit.h"
 
 namespace lumen::ui {
@@ -613,12 +614,8 @@ bool PerformancePlots::exportPng(const QString& name, const QString& path, QStri
 
 // Asks for a file (adding the suffix when none is typed) and exports; errors go to a message box.
 void PerformancePlots::exportInteractive(const QString& name, bool png) {
-    const QString suffix = png ? QStringLiteral("png") : QStringLiteral("csv");
-    QString path = QFileDialog::getSaveFileName(this, png ? tr("Export plot as PNG") : tr("Export plot data as CSV"),
-                                                QDir::home().filePath(QStringLiteral("lumen_%1.%2").arg(name, suffix)),
-                                                png ? tr("PNG images (*.png)") : tr("CSV files (*.csv)"));
+    const QString path = askExportPath(this, name, png);
     if (path.isEmpty()) return;
-    if (QFileInfo(path).suffix().isEmpty()) path += QLatin1Char('.') + suffix;
     QString error;
     if (!(png ? exportPng(name, path, &error) : exportCsv(name, path, &error)))
         QMessageBox::warning(this, png ? tr("Export PNG") : tr("Export CSV"), error);

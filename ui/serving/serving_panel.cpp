@@ -21,6 +21,7 @@
 #include <QToolButton>
 #include <QVBoxLayout>
 
+#include "common/export_path.h"
 #include "common/spin_boxes.h"
 #include "plots/plot_fit.h"
 
@@ -401,12 +402,8 @@ bool ServingPanel::exportPng(const QString& name, const QString& path, QString* 
 }
 
 void ServingPanel::exportInteractive(const QString& name, bool png) {
-    const QString suffix = png ? QStringLiteral("png") : QStringLiteral("csv");
-    QString path = QFileDialog::getSaveFileName(this, png ? tr("Export plot as PNG") : tr("Export as CSV"),
-                                                QDir::home().filePath(QStringLiteral("lumen_%1.%2").arg(name, suffix)),
-                                                png ? tr("PNG images (*.png)") : tr("CSV files (*.csv)"));
+    const QString path = askExportPath(this, name, png);
     if (path.isEmpty()) return;
-    if (QFileInfo(path).suffix().isEmpty()) path += QLatin1Char('.') + suffix;
     QString error;
     if (!(png ? exportPng(name, path, &error) : exportCsv(name, path, &error)))
         QMessageBox::warning(this, png ? tr("Export PNG") : tr("Export CSV"), error);
